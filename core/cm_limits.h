@@ -1,0 +1,61 @@
+/*
+ * cm_limits.h - every size, count and time limit of clipmesh in one place.
+ *
+ * String limits count encoded UTF-8 bytes, not characters. proto/PROTOCOL.md
+ * repeats the limits that are part of the record format; a change here that
+ * touches a record limit is a protocol change.
+ */
+#ifndef CM_LIMITS_H
+#define CM_LIMITS_H
+
+/* Records. */
+#define CM_RECORD_VERSION 1
+#define CM_BODY_MAX (16 * 1024)              /* canonical body, bytes */
+#define CM_RECORD_MAX (CM_BODY_MAX + 128)    /* body + envelope + sig */
+#define CM_FUTURE_SKEW_MS (10 * 60 * 1000)   /* max clock lead accepted */
+#define CM_TITLE_MAX 200
+#define CM_TEXT_MAX 4000
+#define CM_PRODUCT_MAX 512
+#define CM_LANG_MAX 35                       /* BCP 47 tag */
+#define CM_TAG_MAX 32
+#define CM_TAGS_MAX 16
+#define CM_MEDIA_MAX 8                       /* media refs per clip */
+#define CM_MEDIA_TYPE_MAX 64
+#define CM_NAME_MAX 64                       /* profile display name */
+#define CM_BIO_MAX 1000
+#define CM_RATING_MIN 1
+#define CM_RATING_MAX 5
+
+/* Media. */
+#define CM_CHUNK_SIZE (256 * 1024)
+#define CM_MEDIA_SIZE_MAX (4ULL * 1024 * 1024 * 1024)  /* one file */
+#define CM_MANIFEST_CHUNKS_MAX \
+	((unsigned)(CM_MEDIA_SIZE_MAX / CM_CHUNK_SIZE))
+
+/* Wire. */
+#define CM_WIRE_MSG_MAX (2 * 1024 * 1024)    /* one ZeroMQ message */
+#define CM_WIRE_BATCH_MAX 64                 /* records per RECORDS message */
+#define CM_WIRE_IDS_MAX 4096                 /* ids per HAVE/WANT message */
+#define CM_WIRE_FOLLOWS_MAX 4096             /* authors in a HELLO */
+#define CM_WIRE_CHUNKS_INFLIGHT 8            /* chunk requests per peer */
+#define CM_WIRE_HWM 256                      /* messages queued per peer */
+
+/* Node. */
+#define CM_PEERS_MAX 64
+#define CM_PING_INTERVAL_MS 2000
+#define CM_PEER_TIMEOUT_MS 10000             /* silence before disconnect */
+#define CM_SYNC_INTERVAL_MS 30000            /* periodic catch-up */
+#define CM_CONTROL_TIMEOUT_MS 2000           /* CLI to node request */
+#define CM_MEDIA_JOBS_MAX 32                 /* media fetched at once */
+#define CM_PEER_REJECTS_MAX 100              /* rejected inputs per peer
+						and minute before a ban */
+#define CM_PEER_BAN_MS (10 * 60 * 1000)      /* how long a ban lasts */
+
+/* Store. */
+#define CM_STORE_MAP_SIZE (64ULL * 1024 * 1024 * 1024) /* LMDB map, bytes */
+#define CM_STORE_MAX_READERS 126
+#define CM_FEED_LIMIT_DEFAULT 20
+#define CM_FEED_LIMIT_MAX 1000
+#define CM_ID_PREFIX_MIN 8                   /* hex chars */
+
+#endif

@@ -1,0 +1,156 @@
+#define _GNU_SOURCE
+#include "cm_util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char hex_digits[] = "0123456789abcdef";
+
+void cm_hex_encode(const uint8_t *bin, size_t len, char *out)
+{
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = hex_digits[bin[i] >> 4];
+		out[2 * i + 1] = hex_digits[bin[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+bool cm_hex_decode(const char *hex, uint8_t *bin, size_t len)
+{
+	if (strlen(hex) != 2 * len)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		int hi = hex_value(hex[2 * i]);
+		int lo = hex_value(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		bin[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+bool cm_hex_valid_prefix(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if (hex_value(*s) < 0)
+			return false;
+	return true;
+}
+
+void cm_hex_short(const uint8_t *bin, char out[9])
+{
+	cm_hex_encode(bin, 4, out);
+}
+
+uint64_t cm_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t cm_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void cm_time_rfc3339(uint64_t ms, char out[32])
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&secs, &tm);
+	n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, 32 - n, ".%03uZ", (unsigned)(ms % 1000));
+}
+
+bool cm_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+bool cm_time_parse(const char *s, uint64_t *ms)
+{
+	struct tm tm;
+	const char *rest;
+	unsigned frac = 0;
+	time_t secs;
+
+	if (cm_parse_u64(s, ms))
+		return true;
+	memset(&tm, 0, sizeof(tm));
+	rest = strptime(s, "%Y-%m-%d", &tm);
+	if (rest == NULL)
+		return false;
+	if (*rest == 'T') {
+		rest = strptime(rest + 1, "%H:%M:%S", &tm);
+		if (rest == NULL)
+			return false;
+		if (*rest == '.') {
+			int digits = 0;
+
+			for (rest++; *rest >= '0' && *rest <= '9'; rest++) {
+				if (digits++ < 3)
+					frac = frac * 10 + (unsigned)(*rest - '0');
+			}
+			if (digits == 0)
+				return false;
+			for (; digits < 3; digits++)
+				frac *= 10;
+		}
+		if (*rest != 'Z' || rest[1] != '\0')
+			return false;
+	} else if (*rest != '\0') {
+		return false;
+	}
+	secs = timegm(&tm);
+	if (secs < 0)
+		return false;
+	*ms = (uint64_t)secs * 1000 + frac;
+	return true;
+}
+
+size_t cm_strlcpy(char *dst, const char *src, size_t cap)
+{
+	size_t len = strlen(src);
+
+	if (cap > 0) {
+		size_t n = len < cap - 1 ? len : cap - 1;
+
+		memcpy(dst, src, n);
+		dst[n] = '\0';
+	}
+	return len;
+}
