@@ -1,0 +1,158 @@
+/*
+ * proto_wire.h - the messages that nodes exchange over ZeroMQ.
+ *
+ * Each ZeroMQ message carries exactly one msgpack array whose first element
+ * is the message type (an unsigned integer) and whose further elements
+ * depend on the type. proto/PROTOCOL.md ("Wire messages") documents every message byte
+ * for byte. Lists of hashes (ids, chunk hashes) travel as one binary of
+ * n * 32 bytes; the interest in HELLO is an array of 32-byte binaries.
+ *
+ * Encoders return a malloc'd buffer that the caller frees. The decoder
+ * copies nothing: pointers in a decoded proto_wire_msg point into the input
+ * buffer and are valid only as long as that buffer.
+ */
+#ifndef PROTO_WIRE_H
+#define PROTO_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cm_error.h"
+#include "cm_limits.h"
+#include "proto_record.h"
+
+/* Wire protocol version sent in HELLO. */
+#define PROTO_WIRE_VERSION 1
+
+/* Message types: the first element of every message. */
+typedef enum proto_wire_type {
+	PROTO_WIRE_HELLO = 1,
+	PROTO_WIRE_PING = 2,
+	PROTO_WIRE_RECORDS = 3,
+	PROTO_WIRE_HAVE = 4,
+	PROTO_WIRE_WANT = 5,
+	PROTO_WIRE_MANIFEST_REQ = 6,
+	PROTO_WIRE_MANIFEST = 7,
+	PROTO_WIRE_CHUNK_REQ = 8,
+	PROTO_WIRE_CHUNK = 9,
+	PROTO_WIRE_NOT_FOUND = 10,
+} proto_wire_type;
+
+/* Node roles announced in HELLO. */
+typedef enum proto_wire_role {
+	PROTO_WIRE_ROLE_CREATOR = 1,
+	PROTO_WIRE_ROLE_MIRROR = 2,
+} proto_wire_role;
+
+/* What a NOT_FOUND message refers to. */
+typedef enum proto_wire_missing {
+	PROTO_WIRE_MISSING_MANIFEST = 1,
+	PROTO_WIRE_MISSING_CHUNK = 2,
+} proto_wire_missing;
+
+/* Size of one interest entry as encoded: bin8 header (2 bytes) + key. */
+#define PROTO_WIRE_KEY_ENTRY (2 + PROTO_KEY_LEN)
+
+/*
+ * A decoded message. Only the fields of `type` are set, the others are
+ * zero. Pointers alias the decoded buffer.
+ */
+typedef struct proto_wire_msg {
+	proto_wire_type type;
+
+	/* HELLO */
+	uint64_t version;
+	proto_wire_role role;
+	bool reply;                  /* true in the response to a HELLO */
+	const uint8_t *node_key;     /* CURVE public key, 32 bytes */
+	bool interest_all;           /* nil interest: every author */
+	const uint8_t *interest;     /* n_interest encoded entries; read
+				      * them with proto_wire_interest_key */
+	size_t n_interest;
+
+	/* RECORDS: record wire forms, not yet verified */
+	const uint8_t *records[CM_WIRE_BATCH_MAX];
+	size_t record_lens[CM_WIRE_BATCH_MAX];
+	size_t n_records;
+
+	/* HAVE, WANT: n_ids contiguous ids of PROTO_ID_LEN bytes */
+	const uint8_t *ids;
+	size_t n_ids;
+
+	/* MANIFEST_REQ, MANIFEST, CHUNK_REQ, CHUNK, NOT_FOUND */
+	const uint8_t *root;         /* media root hash, 32 bytes */
+	uint64_t size;               /* MANIFEST: media size in bytes */
+	const uint8_t *chunks;       /* MANIFEST: n_chunks contiguous hashes */
+	size_t n_chunks;
+	uint64_t index;              /* CHUNK_REQ, CHUNK, NOT_FOUND */
+	const uint8_t *data;         /* CHUNK: chunk bytes */
+	size_t data_len;
+	proto_wire_missing missing;  /* NOT_FOUND */
+} proto_wire_msg;
+
+/* Returns the message type's name ("hello", "records", ...), or
+ * "unknown". */
+const char *proto_wire_type_name(proto_wire_type type);
+
+/* Returns the i-th interest key of a decoded HELLO (i < n_interest). */
+const uint8_t *proto_wire_interest_key(const proto_wire_msg *m, size_t i);
+
+/*
+ * Decodes one message strictly: the whole buffer must be one array of the
+ * layout its type requires, with shortest-form integers and lengths, every
+ * length backed by the input and within its CM_WIRE_* or record limit,
+ * and no bytes after it. On failure returns the code of the first problem
+ * (CM_ERR_TRUNCATED, CM_ERR_TRAILING, CM_ERR_BAD_TYPE, CM_ERR_TOO_LONG,
+ * CM_ERR_TOO_MANY, CM_ERR_NONMINIMAL_INT, CM_ERR_NONMINIMAL_LEN,
+ * CM_ERR_BAD_MESSAGE for an unknown type, a wrong element count or a
+ * value out of range) with a detail. Records inside RECORDS are not
+ * opened: pass them to proto_record_open.
+ */
+cm_err proto_wire_decode(const uint8_t *buf, size_t len, proto_wire_msg *m);
+
+/*
+ * Encoders. Each writes one complete message into a malloc'd buffer
+ * (*out, *len) that the caller frees. They fail with CM_ERR_USAGE when an
+ * argument breaks a limit that the decoder enforces, and with
+ * CM_ERR_NOMEM when memory runs out.
+ */
+
+/* HELLO. `interest` contains n_interest keys of PROTO_KEY_LEN bytes, or
+ * is NULL for "every author". */
+cm_err proto_wire_hello(proto_wire_role role, bool reply,
+			const uint8_t node_key[32], const uint8_t *interest,
+			size_t n_interest, uint8_t **out, size_t *len);
+
+cm_err proto_wire_ping(uint8_t **out, size_t *len);
+
+/* RECORDS of n (1..CM_WIRE_BATCH_MAX) record wire forms. */
+cm_err proto_wire_records(const uint8_t *const *records, const size_t *lens,
+			  size_t n, uint8_t **out, size_t *len);
+
+/* HAVE or WANT (type) of n (1..CM_WIRE_IDS_MAX) contiguous ids. */
+cm_err proto_wire_ids(proto_wire_type type, const uint8_t *ids, size_t n,
+		      uint8_t **out, size_t *len);
+
+cm_err proto_wire_manifest_req(const uint8_t root[PROTO_HASH_LEN],
+			       uint8_t **out, size_t *len);
+
+/* MANIFEST of media `root`: its size and n contiguous chunk hashes. */
+cm_err proto_wire_manifest(const uint8_t root[PROTO_HASH_LEN], uint64_t size,
+			   const uint8_t *chunks, size_t n, uint8_t **out,
+			   size_t *len);
+
+cm_err proto_wire_chunk_req(const uint8_t root[PROTO_HASH_LEN],
+			    uint64_t index, uint8_t **out, size_t *len);
+
+/* CHUNK: bytes of chunk `index` of media `root`, at most CM_CHUNK_SIZE. */
+cm_err proto_wire_chunk(const uint8_t root[PROTO_HASH_LEN], uint64_t index,
+			const uint8_t *data, size_t data_len, uint8_t **out,
+			size_t *len);
+
+/* NOT_FOUND: the manifest of `root` (index 0) or chunk `index` of it. */
+cm_err proto_wire_not_found(proto_wire_missing missing,
+			    const uint8_t root[PROTO_HASH_LEN],
+			    uint64_t index, uint8_t **out, size_t *len);
+
+#endif

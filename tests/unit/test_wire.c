@@ -1,0 +1,612 @@
+/*
+ * test_wire.c - wire message vectors and malformed messages.
+ *
+ * The vectors are the ones printed in proto/PROTOCOL.md (Wire messages); a change to
+ * either must change both.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cm_error.h"
+#include "cm_limits.h"
+#include "cm_util.h"
+#include "node.h"
+#include "proto_wire.h"
+
+/* ---- vectors (proto/PROTOCOL.md, wire "Test vectors") ---- */
+
+#define X32(b) b b b b b b b b b b b b b b b b b b b b b b b b b b b b b b b b
+#define NODE_KEY_HEX X32("11")
+#define AUTHOR_HEX X32("22")
+#define ROOT_HEX X32("aa")
+#define ID1_HEX X32("01")
+#define ID2_HEX X32("02")
+#define CHUNK1_HEX X32("bb")
+#define CHUNK2_HEX X32("cc")
+
+#define HELLO_CREATOR \
+	"96010101c2c420" NODE_KEY_HEX "91c420" AUTHOR_HEX
+#define HELLO_MIRROR_REPLY "96010102c3c420" NODE_KEY_HEX "c0"
+#define PING "9102"
+#define RECORDS "920391c403010203"
+#define HAVE "9204c440" ID1_HEX ID2_HEX
+#define WANT "9205c420" ID1_HEX
+#define MANIFEST_REQ "9206c420" ROOT_HEX
+#define MANIFEST \
+	"9407c420" ROOT_HEX "ce000493e0c440" CHUNK1_HEX CHUNK2_HEX
+#define CHUNK_REQ "9308c420" ROOT_HEX "01"
+#define CHUNK "9409c420" ROOT_HEX "00c40568656c6c6f"
+#define NOT_FOUND "940a02c420" ROOT_HEX "cc80"
+
+static const char *const all_vectors[] = {
+	HELLO_CREATOR, HELLO_MIRROR_REPLY, PING, RECORDS, HAVE, WANT,
+	MANIFEST_REQ, MANIFEST, CHUNK_REQ, CHUNK, NOT_FOUND,
+};
+
+static uint8_t node_key[32], author[32], root[32], id1[32], id2[32];
+static uint8_t chunk_hashes[64];
+
+/* ---- helpers ---- */
+
+#define assert_err(expr, expected) \
+	check_err((expr), (expected), #expr, __FILE__, __LINE__)
+
+static void check_err(cm_err got, cm_err want, const char *call,
+		      const char *file, int line)
+{
+	if (got == want)
+		return;
+	print_error("%s returned %s (detail: %s), expected %s\n", call,
+		    cm_err_name(got), cm_err_detail(), cm_err_name(want));
+	_fail(file, line);
+}
+
+/* Decodes hex into a malloc'd buffer; *len receives its size. */
+static uint8_t *unhex(const char *hex, size_t *len)
+{
+	size_t n = strlen(hex) / 2;
+	uint8_t *out = malloc(n ? n : 1);
+
+	assert_non_null(out);
+	assert_int_equal(strlen(hex) % 2, 0);
+	assert_true(cm_hex_decode(hex, out, n));
+	*len = n;
+	return out;
+}
+
+/* Checks an encoder's output against a vector and frees it. */
+static void assert_encoded(cm_err err, uint8_t *buf, size_t len,
+			   const char *hex)
+{
+	char *got;
+
+	assert_err(err, CM_OK);
+	got = malloc(2 * len + 1);
+	assert_non_null(got);
+	cm_hex_encode(buf, len, got);
+	if (strcmp(got, hex) != 0) {
+		print_error("encoding differs\n     got %s\nexpected %s\n", got,
+			    hex);
+		fail();
+	}
+	free(got);
+	free(buf);
+}
+
+/* The input of the last decode_hex call, which *m points into. */
+static uint8_t *last_input;
+
+/* Decodes a hex message, expecting `want`. m stays valid until the next
+ * call. */
+static void decode_hex(const char *hex, proto_wire_msg *m, cm_err want)
+{
+	size_t len;
+
+	free(last_input);
+	last_input = unhex(hex, &len);
+	assert_err(proto_wire_decode(last_input, len, m), want);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(node_key, 0x11, 32);
+	memset(author, 0x22, 32);
+	memset(root, 0xaa, 32);
+	memset(id1, 0x01, 32);
+	memset(id2, 0x02, 32);
+	memset(chunk_hashes, 0xbb, 32);
+	memset(chunk_hashes + 32, 0xcc, 32);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	free(last_input);
+	last_input = NULL;
+	return 0;
+}
+
+/* ---- vectors: encoding ---- */
+
+static void encode_vectors(void **state)
+{
+	uint8_t ids[64], *buf = NULL;
+	const uint8_t record[3] = {1, 2, 3};
+	const uint8_t *records[1] = {record};
+	const size_t lens[1] = {3};
+	size_t len = 0;
+	cm_err err;
+
+	(void)state;
+	memcpy(ids, id1, 32);
+	memcpy(ids + 32, id2, 32);
+
+	err = proto_wire_hello(PROTO_WIRE_ROLE_CREATOR, false, node_key,
+			       author, 1, &buf, &len);
+	assert_encoded(err, buf, len, HELLO_CREATOR);
+	err = proto_wire_hello(PROTO_WIRE_ROLE_MIRROR, true, node_key, NULL,
+			       0, &buf, &len);
+	assert_encoded(err, buf, len, HELLO_MIRROR_REPLY);
+	err = proto_wire_ping(&buf, &len);
+	assert_encoded(err, buf, len, PING);
+	err = proto_wire_records(records, lens, 1, &buf, &len);
+	assert_encoded(err, buf, len, RECORDS);
+	err = proto_wire_ids(PROTO_WIRE_HAVE, ids, 2, &buf, &len);
+	assert_encoded(err, buf, len, HAVE);
+	err = proto_wire_ids(PROTO_WIRE_WANT, ids, 1, &buf, &len);
+	assert_encoded(err, buf, len, WANT);
+	err = proto_wire_manifest_req(root, &buf, &len);
+	assert_encoded(err, buf, len, MANIFEST_REQ);
+	err = proto_wire_manifest(root, 300000, chunk_hashes, 2, &buf, &len);
+	assert_encoded(err, buf, len, MANIFEST);
+	err = proto_wire_chunk_req(root, 1, &buf, &len);
+	assert_encoded(err, buf, len, CHUNK_REQ);
+	err = proto_wire_chunk(root, 0, (const uint8_t *)"hello", 5, &buf,
+			       &len);
+	assert_encoded(err, buf, len, CHUNK);
+	err = proto_wire_not_found(PROTO_WIRE_MISSING_CHUNK, root, 128, &buf,
+				   &len);
+	assert_encoded(err, buf, len, NOT_FOUND);
+}
+
+/* ---- vectors: decoding ---- */
+
+static void decode_hello_vectors(void **state)
+{
+	proto_wire_msg m;
+
+	(void)state;
+	decode_hex(HELLO_CREATOR, &m, CM_OK);
+	assert_int_equal(m.type, PROTO_WIRE_HELLO);
+	assert_int_equal(m.version, PROTO_WIRE_VERSION);
+	assert_int_equal(m.role, PROTO_WIRE_ROLE_CREATOR);
+	assert_false(m.reply);
+	assert_false(m.interest_all);
+	assert_int_equal(m.n_interest, 1);
+
+	decode_hex(HELLO_MIRROR_REPLY, &m, CM_OK);
+	assert_int_equal(m.role, PROTO_WIRE_ROLE_MIRROR);
+	assert_true(m.reply);
+	assert_true(m.interest_all);
+	assert_int_equal(m.n_interest, 0);
+}
+
+static void decode_hello_keys(void **state)
+{
+	uint8_t keys[3 * 32], *buf;
+	proto_wire_msg m;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++)
+		memset(keys + 32 * i, (int)(0x40 + i), 32);
+	assert_err(proto_wire_hello(PROTO_WIRE_ROLE_CREATOR, false, node_key,
+				    keys, 3, &buf, &len),
+		   CM_OK);
+	assert_err(proto_wire_decode(buf, len, &m), CM_OK);
+	assert_memory_equal(m.node_key, node_key, 32);
+	assert_int_equal(m.n_interest, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_memory_equal(proto_wire_interest_key(&m, i),
+				    keys + 32 * i, 32);
+	free(buf);
+}
+
+static void decode_data_vectors(void **state)
+{
+	proto_wire_msg m;
+
+	(void)state;
+	decode_hex(PING, &m, CM_OK);
+	assert_int_equal(m.type, PROTO_WIRE_PING);
+
+	decode_hex(RECORDS, &m, CM_OK);
+	assert_int_equal(m.type, PROTO_WIRE_RECORDS);
+	assert_int_equal(m.n_records, 1);
+	assert_int_equal(m.record_lens[0], 3);
+	assert_memory_equal(m.records[0], "\x01\x02\x03", 3);
+
+	decode_hex(HAVE, &m, CM_OK);
+	assert_int_equal(m.type, PROTO_WIRE_HAVE);
+	assert_int_equal(m.n_ids, 2);
+	assert_memory_equal(m.ids, id1, 32);
+	assert_memory_equal(m.ids + 32, id2, 32);
+
+	decode_hex(WANT, &m, CM_OK);
+	assert_int_equal(m.type, PROTO_WIRE_WANT);
+	assert_int_equal(m.n_ids, 1);
+}
+
+static void decode_media_vectors(void **state)
+{
+	proto_wire_msg m;
+
+	(void)state;
+	decode_hex(MANIFEST_REQ, &m, CM_OK);
+	assert_int_equal(m.type, PROTO_WIRE_MANIFEST_REQ);
+	assert_memory_equal(m.root, root, 32);
+
+	decode_hex(MANIFEST, &m, CM_OK);
+	assert_int_equal(m.size, 300000);
+	assert_int_equal(m.n_chunks, 2);
+	assert_memory_equal(m.chunks, chunk_hashes, 64);
+
+	decode_hex(CHUNK_REQ, &m, CM_OK);
+	assert_int_equal(m.type, PROTO_WIRE_CHUNK_REQ);
+	assert_int_equal(m.index, 1);
+
+	decode_hex(CHUNK, &m, CM_OK);
+	assert_int_equal(m.index, 0);
+	assert_int_equal(m.data_len, 5);
+	assert_memory_equal(m.data, "hello", 5);
+
+	decode_hex(NOT_FOUND, &m, CM_OK);
+	assert_int_equal(m.missing, PROTO_WIRE_MISSING_CHUNK);
+	assert_int_equal(m.index, 128);
+	assert_memory_equal(m.root, root, 32);
+}
+
+/* ---- malformed messages ---- */
+
+static void decode_every_prefix_fails(void **state)
+{
+	proto_wire_msg m;
+
+	(void)state;
+	for (size_t v = 0; v < sizeof(all_vectors) / sizeof(*all_vectors);
+	     v++) {
+		size_t len;
+		uint8_t *buf = unhex(all_vectors[v], &len);
+
+		for (size_t cut = 0; cut < len; cut++) {
+			cm_err err = proto_wire_decode(buf, cut, &m);
+
+			if (err == CM_OK) {
+				print_error("vector %zu cut to %zu of %zu "
+					    "bytes decoded\n", v, cut, len);
+				fail();
+			}
+		}
+		free(buf);
+	}
+}
+
+static void decode_trailing_byte(void **state)
+{
+	proto_wire_msg m;
+
+	(void)state;
+	decode_hex(PING "00", &m, CM_ERR_TRAILING);
+	decode_hex(HAVE "c0", &m, CM_ERR_TRAILING);
+}
+
+static void decode_claims_beyond_input(void **state)
+{
+	proto_wire_msg m;
+
+	(void)state;
+	/* A bin16 claiming 256 bytes with 32 present. */
+	decode_hex("9205c50100" ID1_HEX, &m, CM_ERR_TRUNCATED);
+	/* A record claiming 1000 bytes with 3 present. */
+	decode_hex("920391c503e8010203", &m, CM_ERR_TRUNCATED);
+	/* An interest claiming 100 keys with one present. */
+	decode_hex("96010101c2c420" NODE_KEY_HEX "dc0064c420" AUTHOR_HEX, &m,
+		   CM_ERR_TRUNCATED);
+	/* A chunk claiming 2^32-1 bytes: over the limit before the input
+	 * is even looked at. */
+	decode_hex("9409c420" ROOT_HEX "00c6ffffffff", &m, CM_ERR_TOO_LONG);
+}
+
+static void decode_over_limit_lists(void **state)
+{
+	const size_t n = CM_WIRE_IDS_MAX + 1;
+	uint8_t *buf = calloc(1, 8 + n * 32);
+	proto_wire_msg m;
+	size_t len = 0;
+
+	(void)state;
+	assert_non_null(buf);
+	/* HAVE with one id too many, all bytes present. */
+	buf[len++] = 0x92;
+	buf[len++] = 0x04;
+	buf[len++] = 0xc6;
+	buf[len++] = (uint8_t)((n * 32) >> 24);
+	buf[len++] = (uint8_t)((n * 32) >> 16);
+	buf[len++] = (uint8_t)((n * 32) >> 8);
+	buf[len++] = (uint8_t)(n * 32);
+	len += n * 32;
+	assert_err(proto_wire_decode(buf, len, &m), CM_ERR_TOO_MANY);
+	free(buf);
+
+	/* RECORDS with CM_WIRE_BATCH_MAX + 1 records (array16 0x41). */
+	decode_hex("9203dc0041", &m, CM_ERR_TOO_MANY);
+	/* HELLO interest of CM_WIRE_FOLLOWS_MAX + 1 keys. */
+	decode_hex("96010101c2c420" NODE_KEY_HEX "dc1001", &m,
+		   CM_ERR_TOO_MANY);
+	/* A manifest over CM_MANIFEST_CHUNKS_MAX hashes (bin32 of
+	 * 16385 * 32 bytes). */
+	decode_hex("9407c420" ROOT_HEX "01c600080020", &m, CM_ERR_TOO_MANY);
+}
+
+static void decode_over_limit_values(void **state)
+{
+	proto_wire_msg m;
+	char hex[160];
+
+	(void)state;
+	/* A record one byte over CM_RECORD_MAX. */
+	snprintf(hex, sizeof(hex), "920391c5%04x", CM_RECORD_MAX + 1);
+	decode_hex(hex, &m, CM_ERR_TOO_LONG);
+	/* A chunk one byte over CM_CHUNK_SIZE. */
+	snprintf(hex, sizeof(hex), "9409c420%s00c6%08x", ROOT_HEX,
+		 CM_CHUNK_SIZE + 1);
+	decode_hex(hex, &m, CM_ERR_TOO_LONG);
+	/* A manifest size over CM_MEDIA_SIZE_MAX. */
+	decode_hex("9407c420" ROOT_HEX "cf0000000100000001c440" CHUNK1_HEX
+		   CHUNK2_HEX, &m, CM_ERR_TOO_LONG);
+	/* Chunk index CM_MANIFEST_CHUNKS_MAX (16384) is out of range. */
+	decode_hex("9308c420" ROOT_HEX "cd4000", &m, CM_ERR_BAD_MESSAGE);
+}
+
+static void decode_message_too_long(void **state)
+{
+	size_t len = CM_WIRE_MSG_MAX + 1;
+	uint8_t *buf = calloc(1, len);
+	proto_wire_msg m;
+
+	(void)state;
+	assert_non_null(buf);
+	buf[0] = 0x91;
+	buf[1] = 0x02;
+	assert_err(proto_wire_decode(buf, len, &m), CM_ERR_TOO_LONG);
+	free(buf);
+}
+
+static void decode_wrong_types(void **state)
+{
+	proto_wire_msg m;
+
+	(void)state;
+	decode_hex("a0", &m, CM_ERR_BAD_TYPE);          /* not an array */
+	decode_hex("91a102", &m, CM_ERR_BAD_TYPE);      /* type as str */
+	decode_hex("91ff", &m, CM_ERR_NEGATIVE_INT);    /* type -1 */
+	decode_hex("91ca40000000", &m, CM_ERR_FLOAT);   /* type 2.0 */
+	decode_hex("91d40102", &m, CM_ERR_EXT);         /* fixext 1 */
+	decode_hex("920490", &m, CM_ERR_BAD_TYPE);      /* ids as array */
+	decode_hex("9205a0", &m, CM_ERR_BAD_TYPE);      /* ids as str */
+	decode_hex("96010101c0c420" NODE_KEY_HEX "c0", &m,
+		   CM_ERR_BAD_TYPE);                    /* reply flag nil */
+	decode_hex("96010101c2c420" NODE_KEY_HEX "91d920" X32("41"), &m,
+		   CM_ERR_BAD_TYPE);                    /* key as str */
+}
+
+static void decode_nonminimal(void **state)
+{
+	proto_wire_msg m;
+
+	(void)state;
+	decode_hex("91cc02", &m, CM_ERR_NONMINIMAL_INT);
+	decode_hex("dc00019102", &m, CM_ERR_NONMINIMAL_LEN);
+	decode_hex("9205c50020" ID1_HEX, &m, CM_ERR_NONMINIMAL_LEN);
+	decode_hex("9308c420" ROOT_HEX "cd0001", &m, CM_ERR_NONMINIMAL_INT);
+}
+
+static void decode_bad_layout(void **state)
+{
+	proto_wire_msg m;
+
+	(void)state;
+	decode_hex("90", &m, CM_ERR_BAD_MESSAGE);         /* empty array */
+	decode_hex("9100", &m, CM_ERR_BAD_MESSAGE);       /* type 0 */
+	decode_hex("910b", &m, CM_ERR_BAD_MESSAGE);       /* type 11 */
+	decode_hex("9202c0", &m, CM_ERR_BAD_MESSAGE);     /* ping + extra */
+	decode_hex("9106", &m, CM_ERR_BAD_MESSAGE);       /* no root */
+	decode_hex("9204c400", &m, CM_ERR_BAD_MESSAGE);   /* no ids */
+	decode_hex("920390", &m, CM_ERR_BAD_MESSAGE);     /* no records */
+	decode_hex("9204c421" ID1_HEX "01", &m,
+		   CM_ERR_BAD_MESSAGE);                   /* 33-byte id list */
+	decode_hex("9206c41f" ROOT_HEX, &m,
+		   CM_ERR_BAD_MESSAGE);                   /* 31-byte root */
+	decode_hex("96010103c2c420" NODE_KEY_HEX "c0", &m,
+		   CM_ERR_BAD_MESSAGE);                   /* role 3 */
+	decode_hex("96010101c2c41f" X32("11") "c0", &m,
+		   CM_ERR_BAD_MESSAGE);                   /* 31-byte key */
+	decode_hex("940a03c420" ROOT_HEX "00", &m,
+		   CM_ERR_BAD_MESSAGE);                   /* not-found kind */
+}
+
+static void encode_rejects_over_limit(void **state)
+{
+	uint8_t *buf = NULL, ids[32] = {0};
+	const uint8_t *records[1] = {ids};
+	size_t lens[1] = {CM_RECORD_MAX + 1}, len;
+
+	(void)state;
+	assert_err(proto_wire_records(records, lens, 0, &buf, &len),
+		   CM_ERR_USAGE);
+	assert_err(proto_wire_records(records, lens, 1, &buf, &len),
+		   CM_ERR_USAGE);
+	assert_err(proto_wire_ids(PROTO_WIRE_HAVE, ids, 0, &buf, &len),
+		   CM_ERR_USAGE);
+	assert_err(proto_wire_ids(PROTO_WIRE_HAVE, ids, CM_WIRE_IDS_MAX + 1,
+				  &buf, &len),
+		   CM_ERR_USAGE);
+	assert_err(proto_wire_ids(PROTO_WIRE_PING, ids, 1, &buf, &len),
+		   CM_ERR_USAGE);
+	assert_err(proto_wire_chunk(root, 0, ids, CM_CHUNK_SIZE + 1, &buf,
+				    &len),
+		   CM_ERR_USAGE);
+	assert_err(proto_wire_chunk_req(root, CM_MANIFEST_CHUNKS_MAX, &buf,
+					&len),
+		   CM_ERR_USAGE);
+	assert_null(buf);
+}
+
+static void roundtrip_largest_messages(void **state)
+{
+	uint8_t *ids = calloc(CM_WIRE_IDS_MAX, 32);
+	uint8_t *chunk = calloc(1, CM_CHUNK_SIZE);
+	uint8_t *buf;
+	proto_wire_msg m;
+	size_t len;
+
+	(void)state;
+	assert_non_null(ids);
+	assert_non_null(chunk);
+	ids[CM_WIRE_IDS_MAX * 32 - 1] = 0x7f;
+	assert_err(proto_wire_ids(PROTO_WIRE_WANT, ids, CM_WIRE_IDS_MAX, &buf,
+				  &len),
+		   CM_OK);
+	assert_err(proto_wire_decode(buf, len, &m), CM_OK);
+	assert_int_equal(m.n_ids, CM_WIRE_IDS_MAX);
+	assert_int_equal(m.ids[CM_WIRE_IDS_MAX * 32 - 1], 0x7f);
+	free(buf);
+
+	assert_err(proto_wire_chunk(root, CM_MANIFEST_CHUNKS_MAX - 1, chunk,
+				    CM_CHUNK_SIZE, &buf, &len),
+		   CM_OK);
+	assert_err(proto_wire_decode(buf, len, &m), CM_OK);
+	assert_int_equal(m.data_len, CM_CHUNK_SIZE);
+	assert_int_equal(m.index, CM_MANIFEST_CHUNKS_MAX - 1);
+	free(buf);
+	free(chunk);
+	free(ids);
+}
+
+/* ---- peer addresses ---- */
+
+static void addr_parse_valid(void **state)
+{
+	static const struct {
+		const char *addr;
+		const char *endpoint;
+	} cases[] = {
+		{"clipmesh://" NODE_KEY_HEX "@127.0.0.1:7701",
+		 "tcp://127.0.0.1:7701"},
+		{"clipmesh://" NODE_KEY_HEX "@node-1.example.org:65535",
+		 "tcp://node-1.example.org:65535"},
+		{"clipmesh://" NODE_KEY_HEX "@[::1]:1", "tcp://[::1]:1"},
+		{"clipmesh://" X32("AB") "@host:80", "tcp://host:80"},
+	};
+	char endpoint[256];
+	uint8_t key[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		assert_err(node_parse_addr(cases[i].addr, endpoint, key),
+			   CM_OK);
+		assert_string_equal(endpoint, cases[i].endpoint);
+	}
+	assert_memory_equal(key, "\xab\xab\xab\xab", 4);
+}
+
+static void addr_parse_invalid(void **state)
+{
+	static const char *const cases[] = {
+		"",
+		"tcp://127.0.0.1:7701",
+		"clipmesh://" X32("1") "@127.0.0.1:7701",   /* 32 digits */
+		"clipmesh://" NODE_KEY_HEX "1@127.0.0.1:7701",
+		"clipmesh://" X32("zz") "@127.0.0.1:7701",
+		"clipmesh://" NODE_KEY_HEX "127.0.0.1:7701",  /* no '@' */
+		"clipmesh://" NODE_KEY_HEX "@127.0.0.1",      /* no port */
+		"clipmesh://" NODE_KEY_HEX "@:7701",          /* no host */
+		"clipmesh://" NODE_KEY_HEX "@127.0.0.1:0",
+		"clipmesh://" NODE_KEY_HEX "@127.0.0.1:65536",
+		"clipmesh://" NODE_KEY_HEX "@127.0.0.1:77x",
+		"clipmesh://" NODE_KEY_HEX "@host/path:7701",
+		"clipmesh://" NODE_KEY_HEX "@[::1:7701",
+		"clipmesh://" NODE_KEY_HEX "@*:7701",
+	};
+	char endpoint[256];
+	uint8_t key[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		cm_err err = node_parse_addr(cases[i], endpoint, key);
+
+		if (err != CM_ERR_USAGE) {
+			print_error("\"%s\" returned %s, expected usage\n",
+				    cases[i], cm_err_name(err));
+			fail();
+		}
+		/* The detail names the rejected address. */
+		assert_non_null(strstr(cm_err_detail(), "\""));
+	}
+}
+
+static void addr_format_roundtrip(void **state)
+{
+	char addr[256], endpoint[256];
+	uint8_t key[32];
+
+	(void)state;
+	assert_err(node_format_addr("tcp://127.0.0.1:7701", node_key, addr),
+		   CM_OK);
+	assert_string_equal(addr,
+			    "clipmesh://" NODE_KEY_HEX "@127.0.0.1:7701");
+	assert_err(node_parse_addr(addr, endpoint, key), CM_OK);
+	assert_string_equal(endpoint, "tcp://127.0.0.1:7701");
+	assert_memory_equal(key, node_key, 32);
+
+	assert_err(node_format_addr("tcp://*:7701", node_key, addr),
+		   CM_ERR_USAGE);
+	assert_err(node_format_addr("ipc:///tmp/x", node_key, addr),
+		   CM_ERR_USAGE);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(encode_vectors),
+		cmocka_unit_test(decode_hello_vectors),
+		cmocka_unit_test(decode_hello_keys),
+		cmocka_unit_test(decode_data_vectors),
+		cmocka_unit_test(decode_media_vectors),
+		cmocka_unit_test(decode_every_prefix_fails),
+		cmocka_unit_test(decode_trailing_byte),
+		cmocka_unit_test(decode_claims_beyond_input),
+		cmocka_unit_test(decode_over_limit_lists),
+		cmocka_unit_test(decode_over_limit_values),
+		cmocka_unit_test(decode_message_too_long),
+		cmocka_unit_test(decode_wrong_types),
+		cmocka_unit_test(decode_nonminimal),
+		cmocka_unit_test(decode_bad_layout),
+		cmocka_unit_test(encode_rejects_over_limit),
+		cmocka_unit_test(roundtrip_largest_messages),
+		cmocka_unit_test(addr_parse_valid),
+		cmocka_unit_test(addr_parse_invalid),
+		cmocka_unit_test(addr_format_roundtrip),
+	};
+
+	return cmocka_run_group_tests_name("wire", tests, setup, teardown);
+}
