@@ -1,0 +1,243 @@
+/*
+ * store.h - the LMDB store of one clipmesh home: records, feed indexes,
+ * retractions, profiles, media chunks, follows, peers and counters.
+ *
+ * One LMDB environment per home (folder HOME/store). Several processes may
+ * open it at once (a running node and CLI commands); LMDB serialises
+ * writers. Within a process, open the store once and share the handle
+ * between threads: LMDB does not support opening one environment twice in
+ * a process, because closing one handle drops the file locks of both.
+ * Every function that changes the store does so in one write transaction:
+ * it either commits completely or changes nothing.
+ *
+ * Unless said otherwise, data returned to the caller is copied out of
+ * LMDB and owned by the caller.
+ */
+#ifndef STORE_H
+#define STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cm_error.h"
+#include "proto_record.h"
+
+typedef struct store store;
+
+/* Length of a feed cursor: created time (8 bytes, big-endian) + id. */
+#define STORE_CURSOR_LEN (8 + PROTO_ID_LEN)
+
+/* Maximum length in bytes of a peer address or a counter name. It is the
+ * default maximum key size of LMDB 0.9. */
+#define STORE_TEXT_KEY_MAX 511
+
+/* Opens (creating if needed) the store in folder `dir`, which must exist,
+ * with a map size of CM_STORE_MAP_SIZE. *out is set to NULL on failure. */
+cm_err store_open(const char *dir, store **out);
+
+/* Opens the store like store_open() with a map size of `map_size` bytes,
+ * which caps the size of the data file. Meant for tests and small
+ * devices. LMDB keeps the larger of map_size and the size in use. */
+cm_err store_open_sized(const char *dir, uint64_t map_size, store **out);
+
+/* Closes the store and sets *s to NULL; accepts NULL and *s == NULL. */
+void store_close(store **s);
+
+/*
+ * Adds a batch of verified records in one write transaction. results[i]
+ * receives the outcome for record i:
+ *   CM_OK                 added
+ *   CM_ERR_DUPLICATE      already stored
+ *   CM_ERR_RETRACTED      its id is retracted
+ *   CM_ERR_SUPERSEDED     a profile older than the stored one
+ *   CM_ERR_NOT_AUTHOR     a retraction of another author's clip
+ *   CM_ERR_BAD_FIELD      a retraction whose target is a stored retraction
+ *                         or profile
+ * Storing a retraction deletes the target clip and its index entries, and
+ * marks the target id retracted forever (also when the clip was never
+ * seen). A newer profile replaces the older one, and of two profiles with
+ * equal times the one with the larger id wins.
+ *
+ * A retraction that arrives before its clip cannot be checked against the
+ * clip's author yet. When the clip arrives, it is rejected if one of the
+ * pending retractions has the clip's author, and the pending retractions
+ * of other authors are deleted as forged. The same happens for pending
+ * retractions of an id that turns out to be a retraction or profile.
+ *
+ * The records count as received only when this returns CM_OK (the commit
+ * succeeded); any other return means none was stored. MDB_MAP_FULL and a
+ * full disk return CM_ERR_STORE_FULL.
+ */
+cm_err store_put_batch(store *s, const proto_signed *recs, size_t n,
+		       cm_err *results);
+
+/* Copies the wire bytes of record `id` into a malloc'd buffer (*wire,
+ * *len); the caller frees it. CM_ERR_NOT_FOUND when absent. */
+cm_err store_get(store *s, const uint8_t id[PROTO_ID_LEN], uint8_t **wire,
+		 size_t *len);
+
+/* True when record `id` is stored. False also when the store cannot be
+ * read, and then cm_err_detail() names the failure. */
+bool store_has(store *s, const uint8_t id[PROTO_ID_LEN]);
+
+/*
+ * True when clip `id` was retracted by its author; `retraction` (may be
+ * NULL) receives the id of one retraction record. A retraction that
+ * arrived before its clip does not count until the clip arrives, because
+ * until then its author cannot be checked and it may be forged. A node
+ * should still fetch such a clip: store_put_batch then rejects it with
+ * CM_ERR_RETRACTED, and from then on this returns true. False also when
+ * the store cannot be read.
+ */
+bool store_is_retracted(store *s, const uint8_t id[PROTO_ID_LEN],
+			uint8_t retraction[PROTO_ID_LEN]);
+
+/*
+ * Resolves a hex id prefix of at least CM_ID_PREFIX_MIN chars to the one
+ * stored record id (any kind) that starts with it. CM_ERR_NOT_FOUND or
+ * CM_ERR_AMBIGUOUS otherwise.
+ */
+cm_err store_resolve(store *s, const char *hex_prefix,
+		     uint8_t id[PROTO_ID_LEN]);
+
+/* Feed query over clips, newest first. Zero/NULL fields do not filter. */
+typedef struct store_query {
+	const uint8_t *author;   /* PROTO_KEY_LEN bytes, or NULL */
+	const char *product;     /* exact reference, or NULL */
+	const char *tag;         /* exact tag, or NULL */
+	uint64_t since_ms;       /* created_ms >= since_ms */
+	uint64_t until_ms;       /* created_ms < until_ms; 0 = no bound */
+	size_t limit;            /* 1..CM_FEED_LIMIT_MAX */
+	const uint8_t *cursor;   /* STORE_CURSOR_LEN bytes from a previous
+				  * page, or NULL for the first page */
+} store_query;
+
+/* Called once per clip of a page with its id and wire bytes; the bytes are
+ * valid only during the call. A non-zero return stops the walk. */
+typedef int (*store_record_fn)(void *ctx, const uint8_t id[PROTO_ID_LEN],
+			       const uint8_t *wire, size_t len);
+
+/*
+ * Walks one page of the feed: at most q->limit clips, newest first, all
+ * strictly older than q->cursor. When more clips follow, *has_more is set
+ * and next_cursor receives the cursor of the next page. When fn stops the
+ * walk, *has_more is set and next_cursor continues after the clip that fn
+ * stopped on. next_cursor may be the buffer that q->cursor points to.
+ * CM_ERR_USAGE for a limit outside 1..CM_FEED_LIMIT_MAX.
+ * fn runs inside a read transaction: it may call other store functions,
+ * and writers in other processes and threads are not blocked.
+ */
+cm_err store_feed(store *s, const store_query *q, store_record_fn fn,
+		  void *ctx, uint8_t next_cursor[STORE_CURSOR_LEN],
+		  bool *has_more);
+
+/*
+ * Walks every stored record (all kinds, retractions included) in
+ * (created time, id) order, oldest first, for catch-up. With `authors`
+ * non-NULL only records by those n_authors keys (PROTO_KEY_LEN each) are
+ * visited, each once also when a key is repeated. `fn` gets the id and wire
+ * bytes; a non-zero return stops the walk. The walk renews its read
+ * transaction every few hundred records, so records added meanwhile may
+ * or may not be visited.
+ */
+cm_err store_scan(store *s, const uint8_t *authors, size_t n_authors,
+		  store_record_fn fn, void *ctx);
+
+/* Counts of stored records per kind, and of media chunks and their total
+ * size in bytes. Retractions include pending ones (see store_put_batch). */
+typedef struct store_counts {
+	uint64_t clips;
+	uint64_t retractions;
+	uint64_t profiles;
+	uint64_t chunks;
+	uint64_t chunk_bytes;
+} store_counts;
+
+cm_err store_get_counts(store *s, store_counts *out);
+
+/* Newest profile of `author`: copies its wire bytes (caller frees).
+ * CM_ERR_NOT_FOUND when none. */
+cm_err store_get_profile(store *s, const uint8_t author[PROTO_KEY_LEN],
+			 uint8_t **wire, size_t *len);
+
+/* --- Media ---------------------------------------------------------- */
+
+/* Stores one chunk under its hash; the caller has verified the hash.
+ * Storing an existing chunk is a no-op. CM_ERR_USAGE when len is 0 or
+ * over CM_CHUNK_SIZE. */
+cm_err store_chunk_put(store *s, const uint8_t hash[PROTO_HASH_LEN],
+		       const uint8_t *data, size_t len);
+
+/* Copies chunk `hash` into buf[cap]; *len receives its size.
+ * CM_ERR_NOT_FOUND when absent, CM_ERR_TOO_LONG when the chunk is larger
+ * than cap (then *len still receives its size). */
+cm_err store_chunk_get(store *s, const uint8_t hash[PROTO_HASH_LEN],
+		       uint8_t *buf, size_t cap, size_t *len);
+
+/* Stores n verified chunks in one write transaction. CM_ERR_USAGE when a
+ * length is 0 or over CM_CHUNK_SIZE, and then none is stored. */
+cm_err store_chunks_put(store *s, size_t n,
+			const uint8_t (*hashes)[PROTO_HASH_LEN],
+			const uint8_t *const *data, const size_t *lens);
+
+bool store_chunk_has(store *s, const uint8_t hash[PROTO_HASH_LEN]);
+
+/* Stores the chunk list of media `root` after checking it with
+ * proto_media_check_manifest (CM_ERR_BAD_MANIFEST). An existing manifest
+ * of the same root is kept. */
+cm_err store_manifest_put(store *s, const uint8_t root[PROTO_HASH_LEN],
+			  uint64_t size,
+			  const uint8_t (*chunks)[PROTO_HASH_LEN], size_t n);
+
+/* Copies the chunk list of `root` into a malloc'd array (*chunks, *n,
+ * caller frees) and its size. CM_ERR_NOT_FOUND when absent. */
+cm_err store_manifest_get(store *s, const uint8_t root[PROTO_HASH_LEN],
+			  uint64_t *size, uint8_t (**chunks)[PROTO_HASH_LEN],
+			  size_t *n);
+
+/* Resolves a hex prefix (>= CM_ID_PREFIX_MIN chars) of a stored media
+ * root hash. CM_ERR_NOT_FOUND or CM_ERR_AMBIGUOUS otherwise. */
+cm_err store_media_resolve(store *s, const char *hex_prefix,
+			   uint8_t root[PROTO_HASH_LEN]);
+
+/* True when the manifest of `root` and all its chunks are stored. */
+bool store_media_complete(store *s, const uint8_t root[PROTO_HASH_LEN]);
+
+/* --- Follows, peers and counters ------------------------------------ */
+
+/* Adds `author` to the followed keys; following a followed key is a
+ * no-op. */
+cm_err store_follow(store *s, const uint8_t author[PROTO_KEY_LEN]);
+
+/* Removes `author` from the followed keys; CM_ERR_NOT_FOUND when it was
+ * not followed. */
+cm_err store_unfollow(store *s, const uint8_t author[PROTO_KEY_LEN]);
+
+/* Copies the followed keys, sorted, into a malloc'd array of
+ * n * PROTO_KEY_LEN bytes (caller frees; NULL when n is 0). */
+cm_err store_following(store *s, uint8_t **keys, size_t *n);
+
+/* Adds a peer address (as `clipmesh id` prints it); existing: no-op.
+ * CM_ERR_USAGE when addr is empty or over STORE_TEXT_KEY_MAX bytes. The
+ * address format is the caller's to check. */
+cm_err store_peer_add(store *s, const char *addr);
+
+/* Calls fn for each known peer address, in byte order; a non-zero return
+ * stops the walk. */
+cm_err store_peer_list(store *s, int (*fn)(void *ctx, const char *addr),
+		       void *ctx);
+
+/* Adds `delta` to the persistent counter `name` (e.g. "rejected.bad_utf8"),
+ * stopping at UINT64_MAX. CM_ERR_USAGE when name is empty or over
+ * STORE_TEXT_KEY_MAX bytes. */
+cm_err store_counter_add(store *s, const char *name, uint64_t delta);
+
+/* Calls fn for each counter in name order; a non-zero return stops the
+ * walk. */
+cm_err store_counter_list(store *s,
+			  int (*fn)(void *ctx, const char *name,
+				    uint64_t value),
+			  void *ctx);
+
+#endif

@@ -1,0 +1,184 @@
+/*
+ * store_admin.c - store check and backup.
+ *
+ * The check runs in one read transaction, so a node may keep writing while
+ * it runs; it sees the state of the moment it began.
+ */
+#include "store_admin.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cm_util.h"
+#include "proto_media.h"
+#include "store_internal.h"
+
+typedef struct check_state {
+	store *s;
+	MDB_txn *txn;
+	uint64_t now_ms;
+	store_check_report *rep;
+	void (*problem)(void *ctx, const char *message);
+	void *ctx;
+	proto_signed rec;
+} check_state;
+
+static void report(check_state *st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void report(check_state *st, const char *fmt, ...)
+{
+	char message[256];
+	va_list ap;
+
+	st->rep->problems++;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	if (st->problem != NULL)
+		st->problem(st->ctx, message);
+}
+
+/* Checks one stored record: it verifies, its key is its id, and each of
+ * its index entries exists. */
+static void check_record(check_state *st, const MDB_val *key,
+			 const MDB_val *val)
+{
+	store_index_entry entries[STORE_INDEX_ENTRIES_MAX];
+	char id_hex[2 * PROTO_ID_LEN + 1] = "?";
+	MDB_val found;
+	size_t n;
+	cm_err err;
+
+	st->rep->records++;
+	if (key->mv_size == PROTO_ID_LEN)
+		cm_hex_encode(key->mv_data, PROTO_ID_LEN, id_hex);
+	cm_err_clear();
+	err = proto_record_open(val->mv_data, val->mv_size, st->now_ms,
+				&st->rec);
+	if (err) {
+		report(st, "record %s does not verify: %s %s", id_hex,
+		       cm_err_name(err), cm_err_detail());
+		return;
+	}
+	if (key->mv_size != PROTO_ID_LEN ||
+	    memcmp(key->mv_data, st->rec.id, PROTO_ID_LEN) != 0) {
+		report(st, "record stored under %s has another id", id_hex);
+		return;
+	}
+	n = store_index_entries(&st->rec.rec, st->rec.id, entries);
+	for (size_t i = 0; i < n; i++) {
+		err = store_db_get(st->s, st->txn, entries[i].db,
+				   entries[i].key, entries[i].key_len, &found);
+		if (err)
+			report(st, "record %s has no entry in index %s",
+			       id_hex, store_db_name(entries[i].db));
+	}
+}
+
+/* Checks that every entry of a time-ordered index names a stored record
+ * whose own entries include this one. */
+static cm_err check_index(check_state *st, store_db db)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val key, val, rec;
+	int rc;
+
+	rc = mdb_cursor_open(st->txn, st->s->dbi[db], &cur);
+	if (rc)
+		return store_mdb_error(rc, "mdb_cursor_open", store_db_name(db));
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		const uint8_t *id;
+
+		st->rep->index_entries++;
+		if (key.mv_size < STORE_TIME_KEY_LEN) {
+			report(st, "index %s has a key of %zu bytes",
+			       store_db_name(db), key.mv_size);
+			continue;
+		}
+		id = (const uint8_t *)key.mv_data + key.mv_size - PROTO_ID_LEN;
+		if (store_db_get(st->s, st->txn, STORE_DB_RECORDS, id,
+				 PROTO_ID_LEN, &rec) != CM_OK) {
+			char hex[2 * PROTO_ID_LEN + 1];
+
+			cm_hex_encode(id, PROTO_ID_LEN, hex);
+			report(st, "index %s names missing record %s",
+			       store_db_name(db), hex);
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? CM_OK
+				  : store_mdb_error(rc, "mdb_cursor_get",
+						    store_db_name(db));
+}
+
+/* Walks every entry of db, calling fn on each. */
+static cm_err walk(check_state *st, store_db db,
+		   void (*fn)(check_state *, const MDB_val *, const MDB_val *))
+{
+	MDB_cursor *cur = NULL;
+	MDB_val key, val;
+	int rc;
+
+	rc = mdb_cursor_open(st->txn, st->s->dbi[db], &cur);
+	if (rc)
+		return store_mdb_error(rc, "mdb_cursor_open", store_db_name(db));
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+		fn(st, &key, &val);
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? CM_OK
+				  : store_mdb_error(rc, "mdb_cursor_get",
+						    store_db_name(db));
+}
+
+static void check_chunk(check_state *st, const MDB_val *key,
+			const MDB_val *val)
+{
+	uint8_t hash[PROTO_HASH_LEN];
+
+	st->rep->chunks++;
+	proto_chunk_hash(val->mv_data, val->mv_size, hash);
+	if (key->mv_size != PROTO_HASH_LEN ||
+	    memcmp(hash, key->mv_data, PROTO_HASH_LEN) != 0) {
+		char hex[2 * PROTO_HASH_LEN + 1] = "?";
+
+		if (key->mv_size == PROTO_HASH_LEN)
+			cm_hex_encode(key->mv_data, PROTO_HASH_LEN, hex);
+		report(st, "chunk %s does not match its hash", hex);
+	}
+}
+
+cm_err store_check(store *s, uint64_t now_ms, store_check_report *rep,
+		   void (*problem)(void *ctx, const char *message),
+		   void *ctx)
+{
+	static const store_db indexes[] = {STORE_DB_SYNC, STORE_DB_FEED,
+					   STORE_DB_AUTHOR, STORE_DB_PRODUCT,
+					   STORE_DB_TAG};
+	check_state st = {.s = s, .now_ms = now_ms, .rep = rep,
+			  .problem = problem, .ctx = ctx};
+	cm_err err;
+
+	memset(rep, 0, sizeof(*rep));
+	if ((err = store_txn_begin(s, false, &st.txn)))
+		return err;
+	err = walk(&st, STORE_DB_RECORDS, check_record);
+	for (size_t i = 0; !err && i < sizeof(indexes) / sizeof(*indexes); i++)
+		err = check_index(&st, indexes[i]);
+	if (!err)
+		err = walk(&st, STORE_DB_CHUNKS, check_chunk);
+	mdb_txn_abort(st.txn);
+	return err;
+}
+
+cm_err store_backup(store *s, const char *dir)
+{
+	int rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
+
+	if (rc)
+		return store_mdb_error(rc, "mdb_env_copy2", dir);
+	return CM_OK;
+}

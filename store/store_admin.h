@@ -1,0 +1,34 @@
+/* store_admin.h - whole-store operations for operators: integrity check
+ * and online backup. */
+#ifndef STORE_ADMIN_H
+#define STORE_ADMIN_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+/* What store_check found. */
+typedef struct store_check_report {
+	uint64_t records;       /* records read */
+	uint64_t index_entries; /* index entries read */
+	uint64_t chunks;        /* chunks read */
+	uint64_t problems;      /* every mismatch found */
+} store_check_report;
+
+/*
+ * Verifies every stored record (canonical form, signature, id) with
+ * proto_record_open at now_ms, that every index entry points at a stored
+ * record with matching fields, that every record has its index entries,
+ * and that every chunk matches its hash. Calls `problem` with a one-line
+ * description of each mismatch. Runs in one read transaction, so it sees
+ * one consistent state while a node keeps writing.
+ */
+cm_err store_check(store *s, uint64_t now_ms, store_check_report *rep,
+		   void (*problem)(void *ctx, const char *message),
+		   void *ctx);
+
+/* Writes a compacted, consistent copy of the store into folder `dir`
+ * (which must exist and hold no store) with mdb_env_copy2. */
+cm_err store_backup(store *s, const char *dir);
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * store_internal.h - definitions shared by the source files of store/.
+ * Not part of the store's interface: only the store sources include it.
+ */
+#ifndef STORE_INTERNAL_H
+#define STORE_INTERNAL_H
+
+#include <lmdb.h>
+
+#include "store.h"
+
+/* Bytes of the BLAKE2b hash that stands for a product or tag in keys. */
+#define STORE_LABEL_HASH_LEN 16
+
+/* Suffix of every time-ordered index key: created_be64 || id. */
+#define STORE_TIME_KEY_LEN STORE_CURSOR_LEN
+
+/* Maximum length of an index key: author || created_be64 || id. */
+#define STORE_INDEX_KEY_MAX (PROTO_KEY_LEN + STORE_TIME_KEY_LEN)
+
+/* Key of the retracted database: target || author || retraction id. */
+#define STORE_RETRACTED_KEY_LEN (PROTO_ID_LEN + PROTO_KEY_LEN + PROTO_ID_LEN)
+
+/* Values of the retracted database. A pending retraction names a target
+ * that was never stored, so its author is not checked yet. */
+#define STORE_RETRACT_PENDING 0
+#define STORE_RETRACT_CONFIRMED 1
+
+/* Key in the meta database of the total size of stored chunks. */
+#define STORE_META_CHUNK_BYTES "chunk_bytes"
+
+/* The named LMDB databases; store.c describes their keys and values. */
+typedef enum store_db {
+	STORE_DB_RECORDS,
+	STORE_DB_SYNC,
+	STORE_DB_FEED,
+	STORE_DB_AUTHOR,
+	STORE_DB_PRODUCT,
+	STORE_DB_TAG,
+	STORE_DB_RETRACTED,
+	STORE_DB_PROFILES,
+	STORE_DB_CHUNKS,
+	STORE_DB_MANIFESTS,
+	STORE_DB_FOLLOWS,
+	STORE_DB_PEERS,
+	STORE_DB_COUNTERS,
+	STORE_DB_META,
+	STORE_DB_COUNT
+} store_db;
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbi[STORE_DB_COUNT];
+};
+
+/* Returns the LMDB name of database db, for error details. */
+const char *store_db_name(store_db db);
+
+/*
+ * Translates LMDB return code rc of `call` on `object` (a database or
+ * folder name) into a cm_err with a detail naming both and the
+ * mdb_strerror() text. MDB_MAP_FULL and ENOSPC become CM_ERR_STORE_FULL.
+ */
+cm_err store_mdb_error(int rc, const char *call, const char *object);
+
+/* Begins a read-only (write == false) or write transaction. */
+cm_err store_txn_begin(store *s, bool write, MDB_txn **txn);
+
+/* Commits txn, which is freed also on failure. */
+cm_err store_txn_commit(MDB_txn *txn);
+
+/* Looks up key in db. CM_ERR_NOT_FOUND (with no detail) when absent.
+ * val points into the map and is valid until txn ends or writes. */
+cm_err store_db_get(store *s, MDB_txn *txn, store_db db, const void *key,
+		    size_t key_len, MDB_val *val);
+
+/* Stores key -> val in db. With MDB_NOOVERWRITE in flags an existing key
+ * returns CM_ERR_EXISTS (with no detail) and changes nothing. */
+cm_err store_db_put(store *s, MDB_txn *txn, store_db db, const void *key,
+		    size_t key_len, const void *val, size_t val_len,
+		    unsigned flags);
+
+/* Deletes key from db; an absent key is not an error. */
+cm_err store_db_del(store *s, MDB_txn *txn, store_db db, const void *key,
+		    size_t key_len);
+
+/*
+ * Finds the first entry of db whose key is >= key, or > key when `after`
+ * is set. CM_ERR_NOT_FOUND (with no detail) when there is none. The
+ * found key and value point into the map like store_db_get's.
+ */
+cm_err store_seek(store *s, MDB_txn *txn, store_db db, const void *key,
+		  size_t key_len, bool after, MDB_val *found_key,
+		  MDB_val *found_val);
+
+/* Adds delta to the big-endian u64 value of key in db (absent: 0),
+ * stopping at UINT64_MAX. */
+cm_err store_u64_add(store *s, MDB_txn *txn, store_db db, const void *key,
+		     size_t key_len, uint64_t delta);
+
+/* Reads the big-endian u64 value of key in db; 0 when absent. */
+cm_err store_u64_get(store *s, MDB_txn *txn, store_db db, const void *key,
+		     size_t key_len, uint64_t *value);
+
+/*
+ * Resolves a hex prefix of CM_ID_PREFIX_MIN to 64 chars to the one key of
+ * db (whose keys are 32 bytes) that starts with it. `what` names the kind
+ * of key in error details ("record id", "media hash").
+ */
+cm_err store_resolve_prefix(store *s, store_db db, const char *what,
+			    const char *hex_prefix, uint8_t out[32]);
+
+/* Finds the body inside the wire form [body, signature] of a stored
+ * record. CM_ERR_STORE when the envelope is malformed. */
+cm_err store_wire_body(const uint8_t *wire, size_t len, const uint8_t **body,
+		       size_t *body_len);
+
+/*
+ * Reads and decodes stored record id into *rec; *wire (may be NULL)
+ * receives its wire bytes. CM_ERR_NOT_FOUND (with no detail) when absent,
+ * CM_ERR_STORE when the stored bytes do not decode.
+ */
+cm_err store_load_record(store *s, MDB_txn *txn, const uint8_t id[PROTO_ID_LEN],
+			 proto_record *rec, MDB_val *wire);
+
+/* Hashes a product reference or tag into its index key prefix. */
+void store_label_hash(const char *label, uint8_t out[STORE_LABEL_HASH_LEN]);
+
+/* One entry of a time-ordered index: key and value (the kind byte in the
+ * sync and author indexes, empty in the others). */
+typedef struct store_index_entry {
+	store_db db;
+	uint8_t key[STORE_INDEX_KEY_MAX];
+	size_t key_len;
+	uint8_t value;
+	size_t value_len;
+} store_index_entry;
+
+/* Entries of one record: sync, author, feed, product and one per tag. */
+#define STORE_INDEX_ENTRIES_MAX (4 + CM_TAGS_MAX)
+
+/*
+ * Lists the time-ordered index entries of record id into out and returns
+ * their count. Adding, deleting and checking a record all use this list,
+ * so no entry can be left behind.
+ */
+size_t store_index_entries(const proto_record *rec,
+			   const uint8_t id[PROTO_ID_LEN],
+			   store_index_entry out[STORE_INDEX_ENTRIES_MAX]);
+
+/* Writes prefix || created_be64 || id into out; returns its length. */
+size_t store_index_key(uint8_t out[STORE_INDEX_KEY_MAX], const uint8_t *prefix,
+		       size_t prefix_len, uint64_t created_ms,
+		       const uint8_t id[PROTO_ID_LEN]);
+
+void store_be64_put(uint8_t out[8], uint64_t v);
+uint64_t store_be64_get(const uint8_t in[8]);
+
+#endif
