@@ -1,0 +1,1830 @@
+/*
+ * test_store.c - the LMDB store against a real environment in a temporary
+ * folder, with records signed and opened by proto/.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <lmdb.h>
+#include <sodium.h>
+
+#include "cm_util.h"
+#include "proto_media.h"
+#include "store.h"
+#include "store_admin.h"
+
+/* Created time of the test records, ms; in the past, so never rejected as
+ * future-dated. */
+#define T0 1700000000000ULL
+
+#define PRODUCT_KETTLE "url:https://example.com/kettle"
+#define PRODUCT_CUFFIE "gtin:4006381333931"
+
+typedef struct test_key {
+	uint8_t pk[PROTO_KEY_LEN];
+	uint8_t sk[PROTO_SECRET_LEN];
+} test_key;
+
+/* A signed record and the buffer that its proto_signed points into. */
+typedef struct test_record {
+	uint8_t wire[CM_RECORD_MAX];
+	size_t len;
+	proto_signed sig;
+} test_record;
+
+typedef struct fixture {
+	char dir[64];
+	store *s;
+	test_key a, b, c;
+} fixture;
+
+/* --- Helpers --------------------------------------------------------- */
+
+static void key_make(test_key *k, uint8_t seed_byte)
+{
+	uint8_t seed[crypto_sign_SEEDBYTES];
+
+	memset(seed, seed_byte, sizeof(seed));
+	assert_int_equal(crypto_sign_seed_keypair(k->pk, k->sk, seed), 0);
+}
+
+static test_record *sign_record(const proto_record *r, const test_key *k)
+{
+	test_record *t = calloc(1, sizeof(*t));
+	uint8_t id[PROTO_ID_LEN];
+	cm_err err;
+
+	assert_non_null(t);
+	err = proto_record_sign(r, k->sk, t->wire, sizeof(t->wire), &t->len,
+				id);
+	if (err)
+		fail_msg("proto_record_sign: %s: %s", cm_err_name(err),
+			 cm_err_detail());
+	err = proto_record_open(t->wire, t->len, cm_now_ms(), &t->sig);
+	if (err)
+		fail_msg("proto_record_open: %s: %s", cm_err_name(err),
+			 cm_err_detail());
+	assert_memory_equal(t->sig.id, id, PROTO_ID_LEN);
+	return t;
+}
+
+/* Makes a clip; tags must be sorted and NULL-terminated. The title makes
+ * clips of equal time and product distinct. */
+static test_record *make_clip(const test_key *k, uint64_t created,
+			      const char *product, const char *const *tags,
+			      const char *title)
+{
+	proto_record *r = calloc(1, sizeof(*r));
+	test_record *t;
+
+	assert_non_null(r);
+	r->kind = PROTO_KIND_CLIP;
+	memcpy(r->author, k->pk, PROTO_KEY_LEN);
+	r->created_ms = created;
+	cm_strlcpy(r->product, product, sizeof(r->product));
+	cm_strlcpy(r->title, title, sizeof(r->title));
+	cm_strlcpy(r->lang, "en", sizeof(r->lang));
+	r->rating = 4;
+	for (size_t i = 0; tags && tags[i]; i++)
+		cm_strlcpy(r->tags[r->n_tags++], tags[i], sizeof(r->tags[0]));
+	crypto_generichash(r->media[0].hash, PROTO_HASH_LEN,
+			   (const uint8_t *)title, strlen(title), NULL, 0);
+	r->media[0].size = 1000;
+	cm_strlcpy(r->media[0].type, "video/mp4", sizeof(r->media[0].type));
+	r->n_media = 1;
+	t = sign_record(r, k);
+	free(r);
+	return t;
+}
+
+static test_record *make_retraction(const test_key *k, uint64_t created,
+				    const uint8_t target[PROTO_ID_LEN])
+{
+	proto_record *r = calloc(1, sizeof(*r));
+	test_record *t;
+
+	assert_non_null(r);
+	r->kind = PROTO_KIND_RETRACT;
+	memcpy(r->author, k->pk, PROTO_KEY_LEN);
+	r->created_ms = created;
+	memcpy(r->target, target, PROTO_ID_LEN);
+	t = sign_record(r, k);
+	free(r);
+	return t;
+}
+
+static test_record *make_profile(const test_key *k, uint64_t created,
+				 const char *name)
+{
+	proto_record *r = calloc(1, sizeof(*r));
+	test_record *t;
+
+	assert_non_null(r);
+	r->kind = PROTO_KIND_PROFILE;
+	memcpy(r->author, k->pk, PROTO_KEY_LEN);
+	r->created_ms = created;
+	cm_strlcpy(r->name, name, sizeof(r->name));
+	t = sign_record(r, k);
+	free(r);
+	return t;
+}
+
+/* Stores one record in its own batch and returns its result. */
+static cm_err put1(store *s, const test_record *t)
+{
+	cm_err result = CM_ERR_COUNT;
+	cm_err err;
+
+	err = store_put_batch(s, &t->sig, 1, &result);
+	if (err)
+		fail_msg("store_put_batch: %s: %s", cm_err_name(err),
+			 cm_err_detail());
+	return result;
+}
+
+static void put_all(store *s, test_record **recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(put1(s, recs[i]), CM_OK);
+}
+
+static void free_all(test_record **recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(recs[i]);
+}
+
+static void remove_dir(const char *dir)
+{
+	char path[256];
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) <
+		    (int)sizeof(path))
+			unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static void make_temp_dir(char dir[64])
+{
+	cm_strlcpy(dir, "/tmp/test_store.XXXXXX", 64);
+	assert_non_null(mkdtemp(dir));
+}
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	cm_err err;
+
+	assert_non_null(f);
+	make_temp_dir(f->dir);
+	err = store_open(f->dir, &f->s);
+	if (err)
+		fail_msg("store_open: %s: %s", cm_err_name(err),
+			 cm_err_detail());
+	key_make(&f->a, 0xa1);
+	key_make(&f->b, 0xb2);
+	key_make(&f->c, 0xc3);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+
+	store_close(&f->s);
+	remove_dir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Ids collected by a walk, in visiting order. */
+typedef struct id_list {
+	uint8_t ids[512][PROTO_ID_LEN];
+	size_t n;
+	size_t stop_after;  /* stop the walk after this many; 0: never */
+} id_list;
+
+static int collect_id(void *ctx, const uint8_t id[PROTO_ID_LEN],
+		      const uint8_t *wire, size_t len)
+{
+	id_list *l = ctx;
+
+	assert_non_null(wire);
+	assert_true(len > 0);
+	assert_true(l->n < 512);
+	memcpy(l->ids[l->n++], id, PROTO_ID_LEN);
+	return l->stop_after && l->n == l->stop_after;
+}
+
+static bool list_has(const id_list *l, const uint8_t id[PROTO_ID_LEN])
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (memcmp(l->ids[i], id, PROTO_ID_LEN) == 0)
+			return true;
+	return false;
+}
+
+/* Orders records by (created, id), as the time indexes do. */
+static int time_order(const void *a, const void *b)
+{
+	const test_record *ra = *(test_record *const *)a;
+	const test_record *rb = *(test_record *const *)b;
+
+	if (ra->sig.rec.created_ms != rb->sig.rec.created_ms)
+		return ra->sig.rec.created_ms < rb->sig.rec.created_ms ? -1 : 1;
+	return memcmp(ra->sig.id, rb->sig.id, PROTO_ID_LEN);
+}
+
+static int time_order_desc(const void *a, const void *b)
+{
+	return time_order(b, a);
+}
+
+static bool clip_has_tag(const proto_record *r, const char *tag)
+{
+	for (size_t i = 0; i < r->n_tags; i++)
+		if (strcmp(r->tags[i], tag) == 0)
+			return true;
+	return false;
+}
+
+/* True when clip r passes every filter of q (limit and cursor aside). */
+static bool query_matches(const store_query *q, const proto_record *r)
+{
+	if (r->kind != PROTO_KIND_CLIP)
+		return false;
+	if (q->author && memcmp(q->author, r->author, PROTO_KEY_LEN) != 0)
+		return false;
+	if (q->product && strcmp(q->product, r->product) != 0)
+		return false;
+	if (q->tag && !clip_has_tag(r, q->tag))
+		return false;
+	if (r->created_ms < q->since_ms)
+		return false;
+	return !q->until_ms || r->created_ms < q->until_ms;
+}
+
+/* Fills out with the ids that q must return, newest first. */
+static void expected_feed(const store_query *q, test_record **recs, size_t n,
+			  id_list *out)
+{
+	test_record **sorted = calloc(n, sizeof(*sorted));
+
+	assert_non_null(sorted);
+	memcpy(sorted, recs, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), time_order_desc);
+	out->n = 0;
+	for (size_t i = 0; i < n; i++)
+		if (query_matches(q, &sorted[i]->sig.rec))
+			memcpy(out->ids[out->n++], sorted[i]->sig.id,
+			       PROTO_ID_LEN);
+	free(sorted);
+}
+
+/* Walks every page of q with page size `limit` into all; returns the
+ * number of pages. */
+static size_t feed_all_pages(store *s, store_query q, size_t limit,
+			     id_list *all)
+{
+	uint8_t cursor[STORE_CURSOR_LEN];
+	bool more = true;
+	size_t pages = 0;
+	cm_err err;
+
+	all->n = 0;
+	q.limit = limit;
+	q.cursor = NULL;
+	while (more) {
+		size_t before = all->n;
+
+		err = store_feed(s, &q, collect_id, all, cursor, &more);
+		if (err)
+			fail_msg("store_feed: %s: %s", cm_err_name(err),
+				 cm_err_detail());
+		assert_true(all->n - before <= limit);
+		if (more)
+			assert_int_equal(all->n - before, limit);
+		pages++;
+		assert_true(pages < 100);
+		q.cursor = cursor;
+	}
+	return pages;
+}
+
+static void assert_same_ids(const id_list *got, const id_list *want)
+{
+	assert_int_equal(got->n, want->n);
+	for (size_t i = 0; i < want->n; i++)
+		assert_memory_equal(got->ids[i], want->ids[i], PROTO_ID_LEN);
+}
+
+/* --- Records --------------------------------------------------------- */
+
+static void put_get_has(void **state)
+{
+	fixture *f = *state;
+	test_record *clip = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "one");
+	uint8_t unknown[PROTO_ID_LEN] = {0};
+	store_counts counts;
+	uint8_t *wire = NULL;
+	size_t len = 0;
+
+	assert_false(store_has(f->s, clip->sig.id));
+	assert_int_equal(put1(f->s, clip), CM_OK);
+	assert_true(store_has(f->s, clip->sig.id));
+	assert_false(store_has(f->s, unknown));
+
+	assert_int_equal(store_get(f->s, clip->sig.id, &wire, &len), CM_OK);
+	assert_int_equal(len, clip->len);
+	assert_memory_equal(wire, clip->wire, len);
+	free(wire);
+	assert_int_equal(store_get(f->s, unknown, &wire, &len),
+			 CM_ERR_NOT_FOUND);
+	assert_null(wire);
+
+	assert_int_equal(store_get_counts(f->s, &counts), CM_OK);
+	assert_int_equal(counts.clips, 1);
+	assert_int_equal(counts.retractions, 0);
+	assert_int_equal(counts.profiles, 0);
+	free(clip);
+}
+
+static void put_duplicate(void **state)
+{
+	fixture *f = *state;
+	test_record *clip = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "dup");
+	test_record *other = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "x");
+	proto_signed batch[3] = {clip->sig, clip->sig, other->sig};
+	cm_err results[3];
+	store_counts counts;
+
+	assert_int_equal(store_put_batch(f->s, batch, 3, results), CM_OK);
+	assert_int_equal(results[0], CM_OK);
+	assert_int_equal(results[1], CM_ERR_DUPLICATE);
+	assert_int_equal(results[2], CM_OK);
+
+	assert_int_equal(put1(f->s, clip), CM_ERR_DUPLICATE);
+	assert_int_equal(store_get_counts(f->s, &counts), CM_OK);
+	assert_int_equal(counts.clips, 2);
+	free(clip);
+	free(other);
+}
+
+/* Returns the number of clips a feed query returns in one page. */
+static size_t feed_count(store *s, const store_query *q)
+{
+	store_query page = *q;
+	uint8_t cursor[STORE_CURSOR_LEN];
+	id_list *l = calloc(1, sizeof(*l));
+	bool more;
+	size_t n;
+
+	assert_non_null(l);
+	page.limit = CM_FEED_LIMIT_MAX;
+	assert_int_equal(store_feed(s, &page, collect_id, l, cursor, &more),
+			 CM_OK);
+	assert_false(more);
+	n = l->n;
+	free(l);
+	return n;
+}
+
+static void retract_after_clip(void **state)
+{
+	fixture *f = *state;
+	const char *const tags[] = {"kitchen", "steel", NULL};
+	test_record *clip = make_clip(&f->a, T0, PRODUCT_KETTLE, tags, "k");
+	test_record *retr = make_retraction(&f->a, T0 + 5, clip->sig.id);
+	store_query all = {0};
+	store_query by_author = {.author = f->a.pk};
+	store_query by_product = {.product = PRODUCT_KETTLE};
+	store_query by_tag = {.tag = "steel"};
+	uint8_t which[PROTO_ID_LEN];
+	store_counts counts;
+	id_list *scanned = calloc(1, sizeof(*scanned));
+
+	assert_non_null(scanned);
+	assert_int_equal(put1(f->s, clip), CM_OK);
+	assert_int_equal(feed_count(f->s, &by_tag), 1);
+	assert_int_equal(put1(f->s, retr), CM_OK);
+
+	assert_false(store_has(f->s, clip->sig.id));
+	assert_true(store_has(f->s, retr->sig.id));
+	assert_true(store_is_retracted(f->s, clip->sig.id, which));
+	assert_memory_equal(which, retr->sig.id, PROTO_ID_LEN);
+	assert_false(store_is_retracted(f->s, retr->sig.id, NULL));
+
+	assert_int_equal(feed_count(f->s, &all), 0);
+	assert_int_equal(feed_count(f->s, &by_author), 0);
+	assert_int_equal(feed_count(f->s, &by_product), 0);
+	assert_int_equal(feed_count(f->s, &by_tag), 0);
+	assert_int_equal(store_scan(f->s, NULL, 0, collect_id, scanned),
+			 CM_OK);
+	assert_int_equal(scanned->n, 1);
+	assert_memory_equal(scanned->ids[0], retr->sig.id, PROTO_ID_LEN);
+	scanned->n = 0;
+	assert_int_equal(store_scan(f->s, f->a.pk, 1, collect_id, scanned),
+			 CM_OK);
+	assert_int_equal(scanned->n, 1);
+
+	assert_int_equal(put1(f->s, clip), CM_ERR_RETRACTED);
+	assert_false(store_has(f->s, clip->sig.id));
+	assert_int_equal(store_get_counts(f->s, &counts), CM_OK);
+	assert_int_equal(counts.clips, 0);
+	assert_int_equal(counts.retractions, 1);
+	free(scanned);
+	free(clip);
+	free(retr);
+}
+
+static void retract_before_clip(void **state)
+{
+	fixture *f = *state;
+	test_record *clip = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "b");
+	test_record *retr = make_retraction(&f->a, T0 + 5, clip->sig.id);
+	uint8_t which[PROTO_ID_LEN];
+	store_query all = {0};
+
+	assert_int_equal(put1(f->s, retr), CM_OK);
+	/* Pending: the author of the unseen clip is not known yet. */
+	assert_false(store_is_retracted(f->s, clip->sig.id, NULL));
+	assert_int_equal(put1(f->s, clip), CM_ERR_RETRACTED);
+	assert_false(store_has(f->s, clip->sig.id));
+	assert_true(store_is_retracted(f->s, clip->sig.id, which));
+	assert_memory_equal(which, retr->sig.id, PROTO_ID_LEN);
+	assert_int_equal(feed_count(f->s, &all), 0);
+	/* Still blocked the second time, now that the author is known. */
+	assert_int_equal(put1(f->s, clip), CM_ERR_RETRACTED);
+	assert_true(store_has(f->s, retr->sig.id));
+	free(clip);
+	free(retr);
+}
+
+static void retract_same_batch(void **state)
+{
+	fixture *f = *state;
+	test_record *c1 = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "c1");
+	test_record *c2 = make_clip(&f->a, T0 + 1, PRODUCT_KETTLE, NULL, "c2");
+	test_record *r1 = make_retraction(&f->a, T0 + 5, c1->sig.id);
+	test_record *r2 = make_retraction(&f->a, T0 + 6, c2->sig.id);
+	proto_signed batch[4] = {r1->sig, c1->sig, c2->sig, r2->sig};
+	cm_err results[4];
+	store_counts counts;
+
+	assert_int_equal(store_put_batch(f->s, batch, 4, results), CM_OK);
+	assert_int_equal(results[0], CM_OK);
+	assert_int_equal(results[1], CM_ERR_RETRACTED);
+	assert_int_equal(results[2], CM_OK);
+	assert_int_equal(results[3], CM_OK);
+	assert_false(store_has(f->s, c1->sig.id));
+	assert_false(store_has(f->s, c2->sig.id));
+	assert_true(store_is_retracted(f->s, c1->sig.id, NULL));
+	assert_true(store_is_retracted(f->s, c2->sig.id, NULL));
+	assert_int_equal(store_get_counts(f->s, &counts), CM_OK);
+	assert_int_equal(counts.clips, 0);
+	assert_int_equal(counts.retractions, 2);
+	free(c1);
+	free(c2);
+	free(r1);
+	free(r2);
+}
+
+static void retract_wrong_author(void **state)
+{
+	fixture *f = *state;
+	test_record *clip = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "w");
+	test_record *forged = make_retraction(&f->b, T0 + 5, clip->sig.id);
+	store_query all = {0};
+
+	assert_int_equal(put1(f->s, clip), CM_OK);
+	assert_int_equal(put1(f->s, forged), CM_ERR_NOT_AUTHOR);
+	assert_false(store_has(f->s, forged->sig.id));
+	assert_true(store_has(f->s, clip->sig.id));
+	assert_false(store_is_retracted(f->s, clip->sig.id, NULL));
+	assert_int_equal(feed_count(f->s, &all), 1);
+	free(clip);
+	free(forged);
+}
+
+/* A forged retraction that arrives before the clip is deleted when the
+ * clip shows another author, and rejected after that. */
+static void retract_forged_pending(void **state)
+{
+	fixture *f = *state;
+	test_record *clip = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "fp");
+	test_record *forged = make_retraction(&f->b, T0 + 5, clip->sig.id);
+	test_record *forged2 = make_retraction(&f->b, T0 + 7, clip->sig.id);
+	test_record *real = make_retraction(&f->a, T0 + 9, clip->sig.id);
+	store_counts counts;
+
+	assert_int_equal(put1(f->s, forged), CM_OK);
+	assert_int_equal(put1(f->s, forged2), CM_OK);
+	assert_false(store_is_retracted(f->s, clip->sig.id, NULL));
+
+	assert_int_equal(put1(f->s, clip), CM_OK);
+	assert_true(store_has(f->s, clip->sig.id));
+	assert_false(store_has(f->s, forged->sig.id));
+	assert_false(store_has(f->s, forged2->sig.id));
+	assert_false(store_is_retracted(f->s, clip->sig.id, NULL));
+	assert_int_equal(store_get_counts(f->s, &counts), CM_OK);
+	assert_int_equal(counts.retractions, 0);
+
+	assert_int_equal(put1(f->s, forged), CM_ERR_NOT_AUTHOR);
+	assert_int_equal(put1(f->s, real), CM_OK);
+	assert_false(store_has(f->s, clip->sig.id));
+	free(clip);
+	free(forged);
+	free(forged2);
+	free(real);
+}
+
+/* Once a clip is retracted by its author, a retraction by anyone else is
+ * rejected, and a second one by the author is kept. */
+static void retract_after_confirmed(void **state)
+{
+	fixture *f = *state;
+	test_record *clip = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "ac");
+	test_record *real = make_retraction(&f->a, T0 + 5, clip->sig.id);
+	test_record *again = make_retraction(&f->a, T0 + 6, clip->sig.id);
+	test_record *forged = make_retraction(&f->b, T0 + 7, clip->sig.id);
+
+	assert_int_equal(put1(f->s, clip), CM_OK);
+	assert_int_equal(put1(f->s, real), CM_OK);
+	assert_int_equal(put1(f->s, forged), CM_ERR_NOT_AUTHOR);
+	assert_false(store_has(f->s, forged->sig.id));
+	assert_int_equal(put1(f->s, again), CM_OK);
+	assert_true(store_has(f->s, again->sig.id));
+	assert_int_equal(put1(f->s, clip), CM_ERR_RETRACTED);
+	free(clip);
+	free(real);
+	free(again);
+	free(forged);
+}
+
+static void retract_non_clip(void **state)
+{
+	fixture *f = *state;
+	test_record *profile = make_profile(&f->a, T0, "Anna");
+	test_record *retr = make_retraction(&f->a, T0 + 5, profile->sig.id);
+
+	assert_int_equal(put1(f->s, profile), CM_OK);
+	assert_int_equal(put1(f->s, retr), CM_ERR_BAD_FIELD);
+	assert_false(store_has(f->s, retr->sig.id));
+	assert_true(store_has(f->s, profile->sig.id));
+	free(profile);
+	free(retr);
+}
+
+/* A retraction of a profile that arrived first is dropped as forged. */
+static void retract_pending_profile(void **state)
+{
+	fixture *f = *state;
+	test_record *profile = make_profile(&f->a, T0, "Anna");
+	test_record *retr = make_retraction(&f->a, T0 + 5, profile->sig.id);
+
+	assert_int_equal(put1(f->s, retr), CM_OK);
+	assert_int_equal(put1(f->s, profile), CM_OK);
+	assert_false(store_has(f->s, retr->sig.id));
+	assert_false(store_is_retracted(f->s, profile->sig.id, NULL));
+	free(profile);
+	free(retr);
+}
+
+/* --- Profiles -------------------------------------------------------- */
+
+static void assert_profile_is(store *s, const test_key *k,
+			      const test_record *want)
+{
+	uint8_t *wire = NULL;
+	size_t len = 0;
+
+	assert_int_equal(store_get_profile(s, k->pk, &wire, &len), CM_OK);
+	assert_int_equal(len, want->len);
+	assert_memory_equal(wire, want->wire, len);
+	free(wire);
+}
+
+static void profile_newer_wins(void **state)
+{
+	fixture *f = *state;
+	test_record *old = make_profile(&f->a, T0, "Anna");
+	test_record *new = make_profile(&f->a, T0 + 10, "Anna B.");
+	uint8_t *wire = NULL;
+	store_counts counts;
+	size_t len;
+
+	assert_int_equal(store_get_profile(f->s, f->a.pk, &wire, &len),
+			 CM_ERR_NOT_FOUND);
+	assert_int_equal(put1(f->s, old), CM_OK);
+	assert_profile_is(f->s, &f->a, old);
+	assert_int_equal(put1(f->s, new), CM_OK);
+	assert_profile_is(f->s, &f->a, new);
+	assert_false(store_has(f->s, old->sig.id));
+	assert_int_equal(put1(f->s, old), CM_ERR_SUPERSEDED);
+	assert_profile_is(f->s, &f->a, new);
+	assert_int_equal(store_get_counts(f->s, &counts), CM_OK);
+	assert_int_equal(counts.profiles, 1);
+	assert_int_equal(counts.retractions, 0);
+	free(old);
+	free(new);
+}
+
+static void profile_older_rejected(void **state)
+{
+	fixture *f = *state;
+	test_record *old = make_profile(&f->a, T0, "Anna");
+	test_record *new = make_profile(&f->a, T0 + 10, "Anna B.");
+	proto_signed batch[2] = {new->sig, old->sig};
+	cm_err results[2];
+
+	assert_int_equal(store_put_batch(f->s, batch, 2, results), CM_OK);
+	assert_int_equal(results[0], CM_OK);
+	assert_int_equal(results[1], CM_ERR_SUPERSEDED);
+	assert_profile_is(f->s, &f->a, new);
+	assert_false(store_has(f->s, old->sig.id));
+	free(old);
+	free(new);
+}
+
+/* Two profiles of equal time: the larger id wins in either order. */
+static void profile_tie_larger_id(void **state)
+{
+	fixture *f = *state;
+	test_record *p1 = make_profile(&f->a, T0, "One");
+	test_record *p2 = make_profile(&f->a, T0, "Two");
+	test_record *q1 = make_profile(&f->b, T0, "One");
+	test_record *q2 = make_profile(&f->b, T0, "Two");
+	bool p1_wins = memcmp(p1->sig.id, p2->sig.id, PROTO_ID_LEN) > 0;
+	bool q1_wins = memcmp(q1->sig.id, q2->sig.id, PROTO_ID_LEN) > 0;
+
+	assert_int_equal(put1(f->s, p1), CM_OK);
+	assert_int_equal(put1(f->s, p2),
+			 p1_wins ? CM_ERR_SUPERSEDED : CM_OK);
+	assert_profile_is(f->s, &f->a, p1_wins ? p1 : p2);
+
+	assert_int_equal(put1(f->s, q2), CM_OK);
+	assert_int_equal(put1(f->s, q1),
+			 q1_wins ? CM_OK : CM_ERR_SUPERSEDED);
+	assert_profile_is(f->s, &f->b, q1_wins ? q1 : q2);
+	free(p1);
+	free(p2);
+	free(q1);
+	free(q2);
+}
+
+/* --- Feed ------------------------------------------------------------ */
+
+static void feed_filters(void **state)
+{
+	fixture *f = *state;
+	const char *const t_kitchen[] = {"kitchen", NULL};
+	const char *const t_audio_travel[] = {"audio", "travel", NULL};
+	const char *const t_kitchen_travel[] = {"kitchen", "travel", NULL};
+	const char *const t_audio[] = {"audio", NULL};
+	test_record *recs[7];
+	struct {
+		store_query q;
+		size_t want;
+	} cases[] = {
+		{{0}, 5},
+		{{.author = f->a.pk}, 3},
+		{{.author = f->b.pk}, 2},
+		{{.author = f->c.pk}, 0},
+		{{.product = PRODUCT_KETTLE}, 3},
+		{{.tag = "travel"}, 2},
+		{{.tag = "none"}, 0},
+		{{.since_ms = T0 + 200, .until_ms = T0 + 500}, 3},
+		{{.since_ms = T0 + 500}, 1},
+		{{.until_ms = T0 + 100}, 0},
+		{{.until_ms = T0 + 101}, 1},
+		{{.since_ms = T0 + 300, .until_ms = T0 + 300}, 0},
+		{{.author = f->a.pk, .product = PRODUCT_KETTLE}, 2},
+		{{.author = f->a.pk, .tag = "audio"}, 2},
+		{{.product = PRODUCT_KETTLE, .tag = "kitchen",
+		  .since_ms = T0 + 200}, 1},
+		{{.author = f->b.pk, .product = PRODUCT_CUFFIE,
+		  .tag = "audio"}, 0},
+		{{.author = f->a.pk, .since_ms = T0 + 150,
+		  .until_ms = T0 + 501}, 2},
+	};
+	id_list *got = calloc(1, sizeof(*got));
+	id_list *want = calloc(1, sizeof(*want));
+
+	assert_non_null(got);
+	assert_non_null(want);
+	recs[0] = make_clip(&f->a, T0 + 100, PRODUCT_KETTLE, t_kitchen, "0");
+	recs[1] = make_clip(&f->a, T0 + 200, PRODUCT_CUFFIE, t_audio_travel,
+			    "1");
+	recs[2] = make_clip(&f->b, T0 + 300, PRODUCT_KETTLE, t_kitchen_travel,
+			    "2");
+	recs[3] = make_clip(&f->b, T0 + 400, PRODUCT_CUFFIE, NULL, "3");
+	recs[4] = make_clip(&f->a, T0 + 500, PRODUCT_KETTLE, t_audio, "4");
+	/* Non-clips in the author index must not show in the feed. */
+	recs[5] = make_profile(&f->a, T0 + 450, "Anna");
+	recs[6] = make_retraction(&f->a, T0 + 460, f->c.pk);
+	put_all(f->s, recs, 7);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		expected_feed(&cases[i].q, recs, 7, want);
+		if (want->n != cases[i].want)
+			fail_msg("case %zu: the test expects %zu clips but its "
+				 "filter matches %zu", i, cases[i].want,
+				 want->n);
+		feed_all_pages(f->s, cases[i].q, 10, got);
+		if (got->n != want->n)
+			fail_msg("case %zu: feed returned %zu clips, expected "
+				 "%zu", i, got->n, want->n);
+		assert_same_ids(got, want);
+	}
+	free_all(recs, 7);
+	free(got);
+	free(want);
+}
+
+/* Seven clips with equal times, read in pages of 2: no overlap, no gap. */
+static void feed_paging_ties(void **state)
+{
+	fixture *f = *state;
+	const uint64_t times[7] = {100, 200, 200, 200, 300, 300, 400};
+	test_record *recs[7];
+	uint8_t cursor[STORE_CURSOR_LEN];
+	store_query q = {.limit = 2};
+	id_list *got = calloc(1, sizeof(*got));
+	id_list *want = calloc(1, sizeof(*want));
+	bool more;
+	char title[16];
+
+	assert_non_null(got);
+	assert_non_null(want);
+	for (size_t i = 0; i < 7; i++) {
+		snprintf(title, sizeof(title), "tie %zu", i);
+		recs[i] = make_clip(i % 2 ? &f->a : &f->b, T0 + times[i],
+				    PRODUCT_KETTLE, NULL, title);
+	}
+	put_all(f->s, recs, 7);
+	expected_feed(&q, recs, 7, want);
+
+	for (size_t page = 0; page < 4; page++) {
+		size_t before = got->n;
+
+		assert_int_equal(store_feed(f->s, &q, collect_id, got, cursor,
+					    &more),
+				 CM_OK);
+		assert_int_equal(got->n - before, page < 3 ? 2 : 1);
+		assert_int_equal(more, page < 3);
+		q.cursor = cursor;
+	}
+	assert_same_ids(got, want);
+
+	/* The last page exactly fills the limit: has_more must be false. */
+	assert_int_equal(feed_all_pages(f->s, (store_query){0}, 7, got), 1);
+	assert_same_ids(got, want);
+	free_all(recs, 7);
+	free(got);
+	free(want);
+}
+
+/* Pages of a filtered feed, with non-matching clips between and after the
+ * matching ones. */
+static void feed_paging_filtered(void **state)
+{
+	fixture *f = *state;
+	const char *const t_x[] = {"x", NULL};
+	const char *const t_y[] = {"y", NULL};
+	test_record *recs[10];
+	store_query by_tag = {.tag = "x"};
+	store_query by_author = {.author = f->a.pk, .tag = "x"};
+	id_list *got = calloc(1, sizeof(*got));
+	id_list *want = calloc(1, sizeof(*want));
+	char title[16];
+
+	assert_non_null(got);
+	assert_non_null(want);
+	for (size_t i = 0; i < 8; i++) {
+		snprintf(title, sizeof(title), "f %zu", i);
+		recs[i] = make_clip(i < 4 ? &f->a : &f->b, T0 + 10 * (i / 2),
+				    PRODUCT_KETTLE, i % 2 ? t_x : t_y, title);
+	}
+	recs[8] = make_profile(&f->a, T0 + 15, "Anna");
+	recs[9] = make_clip(&f->a, T0 - 100, PRODUCT_KETTLE, t_y, "old");
+	put_all(f->s, recs, 10);
+
+	expected_feed(&by_tag, recs, 10, want);
+	assert_int_equal(want->n, 4);
+	assert_int_equal(feed_all_pages(f->s, by_tag, 2, got), 2);
+	assert_same_ids(got, want);
+	assert_int_equal(feed_all_pages(f->s, by_tag, 3, got), 2);
+	assert_same_ids(got, want);
+
+	expected_feed(&by_author, recs, 10, want);
+	assert_int_equal(want->n, 2);
+	assert_int_equal(feed_all_pages(f->s, by_author, 1, got), 2);
+	assert_same_ids(got, want);
+	free_all(recs, 10);
+	free(got);
+	free(want);
+}
+
+static void feed_bad_limit(void **state)
+{
+	fixture *f = *state;
+	uint8_t cursor[STORE_CURSOR_LEN];
+	store_query q = {0};
+	id_list l = {.n = 0};
+	bool more;
+
+	assert_int_equal(store_feed(f->s, &q, collect_id, &l, cursor, &more),
+			 CM_ERR_USAGE);
+	q.limit = CM_FEED_LIMIT_MAX + 1;
+	assert_int_equal(store_feed(f->s, &q, collect_id, &l, cursor, &more),
+			 CM_ERR_USAGE);
+	q.limit = CM_FEED_LIMIT_MAX;
+	assert_int_equal(store_feed(f->s, &q, collect_id, &l, cursor, &more),
+			 CM_OK);
+	assert_false(more);
+	assert_int_equal(l.n, 0);
+}
+
+/* A callback that stops the walk gets a cursor that resumes after it. */
+static void feed_callback_stops(void **state)
+{
+	fixture *f = *state;
+	test_record *recs[3];
+	uint8_t cursor[STORE_CURSOR_LEN];
+	store_query q = {.limit = 10};
+	id_list *got = calloc(1, sizeof(*got));
+	id_list *want = calloc(1, sizeof(*want));
+	bool more;
+
+	assert_non_null(got);
+	assert_non_null(want);
+	recs[0] = make_clip(&f->a, T0 + 1, PRODUCT_KETTLE, NULL, "s0");
+	recs[1] = make_clip(&f->a, T0 + 2, PRODUCT_KETTLE, NULL, "s1");
+	recs[2] = make_clip(&f->a, T0 + 3, PRODUCT_KETTLE, NULL, "s2");
+	put_all(f->s, recs, 3);
+	expected_feed(&q, recs, 3, want);
+
+	got->stop_after = 1;
+	assert_int_equal(store_feed(f->s, &q, collect_id, got, cursor, &more),
+			 CM_OK);
+	assert_int_equal(got->n, 1);
+	assert_true(more);
+	got->stop_after = 0;
+	q.cursor = cursor;
+	assert_int_equal(store_feed(f->s, &q, collect_id, got, cursor, &more),
+			 CM_OK);
+	assert_false(more);
+	assert_same_ids(got, want);
+	free_all(recs, 3);
+	free(got);
+	free(want);
+}
+
+typedef struct writing_ctx {
+	store *s;
+	const test_record *extra;
+	size_t calls;
+} writing_ctx;
+
+/* Writes to the store from inside a walk, in the walk's thread. */
+static int write_during_walk(void *ctx, const uint8_t id[PROTO_ID_LEN],
+			     const uint8_t *wire, size_t len)
+{
+	writing_ctx *w = ctx;
+
+	(void)id;
+	(void)wire;
+	(void)len;
+	if (w->calls++ == 0) {
+		assert_int_equal(put1(w->s, w->extra), CM_OK);
+		assert_int_equal(store_counter_add(w->s, "walk.writes", 1),
+				 CM_OK);
+		assert_true(store_has(w->s, w->extra->sig.id));
+	}
+	return 0;
+}
+
+static void feed_callback_writes(void **state)
+{
+	fixture *f = *state;
+	test_record *clip = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "w0");
+	test_record *extra = make_clip(&f->a, T0 - 9, PRODUCT_KETTLE, NULL,
+				       "w1");
+	test_record *extra2 = make_clip(&f->a, T0 + 8, PRODUCT_KETTLE, NULL,
+					"w2");
+	writing_ctx w = {.s = f->s, .extra = extra};
+	uint8_t cursor[STORE_CURSOR_LEN];
+	store_query q = {.limit = 10};
+	bool more;
+
+	assert_int_equal(put1(f->s, clip), CM_OK);
+	assert_int_equal(store_feed(f->s, &q, write_during_walk, &w, cursor,
+				    &more),
+			 CM_OK);
+	/* The walk reads the snapshot it started with, so it does not reach
+	 * the older clip written during the walk. */
+	assert_int_equal(w.calls, 1);
+	assert_int_equal(feed_count(f->s, &q), 2);
+
+	w.calls = 0;
+	w.extra = extra2;
+	assert_int_equal(store_scan(f->s, NULL, 0, write_during_walk, &w),
+			 CM_OK);
+	assert_true(store_has(f->s, extra2->sig.id));
+	free(clip);
+	free(extra);
+	free(extra2);
+}
+
+/* --- Scan ------------------------------------------------------------ */
+
+static void assert_scan_order(store *s, const uint8_t *authors, size_t n,
+			      test_record **recs, size_t n_recs,
+			      const uint8_t *only_author)
+{
+	test_record **sorted = calloc(n_recs, sizeof(*sorted));
+	id_list *got = calloc(1, sizeof(*got));
+	size_t want = 0;
+
+	assert_non_null(sorted);
+	assert_non_null(got);
+	memcpy(sorted, recs, n_recs * sizeof(*sorted));
+	qsort(sorted, n_recs, sizeof(*sorted), time_order);
+	assert_int_equal(store_scan(s, authors, n, collect_id, got), CM_OK);
+	for (size_t i = 0; i < n_recs; i++) {
+		if (only_author && memcmp(sorted[i]->sig.rec.author,
+					  only_author, PROTO_KEY_LEN) != 0)
+			continue;
+		assert_true(want < got->n);
+		assert_memory_equal(got->ids[want], sorted[i]->sig.id,
+				    PROTO_ID_LEN);
+		want++;
+	}
+	assert_int_equal(got->n, want);
+	free(sorted);
+	free(got);
+}
+
+static void scan_all_and_author(void **state)
+{
+	fixture *f = *state;
+	test_record *recs[6];
+	uint8_t ab[3 * PROTO_KEY_LEN];
+	id_list *got = calloc(1, sizeof(*got));
+
+	assert_non_null(got);
+	recs[0] = make_clip(&f->a, T0 + 30, PRODUCT_KETTLE, NULL, "a0");
+	recs[1] = make_clip(&f->b, T0 + 10, PRODUCT_KETTLE, NULL, "b0");
+	recs[2] = make_profile(&f->a, T0 + 20, "Anna");
+	recs[3] = make_clip(&f->c, T0 + 20, PRODUCT_KETTLE, NULL, "c0");
+	recs[4] = make_retraction(&f->b, T0 + 40, f->c.pk);
+	recs[5] = make_clip(&f->a, T0 + 10, PRODUCT_CUFFIE, NULL, "a1");
+	put_all(f->s, recs, 6);
+
+	assert_scan_order(f->s, NULL, 0, recs, 6, NULL);
+	assert_scan_order(f->s, f->a.pk, 1, recs, 6, f->a.pk);
+	assert_scan_order(f->s, f->c.pk, 1, recs, 6, f->c.pk);
+
+	/* A and B, with B repeated: C's clip is left out, none twice. */
+	memcpy(ab, f->b.pk, PROTO_KEY_LEN);
+	memcpy(ab + PROTO_KEY_LEN, f->a.pk, PROTO_KEY_LEN);
+	memcpy(ab + 2 * PROTO_KEY_LEN, f->b.pk, PROTO_KEY_LEN);
+	assert_int_equal(store_scan(f->s, ab, 3, collect_id, got), CM_OK);
+	assert_int_equal(got->n, 5);
+	assert_false(list_has(got, recs[3]->sig.id));
+	for (size_t i = 1; i < got->n; i++)
+		assert_memory_not_equal(got->ids[i - 1], got->ids[i],
+					PROTO_ID_LEN);
+
+	got->n = 0;
+	assert_int_equal(store_scan(f->s, ab, 0, collect_id, got), CM_OK);
+	assert_int_equal(got->n, 0);
+	got->stop_after = 2;
+	assert_int_equal(store_scan(f->s, NULL, 0, collect_id, got), CM_OK);
+	assert_int_equal(got->n, 2);
+	free_all(recs, 6);
+	free(got);
+}
+
+/* Enough records that the scan renews its read transaction. */
+static void scan_many_records(void **state)
+{
+	fixture *f = *state;
+	enum { N = 300 };
+	test_record **recs = calloc(N, sizeof(*recs));
+	uint8_t abc[3 * PROTO_KEY_LEN];
+	const test_key *keys[3] = {&f->a, &f->b, &f->c};
+	char title[16];
+
+	assert_non_null(recs);
+	for (size_t i = 0; i < N; i++) {
+		snprintf(title, sizeof(title), "m %zu", i);
+		recs[i] = make_clip(keys[i % 3], T0 + (i * 7919) % 101,
+				    PRODUCT_KETTLE, NULL, title);
+	}
+	put_all(f->s, recs, N);
+	memcpy(abc, f->c.pk, PROTO_KEY_LEN);
+	memcpy(abc + PROTO_KEY_LEN, f->a.pk, PROTO_KEY_LEN);
+	memcpy(abc + 2 * PROTO_KEY_LEN, f->b.pk, PROTO_KEY_LEN);
+
+	assert_scan_order(f->s, NULL, 0, recs, N, NULL);
+	assert_scan_order(f->s, abc, 3, recs, N, NULL);
+	assert_scan_order(f->s, f->b.pk, 1, recs, N, f->b.pk);
+	free_all(recs, N);
+	free(recs);
+}
+
+/* --- Prefix resolution ------------------------------------------------ */
+
+typedef struct prefix_candidate {
+	uint32_t prefix;
+	uint32_t index;
+} prefix_candidate;
+
+static int candidate_order(const void *a, const void *b)
+{
+	const prefix_candidate *x = a;
+	const prefix_candidate *y = b;
+
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * Finds two retraction times whose record ids share their first 4 bytes,
+ * that is 8 hex digits. By the birthday bound 2^18 candidates give such a
+ * pair with probability above 99.9%; the inputs are fixed, so the result
+ * is the same on every run.
+ */
+static void find_prefix_pair(const test_key *k, uint64_t *t1, uint64_t *t2)
+{
+	enum { N = 1 << 18 };
+	prefix_candidate *c = calloc(N, sizeof(*c));
+	proto_record *r = calloc(1, sizeof(*r));
+	uint8_t body[CM_BODY_MAX];
+	uint8_t id[PROTO_ID_LEN];
+	size_t len;
+
+	assert_non_null(c);
+	assert_non_null(r);
+	r->kind = PROTO_KIND_RETRACT;
+	memcpy(r->author, k->pk, PROTO_KEY_LEN);
+	for (uint32_t i = 0; i < N; i++) {
+		r->created_ms = T0 + i;
+		assert_int_equal(proto_body_encode(r, body, sizeof(body), &len),
+				 CM_OK);
+		proto_record_id(body, len, id);
+		c[i].prefix = (uint32_t)id[0] << 24 | (uint32_t)id[1] << 16 |
+			      (uint32_t)id[2] << 8 | id[3];
+		c[i].index = i;
+	}
+	qsort(c, N, sizeof(*c), candidate_order);
+	for (size_t i = 1; i < N; i++) {
+		if (c[i].prefix == c[i - 1].prefix) {
+			*t1 = T0 + c[i - 1].index;
+			*t2 = T0 + c[i].index;
+			free(c);
+			free(r);
+			return;
+		}
+	}
+	free(c);
+	free(r);
+	fail_msg("no two of %d record ids share 8 hex digits", N);
+}
+
+static void resolve_prefix(void **state)
+{
+	fixture *f = *state;
+	test_record *clip = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "r");
+	test_record *r1, *r2;
+	uint8_t id[PROTO_ID_LEN];
+	uint8_t target[PROTO_ID_LEN];
+	char hex[2 * PROTO_ID_LEN + 1];
+	char prefix[2 * PROTO_ID_LEN + 2];
+	uint64_t t1 = 0, t2 = 0;
+
+	assert_int_equal(put1(f->s, clip), CM_OK);
+	cm_hex_encode(clip->sig.id, PROTO_ID_LEN, hex);
+
+	for (size_t n = CM_ID_PREFIX_MIN; n <= 2 * PROTO_ID_LEN; n++) {
+		cm_strlcpy(prefix, hex, n + 1);
+		memset(id, 0, sizeof(id));
+		assert_int_equal(store_resolve(f->s, prefix, id), CM_OK);
+		assert_memory_equal(id, clip->sig.id, PROTO_ID_LEN);
+	}
+	for (size_t i = 0; i < 9; i++)
+		prefix[i] = (char)(hex[i] >= 'a' ? hex[i] - 'a' + 'A' : hex[i]);
+	prefix[9] = '\0';
+	assert_int_equal(store_resolve(f->s, prefix, id), CM_OK);
+	assert_memory_equal(id, clip->sig.id, PROTO_ID_LEN);
+
+	cm_strlcpy(prefix, hex, CM_ID_PREFIX_MIN);
+	assert_int_equal(store_resolve(f->s, prefix, id), CM_ERR_USAGE);
+	assert_int_equal(store_resolve(f->s, "0123456g", id), CM_ERR_USAGE);
+	snprintf(prefix, sizeof(prefix), "%s0", hex);
+	assert_int_equal(store_resolve(f->s, prefix, id), CM_ERR_USAGE);
+	cm_strlcpy(prefix, hex, 9);
+	prefix[7] = prefix[7] == '0' ? '1' : '0';
+	assert_int_equal(store_resolve(f->s, prefix, id), CM_ERR_NOT_FOUND);
+
+	/* Two retractions (of an unseen all-zero target) whose ids share 8
+	 * hex digits: that prefix is ambiguous, their full ids are not. */
+	find_prefix_pair(&f->b, &t1, &t2);
+	memset(target, 0, sizeof(target));
+	r1 = make_retraction(&f->b, t1, target);
+	r2 = make_retraction(&f->b, t2, target);
+	assert_memory_equal(r1->sig.id, r2->sig.id, 4);
+	assert_int_equal(put1(f->s, r1), CM_OK);
+	assert_int_equal(put1(f->s, r2), CM_OK);
+	cm_hex_encode(r1->sig.id, PROTO_ID_LEN, hex);
+	cm_strlcpy(prefix, hex, CM_ID_PREFIX_MIN + 1);
+	assert_int_equal(store_resolve(f->s, prefix, id), CM_ERR_AMBIGUOUS);
+	assert_int_equal(store_resolve(f->s, hex, id), CM_OK);
+	assert_memory_equal(id, r1->sig.id, PROTO_ID_LEN);
+	cm_hex_encode(r2->sig.id, PROTO_ID_LEN, hex);
+	assert_int_equal(store_resolve(f->s, hex, id), CM_OK);
+	assert_memory_equal(id, r2->sig.id, PROTO_ID_LEN);
+	free(clip);
+	free(r1);
+	free(r2);
+}
+
+/* --- Media ----------------------------------------------------------- */
+
+static void media_chunks(void **state)
+{
+	fixture *f = *state;
+	uint8_t *big = malloc(CM_CHUNK_SIZE + 1);
+	uint8_t *buf = malloc(CM_CHUNK_SIZE);
+	uint8_t small[100];
+	uint8_t h_big[PROTO_HASH_LEN], h_small[PROTO_HASH_LEN];
+	uint8_t hashes[2][PROTO_HASH_LEN];
+	const uint8_t *data[2];
+	size_t lens[2];
+	store_counts counts;
+	size_t len = 0;
+
+	assert_non_null(big);
+	assert_non_null(buf);
+	for (size_t i = 0; i <= CM_CHUNK_SIZE; i++)
+		big[i] = (uint8_t)(i * 31 + 7);
+	memset(small, 0x5a, sizeof(small));
+	proto_chunk_hash(big, CM_CHUNK_SIZE, h_big);
+	proto_chunk_hash(small, sizeof(small), h_small);
+
+	assert_false(store_chunk_has(f->s, h_big));
+	assert_int_equal(store_chunk_get(f->s, h_big, buf, CM_CHUNK_SIZE,
+					 &len),
+			 CM_ERR_NOT_FOUND);
+	assert_int_equal(store_chunk_put(f->s, h_big, big, CM_CHUNK_SIZE),
+			 CM_OK);
+	assert_true(store_chunk_has(f->s, h_big));
+	assert_int_equal(store_chunk_get(f->s, h_big, buf, CM_CHUNK_SIZE,
+					 &len),
+			 CM_OK);
+	assert_int_equal(len, CM_CHUNK_SIZE);
+	assert_memory_equal(buf, big, CM_CHUNK_SIZE);
+	assert_int_equal(store_chunk_get(f->s, h_big, buf, 10, &len),
+			 CM_ERR_TOO_LONG);
+	assert_int_equal(len, CM_CHUNK_SIZE);
+
+	/* Stored once, however often it is put. */
+	assert_int_equal(store_chunk_put(f->s, h_big, big, CM_CHUNK_SIZE),
+			 CM_OK);
+	memcpy(hashes[0], h_small, PROTO_HASH_LEN);
+	memcpy(hashes[1], h_big, PROTO_HASH_LEN);
+	data[0] = small;
+	data[1] = big;
+	lens[0] = sizeof(small);
+	lens[1] = CM_CHUNK_SIZE;
+	assert_int_equal(store_chunks_put(f->s, 2,
+					  (const uint8_t(*)[PROTO_HASH_LEN])
+						  hashes,
+					  data, lens),
+			 CM_OK);
+	assert_int_equal(store_get_counts(f->s, &counts), CM_OK);
+	assert_int_equal(counts.chunks, 2);
+	assert_int_equal(counts.chunk_bytes, CM_CHUNK_SIZE + sizeof(small));
+
+	assert_int_equal(store_chunk_put(f->s, h_small, small, 0),
+			 CM_ERR_USAGE);
+	assert_int_equal(store_chunk_put(f->s, h_big, big, CM_CHUNK_SIZE + 1),
+			 CM_ERR_USAGE);
+	free(big);
+	free(buf);
+}
+
+static void media_manifest(void **state)
+{
+	fixture *f = *state;
+	const uint64_t size = CM_CHUNK_SIZE + 100;
+	uint8_t *media = malloc(size);
+	uint8_t chunks[2][PROTO_HASH_LEN];
+	uint8_t root[PROTO_HASH_LEN], found[PROTO_HASH_LEN];
+	uint8_t(*got)[PROTO_HASH_LEN] = NULL;
+	char hex[2 * PROTO_HASH_LEN + 1];
+	char prefix[16];
+	uint64_t got_size = 0;
+	size_t n = 0;
+
+	assert_non_null(media);
+	for (size_t i = 0; i < size; i++)
+		media[i] = (uint8_t)(i % 251);
+	proto_chunk_hash(media, CM_CHUNK_SIZE, chunks[0]);
+	proto_chunk_hash(media + CM_CHUNK_SIZE, 100, chunks[1]);
+	proto_media_root((const uint8_t(*)[PROTO_HASH_LEN])chunks, 2, size,
+			 root);
+
+	assert_false(store_media_complete(f->s, root));
+	assert_int_equal(store_manifest_get(f->s, root, &got_size, &got, &n),
+			 CM_ERR_NOT_FOUND);
+	assert_int_equal(store_manifest_put(f->s, root, size + 1,
+					    (const uint8_t(*)[PROTO_HASH_LEN])
+						    chunks,
+					    2),
+			 CM_ERR_BAD_MANIFEST);
+	assert_int_equal(store_manifest_put(f->s, root, size,
+					    (const uint8_t(*)[PROTO_HASH_LEN])
+						    chunks,
+					    2),
+			 CM_OK);
+	assert_false(store_media_complete(f->s, root));
+	assert_int_equal(store_chunk_put(f->s, chunks[0], media,
+					 CM_CHUNK_SIZE),
+			 CM_OK);
+	assert_false(store_media_complete(f->s, root));
+	assert_int_equal(store_chunk_put(f->s, chunks[1],
+					 media + CM_CHUNK_SIZE, 100),
+			 CM_OK);
+	assert_true(store_media_complete(f->s, root));
+
+	assert_int_equal(store_manifest_get(f->s, root, &got_size, &got, &n),
+			 CM_OK);
+	assert_int_equal(got_size, size);
+	assert_int_equal(n, 2);
+	assert_memory_equal(got, chunks, sizeof(chunks));
+	free(got);
+
+	cm_hex_encode(root, PROTO_HASH_LEN, hex);
+	cm_strlcpy(prefix, hex, CM_ID_PREFIX_MIN + 1);
+	assert_int_equal(store_media_resolve(f->s, prefix, found), CM_OK);
+	assert_memory_equal(found, root, PROTO_HASH_LEN);
+	assert_int_equal(store_media_resolve(f->s, hex, found), CM_OK);
+	prefix[0] = prefix[0] == '0' ? '1' : '0';
+	assert_int_equal(store_media_resolve(f->s, prefix, found),
+			 CM_ERR_NOT_FOUND);
+	assert_int_equal(store_media_resolve(f->s, "abc", found),
+			 CM_ERR_USAGE);
+	free(media);
+}
+
+/* Empty media has no chunks: its manifest alone makes it complete. */
+static void media_empty(void **state)
+{
+	fixture *f = *state;
+	uint8_t root[PROTO_HASH_LEN];
+	uint8_t(*got)[PROTO_HASH_LEN] = NULL;
+	uint64_t got_size = 1;
+	size_t n = 1;
+
+	proto_media_root(NULL, 0, 0, root);
+	assert_int_equal(store_manifest_put(f->s, root, 0, NULL, 0), CM_OK);
+	assert_true(store_media_complete(f->s, root));
+	assert_int_equal(store_manifest_get(f->s, root, &got_size, &got, &n),
+			 CM_OK);
+	assert_int_equal(got_size, 0);
+	assert_int_equal(n, 0);
+	assert_null(got);
+}
+
+/* --- Follows, peers and counters ------------------------------------- */
+
+static void follows(void **state)
+{
+	fixture *f = *state;
+	const uint8_t *low, *high;
+	uint8_t *keys = (uint8_t *)"x";
+	size_t n = 1;
+
+	assert_int_equal(store_following(f->s, &keys, &n), CM_OK);
+	assert_null(keys);
+	assert_int_equal(n, 0);
+
+	assert_int_equal(store_follow(f->s, f->b.pk), CM_OK);
+	assert_int_equal(store_follow(f->s, f->a.pk), CM_OK);
+	assert_int_equal(store_follow(f->s, f->a.pk), CM_OK);
+	assert_int_equal(store_following(f->s, &keys, &n), CM_OK);
+	assert_int_equal(n, 2);
+	low = memcmp(f->a.pk, f->b.pk, PROTO_KEY_LEN) < 0 ? f->a.pk : f->b.pk;
+	high = low == f->a.pk ? f->b.pk : f->a.pk;
+	assert_memory_equal(keys, low, PROTO_KEY_LEN);
+	assert_memory_equal(keys + PROTO_KEY_LEN, high, PROTO_KEY_LEN);
+	free(keys);
+
+	assert_int_equal(store_unfollow(f->s, f->a.pk), CM_OK);
+	assert_int_equal(store_unfollow(f->s, f->a.pk), CM_ERR_NOT_FOUND);
+	assert_int_equal(store_following(f->s, &keys, &n), CM_OK);
+	assert_int_equal(n, 1);
+	assert_memory_equal(keys, f->b.pk, PROTO_KEY_LEN);
+	free(keys);
+}
+
+typedef struct text_list {
+	char items[8][STORE_TEXT_KEY_MAX + 1];
+	uint64_t values[8];
+	size_t n;
+	size_t stop_after;
+} text_list;
+
+static int collect_peer(void *ctx, const char *addr)
+{
+	text_list *l = ctx;
+
+	assert_true(l->n < 8);
+	cm_strlcpy(l->items[l->n++], addr, sizeof(l->items[0]));
+	return l->stop_after && l->n == l->stop_after;
+}
+
+static int collect_counter(void *ctx, const char *name, uint64_t value)
+{
+	text_list *l = ctx;
+
+	assert_true(l->n < 8);
+	l->values[l->n] = value;
+	cm_strlcpy(l->items[l->n++], name, sizeof(l->items[0]));
+	return 0;
+}
+
+static void peers(void **state)
+{
+	fixture *f = *state;
+	char longest[STORE_TEXT_KEY_MAX + 2];
+	text_list *l = calloc(1, sizeof(*l));
+
+	assert_non_null(l);
+	assert_int_equal(store_peer_add(f->s, "tcp://127.0.0.1:7702/bb"),
+			 CM_OK);
+	assert_int_equal(store_peer_add(f->s, "tcp://127.0.0.1:7701/aa"),
+			 CM_OK);
+	assert_int_equal(store_peer_add(f->s, "tcp://127.0.0.1:7702/bb"),
+			 CM_OK);
+	assert_int_equal(store_peer_list(f->s, collect_peer, l), CM_OK);
+	assert_int_equal(l->n, 2);
+	assert_string_equal(l->items[0], "tcp://127.0.0.1:7701/aa");
+	assert_string_equal(l->items[1], "tcp://127.0.0.1:7702/bb");
+
+	l->n = 0;
+	l->stop_after = 1;
+	assert_int_equal(store_peer_list(f->s, collect_peer, l), CM_OK);
+	assert_int_equal(l->n, 1);
+
+	assert_int_equal(store_peer_add(f->s, ""), CM_ERR_USAGE);
+	memset(longest, 'x', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	assert_int_equal(store_peer_add(f->s, longest), CM_ERR_USAGE);
+	longest[STORE_TEXT_KEY_MAX] = '\0';
+	assert_int_equal(store_peer_add(f->s, longest), CM_OK);
+	l->n = 0;
+	l->stop_after = 0;
+	assert_int_equal(store_peer_list(f->s, collect_peer, l), CM_OK);
+	assert_int_equal(l->n, 3);
+	assert_string_equal(l->items[2], longest);
+	free(l);
+}
+
+static void counters(void **state)
+{
+	fixture *f = *state;
+	text_list *l = calloc(1, sizeof(*l));
+
+	assert_non_null(l);
+	assert_int_equal(store_counter_add(f->s, "rejected.bad_utf8", 2),
+			 CM_OK);
+	assert_int_equal(store_counter_add(f->s, "rejected.bad_utf8", 3),
+			 CM_OK);
+	assert_int_equal(store_counter_add(f->s, "accepted", 1), CM_OK);
+	assert_int_equal(store_counter_add(f->s, "max", UINT64_MAX - 1),
+			 CM_OK);
+	assert_int_equal(store_counter_add(f->s, "max", 5), CM_OK);
+	assert_int_equal(store_counter_add(f->s, "", 1), CM_ERR_USAGE);
+
+	assert_int_equal(store_counter_list(f->s, collect_counter, l), CM_OK);
+	assert_int_equal(l->n, 3);
+	assert_string_equal(l->items[0], "accepted");
+	assert_int_equal(l->values[0], 1);
+	assert_string_equal(l->items[1], "max");
+	assert_true(l->values[1] == UINT64_MAX);
+	assert_string_equal(l->items[2], "rejected.bad_utf8");
+	assert_int_equal(l->values[2], 5);
+	free(l);
+}
+
+/* --- Durability and sharing ------------------------------------------ */
+
+static void reopen_keeps_data(void **state)
+{
+	fixture *f = *state;
+	test_record *clip = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "keep");
+	test_record *retracted_clip = make_clip(&f->a, T0 + 1, PRODUCT_KETTLE,
+						NULL, "g");
+	test_record *retr = make_retraction(&f->a, T0 + 2,
+					    retracted_clip->sig.id);
+	test_record *profile = make_profile(&f->b, T0, "Bea");
+	uint8_t chunk[64], hash[PROTO_HASH_LEN], root[PROTO_HASH_LEN];
+	uint8_t (*list)[PROTO_HASH_LEN] = NULL;
+	store_counts before, after;
+	text_list *l = calloc(1, sizeof(*l));
+	uint8_t *keys = NULL;
+	uint64_t size;
+	size_t n;
+
+	assert_non_null(l);
+	memset(chunk, 7, sizeof(chunk));
+	proto_chunk_hash(chunk, sizeof(chunk), hash);
+	proto_media_root((const uint8_t(*)[PROTO_HASH_LEN])hash, 1,
+			 sizeof(chunk), root);
+	assert_int_equal(put1(f->s, clip), CM_OK);
+	assert_int_equal(put1(f->s, retr), CM_OK);
+	assert_int_equal(put1(f->s, profile), CM_OK);
+	assert_int_equal(store_chunk_put(f->s, hash, chunk, sizeof(chunk)),
+			 CM_OK);
+	assert_int_equal(store_manifest_put(f->s, root, sizeof(chunk),
+					    (const uint8_t(*)[PROTO_HASH_LEN])
+						    hash,
+					    1),
+			 CM_OK);
+	assert_int_equal(store_follow(f->s, f->b.pk), CM_OK);
+	assert_int_equal(store_peer_add(f->s, "tcp://127.0.0.1:7701/aa"),
+			 CM_OK);
+	assert_int_equal(store_counter_add(f->s, "accepted", 3), CM_OK);
+	assert_int_equal(store_get_counts(f->s, &before), CM_OK);
+
+	store_close(&f->s);
+	assert_null(f->s);
+	store_close(&f->s);
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+
+	assert_true(store_has(f->s, clip->sig.id));
+	assert_true(store_has(f->s, retr->sig.id));
+	assert_int_equal(put1(f->s, retracted_clip), CM_ERR_RETRACTED);
+	assert_profile_is(f->s, &f->b, profile);
+	assert_true(store_media_complete(f->s, root));
+	assert_int_equal(store_manifest_get(f->s, root, &size, &list, &n),
+			 CM_OK);
+	assert_int_equal(n, 1);
+	free(list);
+	assert_int_equal(store_following(f->s, &keys, &n), CM_OK);
+	assert_int_equal(n, 1);
+	free(keys);
+	assert_int_equal(store_peer_list(f->s, collect_peer, l), CM_OK);
+	assert_int_equal(l->n, 1);
+	l->n = 0;
+	assert_int_equal(store_counter_list(f->s, collect_counter, l), CM_OK);
+	assert_int_equal(l->n, 1);
+	assert_int_equal(l->values[0], 3);
+	assert_int_equal(store_get_counts(f->s, &after), CM_OK);
+	assert_memory_equal(&before, &after, sizeof(before));
+	free(l);
+	free(clip);
+	free(retracted_clip);
+	free(retr);
+	free(profile);
+}
+
+static void backup_copy(void **state)
+{
+	fixture *f = *state;
+	test_record *clip = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "bk");
+	char dir[64];
+	store *copy = NULL;
+
+	make_temp_dir(dir);
+	assert_int_equal(put1(f->s, clip), CM_OK);
+	assert_int_equal(store_backup(f->s, dir), CM_OK);
+	/* A folder that contains a store already is not overwritten. */
+	assert_int_not_equal(store_backup(f->s, dir), CM_OK);
+	assert_int_equal(store_open(dir, &copy), CM_OK);
+	assert_true(store_has(copy, clip->sig.id));
+	assert_int_equal(put1(copy, clip), CM_ERR_DUPLICATE);
+	store_close(&copy);
+	remove_dir(dir);
+	free(clip);
+}
+
+static void count_problem(void *ctx, const char *message)
+{
+	size_t *problems = ctx;
+
+	assert_non_null(message);
+	(*problems)++;
+}
+
+/* Deletes one key from a named database with LMDB itself, as damage that
+ * the store's own functions never cause. */
+static void damage_store(const char *dir, const char *db, const void *key,
+			 size_t key_len)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	MDB_val k = {key_len, (void *)key};
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+	assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void check_finds_damage(void **state)
+{
+	fixture *f = *state;
+	const char *const tags[] = {"steel", NULL};
+	test_record *clip = make_clip(&f->a, T0, PRODUCT_KETTLE, tags, "ck");
+	test_record *profile = make_profile(&f->b, T0, "Bea");
+	uint8_t chunk[64], hash[PROTO_HASH_LEN];
+	uint8_t feed_key[STORE_CURSOR_LEN];
+	store_check_report report;
+	size_t problems = 0;
+
+	memset(chunk, 3, sizeof(chunk));
+	proto_chunk_hash(chunk, sizeof(chunk), hash);
+	assert_int_equal(put1(f->s, clip), CM_OK);
+	assert_int_equal(put1(f->s, profile), CM_OK);
+	assert_int_equal(store_chunk_put(f->s, hash, chunk, sizeof(chunk)),
+			 CM_OK);
+	assert_int_equal(store_check(f->s, cm_now_ms(), &report,
+				     count_problem, &problems),
+			 CM_OK);
+	assert_int_equal(report.records, 2);
+	assert_int_equal(report.chunks, 1);
+	/* sync and author for both, feed, product and one tag for the clip */
+	assert_int_equal(report.index_entries, 7);
+	assert_int_equal(report.problems, 0);
+	assert_int_equal(problems, 0);
+
+	store_close(&f->s);
+	for (int i = 7; i >= 0; i--)
+		feed_key[7 - i] = (uint8_t)(T0 >> (8 * i));
+	memcpy(feed_key + 8, clip->sig.id, PROTO_ID_LEN);
+	damage_store(f->dir, "feed", feed_key, sizeof(feed_key));
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	assert_int_equal(store_check(f->s, cm_now_ms(), &report,
+				     count_problem, &problems),
+			 CM_OK);
+	assert_int_equal(report.problems, 1);
+	assert_int_equal(problems, 1);
+	free(clip);
+	free(profile);
+}
+
+/* Waits up to timeout_ms for byte `want` on fd; false on anything else. */
+static bool wait_byte(int fd, char want, int timeout_ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char c = 0;
+
+	if (poll(&p, 1, timeout_ms) != 1)
+		return false;
+	return read(fd, &c, 1) == 1 && c == want;
+}
+
+/* The child of two_processes: opens its own handle and writes n clips,
+ * the first when the parent sends 'g'. Exit status 0 on success. */
+static void child_writer(const char *dir, test_record **recs, size_t n,
+			 int go_fd, int done_fd)
+{
+	store *s = NULL;
+	cm_err result;
+
+	if (store_open(dir, &s))
+		_exit(10);
+	if (!wait_byte(go_fd, 'g', 10000))
+		_exit(11);
+	for (size_t i = 0; i < n; i++) {
+		if (store_put_batch(s, &recs[i]->sig, 1, &result) || result)
+			_exit(12);
+		if (i == 0 && write(done_fd, "c", 1) != 1)
+			_exit(13);
+	}
+	store_close(&s);
+	if (write(done_fd, "d", 1) != 1)
+		_exit(14);
+	_exit(0);
+}
+
+typedef struct reader_ctx {
+	int go_fd;
+	int done_fd;
+	size_t seen;
+	bool child_committed;
+} reader_ctx;
+
+/* Holds the parent's read transaction open while the child commits. */
+static int read_while_child_writes(void *ctx, const uint8_t id[PROTO_ID_LEN],
+				   const uint8_t *wire, size_t len)
+{
+	reader_ctx *r = ctx;
+
+	(void)id;
+	(void)wire;
+	(void)len;
+	r->seen++;
+	if (r->seen == 1 && write(r->go_fd, "g", 1) == 1)
+		r->child_committed = wait_byte(r->done_fd, 'c', 10000);
+	return 0;
+}
+
+static void two_processes(void **state)
+{
+	fixture *f = *state;
+	enum { N = 20 };
+	test_record *seed = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "seed");
+	test_record *recs[N];
+	uint8_t cursor[STORE_CURSOR_LEN];
+	store_query q = {.limit = 100};
+	reader_ctx r = {0};
+	store_counts counts;
+	text_list *l = calloc(1, sizeof(*l));
+	int go[2], done[2];
+	int status = -1;
+	char title[16];
+	bool more;
+	pid_t pid;
+
+	assert_non_null(l);
+	for (size_t i = 0; i < N; i++) {
+		snprintf(title, sizeof(title), "child %zu", i);
+		recs[i] = make_clip(&f->b, T0 + 1000 + i, PRODUCT_KETTLE, NULL,
+				    title);
+	}
+	assert_int_equal(put1(f->s, seed), CM_OK);
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(done), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(go[1]);
+		close(done[0]);
+		child_writer(f->dir, recs, N, go[0], done[1]);
+	}
+	close(go[0]);
+	close(done[1]);
+	r.go_fd = go[1];
+	r.done_fd = done[0];
+
+	/* The child commits while this read transaction is open: the writer
+	 * is not blocked, and the reader keeps its snapshot. */
+	assert_int_equal(store_feed(f->s, &q, read_while_child_writes, &r,
+				    cursor, &more),
+			 CM_OK);
+	assert_true(r.child_committed);
+	assert_int_equal(r.seen, 1);
+	assert_true(store_has(f->s, recs[0]->sig.id));
+
+	/* Both processes write at once. */
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(store_counter_add(f->s, "parent.writes", 1),
+				 CM_OK);
+	assert_true(wait_byte(done[0], 'd', 30000));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(go[1]);
+	close(done[0]);
+
+	for (size_t i = 0; i < N; i++)
+		assert_true(store_has(f->s, recs[i]->sig.id));
+	assert_int_equal(store_get_counts(f->s, &counts), CM_OK);
+	assert_int_equal(counts.clips, N + 1);
+	assert_int_equal(store_counter_list(f->s, collect_counter, l), CM_OK);
+	assert_int_equal(l->n, 1);
+	assert_int_equal(l->values[0], 50);
+	free_all(recs, N);
+	free(seed);
+	free(l);
+}
+
+static void map_full(void **state)
+{
+	char dir[64];
+	uint8_t *chunk = malloc(CM_CHUNK_SIZE);
+	uint8_t hashes[16][PROTO_HASH_LEN];
+	store_counts counts;
+	store *s = NULL;
+	size_t stored = 0;
+	size_t len;
+	cm_err err = CM_OK;
+
+	(void)state;
+	assert_non_null(chunk);
+	make_temp_dir(dir);
+	assert_int_equal(store_open_sized(dir, 1 << 20, &s), CM_OK);
+	for (size_t i = 0; i < 16 && !err; i++) {
+		memset(chunk, (int)i, CM_CHUNK_SIZE);
+		proto_chunk_hash(chunk, CM_CHUNK_SIZE, hashes[i]);
+		err = store_chunk_put(s, hashes[i], chunk, CM_CHUNK_SIZE);
+		if (!err)
+			stored++;
+	}
+	assert_int_equal(err, CM_ERR_STORE_FULL);
+	assert_non_null(strstr(cm_err_detail(), "MDB_MAP_FULL"));
+	assert_true(stored >= 1);
+
+	/* The failed transaction changed nothing. */
+	assert_int_equal(store_get_counts(s, &counts), CM_OK);
+	assert_int_equal(counts.chunks, stored);
+	assert_int_equal(counts.chunk_bytes, stored * CM_CHUNK_SIZE);
+	assert_int_equal(store_chunk_get(s, hashes[0], chunk, CM_CHUNK_SIZE,
+					 &len),
+			 CM_OK);
+	assert_false(store_chunk_has(s, hashes[stored]));
+	store_close(&s);
+	remove_dir(dir);
+	free(chunk);
+}
+
+static void open_missing_dir(void **state)
+{
+	store *s = (store *)1;
+
+	(void)state;
+	assert_int_not_equal(store_open("/nonexistent/clipmesh-test", &s),
+			     CM_OK);
+	assert_null(s);
+	assert_non_null(strstr(cm_err_detail(), "mdb_env_open"));
+	store_close(NULL);
+	store_close(&s);
+}
+
+#define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		STORE_TEST(put_get_has),
+		STORE_TEST(put_duplicate),
+		STORE_TEST(retract_after_clip),
+		STORE_TEST(retract_before_clip),
+		STORE_TEST(retract_same_batch),
+		STORE_TEST(retract_wrong_author),
+		STORE_TEST(retract_forged_pending),
+		STORE_TEST(retract_after_confirmed),
+		STORE_TEST(retract_non_clip),
+		STORE_TEST(retract_pending_profile),
+		STORE_TEST(profile_newer_wins),
+		STORE_TEST(profile_older_rejected),
+		STORE_TEST(profile_tie_larger_id),
+		STORE_TEST(feed_filters),
+		STORE_TEST(feed_paging_ties),
+		STORE_TEST(feed_paging_filtered),
+		STORE_TEST(feed_bad_limit),
+		STORE_TEST(feed_callback_stops),
+		STORE_TEST(feed_callback_writes),
+		STORE_TEST(scan_all_and_author),
+		STORE_TEST(scan_many_records),
+		STORE_TEST(resolve_prefix),
+		STORE_TEST(media_chunks),
+		STORE_TEST(media_manifest),
+		STORE_TEST(media_empty),
+		STORE_TEST(follows),
+		STORE_TEST(peers),
+		STORE_TEST(counters),
+		STORE_TEST(reopen_keeps_data),
+		STORE_TEST(backup_copy),
+		STORE_TEST(check_finds_damage),
+		STORE_TEST(two_processes),
+		cmocka_unit_test(map_full),
+		cmocka_unit_test(open_missing_dir),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
