@@ -3,8 +3,8 @@
  *
  * Each ZeroMQ message carries exactly one msgpack array whose first element
  * is the message type (an unsigned integer) and whose further elements
- * depend on the type. proto/PROTOCOL.md ("Wire messages") documents every message byte
- * for byte. Lists of hashes (ids, chunk hashes) travel as one binary of
+ * depend on the type. The "Wire messages" part of proto/PROTOCOL.md
+ * documents every message byte for byte. Lists of hashes (ids, chunk hashes) travel as one binary of
  * n * 32 bytes; the interest in HELLO is an array of 32-byte binaries.
  *
  * Encoders return a malloc'd buffer that the caller frees. The decoder
