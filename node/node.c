@@ -1,0 +1,441 @@
+/*
+ * node.c - node_run(): start-up, the poll loop, the ZAP handler and a
+ * clean shutdown.
+ *
+ * Sockets: a ROUTER bound to the listen endpoint as CURVE server, one
+ * DEALER per configured peer as CURVE client, the control ROUTER on an
+ * ipc endpoint, and a ZAP handler (REP on inproc://zeromq.zap.01). The
+ * handler accepts every CURVE client that is not banned and sets its
+ * public key as the User-Id of its messages, so that each inbound link
+ * gets its peer's authenticated key.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "cm_home.h"
+#include "cm_log.h"
+#include "cm_util.h"
+#include "node_internal.h"
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define ZAP_FRAMES_MAX 8
+#define POLL_MS 100
+#define LINGER_MS 200
+#define RECV_BURST 64 /* messages read per socket per loop turn */
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+cm_err node_socket_defaults(void *sock)
+{
+	int64_t max = CM_WIRE_MSG_MAX;
+	int hwm = CM_WIRE_HWM, linger = LINGER_MS, ipv6 = 1;
+
+	if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof(max)) ||
+	    zmq_setsockopt(sock, ZMQ_IPV6, &ipv6, sizeof(ipv6)) ||
+	    zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
+	    zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof(hwm)) ||
+	    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger)))
+		return cm_errf(CM_ERR_ZMQ, "setting socket limits: %s",
+			       zmq_strerror(errno));
+	return CM_OK;
+}
+
+/* Takes HOME/node.lock so that one node at most runs per home. */
+static cm_err take_lock(node *n)
+{
+	char path[CM_HOME_PATH_MAX];
+	cm_err err;
+
+	err = cm_home_path(n->cfg->home, "node.lock", path);
+	if (err)
+		return err;
+	n->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (n->lock_fd < 0)
+		return cm_errf(CM_ERR_IO, "opening %s: %s", path,
+			       strerror(errno));
+	if (flock(n->lock_fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK
+			       ? cm_errf(CM_ERR_EXISTS,
+					 "another node runs in %s; stop it "
+					 "first", n->cfg->home)
+			       : cm_errf(CM_ERR_IO, "locking %s: %s", path,
+					 strerror(errno));
+	if (ftruncate(n->lock_fd, 0) == 0)
+		dprintf(n->lock_fd, "%ld\n", (long)getpid());
+	return CM_OK;
+}
+
+static cm_err open_zap(node *n)
+{
+	int linger = 0;
+
+	n->zap = zmq_socket(n->ctx, ZMQ_REP);
+	if (!n->zap || zmq_setsockopt(n->zap, ZMQ_LINGER, &linger,
+				      sizeof(linger)) ||
+	    zmq_bind(n->zap, ZAP_ENDPOINT))
+		return cm_errf(CM_ERR_ZMQ, "binding the ZAP handler: %s",
+			       zmq_strerror(errno));
+	return CM_OK;
+}
+
+static void zap_send(node *n, zmq_msg_t *request_id, const char *status,
+		     const char *user_id)
+{
+	const int more = ZMQ_SNDMORE;
+
+	zmq_send(n->zap, "1.0", 3, more);
+	zmq_send(n->zap, zmq_msg_data(request_id), zmq_msg_size(request_id),
+		 more);
+	zmq_send(n->zap, status, strlen(status), more);
+	zmq_send(n->zap, status[0] == '2' ? "OK" : "denied",
+		 status[0] == '2' ? 2 : 6, more);
+	zmq_send(n->zap, user_id, strlen(user_id), more);
+	zmq_send(n->zap, "", 0, 0);
+}
+
+static bool frame_is(zmq_msg_t *frame, const char *text)
+{
+	return zmq_msg_size(frame) == strlen(text) &&
+	       memcmp(zmq_msg_data(frame), text, strlen(text)) == 0;
+}
+
+/*
+ * Replies to one ZAP request. Frames: version, request id, domain, address,
+ * routing id, mechanism, then the credentials (for CURVE the client's
+ * 32-byte public key).
+ */
+static void zap_reply(node *n)
+{
+	zmq_msg_t frames[ZAP_FRAMES_MAX];
+	char user_id[2 * NODE_KEY_LEN + 1] = "";
+	const char *status = "400";
+	size_t count = 0;
+	bool more = true;
+
+	while (more && count < ZAP_FRAMES_MAX) {
+		zmq_msg_init(&frames[count]);
+		if (zmq_msg_recv(&frames[count], n->zap, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&frames[count]);
+			goto out;
+		}
+		more = zmq_msg_more(&frames[count]);
+		count++;
+	}
+	if (more || count < 6)
+		goto out; /* a REP socket cannot reply to a partial request */
+
+	if (frame_is(&frames[5], "CURVE") && count == 7 &&
+	    zmq_msg_size(&frames[6]) == NODE_KEY_LEN &&
+	    !node_is_banned(n, zmq_msg_data(&frames[6]))) {
+		cm_hex_encode(zmq_msg_data(&frames[6]), NODE_KEY_LEN, user_id);
+		status = "200";
+	} else if (frame_is(&frames[5], "NULL")) {
+		status = "200"; /* the local control socket */
+	}
+	zap_send(n, &frames[1], status, user_id);
+out:
+	for (size_t i = 0; i < count; i++)
+		zmq_msg_close(&frames[i]);
+}
+
+static cm_err open_router(node *n)
+{
+	int on = 1;
+	cm_err err;
+
+	n->router = zmq_socket(n->ctx, ZMQ_ROUTER);
+	if (!n->router)
+		return cm_errf(CM_ERR_ZMQ, "creating ROUTER: %s",
+			       zmq_strerror(errno));
+	err = node_socket_defaults(n->router);
+	if (err)
+		return err;
+
+	/* ROUTER_MANDATORY turns a send to a vanished peer into an error
+	 * instead of a silent drop. */
+	if (zmq_setsockopt(n->router, ZMQ_CURVE_SERVER, &on, sizeof(on)) ||
+	    zmq_setsockopt(n->router, ZMQ_CURVE_SECRETKEY, n->secret,
+			   NODE_KEY_LEN) ||
+	    zmq_setsockopt(n->router, ZMQ_ZAP_DOMAIN, "clipmesh", 8) ||
+	    zmq_setsockopt(n->router, ZMQ_ROUTER_MANDATORY, &on, sizeof(on)))
+		return cm_errf(CM_ERR_ZMQ, "setting ROUTER options: %s",
+			       zmq_strerror(errno));
+	if (zmq_bind(n->router, n->cfg->listen))
+		return cm_errf(CM_ERR_ZMQ, "binding %s: %s", n->cfg->listen,
+			       zmq_strerror(errno));
+	return CM_OK;
+}
+
+static int add_stored_peer(void *ctx, const char *addr)
+{
+	cm_err err = node_link_add_out(ctx, addr);
+
+	if (err)
+		cm_warn(NODE_LOG, "skipping stored peer %s: %s (%s)", addr,
+			cm_err_name(err), cm_err_detail());
+	return 0;
+}
+
+static cm_err add_peers(node *n)
+{
+	cm_err err;
+
+	for (size_t i = 0; i < n->cfg->n_peers; i++) {
+		err = node_link_add_out(n, n->cfg->peers[i]);
+		if (err)
+			return err;
+	}
+	return store_peer_list(n->st, add_stored_peer, n);
+}
+
+static cm_err open_store(node *n)
+{
+	char dir[CM_HOME_PATH_MAX];
+	cm_err err;
+
+	err = cm_home_path(n->cfg->home, "store", dir);
+	if (err)
+		return err;
+	return store_open(dir, &n->st);
+}
+
+static cm_err start(node *n)
+{
+	cm_err err;
+
+	if (!cm_home_is_init(n->cfg->home))
+		return cm_errf(CM_ERR_NOT_INIT, "%s is not initialised; run "
+			       "clipmesh init", n->cfg->home);
+	if ((err = take_lock(n)) || (err = open_store(n)) ||
+	    (err = cm_home_transport_key(n->cfg->home, n->pub, &n->secret)))
+		return err;
+	cm_hex_short(n->pub, n->short_key);
+
+	n->batch = calloc(CM_WIRE_BATCH_MAX, sizeof(*n->batch));
+	n->batch_results = calloc(CM_WIRE_BATCH_MAX, sizeof(cm_err));
+	if (!n->batch || !n->batch_results)
+		return CM_ERR_NOMEM;
+	if ((err = node_media_init(n)))
+		return err;
+
+	n->ctx = zmq_ctx_new();
+	if (!n->ctx)
+		return cm_errf(CM_ERR_ZMQ, "creating a ZeroMQ context: %s",
+			       zmq_strerror(errno));
+	if ((err = open_zap(n)) || (err = open_router(n)) ||
+	    (err = node_control_open(n)) || (err = add_peers(n)))
+		return err;
+
+	node_interest_refresh(n, true);
+	node_media_scan(n, true);
+	return CM_OK;
+}
+
+static void stop(node *n)
+{
+	node_flush_rejected(n);
+	node_link_free_all(n);
+	node_control_close(n);
+	if (n->router)
+		zmq_close(n->router);
+	if (n->zap)
+		zmq_close(n->zap);
+	if (n->ctx)
+		zmq_ctx_term(n->ctx);
+
+	node_media_free(n);
+	free(n->batch);
+	free(n->batch_results);
+	free(n->interest);
+	cm_secret_free(&n->secret);
+	store_close(&n->st);
+	if (n->lock_fd >= 0)
+		close(n->lock_fd); /* releases the flock */
+}
+
+/* Receives up to RECV_BURST messages from peers connected to the ROUTER.
+ * The CURVE key comes from the ZAP User-Id, so it cannot be forged. */
+static void receive_router(node *n)
+{
+	for (int i = 0; i < RECV_BURST; i++) {
+		zmq_msg_t rid, msg;
+		uint8_t key[NODE_KEY_LEN];
+		const char *user_id, *ip;
+		node_link *l;
+
+		zmq_msg_init(&rid);
+		zmq_msg_init(&msg);
+		if (zmq_msg_recv(&rid, n->router, ZMQ_DONTWAIT) < 0 ||
+		    !zmq_msg_more(&rid) ||
+		    zmq_msg_recv(&msg, n->router, 0) < 0) {
+			zmq_msg_close(&rid);
+			zmq_msg_close(&msg);
+			return;
+		}
+
+		user_id = zmq_msg_gets(&msg, "User-Id");
+		ip = zmq_msg_gets(&msg, "Peer-Address");
+		if (!zmq_msg_more(&msg) && user_id &&
+		    cm_hex_decode(user_id, key, NODE_KEY_LEN) &&
+		    !node_is_banned(n, key) &&
+		    (l = node_link_in(n, zmq_msg_data(&rid), zmq_msg_size(&rid),
+				      key, ip)))
+			node_link_receive(n, l, zmq_msg_data(&msg),
+					  zmq_msg_size(&msg));
+
+		/* Extra frames have no meaning in the protocol: drop them. */
+		while (zmq_msg_more(&msg) &&
+		       zmq_msg_recv(&msg, n->router, 0) >= 0)
+			;
+		zmq_msg_close(&rid);
+		zmq_msg_close(&msg);
+	}
+}
+
+static void receive_dealer(node *n, node_link *l)
+{
+	for (int i = 0; i < RECV_BURST && l->used; i++) {
+		zmq_msg_t msg;
+		bool whole;
+
+		zmq_msg_init(&msg);
+		if (zmq_msg_recv(&msg, l->dealer, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&msg);
+			return;
+		}
+		whole = !zmq_msg_more(&msg);
+		if (whole && !node_is_banned(n, l->key))
+			node_link_receive(n, l, zmq_msg_data(&msg),
+					  zmq_msg_size(&msg));
+		while (zmq_msg_more(&msg) &&
+		       zmq_msg_recv(&msg, l->dealer, 0) >= 0)
+			;
+		zmq_msg_close(&msg);
+	}
+}
+
+static void tick(node *n, uint64_t *next_flush)
+{
+	uint64_t now = cm_mono_ms();
+
+	node_interest_refresh(n, false);
+	node_links_tick(n);
+	node_media_tick(n);
+	if (now >= *next_flush) {
+		node_flush_rejected(n);
+		*next_flush = now + CM_PING_INTERVAL_MS;
+	}
+}
+
+static cm_err loop(node *n)
+{
+	zmq_pollitem_t items[3 + NODE_LINKS_MAX];
+	node_link *owners[3 + NODE_LINKS_MAX];
+	uint64_t next_flush = 0;
+
+	while (!stop_signal) {
+		size_t count = 3;
+
+		items[0] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
+		items[1] = (zmq_pollitem_t){n->control, 0, ZMQ_POLLIN, 0};
+		items[2] = (zmq_pollitem_t){n->zap, 0, ZMQ_POLLIN, 0};
+		for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+			node_link *l = &n->links[i];
+
+			if (!l->used || l->dir != NODE_LINK_OUT)
+				continue;
+			owners[count] = l;
+			items[count++] =
+				(zmq_pollitem_t){l->dealer, 0, ZMQ_POLLIN, 0};
+		}
+
+		if (zmq_poll(items, (int)count, POLL_MS) < 0) {
+			if (errno == EINTR)
+				continue;
+			return cm_errf(CM_ERR_ZMQ, "polling: %s",
+				       zmq_strerror(errno));
+		}
+		if (items[2].revents & ZMQ_POLLIN)
+			zap_reply(n);
+		if (items[0].revents & ZMQ_POLLIN)
+			receive_router(n);
+		if (items[1].revents & ZMQ_POLLIN)
+			node_control_receive(n);
+		for (size_t i = 3; i < count; i++)
+			if (items[i].revents & ZMQ_POLLIN)
+				receive_dealer(n, owners[i]);
+		tick(n, &next_flush);
+	}
+	return CM_OK;
+}
+
+/* Handlers that node_run replaces and restores. */
+static struct sigaction old_int, old_term;
+
+/* Installs the stop handler without SA_RESTART, so that zmq_poll returns
+ * at once with EINTR. */
+static void catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void restore_signals(void)
+{
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+}
+
+cm_err node_run(const node_config *cfg)
+{
+	node *n;
+	cm_err err;
+
+	if (!cfg || !cfg->home || !cfg->listen)
+		return cm_errf(CM_ERR_USAGE, "node needs a home and a listen "
+			       "endpoint");
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return CM_ERR_NOMEM;
+	n->cfg = cfg;
+	n->lock_fd = -1;
+	stop_signal = 0;
+	catch_signals();
+
+	/* Errors that end node_run are returned, not logged: the caller
+	 * reports them. */
+	err = start(n);
+	if (err)
+		goto out;
+	cm_info(NODE_LOG, "started role=%s listen=%s node=%s interest=%s",
+		cfg->role == NODE_ROLE_MIRROR ? "mirror" : "creator",
+		cfg->listen, n->short_key,
+		n->interest_all ? "all" : "own and followed authors");
+
+	err = loop(n);
+out:
+	stop(n);
+	restore_signals();
+	if (!err)
+		cm_info(NODE_LOG, "stopped");
+	free(n);
+	return err;
+}

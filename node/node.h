@@ -1,0 +1,63 @@
+/*
+ * node.h - the clipmesh daemon (`clipmesh node` and `clipmesh mirror`) and
+ * the client side of its local control socket.
+ */
+#ifndef NODE_H
+#define NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cm_error.h"
+#include "proto_record.h"
+
+typedef enum node_role {
+	NODE_ROLE_CREATOR, /* takes its own clips and those it follows */
+	NODE_ROLE_MIRROR,  /* takes every valid record */
+} node_role;
+
+typedef struct node_config {
+	const char *home;          /* initialised home folder */
+	node_role role;
+	const char *listen;        /* ZeroMQ endpoint, e.g. tcp://127.0.0.1:7701 */
+	const char *const *peers;  /* peer addresses as `clipmesh id` prints */
+	size_t n_peers;
+} node_config;
+
+/*
+ * Runs the node in the foreground until SIGINT or SIGTERM. Returns CM_OK
+ * after a clean shutdown, or the error that prevented start-up.
+ */
+cm_err node_run(const node_config *cfg);
+
+/*
+ * Tells the node running in `home` (if any) that records `ids` were added
+ * to the store by another process, so that it gossips them at once.
+ * Returns CM_OK when the node acknowledged, CM_ERR_NOT_FOUND when no node
+ * is running there, CM_ERR_TIMEOUT when it did not answer in
+ * CM_CONTROL_TIMEOUT_MS.
+ */
+cm_err node_notify(const char *home, const uint8_t (*ids)[PROTO_ID_LEN],
+		   size_t n);
+
+/*
+ * Asks the node running in `home` for its status as one JSON object
+ * (malloc'd, NUL-terminated; the caller frees it). CM_ERR_NOT_FOUND when
+ * no node is running there.
+ */
+cm_err node_status(const char *home, char **json);
+
+/*
+ * Parses a peer address "clipmesh://KEYHEX@HOST:PORT" into a ZeroMQ TCP
+ * endpoint (out[256]) and the peer's CURVE public key.
+ */
+cm_err node_parse_addr(const char *addr, char *endpoint,
+		       uint8_t server_key[32]);
+
+/* Formats a peer address from a TCP endpoint and a CURVE public key into
+ * out[256]. Fails when the endpoint is not tcp://HOST:PORT. */
+cm_err node_format_addr(const char *endpoint, const uint8_t server_key[32],
+			char *out);
+
+#endif

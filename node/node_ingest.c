@@ -1,0 +1,400 @@
+/*
+ * node_ingest.c - the node's interest, records arriving from peers or from
+ * the CLI, and the push of newly stored records to other peers.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cm_home.h"
+#include "cm_log.h"
+#include "cm_util.h"
+#include "node_internal.h"
+
+/* A growing list of keys. */
+typedef struct key_list {
+	uint8_t *keys;
+	size_t n;
+	size_t cap;
+	bool failed;
+} key_list;
+
+static void key_list_add(key_list *kl, const uint8_t *key)
+{
+	if (kl->n == kl->cap) {
+		size_t cap = kl->cap ? 2 * kl->cap : 16;
+		uint8_t *keys = realloc(kl->keys, cap * PROTO_KEY_LEN);
+
+		if (!keys) {
+			kl->failed = true;
+			return;
+		}
+		kl->keys = keys;
+		kl->cap = cap;
+	}
+	memcpy(kl->keys + kl->n * PROTO_KEY_LEN, key, PROTO_KEY_LEN);
+	kl->n++;
+}
+
+static int add_identity(void *ctx, const char *name,
+			const uint8_t public_key[32])
+{
+	(void)name;
+	key_list_add(ctx, public_key);
+	return 0;
+}
+
+/* Collects our identities and followed keys, sorted and unique. */
+static cm_err collect_interest(node *n, key_list *kl)
+{
+	uint8_t *follows = NULL;
+	size_t n_follows = 0;
+	cm_err err;
+
+	err = cm_key_list(n->cfg->home, add_identity, kl);
+	if (err)
+		goto out;
+	err = store_following(n->st, &follows, &n_follows);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < n_follows; i++)
+		key_list_add(kl, follows + i * PROTO_KEY_LEN);
+	if (kl->failed) {
+		err = CM_ERR_NOMEM;
+		goto out;
+	}
+	kl->n = node_keys_sort(kl->keys, kl->n);
+out:
+	free(follows);
+	return err;
+}
+
+void node_interest_refresh(node *n, bool force)
+{
+	key_list kl = {0};
+	uint64_t now = cm_mono_ms();
+	cm_err err;
+
+	if (!force && now < n->next_interest)
+		return;
+	n->next_interest = now + CM_PING_INTERVAL_MS;
+	if (n->cfg->role == NODE_ROLE_MIRROR) {
+		n->interest_all = true;
+		return;
+	}
+
+	err = collect_interest(n, &kl);
+	if (err) {
+		cm_error(NODE_LOG, "reading identities and follows failed: "
+			 "%s (%s)", cm_err_name(err), cm_err_detail());
+		free(kl.keys);
+		return;
+	}
+	if (kl.n > CM_WIRE_FOLLOWS_MAX) {
+		/* NOTE: authors past the limit get no records from peers. */
+		cm_warn(NODE_LOG, "%zu identities and follows, only the first "
+			"%d are announced", kl.n, CM_WIRE_FOLLOWS_MAX);
+		kl.n = CM_WIRE_FOLLOWS_MAX;
+	}
+	if (kl.n == n->n_interest &&
+	    (kl.n == 0 || memcmp(kl.keys, n->interest,
+				 kl.n * PROTO_KEY_LEN) == 0)) {
+		free(kl.keys);
+		return;
+	}
+
+	free(n->interest);
+	n->interest = kl.keys;
+	n->n_interest = kl.n;
+	cm_info(NODE_LOG, "interest is now %zu authors", kl.n);
+	if (!force)
+		node_links_rehello(n);
+}
+
+bool node_wants(const node *n, const uint8_t author[PROTO_KEY_LEN])
+{
+	return n->interest_all ||
+	       node_keys_contain(n->interest, n->n_interest, author);
+}
+
+cm_err node_send_records(node *n, node_link *l, const proto_signed *recs,
+			 size_t count)
+{
+	const uint8_t *wires[CM_WIRE_BATCH_MAX];
+	size_t lens[CM_WIRE_BATCH_MAX];
+	size_t k = 0, len;
+	uint8_t *buf;
+	cm_err err;
+
+	for (size_t i = 0; i < count && k < CM_WIRE_BATCH_MAX; i++) {
+		if (!node_link_wants(l, recs[i].rec.author))
+			continue;
+		wires[k] = recs[i].wire;
+		lens[k] = recs[i].wire_len;
+		k++;
+	}
+	if (k == 0)
+		return CM_OK;
+	err = proto_wire_records(wires, lens, k, &buf, &len);
+	if (err)
+		return err;
+	err = node_link_send(n, l, buf, len);
+	if (err == CM_OK)
+		l->stats.records_out += k;
+	else
+		cm_debug(NODE_LOG, "sending %zu records to peer=%s failed: %s; "
+			 "catch-up sends them later", k, l->short_key,
+			 cm_err_name(err));
+	return err;
+}
+
+/* Sends freshly stored records to every other peer that wants them. */
+static void push(node *n, node_link *from, const proto_signed *recs,
+		 size_t count)
+{
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		node_link *l = &n->links[i];
+
+		if (!l->used || !l->established || l == from)
+			continue;
+		if (from && memcmp(l->key, from->key, NODE_KEY_LEN) == 0)
+			continue;
+		if (!node_link_is_primary(n, l))
+			continue;
+		node_send_records(n, l, recs, count);
+	}
+}
+
+static void after_store(node *n, node_link *from, const proto_signed *recs,
+			size_t count)
+{
+	push(n, from, recs, count);
+	for (size_t i = 0; i < count; i++)
+		if (recs[i].rec.kind == PROTO_KIND_CLIP)
+			node_media_want(n, from, &recs[i]);
+}
+
+/* Computes the id of an unverified record for a log line, when its
+ * envelope is readable. */
+static const uint8_t *try_id(const uint8_t *wire, size_t len,
+			     uint8_t id[PROTO_ID_LEN])
+{
+	const uint8_t *body;
+	size_t body_len;
+
+	if (!node_record_body(wire, len, &body, &body_len))
+		return NULL;
+	proto_record_id(body, body_len, id);
+	return id;
+}
+
+/* Opens the records of a message into n->batch; returns how many were
+ * valid and wanted. */
+static size_t open_batch(node *n, node_link *from, const proto_wire_msg *m)
+{
+	uint64_t now = cm_now_ms();
+	size_t k = 0;
+
+	for (size_t i = 0; i < m->n_records; i++) {
+		proto_signed *rec = &n->batch[k];
+		uint8_t id[PROTO_ID_LEN];
+		char short_id[9], short_author[9];
+		cm_err err;
+
+		err = proto_record_open(m->records[i], m->record_lens[i], now,
+					rec);
+		if (err) {
+			node_reject(n, from, "record", err,
+				    try_id(m->records[i], m->record_lens[i],
+					   id));
+			continue;
+		}
+		if (!node_wants(n, rec->rec.author)) {
+			cm_hex_short(rec->id, short_id);
+			cm_hex_short(rec->rec.author, short_author);
+			cm_debug(NODE_LOG, "ignored record id=%s author=%s "
+				 "from peer=%s: not followed", short_id,
+				 short_author, from->short_key);
+			continue;
+		}
+		k++;
+	}
+	return k;
+}
+
+/* Moves the records that store_put_batch added to the front of n->batch
+ * and handles the others; returns how many were added. */
+static size_t keep_added(node *n, node_link *from, size_t count)
+{
+	size_t fresh = 0;
+	char short_id[9];
+
+	for (size_t i = 0; i < count; i++) {
+		cm_err result = n->batch_results[i];
+
+		if (result == CM_OK) {
+			if (fresh != i)
+				n->batch[fresh] = n->batch[i];
+			fresh++;
+		} else if (result == CM_ERR_DUPLICATE ||
+			   result == CM_ERR_SUPERSEDED) {
+			/* Normal in gossip: a record that came by two paths,
+			 * or a profile that a newer one replaced. */
+			cm_hex_short(n->batch[i].id, short_id);
+			cm_debug(NODE_LOG, "record id=%s not stored: %s",
+				 short_id, cm_err_name(result));
+		} else {
+			cm_err_clear();
+			node_reject(n, from, "record", result, n->batch[i].id);
+		}
+	}
+	return fresh;
+}
+
+void node_ingest(node *n, node_link *from, const proto_wire_msg *m)
+{
+	size_t count, fresh;
+	cm_err err;
+
+	count = open_batch(n, from, m);
+	if (count == 0)
+		return;
+
+	err = store_put_batch(n->st, n->batch, count, n->batch_results);
+	if (err) {
+		cm_error(NODE_LOG, "storing %zu records from peer=%s failed: "
+			 "%s (%s)", count, from->short_key, cm_err_name(err),
+			 cm_err_detail());
+		return;
+	}
+
+	fresh = keep_added(n, from, count);
+	from->stats.records_in += fresh;
+	if (fresh) {
+		cm_debug(NODE_LOG, "stored %zu records from peer=%s", fresh,
+			 from->short_key);
+		after_store(n, from, n->batch, fresh);
+	}
+}
+
+cm_err node_load_record(node *n, const uint8_t id[PROTO_ID_LEN],
+			uint8_t **wire, proto_signed *out)
+{
+	const uint8_t *body;
+	size_t len, body_len;
+	cm_err err;
+
+	err = store_get(n->st, id, wire, &len);
+	if (err)
+		return err;
+	if (!node_record_body(*wire, len, &body, &body_len)) {
+		err = cm_errf(CM_ERR_STORE, "stored record has no envelope");
+		goto fail;
+	}
+	err = proto_body_decode(body, body_len, &out->rec);
+	if (err)
+		goto fail;
+	memcpy(out->id, id, PROTO_ID_LEN);
+	memcpy(out->sig, body + body_len + 2, PROTO_SIG_LEN);
+	out->wire = *wire;
+	out->wire_len = len;
+	return CM_OK;
+fail:
+	free(*wire);
+	*wire = NULL;
+	return err;
+}
+
+void node_ingest_local(node *n, const uint8_t *ids, size_t count)
+{
+	uint8_t *wires[CM_WIRE_BATCH_MAX];
+	size_t done = 0;
+
+	while (done < count) {
+		size_t k = 0, page = count - done;
+
+		if (page > CM_WIRE_BATCH_MAX)
+			page = CM_WIRE_BATCH_MAX;
+		for (size_t i = 0; i < page; i++) {
+			const uint8_t *id = ids + (done + i) * PROTO_ID_LEN;
+			char short_id[9];
+			cm_err err;
+
+			err = node_load_record(n, id, &wires[k], &n->batch[k]);
+			if (err) {
+				cm_hex_short(id, short_id);
+				cm_warn(NODE_LOG, "announced record id=%s not "
+					"readable: %s", short_id,
+					cm_err_name(err));
+				continue;
+			}
+			k++;
+		}
+		after_store(n, NULL, n->batch, k);
+		for (size_t i = 0; i < k; i++)
+			free(wires[i]);
+		done += page;
+	}
+}
+
+/* Reads a bin8 or bin16 header at p, with n bytes left. Returns the header
+ * size and sets *len, or returns 0 when p has no such header. */
+static size_t bin_header(const uint8_t *p, size_t n, size_t *len)
+{
+	if (n >= 2 && p[0] == 0xc4) {
+		*len = p[1];
+		return 2;
+	}
+	if (n >= 3 && p[0] == 0xc5) {
+		*len = (size_t)p[1] << 8 | p[2];
+		return 3;
+	}
+	return 0;
+}
+
+bool node_record_body(const uint8_t *wire, size_t len, const uint8_t **body,
+		      size_t *body_len)
+{
+	size_t head, sig_head, sig_len;
+
+	if (len < 1 || wire[0] != 0x92)
+		return false;
+	head = bin_header(wire + 1, len - 1, body_len);
+	if (head == 0 || *body_len > len - 1 - head)
+		return false;
+	*body = wire + 1 + head;
+
+	sig_head = bin_header(*body + *body_len, len - 1 - head - *body_len,
+			      &sig_len);
+	return sig_head == 2 && sig_len == PROTO_SIG_LEN &&
+	       1 + head + *body_len + sig_head + sig_len == len;
+}
+
+static int key_compare(const void *a, const void *b)
+{
+	return memcmp(a, b, NODE_KEY_LEN);
+}
+
+size_t node_keys_sort(uint8_t *keys, size_t n)
+{
+	size_t k = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(keys, n, NODE_KEY_LEN, key_compare);
+	for (size_t i = 1; i < n; i++) {
+		if (memcmp(keys + i * NODE_KEY_LEN, keys + k * NODE_KEY_LEN,
+			   NODE_KEY_LEN) == 0)
+			continue;
+		k++;
+		memmove(keys + k * NODE_KEY_LEN, keys + i * NODE_KEY_LEN,
+			NODE_KEY_LEN);
+	}
+	return k + 1;
+}
+
+bool node_keys_contain(const uint8_t *keys, size_t n, const uint8_t *key)
+{
+	if (n == 0)
+		return false;
+	return bsearch(key, keys, n, NODE_KEY_LEN, key_compare) != NULL;
+}

@@ -1,0 +1,100 @@
+/*
+ * node_status.c - the status object that `clipmesh status` prints:
+ *   {"role", "listen", "node", "peers": [...], "counts": {...},
+ *    "rejected": {reason: count}, "media_fetching"}
+ * Keys are shortened to their first 8 hex digits, as in the log.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cm_util.h"
+#include "node_internal.h"
+
+#define REJECTED_PREFIX "rejected."
+
+static json_t *peer_json(const node_link *l)
+{
+	const char *role = NULL;
+	char since[32] = "";
+
+	if (l->established) {
+		cm_time_rfc3339(l->connected_ms, since);
+		role = l->role == PROTO_WIRE_ROLE_MIRROR ? "mirror" : "creator";
+	}
+	return json_pack("{s:s, s:s, s:s, s:b, s:s?, s:s?, s:I, s:I, s:I, "
+			 "s:I}",
+			 "peer", l->short_key,
+			 "endpoint", l->endpoint,
+			 "direction", l->dir == NODE_LINK_OUT ? "out" : "in",
+			 "connected", l->established,
+			 "connected_since", l->established ? since : NULL,
+			 "role", role,
+			 "records_in", (json_int_t)l->stats.records_in,
+			 "records_out", (json_int_t)l->stats.records_out,
+			 "bytes_in", (json_int_t)l->stats.bytes_in,
+			 "bytes_out", (json_int_t)l->stats.bytes_out);
+}
+
+static int add_rejected(void *ctx, const char *name, uint64_t value)
+{
+	size_t plen = strlen(REJECTED_PREFIX);
+
+	if (strncmp(name, REJECTED_PREFIX, plen) == 0)
+		json_object_set_new(ctx, name + plen,
+				    json_integer((json_int_t)value));
+	return 0;
+}
+
+static json_t *counts_json(node *n)
+{
+	store_counts c;
+
+	if (store_get_counts(n->st, &c))
+		return json_null();
+	return json_pack("{s:I, s:I, s:I, s:I, s:I}",
+			 "clips", (json_int_t)c.clips,
+			 "retractions", (json_int_t)c.retractions,
+			 "profiles", (json_int_t)c.profiles,
+			 "chunks", (json_int_t)c.chunks,
+			 "chunk_bytes", (json_int_t)c.chunk_bytes);
+}
+
+char *node_status_json(node *n)
+{
+	json_t *root = NULL, *peers = NULL, *rejected = NULL;
+	size_t jobs = 0;
+	char *out = NULL;
+
+	peers = json_array();
+	rejected = json_object();
+	if (!peers || !rejected)
+		goto out;
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++)
+		if (n->links[i].used)
+			json_array_append_new(peers, peer_json(&n->links[i]));
+
+	/* Counts not yet flushed are in n->rejected; flush them first so that
+	 * the store's counters are the whole truth. */
+	node_flush_rejected(n);
+	store_counter_list(n->st, add_rejected, rejected);
+	for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++)
+		jobs += node_media_job_active(n, i);
+
+	root = json_pack("{s:s, s:s, s:s, s:O, s:o, s:O, s:I}",
+			 "role", n->cfg->role == NODE_ROLE_MIRROR ? "mirror"
+								  : "creator",
+			 "listen", n->cfg->listen,
+			 "node", n->short_key,
+			 "peers", peers,
+			 "counts", counts_json(n),
+			 "rejected", rejected,
+			 "media_fetching", (json_int_t)jobs);
+	if (root)
+		out = json_dumps(root, JSON_COMPACT);
+out:
+	json_decref(root);
+	json_decref(rejected);
+	json_decref(peers);
+	return out;
+}
