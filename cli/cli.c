@@ -1,0 +1,239 @@
+#include "cli.h"
+
+#include <ctype.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cm_util.h"
+#include "node.h"
+
+enum { OPT_HOME = 0x1000, OPT_JSON, OPT_HELP };
+
+static void print_help(const cli_ctx *ctx, const cli_opt *opts,
+		       bool allow_json, const char *usage,
+		       const char *summary)
+{
+	printf("usage: clipmesh %s %s\n\n%s\n\noptions:\n", ctx->cmd_name,
+	       usage, summary);
+	for (const cli_opt *o = opts; o && o->name; o++) {
+		char left[64];
+
+		bool letter = o->key < 128 && isalpha(o->key);
+
+		if (letter)
+			snprintf(left, sizeof(left), "-%c, --%s%s%s", o->key,
+				 o->name, o->arg ? " " : "",
+				 o->arg ? o->arg : "");
+		else
+			snprintf(left, sizeof(left), "--%s%s%s", o->name,
+				 o->arg ? " " : "", o->arg ? o->arg : "");
+		printf("  %-24s %s\n", left, o->help);
+	}
+	if (allow_json)
+		printf("  %-24s %s\n", "--json",
+		       "print one JSON object per line");
+	printf("  %-24s %s\n", "--home DIR",
+	       "home folder (default $CLIPMESH_HOME, else "
+	       "$XDG_DATA_HOME/clipmesh)");
+	printf("  %-24s %s\n", "--help", "print this help and exit");
+}
+
+int cli_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
+	      bool allow_json, const char *usage, const char *summary,
+	      cli_opt_fn fn, void *state, int *first_arg)
+{
+	struct option longopts[64];
+	char shortopts[64] = "";
+	size_t n = 0, n_short = 0;
+	int c;
+
+	for (const cli_opt *o = opts; o && o->name && n < 60; o++) {
+		/* A letter key also gives the option a short form (-o). */
+		if (o->key < 128 && isalpha(o->key) && n_short < 60) {
+			shortopts[n_short++] = (char)o->key;
+			if (o->arg)
+				shortopts[n_short++] = ':';
+		}
+		longopts[n++] = (struct option){o->name,
+						o->arg ? required_argument
+						       : no_argument,
+						NULL, o->key};
+	}
+	longopts[n++] = (struct option){"home", required_argument, NULL,
+					OPT_HOME};
+	if (allow_json)
+		longopts[n++] = (struct option){"json", no_argument, NULL,
+						OPT_JSON};
+	longopts[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
+	longopts[n] = (struct option){NULL, 0, NULL, 0};
+
+	optind = 1;
+	opterr = 0;
+	/* GNU getopt permutes, so options may follow positional arguments
+	 * ("publish FILE --as NAME"); "--" ends the options. */
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) !=
+	       -1) {
+		int rc;
+
+		switch (c) {
+		case OPT_HOME:
+			ctx->home_flag = optarg;
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case OPT_HELP:
+			print_help(ctx, opts, allow_json, usage, summary);
+			return CLI_OK;
+		case '?':
+			return cli_usage_error(ctx, "unknown option or "
+						    "missing value: %s",
+					       argv[optind - 1]);
+		default:
+			rc = fn ? fn(state, c, optarg) : CLI_USAGE;
+			if (rc >= 0)
+				return rc;
+		}
+	}
+	*first_arg = optind;
+	return -1;
+}
+
+int cli_fail(cm_err err, const char *what, const char *hint)
+{
+	const char *detail = cm_err_detail();
+
+	fprintf(stderr, "clipmesh: %s: %s\n", what,
+		*detail ? detail : cm_err_text(err));
+	if (hint != NULL)
+		fprintf(stderr, "%s\n", hint);
+	return err == CM_ERR_USAGE ? CLI_USAGE : CLI_FAIL;
+}
+
+int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "clipmesh %s: ", ctx->cmd_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nrun 'clipmesh %s --help' for usage\n",
+		ctx->cmd_name);
+	return CLI_USAGE;
+}
+
+int cli_need_home(cli_ctx *ctx)
+{
+	cm_err err;
+
+	cm_err_clear();
+	err = cm_home_resolve(ctx->home_flag, ctx->home);
+	if (err)
+		return cli_fail(err, "cannot find the home folder", NULL);
+	if (!cm_home_is_init(ctx->home)) {
+		fprintf(stderr,
+			"clipmesh: home is not initialised: %s\n"
+			"run 'clipmesh init --home %s' first\n",
+			ctx->home, ctx->home);
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+int cli_open_store(cli_ctx *ctx, store **s)
+{
+	char path[CM_HOME_PATH_MAX];
+	cm_err err;
+	int rc = cli_need_home(ctx);
+
+	if (rc != CLI_OK)
+		return rc;
+	cm_err_clear();
+	err = cm_home_path(ctx->home, "store", path);
+	if (!err)
+		err = store_open(path, s);
+	if (err)
+		return cli_fail(err, "cannot open the store", NULL);
+	return CLI_OK;
+}
+
+int cli_parse_key(const cli_ctx *ctx, const char *hex, uint8_t key[32])
+{
+	if (!cm_hex_decode(hex, key, 32))
+		return cli_usage_error(ctx,
+				       "invalid public key '%s': expected 64 "
+				       "hex characters (see 'clipmesh key "
+				       "list')",
+				       hex);
+	return CLI_OK;
+}
+
+int cli_resolve_id(store *s, const char *prefix, uint8_t id[32])
+{
+	cm_err err;
+
+	if (strlen(prefix) < CM_ID_PREFIX_MIN || strlen(prefix) > 64 ||
+	    !cm_hex_valid_prefix(prefix)) {
+		fprintf(stderr,
+			"clipmesh: invalid id '%s': give at least %d hex "
+			"characters of a record id\n",
+			prefix, CM_ID_PREFIX_MIN);
+		return CLI_USAGE;
+	}
+	cm_err_clear();
+	err = store_resolve(s, prefix, id);
+	if (err == CM_ERR_NOT_FOUND) {
+		fprintf(stderr,
+			"clipmesh: no record with id '%s' in the store\n"
+			"check the id with 'clipmesh feed'\n",
+			prefix);
+		return CLI_FAIL;
+	}
+	if (err == CM_ERR_AMBIGUOUS) {
+		fprintf(stderr,
+			"clipmesh: id prefix '%s' matches several records\n"
+			"give more characters of the id\n",
+			prefix);
+		return CLI_FAIL;
+	}
+	if (err)
+		return cli_fail(err, "cannot look up the id", NULL);
+	return CLI_OK;
+}
+
+void cli_notify_node(const char *home, const uint8_t (*ids)[32], size_t n)
+{
+	const size_t page = 1000;
+
+	for (size_t i = 0; i < n; i += page) {
+		size_t count = n - i < page ? n - i : page;
+		cm_err err = node_notify(home, ids + i, count);
+
+		if (err == CM_ERR_NOT_FOUND)
+			return;
+		if (err) {
+			fprintf(stderr,
+				"clipmesh: note: the running node did not "
+				"take the new records (%s); it sends them "
+				"at its next sync\n",
+				cm_err_text(err));
+			return;
+		}
+	}
+}
+
+void cli_json_line(void *o)
+{
+	char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+
+	if (line != NULL)
+		printf("%s\n", line);
+	free(line);
+	json_decref(o);
+}

@@ -1,0 +1,97 @@
+/*
+ * cli.h - shared pieces of the clipmesh command line: the command table,
+ * option parsing with generated --help, error printing and exit codes.
+ */
+#ifndef CLI_H
+#define CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cm_error.h"
+#include "cm_home.h"
+#include "store.h"
+
+/* Exit codes from the spec: 0 success, 1 failure, 2 bad usage. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* One option of a command; `key` is what the parser hands back. */
+typedef struct cli_opt {
+	const char *name;     /* long name without "--" */
+	const char *arg;      /* argument name for help, NULL for a flag */
+	int key;
+	const char *help;
+} cli_opt;
+
+/* A parsed command line: the home, the common flags and what is left. */
+typedef struct cli_ctx {
+	const char *home_flag;
+	char home[CM_HOME_PATH_MAX];
+	bool json;
+	const char *cmd_name;  /* e.g. "key new", for messages */
+} cli_ctx;
+
+typedef int (*cli_opt_fn)(void *state, int key, const char *value);
+
+/*
+ * Parses argv with getopt_long from `opts` plus the common --home, --json
+ * (when allow_json) and --help. Calls fn for each option. On return,
+ * *first_arg indexes the first positional argument. Returns -1 to go on,
+ * or the exit code to return now (after --help or a usage error).
+ */
+int cli_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
+	      bool allow_json, const char *usage, const char *summary,
+	      cli_opt_fn fn, void *state, int *first_arg);
+
+/* Prints "clipmesh: WHAT: DETAIL" (detail from cm_err_detail or the
+ * error's text) and an optional hint line; returns CLI_FAIL, or CLI_USAGE
+ * for CM_ERR_USAGE. */
+int cli_fail(cm_err err, const char *what, const char *hint);
+
+/* Prints a usage error with the command's --help hint; returns CLI_USAGE. */
+int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Resolves ctx->home and checks that it is initialised. */
+int cli_need_home(cli_ctx *ctx);
+
+/* Resolves the home, checks it and opens its store into *s. */
+int cli_open_store(cli_ctx *ctx, store **s);
+
+/* Parses a 64-char hex public key; prints a usage error on failure. */
+int cli_parse_key(const cli_ctx *ctx, const char *hex, uint8_t key[32]);
+
+/* Resolves an id prefix to a stored record id; prints errors. */
+int cli_resolve_id(store *s, const char *prefix, uint8_t id[32]);
+
+/* Tells a running node about new records; silent when none runs. */
+void cli_notify_node(const char *home, const uint8_t (*ids)[32], size_t n);
+
+/* Prints o as one compact JSON line and releases it (steals o). */
+void cli_json_line(void *o);
+
+/* Commands. */
+int cmd_init(cli_ctx *ctx, int argc, char **argv);
+int cmd_key(cli_ctx *ctx, int argc, char **argv);
+int cmd_id(cli_ctx *ctx, int argc, char **argv);
+int cmd_follow(cli_ctx *ctx, int argc, char **argv);
+int cmd_unfollow(cli_ctx *ctx, int argc, char **argv);
+int cmd_following(cli_ctx *ctx, int argc, char **argv);
+int cmd_peer(cli_ctx *ctx, int argc, char **argv);
+int cmd_publish(cli_ctx *ctx, int argc, char **argv);
+int cmd_retract(cli_ctx *ctx, int argc, char **argv);
+int cmd_profile(cli_ctx *ctx, int argc, char **argv);
+int cmd_feed(cli_ctx *ctx, int argc, char **argv);
+int cmd_show(cli_ctx *ctx, int argc, char **argv);
+int cmd_media(cli_ctx *ctx, int argc, char **argv);
+int cmd_export(cli_ctx *ctx, int argc, char **argv);
+int cmd_import(cli_ctx *ctx, int argc, char **argv);
+int cmd_node(cli_ctx *ctx, int argc, char **argv);
+int cmd_mirror(cli_ctx *ctx, int argc, char **argv);
+int cmd_status(cli_ctx *ctx, int argc, char **argv);
+int cmd_store(cli_ctx *ctx, int argc, char **argv);
+int cmd_config(cli_ctx *ctx, int argc, char **argv);
+int cmd_doctor(cli_ctx *ctx, int argc, char **argv);
+
+#endif

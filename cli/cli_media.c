@@ -1,0 +1,186 @@
+#include "cli_media.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cm_limits.h"
+#include "proto_media.h"
+
+/* Chunks written per store transaction while copying a file. */
+#define CHUNKS_PER_TXN 16
+
+/* Reads up to len bytes, retrying short reads; returns bytes read or -1. */
+static ssize_t read_full(int fd, uint8_t *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = read(fd, buf + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+static cm_err open_media(const char *path, int *fd, uint64_t *size)
+{
+	struct stat st;
+
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0) {
+		if (errno == ENOENT)
+			return cm_errf(CM_ERR_NOT_FOUND,
+				       "file not found: %s", path);
+		return cm_errf(CM_ERR_IO, "cannot open %s: %s", path,
+			       strerror(errno));
+	}
+	if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(*fd);
+		*fd = -1;
+		return cm_errf(CM_ERR_IO, "not a regular file: %s", path);
+	}
+	*size = (uint64_t)st.st_size;
+	return CM_OK;
+}
+
+cm_err cli_media_hash(const char *path, cli_media_file *out)
+{
+	uint8_t *buf = NULL;
+	const char *type;
+	uint64_t size, n_chunks, done = 0;
+	int fd = -1;
+	cm_err err;
+
+	memset(out, 0, sizeof(*out));
+	out->path = path;
+	if ((err = open_media(path, &fd, &size)))
+		return err;
+	if (size == 0 || size > CM_MEDIA_SIZE_MAX) {
+		err = cm_errf(CM_ERR_TOO_LONG,
+			      "%s is %llu bytes; media must be 1 byte to "
+			      "%llu bytes",
+			      path, (unsigned long long)size,
+			      (unsigned long long)CM_MEDIA_SIZE_MAX);
+		goto out;
+	}
+	n_chunks = proto_media_chunk_count(size);
+	buf = malloc(CM_CHUNK_SIZE);
+	out->chunks = malloc(n_chunks * PROTO_HASH_LEN);
+	if (buf == NULL || out->chunks == NULL) {
+		err = CM_ERR_NOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < n_chunks; i++) {
+		size_t want = size - done < CM_CHUNK_SIZE ? size - done
+							  : CM_CHUNK_SIZE;
+
+		if (read_full(fd, buf, want) != (ssize_t)want) {
+			err = cm_errf(CM_ERR_IO, "cannot read %s: %s", path,
+				      errno ? strerror(errno)
+					    : "file shrank while reading");
+			goto out;
+		}
+		if (i == 0) {
+			type = proto_media_sniff(buf, want);
+			if (type == NULL) {
+				err = cm_errf(CM_ERR_BAD_MEDIA_TYPE,
+					      "unknown media type of %s: "
+					      "expected MP4, WebM, "
+					      "QuickTime, JPEG, PNG or WebP",
+					      path);
+				goto out;
+			}
+			strncpy(out->ref.type, type, CM_MEDIA_TYPE_MAX);
+		}
+		proto_chunk_hash(buf, want, out->chunks[i]);
+		done += want;
+	}
+	out->n_chunks = n_chunks;
+	out->ref.size = size;
+	proto_media_root((const uint8_t(*)[PROTO_HASH_LEN])out->chunks,
+			 n_chunks, size, out->ref.hash);
+out:
+	free(buf);
+	close(fd);
+	if (err)
+		cli_media_free(out);
+	return err;
+}
+
+cm_err cli_media_store(store *s, const cli_media_file *file)
+{
+	uint8_t *buf = NULL;
+	const uint8_t *data[CHUNKS_PER_TXN];
+	size_t lens[CHUNKS_PER_TXN];
+	uint64_t size, done = 0;
+	int fd = -1;
+	cm_err err;
+
+	if ((err = open_media(file->path, &fd, &size)))
+		return err;
+	buf = malloc((size_t)CHUNKS_PER_TXN * CM_CHUNK_SIZE);
+	if (buf == NULL) {
+		err = CM_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < file->n_chunks; i += CHUNKS_PER_TXN) {
+		size_t batch = file->n_chunks - i < CHUNKS_PER_TXN
+				       ? file->n_chunks - i
+				       : CHUNKS_PER_TXN;
+
+		for (size_t j = 0; j < batch; j++) {
+			uint8_t *chunk = buf + j * CM_CHUNK_SIZE;
+			uint8_t hash[PROTO_HASH_LEN];
+			uint64_t left = file->ref.size - done;
+			size_t want = left < CM_CHUNK_SIZE ? left
+							   : CM_CHUNK_SIZE;
+
+			if (read_full(fd, chunk, want) != (ssize_t)want) {
+				err = cm_errf(CM_ERR_IO, "cannot read %s",
+					      file->path);
+				goto out;
+			}
+			proto_chunk_hash(chunk, want, hash);
+			if (memcmp(hash, file->chunks[i + j], sizeof(hash))) {
+				err = cm_errf(CM_ERR_IO,
+					      "%s changed while it was being "
+					      "published; publish it again",
+					      file->path);
+				goto out;
+			}
+			data[j] = chunk;
+			lens[j] = want;
+			done += want;
+		}
+		err = store_chunks_put(s, batch,
+				       (const uint8_t(*)[PROTO_HASH_LEN])
+					       file->chunks + i,
+				       data, lens);
+		if (err)
+			goto out;
+	}
+	err = store_manifest_put(s, file->ref.hash, file->ref.size,
+				 (const uint8_t(*)[PROTO_HASH_LEN])file->chunks,
+				 file->n_chunks);
+out:
+	free(buf);
+	close(fd);
+	return err;
+}
+
+void cli_media_free(cli_media_file *file)
+{
+	free(file->chunks);
+	file->chunks = NULL;
+	file->n_chunks = 0;
+}

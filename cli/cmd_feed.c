@@ -1,0 +1,266 @@
+/* cmd_feed.c - commands that read records: feed and show. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "cli_json.h"
+#include "cm_util.h"
+#include "proto_product.h"
+
+enum {
+	OPT_AUTHOR = 1,
+	OPT_PRODUCT,
+	OPT_TAG,
+	OPT_SINCE,
+	OPT_UNTIL,
+	OPT_LIMIT,
+	OPT_CURSOR,
+};
+
+typedef struct feed_opts {
+	const cli_ctx *ctx;
+	uint8_t author[PROTO_KEY_LEN];
+	uint8_t cursor[STORE_CURSOR_LEN];
+	store_query q;
+	int rc;
+} feed_opts;
+
+static int parse_time(const cli_ctx *ctx, const char *option,
+		      const char *value, uint64_t *ms)
+{
+	if (!cm_time_parse(value, ms))
+		return cli_usage_error(ctx,
+				       "invalid --%s '%s': give an RFC 3339 "
+				       "UTC time (2026-12-04T15:00:00Z), a "
+				       "date or milliseconds since the epoch",
+				       option, value);
+	return -1;
+}
+
+static int feed_opt(void *state, int key, const char *value)
+{
+	feed_opts *o = state;
+	uint64_t n;
+
+	switch (key) {
+	case OPT_AUTHOR:
+		if (cli_parse_key(o->ctx, value, o->author) != CLI_OK)
+			return CLI_USAGE;
+		o->q.author = o->author;
+		return -1;
+	case OPT_PRODUCT:
+		o->q.product = value;
+		return -1;
+	case OPT_TAG:
+		o->q.tag = value;
+		return -1;
+	case OPT_SINCE:
+		return parse_time(o->ctx, "since", value, &o->q.since_ms);
+	case OPT_UNTIL:
+		return parse_time(o->ctx, "until", value, &o->q.until_ms);
+	case OPT_LIMIT:
+		if (!cm_parse_u64(value, &n) || n < 1 || n > CM_FEED_LIMIT_MAX)
+			return cli_usage_error(o->ctx,
+					       "invalid --limit '%s': give a "
+					       "number from 1 to %d",
+					       value, CM_FEED_LIMIT_MAX);
+		o->q.limit = (size_t)n;
+		return -1;
+	case OPT_CURSOR:
+		if (!cm_hex_decode(value, o->cursor, STORE_CURSOR_LEN))
+			return cli_usage_error(o->ctx,
+					       "invalid --cursor '%s': pass the "
+					       "cursor a previous page printed",
+					       value);
+		o->q.cursor = o->cursor;
+		return -1;
+	}
+	return -1;
+}
+
+/* Options shared by feed and export. */
+static const cli_opt filter_opts[] = {
+	{"author", "KEY", OPT_AUTHOR, "only clips by this public key"},
+	{"product", "REF", OPT_PRODUCT, "only clips about this product"},
+	{"tag", "T", OPT_TAG, "only clips with this tag"},
+	{"since", "TIME", OPT_SINCE, "only clips created at or after TIME"},
+	{"until", "TIME", OPT_UNTIL, "only clips created before TIME"},
+	{"limit", "N", OPT_LIMIT, "clips per page, 1 to 1000 (default 20)"},
+	{"cursor", "C", OPT_CURSOR, "continue after a previous page"},
+	{0},
+};
+
+static void print_clip_line(const proto_signed *rec)
+{
+	const proto_record *r = &rec->rec;
+	char id[2 * PROTO_ID_LEN + 1], author[9], when[32];
+
+	cm_hex_encode(rec->id, PROTO_ID_LEN, id);
+	cm_hex_short(r->author, author);
+	cm_time_rfc3339(r->created_ms, when);
+	printf("%.16s  %s  %s  %s  %s  %s\n", id, when, author,
+	       r->rating ? (const char *[]){"", "*", "**", "***", "****",
+					    "*****"}[r->rating]
+			 : "-",
+	       r->product, r->title);
+}
+
+static int print_feed_item(void *ctx, const uint8_t id[PROTO_ID_LEN],
+			   const uint8_t *wire, size_t len)
+{
+	const cli_ctx *cli = ctx;
+	proto_signed rec;
+
+	(void)id;
+	if (proto_record_open(wire, len, cm_now_ms(), &rec) != CM_OK) {
+		fprintf(stderr, "clipmesh: warning: stored record fails "
+				"verification; run 'clipmesh store check'\n");
+		return 0;
+	}
+	if (cli->json)
+		cli_json_line(cli_record_json(&rec));
+	else
+		print_clip_line(&rec);
+	return 0;
+}
+
+int cmd_feed(cli_ctx *ctx, int argc, char **argv)
+{
+	feed_opts o = {.ctx = ctx};
+	uint8_t next[STORE_CURSOR_LEN];
+	char next_hex[2 * STORE_CURSOR_LEN + 1];
+	bool more = false;
+	store *s = NULL;
+	int first, rc;
+	cm_err err;
+
+	o.q.limit = CM_FEED_LIMIT_DEFAULT;
+	rc = cli_parse(ctx, argc, argv, filter_opts, true, "[filters]",
+		       "List clips newest first, one page at a time. When "
+		       "more clips follow, the cursor of the next page is "
+		       "printed on stderr.",
+		       feed_opt, &o, &first);
+	if (rc >= 0)
+		return rc;
+	if (first != argc)
+		return cli_usage_error(ctx, "unexpected argument '%s'",
+				       argv[first]);
+	if (o.q.product && proto_product_check(o.q.product) != CM_OK)
+		return cli_usage_error(ctx, "invalid --product '%s': %s",
+				       o.q.product, cm_err_detail());
+	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
+		return rc;
+	cm_err_clear();
+	err = store_feed(s, &o.q, print_feed_item, ctx, next, &more);
+	store_close(&s);
+	if (err)
+		return cli_fail(err, "cannot read the feed", NULL);
+	if (more) {
+		cm_hex_encode(next, sizeof(next), next_hex);
+		fprintf(stderr, "next page: --cursor %s\n", next_hex);
+	}
+	return CLI_OK;
+}
+
+/* Adds where each media item of a clip is: complete in the store or not. */
+static void add_media_state(store *s, json_t *o, const proto_record *r)
+{
+	json_t *media = json_object_get(o, "media");
+
+	for (size_t i = 0; i < r->n_media; i++) {
+		json_t *m = json_array_get(media, i);
+
+		json_object_set_new(m, "present",
+				    json_boolean(store_media_complete(
+					    s, r->media[i].hash)));
+	}
+}
+
+static void print_show_text(json_t *o)
+{
+	const char *key;
+	json_t *value;
+
+	json_object_foreach(o, key, value) {
+		char *text;
+
+		if (json_is_string(value)) {
+			printf("%-10s %s\n", key, json_string_value(value));
+			continue;
+		}
+		text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+		printf("%-10s %s\n", key, text ? text : "?");
+		free(text);
+	}
+}
+
+int cmd_show(cli_ctx *ctx, int argc, char **argv)
+{
+	uint8_t id[PROTO_ID_LEN], by[PROTO_ID_LEN];
+	uint8_t *wire = NULL;
+	proto_signed *rec = NULL;
+	store *s = NULL;
+	size_t len;
+	json_t *o;
+	int first, rc;
+	cm_err err;
+
+	rc = cli_parse(ctx, argc, argv, NULL, true, "ID",
+		       "Show one record (an id or a prefix of at least 8 hex "
+		       "characters), its verification status and whether "
+		       "it was retracted.",
+		       NULL, NULL, &first);
+	if (rc >= 0)
+		return rc;
+	if (argc - first != 1)
+		return cli_usage_error(ctx, "expected one ID");
+	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
+		return rc;
+	/* A retracted clip is gone, so only its full id can name it. */
+	if (cm_hex_decode(argv[first], id, PROTO_ID_LEN) &&
+	    store_is_retracted(s, id, by)) {
+		char hex[2 * PROTO_ID_LEN + 1];
+
+		cm_hex_encode(by, PROTO_ID_LEN, hex);
+		o = json_pack("{s:s, s:b, s:s}", "id", argv[first],
+			      "retracted", 1, "retraction", hex);
+		goto print;
+	}
+	if ((rc = cli_resolve_id(s, argv[first], id)) != CLI_OK)
+		goto out;
+	rec = malloc(sizeof(*rec));
+	if (rec == NULL || (err = store_get(s, id, &wire, &len))) {
+		rc = cli_fail(CM_ERR_NOMEM, "cannot read the record", NULL);
+		goto out;
+	}
+	cm_err_clear();
+	err = proto_record_open(wire, len, cm_now_ms(), rec);
+	if (err) {
+		fprintf(stderr, "clipmesh: stored record %s fails "
+				"verification: %s\n", argv[first],
+			cm_err_name(err));
+		rc = CLI_FAIL;
+		goto out;
+	}
+	o = cli_record_json(rec);
+	json_object_set_new(o, "verified", json_true());
+	json_object_set_new(o, "retracted", json_false());
+	if (rec->rec.kind == PROTO_KIND_CLIP)
+		add_media_state(s, o, &rec->rec);
+print:
+	if (ctx->json)
+		cli_json_line(o);
+	else {
+		print_show_text(o);
+		json_decref(o);
+	}
+	rc = CLI_OK;
+out:
+	free(wire);
+	free(rec);
+	store_close(&s);
+	return rc;
+}

@@ -1,0 +1,337 @@
+/* cmd_home.c - commands that manage the home: init, key, id, follow,
+ * unfollow, following, peer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "cm_util.h"
+#include "node.h"
+
+/* Runs a subcommand: argv[0] is the parent, argv[1] the subcommand. */
+static int run_sub(cli_ctx *ctx, int argc, char **argv, const char *const *names,
+		   int (*const *fns)(cli_ctx *, int, char **), size_t n)
+{
+	static char name[64];
+
+	if (argc >= 2) {
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(argv[1], names[i]) != 0)
+				continue;
+			snprintf(name, sizeof(name), "%s %s", ctx->cmd_name,
+				 names[i]);
+			ctx->cmd_name = name;
+			return fns[i](ctx, argc - 1, argv + 1);
+		}
+	}
+	fprintf(stderr, "clipmesh %s: expected one of:", ctx->cmd_name);
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, " %s", names[i]);
+	fprintf(stderr, "\n");
+	return argc >= 2 && strcmp(argv[1], "--help") == 0 ? CLI_OK
+							   : CLI_USAGE;
+}
+
+/* Parses a command with no options but the common ones, and checks that it
+ * has exactly `nargs` positional arguments. */
+static int parse_plain(cli_ctx *ctx, int argc, char **argv, bool json,
+		       const char *usage, const char *summary, int nargs,
+		       int *first)
+{
+	int rc = cli_parse(ctx, argc, argv, NULL, json, usage, summary, NULL,
+			   NULL, first);
+
+	if (rc >= 0)
+		return rc;
+	if (argc - *first != nargs)
+		return cli_usage_error(ctx, "expected %d argument%s, got %d",
+				       nargs, nargs == 1 ? "" : "s",
+				       argc - *first);
+	return -1;
+}
+
+static int print_node_address(const char *home, const char *listen)
+{
+	uint8_t pub[32], *sec = NULL;
+	char addr[256];
+	cm_err err;
+
+	cm_err_clear();
+	err = cm_home_transport_key(home, pub, &sec);
+	cm_secret_free(&sec);
+	if (!err)
+		err = node_format_addr(listen, pub, addr);
+	if (err)
+		return cli_fail(err, "cannot make the peer address",
+				"give a tcp://HOST:PORT endpoint with "
+				"--listen");
+	printf("%s\n", addr);
+	return CLI_OK;
+}
+
+int cmd_init(cli_ctx *ctx, int argc, char **argv)
+{
+	bool created;
+	int first, rc;
+	cm_err err;
+
+	rc = parse_plain(ctx, argc, argv, false, "",
+			 "Create the home folder with its store, node "
+			 "transport key and config. Running it again keeps "
+			 "what exists.",
+			 0, &first);
+	if (rc >= 0)
+		return rc;
+	cm_err_clear();
+	err = cm_home_resolve(ctx->home_flag, ctx->home);
+	if (!err)
+		err = cm_home_init(ctx->home, &created);
+	if (err)
+		return cli_fail(err, "cannot initialise the home", NULL);
+	printf("%s home %s\n", created ? "initialised" : "already initialised:",
+	       ctx->home);
+	return CLI_OK;
+}
+
+static int key_new(cli_ctx *ctx, int argc, char **argv)
+{
+	uint8_t pub[32];
+	char hex[65];
+	int first, rc;
+	cm_err err;
+
+	rc = parse_plain(ctx, argc, argv, false, "NAME",
+			 "Create a creator identity (an Ed25519 key pair) "
+			 "and print its public key.",
+			 1, &first);
+	if (rc >= 0)
+		return rc;
+	if ((rc = cli_need_home(ctx)) != CLI_OK)
+		return rc;
+	cm_err_clear();
+	err = cm_key_new(ctx->home, argv[first], pub);
+	if (err)
+		return cli_fail(err, "cannot create the identity", NULL);
+	cm_hex_encode(pub, 32, hex);
+	printf("%s\n", hex);
+	return CLI_OK;
+}
+
+static int print_key(void *arg, const char *name, const uint8_t pub[32])
+{
+	const cli_ctx *ctx = arg;
+	char hex[65];
+
+	cm_hex_encode(pub, 32, hex);
+	if (ctx->json) {
+		cli_json_line(json_pack("{s:s, s:s}", "name", name, "key", hex));
+	} else {
+		printf("%-20s %s\n", name, hex);
+	}
+	return 0;
+}
+
+static int key_list(cli_ctx *ctx, int argc, char **argv)
+{
+	int first, rc;
+	cm_err err;
+
+	rc = parse_plain(ctx, argc, argv, true, "",
+			 "List the creator identities of this home.", 0,
+			 &first);
+	if (rc >= 0)
+		return rc;
+	if ((rc = cli_need_home(ctx)) != CLI_OK)
+		return rc;
+	err = cm_key_list(ctx->home, print_key, ctx);
+	if (err)
+		return cli_fail(err, "cannot list identities", NULL);
+	return CLI_OK;
+}
+
+int cmd_key(cli_ctx *ctx, int argc, char **argv)
+{
+	static const char *const names[] = {"new", "list"};
+	static int (*const fns[])(cli_ctx *, int, char **) = {key_new,
+							       key_list};
+
+	return run_sub(ctx, argc, argv, names, fns, 2);
+}
+
+typedef struct id_opts {
+	const char *listen;
+} id_opts;
+
+static int id_opt(void *state, int key, const char *value)
+{
+	((id_opts *)state)->listen = value;
+	(void)key;
+	return -1;
+}
+
+int cmd_id(cli_ctx *ctx, int argc, char **argv)
+{
+	static const cli_opt opts[] = {
+		{"listen", "EP", 1,
+		 "endpoint others reach this node at "
+		 "(default: the configured listen endpoint)"},
+		{0},
+	};
+	id_opts o = {0};
+	char listen[256];
+	int first, rc;
+
+	rc = cli_parse(ctx, argc, argv, opts, false, "[--listen EP]",
+		       "Print the peer address that others pass to --peer "
+		       "to reach this node.",
+		       id_opt, &o, &first);
+	if (rc >= 0)
+		return rc;
+	if (first != argc)
+		return cli_usage_error(ctx, "unexpected argument '%s'",
+				       argv[first]);
+	if ((rc = cli_need_home(ctx)) != CLI_OK)
+		return rc;
+	if (o.listen != NULL)
+		cm_strlcpy(listen, o.listen, sizeof(listen));
+	else if (!cm_config_get(ctx->home, "listen", listen, sizeof(listen)))
+		cm_strlcpy(listen, CM_DEFAULT_LISTEN, sizeof(listen));
+	return print_node_address(ctx->home, listen);
+}
+
+static int change_follow(cli_ctx *ctx, int argc, char **argv, bool follow)
+{
+	store *s = NULL;
+	uint8_t key[32];
+	int first, rc;
+	cm_err err;
+
+	rc = parse_plain(ctx, argc, argv, false, "KEY",
+			 follow ? "Replicate the clips of the creator with "
+				  "public key KEY (64 hex characters)."
+				: "Stop replicating the clips of creator KEY.",
+			 1, &first);
+	if (rc >= 0)
+		return rc;
+	if ((rc = cli_parse_key(ctx, argv[first], key)) != CLI_OK)
+		return rc;
+	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
+		return rc;
+	cm_err_clear();
+	err = follow ? store_follow(s, key) : store_unfollow(s, key);
+	store_close(&s);
+	if (err)
+		return cli_fail(err, follow ? "cannot follow" : "cannot unfollow",
+				NULL);
+	return CLI_OK;
+}
+
+int cmd_follow(cli_ctx *ctx, int argc, char **argv)
+{
+	return change_follow(ctx, argc, argv, true);
+}
+
+int cmd_unfollow(cli_ctx *ctx, int argc, char **argv)
+{
+	return change_follow(ctx, argc, argv, false);
+}
+
+int cmd_following(cli_ctx *ctx, int argc, char **argv)
+{
+	store *s = NULL;
+	uint8_t *keys = NULL;
+	size_t n = 0;
+	int first, rc;
+	cm_err err;
+
+	rc = parse_plain(ctx, argc, argv, true, "",
+			 "List the creators this node follows.", 0, &first);
+	if (rc >= 0)
+		return rc;
+	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
+		return rc;
+	err = store_following(s, &keys, &n);
+	store_close(&s);
+	if (err)
+		return cli_fail(err, "cannot list followed creators", NULL);
+	for (size_t i = 0; i < n; i++) {
+		char hex[65];
+
+		cm_hex_encode(keys + 32 * i, 32, hex);
+		if (ctx->json)
+			cli_json_line(json_pack("{s:s}", "key", hex));
+		else
+			printf("%s\n", hex);
+	}
+	free(keys);
+	return CLI_OK;
+}
+
+static int peer_add(cli_ctx *ctx, int argc, char **argv)
+{
+	char endpoint[256];
+	uint8_t key[32];
+	store *s = NULL;
+	int first, rc;
+	cm_err err;
+
+	rc = parse_plain(ctx, argc, argv, false, "ADDR",
+			 "Remember peer ADDR (as 'clipmesh id' prints it); "
+			 "the node connects to it at start.",
+			 1, &first);
+	if (rc >= 0)
+		return rc;
+	cm_err_clear();
+	if ((err = node_parse_addr(argv[first], endpoint, key)))
+		return cli_fail(CM_ERR_USAGE, "invalid peer address",
+				"expected clipmesh://KEYHEX@HOST:PORT as "
+				"'clipmesh id' prints it");
+	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
+		return rc;
+	err = store_peer_add(s, argv[first]);
+	store_close(&s);
+	if (err)
+		return cli_fail(err, "cannot add the peer", NULL);
+	return CLI_OK;
+}
+
+static int print_peer(void *arg, const char *addr)
+{
+	const cli_ctx *ctx = arg;
+
+	if (ctx->json)
+		cli_json_line(json_pack("{s:s}", "addr", addr));
+	else
+		printf("%s\n", addr);
+	return 0;
+}
+
+static int peer_list(cli_ctx *ctx, int argc, char **argv)
+{
+	store *s = NULL;
+	int first, rc;
+	cm_err err;
+
+	rc = parse_plain(ctx, argc, argv, true, "",
+			 "List the peers this home knows.", 0, &first);
+	if (rc >= 0)
+		return rc;
+	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
+		return rc;
+	err = store_peer_list(s, print_peer, ctx);
+	store_close(&s);
+	if (err)
+		return cli_fail(err, "cannot list peers", NULL);
+	return CLI_OK;
+}
+
+int cmd_peer(cli_ctx *ctx, int argc, char **argv)
+{
+	static const char *const names[] = {"add", "list"};
+	static int (*const fns[])(cli_ctx *, int, char **) = {peer_add,
+							       peer_list};
+
+	return run_sub(ctx, argc, argv, names, fns, 2);
+}

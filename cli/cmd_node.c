@@ -1,0 +1,184 @@
+/* cmd_node.c - running a node (node, mirror) and asking about it
+ * (status). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "cm_log.h"
+#include "cm_util.h"
+#include "node.h"
+
+enum { OPT_LISTEN = 1, OPT_PEER, OPT_LOG_LEVEL };
+
+typedef struct run_opts {
+	const cli_ctx *ctx;
+	const char *listen;
+	const char *peers[CM_PEERS_MAX];
+	size_t n_peers;
+} run_opts;
+
+static int run_opt(void *state, int key, const char *value)
+{
+	run_opts *o = state;
+	char endpoint[256];
+	uint8_t server_key[32];
+	int level;
+
+	switch (key) {
+	case OPT_LISTEN:
+		o->listen = value;
+		break;
+	case OPT_PEER:
+		if (o->n_peers == CM_PEERS_MAX)
+			return cli_usage_error(o->ctx, "at most %d --peer",
+					       CM_PEERS_MAX);
+		cm_err_clear();
+		if (node_parse_addr(value, endpoint, server_key) != CM_OK)
+			return cli_usage_error(o->ctx,
+					       "invalid --peer '%s': %s; give "
+					       "the address 'clipmesh id' "
+					       "prints on the peer",
+					       value, cm_err_detail());
+		o->peers[o->n_peers++] = value;
+		break;
+	case OPT_LOG_LEVEL:
+		level = cm_log_parse_level(value);
+		if (level < 0)
+			return cli_usage_error(o->ctx,
+					       "invalid --log-level '%s': use "
+					       "debug, info, warn or error",
+					       value);
+		cm_log_set_level((cm_log_level)level);
+		break;
+	}
+	return -1;
+}
+
+static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
+{
+	static const cli_opt opts[] = {
+		{"listen", "EP", OPT_LISTEN,
+		 "ZeroMQ endpoint to listen on (default: config listen)"},
+		{"peer", "ADDR", OPT_PEER,
+		 "peer address from 'clipmesh id' (repeatable)"},
+		{"log-level", "LEVEL", OPT_LOG_LEVEL,
+		 "debug, info, warn or error (default info)"},
+		{0},
+	};
+	run_opts o = {.ctx = ctx};
+	char listen[256];
+	node_config cfg;
+	int first, rc;
+	cm_err err;
+
+	rc = cli_parse(ctx, argc, argv, opts, false,
+		       "[--listen EP] [--peer ADDR]...",
+		       role == NODE_ROLE_MIRROR
+			       ? "Run a mirror in the foreground: it takes "
+				 "every valid record and all media. Stops "
+				 "cleanly on SIGINT or SIGTERM."
+			       : "Run a creator node in the foreground: it "
+				 "takes its own and followed creators' clips. "
+				 "Stops cleanly on SIGINT or SIGTERM.",
+		       run_opt, &o, &first);
+	if (rc >= 0)
+		return rc;
+	if (first != argc)
+		return cli_usage_error(ctx, "unexpected argument '%s'",
+				       argv[first]);
+	if ((rc = cli_need_home(ctx)) != CLI_OK)
+		return rc;
+	if (o.listen != NULL)
+		cm_strlcpy(listen, o.listen, sizeof(listen));
+	else if (!cm_config_get(ctx->home, "listen", listen, sizeof(listen)))
+		cm_strlcpy(listen, CM_DEFAULT_LISTEN, sizeof(listen));
+	cfg = (node_config){
+		.home = ctx->home,
+		.role = role,
+		.listen = listen,
+		.peers = o.peers,
+		.n_peers = o.n_peers,
+	};
+	cm_err_clear();
+	err = node_run(&cfg);
+	if (err)
+		return cli_fail(err, "node stopped", NULL);
+	return CLI_OK;
+}
+
+int cmd_node(cli_ctx *ctx, int argc, char **argv)
+{
+	return run_node(ctx, argc, argv, NODE_ROLE_CREATOR);
+}
+
+int cmd_mirror(cli_ctx *ctx, int argc, char **argv)
+{
+	return run_node(ctx, argc, argv, NODE_ROLE_MIRROR);
+}
+
+static int add_counter(void *ctx, const char *name, uint64_t value)
+{
+	json_object_set_new(ctx, name, json_integer((json_int_t)value));
+	return 0;
+}
+
+/* Builds the status object from the store, and the node's if it runs. */
+static json_t *collect_status(const char *home, store *s)
+{
+	json_t *o = json_object(), *counters = json_object(), *node = NULL;
+	store_counts counts = {0};
+	char *node_json = NULL;
+
+	store_get_counts(s, &counts);
+	json_object_set_new(
+		o, "records",
+		json_pack("{s:I, s:I, s:I}", "clips", (json_int_t)counts.clips,
+			  "retractions", (json_int_t)counts.retractions,
+			  "profiles", (json_int_t)counts.profiles));
+	json_object_set_new(o, "media",
+			    json_pack("{s:I, s:I}", "chunks",
+				      (json_int_t)counts.chunks, "bytes",
+				      (json_int_t)counts.chunk_bytes));
+	store_counter_list(s, add_counter, counters);
+	json_object_set_new(o, "counters", counters);
+	if (node_status(home, &node_json) == CM_OK) {
+		node = json_loads(node_json, 0, NULL);
+		free(node_json);
+	}
+	json_object_set_new(o, "node", node ? node : json_null());
+	return o;
+}
+
+int cmd_status(cli_ctx *ctx, int argc, char **argv)
+{
+	store *s = NULL;
+	json_t *o;
+	int first, rc;
+
+	rc = cli_parse(ctx, argc, argv, NULL, true, "",
+		       "Print record counts, rejected input by reason, and "
+		       "the running node's peers and sync state.",
+		       NULL, NULL, &first);
+	if (rc >= 0)
+		return rc;
+	if (first != argc)
+		return cli_usage_error(ctx, "unexpected argument '%s'",
+				       argv[first]);
+	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
+		return rc;
+	o = collect_status(ctx->home, s);
+	store_close(&s);
+	if (ctx->json) {
+		cli_json_line(o);
+	} else {
+		char *text = json_dumps(o, JSON_INDENT(2));
+
+		printf("%s\n", text ? text : "{}");
+		free(text);
+		json_decref(o);
+	}
+	return CLI_OK;
+}

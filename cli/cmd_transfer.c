@@ -1,0 +1,430 @@
+/* cmd_transfer.c - commands that move bytes in and out of the store:
+ * media get, export and import. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "cm_util.h"
+#include "proto_media.h"
+
+/* Export file: this 16-byte magic, then per record a 4-byte big-endian
+ * length followed by the record's exact wire bytes. */
+static const char export_magic[16] = "clipmesh-export\n";
+
+/* Records stored per transaction during import. */
+#define IMPORT_BATCH 256
+
+enum { OPT_OUT = 1 };
+
+typedef struct out_opts {
+	const char *out;
+} out_opts;
+
+static int out_opt(void *state, int key, const char *value)
+{
+	(void)key;
+	((out_opts *)state)->out = value;
+	return -1;
+}
+
+/* Finds the media to write: a clip id (its first media) or a media hash. */
+static int resolve_media(store *s, const char *arg, uint8_t root[32])
+{
+	uint8_t id[PROTO_ID_LEN], *wire = NULL;
+	proto_signed *rec;
+	size_t len;
+	int rc = CLI_FAIL;
+
+	if (store_media_resolve(s, arg, root) == CM_OK)
+		return CLI_OK;
+	if (cli_resolve_id(s, arg, id) != CLI_OK)
+		return CLI_FAIL;
+	rec = malloc(sizeof(*rec));
+	if (rec != NULL && store_get(s, id, &wire, &len) == CM_OK &&
+	    proto_record_open(wire, len, cm_now_ms(), rec) == CM_OK &&
+	    rec->rec.kind == PROTO_KIND_CLIP) {
+		memcpy(root, rec->rec.media[0].hash, PROTO_HASH_LEN);
+		rc = CLI_OK;
+	} else {
+		fprintf(stderr, "clipmesh: record %s is not a clip\n", arg);
+	}
+	free(wire);
+	free(rec);
+	return rc;
+}
+
+/* Writes media `root` from the store to fd, checking every chunk. */
+static cm_err write_media(store *s, const uint8_t root[32], int fd)
+{
+	uint8_t(*chunks)[PROTO_HASH_LEN] = NULL;
+	uint8_t *buf = malloc(CM_CHUNK_SIZE);
+	uint64_t size;
+	size_t n = 0;
+	cm_err err;
+
+	if (buf == NULL)
+		return CM_ERR_NOMEM;
+	err = store_manifest_get(s, root, &size, &chunks, &n);
+	if (err == CM_ERR_NOT_FOUND)
+		err = cm_errf(CM_ERR_MEDIA_MISSING,
+			      "this node has not fetched the media yet; wait "
+			      "for its node to sync");
+	for (size_t i = 0; !err && i < n; i++) {
+		uint8_t hash[PROTO_HASH_LEN];
+		size_t len;
+
+		err = store_chunk_get(s, chunks[i], buf, CM_CHUNK_SIZE, &len);
+		if (err == CM_ERR_NOT_FOUND) {
+			err = cm_errf(CM_ERR_MEDIA_MISSING,
+				      "chunk %zu of %zu is not here yet", i + 1,
+				      n);
+			break;
+		}
+		if (err)
+			break;
+		proto_chunk_hash(buf, len, hash);
+		if (memcmp(hash, chunks[i], sizeof(hash)) != 0)
+			err = cm_errf(CM_ERR_BAD_CHUNK,
+				      "stored chunk %zu is corrupt; run "
+				      "'clipmesh store check'", i);
+		else if (write(fd, buf, len) != (ssize_t)len)
+			err = cm_errf(CM_ERR_IO, "cannot write: %s",
+				      strerror(errno));
+	}
+	free(chunks);
+	free(buf);
+	return err;
+}
+
+static int media_get(cli_ctx *ctx, int argc, char **argv)
+{
+	static const cli_opt opts[] = {
+		{"out", "FILE", 'o', "file to write (required)"},
+		{0},
+	};
+	char tmp[CM_HOME_PATH_MAX + 16];
+	out_opts o = {0};
+	uint8_t root[32];
+	store *s = NULL;
+	int first, rc, fd;
+	cm_err err;
+
+	rc = cli_parse(ctx, argc, argv, opts, false, "ID -o FILE",
+		       "Write the media of clip ID (or of media hash ID) to "
+		       "FILE, checking every chunk against its hash.",
+		       out_opt, &o, &first);
+	if (rc >= 0)
+		return rc;
+	if (argc - first != 1 || o.out == NULL)
+		return cli_usage_error(ctx, "expected one ID and -o FILE");
+	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
+		return rc;
+	if ((rc = resolve_media(s, argv[first], root)) != CLI_OK)
+		goto out;
+	snprintf(tmp, sizeof(tmp), "%s.partial", o.out);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = cli_fail(cm_errf(CM_ERR_IO, "%s: %s", tmp,
+				      strerror(errno)),
+			      "cannot create the output file", NULL);
+		goto out;
+	}
+	cm_err_clear();
+	err = write_media(s, root, fd);
+	if (!err && fsync(fd) != 0)
+		err = cm_errf(CM_ERR_IO, "%s: %s", tmp, strerror(errno));
+	close(fd);
+	if (!err && rename(tmp, o.out) != 0)
+		err = cm_errf(CM_ERR_IO, "cannot rename %s: %s", tmp,
+			      strerror(errno));
+	if (err) {
+		unlink(tmp);
+		rc = cli_fail(err, "cannot write the media", NULL);
+	}
+out:
+	store_close(&s);
+	return rc;
+}
+
+int cmd_media(cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "get") == 0) {
+		static char name[] = "media get";
+
+		ctx->cmd_name = name;
+		return media_get(ctx, argc - 1, argv + 1);
+	}
+	fprintf(stderr, "clipmesh media: expected 'get'; run 'clipmesh "
+			"media get --help'\n");
+	return CLI_USAGE;
+}
+
+typedef struct export_state {
+	FILE *f;
+	uint64_t count;
+	bool failed;
+} export_state;
+
+static int export_record(void *ctx, const uint8_t id[PROTO_ID_LEN],
+			 const uint8_t *wire, size_t len)
+{
+	export_state *st = ctx;
+	uint8_t head[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
+			   (uint8_t)(len >> 8), (uint8_t)len};
+
+	(void)id;
+	if (fwrite(head, 4, 1, st->f) != 1 ||
+	    fwrite(wire, len, 1, st->f) != 1) {
+		st->failed = true;
+		return 1;
+	}
+	st->count++;
+	return 0;
+}
+
+typedef struct export_opts {
+	const cli_ctx *ctx;
+	const char *out;
+	const char *author_hex;
+	uint8_t author[32];
+} export_opts;
+
+static int export_opt(void *state, int key, const char *value)
+{
+	export_opts *o = state;
+
+	if (key == 'o') {
+		o->out = value;
+		return -1;
+	}
+	o->author_hex = value;
+	return cli_parse_key(o->ctx, value, o->author) == CLI_OK ? -1
+								 : CLI_USAGE;
+}
+
+int cmd_export(cli_ctx *ctx, int argc, char **argv)
+{
+	static const cli_opt opts[] = {
+		{"out", "FILE", 'o', "file to write (required)"},
+		{"author", "KEY", 2, "only records by this public key"},
+		{0},
+	};
+	char tmp[CM_HOME_PATH_MAX + 16];
+	export_opts o = {.ctx = ctx};
+	export_state st = {0};
+	store *s = NULL;
+	int first, rc;
+	cm_err err;
+
+	rc = cli_parse(ctx, argc, argv, opts, false,
+		       "[--author KEY] -o FILE",
+		       "Write signed records (clips, retractions and "
+		       "profiles, oldest first) to FILE as their exact wire "
+		       "bytes, for 'clipmesh import' elsewhere.",
+		       export_opt, &o, &first);
+	if (rc >= 0)
+		return rc;
+	if (first != argc || o.out == NULL)
+		return cli_usage_error(ctx, "expected -o FILE");
+	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
+		return rc;
+	snprintf(tmp, sizeof(tmp), "%s.partial", o.out);
+	st.f = fopen(tmp, "wb");
+	if (st.f == NULL) {
+		store_close(&s);
+		fprintf(stderr, "clipmesh: cannot create %s: %s\n", tmp,
+			strerror(errno));
+		return CLI_FAIL;
+	}
+	cm_err_clear();
+	fwrite(export_magic, sizeof(export_magic), 1, st.f);
+	err = store_scan(s, o.author_hex ? o.author : NULL,
+			 o.author_hex ? 1 : 0, export_record, &st);
+	store_close(&s);
+	if (fflush(st.f) != 0 || fsync(fileno(st.f)) != 0)
+		st.failed = true;
+	fclose(st.f);
+	if (!err && !st.failed && rename(tmp, o.out) != 0)
+		st.failed = true;
+	if (err || st.failed) {
+		unlink(tmp);
+		return cli_fail(err ? err : CM_ERR_IO, "cannot export", NULL);
+	}
+	fprintf(stderr, "exported %llu records to %s\n",
+		(unsigned long long)st.count, o.out);
+	return CLI_OK;
+}
+
+typedef struct import_state {
+	store *s;
+	proto_signed *batch;
+	uint8_t *bufs;               /* IMPORT_BATCH * CM_RECORD_MAX */
+	uint8_t (*accepted)[PROTO_ID_LEN];
+	size_t n_batch, n_accepted, cap_accepted;
+	uint64_t duplicates, rejected, index;
+	bool json;
+} import_state;
+
+static void report_reject(import_state *st, uint64_t index, cm_err why,
+			  const char *detail)
+{
+	char counter[64];
+
+	st->rejected++;
+	snprintf(counter, sizeof(counter), "rejected.%s", cm_err_name(why));
+	store_counter_add(st->s, counter, 1);
+	if (st->json)
+		cli_json_line(json_pack("{s:I, s:s, s:s}", "record",
+					(json_int_t)index, "rejected",
+					cm_err_name(why), "detail", detail));
+	else
+		fprintf(stderr, "clipmesh: record %llu rejected: %s%s%s\n",
+			(unsigned long long)index, cm_err_name(why),
+			*detail ? ": " : "", detail);
+}
+
+static cm_err flush_batch(import_state *st)
+{
+	cm_err results[IMPORT_BATCH];
+	cm_err err;
+
+	if (st->n_batch == 0)
+		return CM_OK;
+	err = store_put_batch(st->s, st->batch, st->n_batch, results);
+	if (err)
+		return err;
+	for (size_t i = 0; i < st->n_batch; i++) {
+		if (results[i] == CM_OK) {
+			if (st->n_accepted == st->cap_accepted) {
+				size_t cap = st->cap_accepted * 2 + 1024;
+				void *grown = realloc(st->accepted,
+						      cap * PROTO_ID_LEN);
+
+				if (grown == NULL)
+					return CM_ERR_NOMEM;
+				st->accepted = grown;
+				st->cap_accepted = cap;
+			}
+			memcpy(st->accepted[st->n_accepted++],
+			       st->batch[i].id, PROTO_ID_LEN);
+		} else if (results[i] == CM_ERR_DUPLICATE) {
+			st->duplicates++;
+		} else {
+			report_reject(st, st->index - st->n_batch + i,
+				      results[i], "");
+		}
+	}
+	st->n_batch = 0;
+	return CM_OK;
+}
+
+/* Reads, verifies and stores every record of an open export file. */
+static cm_err import_stream(import_state *st, FILE *f)
+{
+	uint64_t now = cm_now_ms();
+	uint8_t head[4];
+	cm_err err;
+
+	while (fread(head, 4, 1, f) == 1) {
+		size_t len = (size_t)head[0] << 24 | (size_t)head[1] << 16 |
+			     (size_t)head[2] << 8 | head[3];
+		uint8_t *buf = st->bufs + st->n_batch * CM_RECORD_MAX;
+		proto_signed *rec = &st->batch[st->n_batch];
+
+		st->index++;
+		if (len == 0 || len > CM_RECORD_MAX)
+			return cm_errf(CM_ERR_TOO_LONG,
+				       "record %llu claims %zu bytes, max %d; "
+				       "the file is damaged",
+				       (unsigned long long)st->index, len,
+				       CM_RECORD_MAX);
+		if (fread(buf, len, 1, f) != 1)
+			return cm_errf(CM_ERR_TRUNCATED,
+				       "the file ends inside record %llu",
+				       (unsigned long long)st->index);
+		cm_err_clear();
+		err = proto_record_open(buf, len, now, rec);
+		if (err) {
+			report_reject(st, st->index, err, cm_err_detail());
+			continue;
+		}
+		if (++st->n_batch == IMPORT_BATCH &&
+		    (err = flush_batch(st)))
+			return err;
+	}
+	if (ferror(f))
+		return cm_errf(CM_ERR_IO, "read error");
+	return flush_batch(st);
+}
+
+int cmd_import(cli_ctx *ctx, int argc, char **argv)
+{
+	import_state st = {.json = false};
+	char magic[sizeof(export_magic)];
+	FILE *f = NULL;
+	int first, rc;
+	cm_err err = CM_OK;
+
+	rc = cli_parse(ctx, argc, argv, NULL, true, "FILE",
+		       "Verify every record of an export file and store the "
+		       "valid ones. Prints accepted, duplicate and rejected "
+		       "counts; each rejection is reported with its reason. "
+		       "Exits 1 when any record was rejected.",
+		       NULL, NULL, &first);
+	if (rc >= 0)
+		return rc;
+	if (argc - first != 1)
+		return cli_usage_error(ctx, "expected one FILE");
+	st.json = ctx->json;
+	f = fopen(argv[first], "rb");
+	if (f == NULL) {
+		fprintf(stderr, "clipmesh: cannot open %s: %s\n", argv[first],
+			strerror(errno));
+		return CLI_FAIL;
+	}
+	if (fread(magic, sizeof(magic), 1, f) != 1 ||
+	    memcmp(magic, export_magic, sizeof(magic)) != 0) {
+		fclose(f);
+		fprintf(stderr, "clipmesh: %s is not a clipmesh export file\n"
+				"make one with 'clipmesh export -o FILE'\n",
+			argv[first]);
+		return CLI_FAIL;
+	}
+	if ((rc = cli_open_store(ctx, &st.s)) != CLI_OK)
+		goto out;
+	st.batch = malloc(IMPORT_BATCH * sizeof(*st.batch));
+	st.bufs = malloc((size_t)IMPORT_BATCH * CM_RECORD_MAX);
+	if (st.batch == NULL || st.bufs == NULL)
+		err = CM_ERR_NOMEM;
+	cm_err_clear();
+	if (!err)
+		err = import_stream(&st, f);
+	cli_notify_node(ctx->home, (const uint8_t(*)[32])st.accepted,
+			st.n_accepted);
+	if (ctx->json)
+		cli_json_line(json_pack("{s:I, s:I, s:I}", "accepted",
+					(json_int_t)st.n_accepted, "duplicate",
+					(json_int_t)st.duplicates, "rejected",
+					(json_int_t)st.rejected));
+	else
+		printf("accepted %zu, duplicate %llu, rejected %llu\n",
+		       st.n_accepted, (unsigned long long)st.duplicates,
+		       (unsigned long long)st.rejected);
+	if (err)
+		rc = cli_fail(err, "import stopped", NULL);
+	else
+		rc = st.rejected ? CLI_FAIL : CLI_OK;
+out:
+	free(st.batch);
+	free(st.bufs);
+	free(st.accepted);
+	store_close(&st.s);
+	fclose(f);
+	return rc;
+}

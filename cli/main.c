@@ -1,0 +1,109 @@
+/*
+ * main.c - the clipmesh command: finds the command in the table and runs
+ * it. Global options (--home, --log-level) may come before the command.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cli.h"
+#include "cm_log.h"
+
+typedef struct command {
+	const char *name;
+	int (*run)(cli_ctx *ctx, int argc, char **argv);
+	const char *summary;
+} command;
+
+static const command commands[] = {
+	{"init", cmd_init, "create the home: store, node transport key, config"},
+	{"key", cmd_key, "key new NAME | key list: creator identities"},
+	{"publish", cmd_publish, "sign and publish a clip"},
+	{"retract", cmd_retract, "sign and publish a retraction of a clip"},
+	{"profile", cmd_profile, "profile set: sign and publish a profile"},
+	{"feed", cmd_feed, "list clips, newest first"},
+	{"show", cmd_show, "show one record with its verification status"},
+	{"media", cmd_media, "media get ID -o FILE: write a clip's media"},
+	{"export", cmd_export, "write signed records to a portable file"},
+	{"import", cmd_import, "verify and store records from an export file"},
+	{"follow", cmd_follow, "replicate a creator's clips on this node"},
+	{"unfollow", cmd_unfollow, "stop replicating a creator's clips"},
+	{"following", cmd_following, "list followed creators"},
+	{"node", cmd_node, "run a creator node in the foreground"},
+	{"mirror", cmd_mirror, "run a mirror node in the foreground"},
+	{"peer", cmd_peer, "peer add ADDR | peer list: known peers"},
+	{"id", cmd_id, "print this node's peer address"},
+	{"status", cmd_status, "counts, peers and rejected input"},
+	{"store", cmd_store, "store check | store backup DIR"},
+	{"config", cmd_config, "config show: effective settings"},
+	{"doctor", cmd_doctor, "check the home and print fixes"},
+};
+
+static void print_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: clipmesh [--home DIR] [--log-level LEVEL] COMMAND "
+		"[OPTIONS]\n\n"
+		"clipmesh syncs signed creator review clips between nodes.\n\n"
+		"commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name,
+			commands[i].summary);
+	fprintf(out, "\nrun 'clipmesh COMMAND --help' for a command's "
+		     "options\n");
+}
+
+int main(int argc, char **argv)
+{
+	cli_ctx ctx = {0};
+	int i = 1;
+
+	if (sodium_init() < 0) {
+		fprintf(stderr, "clipmesh: libsodium failed to start\n");
+		return CLI_FAIL;
+	}
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			print_usage(stdout);
+			return CLI_OK;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("clipmesh %s\n", CLIPMESH_VERSION);
+			return CLI_OK;
+		} else if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
+			ctx.home_flag = argv[i + 1];
+			i += 2;
+		} else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
+			int level = cm_log_parse_level(argv[i + 1]);
+
+			if (level < 0) {
+				fprintf(stderr,
+					"clipmesh: invalid log level '%s': use "
+					"debug, info, warn or error\n",
+					argv[i + 1]);
+				return CLI_USAGE;
+			}
+			cm_log_set_level((cm_log_level)level);
+			i += 2;
+		} else {
+			fprintf(stderr, "clipmesh: unknown option '%s'\n",
+				argv[i]);
+			print_usage(stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (i >= argc) {
+		print_usage(stderr);
+		return CLI_USAGE;
+	}
+	for (size_t c = 0; c < sizeof(commands) / sizeof(*commands); c++) {
+		if (strcmp(argv[i], commands[c].name) == 0) {
+			ctx.cmd_name = commands[c].name;
+			return commands[c].run(&ctx, argc - i, argv + i);
+		}
+	}
+	fprintf(stderr, "clipmesh: unknown command '%s'\n", argv[i]);
+	print_usage(stderr);
+	return CLI_USAGE;
+}
