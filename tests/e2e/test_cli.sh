@@ -1,0 +1,94 @@
+#!/bin/bash
+# Command-line errors: each bad input exits non-zero with a message that
+# names the value, and leaves the store unchanged.
+source "$(dirname "$0")/lib.sh"
+
+new_home A
+cm A key new alice >/dev/null
+blender="$SAMPLES/review-blender.mp4"
+
+# Prints a fingerprint of the store's contents.
+store_state() {
+	cm A status --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print(s["records"], s["media"])'
+}
+
+# Usage: expect_error STATUS VALUE DESCRIPTION -- ARGS...
+# Runs clipmesh on home A and checks the exit status, that stderr names
+# VALUE, and that the store did not change.
+expect_error() {
+	local want=$1 value=$2 what=$3 status=0 before after
+	shift 4
+	before=$(store_state)
+	cm A "$@" >"$WORK/out" 2>"$WORK/err" || status=$?
+	after=$(store_state)
+	[ "$status" -eq "$want" ] || fail "$what: exit $status, expected $want ($(cat "$WORK/err"))"
+	grep -qF -- "$value" "$WORK/err" || fail "$what: message does not name '$value': $(cat "$WORK/err")"
+	[ "$before" = "$after" ] || fail "$what: store changed"
+	pass "$what"
+}
+
+expect_error 1 "no-such-file.mp4" "missing file rejected" -- \
+	publish "$WORK/no-such-file.mp4" --as alice \
+	--product gtin:2000000001012 --title t
+printf 'just some text, not a video\n' >"$WORK/notes.txt"
+expect_error 1 "notes.txt" "unknown media type rejected" -- \
+	publish "$WORK/notes.txt" --as alice --product gtin:2000000001012 \
+	--title t
+expect_error 2 "'0'" "rating 0 rejected" -- \
+	publish "$blender" --as alice --product gtin:2000000001012 --title t \
+	--rating 0
+expect_error 2 "'6'" "rating 6 rejected" -- \
+	publish "$blender" --as alice --product gtin:2000000001012 --title t \
+	--rating 6
+expect_error 2 "gtin:2000000001013" "bad GTIN check digit rejected" -- \
+	publish "$blender" --as alice --product gtin:2000000001013 --title t
+expect_error 1 "bob" "unknown identity rejected" -- \
+	publish "$blender" --as bob --product gtin:2000000001012 --title t
+expect_error 2 "--bogus" "unknown option rejected" -- \
+	publish "$blender" --bogus
+expect_error 2 "zz" "invalid author key rejected" -- feed --author zz
+expect_error 1 "0123456789abcdef" "unknown id rejected" -- \
+	show 0123456789abcdef
+
+# An uninitialised home is reported with the fix, for every command that
+# needs one, and is not created.
+status=0
+"$CLIPMESH" --home "$WORK/nohome" publish "$blender" --as alice \
+	--product gtin:2000000001012 --title t 2>"$WORK/err" || status=$?
+[ "$status" -eq 1 ] || fail "uninitialised home: exit $status"
+grep -qF "$WORK/nohome" "$WORK/err" || fail "uninitialised home not named: $(cat "$WORK/err")"
+grep -qF "clipmesh init" "$WORK/err" || fail "no hint to run init"
+[ ! -e "$WORK/nohome" ] || fail "publish created the home"
+pass "uninitialised home rejected with the fix"
+
+# A valid publish after all that works, and the identity's clip shows.
+id=$(cm A publish "$blender" --as alice --product gtin:2000000001012 \
+	--title "Blender" --rating 4 --tag kitchen --tag review)
+[ "${#id}" -eq 64 ] || fail "publish printed '$id', expected a 64-char id"
+has_clips A 1 || fail "feed should hold the new clip"
+cm A show "${id:0:12}" --json | python3 -c '
+import json, sys
+c = json.load(sys.stdin)
+assert c["verified"] is True, c
+assert c["title"] == "Blender", c
+assert c["rating"] == 4, c
+assert c["tags"] == ["kitchen", "review"], c
+assert c["media"][0]["type"] == "video/mp4", c
+' || fail "show --json of the new clip"
+pass "valid publish stores a verified clip"
+
+# Every command answers --help with exit 0.
+for command in init "key new" "key list" publish retract "profile set" \
+	feed show "media get" export import follow unfollow following node \
+	mirror "peer add" "peer list" id status "store check" \
+	"store backup" "config show" doctor; do
+	# shellcheck disable=SC2086
+	"$CLIPMESH" $command --help >"$WORK/out" ||
+		fail "$command --help failed"
+	grep -q "usage: clipmesh" "$WORK/out" || fail "$command --help has no usage line"
+done
+pass "every command has --help"
+finish
