@@ -120,7 +120,7 @@ static cm_err read_bin(reader *r, const char *field, size_t max,
 		       const uint8_t **data, size_t *n)
 {
 	static const uint64_t min_of_width[] = {0, 0, 0x100, 0, 0x10000};
-	uint64_t claimed;
+	uint64_t claimed = 0;
 	size_t width;
 	cm_err err;
 	uint8_t b;
@@ -157,7 +157,7 @@ static cm_err read_bin(reader *r, const char *field, size_t max,
 
 static cm_err read_hash(reader *r, const char *field, const uint8_t **hash)
 {
-	size_t n;
+	size_t n = 0;
 	cm_err err;
 
 	err = read_bin(r, field, PROTO_HASH_LEN, hash, &n);
@@ -412,7 +412,7 @@ static cm_err decode_body(reader *r, proto_wire_msg *m)
 cm_err proto_wire_decode(const uint8_t *buf, size_t len, proto_wire_msg *m)
 {
 	reader r = {buf, len};
-	uint64_t n, type;
+	uint64_t n = 0, type = 0;
 	cm_err err;
 
 	memset(m, 0, sizeof(*m));
