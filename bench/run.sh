@@ -60,7 +60,7 @@ for i in $(seq 1 "$runs"); do
 	id=$("$bin" --home "$work/creator" publish samples/photo-backpack.jpg \
 		--as bench --product gtin:2000000004044 --title "Latency run $i")
 	deadline=$((SECONDS + 30))
-	until "$bin" --home "$work/mirror" feed --json --limit 1 | grep -q "$id"; do
+	until "$bin" --home "$work/mirror" feed --json --limit 1 2>/dev/null | grep -q "$id"; do
 		[ "$SECONDS" -lt "$deadline" ] || { echo "run $i timed out" >&2; exit 1; }
 		sleep 0.005
 	done
