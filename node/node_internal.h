@@ -251,9 +251,45 @@ void node_media_on_message(node *n, node_link *l, const proto_wire_msg *m);
 
 /* --- node_control.c: local control socket ------------------------------ */
 
+/* Request types of the control socket: the first element of a request. */
+typedef enum node_control_command {
+	NODE_CONTROL_STATUS = 1,
+	NODE_CONTROL_NOTIFY = 2,
+} node_control_command;
+
+/* A decoded control request. `ids` points into the decoded buffer. */
+typedef struct node_control_request {
+	node_control_command command;
+	const uint8_t *ids;                 /* NOTIFY: n_ids contiguous ids */
+	size_t n_ids;
+} node_control_request;
+
 cm_err node_control_open(node *n);
 void node_control_close(node *n);
+
+/* Reads one request from the control socket, acts on it and replies. */
 void node_control_receive(node *n);
+
+/*
+ * Decodes a control request strictly: [1] for status, or [2, bin of
+ * 1..CM_WIRE_IDS_MAX ids] for notify, in shortest-form msgpack with nothing
+ * after the array. Fails with the code of the first problem
+ * (CM_ERR_BAD_MESSAGE for an unknown command, a wrong element count or an
+ * id list that is not a whole number of ids).
+ */
+cm_err node_control_decode_request(const uint8_t *buf, size_t len,
+				   node_control_request *req);
+
+/*
+ * Decodes a control reply [code, text] strictly. *code receives the
+ * node's result (CM_OK, or the cm_err of its failure), and *text points
+ * into buf: "ok" or the status JSON on success, the reason otherwise.
+ * Fails with CM_ERR_BAD_MESSAGE on a code outside cm_err and with the
+ * text rules' codes on a reason that is not printable UTF-8.
+ */
+cm_err node_control_decode_reply(const uint8_t *buf, size_t len,
+				 cm_err *code, const uint8_t **text,
+				 size_t *text_len);
 
 /* --- node_status.c ----------------------------------------------------- */
 
