@@ -93,13 +93,43 @@ static const cli_opt filter_opts[] = {
 	{0},
 };
 
-static void print_clip_line(const proto_signed *rec)
+typedef struct feed_print {
+	const cli_ctx *ctx;
+	store *s;
+} feed_print;
+
+/* Copies the display name of author's newest profile into name[cap], or
+ * the first 8 hex chars of the key when no profile is stored; returns
+ * whether a profile was found. */
+static bool author_name(store *s, const uint8_t author[PROTO_KEY_LEN],
+			char *name, size_t cap)
+{
+	bool found = false;
+	proto_signed *profile = malloc(sizeof(*profile));
+	uint8_t *wire = NULL;
+	size_t len;
+	char short_key[9];
+
+	cm_hex_short(author, short_key);
+	cm_strlcpy(name, short_key, cap);
+	if (profile != NULL &&
+	    store_get_profile(s, author, &wire, &len) == CM_OK &&
+	    proto_record_open(wire, len, cm_now_ms(), profile) == CM_OK) {
+		cm_strlcpy(name, profile->rec.name, cap);
+		found = true;
+	}
+	free(wire);
+	free(profile);
+	return found;
+}
+
+static void print_clip_line(store *s, const proto_signed *rec)
 {
 	const proto_record *r = &rec->rec;
-	char id[2 * PROTO_ID_LEN + 1], author[9], when[32];
+	char id[2 * PROTO_ID_LEN + 1], author[CM_NAME_MAX + 1], when[32];
 
 	cm_hex_encode(rec->id, PROTO_ID_LEN, id);
-	cm_hex_short(r->author, author);
+	author_name(s, r->author, author, sizeof(author));
 	cm_time_rfc3339(r->created_ms, when);
 	printf("%.16s  %s  %s  %s  %s  %s\n", id, when, author,
 	       r->rating ? (const char *[]){"", "*", "**", "***", "****",
@@ -111,7 +141,7 @@ static void print_clip_line(const proto_signed *rec)
 static int print_feed_item(void *ctx, const uint8_t id[PROTO_ID_LEN],
 			   const uint8_t *wire, size_t len)
 {
-	const cli_ctx *cli = ctx;
+	const feed_print *out = ctx;
 	proto_signed rec;
 
 	(void)id;
@@ -120,10 +150,19 @@ static int print_feed_item(void *ctx, const uint8_t id[PROTO_ID_LEN],
 				"verification; run 'clipmesh store check'\n");
 		return 0;
 	}
-	if (cli->json)
-		cli_json_line(cli_record_json(&rec));
-	else
-		print_clip_line(&rec);
+	if (out->ctx->json) {
+		char name[CM_NAME_MAX + 1];
+		void *o = cli_record_json(&rec);
+
+		bool known = author_name(out->s, rec.rec.author, name,
+					 sizeof(name));
+
+		json_object_set_new(o, "author_name",
+				    known ? json_string(name) : json_null());
+		cli_json_line(o);
+	} else {
+		print_clip_line(out->s, &rec);
+	}
 	return 0;
 }
 
@@ -154,7 +193,8 @@ int cmd_feed(cli_ctx *ctx, int argc, char **argv)
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
 		return rc;
 	cm_err_clear();
-	err = store_feed(s, &o.q, print_feed_item, ctx, next, &more);
+	err = store_feed(s, &o.q, print_feed_item,
+			 &(feed_print){.ctx = ctx, .s = s}, next, &more);
 	store_close(&s);
 	if (err)
 		return cli_fail(err, "cannot read the feed", NULL);

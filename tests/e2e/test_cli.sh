@@ -80,7 +80,17 @@ assert c["media"][0]["type"] == "video/mp4", c
 ' || fail "show --json of the new clip"
 pass "valid publish stores a verified clip"
 
-# Every command answers --help with exit 0.
+# The same media published in a second clip is stored once.
+media_before=$(cm A status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["media"])')
+second=$(cm A publish "$blender" --as alice --product gtin:2000000001012 \
+	--title "Blender, one month later")
+[ "$second" != "$id" ] || fail "a clip with another title got the same id"
+media_after=$(cm A status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["media"])')
+[ "$media_before" = "$media_after" ] || fail "media stored twice: $media_before then $media_after"
+has_clips A 2 || fail "feed should hold both clips"
+pass "media shared by two clips is stored once"
+
+# Every command prints its --help and exits 0.
 for command in init "key new" "key list" publish retract "profile set" \
 	feed show "media get" export import follow unfollow following node \
 	mirror "peer add" "peer list" id status "store check" \
