@@ -1,6 +1,6 @@
 /*
- * proto_canon.h - strict msgpack pull reader and text rules (private to
- * proto/).
+ * proto_canon.h - strict msgpack pull reader and text rules, used by the
+ * record codec and by the node's control socket.
  *
  * The reader accepts only the msgpack subset that records use, each value
  * in its shortest encoding: positive fixint and uint 8/16/32/64, str,
