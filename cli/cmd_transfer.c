@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "cm_util.h"
+#include "proto_batch.h"
 #include "proto_media.h"
 
 /* Export file: this 16-byte magic, then per record a 4-byte big-endian
@@ -263,10 +264,19 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 
 typedef struct import_state {
 	store *s;
-	proto_signed *batch;
+	unsigned threads;
+	/* One slot per record of the batch being read. */
 	uint8_t *bufs;               /* IMPORT_BATCH * CM_RECORD_MAX */
+	const uint8_t *wires[IMPORT_BATCH];
+	size_t lens[IMPORT_BATCH];
+	uint64_t indexes[IMPORT_BATCH]; /* 1-based position in the file */
+	proto_signed *opened;        /* IMPORT_BATCH, from proto_open_batch */
+	proto_open_result *results;  /* IMPORT_BATCH */
+	proto_signed *valid;         /* IMPORT_BATCH, passed to the store */
+	uint64_t valid_indexes[IMPORT_BATCH];
+	size_t n_slots;
 	uint8_t (*accepted)[PROTO_ID_LEN];
-	size_t n_batch, n_accepted, cap_accepted;
+	size_t n_accepted, cap_accepted;
 	uint64_t duplicates, rejected, index;
 	bool json;
 } import_state;
@@ -289,53 +299,65 @@ static void report_reject(import_state *st, uint64_t index, cm_err why,
 			*detail ? ": " : "", detail);
 }
 
+static cm_err remember_accepted(import_state *st, const uint8_t *id)
+{
+	if (st->n_accepted == st->cap_accepted) {
+		size_t cap = st->cap_accepted * 2 + 1024;
+		void *grown = realloc(st->accepted, cap * PROTO_ID_LEN);
+
+		if (grown == NULL)
+			return CM_ERR_NOMEM;
+		st->accepted = grown;
+		st->cap_accepted = cap;
+	}
+	memcpy(st->accepted[st->n_accepted++], id, PROTO_ID_LEN);
+	return CM_OK;
+}
+
+/* Verifies the records in the slots over several threads, then stores the
+ * valid ones in one transaction. */
 static cm_err flush_batch(import_state *st)
 {
-	cm_err results[IMPORT_BATCH];
+	cm_err stored[IMPORT_BATCH];
+	size_t n_valid = 0;
 	cm_err err;
 
-	if (st->n_batch == 0)
-		return CM_OK;
-	err = store_put_batch(st->s, st->batch, st->n_batch, results);
-	if (err)
-		return err;
-	for (size_t i = 0; i < st->n_batch; i++) {
-		if (results[i] == CM_OK) {
-			if (st->n_accepted == st->cap_accepted) {
-				size_t cap = st->cap_accepted * 2 + 1024;
-				void *grown = realloc(st->accepted,
-						      cap * PROTO_ID_LEN);
-
-				if (grown == NULL)
-					return CM_ERR_NOMEM;
-				st->accepted = grown;
-				st->cap_accepted = cap;
-			}
-			memcpy(st->accepted[st->n_accepted++],
-			       st->batch[i].id, PROTO_ID_LEN);
-		} else if (results[i] == CM_ERR_DUPLICATE) {
-			st->duplicates++;
-		} else {
-			report_reject(st, st->index - st->n_batch + i,
-				      results[i], "");
+	proto_open_batch(st->wires, st->lens, st->n_slots, cm_now_ms(),
+			 st->threads, st->opened, st->results);
+	for (size_t i = 0; i < st->n_slots; i++) {
+		if (st->results[i].err) {
+			report_reject(st, st->indexes[i], st->results[i].err,
+				      st->results[i].detail);
+			continue;
 		}
+		st->valid[n_valid] = st->opened[i];
+		st->valid_indexes[n_valid++] = st->indexes[i];
 	}
-	st->n_batch = 0;
-	return CM_OK;
+	st->n_slots = 0;
+	if (n_valid == 0)
+		return CM_OK;
+	err = store_put_batch(st->s, st->valid, n_valid, stored);
+	for (size_t i = 0; !err && i < n_valid; i++) {
+		if (stored[i] == CM_OK)
+			err = remember_accepted(st, st->valid[i].id);
+		else if (stored[i] == CM_ERR_DUPLICATE)
+			st->duplicates++;
+		else
+			report_reject(st, st->valid_indexes[i], stored[i], "");
+	}
+	return err;
 }
 
 /* Reads, verifies and stores every record of an open export file. */
 static cm_err import_stream(import_state *st, FILE *f)
 {
-	uint64_t now = cm_now_ms();
 	uint8_t head[4];
 	cm_err err;
 
 	while (fread(head, 4, 1, f) == 1) {
 		size_t len = (size_t)head[0] << 24 | (size_t)head[1] << 16 |
 			     (size_t)head[2] << 8 | head[3];
-		uint8_t *buf = st->bufs + st->n_batch * CM_RECORD_MAX;
-		proto_signed *rec = &st->batch[st->n_batch];
+		uint8_t *buf = st->bufs + st->n_slots * CM_RECORD_MAX;
 
 		st->index++;
 		if (len == 0 || len > CM_RECORD_MAX)
@@ -348,14 +370,10 @@ static cm_err import_stream(import_state *st, FILE *f)
 			return cm_errf(CM_ERR_TRUNCATED,
 				       "the file ends inside record %llu",
 				       (unsigned long long)st->index);
-		cm_err_clear();
-		err = proto_record_open(buf, len, now, rec);
-		if (err) {
-			report_reject(st, st->index, err, cm_err_detail());
-			continue;
-		}
-		if (++st->n_batch == IMPORT_BATCH &&
-		    (err = flush_batch(st)))
+		st->wires[st->n_slots] = buf;
+		st->lens[st->n_slots] = len;
+		st->indexes[st->n_slots] = st->index;
+		if (++st->n_slots == IMPORT_BATCH && (err = flush_batch(st)))
 			return err;
 	}
 	if (ferror(f))
@@ -363,13 +381,69 @@ static cm_err import_stream(import_state *st, FILE *f)
 	return flush_batch(st);
 }
 
+/* Allocates the batch buffers of an import. */
+static cm_err import_alloc(import_state *st)
+{
+	st->bufs = malloc((size_t)IMPORT_BATCH * CM_RECORD_MAX);
+	st->opened = malloc(IMPORT_BATCH * sizeof(*st->opened));
+	st->results = malloc(IMPORT_BATCH * sizeof(*st->results));
+	st->valid = malloc(IMPORT_BATCH * sizeof(*st->valid));
+	if (!st->bufs || !st->opened || !st->results || !st->valid)
+		return CM_ERR_NOMEM;
+	return CM_OK;
+}
+
+static void import_free(import_state *st)
+{
+	free(st->bufs);
+	free(st->opened);
+	free(st->results);
+	free(st->valid);
+	free(st->accepted);
+	store_close(&st->s);
+}
+
+/* Opens an export file and checks its magic; prints the error. */
+static FILE *open_export(const char *path)
+{
+	char magic[sizeof(export_magic)];
+	FILE *f = fopen(path, "rb");
+
+	if (f == NULL) {
+		fprintf(stderr, "clipmesh: cannot open %s: %s\n", path,
+			strerror(errno));
+		return NULL;
+	}
+	if (fread(magic, sizeof(magic), 1, f) != 1 ||
+	    memcmp(magic, export_magic, sizeof(magic)) != 0) {
+		fclose(f);
+		fprintf(stderr, "clipmesh: %s is not a clipmesh export file\n"
+				"make one with 'clipmesh export -o FILE'\n",
+			path);
+		return NULL;
+	}
+	return f;
+}
+
+static void print_import_counts(const import_state *st)
+{
+	if (st->json)
+		cli_json_line(json_pack("{s:I, s:I, s:I}", "accepted",
+					(json_int_t)st->n_accepted,
+					"duplicate", (json_int_t)st->duplicates,
+					"rejected", (json_int_t)st->rejected));
+	else
+		printf("accepted %zu, duplicate %llu, rejected %llu\n",
+		       st->n_accepted, (unsigned long long)st->duplicates,
+		       (unsigned long long)st->rejected);
+}
+
 int cmd_import(cli_ctx *ctx, int argc, char **argv)
 {
-	import_state st = {.json = false};
-	char magic[sizeof(export_magic)];
+	import_state *st = NULL;
 	FILE *f = NULL;
 	int first, rc;
-	cm_err err = CM_OK;
+	cm_err err;
 
 	rc = cli_parse(ctx, argc, argv, NULL, true, "FILE",
 		       "Verify every record of an export file and store the "
@@ -381,50 +455,31 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (argc - first != 1)
 		return cli_usage_error(ctx, "expected one FILE");
-	st.json = ctx->json;
-	f = fopen(argv[first], "rb");
-	if (f == NULL) {
-		fprintf(stderr, "clipmesh: cannot open %s: %s\n", argv[first],
-			strerror(errno));
+	if ((f = open_export(argv[first])) == NULL)
 		return CLI_FAIL;
-	}
-	if (fread(magic, sizeof(magic), 1, f) != 1 ||
-	    memcmp(magic, export_magic, sizeof(magic)) != 0) {
+	st = calloc(1, sizeof(*st));
+	if (st == NULL) {
 		fclose(f);
-		fprintf(stderr, "clipmesh: %s is not a clipmesh export file\n"
-				"make one with 'clipmesh export -o FILE'\n",
-			argv[first]);
-		return CLI_FAIL;
+		return cli_fail(CM_ERR_NOMEM, "cannot import", NULL);
 	}
-	if ((rc = cli_open_store(ctx, &st.s)) != CLI_OK)
+	st->json = ctx->json;
+	st->threads = proto_cpu_count();
+	if ((rc = cli_open_store(ctx, &st->s)) != CLI_OK)
 		goto out;
-	st.batch = malloc(IMPORT_BATCH * sizeof(*st.batch));
-	st.bufs = malloc((size_t)IMPORT_BATCH * CM_RECORD_MAX);
-	if (st.batch == NULL || st.bufs == NULL)
-		err = CM_ERR_NOMEM;
 	cm_err_clear();
+	err = import_alloc(st);
 	if (!err)
-		err = import_stream(&st, f);
-	cli_notify_node(ctx->home, (const uint8_t(*)[32])st.accepted,
-			st.n_accepted);
-	if (ctx->json)
-		cli_json_line(json_pack("{s:I, s:I, s:I}", "accepted",
-					(json_int_t)st.n_accepted, "duplicate",
-					(json_int_t)st.duplicates, "rejected",
-					(json_int_t)st.rejected));
-	else
-		printf("accepted %zu, duplicate %llu, rejected %llu\n",
-		       st.n_accepted, (unsigned long long)st.duplicates,
-		       (unsigned long long)st.rejected);
+		err = import_stream(st, f);
+	cli_notify_node(ctx->home, (const uint8_t(*)[32])st->accepted,
+			st->n_accepted);
+	print_import_counts(st);
 	if (err)
 		rc = cli_fail(err, "import stopped", NULL);
 	else
-		rc = st.rejected ? CLI_FAIL : CLI_OK;
+		rc = st->rejected ? CLI_FAIL : CLI_OK;
 out:
-	free(st.batch);
-	free(st.bufs);
-	free(st.accepted);
-	store_close(&st.s);
+	import_free(st);
+	free(st);
 	fclose(f);
 	return rc;
 }

@@ -9,6 +9,7 @@
 #include "cm_log.h"
 #include "cm_util.h"
 #include "node_internal.h"
+#include "proto_batch.h"
 
 /* A growing list of keys. */
 typedef struct key_list {
@@ -187,23 +188,31 @@ static const uint8_t *try_id(const uint8_t *wire, size_t len,
 	return id;
 }
 
-/* Opens the records of a message into n->batch; returns how many were
- * valid and wanted. */
+/* Records per message below which verifying in one thread is faster than
+ * starting more. */
+#define PARALLEL_OPEN_MIN 8
+
+/* Opens the records of a message into n->batch, verifying over several
+ * threads; keeps the valid and wanted ones at the front and returns how
+ * many they are. */
 static size_t open_batch(node *n, node_link *from, const proto_wire_msg *m)
 {
-	uint64_t now = cm_now_ms();
+	proto_open_result results[CM_WIRE_BATCH_MAX];
+	unsigned threads = m->n_records >= PARALLEL_OPEN_MIN
+				   ? proto_cpu_count()
+				   : 1;
 	size_t k = 0;
 
+	proto_open_batch(m->records, m->record_lens, m->n_records,
+			 cm_now_ms(), threads, n->batch, results);
 	for (size_t i = 0; i < m->n_records; i++) {
-		proto_signed *rec = &n->batch[k];
+		proto_signed *rec = &n->batch[i];
 		uint8_t id[PROTO_ID_LEN];
 		char short_id[9], short_author[9];
-		cm_err err;
 
-		err = proto_record_open(m->records[i], m->record_lens[i], now,
-					rec);
-		if (err) {
-			node_reject(n, from, "record", err,
+		if (results[i].err) {
+			cm_errf(results[i].err, "%s", results[i].detail);
+			node_reject(n, from, "record", results[i].err,
 				    try_id(m->records[i], m->record_lens[i],
 					   id));
 			continue;
@@ -216,6 +225,8 @@ static size_t open_batch(node *n, node_link *from, const proto_wire_msg *m)
 				 short_author, from->short_key);
 			continue;
 		}
+		if (k != i)
+			n->batch[k] = *rec;
 		k++;
 	}
 	return k;
