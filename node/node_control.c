@@ -141,7 +141,7 @@ cm_err node_control_decode_request(const uint8_t *buf, size_t len,
 				   node_control_request *req)
 {
 	proto_reader rd;
-	uint64_t command;
+	uint64_t command = 0;
 	size_t n, expected;
 	cm_err err;
 
@@ -192,7 +192,7 @@ cm_err node_control_decode_reply(const uint8_t *buf, size_t len,
 				 size_t *text_len)
 {
 	proto_reader rd;
-	uint64_t value;
+	uint64_t value = 0;
 	size_t n;
 	cm_err err;
 
@@ -520,7 +520,7 @@ cm_err node_notify(const char *home, const uint8_t (*ids)[PROTO_ID_LEN],
 {
 	client c = {0};
 	uint8_t *req = NULL;
-	size_t req_len;
+	size_t req_len = 0;
 	char *reply_text = NULL;
 	cm_err err;
 
@@ -561,7 +561,7 @@ cm_err node_status(const char *home, char **json)
 {
 	client c = {0};
 	uint8_t *req = NULL;
-	size_t req_len;
+	size_t req_len = 0;
 	cm_err err;
 
 	*json = NULL;

@@ -10,7 +10,7 @@ root=$(pwd)
 
 scripts/install-deps.sh
 cmake -S . -B build >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
+cmake --build build -j"$(nproc)" --target clipmesh >/dev/null
 bin=$root/build/cli/clipmesh
 samples=$root/samples
 
