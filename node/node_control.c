@@ -295,7 +295,7 @@ static void reply(node *n, zmq_msg_t *routing_id, cm_err code,
 {
 	size_t text_len = strlen(text);
 	uint8_t *buf = NULL;
-	size_t len;
+	size_t len = 0;
 	cm_err err;
 
 	if (text_len > CM_WIRE_MSG_MAX - REPLY_HEAD_MAX) {
