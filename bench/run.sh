@@ -70,7 +70,7 @@ done
 read -r median worst < <(python3 - "$work/latency" <<'PY'
 import statistics, sys
 values = [float(line) for line in open(sys.argv[1])]
-print(statistics.median(values), max(values))
+print(round(statistics.median(values), 1), round(max(values), 1))
 PY
 )
 
