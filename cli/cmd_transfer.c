@@ -2,6 +2,7 @@
  * media get, export and import. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "cli_media.h"
 #include "cm_util.h"
 #include "proto_batch.h"
 #include "proto_media.h"
@@ -63,6 +65,7 @@ static int resolve_media(store *s, const char *arg, uint8_t root[32])
 /* Writes media `root` from the store to fd, checking every chunk. */
 static cm_err write_media(store *s, const uint8_t root[32], int fd)
 {
+	cli_progress progress = {0};
 	uint8_t(*chunks)[PROTO_HASH_LEN] = NULL;
 	uint8_t *buf = malloc(CM_CHUNK_SIZE);
 	uint64_t size;
@@ -76,11 +79,14 @@ static cm_err write_media(store *s, const uint8_t root[32], int fd)
 		err = cm_errf(CM_ERR_MEDIA_MISSING,
 			      "this node has not fetched the media yet; wait "
 			      "for its node to sync");
+	if (!err)
+		cli_progress_start(&progress, "writing", size);
 	for (size_t i = 0; !err && i < n; i++) {
 		uint8_t hash[PROTO_HASH_LEN];
 		size_t len;
 
-		err = store_chunk_get(s, chunks[i], buf, CM_CHUNK_SIZE, &len);
+		err = store_chunk_get_cold(s, chunks[i], buf, CM_CHUNK_SIZE,
+					   &len);
 		if (err == CM_ERR_NOT_FOUND) {
 			err = cm_errf(CM_ERR_MEDIA_MISSING,
 				      "chunk %zu of %zu is not here yet", i + 1,
@@ -97,7 +103,13 @@ static cm_err write_media(store *s, const uint8_t root[32], int fd)
 		else if (write(fd, buf, len) != (ssize_t)len)
 			err = cm_errf(CM_ERR_IO, "cannot write: %s",
 				      strerror(errno));
+		else
+			cli_progress_add(&progress, len);
 	}
+	if (!err)
+		cli_progress_end(&progress);
+	else if (progress.enabled && progress.drawn)
+		fputc('\n', stderr);
 	free(chunks);
 	free(buf);
 	return err;
@@ -348,6 +360,28 @@ static cm_err flush_batch(import_state *st)
 	return err;
 }
 
+/* Reports a framing error that stops the import as a rejection of record
+ * st->index, stores the records read before it, and returns err with
+ * the detail set. */
+static cm_err stop_import(import_state *st, cm_err err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static cm_err stop_import(import_state *st, cm_err err, const char *fmt, ...)
+{
+	char detail[160];
+	va_list ap;
+	cm_err flushed;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	flushed = flush_batch(st);
+	report_reject(st, st->index, err, detail);
+	if (flushed)
+		return flushed;
+	return cm_errf(err, "%s", detail);
+}
+
 /* Reads, verifies and stores every record of an open export file. */
 static cm_err import_stream(import_state *st, FILE *f)
 {
@@ -361,15 +395,17 @@ static cm_err import_stream(import_state *st, FILE *f)
 
 		st->index++;
 		if (len == 0 || len > CM_RECORD_MAX)
-			return cm_errf(CM_ERR_TOO_LONG,
-				       "record %llu claims %zu bytes, max %d; "
-				       "the file is damaged",
-				       (unsigned long long)st->index, len,
-				       CM_RECORD_MAX);
+			return stop_import(st, len ? CM_ERR_TOO_LONG
+						   : CM_ERR_TRUNCATED,
+					   "record %llu claims %zu bytes, "
+					   "expected 1 to %d; the file is "
+					   "damaged",
+					   (unsigned long long)st->index, len,
+					   CM_RECORD_MAX);
 		if (fread(buf, len, 1, f) != 1)
-			return cm_errf(CM_ERR_TRUNCATED,
-				       "the file ends inside record %llu",
-				       (unsigned long long)st->index);
+			return stop_import(st, CM_ERR_TRUNCATED,
+					   "the file ends inside record %llu",
+					   (unsigned long long)st->index);
 		st->wires[st->n_slots] = buf;
 		st->lens[st->n_slots] = len;
 		st->indexes[st->n_slots] = st->index;

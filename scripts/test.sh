@@ -1,7 +1,9 @@
 #!/bin/bash
 # Builds clipmesh with AddressSanitizer and UndefinedBehaviorSanitizer and
-# runs every test (unit tests and end-to-end tests with real processes).
-# Usage: scripts/test.sh [extra ctest arguments]
+# runs every test (unit tests and end-to-end tests with real processes),
+# then builds the libFuzzer harnesses with clang in build-fuzz and runs
+# each for at most 20000 inputs or 20 seconds.
+# Usage: scripts/test.sh [extra ctest arguments for the first build]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,5 +15,12 @@ cmake --build "$build" -j"$(nproc)"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-cd "$build"
-ctest --output-on-failure --timeout 900 "$@"
+(cd "$build" && ctest --output-on-failure --timeout 900 "$@")
+
+# libFuzzer is part of clang, so the harnesses get a build folder of
+# their own; only the fuzz targets are built there.
+fuzz_build=build-fuzz
+CC=clang cmake -S . -B "$fuzz_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	-DCLIPMESH_FUZZ=ON >/dev/null
+cmake --build "$fuzz_build" --target fuzz_all -j"$(nproc)"
+(cd "$fuzz_build" && ctest --output-on-failure -R '^fuzz_')
