@@ -1,0 +1,1879 @@
+/*
+ * hostile_peer.c - a test client that misbehaves towards a clipmesh node on
+ * purpose, for tests/e2e/test_hostile.sh.
+ *
+ * Usage: hostile_peer [--records FILE] [--media FILE] SCENARIO ADDRESS
+ *
+ * It connects to the node at ADDRESS (clipmesh://KEYHEX@HOST:PORT, as
+ * `clipmesh id` prints it) as a CURVE client with a fresh key pair and runs
+ * one scenario. It exits 0 when the node behaved correctly as far as a peer
+ * can see, 1 when it did not (the reason goes to stderr), and 2 on bad
+ * usage.
+ *
+ * The node's own side (rejection counters, store contents) is for the
+ * calling script to check. The client prints what the script must find
+ * there, one fact per line on stdout:
+ *
+ *   peer KEYHEX                this client's CURVE public key
+ *   author KEYHEX              an Ed25519 key that signed records of this run
+ *   stored ID                  a record the node must store
+ *   absent ID                  a record the node must not store
+ *   retracted ID               a clip the node must list as retracted
+ *   expect REASON MIN MAX      the node counted MIN..MAX rejections under
+ *                              REASON ("*": under any reason) in this run
+ *   ready                      bad-media only: the bad responses were
+ *                              rejected
+ *
+ * The client speaks the protocol from proto/PROTOCOL.md through cm_proto's
+ * encoders and strict decoder, and builds the broken bytes itself.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
+#include <zmq.h>
+
+#include "cm_error.h"
+#include "cm_limits.h"
+#include "cm_util.h"
+#include "proto_media.h"
+#include "proto_record.h"
+#include "proto_wire.h"
+
+/* Time within which a node must respond to one request, generous for
+ * ASan builds. */
+#define REPLY_TIMEOUT_MS 10000
+/* Silence that counts as "the node ignores this", in the checks where no
+ * response is the correct behaviour. */
+#define QUIET_MS 2000
+#define SEND_TIMEOUT_MS 30000
+#define FLOOD_COUNT 20000
+/* How long the flood scenario retries a new connection until the ban
+ * shows, because the node may still be reading the flood. */
+#define BAN_DEADLINE_MS 30000
+#define BAN_RETRY_MS 250
+/* How long bad-media keeps its connection after it is ready, unless
+ * SIGTERM ends it first. */
+#define HOLD_MS 120000
+#define KEEPALIVE_MS 1000
+
+#define ADDR_PREFIX "clipmesh://"
+#define ENDPOINT_MAX 256
+#define CURVE_KEY_LEN 32
+#define EXPORT_MAGIC "clipmesh-export\n"
+#define EXPORT_MAGIC_LEN 16
+#define FILE_MAX (64u * 1024 * 1024)   /* --records and --media files */
+#define MEDIA_LEN 600                  /* each made-up media file, bytes */
+#define GARBAGE_MAX 64                 /* bytes of a table entry */
+#define NESTING_DEPTH 1000
+#define BIG_FRAME_LEN (1024 * 1024)
+#define CHECK_MAX 8                    /* records in one check_stored() */
+
+/* Command line. */
+typedef struct options {
+	const char *scenario;
+	char endpoint[ENDPOINT_MAX];
+	uint8_t server_key[CURVE_KEY_LEN];
+	const char *records_path;
+	const char *media_path;
+} options;
+
+typedef struct curve_keys {
+	uint8_t pub[CURVE_KEY_LEN];
+	uint8_t secret[CURVE_KEY_LEN];
+} curve_keys;
+
+/* A media file of one chunk that the client makes up and serves. */
+typedef struct media {
+	uint8_t data[MEDIA_LEN];
+	uint8_t chunk[PROTO_HASH_LEN];
+	uint8_t root[PROTO_HASH_LEN];
+} media;
+
+/* An Ed25519 identity and the media its clips refer to. */
+typedef struct creator {
+	uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+	uint8_t sk[crypto_sign_SECRETKEYBYTES];
+	media media;
+} creator;
+
+/* A signed record as it travels, and what it tests. */
+typedef struct record {
+	const char *name;
+	uint8_t wire[CM_RECORD_MAX];
+	size_t len;
+	uint8_t id[PROTO_ID_LEN];
+} record;
+
+/* A DEALER connected to the node under test. */
+typedef struct conn {
+	void *sock;
+	void *events;              /* PAIR reading the socket monitor or NULL */
+	curve_keys keys;
+	const media *served;       /* served honestly; other roots NOT_FOUND */
+	bool auto_serve;           /* false: the scenario handles requests */
+	bool media_fetched;        /* the node received the chunk of served */
+	zmq_msg_t frame;           /* the last message received */
+	bool opened;               /* conn_close() has something to close */
+} conn;
+
+static void *zctx;
+static const char *scenario_name = "";
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+/* Reports why the node (or the client) failed the scenario; returns false
+ * so that callers can `return failf(...)`. */
+static bool failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static bool failf(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "hostile_peer: %s: ", scenario_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return false;
+}
+
+static bool zmq_failed(const char *action)
+{
+	return failf("%s failed: %s", action, zmq_strerror(errno));
+}
+
+static void print_hex(const char *label, const uint8_t *bin, size_t len)
+{
+	char hex[2 * 64 + 1];
+
+	cm_hex_encode(bin, len, hex);
+	printf("%s %s\n", label, hex);
+}
+
+static void expect(const char *reason, unsigned min, unsigned max)
+{
+	printf("expect %s %u %u\n", reason, min, max);
+}
+
+static void pass(const char *check)
+{
+	printf("ok - %s\n", check);
+}
+
+/* --- Connections ----------------------------------------------------- */
+
+static void keys_new(curve_keys *k)
+{
+	crypto_box_keypair(k->pub, k->secret);
+}
+
+static bool set_options(conn *c, const options *opt)
+{
+	int linger = 0, send_timeout = SEND_TIMEOUT_MS;
+	int64_t max = CM_WIRE_MSG_MAX;
+
+	if (zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger)) ||
+	    zmq_setsockopt(c->sock, ZMQ_SNDTIMEO, &send_timeout,
+			   sizeof(send_timeout)) ||
+	    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &max, sizeof(max)) ||
+	    zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, opt->server_key,
+			   CURVE_KEY_LEN) ||
+	    zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->keys.pub,
+			   CURVE_KEY_LEN) ||
+	    zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, c->keys.secret,
+			   CURVE_KEY_LEN))
+		return zmq_failed("setting DEALER options");
+	return true;
+}
+
+/* Starts a monitor of the connection's handshakes and disconnects. It must
+ * run before zmq_connect so that no event is missed. */
+static bool monitor_start(conn *c)
+{
+	static unsigned sequence;
+	char endpoint[64];
+	int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+		     ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+		     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+		     ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+		     ZMQ_EVENT_DISCONNECTED;
+
+	snprintf(endpoint, sizeof(endpoint), "inproc://hostile-monitor-%u",
+		 sequence++);
+	if (zmq_socket_monitor(c->sock, endpoint, events))
+		return zmq_failed("starting a socket monitor");
+	c->events = zmq_socket(zctx, ZMQ_PAIR);
+	if (!c->events || zmq_connect(c->events, endpoint))
+		return zmq_failed("connecting to the socket monitor");
+	return true;
+}
+
+/* Waits up to ms for a handshake outcome or a disconnect of a monitored
+ * connection; returns the event, 0 on timeout. */
+static int monitor_wait(conn *c, int ms)
+{
+	uint8_t event[6];
+	uint16_t code;
+	int more = 0;
+	size_t more_len = sizeof(more);
+
+	zmq_setsockopt(c->events, ZMQ_RCVTIMEO, &ms, sizeof(ms));
+	if (zmq_recv(c->events, event, sizeof(event), 0) < 6)
+		return 0;
+	memcpy(&code, event, sizeof(code));
+
+	/* Skip the rest of this event (its address frame), not the next. */
+	while (zmq_getsockopt(c->events, ZMQ_RCVMORE, &more, &more_len) == 0 &&
+	       more && zmq_recv(c->events, event, 0, 0) >= 0)
+		;
+	return code;
+}
+
+/* Opens a connection with `keys`; `watch` adds a monitor of its events. */
+static bool conn_open(conn *c, const options *opt, const curve_keys *keys,
+		      bool watch)
+{
+	memset(c, 0, sizeof(*c));
+	c->keys = *keys;
+	c->auto_serve = true;
+	zmq_msg_init(&c->frame);
+	c->opened = true;
+
+	c->sock = zmq_socket(zctx, ZMQ_DEALER);
+	if (!c->sock)
+		return zmq_failed("creating a DEALER");
+	if (!set_options(c, opt))
+		return false;
+	if (watch && !monitor_start(c))
+		return false;
+	if (zmq_connect(c->sock, opt->endpoint))
+		return zmq_failed("connecting");
+	return true;
+}
+
+/* Closes a connection; accepts one zeroed by `conn c = {0}`. */
+static void conn_close(conn *c)
+{
+	if (!c->opened)
+		return;
+	zmq_msg_close(&c->frame);
+	if (c->events) {
+		zmq_socket_monitor(c->sock, NULL, 0);
+		zmq_close(c->events);
+	}
+	if (c->sock)
+		zmq_close(c->sock);
+	memset(c, 0, sizeof(*c));
+}
+
+static bool send_frame(conn *c, const void *buf, size_t len, int flags)
+{
+	if (zmq_send(c->sock, buf, len, flags) < 0)
+		return zmq_failed("sending a message");
+	return true;
+}
+
+/*
+ * Sends the message that a cm_proto encoder wrote to *buf and *len, and
+ * frees it. The encoder may run in the argument list, as in
+ * send_encoded(c, proto_wire_ping(&buf, &len), &buf, &len), because the
+ * pointers are read only after it returned.
+ */
+static bool send_encoded(conn *c, cm_err err, uint8_t **buf,
+			 const size_t *len)
+{
+	bool ok;
+
+	if (err)
+		return failf("encoding a message failed: %s (%s)",
+			     cm_err_name(err), cm_err_detail());
+	ok = send_frame(c, *buf, *len, 0);
+	free(*buf);
+	*buf = NULL;
+	return ok;
+}
+
+/*
+ * Waits up to ms for one message from the node and decodes it into *m,
+ * which points into c->frame until the next receive. Returns 1 when a
+ * message arrived, 0 on timeout or SIGTERM, -1 on a failure (reported):
+ * a node never sends a message that the strict decoder rejects.
+ */
+static int conn_recv(conn *c, int ms, proto_wire_msg *m)
+{
+	zmq_pollitem_t item = {c->sock, 0, ZMQ_POLLIN, 0};
+	cm_err err;
+	int rc;
+
+	rc = zmq_poll(&item, 1, ms);
+	if (rc < 0 && errno == EINTR)
+		return 0;
+	if (rc < 0) {
+		zmq_failed("polling");
+		return -1;
+	}
+	if (rc == 0)
+		return 0;
+	if (zmq_msg_recv(&c->frame, c->sock, 0) < 0) {
+		zmq_failed("receiving");
+		return -1;
+	}
+	if (zmq_msg_more(&c->frame)) {
+		failf("the node sent a message of more than one frame");
+		return -1;
+	}
+	err = proto_wire_decode(zmq_msg_data(&c->frame),
+				zmq_msg_size(&c->frame), m);
+	if (err) {
+		failf("the node sent an invalid message: %s (%s)",
+		      cm_err_name(err), cm_err_detail());
+		return -1;
+	}
+	return 1;
+}
+
+/* Responds to a MANIFEST_REQ or CHUNK_REQ from the node: honestly for the
+ * media in c->served, with NOT_FOUND for anything else. */
+static bool serve_request(conn *c, const proto_wire_msg *m)
+{
+	const media *md = c->served;
+	bool known = md && memcmp(m->root, md->root, PROTO_HASH_LEN) == 0;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	cm_err err;
+
+	if (m->type == PROTO_WIRE_MANIFEST_REQ && known)
+		err = proto_wire_manifest(md->root, MEDIA_LEN, md->chunk, 1,
+					  &buf, &len);
+	else if (m->type == PROTO_WIRE_MANIFEST_REQ)
+		err = proto_wire_not_found(PROTO_WIRE_MISSING_MANIFEST,
+					   m->root, 0, &buf, &len);
+	else if (known && m->index == 0) {
+		err = proto_wire_chunk(md->root, 0, md->data, MEDIA_LEN, &buf,
+				       &len);
+		c->media_fetched = true;
+	} else
+		err = proto_wire_not_found(PROTO_WIRE_MISSING_CHUNK, m->root,
+					   m->index, &buf, &len);
+	return send_encoded(c, err, &buf, &len);
+}
+
+/* Receives the next message before `deadline` (monotonic ms) and serves
+ * the node's media requests on the way, unless the scenario handles them
+ * itself. Returns as conn_recv(). */
+static int conn_next(conn *c, uint64_t deadline, proto_wire_msg *m)
+{
+	for (;;) {
+		uint64_t now = cm_mono_ms();
+		int rc;
+
+		if (now >= deadline || stopping)
+			return 0;
+		rc = conn_recv(c, (int)(deadline - now), m);
+		if (rc <= 0)
+			return rc;
+		if (!c->auto_serve || (m->type != PROTO_WIRE_MANIFEST_REQ &&
+				       m->type != PROTO_WIRE_CHUNK_REQ))
+			return 1;
+		if (!serve_request(c, m))
+			return -1;
+	}
+}
+
+/* Waits up to ms for a message of `type`, skipping others. Returns as
+ * conn_recv(). */
+static int conn_await(conn *c, proto_wire_type type, int ms,
+		      proto_wire_msg *m)
+{
+	uint64_t deadline = cm_mono_ms() + (uint64_t)ms;
+	int rc;
+
+	while ((rc = conn_next(c, deadline, m)) == 1)
+		if (m->type == type)
+			return 1;
+	return rc;
+}
+
+/* Waits until the node fetched the media of the clips this connection
+ * pushed. A mirror fetches all media, and first from the peer that sent
+ * the clip. Waiting also keeps the node from fetching from a gone peer. */
+static bool await_fetch(conn *c)
+{
+	uint64_t deadline = cm_mono_ms() + REPLY_TIMEOUT_MS;
+	proto_wire_msg m;
+	int rc = 1;
+
+	while (!c->media_fetched && rc == 1)
+		rc = conn_next(c, deadline, &m);
+	if (c->media_fetched)
+		return true;
+	if (rc == 0)
+		failf("the node did not fetch the media of a stored clip "
+		      "from the peer that sent it within %d ms",
+		      REPLY_TIMEOUT_MS);
+	return false;
+}
+
+/* Waits for the node's HELLO with the given reply flag. */
+static bool await_hello(conn *c, const options *opt, bool reply,
+			const char *after)
+{
+	uint64_t deadline = cm_mono_ms() + REPLY_TIMEOUT_MS;
+	proto_wire_msg m;
+	int rc;
+
+	while ((rc = conn_next(c, deadline, &m)) == 1) {
+		if (m.type != PROTO_WIRE_HELLO || m.reply != reply)
+			continue;
+		if (memcmp(m.node_key, opt->server_key, CURVE_KEY_LEN) != 0)
+			return failf("the node's HELLO names a key other than "
+				     "its CURVE key");
+		return true;
+	}
+	if (rc == 0)
+		failf("no HELLO (reply %s) from the node within %d ms after "
+		      "%s", reply ? "true" : "false", REPLY_TIMEOUT_MS, after);
+	return false;
+}
+
+/* Introduces the client (interest: every author) and waits for the
+ * node's reply HELLO. */
+static bool handshake(conn *c, const options *opt)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	cm_err err;
+
+	err = proto_wire_hello(PROTO_WIRE_ROLE_MIRROR, false, c->keys.pub,
+			       NULL, 0, &buf, &len);
+	if (!send_encoded(c, err, &buf, &len))
+		return false;
+	return await_hello(c, opt, true, "our HELLO");
+}
+
+/* Opens a connection with fresh keys, prints its key and sends HELLO. */
+static bool conn_start(conn *c, const options *opt)
+{
+	curve_keys keys;
+
+	keys_new(&keys);
+	print_hex("peer", keys.pub, CURVE_KEY_LEN);
+	return conn_open(c, opt, &keys, false) && handshake(c, opt);
+}
+
+typedef bool (*records_fn)(void *ctx, const proto_wire_msg *m);
+
+/* Sends a MANIFEST_REQ for a random root and receives messages until its
+ * NOT_FOUND. A node handles one peer's messages in order, so everything
+ * it sent in response to earlier messages has arrived by then.
+ * on_records (may be NULL) is called with each RECORDS message on the
+ * way. */
+static bool barrier(conn *c, records_fn on_records, void *ctx)
+{
+	uint8_t root[PROTO_HASH_LEN], *buf = NULL;
+	uint64_t deadline = cm_mono_ms() + REPLY_TIMEOUT_MS;
+	proto_wire_msg m;
+	size_t len = 0;
+	int rc;
+
+	randombytes_buf(root, sizeof(root));
+	if (!send_encoded(c, proto_wire_manifest_req(root, &buf, &len), &buf,
+			  &len))
+		return false;
+	while ((rc = conn_next(c, deadline, &m)) == 1) {
+		if (m.type == PROTO_WIRE_RECORDS && on_records &&
+		    !on_records(ctx, &m))
+			return false;
+		if (m.type == PROTO_WIRE_NOT_FOUND &&
+		    memcmp(m.root, root, PROTO_HASH_LEN) == 0)
+			return true;
+	}
+	if (rc == 0)
+		failf("no NOT_FOUND for a missing manifest within %d ms: the "
+		      "node stopped serving this peer", REPLY_TIMEOUT_MS);
+	return false;
+}
+
+/* --- Records --------------------------------------------------------- */
+
+static void creator_new(creator *cr)
+{
+	media *md = &cr->media;
+
+	crypto_sign_keypair(cr->pk, cr->sk);
+	randombytes_buf(md->data, sizeof(md->data));
+	memcpy(md->data, "\xff\xd8\xff", 3); /* a JPEG start */
+	proto_chunk_hash(md->data, sizeof(md->data), md->chunk);
+	proto_media_root((const uint8_t (*)[PROTO_HASH_LEN])md->chunk, 1,
+			 sizeof(md->data), md->root);
+	print_hex("author", cr->pk, sizeof(cr->pk));
+}
+
+/* Fills a valid clip by cr, created at created_ms, with its media. */
+static void clip_fill(proto_record *r, const creator *cr, const char *title,
+		      uint64_t created_ms)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = PROTO_KIND_CLIP;
+	memcpy(r->author, cr->pk, PROTO_KEY_LEN);
+	r->created_ms = created_ms;
+	cm_strlcpy(r->product, "gtin:2000000001012", sizeof(r->product));
+	cm_strlcpy(r->title, title, sizeof(r->title));
+	r->rating = 3;
+	r->n_media = 1;
+	memcpy(r->media[0].hash, cr->media.root, PROTO_HASH_LEN);
+	r->media[0].size = MEDIA_LEN;
+	cm_strlcpy(r->media[0].type, "image/jpeg", sizeof(r->media[0].type));
+}
+
+static void retraction_fill(proto_record *r, const creator *cr,
+			    const uint8_t target[PROTO_ID_LEN])
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = PROTO_KIND_RETRACT;
+	memcpy(r->author, cr->pk, PROTO_KEY_LEN);
+	r->created_ms = cm_now_ms();
+	memcpy(r->target, target, PROTO_ID_LEN);
+}
+
+static bool record_sign(const proto_record *r, const creator *cr,
+			const char *name, record *out)
+{
+	cm_err err;
+
+	out->name = name;
+	err = proto_record_sign(r, cr->sk, out->wire, sizeof(out->wire),
+				&out->len, out->id);
+	if (err)
+		return failf("signing the %s record failed: %s (%s)", name,
+			     cm_err_name(err), cm_err_detail());
+	return true;
+}
+
+static bool body_encode(const proto_record *r, uint8_t *body, size_t cap,
+			size_t *len)
+{
+	cm_err err = proto_body_encode(r, body, cap, len);
+
+	if (err)
+		return failf("encoding a record body failed: %s (%s)",
+			     cm_err_name(err), cm_err_detail());
+	return true;
+}
+
+/*
+ * Signs any body bytes under the signature domain "clipmesh/1/<type>"
+ * with secret key sk and writes the wire form, the way PROTOCOL.md
+ * defines it. A broken body thus carries a valid signature, so that its
+ * encoding is its only fault.
+ */
+static bool body_sign(const uint8_t *body, size_t len, const char *type,
+		      const uint8_t *sk, const char *name, record *out)
+{
+	uint8_t message[64];
+	size_t mlen, at = 0;
+
+	out->name = name;
+	if (len > UINT16_MAX || len + 3 + 2 + PROTO_SIG_LEN > sizeof(out->wire))
+		return failf("body of %zu bytes is too long to sign", len);
+	proto_record_id(body, len, out->id);
+	mlen = (size_t)snprintf((char *)message, sizeof(message),
+				"clipmesh/1/%s", type) + 1;
+	memcpy(message + mlen, out->id, PROTO_ID_LEN);
+	mlen += PROTO_ID_LEN;
+
+	out->wire[at++] = 0x92;
+	if (len <= UINT8_MAX) {
+		out->wire[at++] = 0xc4;
+	} else {
+		out->wire[at++] = 0xc5;
+		out->wire[at++] = (uint8_t)(len >> 8);
+	}
+	out->wire[at++] = (uint8_t)len;
+	memcpy(out->wire + at, body, len);
+	at += len;
+	out->wire[at++] = 0xc4;
+	out->wire[at++] = PROTO_SIG_LEN;
+	crypto_sign_detached(out->wire + at, NULL, message, mlen, sk);
+	out->len = at + PROTO_SIG_LEN;
+	return true;
+}
+
+/* Sends n records in one RECORDS message. */
+static bool push(conn *c, const record *const *recs, size_t n)
+{
+	const uint8_t *wires[CM_WIRE_BATCH_MAX];
+	size_t lens[CM_WIRE_BATCH_MAX], len = 0;
+	uint8_t *buf = NULL;
+
+	for (size_t i = 0; i < n && i < CM_WIRE_BATCH_MAX; i++) {
+		wires[i] = recs[i]->wire;
+		lens[i] = recs[i]->len;
+	}
+	return send_encoded(c, proto_wire_records(wires, lens, n, &buf, &len),
+			    &buf, &len);
+}
+
+static bool push_one(conn *c, const record *rec)
+{
+	return push(c, &rec, 1);
+}
+
+/* What check_stored() expects the node to send back. */
+typedef struct stored_check {
+	const record *const *present;
+	size_t n_present;
+	bool found[CHECK_MAX];
+	const record *const *absent;
+	size_t n_absent;
+} stored_check;
+
+static bool check_record(stored_check *sc, const uint8_t *wire, size_t len)
+{
+	static proto_signed opened;
+	char hex[9];
+	cm_err err;
+
+	err = proto_record_open(wire, len, cm_now_ms(), &opened);
+	if (err)
+		return failf("the node sent a record that fails "
+			     "verification: %s (%s)", cm_err_name(err),
+			     cm_err_detail());
+	cm_hex_short(opened.id, hex);
+	for (size_t i = 0; i < sc->n_absent; i++)
+		if (memcmp(opened.id, sc->absent[i]->id, PROTO_ID_LEN) == 0)
+			return failf("the node holds the %s record %s, which "
+				     "it must not store", sc->absent[i]->name,
+				     hex);
+	for (size_t i = 0; i < sc->n_present; i++) {
+		const record *p = sc->present[i];
+
+		if (memcmp(opened.id, p->id, PROTO_ID_LEN) != 0)
+			continue;
+		if (p->len != len || memcmp(p->wire, wire, len) != 0)
+			return failf("the node sent the %s record %s with "
+				     "other bytes than were pushed", p->name,
+				     hex);
+		sc->found[i] = true;
+	}
+	return true;
+}
+
+static bool check_records_message(void *ctx, const proto_wire_msg *m)
+{
+	for (size_t i = 0; i < m->n_records; i++)
+		if (!check_record(ctx, m->records[i], m->record_lens[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Asks the node for the present and absent records in one WANT, and
+ * checks that it sends back every present record byte for byte and none
+ * of the absent ones. A node sends each requested record that it stores,
+ * so this reads the node's store from the outside.
+ */
+static bool check_stored(conn *c, const record *const *present,
+			 size_t n_present, const record *const *absent,
+			 size_t n_absent)
+{
+	stored_check sc = {present, n_present, {false}, absent, n_absent};
+	uint8_t ids[2 * CHECK_MAX][PROTO_ID_LEN], *buf = NULL;
+	size_t n = 0, len = 0;
+	cm_err err;
+
+	if (n_present > CHECK_MAX || n_absent > CHECK_MAX)
+		return failf("more than %d records to check", CHECK_MAX);
+	for (size_t i = 0; i < n_present; i++)
+		memcpy(ids[n++], present[i]->id, PROTO_ID_LEN);
+	for (size_t i = 0; i < n_absent; i++)
+		memcpy(ids[n++], absent[i]->id, PROTO_ID_LEN);
+
+	err = proto_wire_ids(PROTO_WIRE_WANT, ids[0], n, &buf, &len);
+	if (!send_encoded(c, err, &buf, &len) ||
+	    !barrier(c, check_records_message, &sc))
+		return false;
+	for (size_t i = 0; i < n_present; i++)
+		if (!sc.found[i])
+			return failf("the node does not send back the %s "
+				     "record, so it did not store it",
+				     present[i]->name);
+	for (size_t i = 0; i < n_present; i++)
+		print_hex("stored", present[i]->id, PROTO_ID_LEN);
+	for (size_t i = 0; i < n_absent; i++)
+		print_hex("absent", absent[i]->id, PROTO_ID_LEN);
+	return true;
+}
+
+/* --- Scenario: garbage ----------------------------------------------- */
+
+/* A malformed message as hex, where "<XX*N>" stands for byte XX written N
+ * times, and the reason that PROTOCOL.md gives for it (NULL: open). */
+typedef struct garbage {
+	const char *hex;
+	const char *reason;
+} garbage;
+
+/* The invalid messages that PROTOCOL.md lists with their reasons. */
+static const garbage protocol_garbage[] = {
+	{"91 02 00", "trailing_bytes"},
+	{"92 05 c5 01 00 <01*32>", "truncated"},
+	{"92 03 dc 00 41", "too_many"},
+	{"96 01 01 01 c2 c4 20 <11*32> dc 10 01", "too_many"},
+	{"92 03 91 c5 40 81", "too_long"},
+	{"93 08 c4 20 <aa*32> cd 40 00", "bad_message"},
+	{"91 cc 02", "nonminimal_int"},
+	{"dc 00 01 91 02", "nonminimal_len"},
+	{"92 05 c5 00 20 <01*32>", "nonminimal_len"},
+	{"91 ff", "negative_int"},
+	{"92 04 90", "bad_type"},
+	{"91 0b", "bad_message"},
+	{"92 02 c0", "bad_message"},
+	{"92 04 c4 21 <01*32> 01", "bad_message"},
+	{"96 01 01 03 c2 c4 20 <11*32> c0", "bad_message"},
+};
+
+/* Further malformed messages whose reason the protocol leaves open. */
+static const garbage other_garbage[] = {
+	{"", NULL},                        /* empty frame */
+	{"c1", NULL},                      /* the never-used byte */
+	{"81 a1 74 02", NULL},             /* a map, not an array */
+	{"dd ff ff ff ff", NULL},          /* array32 claiming 2^32-1 items */
+	{"92 03 91 c6 ff ff ff ff", NULL}, /* a record claiming 4 GiB */
+	{"91 ca 40 00 00 00", NULL},       /* a float as the type */
+	{"91 d4 00 00", NULL},             /* an extension type */
+	{"92 03 91 c4 03 01 02 03", NULL}, /* a 3-byte record, not a record */
+};
+
+static int hex_digit(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	return -1;
+}
+
+/* Reads two hex digits at s into *byte. */
+static bool hex_byte(const char *s, uint8_t *byte)
+{
+	int hi = hex_digit(s[0]), lo = hi < 0 ? -1 : hex_digit(s[1]);
+
+	if (hi < 0 || lo < 0)
+		return false;
+	*byte = (uint8_t)(hi << 4 | lo);
+	return true;
+}
+
+/* Expands a garbage table entry into out[cap]. Returns false on a typo
+ * in the table. */
+static bool garbage_bytes(const char *hex, uint8_t *out, size_t cap,
+			  size_t *len)
+{
+	const char *p = hex;
+	uint8_t byte;
+
+	*len = 0;
+	while (*p) {
+		char *end;
+		unsigned long count = 1;
+
+		if (*p == ' ') {
+			p++;
+			continue;
+		}
+		if (*p == '<') {
+			if (!hex_byte(p + 1, &byte) || p[3] != '*')
+				return false;
+			count = strtoul(p + 4, &end, 10);
+			if (*end != '>')
+				return false;
+			p = end + 1;
+		} else {
+			if (!hex_byte(p, &byte))
+				return false;
+			p += 2;
+		}
+		if (count > cap - *len)
+			return false;
+		memset(out + *len, byte, count);
+		*len += count;
+	}
+	return true;
+}
+
+static bool send_garbage(conn *c, const garbage *g)
+{
+	uint8_t buf[GARBAGE_MAX];
+	size_t len;
+
+	if (!garbage_bytes(g->hex, buf, sizeof(buf), &len))
+		return failf("garbage table entry '%s' is not valid hex",
+			     g->hex);
+	if (!send_frame(c, buf, len, 0))
+		return false;
+	expect(g->reason ? g->reason : "*", 1, 1);
+	return true;
+}
+
+static bool send_garbage_table(conn *c, const garbage *table, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!send_garbage(c, &table[i]))
+			return false;
+	return true;
+}
+
+/* Sends len random bytes that start with the never-used byte c1, so that
+ * they are never a valid message. */
+static bool send_noise(conn *c, size_t len)
+{
+	uint8_t *buf = malloc(len);
+	bool ok;
+
+	if (!buf)
+		return failf("out of memory for %zu bytes", len);
+	randombytes_buf(buf, len);
+	buf[0] = 0xc1;
+	ok = send_frame(c, buf, len, 0);
+	free(buf);
+	expect("*", 1, 1);
+	return ok;
+}
+
+static bool send_deep_nesting(conn *c)
+{
+	uint8_t buf[NESTING_DEPTH + 1];
+
+	memset(buf, 0x91, NESTING_DEPTH);
+	buf[NESTING_DEPTH] = 0x02;
+	expect("*", 1, 1);
+	return send_frame(c, buf, sizeof(buf), 0);
+}
+
+/* Sends the prefixes of a valid message cut at 1 byte, at half and one
+ * byte short of its end: each is a truncated message. */
+static bool send_cut(conn *c, cm_err err, uint8_t *buf, size_t len)
+{
+	size_t cuts[3] = {1, len / 2, len - 1};
+	bool ok = true;
+
+	if (err)
+		return failf("encoding a message failed: %s",
+			     cm_err_name(err));
+	for (size_t i = 0; i < 3 && ok; i++) {
+		ok = send_frame(c, buf, cuts[i], 0);
+		expect("truncated", 1, 1);
+	}
+	free(buf);
+	return ok;
+}
+
+static bool send_truncated(conn *c, const record *rec)
+{
+	const uint8_t *wire = rec->wire;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	cm_err err;
+
+	err = proto_wire_hello(PROTO_WIRE_ROLE_MIRROR, false, c->keys.pub,
+			       NULL, 0, &buf, &len);
+	if (!send_cut(c, err, buf, len))
+		return false;
+	err = proto_wire_records(&wire, &rec->len, 1, &buf, &len);
+	return send_cut(c, err, buf, len);
+}
+
+/* A message of two frames has no meaning in the protocol: the node drops
+ * it without counting. */
+static bool send_two_frames(conn *c)
+{
+	static const uint8_t ping[] = {0x91, 0x02};
+
+	return send_frame(c, ping, sizeof(ping), ZMQ_SNDMORE) &&
+	       send_frame(c, ping, sizeof(ping), 0);
+}
+
+/* Sends a frame over the 2 MiB limit on a connection of its own, and
+ * waits for the node's ZeroMQ to close that connection. */
+static bool send_oversized(const options *opt)
+{
+	size_t len = CM_WIRE_MSG_MAX + 1;
+	uint64_t deadline = cm_mono_ms() + REPLY_TIMEOUT_MS;
+	uint8_t *buf = calloc(1, len);
+	curve_keys keys;
+	conn big = {0};
+	int event = 0;
+	bool ok;
+
+	keys_new(&keys);
+	ok = buf ? conn_open(&big, opt, &keys, true) : failf("out of memory");
+	ok = ok && send_frame(&big, buf, len, 0);
+	free(buf);
+	while (ok && event != ZMQ_EVENT_DISCONNECTED &&
+	       cm_mono_ms() < deadline)
+		event = monitor_wait(&big, REPLY_TIMEOUT_MS);
+	conn_close(&big);
+	if (ok && event != ZMQ_EVENT_DISCONNECTED)
+		return failf("the node kept a connection open that sent a "
+			     "frame of %zu bytes", len);
+	return ok;
+}
+
+static bool run_garbage(const options *opt)
+{
+	static const garbage before_hello = {"91 02 00", "trailing_bytes"};
+	static const garbage empty = {"", NULL};
+	static proto_record r;
+	creator cr;
+	record control;
+	const record *present[] = {&control};
+	curve_keys keys;
+	conn c = {0};
+	bool ok;
+
+	creator_new(&cr);
+	clip_fill(&r, &cr, "Stored after the garbage", cm_now_ms());
+	keys_new(&keys);
+	print_hex("peer", keys.pub, CURVE_KEY_LEN);
+	ok = record_sign(&r, &cr, "control", &control) &&
+	     conn_open(&c, opt, &keys, false);
+	c.served = &cr.media;
+
+	/* Garbage before the HELLO, then the handshake must still work. */
+	ok = ok && send_garbage(&c, &before_hello) &&
+	     send_garbage(&c, &empty) && send_noise(&c, 64) &&
+	     handshake(&c, opt);
+	if (ok)
+		pass("handshake after garbage");
+
+	ok = ok && send_garbage_table(&c, protocol_garbage,
+				      sizeof(protocol_garbage) /
+					      sizeof(protocol_garbage[0])) &&
+	     send_garbage_table(&c, other_garbage,
+				sizeof(other_garbage) /
+					sizeof(other_garbage[0])) &&
+	     send_truncated(&c, &control) && send_deep_nesting(&c) &&
+	     send_noise(&c, BIG_FRAME_LEN) && send_two_frames(&c);
+	ok = ok && barrier(&c, NULL, NULL);
+	if (ok)
+		pass("node responds after garbage");
+
+	ok = ok && send_oversized(opt) && barrier(&c, NULL, NULL);
+	if (ok)
+		pass("node closed the connection with an oversized frame");
+
+	ok = ok && push_one(&c, &control) &&
+	     check_stored(&c, present, 1, NULL, 0) && await_fetch(&c);
+	if (ok)
+		pass("node stores a valid record after the garbage");
+	conn_close(&c);
+	return ok;
+}
+
+/* --- Scenario: hello-key --------------------------------------------- */
+
+/* Sends a HELLO of wire version 2, which the encoder cannot build:
+ * [1, 2, mirror, false, our key, nil]. */
+static bool send_hello_v2(conn *c)
+{
+	static const uint8_t head[] = {0x96, 0x01, 0x02, 0x02, 0xc2, 0xc4,
+				       CURVE_KEY_LEN};
+	uint8_t buf[sizeof(head) + CURVE_KEY_LEN + 1];
+
+	memcpy(buf, head, sizeof(head));
+	memcpy(buf + sizeof(head), c->keys.pub, CURVE_KEY_LEN);
+	buf[sizeof(buf) - 1] = 0xc0;
+	return send_frame(c, buf, sizeof(buf), 0);
+}
+
+static bool run_hello_key(const options *opt)
+{
+	static proto_record r;
+	uint8_t other_key[CURVE_KEY_LEN], *buf = NULL;
+	size_t len = 0;
+	creator cr;
+	record early, control;
+	const record *present[] = {&control}, *absent[] = {&early};
+	curve_keys keys;
+	conn c = {0};
+	bool ok;
+
+	creator_new(&cr);
+	clip_fill(&r, &cr, "Pushed before a valid HELLO", cm_now_ms());
+	ok = record_sign(&r, &cr, "pushed before the handshake", &early);
+	clip_fill(&r, &cr, "Pushed after a valid HELLO", cm_now_ms());
+	ok = ok && record_sign(&r, &cr, "control", &control);
+	keys_new(&keys);
+	print_hex("peer", keys.pub, CURVE_KEY_LEN);
+	ok = ok && conn_open(&c, opt, &keys, false);
+	c.served = &cr.media;
+
+	/* A HELLO naming a key other than our CURVE key, then one of another
+	 * wire version: the node accepts neither. */
+	randombytes_buf(other_key, sizeof(other_key));
+	ok = ok && send_encoded(&c, proto_wire_hello(PROTO_WIRE_ROLE_MIRROR,
+						      false, other_key, NULL,
+						      0, &buf, &len),
+				&buf, &len) &&
+	     send_hello_v2(&c);
+	expect("bad_key", 1, 1);
+	expect("bad_version", 1, 1);
+
+	/* Still a stranger: the node asks us to introduce ourselves and
+	 * ignores records. */
+	ok = ok && send_encoded(&c, proto_wire_ping(&buf, &len), &buf, &len) &&
+	     await_hello(&c, opt, false, "a PING without a valid HELLO");
+	if (ok)
+		pass("node rejected both HELLOs and asks for a valid one");
+	ok = ok && push_one(&c, &early);
+
+	ok = ok && handshake(&c, opt) && push_one(&c, &control) &&
+	     check_stored(&c, present, 1, absent, 1) && await_fetch(&c);
+	if (ok)
+		pass("records count only after a valid HELLO");
+	conn_close(&c);
+	return ok;
+}
+
+/* --- Scenario: forged ------------------------------------------------ */
+
+/* Changes the first byte of `text` inside a wire record, keeping the body
+ * valid, so that only the signature breaks. */
+static bool change_one_byte(record *rec, const char *text)
+{
+	size_t n = strlen(text);
+
+	for (size_t i = 0; i + n <= rec->len; i++) {
+		if (memcmp(rec->wire + i, text, n) != 0)
+			continue;
+		rec->wire[i] ^= 0x01;
+		return true;
+	}
+	return failf("'%s' not found in the record", text);
+}
+
+/* Builds the two non-canonical variants of a valid body that ends with
+ * the key "v" and the value 1: that value as uint8 (cc 01), and the body
+ * followed by one extra byte. */
+static bool sign_noncanonical(const proto_record *r, const creator *cr,
+			      record *nonminimal, record *trailing)
+{
+	static uint8_t body[CM_BODY_MAX + 2];
+	size_t len;
+
+	if (!body_encode(r, body, CM_BODY_MAX, &len))
+		return false;
+	if (len < 3 || memcmp(body + len - 3, "\xa1\x76\x01", 3) != 0)
+		return failf("the body does not end with \"v\": 1");
+	body[len] = 0x00;
+	if (!body_sign(body, len + 1, "clip", cr->sk, "trailing byte",
+		       trailing))
+		return false;
+	body[len - 1] = 0xcc;
+	body[len] = 0x01;
+	return body_sign(body, len + 1, "clip", cr->sk, "non-minimal integer",
+			 nonminimal);
+}
+
+/* Signs a clip body with another key than its author's. */
+static bool sign_by_other(const proto_record *r, const creator *other,
+			  record *out)
+{
+	static uint8_t body[CM_BODY_MAX];
+	size_t len;
+
+	return body_encode(r, body, sizeof(body), &len) &&
+	       body_sign(body, len, "clip", other->sk, "foreign signature",
+			 out);
+}
+
+/* Signs a retraction of `target` with the clip signature domain, which
+ * must never verify as a retraction. */
+static bool sign_cross_domain(const creator *cr,
+			      const uint8_t target[PROTO_ID_LEN], record *out)
+{
+	static proto_record r;
+	static uint8_t body[CM_BODY_MAX];
+	size_t len;
+
+	retraction_fill(&r, cr, target);
+	return body_encode(&r, body, sizeof(body), &len) &&
+	       body_sign(body, len, "clip", cr->sk,
+			 "retraction signed as a clip", out);
+}
+
+static bool run_forged(const options *opt)
+{
+	static proto_record r;
+	static record control, foreign, nonminimal, trailing, future, changed,
+		cross;
+	const record *present[] = {&control};
+	const record *absent[] = {&foreign, &nonminimal, &trailing, &future,
+				  &changed, &cross};
+	uint64_t now = cm_now_ms();
+	creator cr, other;
+	bool ok;
+	conn c = {0};
+
+	creator_new(&cr);
+	creator_new(&other);
+	clip_fill(&r, &cr, "Control clip", now);
+	ok = record_sign(&r, &cr, "control", &control);
+	clip_fill(&r, &cr, "Signed by someone else", now);
+	ok = ok && sign_by_other(&r, &other, &foreign);
+	clip_fill(&r, &cr, "Encoded in a longer form", now);
+	ok = ok && sign_noncanonical(&r, &cr, &nonminimal, &trailing);
+	clip_fill(&r, &cr, "From the future", now + CM_FUTURE_SKEW_MS + 60000);
+	ok = ok && record_sign(&r, &cr, "future-dated", &future);
+	clip_fill(&r, &cr, "Changed after signing", now);
+	ok = ok && record_sign(&r, &cr, "changed", &changed) &&
+	     change_one_byte(&changed, "Changed after signing");
+	ok = ok && sign_cross_domain(&cr, control.id, &cross);
+
+	ok = ok && conn_start(&c, opt);
+	c.served = &cr.media;
+	ok = ok && push_one(&c, &control);
+	for (size_t i = 0; ok && i < sizeof(absent) / sizeof(absent[0]); i++)
+		ok = push_one(&c, absent[i]);
+	ok = ok && check_stored(&c, present, 1, absent,
+				sizeof(absent) / sizeof(absent[0])) &&
+	     await_fetch(&c);
+	if (ok)
+		pass("node stored none of the forged records");
+	expect("bad_signature", 3, 3);
+	expect("nonminimal_int", 1, 1);
+	expect("trailing_bytes", 1, 1);
+	expect("future", 1, 1);
+	conn_close(&c);
+	return ok;
+}
+
+/* --- Scenario: duplicate --------------------------------------------- */
+
+static bool run_duplicate(const options *opt)
+{
+	static proto_record r;
+	static record clip;
+	const record *twice[] = {&clip, &clip}, *present[] = {&clip};
+	creator cr;
+	bool ok;
+	conn c = {0};
+
+	creator_new(&cr);
+	clip_fill(&r, &cr, "Pushed again and again", cm_now_ms());
+	ok = record_sign(&r, &cr, "pushed three times", &clip) &&
+	     conn_start(&c, opt);
+	c.served = &cr.media;
+
+	/* Once, once more, and twice in one message, which the node stores
+	 * in one transaction that contains the same record twice. */
+	ok = ok && push_one(&c, &clip) && push_one(&c, &clip) &&
+	     push(&c, twice, 2) && check_stored(&c, present, 1, NULL, 0) &&
+	     await_fetch(&c);
+	if (ok)
+		pass("node stores a record pushed four times");
+	conn_close(&c);
+	return ok;
+}
+
+/* --- Scenario: retracted --------------------------------------------- */
+
+static bool run_retracted(const options *opt)
+{
+	static proto_record r;
+	static record clip, retraction, clip2, forged2, clip3, forged3;
+	const record *present[] = {&retraction, &clip2, &clip3};
+	const record *absent[] = {&clip, &forged2, &forged3};
+	creator cr, other;
+	bool ok;
+	conn c = {0};
+
+	creator_new(&cr);
+	creator_new(&other);
+	clip_fill(&r, &cr, "Retracted before it arrived", cm_now_ms());
+	ok = record_sign(&r, &cr, "retracted clip", &clip);
+	retraction_fill(&r, &cr, clip.id);
+	ok = ok && record_sign(&r, &cr, "retraction", &retraction);
+
+	/* Retractions by someone other than the author: one arriving before
+	 * the clip, one after. Neither may remove the clip. */
+	clip_fill(&r, &cr, "Retracted by a stranger first", cm_now_ms());
+	ok = ok && record_sign(&r, &cr, "clip with a forged retraction",
+			       &clip2);
+	retraction_fill(&r, &other, clip2.id);
+	ok = ok && record_sign(&r, &other, "forged early retraction",
+			       &forged2);
+	clip_fill(&r, &cr, "Retracted by a stranger later", cm_now_ms());
+	ok = ok && record_sign(&r, &cr, "clip with a late forged retraction",
+			       &clip3);
+	retraction_fill(&r, &other, clip3.id);
+	ok = ok && record_sign(&r, &other, "forged late retraction",
+			       &forged3);
+
+	ok = ok && conn_start(&c, opt);
+	c.served = &cr.media;
+	ok = ok && push_one(&c, &retraction) && push_one(&c, &clip) &&
+	     push_one(&c, &clip) && push_one(&c, &forged2) &&
+	     push_one(&c, &clip2) && push_one(&c, &clip3) &&
+	     push_one(&c, &forged3) &&
+	     check_stored(&c, present, 3, absent, 3) && await_fetch(&c);
+	if (ok) {
+		pass("a retracted clip is never stored, forged retractions "
+		     "remove nothing");
+		print_hex("retracted", clip.id, PROTO_ID_LEN);
+	}
+	expect("retracted", 2, 2);
+	expect("not_author", 1, 1);
+	conn_close(&c);
+	return ok;
+}
+
+/* --- Files given on the command line --------------------------------- */
+
+/* Reads a whole file of at most FILE_MAX bytes into a malloc'd buffer. */
+static bool read_file(const char *path, uint8_t **data, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf = NULL;
+	long size;
+	bool ok = false;
+
+	if (!f)
+		return failf("cannot open %s: %s", path, strerror(errno));
+	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) != 0) {
+		failf("cannot read %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if ((unsigned long)size > FILE_MAX) {
+		failf("%s is over %u bytes", path, FILE_MAX);
+		goto out;
+	}
+	buf = malloc(size ? (size_t)size : 1);
+	if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
+		failf("cannot read %s", path);
+		goto out;
+	}
+	*data = buf;
+	*len = (size_t)size;
+	buf = NULL;
+	ok = true;
+out:
+	free(buf);
+	fclose(f);
+	return ok;
+}
+
+/* Reads the first record of an export file (16-byte magic, then a 4-byte
+ * big-endian length and the record) and opens it. */
+static bool read_first_record(const char *path, record *rec,
+			      proto_signed *opened)
+{
+	uint8_t *data = NULL;
+	size_t size = 0, len;
+	cm_err err;
+	bool ok = false;
+
+	if (!read_file(path, &data, &size))
+		return false;
+	if (size < EXPORT_MAGIC_LEN + 4 ||
+	    memcmp(data, EXPORT_MAGIC, EXPORT_MAGIC_LEN) != 0) {
+		failf("%s is not an export file", path);
+		goto out;
+	}
+	len = (size_t)data[16] << 24 | (size_t)data[17] << 16 |
+	      (size_t)data[18] << 8 | data[19];
+	if (len == 0 || len > sizeof(rec->wire) || len > size - 20) {
+		failf("%s: first record length %zu is invalid", path, len);
+		goto out;
+	}
+	memcpy(rec->wire, data + 20, len);
+	rec->len = len;
+	rec->name = "exported";
+	err = proto_record_open(rec->wire, len, cm_now_ms(), opened);
+	if (err) {
+		failf("%s: first record does not open: %s", path,
+		      cm_err_name(err));
+		goto out;
+	}
+	memcpy(rec->id, opened->id, PROTO_ID_LEN);
+	ok = opened->rec.kind == PROTO_KIND_CLIP && opened->rec.n_media > 0;
+	if (!ok)
+		failf("%s: first record is not a clip with media", path);
+out:
+	free(data);
+	return ok;
+}
+
+/* --- Scenario: not-found --------------------------------------------- */
+
+/* Requests a record that does not exist, and a chunk and the manifest of
+ * a random root. Only the two NOT_FOUNDs may come back. */
+static bool ask_missing(conn *c, uint64_t index)
+{
+	uint8_t root[PROTO_HASH_LEN], id[PROTO_ID_LEN], *buf = NULL;
+	proto_wire_msg m;
+	size_t len = 0;
+	int rc;
+
+	randombytes_buf(root, sizeof(root));
+	randombytes_buf(id, sizeof(id));
+	if (!send_encoded(c, proto_wire_ids(PROTO_WIRE_WANT, id, 1, &buf,
+					    &len),
+			  &buf, &len) ||
+	    !send_encoded(c, proto_wire_chunk_req(root, index, &buf, &len),
+			  &buf, &len))
+		return false;
+	rc = conn_await(c, PROTO_WIRE_NOT_FOUND, REPLY_TIMEOUT_MS, &m);
+	if (rc == 0)
+		return failf("no NOT_FOUND for chunk %llu of a missing media",
+			     (unsigned long long)index);
+	if (rc < 0)
+		return false;
+	if (m.missing != PROTO_WIRE_MISSING_CHUNK || m.index != index ||
+	    memcmp(m.root, root, PROTO_HASH_LEN) != 0)
+		return failf("NOT_FOUND names kind %d index %llu, expected "
+			     "chunk %llu of the requested root", m.missing,
+			     (unsigned long long)m.index,
+			     (unsigned long long)index);
+	return barrier(c, NULL, NULL); /* the manifest's NOT_FOUND */
+}
+
+/* Fetches the manifest of `root` and checks it against the root. */
+static bool fetch_manifest(conn *c, const uint8_t *root, size_t *n_chunks,
+			   uint8_t first_chunk[PROTO_HASH_LEN])
+{
+	const uint8_t(*chunks)[PROTO_HASH_LEN];
+	uint8_t *buf = NULL;
+	proto_wire_msg m;
+	size_t len = 0;
+	int rc;
+
+	if (!send_encoded(c, proto_wire_manifest_req(root, &buf, &len), &buf,
+			  &len))
+		return false;
+	rc = conn_await(c, PROTO_WIRE_MANIFEST, REPLY_TIMEOUT_MS, &m);
+	if (rc <= 0)
+		return rc == 0 ? failf("no MANIFEST for stored media") : false;
+	chunks = (const uint8_t(*)[PROTO_HASH_LEN])m.chunks;
+	if (memcmp(m.root, root, PROTO_HASH_LEN) != 0 || m.n_chunks == 0 ||
+	    proto_media_check_manifest(root, m.size, chunks, m.n_chunks))
+		return failf("the node sent a manifest that does not match "
+			     "its root");
+	*n_chunks = m.n_chunks;
+	memcpy(first_chunk, chunks[0], PROTO_HASH_LEN);
+	return true;
+}
+
+/* Fetches chunk 0 of `root` and checks its hash. */
+static bool fetch_chunk(conn *c, const uint8_t *root,
+			const uint8_t hash[PROTO_HASH_LEN])
+{
+	uint8_t got[PROTO_HASH_LEN], *buf = NULL;
+	proto_wire_msg m;
+	size_t len = 0;
+	int rc;
+
+	if (!send_encoded(c, proto_wire_chunk_req(root, 0, &buf, &len), &buf,
+			  &len))
+		return false;
+	rc = conn_await(c, PROTO_WIRE_CHUNK, REPLY_TIMEOUT_MS, &m);
+	if (rc <= 0)
+		return rc == 0 ? failf("no CHUNK for stored media") : false;
+	proto_chunk_hash(m.data, m.data_len, got);
+	if (m.index != 0 || memcmp(got, hash, PROTO_HASH_LEN) != 0)
+		return failf("the node sent chunk %llu with a wrong hash",
+			     (unsigned long long)m.index);
+	return true;
+}
+
+/* Checks that the node still serves a stored clip: the record, its
+ * manifest, its first chunk, and NOT_FOUND past its last chunk. */
+static bool check_serves(conn *c, const options *opt)
+{
+	static proto_signed opened;
+	static record rec;
+	const record *present[] = {&rec};
+	uint8_t first[PROTO_HASH_LEN];
+	const uint8_t *root;
+	size_t n_chunks;
+
+	if (!read_first_record(opt->records_path, &rec, &opened))
+		return false;
+	root = opened.rec.media[0].hash;
+	return check_stored(c, present, 1, NULL, 0) &&
+	       fetch_manifest(c, root, &n_chunks, first) &&
+	       fetch_chunk(c, root, first) && ask_missing(c, n_chunks);
+}
+
+#define MISSING_ROUNDS 20
+
+static bool run_not_found(const options *opt)
+{
+	bool ok;
+	conn c = {0};
+
+	ok = conn_start(&c, opt);
+	for (unsigned i = 0; ok && i < MISSING_ROUNDS; i++)
+		ok = ask_missing(&c, i * 800);
+	if (ok)
+		pass("NOT_FOUND for every missing manifest and chunk");
+	if (ok && opt->records_path) {
+		ok = check_serves(&c, opt);
+		if (ok)
+			pass("node still serves a stored clip and its media");
+	}
+	expect("*", 0, 0);
+	conn_close(&c);
+	return ok;
+}
+
+/* --- Scenario: bad-media --------------------------------------------- */
+
+/* The media the scenario serves badly, and what the node did so far. */
+typedef struct bad_media {
+	const uint8_t *root;
+	uint8_t *data;
+	size_t size;
+	uint8_t (*chunks)[PROTO_HASH_LEN];
+	size_t n_chunks;
+	uint8_t chunk[CM_CHUNK_SIZE];
+
+	bool wrong_manifest_sent;
+	bool manifest_requested_again; /* so the wrong one was not stored */
+	bool corrupted[CM_WIRE_CHUNKS_INFLIGHT];
+	unsigned corrupted_count;
+	bool chunk_requested_again; /* so a corrupted one was not stored */
+} bad_media;
+
+static bool bad_media_load(bad_media *bm, const options *opt,
+			   const proto_signed *clip)
+{
+	uint8_t root[PROTO_HASH_LEN];
+
+	if (!read_file(opt->media_path, &bm->data, &bm->size))
+		return false;
+	bm->n_chunks = (size_t)proto_media_chunk_count(bm->size);
+	if (bm->n_chunks == 0 || bm->n_chunks > CM_WIRE_CHUNKS_INFLIGHT)
+		return failf("%s has %zu chunks; use a file of 1 to %d",
+			     opt->media_path, bm->n_chunks,
+			     CM_WIRE_CHUNKS_INFLIGHT);
+	bm->chunks = calloc(bm->n_chunks, PROTO_HASH_LEN);
+	if (!bm->chunks)
+		return failf("out of memory");
+	for (size_t i = 0; i < bm->n_chunks; i++) {
+		size_t off = i * CM_CHUNK_SIZE, n = bm->size - off;
+
+		proto_chunk_hash(bm->data + off,
+				 n > CM_CHUNK_SIZE ? CM_CHUNK_SIZE : n,
+				 bm->chunks[i]);
+	}
+	proto_media_root((const uint8_t(*)[PROTO_HASH_LEN])bm->chunks,
+			 bm->n_chunks, bm->size, root);
+	bm->root = clip->rec.media[0].hash;
+	if (memcmp(root, bm->root, PROTO_HASH_LEN) != 0)
+		return failf("%s is not the first media of the clip in %s",
+			     opt->media_path, opt->records_path);
+	return true;
+}
+
+/* Responds to a MANIFEST_REQ: wrong once (the last chunk hash changed),
+ * then right, because the node needs a manifest to request chunks. */
+static bool bad_manifest(conn *c, bad_media *bm)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0, last = bm->n_chunks - 1;
+	bool ok;
+
+	if (bm->wrong_manifest_sent) {
+		bm->manifest_requested_again = true;
+		return send_encoded(c, proto_wire_manifest(bm->root, bm->size,
+							   bm->chunks[0],
+							   bm->n_chunks, &buf,
+							   &len),
+				    &buf, &len);
+	}
+	bm->chunks[last][0] ^= 0x01;
+	ok = send_encoded(c, proto_wire_manifest(bm->root, bm->size,
+						 bm->chunks[0], bm->n_chunks,
+						 &buf, &len),
+			  &buf, &len);
+	bm->chunks[last][0] ^= 0x01;
+	bm->wrong_manifest_sent = true;
+	return ok;
+}
+
+/* Responds to a CHUNK_REQ with the chunk's bytes, one bit flipped. A
+ * chunk that the node requests again gets NOT_FOUND instead, and so does
+ * every request after that, so that the node turns to another peer. */
+static bool bad_chunk(conn *c, bad_media *bm, uint64_t index)
+{
+	size_t off, n;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	if (index >= bm->n_chunks || bm->chunk_requested_again ||
+	    bm->corrupted[index]) {
+		if (index < bm->n_chunks && bm->corrupted[index])
+			bm->chunk_requested_again = true;
+		return send_encoded(c, proto_wire_not_found(
+					       PROTO_WIRE_MISSING_CHUNK,
+					       bm->root, index, &buf, &len),
+				    &buf, &len);
+	}
+	off = (size_t)index * CM_CHUNK_SIZE;
+	n = bm->size - off > CM_CHUNK_SIZE ? CM_CHUNK_SIZE : bm->size - off;
+	memcpy(bm->chunk, bm->data + off, n);
+	bm->chunk[n / 2] ^= 0x01;
+	bm->corrupted[index] = true;
+	bm->corrupted_count++;
+	return send_encoded(c, proto_wire_chunk(bm->root, index, bm->chunk, n,
+						&buf, &len),
+			    &buf, &len);
+}
+
+static bool bad_media_respond(conn *c, bad_media *bm, const proto_wire_msg *m)
+{
+	bool ours = memcmp(m->root, bm->root, PROTO_HASH_LEN) == 0;
+
+	if (!ours || (m->type == PROTO_WIRE_MANIFEST_REQ &&
+		      bm->chunk_requested_again))
+		return serve_request(c, m);
+	if (m->type == PROTO_WIRE_MANIFEST_REQ)
+		return bad_manifest(c, bm);
+	return bad_chunk(c, bm, m->index);
+}
+
+/* Serves the node badly until it has requested both the manifest and a
+ * chunk again. */
+static bool serve_badly(conn *c, bad_media *bm)
+{
+	uint64_t deadline = cm_mono_ms() + 6 * REPLY_TIMEOUT_MS;
+	proto_wire_msg m;
+	int rc;
+
+	while (!bm->chunk_requested_again) {
+		rc = conn_next(c, deadline, &m);
+		if (rc == 0)
+			return failf("the node did not request the manifest "
+				     "and a chunk again (wrong manifest sent: "
+				     "%s, manifest requested again: %s, "
+				     "corrupted chunks sent: %u)",
+				     bm->wrong_manifest_sent ? "yes" : "no",
+				     bm->manifest_requested_again ? "yes"
+								  : "no",
+				     bm->corrupted_count);
+		if (rc < 0)
+			return false;
+		if ((m.type == PROTO_WIRE_MANIFEST_REQ ||
+		     m.type == PROTO_WIRE_CHUNK_REQ) &&
+		    !bad_media_respond(c, bm, &m))
+			return false;
+	}
+	if (!bm->manifest_requested_again)
+		return failf("the node requested chunks without requesting "
+			     "the manifest again, so it stored the wrong one");
+	return true;
+}
+
+/* Keeps the connection and responds with NOT_FOUND until SIGTERM or
+ * HOLD_MS, so that the node turns to an honest peer while this one stays
+ * connected. */
+static bool hold(conn *c, bad_media *bm)
+{
+	uint64_t end = cm_mono_ms() + HOLD_MS;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	proto_wire_msg m;
+
+	while (!stopping && cm_mono_ms() < end) {
+		int rc = conn_next(c, cm_mono_ms() + KEEPALIVE_MS, &m);
+
+		if (rc < 0)
+			return false;
+		if (rc == 1 && (m.type == PROTO_WIRE_MANIFEST_REQ ||
+				m.type == PROTO_WIRE_CHUNK_REQ)) {
+			if (!bad_media_respond(c, bm, &m))
+				return false;
+			continue;
+		}
+		if (!send_encoded(c, proto_wire_ping(&buf, &len), &buf, &len))
+			return false;
+	}
+	return true;
+}
+
+static bool run_bad_media(const options *opt)
+{
+	static proto_signed opened;
+	static record clip;
+	static bad_media bm;
+	bool ok;
+	conn c = {0};
+
+	if (!opt->records_path || !opt->media_path)
+		return failf("bad-media needs --records and --media");
+	ok = read_first_record(opt->records_path, &clip, &opened) &&
+	     bad_media_load(&bm, opt, &opened) && conn_start(&c, opt);
+	c.auto_serve = false;
+	ok = ok && push_one(&c, &clip) && serve_badly(&c, &bm);
+	if (ok) {
+		pass("node requested the manifest and the chunk again after "
+		     "bad responses");
+		expect("bad_manifest", 1, 1);
+		expect("bad_chunk", bm.corrupted_count, bm.corrupted_count);
+		printf("ready\n");
+	}
+	ok = ok && hold(&c, &bm);
+	conn_close(&c);
+	free(bm.data);
+	free(bm.chunks);
+	return ok;
+}
+
+/* --- Scenario: flood ------------------------------------------------- */
+
+/* Connects again with the flooding key until the node rejects the
+ * handshake (ZAP denies a banned key). A handshake that succeeds means
+ * the node has not read enough of the flood yet, so it retries. */
+static bool check_reconnect_denied(const options *opt, const curve_keys *keys)
+{
+	uint64_t deadline = cm_mono_ms() + BAN_DEADLINE_MS;
+	struct timespec pause = {0, BAN_RETRY_MS * 1000000L};
+	unsigned accepted = 0;
+
+	while (cm_mono_ms() < deadline && !stopping) {
+		conn again = {0};
+		bool opened = conn_open(&again, opt, keys, true);
+		int event = 0;
+
+		while (opened && event == 0 && cm_mono_ms() < deadline)
+			event = monitor_wait(&again, BAN_RETRY_MS);
+		conn_close(&again);
+		if (!opened)
+			return false;
+		if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+			printf("ok - reconnect denied after %u accepted "
+			       "attempts\n", accepted);
+			return true;
+		}
+		if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+			accepted++;
+		nanosleep(&pause, NULL);
+	}
+	return failf("the node still accepts the flooding key after %d ms "
+		     "(%u handshakes accepted)", BAN_DEADLINE_MS, accepted);
+}
+
+/* Checks that the node ignores the flooding connection: a request gets
+ * no response within QUIET_MS. */
+static bool check_ignored(conn *c)
+{
+	uint8_t root[PROTO_HASH_LEN], *buf = NULL;
+	proto_wire_msg m;
+	size_t len = 0;
+	int rc;
+
+	randombytes_buf(root, sizeof(root));
+	if (!send_encoded(c, proto_wire_manifest_req(root, &buf, &len), &buf,
+			  &len))
+		return false;
+	rc = conn_await(c, PROTO_WIRE_NOT_FOUND, QUIET_MS, &m);
+	if (rc > 0)
+		return failf("the node still responds to the flooding "
+			     "connection");
+	return rc == 0;
+}
+
+static bool run_flood(const options *opt)
+{
+	static const uint8_t malformed[] = {
+		0x92, 0x05, 0xc5, 0x01, 0x00, /* a WANT claiming 256 bytes */
+		1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+		1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	};
+	bool ok;
+	conn c = {0};
+
+	ok = conn_start(&c, opt);
+	for (unsigned i = 0; ok && i < FLOOD_COUNT; i++)
+		ok = send_frame(&c, malformed, sizeof(malformed), 0);
+	if (ok)
+		pass("sent 20000 malformed messages");
+	ok = ok && check_reconnect_denied(opt, &c.keys) && check_ignored(&c);
+	if (ok)
+		pass("node ignores the flooding connection");
+	expect("truncated", CM_PEER_REJECTS_MAX + 1, FLOOD_COUNT / 2);
+	conn_close(&c);
+	return ok;
+}
+
+/* --- Command line ---------------------------------------------------- */
+
+typedef struct scenario {
+	const char *name;
+	bool (*run)(const options *opt);
+	const char *help;
+} scenario;
+
+static const scenario scenarios[] = {
+	{"garbage", run_garbage, "garbage frames and truncated msgpack"},
+	{"hello-key", run_hello_key,
+	 "HELLOs with a foreign key and of another version"},
+	{"forged", run_forged,
+	 "bad signatures, non-canonical and future-dated bodies, a record "
+	 "changed by one byte"},
+	{"duplicate", run_duplicate, "one valid record pushed four times"},
+	{"retracted", run_retracted,
+	 "a retraction before its clip, forged retractions"},
+	{"not-found", run_not_found,
+	 "requests for missing records, manifests and chunks; with "
+	 "--records also for a stored clip"},
+	{"bad-media", run_bad_media,
+	 "push the first clip of --records and serve its media (--media) "
+	 "with a wrong manifest and corrupted chunks; after 'ready', hold "
+	 "the connection until SIGTERM"},
+	{"flood", run_flood,
+	 "20000 malformed messages, then reconnect with the same key"},
+};
+
+#define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: hostile_peer [--records FILE] [--media FILE] "
+		"SCENARIO ADDRESS\n"
+		"Misbehaves towards the clipmesh node at ADDRESS "
+		"(clipmesh://KEYHEX@HOST:PORT)\nand exits 0 when the node "
+		"behaved correctly.\n\n"
+		"  --records FILE  export file whose first record is a clip "
+		"with media\n"
+		"  --media FILE    the bytes of that clip's first media\n\n"
+		"scenarios:\n");
+	for (size_t i = 0; i < N_SCENARIOS; i++)
+		fprintf(out, "  %-10s %s\n", scenarios[i].name,
+			scenarios[i].help);
+}
+
+/* Splits a peer address clipmesh://KEYHEX@HOST:PORT into the node's
+ * CURVE key and the endpoint tcp://HOST:PORT. */
+static bool parse_addr(const char *addr, options *opt)
+{
+	size_t plen = strlen(ADDR_PREFIX);
+	char hex[2 * CURVE_KEY_LEN + 1];
+	int n;
+
+	if (strncmp(addr, ADDR_PREFIX, plen) != 0 ||
+	    strlen(addr) < plen + sizeof(hex) ||
+	    addr[plen + 2 * CURVE_KEY_LEN] != '@')
+		return false;
+	memcpy(hex, addr + plen, 2 * CURVE_KEY_LEN);
+	hex[2 * CURVE_KEY_LEN] = '\0';
+	if (!cm_hex_decode(hex, opt->server_key, CURVE_KEY_LEN))
+		return false;
+	addr += plen + sizeof(hex);
+	n = snprintf(opt->endpoint, sizeof(opt->endpoint), "tcp://%s", addr);
+	return n > 0 && (size_t)n < sizeof(opt->endpoint) &&
+	       strchr(addr, ':') != NULL;
+}
+
+static const scenario *find_scenario(const char *name)
+{
+	for (size_t i = 0; i < N_SCENARIOS; i++)
+		if (strcmp(scenarios[i].name, name) == 0)
+			return &scenarios[i];
+	return NULL;
+}
+
+/* Parses the command line; returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, options *opt,
+		      const scenario **sc)
+{
+	static const struct option long_options[] = {
+		{"records", required_argument, NULL, 'r'},
+		{"media", required_argument, NULL, 'm'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+		if (ch == 'r') {
+			opt->records_path = optarg;
+		} else if (ch == 'm') {
+			opt->media_path = optarg;
+		} else if (ch == 'h') {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 2) {
+		usage(stderr);
+		return 2;
+	}
+	opt->scenario = argv[optind];
+	*sc = find_scenario(opt->scenario);
+	if (!*sc) {
+		fprintf(stderr, "hostile_peer: unknown scenario: %s\n",
+			opt->scenario);
+		return 2;
+	}
+	if (!parse_addr(argv[optind + 1], opt)) {
+		fprintf(stderr, "hostile_peer: invalid peer address: %s; "
+			"expected clipmesh://KEYHEX@HOST:PORT\n",
+			argv[optind + 1]);
+		return 2;
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	const scenario *sc = NULL;
+	struct sigaction sa;
+	options opt;
+	bool ok;
+	int rc;
+
+	memset(&opt, 0, sizeof(opt));
+	rc = parse_args(argc, argv, &opt, &sc);
+	if (rc >= 0)
+		return rc;
+	if (sodium_init() < 0) {
+		fprintf(stderr, "hostile_peer: libsodium failed to start\n");
+		return 1;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	scenario_name = sc->name;
+	zctx = zmq_ctx_new();
+	if (!zctx) {
+		fprintf(stderr, "hostile_peer: creating a ZeroMQ context "
+			"failed: %s\n", zmq_strerror(errno));
+		return 1;
+	}
+	ok = sc->run(&opt);
+	zmq_ctx_term(zctx);
+	return ok ? 0 : 1;
+}
