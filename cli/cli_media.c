@@ -2,16 +2,22 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cm_limits.h"
+#include "cm_util.h"
 #include "proto_media.h"
 
 /* Chunks written per store transaction while copying a file. */
 #define CHUNKS_PER_TXN 16
+
+/* Time between two redraws of a progress bar. */
+#define PROGRESS_REDRAW_MS 250
+#define PROGRESS_BAR_WIDTH 24
 
 /* Reads up to len bytes, retrying short reads; returns bytes read or -1. */
 static ssize_t read_full(int fd, uint8_t *buf, size_t len)
@@ -55,6 +61,7 @@ static cm_err open_media(const char *path, int *fd, uint64_t *size)
 
 cm_err cli_media_hash(const char *path, cli_media_file *out)
 {
+	cli_progress progress = {0};
 	uint8_t *buf = NULL;
 	const char *type;
 	uint64_t size, n_chunks, done = 0;
@@ -80,6 +87,7 @@ cm_err cli_media_hash(const char *path, cli_media_file *out)
 		err = CM_ERR_NOMEM;
 		goto out;
 	}
+	cli_progress_start(&progress, "hashing", size);
 	for (uint64_t i = 0; i < n_chunks; i++) {
 		size_t want = size - done < CM_CHUNK_SIZE ? size - done
 							  : CM_CHUNK_SIZE;
@@ -104,12 +112,16 @@ cm_err cli_media_hash(const char *path, cli_media_file *out)
 		}
 		proto_chunk_hash(buf, want, out->chunks[i]);
 		done += want;
+		cli_progress_add(&progress, want);
 	}
+	cli_progress_end(&progress);
 	out->n_chunks = n_chunks;
 	out->ref.size = size;
 	proto_media_root((const uint8_t(*)[PROTO_HASH_LEN])out->chunks,
 			 n_chunks, size, out->ref.hash);
 out:
+	if (err && progress.enabled)
+		fputc('\n', stderr);
 	free(buf);
 	close(fd);
 	if (err)
@@ -119,6 +131,7 @@ out:
 
 cm_err cli_media_store(store *s, const cli_media_file *file)
 {
+	cli_progress progress = {0};
 	uint8_t *buf = NULL;
 	const uint8_t *data[CHUNKS_PER_TXN];
 	size_t lens[CHUNKS_PER_TXN];
@@ -133,6 +146,7 @@ cm_err cli_media_store(store *s, const cli_media_file *file)
 		err = CM_ERR_NOMEM;
 		goto out;
 	}
+	cli_progress_start(&progress, "storing", file->ref.size);
 	for (size_t i = 0; i < file->n_chunks; i += CHUNKS_PER_TXN) {
 		size_t batch = file->n_chunks - i < CHUNKS_PER_TXN
 				       ? file->n_chunks - i
@@ -168,11 +182,16 @@ cm_err cli_media_store(store *s, const cli_media_file *file)
 				       data, lens);
 		if (err)
 			goto out;
+		for (size_t j = 0; j < batch; j++)
+			cli_progress_add(&progress, lens[j]);
 	}
+	cli_progress_end(&progress);
 	err = store_manifest_put(s, file->ref.hash, file->ref.size,
 				 (const uint8_t(*)[PROTO_HASH_LEN])file->chunks,
 				 file->n_chunks);
 out:
+	if (err && progress.enabled && progress.drawn)
+		fputc('\n', stderr);
 	free(buf);
 	close(fd);
 	return err;
@@ -183,4 +202,79 @@ void cli_media_free(cli_media_file *file)
 	free(file->chunks);
 	file->chunks = NULL;
 	file->n_chunks = 0;
+}
+
+/* Formats a byte count with a binary unit into out[16]. */
+static void format_bytes(double bytes, char out[16])
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	size_t u = 0;
+
+	while (bytes >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		bytes /= 1024;
+		u++;
+	}
+	snprintf(out, 16, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+}
+
+static void progress_draw(cli_progress *p, uint64_t now)
+{
+	char done[16], total[16], rate_text[16], left[32] = "";
+	char bar[PROGRESS_BAR_WIDTH + 1];
+	double secs = (double)(now - p->started) / 1000.0;
+	double rate = secs > 0 ? (double)p->done / secs : 0;
+	size_t filled = p->total
+		? (size_t)(PROGRESS_BAR_WIDTH * (double)p->done / p->total)
+		: PROGRESS_BAR_WIDTH;
+
+	memset(bar, '#', filled);
+	memset(bar + filled, '.', PROGRESS_BAR_WIDTH - filled);
+	bar[PROGRESS_BAR_WIDTH] = '\0';
+	format_bytes((double)p->done, done);
+	format_bytes((double)p->total, total);
+	format_bytes(rate, rate_text);
+	if (rate > 0 && p->done < p->total) {
+		double remaining = (double)(p->total - p->done) / rate;
+		unsigned secs_left = remaining > 359999 ? 359999
+							: (unsigned)remaining;
+
+		snprintf(left, sizeof(left), "%u:%02u:%02u left",
+			 secs_left / 3600, secs_left / 60 % 60, secs_left % 60);
+	} else if (p->done >= p->total) {
+		snprintf(left, sizeof(left), "done");
+	}
+	fprintf(stderr, "\r%-8s [%s] %s / %s  %s/s  %s   ", p->label, bar, done,
+		total, rate_text, left);
+	fflush(stderr);
+	p->drawn = now;
+}
+
+void cli_progress_start(cli_progress *p, const char *label, uint64_t total)
+{
+	memset(p, 0, sizeof(*p));
+	p->label = label;
+	p->total = total;
+	p->started = cm_mono_ms();
+	p->enabled = isatty(STDERR_FILENO) == 1;
+}
+
+void cli_progress_add(cli_progress *p, uint64_t bytes)
+{
+	uint64_t now;
+
+	p->done += bytes;
+	if (!p->enabled)
+		return;
+	now = cm_mono_ms();
+	if (now - p->drawn >= PROGRESS_REDRAW_MS)
+		progress_draw(p, now);
+}
+
+void cli_progress_end(cli_progress *p)
+{
+	if (!p->enabled || p->drawn == 0)
+		return;
+	progress_draw(p, cm_mono_ms());
+	fputc('\n', stderr);
+	p->enabled = false;
 }

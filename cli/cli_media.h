@@ -3,6 +3,7 @@
 #ifndef CLI_MEDIA_H
 #define CLI_MEDIA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,5 +36,27 @@ cm_err cli_media_store(store *s, const cli_media_file *file);
 
 /* Frees the chunk list of *file. */
 void cli_media_free(cli_media_file *file);
+
+/*
+ * A progress bar on stderr: bytes done of the total, rate and time left,
+ * redrawn at most every few hundred milliseconds. It draws nothing when
+ * stderr is not a terminal.
+ */
+typedef struct cli_progress {
+	const char *label;     /* e.g. "hashing", not copied */
+	uint64_t total;        /* bytes */
+	uint64_t done;
+	uint64_t started;      /* monotonic ms */
+	uint64_t drawn;        /* monotonic ms of the last redraw */
+	bool enabled;
+} cli_progress;
+
+void cli_progress_start(cli_progress *p, const char *label, uint64_t total);
+
+/* Adds `bytes` to the bytes done and redraws when due. */
+void cli_progress_add(cli_progress *p, uint64_t bytes);
+
+/* Draws the final state and ends the line. */
+void cli_progress_end(cli_progress *p);
 
 #endif

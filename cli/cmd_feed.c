@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "cli_json.h"
 #include "cm_util.h"
+#include "node.h"
 #include "proto_product.h"
 
 enum {
@@ -205,18 +206,99 @@ int cmd_feed(cli_ctx *ctx, int argc, char **argv)
 	return CLI_OK;
 }
 
-/* Adds where each media item of a clip is: complete in the store or not. */
-static void add_media_state(store *s, json_t *o, const proto_record *r)
+/* Adds the chunks of media `root` present in the store to m: "chunks"
+ * and "chunks_total", both null while the manifest is not here yet. */
+static void add_chunk_counts(store *s, json_t *m, const uint8_t *root)
 {
-	json_t *media = json_object_get(o, "media");
+	uint8_t (*chunks)[PROTO_HASH_LEN] = NULL;
+	bool *present = NULL;
+	uint64_t size;
+	size_t n = 0, count = 0;
 
+	if (store_manifest_get(s, root, &size, &chunks, &n) != CM_OK) {
+		json_object_set_new(m, "chunks", json_null());
+		json_object_set_new(m, "chunks_total", json_null());
+		return;
+	}
+	present = calloc(n ? n : 1, sizeof(*present));
+	if (present &&
+	    store_chunks_present(s, (const uint8_t (*)[PROTO_HASH_LEN])chunks,
+				 n, present, &count) == CM_OK) {
+		json_object_set_new(m, "chunks", json_integer((json_int_t)count));
+		json_object_set_new(m, "chunks_total",
+				    json_integer((json_int_t)n));
+	}
+	free(present);
+	free(chunks);
+}
+
+/* Returns the running node's transfer of `hex_root` from its status, or
+ * NULL when no node runs or it does not fetch that media. */
+static json_t *find_transfer(json_t *status, const char *hex_root)
+{
+	json_t *transfers = json_object_get(status, "transfers"), *t;
+	size_t i;
+
+	json_array_foreach(transfers, i, t) {
+		const char *root = json_string_value(json_object_get(t, "root"));
+
+		if (root && strcmp(root, hex_root) == 0)
+			return t;
+	}
+	return NULL;
+}
+
+/* Adds the running node's fetch of m: "fetching" with its rate and the
+ * connected peers that have the missing chunks ("has"), lack them or
+ * sent bad data. */
+static void add_transfer(json_t *status, json_t *m, const uint8_t *root)
+{
+	char hex[2 * PROTO_HASH_LEN + 1];
+	json_t *t, *sources, *p;
+	size_t i;
+
+	if (!json_is_array(json_object_get(status, "transfers")))
+		return; /* a node without transfer reporting */
+	cm_hex_encode(root, PROTO_HASH_LEN, hex);
+	t = find_transfer(status, hex);
+	if (!t) {
+		json_object_set_new(m, "fetching", json_false());
+		return;
+	}
+	json_object_set_new(m, "fetching", json_true());
+	json_object_set(m, "rate", json_object_get(t, "rate"));
+	sources = json_array();
+	json_array_foreach(json_object_get(t, "peers"), i, p)
+		if (json_is_string(json_object_get(p, "state")) &&
+		    strcmp(json_string_value(json_object_get(p, "state")),
+			   "has") == 0)
+			json_array_append(sources, json_object_get(p, "peer"));
+	json_object_set_new(m, "peers_with_rest", sources);
+}
+
+/* Adds where each media item of a clip is: complete in the store or not,
+ * how many chunks are here, and which connected peers the running node
+ * fetches the rest from. */
+static void add_media_state(const char *home, store *s, json_t *o,
+			    const proto_record *r)
+{
+	json_t *media = json_object_get(o, "media"), *status = NULL;
+	char *status_text = NULL;
+
+	if (node_status(home, &status_text) == CM_OK) {
+		status = json_loads(status_text, 0, NULL);
+		free(status_text);
+	}
 	for (size_t i = 0; i < r->n_media; i++) {
 		json_t *m = json_array_get(media, i);
+		bool complete = store_media_complete(s, r->media[i].hash);
 
-		json_object_set_new(m, "present",
-				    json_boolean(store_media_complete(
-					    s, r->media[i].hash)));
+		json_object_set_new(m, "present", json_boolean(complete));
+		add_chunk_counts(s, m, r->media[i].hash);
+		if (!complete && status)
+			add_transfer(status, m, r->media[i].hash);
 	}
+	json_decref(status);
 }
 
 static void print_show_text(json_t *o)
@@ -289,7 +371,7 @@ int cmd_show(cli_ctx *ctx, int argc, char **argv)
 	json_object_set_new(o, "verified", json_true());
 	json_object_set_new(o, "retracted", json_false());
 	if (rec->rec.kind == PROTO_KIND_CLIP)
-		add_media_state(s, o, &rec->rec);
+		add_media_state(ctx->home, s, o, &rec->rec);
 print:
 	if (ctx->json)
 		cli_json_line(o);

@@ -1,5 +1,6 @@
 /* cmd_node.c - running a node (node, mirror) and asking about it
  * (status). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +12,80 @@
 #include "cm_util.h"
 #include "node.h"
 
-enum { OPT_LISTEN = 1, OPT_PEER, OPT_LOG_LEVEL };
+enum {
+	OPT_LISTEN = 1,
+	OPT_PEER,
+	OPT_LOG_LEVEL,
+	OPT_MEDIA,
+	OPT_MEDIA_MAX,
+};
 
 typedef struct run_opts {
 	const cli_ctx *ctx;
 	const char *listen;
 	const char *peers[CM_PEERS_MAX];
 	size_t n_peers;
+	node_media_policy media;
+	bool media_set;
+	uint64_t media_max;
 } run_opts;
+
+/* Parses a byte count with an optional binary suffix K, M, G or T
+ * (KiB..TiB) into *out; false when it is not a whole number in range. */
+static bool parse_bytes(const char *text, uint64_t *out)
+{
+	static const char suffixes[] = "KMGT";
+	unsigned long long value;
+	const char *unit;
+	char *end;
+
+	if (text[0] < '0' || text[0] > '9')
+		return false;
+	errno = 0;
+	value = strtoull(text, &end, 10);
+	if (errno != 0)
+		return false;
+	if (*end != '\0') {
+		unit = strchr(suffixes, end[0]);
+		if (!unit || end[1] != '\0')
+			return false;
+		for (const char *u = suffixes; u <= unit; u++) {
+			if (value > UINT64_MAX / 1024)
+				return false;
+			value *= 1024;
+		}
+	}
+	*out = value;
+	return true;
+}
+
+static int media_opt(run_opts *o, int key, const char *value)
+{
+	uint64_t bytes;
+
+	if (key == OPT_MEDIA) {
+		if (strcmp(value, "all") == 0)
+			o->media = NODE_MEDIA_ALL;
+		else if (strcmp(value, "followed") == 0)
+			o->media = NODE_MEDIA_FOLLOWED;
+		else if (strcmp(value, "none") == 0)
+			o->media = NODE_MEDIA_NONE;
+		else
+			return cli_usage_error(o->ctx,
+					       "invalid --media '%s': use all, "
+					       "followed or none", value);
+		o->media_set = true;
+		return -1;
+	}
+	if (!parse_bytes(value, &bytes) || bytes == 0)
+		return cli_usage_error(o->ctx,
+				       "invalid --media-max '%s': expected a "
+				       "number of bytes above 0, optionally "
+				       "with K, M, G or T (binary units)",
+				       value);
+	o->media_max = bytes;
+	return -1;
+}
 
 static int run_opt(void *state, int key, const char *value)
 {
@@ -44,6 +111,9 @@ static int run_opt(void *state, int key, const char *value)
 					       value, cm_err_detail());
 		o->peers[o->n_peers++] = value;
 		break;
+	case OPT_MEDIA:
+	case OPT_MEDIA_MAX:
+		return media_opt(o, key, value);
 	case OPT_LOG_LEVEL:
 		level = cm_log_parse_level(value);
 		if (level < 0)
@@ -66,6 +136,12 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 		 "peer address from 'clipmesh id' (repeatable)"},
 		{"log-level", "LEVEL", OPT_LOG_LEVEL,
 		 "debug, info, warn or error (default info)"},
+		{"media", "POLICY", OPT_MEDIA,
+		 "media to fetch: all, followed (own and followed "
+		 "creators, the default) or none; a mirror fetches all"},
+		{"media-max", "BYTES", OPT_MEDIA_MAX,
+		 "skip clips whose media is larger (K, M, G suffixes; "
+		 "default 512M)"},
 		{0},
 	};
 	run_opts o = {.ctx = ctx};
@@ -75,7 +151,8 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 	cm_err err;
 
 	rc = cli_parse(ctx, argc, argv, opts, false,
-		       "[--listen EP] [--peer ADDR]...",
+		       "[--listen EP] [--peer ADDR]... [--media POLICY] "
+		       "[--media-max BYTES]",
 		       role == NODE_ROLE_MIRROR
 			       ? "Run a mirror in the foreground: it takes "
 				 "every valid record and all media. Stops "
@@ -89,6 +166,11 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 	if (first != argc)
 		return cli_usage_error(ctx, "unexpected argument '%s'",
 				       argv[first]);
+	if (role == NODE_ROLE_MIRROR && o.media_set &&
+	    o.media != NODE_MEDIA_ALL)
+		return cli_usage_error(ctx, "a mirror fetches all media; run "
+				       "'clipmesh node --media ...' for "
+				       "another policy");
 	if ((rc = cli_need_home(ctx)) != CLI_OK)
 		return rc;
 	if (o.listen != NULL)
@@ -101,6 +183,8 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 		.listen = listen,
 		.peers = o.peers,
 		.n_peers = o.n_peers,
+		.media = o.media,
+		.media_size_max = o.media_max,
 	};
 	cm_err_clear();
 	err = node_run(&cfg);

@@ -31,6 +31,11 @@
 #define CM_MEDIA_SIZE_MAX (4ULL * 1024 * 1024 * 1024)  /* one file */
 #define CM_MANIFEST_CHUNKS_MAX \
 	((unsigned)(CM_MEDIA_SIZE_MAX / CM_CHUNK_SIZE))
+#define CM_MEDIA_FETCH_SIZE_DEFAULT (512ULL * 1024 * 1024) /* largest media
+						a node fetches unless its
+						--media-max says otherwise */
+#define CM_MEDIA_WRITE_BATCH 16              /* verified chunks stored per
+						write transaction */
 
 /* Wire. */
 #define CM_WIRE_MSG_MAX (2 * 1024 * 1024)    /* one ZeroMQ message */

@@ -17,12 +17,22 @@ typedef enum node_role {
 	NODE_ROLE_MIRROR,  /* takes every valid record */
 } node_role;
 
+/* Which media a node fetches. A mirror always fetches all. */
+typedef enum node_media_policy {
+	NODE_MEDIA_FOLLOWED, /* media of its own and followed creators */
+	NODE_MEDIA_ALL,      /* media of every stored clip */
+	NODE_MEDIA_NONE,     /* no media: records only */
+} node_media_policy;
+
 typedef struct node_config {
 	const char *home;          /* initialised home folder */
 	node_role role;
 	const char *listen;        /* ZeroMQ endpoint, e.g. tcp://127.0.0.1:7701 */
 	const char *const *peers;  /* peer addresses as `clipmesh id` prints */
 	size_t n_peers;
+	node_media_policy media;   /* ignored by a mirror, which fetches all */
+	uint64_t media_size_max;   /* bytes; larger media is not fetched;
+				    * 0: CM_MEDIA_FETCH_SIZE_DEFAULT */
 } node_config;
 
 /*

@@ -129,6 +129,8 @@ typedef struct node {
 	uint8_t (*served_chunks)[PROTO_HASH_LEN];
 	size_t served_n;
 	uint64_t served_size;
+	struct node_media_state *media;     /* write batch and policy
+					     * state (node_media.c) */
 } node;
 
 /* --- node.c ------------------------------------------------------------ */
@@ -248,6 +250,18 @@ void node_media_tick(node *n);
 bool node_media_job_active(const node *n, size_t i);
 void node_media_on_link_down(node *n, node_link *l);
 void node_media_on_message(node *n, node_link *l, const proto_wire_msg *m);
+
+/* Answers a MANIFEST_REQ or CHUNK_REQ from a peer (node_media_serve.c). */
+void node_media_serve(node *n, node_link *l, const proto_wire_msg *m);
+
+/*
+ * Builds the "transfers" list of the status JSON: one object per running
+ * fetch with root, chunks_done, chunks_total, bytes_done, size, rate
+ * (bytes per second since the job started) and peers (per peer: peer,
+ * chunks, in_flight, state). Returns a new jansson array (the caller owns
+ * the reference), or NULL when out of memory.
+ */
+struct json_t *node_media_transfers_json(const node *n);
 
 /* --- node_control.c: local control socket ------------------------------ */
 

@@ -1,18 +1,32 @@
 /*
- * node_media.c - fetching the media of stored clips from peers, and
- * serving manifests and chunks to peers.
+ * node_media.c - fetching the media of stored clips from several peers
+ * at once.
  *
  * A fetch job per media root first gets the manifest (the chunk hashes,
- * checked against the root before it is stored), then requests the
- * missing chunks with at most CM_WIRE_CHUNKS_INFLIGHT requests in flight
- * per peer. Each chunk is checked against its hash before it is stored.
- * Jobs live in memory only; the chunks already stored survive a restart,
- * and the media scan at start-up queues the unfinished media again.
+ * checked against the root before it is stored) from one peer at a time,
+ * the peer that sent the clip first. It then requests the missing chunks
+ * from every connected peer in parallel. Each peer has a window of
+ * requests in flight for the job (at most CM_WIRE_CHUNKS_INFLIGHT per
+ * peer over all jobs); a window refills as its peer answers, so faster
+ * peers serve more chunks. A window grows by one per verified chunk and
+ * halves when a request times out, and timed-out requests go back to the
+ * pool for the other peers.
  *
- * NOTE: a job requests from one peer at a time and moves to the next
- * connected peer after a NOT_FOUND, an invalid response or
- * CM_PEER_TIMEOUT_MS of silence.
+ * A NOT_FOUND means that the peer lacks the media for now: it gets no
+ * requests of the job for a while, doubling up to CM_PEER_TIMEOUT_MS,
+ * because it may be fetching the media itself. A peer that sends a bad
+ * manifest or chunk is counted by node_reject and gets no more requests of
+ * the job while any other peer can be asked; the chunk is fetched
+ * elsewhere.
+ *
+ * Each chunk is checked against its hash on arrival. Verified chunks are
+ * stored CM_MEDIA_WRITE_BATCH at a time in one write transaction, at the
+ * latest at the end of the poll loop turn. Jobs live in memory only: a
+ * restarted node finds the stored manifest and chunks and fetches only
+ * the missing ones, and the media scan at start-up queues the unfinished
+ * media again.
  */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,60 +35,144 @@
 #include "node_internal.h"
 #include "proto_media.h"
 
-/* One chunk request waiting for its response. */
-typedef struct chunk_request {
-	bool used;
-	uint64_t index;
-	node_link *link;
-	uint64_t sent;                  /* monotonic ms */
-} chunk_request;
+/* State of one chunk in a job. */
+enum {
+	CHUNK_MISSING,  /* in the pool: nobody asked */
+	CHUNK_ASKED,    /* requested from asked_by[i] at asked_at[i] */
+	CHUNK_VERIFIED, /* hash checked, waiting in the write batch */
+	CHUNK_STORED,
+};
+
+_Static_assert(NODE_LINKS_MAX <= UINT16_MAX, "link index fits asked_by");
+
+/* What a job knows about the peer on one link. */
+typedef struct job_source {
+	unsigned in_flight;             /* chunk requests of this job */
+	unsigned window;                /* 1..CM_WIRE_CHUNKS_INFLIGHT */
+	unsigned not_found;             /* NOT_FOUNDs in a row */
+	uint64_t lacks_until;           /* monotonic ms; ask again after */
+	uint64_t chunks;                /* verified chunks received */
+} job_source;
 
 struct node_media_job {
 	bool used;
 	uint8_t root[PROTO_HASH_LEN];
 	uint64_t size;                  /* from the clip, then the manifest */
 	char short_root[9];
-	node_link *source;              /* peer asked now; NULL: any */
-	unsigned attempts;              /* failed requests in a row */
+	node_link *first;               /* sent the clip: asked first */
+	unsigned attempts;              /* failures without progress */
 	uint64_t not_before;            /* monotonic ms: retry backoff */
 
+	node_link *manifest_link;       /* asked for the manifest */
 	uint64_t manifest_sent;         /* monotonic ms; 0: not asked */
 	bool have_manifest;
 	uint8_t (*chunks)[PROTO_HASH_LEN];
 	size_t n_chunks;
-	size_t next;                    /* lowest index not yet handled */
-	chunk_request requests[CM_WIRE_CHUNKS_INFLIGHT];
+	uint8_t *state;                 /* CHUNK_*, per chunk */
+	uint16_t *asked_by;             /* link index, per chunk */
+	uint64_t *asked_at;             /* monotonic ms, per chunk */
+	size_t next;                    /* lowest index that may be missing */
+	size_t done;                    /* chunks verified or stored */
+	size_t in_flight;
+
+	job_source sources[NODE_LINKS_MAX];
+	uint8_t bad[CM_PEERS_MAX][NODE_KEY_LEN]; /* penalised peers */
+	size_t n_bad;
+	uint64_t bad_retry;             /* monotonic ms: a penalised peer
+					 * may be asked when no other can */
+
+	uint64_t started;               /* monotonic ms */
+	uint64_t bytes_in;              /* verified bytes since started */
+	uint64_t next_expire;           /* monotonic ms of the next sweep */
 };
 
-/* Failed requests in a row after which a job gives up until the next
+/* Verified chunks waiting to be stored together. */
+typedef struct write_entry {
+	uint8_t root[PROTO_HASH_LEN];
+	uint64_t index;
+	uint8_t hash[PROTO_HASH_LEN];
+	size_t len;
+} write_entry;
+
+/* Ids of the clips whose media was too large, logged once each. */
+#define SKIPPED_LOGGED 64
+
+struct node_media_state {
+	write_entry writes[CM_MEDIA_WRITE_BATCH];
+	uint8_t *data;                  /* CM_MEDIA_WRITE_BATCH chunks */
+	size_t n_writes;
+	uint8_t skipped[SKIPPED_LOGGED][PROTO_ID_LEN];
+	size_t n_skipped;
+};
+
+/* Failures without progress after which a job gives up until the next
  * media scan. With the backoff below, that takes about 45 seconds. */
 #define JOB_ATTEMPTS_MAX 8
 #define JOB_BACKOFF_MS 500
+#define LACKS_MS_MIN 1000
+#define EXPIRE_SWEEP_MS 500
+
+static void job_flush_writes(node *n);
 
 cm_err node_media_init(node *n)
 {
 	n->jobs = calloc(CM_MEDIA_JOBS_MAX, sizeof(*n->jobs));
 	n->chunk_buf = malloc(CM_CHUNK_SIZE);
-	if (!n->jobs || !n->chunk_buf)
+	n->media = calloc(1, sizeof(*n->media));
+	if (!n->jobs || !n->chunk_buf || !n->media)
+		return CM_ERR_NOMEM;
+	n->media->data = malloc((size_t)CM_MEDIA_WRITE_BATCH * CM_CHUNK_SIZE);
+	if (!n->media->data)
 		return CM_ERR_NOMEM;
 	return CM_OK;
 }
 
+static size_t link_index(const node *n, const node_link *l)
+{
+	return (size_t)(l - n->links);
+}
+
+/* Takes chunk i's request off its link's counters. */
+static void request_release(node *n, node_media_job *job, size_t i)
+{
+	node_link *l = &n->links[job->asked_by[i]];
+	job_source *src = &job->sources[job->asked_by[i]];
+
+	if (l->chunks_in_flight > 0)
+		l->chunks_in_flight--;
+	if (src->in_flight > 0)
+		src->in_flight--;
+	if (job->in_flight > 0)
+		job->in_flight--;
+}
+
+/* Puts chunk i back into the pool. */
+static void chunk_return(node *n, node_media_job *job, size_t i)
+{
+	if (job->state[i] == CHUNK_ASKED)
+		request_release(n, job, i);
+	job->state[i] = CHUNK_MISSING;
+	if (i < job->next)
+		job->next = i;
+}
+
 static void job_free(node *n, node_media_job *job)
 {
-	for (size_t i = 0; i < CM_WIRE_CHUNKS_INFLIGHT; i++) {
-		chunk_request *req = &job->requests[i];
-
-		if (req->used && req->link->chunks_in_flight > 0)
-			req->link->chunks_in_flight--;
-	}
-	(void)n;
+	if (job->state)
+		for (size_t i = 0; i < job->n_chunks; i++)
+			if (job->state[i] == CHUNK_ASKED)
+				request_release(n, job, i);
 	free(job->chunks);
+	free(job->state);
+	free(job->asked_by);
+	free(job->asked_at);
 	memset(job, 0, sizeof(*job));
 }
 
 void node_media_free(node *n)
 {
+	if (n->jobs && n->media && n->st)
+		job_flush_writes(n);
 	if (n->jobs)
 		for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++)
 			job_free(n, &n->jobs[i]);
@@ -84,6 +182,10 @@ void node_media_free(node *n)
 	n->chunk_buf = NULL;
 	free(n->served_chunks);
 	n->served_chunks = NULL;
+	if (n->media)
+		free(n->media->data);
+	free(n->media);
+	n->media = NULL;
 }
 
 static node_media_job *job_find(node *n, const uint8_t root[PROTO_HASH_LEN])
@@ -98,13 +200,13 @@ static node_media_job *job_find(node *n, const uint8_t root[PROTO_HASH_LEN])
 /* Queues a fetch of `root` unless one runs; false when the table is
  * full. */
 static bool job_add(node *n, const uint8_t root[PROTO_HASH_LEN],
-		    uint64_t size, node_link *source)
+		    uint64_t size, node_link *first)
 {
 	node_media_job *job = job_find(n, root);
 
 	if (job) {
-		if (!job->source)
-			job->source = source;
+		if (!job->first)
+			job->first = first;
 		return true;
 	}
 	for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++) {
@@ -114,7 +216,10 @@ static bool job_add(node *n, const uint8_t root[PROTO_HASH_LEN],
 		job->used = true;
 		memcpy(job->root, root, PROTO_HASH_LEN);
 		job->size = size;
-		job->source = source;
+		job->first = first;
+		job->started = cm_mono_ms();
+		for (size_t s = 0; s < NODE_LINKS_MAX; s++)
+			job->sources[s].window = CM_WIRE_CHUNKS_INFLIGHT;
 		cm_hex_short(root, job->short_root);
 		cm_debug(NODE_LOG, "fetching media=%s size=%llu",
 			 job->short_root, (unsigned long long)size);
@@ -123,60 +228,61 @@ static bool job_add(node *n, const uint8_t root[PROTO_HASH_LEN],
 	return false;
 }
 
-static bool link_usable(const node_link *l)
+/* --- Policy ----------------------------------------------------------- */
+
+static uint64_t size_max(const node *n)
 {
-	return l && l->used && l->established;
+	return n->cfg->media_size_max ? n->cfg->media_size_max
+				      : CM_MEDIA_FETCH_SIZE_DEFAULT;
 }
 
-/* Moves the job to the next connected peer after its current one, which
- * is the same peer again when it is the only one. */
-static void job_next_peer(node *n, node_media_job *job)
+/* True when the node's media policy covers clips by `author`. */
+static bool policy_covers(const node *n, const uint8_t author[PROTO_KEY_LEN])
 {
-	size_t start = 0;
-
-	if (job->source)
-		start = (size_t)(job->source - n->links) + 1;
-	job->source = NULL;
-	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
-		node_link *l = &n->links[(start + i) % NODE_LINKS_MAX];
-
-		if (link_usable(l)) {
-			job->source = l;
-			return;
-		}
+	if (n->cfg->role == NODE_ROLE_MIRROR)
+		return true;
+	switch (n->cfg->media) {
+	case NODE_MEDIA_NONE:
+		return false;
+	case NODE_MEDIA_ALL:
+		return true;
+	case NODE_MEDIA_FOLLOWED:
+	default:
+		return node_wants(n, author);
 	}
 }
 
-/* Counts a failed request and waits before the next one, doubling the
- * wait each time up to CM_PEER_TIMEOUT_MS. The wait gives a peer that
- * lacks the media time to fetch it, which it does right after it stored
- * the clip. */
-static void job_failed(node *n, node_media_job *job)
+/* True when the clip's media fits the size limit; logs a clip over it
+ * once per run (the last SKIPPED_LOGGED clips are remembered). */
+static bool clip_fits(node *n, const uint8_t id[PROTO_ID_LEN],
+		      const proto_record *rec)
 {
-	uint64_t wait = JOB_BACKOFF_MS;
+	struct node_media_state *ms = n->media;
+	uint64_t total = 0;
+	char short_id[9];
 
-	for (unsigned i = 0; i < job->attempts && wait < CM_PEER_TIMEOUT_MS;
-	     i++)
-		wait *= 2;
-	if (wait > CM_PEER_TIMEOUT_MS)
-		wait = CM_PEER_TIMEOUT_MS;
-	job->attempts++;
-	job->not_before = cm_mono_ms() + wait;
-	job_next_peer(n, job);
-}
-
-static node_link *job_link(node *n, node_media_job *job)
-{
-	if (!link_usable(job->source))
-		job_next_peer(n, job);
-	return job->source;
+	for (size_t i = 0; i < rec->n_media; i++)
+		total += rec->media[i].size;
+	if (total <= size_max(n))
+		return true;
+	for (size_t i = 0; i < ms->n_skipped && i < SKIPPED_LOGGED; i++)
+		if (memcmp(ms->skipped[i], id, PROTO_ID_LEN) == 0)
+			return false;
+	memcpy(ms->skipped[ms->n_skipped % SKIPPED_LOGGED], id, PROTO_ID_LEN);
+	ms->n_skipped++;
+	cm_hex_short(id, short_id);
+	cm_info(NODE_LOG, "not fetching the media of clip=%s: %llu bytes is "
+		"over the limit of %llu bytes (--media-max)", short_id,
+		(unsigned long long)total, (unsigned long long)size_max(n));
+	return false;
 }
 
 void node_media_want(node *n, node_link *from, const proto_signed *rec)
 {
 	char short_root[9];
 
-	if (!node_wants(n, rec->rec.author))
+	if (!policy_covers(n, rec->rec.author) ||
+	    !clip_fits(n, rec->id, &rec->rec))
 		return;
 	for (size_t i = 0; i < rec->rec.n_media; i++) {
 		const proto_media_ref *ref = &rec->rec.media[i];
@@ -194,15 +300,16 @@ void node_media_want(node *n, node_link *from, const proto_signed *rec)
 /* --- Scan ----------------------------------------------------------- */
 
 typedef struct media_list {
+	node *n;
 	uint8_t (*roots)[PROTO_HASH_LEN];
 	uint64_t *sizes;
-	size_t n;
+	size_t count;
 	size_t cap;
 } media_list;
 
 static int media_list_add(media_list *ml, const proto_media_ref *ref)
 {
-	if (ml->n == ml->cap) {
+	if (ml->count == ml->cap) {
 		size_t cap = ml->cap ? 2 * ml->cap : 256;
 		void *roots = realloc(ml->roots, cap * PROTO_HASH_LEN);
 		void *sizes;
@@ -216,35 +323,39 @@ static int media_list_add(media_list *ml, const proto_media_ref *ref)
 		ml->sizes = sizes;
 		ml->cap = cap;
 	}
-	memcpy(ml->roots[ml->n], ref->hash, PROTO_HASH_LEN);
-	ml->sizes[ml->n] = ref->size;
-	ml->n++;
+	memcpy(ml->roots[ml->count], ref->hash, PROTO_HASH_LEN);
+	ml->sizes[ml->count] = ref->size;
+	ml->count++;
 	return 0;
 }
 
-/* Collects the media of each clip. Only memory is touched here, because
- * the store's read transaction is open during the walk. */
+/* Collects the media of each clip that the policy covers. Only memory
+ * is touched here, because the store's read transaction is open during
+ * the walk. */
 static int scan_record(void *ctx, const uint8_t id[PROTO_ID_LEN],
 		       const uint8_t *wire, size_t len)
 {
 	static proto_record rec;
+	media_list *ml = ctx;
 	const uint8_t *body;
 	size_t body_len;
 
-	(void)id;
 	if (!node_record_body(wire, len, &body, &body_len) ||
 	    proto_body_decode(body, body_len, &rec) ||
-	    rec.kind != PROTO_KIND_CLIP)
+	    rec.kind != PROTO_KIND_CLIP || !policy_covers(ml->n, rec.author) ||
+	    !clip_fits(ml->n, id, &rec))
 		return 0;
 	for (size_t i = 0; i < rec.n_media; i++)
-		if (media_list_add(ctx, &rec.media[i]))
+		if (media_list_add(ml, &rec.media[i]))
 			return 1;
 	return 0;
 }
 
 void node_media_scan(node *n, bool force)
 {
-	media_list ml = {0};
+	media_list ml = {.n = n};
+	bool all = n->cfg->role == NODE_ROLE_MIRROR ||
+		   n->cfg->media == NODE_MEDIA_ALL || n->interest_all;
 	size_t queued = 0;
 	uint64_t now = cm_mono_ms();
 	cm_err err;
@@ -253,16 +364,19 @@ void node_media_scan(node *n, bool force)
 		return;
 	n->next_media_scan = now + CM_SYNC_INTERVAL_MS;
 	n->media_rescan = false;
-	if (!n->interest_all && n->n_interest == 0)
+	if (n->cfg->role != NODE_ROLE_MIRROR &&
+	    n->cfg->media == NODE_MEDIA_NONE)
+		return;
+	if (!all && n->n_interest == 0)
 		return;
 
-	err = store_scan(n->st, n->interest_all ? NULL : n->interest,
-			 n->n_interest, scan_record, &ml);
+	err = store_scan(n->st, all ? NULL : n->interest,
+			 all ? 0 : n->n_interest, scan_record, &ml);
 	if (err)
 		cm_error(NODE_LOG, "media scan failed: %s (%s)",
 			 cm_err_name(err), cm_err_detail());
 
-	for (size_t i = 0; i < ml.n; i++) {
+	for (size_t i = 0; i < ml.count; i++) {
 		if (job_find(n, ml.roots[i]) ||
 		    store_media_complete(n->st, ml.roots[i]))
 			continue;
@@ -277,20 +391,179 @@ void node_media_scan(node *n, bool force)
 	free(ml.sizes);
 }
 
-/* --- Fetch ---------------------------------------------------------- */
+/* --- Sources ---------------------------------------------------------- */
 
-static void send_manifest_req(node *n, node_media_job *job)
+static bool link_usable(const node_link *l)
 {
-	node_link *l = job_link(n, job);
+	return l && l->used && l->established && !l->banned;
+}
+
+static bool key_bad(const node_media_job *job, const uint8_t *key)
+{
+	for (size_t i = 0; i < job->n_bad; i++)
+		if (memcmp(job->bad[i], key, NODE_KEY_LEN) == 0)
+			return true;
+	return false;
+}
+
+/* Penalises the peer on link l for this job; true the first time. */
+static bool mark_bad(node_media_job *job, const node_link *l)
+{
+	if (key_bad(job, l->key))
+		return false;
+	if (job->n_bad < CM_PEERS_MAX)
+		memcpy(job->bad[job->n_bad++], l->key, NODE_KEY_LEN);
+	cm_warn(NODE_LOG, "peer=%s sent bad data for media=%s; asking other "
+		"peers", l->short_key, job->short_root);
+	return true;
+}
+
+/* True when some usable peer that is not penalised may be asked now or
+ * soon (it did not report the media missing recently). */
+static bool good_source_exists(const node *n, const node_media_job *job,
+			       uint64_t now)
+{
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		const node_link *l = &n->links[i];
+
+		if (link_usable(l) && !key_bad(job, l->key) &&
+		    job->sources[i].lacks_until <= now)
+			return true;
+	}
+	return false;
+}
+
+/* True when link i may be asked by the job now; a penalised peer only
+ * when no other peer can be asked and the job's backoff allows. */
+static bool source_allowed(const node *n, const node_media_job *job,
+			   size_t i, uint64_t now, bool bad_ok)
+{
+	const node_link *l = &n->links[i];
+
+	if (!link_usable(l) || job->sources[i].lacks_until > now)
+		return false;
+	return !key_bad(job, l->key) || bad_ok;
+}
+
+static bool bad_sources_ok(const node *n, const node_media_job *job,
+			   uint64_t now)
+{
+	return now >= job->bad_retry && !good_source_exists(n, job, now);
+}
+
+static uint64_t backoff_ms(unsigned count, uint64_t base)
+{
+	uint64_t wait = base;
+
+	for (unsigned i = 1; i < count && wait < CM_PEER_TIMEOUT_MS; i++)
+		wait *= 2;
+	return wait > CM_PEER_TIMEOUT_MS ? CM_PEER_TIMEOUT_MS : wait;
+}
+
+/* Counts a failure without progress and pauses the job, doubling the
+ * pause each time up to CM_PEER_TIMEOUT_MS. */
+static void job_failed(node_media_job *job)
+{
+	job->attempts++;
+	job->not_before = cm_mono_ms() + backoff_ms(job->attempts,
+						     JOB_BACKOFF_MS);
+}
+
+/* Notes that the peer on link i lacks the media for now. */
+static void source_lacks(node_media_job *job, size_t i, uint64_t now)
+{
+	job_source *src = &job->sources[i];
+
+	src->not_found++;
+	src->lacks_until = now + backoff_ms(src->not_found, LACKS_MS_MIN);
+}
+
+/* --- Manifest ----------------------------------------------------------- */
+
+/* Picks the peer to ask for the manifest: the one that sent the clip,
+ * else the first usable peer after the one asked last. */
+static node_link *manifest_source(node *n, node_media_job *job, uint64_t now)
+{
+	bool bad_ok = bad_sources_ok(n, job, now);
+	size_t start = 0;
+
+	if (job->first && source_allowed(n, job, link_index(n, job->first),
+					 now, bad_ok))
+		return job->first;
+	if (job->manifest_link)
+		start = link_index(n, job->manifest_link) + 1;
+	for (size_t k = 0; k < NODE_LINKS_MAX; k++) {
+		size_t i = (start + k) % NODE_LINKS_MAX;
+
+		if (source_allowed(n, job, i, now, bad_ok))
+			return &n->links[i];
+	}
+	return NULL;
+}
+
+static void send_manifest_req(node *n, node_media_job *job, uint64_t now)
+{
+	node_link *l = manifest_source(n, job, now);
 	uint8_t *buf;
 	size_t len;
 
 	if (!l)
 		return;
-	job->manifest_sent = cm_mono_ms();
 	if (proto_wire_manifest_req(job->root, &buf, &len))
 		return;
-	node_link_send(n, l, buf, len);
+	if (node_link_send(n, l, buf, len))
+		return;
+	job->manifest_link = l;
+	job->manifest_sent = now;
+}
+
+/* Ends the manifest request in flight; `lacks`: its peer lacks it. */
+static void manifest_failed(node *n, node_media_job *job, uint64_t now)
+{
+	if (job->manifest_link)
+		source_lacks(job, link_index(n, job->manifest_link), now);
+	if (job->first == job->manifest_link)
+		job->first = NULL;
+	job->manifest_sent = 0;
+	if (!good_source_exists(n, job, now))
+		job_failed(job);
+}
+
+/* Allocates the per-chunk state of a job whose manifest is known and
+ * marks the chunks stored already, by an earlier run or another media
+ * that shares them. */
+static cm_err job_setup_chunks(node *n, node_media_job *job)
+{
+	bool *present = NULL;
+	size_t count = 0;
+	cm_err err;
+
+	job->state = calloc(job->n_chunks ? job->n_chunks : 1, 1);
+	job->asked_by = calloc(job->n_chunks ? job->n_chunks : 1,
+			       sizeof(*job->asked_by));
+	job->asked_at = calloc(job->n_chunks ? job->n_chunks : 1,
+			       sizeof(*job->asked_at));
+	present = calloc(job->n_chunks ? job->n_chunks : 1, sizeof(*present));
+	if (!job->state || !job->asked_by || !job->asked_at || !present) {
+		err = cm_errf(CM_ERR_NOMEM, "fetch state of %zu chunks",
+			      job->n_chunks);
+		goto out;
+	}
+	err = store_chunks_present(n->st,
+				   (const uint8_t (*)[PROTO_HASH_LEN])job->chunks,
+				   job->n_chunks, present, &count);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < job->n_chunks; i++)
+		if (present[i])
+			job->state[i] = CHUNK_STORED;
+	job->done = count;
+	if (count > 0)
+		cm_info(NODE_LOG, "resuming media=%s: %zu of %zu chunks stored "
+			"already", job->short_root, count, job->n_chunks);
+out:
+	free(present);
+	return err;
 }
 
 /* Uses a manifest stored by an earlier run or another process. */
@@ -299,6 +572,7 @@ static bool load_manifest(node *n, node_media_job *job)
 	uint8_t (*chunks)[PROTO_HASH_LEN];
 	uint64_t size;
 	size_t count;
+	cm_err err;
 
 	if (store_manifest_get(n->st, job->root, &size, &chunks, &count))
 		return false;
@@ -306,90 +580,218 @@ static bool load_manifest(node *n, node_media_job *job)
 	job->chunks = chunks;
 	job->n_chunks = count;
 	job->size = size;
-	job->have_manifest = true;
 	job->next = 0;
+	err = job_setup_chunks(n, job);
+	if (err) {
+		cm_error(NODE_LOG, "preparing the fetch of media=%s failed: "
+			 "%s (%s)", job->short_root, cm_err_name(err),
+			 cm_err_detail());
+		free(job->state);
+		free(job->asked_by);
+		free(job->asked_at);
+		job->state = NULL;
+		job->asked_by = NULL;
+		job->asked_at = NULL;
+		job_failed(job);
+		return false;
+	}
+	job->have_manifest = true;
 	return true;
 }
 
-static chunk_request *request_of(node_media_job *job, uint64_t index)
+/* --- Chunks ------------------------------------------------------------- */
+
+/* Returns the lowest missing chunk at or after job->next, or n_chunks. */
+static size_t next_missing(node *n, node_media_job *job)
 {
-	for (size_t i = 0; i < CM_WIRE_CHUNKS_INFLIGHT; i++)
-		if (job->requests[i].used && job->requests[i].index == index)
-			return &job->requests[i];
-	return NULL;
+	while (job->next < job->n_chunks) {
+		size_t i = job->next;
+
+		if (job->state[i] == CHUNK_MISSING) {
+			/* Another media or process may have stored it. */
+			if (!store_chunk_has(n->st, job->chunks[i]))
+				return i;
+			job->state[i] = CHUNK_STORED;
+			job->done++;
+		}
+		job->next++;
+	}
+	return job->n_chunks;
 }
 
-static void request_done(node_media_job *job, chunk_request *req)
+static bool send_chunk_req(node *n, node_media_job *job, size_t link,
+			   size_t i, uint64_t now)
 {
-	if (req->link->chunks_in_flight > 0)
-		req->link->chunks_in_flight--;
-	if (req->index < job->next)
-		job->next = (size_t)req->index;
-	memset(req, 0, sizeof(*req));
+	node_link *l = &n->links[link];
+	uint8_t *buf;
+	size_t len;
+
+	if (proto_wire_chunk_req(job->root, i, &buf, &len))
+		return false;
+	if (node_link_send(n, l, buf, len))
+		return false;
+	job->state[i] = CHUNK_ASKED;
+	job->asked_by[i] = (uint16_t)link;
+	job->asked_at[i] = now;
+	job->sources[link].in_flight++;
+	job->in_flight++;
+	l->chunks_in_flight++;
+	job->next = i + 1;
+	return true;
 }
 
+/* Fills the windows of the peers, one request per peer in turn, so that
+ * the missing chunks spread over every peer with room.
+ * NOTE: a chunk is asked from one peer at a time, so the last chunks
+ * held by a stalled peer wait for CM_PEER_TIMEOUT_MS before another peer
+ * gets them. */
+static void request_chunks(node *n, node_media_job *job, uint64_t now)
+{
+	bool bad_ok = bad_sources_ok(n, job, now);
+	bool sent = true;
+
+	while (sent) {
+		sent = false;
+		for (size_t k = 0; k < NODE_LINKS_MAX; k++) {
+			job_source *src = &job->sources[k];
+			size_t i;
+
+			if (!source_allowed(n, job, k, now, bad_ok) ||
+			    src->in_flight >= src->window ||
+			    n->links[k].chunks_in_flight >=
+				    CM_WIRE_CHUNKS_INFLIGHT)
+				continue;
+			i = next_missing(n, job);
+			if (i >= job->n_chunks)
+				return;
+			if (send_chunk_req(n, job, k, i, now))
+				sent = true;
+		}
+	}
+}
+
+/* Returns requests older than CM_PEER_TIMEOUT_MS to the pool and halves
+ * the window of their peers. */
 static void expire_requests(node *n, node_media_job *job, uint64_t now)
 {
 	bool expired = false;
 
-	for (size_t i = 0; i < CM_WIRE_CHUNKS_INFLIGHT; i++) {
-		chunk_request *req = &job->requests[i];
+	if (now < job->next_expire || job->in_flight == 0)
+		return;
+	job->next_expire = now + EXPIRE_SWEEP_MS;
+	for (size_t i = 0; i < job->n_chunks; i++) {
+		job_source *src;
 
-		if (req->used && now - req->sent > CM_PEER_TIMEOUT_MS) {
-			request_done(job, req);
-			expired = true;
+		if (job->state[i] != CHUNK_ASKED ||
+		    now - job->asked_at[i] <= CM_PEER_TIMEOUT_MS)
+			continue;
+		src = &job->sources[job->asked_by[i]];
+		if (src->window > 1)
+			src->window /= 2;
+		cm_debug(NODE_LOG, "chunk %zu of media=%s timed out at "
+			 "peer=%s", i, job->short_root,
+			 n->links[job->asked_by[i]].short_key);
+		chunk_return(n, job, i);
+		expired = true;
+	}
+	if (expired && !good_source_exists(n, job, now))
+		job_failed(job);
+}
+
+/* --- Write batch -------------------------------------------------------- */
+
+/* Marks the chunks of the batch stored in their jobs, or returns them to
+ * the pool when the write failed. */
+static void writes_settle(node *n, bool stored)
+{
+	struct node_media_state *ms = n->media;
+
+	for (size_t w = 0; w < ms->n_writes; w++) {
+		node_media_job *job = job_find(n, ms->writes[w].root);
+		size_t i = (size_t)ms->writes[w].index;
+
+		if (!job || !job->state || i >= job->n_chunks ||
+		    job->state[i] != CHUNK_VERIFIED)
+			continue;
+		if (stored) {
+			job->state[i] = CHUNK_STORED;
+			continue;
 		}
+		job->done--;
+		chunk_return(n, job, i);
 	}
-	if (expired)
-		job_failed(n, job);
+	ms->n_writes = 0;
 }
 
-static chunk_request *free_request(node_media_job *job)
+/* Stores the verified chunks waiting in the batch in one transaction. */
+static void job_flush_writes(node *n)
 {
-	for (size_t i = 0; i < CM_WIRE_CHUNKS_INFLIGHT; i++)
-		if (!job->requests[i].used)
-			return &job->requests[i];
-	return NULL;
-}
+	struct node_media_state *ms = n->media;
+	uint8_t hashes[CM_MEDIA_WRITE_BATCH][PROTO_HASH_LEN];
+	const uint8_t *data[CM_MEDIA_WRITE_BATCH];
+	size_t lens[CM_MEDIA_WRITE_BATCH];
+	cm_err err;
 
-/* Sends chunk requests while the job and its peer have room. */
-static void request_chunks(node *n, node_media_job *job)
-{
-	chunk_request *req;
-
-	while ((req = free_request(job))) {
-		node_link *l = job_link(n, job);
-		uint8_t *buf;
-		size_t len;
-
-		if (!l || l->chunks_in_flight >= CM_WIRE_CHUNKS_INFLIGHT)
-			return;
-		while (job->next < job->n_chunks &&
-		       (request_of(job, job->next) ||
-			store_chunk_has(n->st, job->chunks[job->next])))
-			job->next++;
-		if (job->next >= job->n_chunks)
-			return;
-
-		if (proto_wire_chunk_req(job->root, job->next, &buf, &len))
-			return;
-		if (node_link_send(n, l, buf, len))
-			return;
-		req->used = true;
-		req->index = job->next;
-		req->link = l;
-		req->sent = cm_mono_ms();
-		l->chunks_in_flight++;
-		job->next++;
+	if (ms->n_writes == 0)
+		return;
+	for (size_t w = 0; w < ms->n_writes; w++) {
+		memcpy(hashes[w], ms->writes[w].hash, PROTO_HASH_LEN);
+		data[w] = ms->data + w * CM_CHUNK_SIZE;
+		lens[w] = ms->writes[w].len;
 	}
+	err = store_chunks_put(n->st, ms->n_writes,
+			       (const uint8_t (*)[PROTO_HASH_LEN])hashes, data,
+			       lens);
+	if (err)
+		cm_error(NODE_LOG, "storing %zu chunks failed: %s (%s)",
+			 ms->n_writes, cm_err_name(err), cm_err_detail());
+	writes_settle(n, err == CM_OK);
 }
 
-static bool requests_pending(const node_media_job *job)
+/* Copies a verified chunk into the write batch, storing the batch first
+ * when it is full. */
+static void write_chunk(node *n, node_media_job *job, size_t i,
+			const uint8_t *data, size_t len)
 {
-	for (size_t i = 0; i < CM_WIRE_CHUNKS_INFLIGHT; i++)
-		if (job->requests[i].used)
-			return true;
-	return false;
+	struct node_media_state *ms = n->media;
+	write_entry *w;
+
+	if (ms->n_writes == CM_MEDIA_WRITE_BATCH)
+		job_flush_writes(n);
+	w = &ms->writes[ms->n_writes];
+	memcpy(w->root, job->root, PROTO_HASH_LEN);
+	w->index = i;
+	memcpy(w->hash, job->chunks[i], PROTO_HASH_LEN);
+	w->len = len;
+	memcpy(ms->data + ms->n_writes * CM_CHUNK_SIZE, data, len);
+	ms->n_writes++;
+	job->state[i] = CHUNK_VERIFIED;
+	job->done++;
+}
+
+/* --- Job progress ------------------------------------------------------- */
+
+static void job_finish(node *n, node_media_job *job)
+{
+	double secs = (double)(cm_mono_ms() - job->started) / 1000.0;
+
+	job_flush_writes(n);
+	if (store_media_complete(n->st, job->root)) {
+		cm_info(NODE_LOG, "media complete media=%s size=%llu "
+			"chunks=%zu seconds=%.1f", job->short_root,
+			(unsigned long long)job->size, job->n_chunks, secs);
+		job_free(n, job);
+		return;
+	}
+	/* A chunk went missing since it was stored: look again. */
+	for (size_t i = 0; i < job->n_chunks; i++)
+		if (job->state[i] == CHUNK_STORED &&
+		    !store_chunk_has(n->st, job->chunks[i])) {
+			job->state[i] = CHUNK_MISSING;
+			job->done--;
+		}
+	job->next = 0;
+	job_failed(job);
 }
 
 static void job_pump(node *n, node_media_job *job)
@@ -397,9 +799,9 @@ static void job_pump(node *n, node_media_job *job)
 	uint64_t now = cm_mono_ms();
 
 	if (job->attempts > JOB_ATTEMPTS_MAX) {
-		cm_warn(NODE_LOG, "media=%s not fetched after %u failed "
-			"requests; retrying at the next media scan",
-			job->short_root, job->attempts);
+		cm_warn(NODE_LOG, "media=%s not fetched after %u failures; "
+			"retrying at the next media scan", job->short_root,
+			job->attempts);
 		job_free(n, job);
 		n->media_rescan = true;
 		return;
@@ -407,33 +809,25 @@ static void job_pump(node *n, node_media_job *job)
 	if (now < job->not_before)
 		return;
 	if (!job->have_manifest && !load_manifest(n, job)) {
-		if (job->manifest_sent == 0)
-			send_manifest_req(n, job);
-		else if (now - job->manifest_sent > CM_PEER_TIMEOUT_MS) {
-			job->manifest_sent = 0;
-			job_failed(n, job);
-		}
+		if (job->manifest_sent != 0 &&
+		    now - job->manifest_sent > CM_PEER_TIMEOUT_MS)
+			manifest_failed(n, job, now);
+		if (job->manifest_sent == 0 && now >= job->not_before)
+			send_manifest_req(n, job, now);
 		return;
 	}
 
 	expire_requests(n, job, now);
-	request_chunks(n, job);
-	if (job->next < job->n_chunks || requests_pending(job))
+	if (now < job->not_before)
 		return;
-
-	if (store_media_complete(n->st, job->root)) {
-		cm_info(NODE_LOG, "media complete media=%s size=%llu "
-			"chunks=%zu", job->short_root,
-			(unsigned long long)job->size, job->n_chunks);
-		job_free(n, job);
-		return;
-	}
-	job->next = 0; /* a chunk went missing: look again */
-	job_failed(n, job);
+	request_chunks(n, job, now);
+	if (job->done == job->n_chunks && job->in_flight == 0)
+		job_finish(n, job);
 }
 
 void node_media_tick(node *n)
 {
+	job_flush_writes(n);
 	for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++)
 		if (n->jobs[i].used)
 			job_pump(n, &n->jobs[i]);
@@ -443,31 +837,43 @@ void node_media_tick(node *n)
 
 void node_media_on_link_down(node *n, node_link *l)
 {
+	size_t k = link_index(n, l);
+
 	if (!n->jobs)
 		return;
-	for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++) {
-		node_media_job *job = &n->jobs[i];
+	for (size_t j = 0; j < CM_MEDIA_JOBS_MAX; j++) {
+		node_media_job *job = &n->jobs[j];
 
 		if (!job->used)
 			continue;
-		if (job->source == l)
-			job->source = NULL;
-		for (size_t r = 0; r < CM_WIRE_CHUNKS_INFLIGHT; r++)
-			if (job->requests[r].used &&
-			    job->requests[r].link == l)
-				request_done(job, &job->requests[r]);
+		if (job->first == l)
+			job->first = NULL;
+		if (job->manifest_link == l) {
+			job->manifest_link = NULL;
+			job->manifest_sent = 0;
+		}
+		for (size_t i = 0; job->state && i < job->n_chunks; i++)
+			if (job->state[i] == CHUNK_ASKED &&
+			    job->asked_by[i] == k)
+				chunk_return(n, job, i);
+		memset(&job->sources[k], 0, sizeof(job->sources[k]));
+		job->sources[k].window = CM_WIRE_CHUNKS_INFLIGHT;
 	}
 }
+
+/* --- Responses ---------------------------------------------------------- */
 
 static void on_manifest(node *n, node_link *l, const proto_wire_msg *m)
 {
 	node_media_job *job = job_find(n, m->root);
 	const uint8_t (*chunks)[PROTO_HASH_LEN] =
 		(const uint8_t (*)[PROTO_HASH_LEN])m->chunks;
+	uint64_t now = cm_mono_ms();
 	cm_err err;
 
-	if (!job || job->have_manifest)
-		return; /* not requested, or received already */
+	if (!job || job->have_manifest || job->manifest_link != l ||
+	    job->manifest_sent == 0)
+		return; /* not requested from this peer, or received already */
 
 	/* The root commits to the size, so the manifest's size is checked
 	 * by the hash even when the clip declared another one. */
@@ -475,8 +881,11 @@ static void on_manifest(node *n, node_link *l, const proto_wire_msg *m)
 					 m->n_chunks);
 	if (err) {
 		node_reject(n, l, "manifest", err, m->root);
+		if (mark_bad(job, l))
+			job->bad_retry = now + backoff_ms(job->attempts + 1,
+							  JOB_BACKOFF_MS);
 		job->manifest_sent = 0;
-		job_failed(n, job);
+		job_failed(job);
 		return;
 	}
 	err = store_manifest_put(n->st, m->root, m->size, chunks,
@@ -484,46 +893,68 @@ static void on_manifest(node *n, node_link *l, const proto_wire_msg *m)
 	if (err) {
 		cm_error(NODE_LOG, "storing manifest media=%s failed: %s (%s)",
 			 job->short_root, cm_err_name(err), cm_err_detail());
+		job->manifest_sent = 0;
+		job_failed(job);
 		return;
 	}
-	load_manifest(n, job);
+	job->manifest_sent = 0;
+	if (!load_manifest(n, job))
+		return;
 	job->attempts = 0;
+	job->sources[link_index(n, l)].not_found = 0;
 	job_pump(n, job);
+}
+
+/* Checks a chunk against its expected length and hash. */
+static bool chunk_valid(const node_media_job *job, const proto_wire_msg *m)
+{
+	uint8_t hash[PROTO_HASH_LEN];
+	uint64_t expected;
+
+	expected = job->size - m->index * (uint64_t)CM_CHUNK_SIZE;
+	if (expected > CM_CHUNK_SIZE)
+		expected = CM_CHUNK_SIZE;
+	if (m->data_len != expected)
+		return false;
+	proto_chunk_hash(m->data, m->data_len, hash);
+	return memcmp(hash, job->chunks[m->index], PROTO_HASH_LEN) == 0;
 }
 
 static void on_chunk(node *n, node_link *l, const proto_wire_msg *m)
 {
 	node_media_job *job = job_find(n, m->root);
-	uint8_t hash[PROTO_HASH_LEN];
-	chunk_request *req;
-	uint64_t expected;
-	cm_err err;
+	size_t k = link_index(n, l), i;
+	uint64_t now = cm_mono_ms();
+	job_source *src;
 
-	if (!job || !job->have_manifest || !(req = request_of(job, m->index)))
-		return; /* not requested: drop it */
-	request_done(job, req);
+	if (!job || !job->have_manifest || m->index >= job->n_chunks)
+		return;
+	i = (size_t)m->index;
+	if (job->state[i] != CHUNK_ASKED || job->asked_by[i] != k)
+		return; /* not requested from this peer: drop it */
+	src = &job->sources[k];
 
-	expected = job->size - m->index * (uint64_t)CM_CHUNK_SIZE;
-	if (expected > CM_CHUNK_SIZE)
-		expected = CM_CHUNK_SIZE;
-	proto_chunk_hash(m->data, m->data_len, hash);
-	if (m->data_len != expected ||
-	    memcmp(hash, job->chunks[m->index], PROTO_HASH_LEN) != 0) {
-		cm_errf(CM_ERR_BAD_CHUNK, "chunk %llu of media %s",
-			(unsigned long long)m->index, job->short_root);
+	if (!chunk_valid(job, m)) {
+		cm_errf(CM_ERR_BAD_CHUNK, "chunk %zu of media %s", i,
+			job->short_root);
 		node_reject(n, l, "chunk", CM_ERR_BAD_CHUNK, NULL);
-		job_failed(n, job);
+		chunk_return(n, job, i);
+		if (mark_bad(job, l)) {
+			job->attempts++;
+			job->bad_retry = now + backoff_ms(job->attempts,
+							  JOB_BACKOFF_MS);
+		}
+		job_pump(n, job);
 		return;
 	}
 
-	err = store_chunks_put(n->st, 1, &job->chunks[m->index], &m->data,
-			       &m->data_len);
-	if (err) {
-		cm_error(NODE_LOG, "storing a chunk of media=%s failed: %s "
-			 "(%s)", job->short_root, cm_err_name(err),
-			 cm_err_detail());
-		return;
-	}
+	request_release(n, job, i);
+	write_chunk(n, job, i, m->data, m->data_len);
+	src->chunks++;
+	src->not_found = 0;
+	if (src->window < CM_WIRE_CHUNKS_INFLIGHT)
+		src->window++;
+	job->bytes_in += m->data_len;
 	job->attempts = 0;
 	job_pump(n, job);
 }
@@ -531,95 +962,40 @@ static void on_chunk(node *n, node_link *l, const proto_wire_msg *m)
 static void on_not_found(node *n, node_link *l, const proto_wire_msg *m)
 {
 	node_media_job *job = job_find(n, m->root);
+	size_t k = link_index(n, l);
+	uint64_t now = cm_mono_ms();
 
 	if (!job)
 		return;
-	cm_debug(NODE_LOG, "peer=%s lacks media=%s", l->short_key,
-		 job->short_root);
-	for (size_t i = 0; i < CM_WIRE_CHUNKS_INFLIGHT; i++)
-		if (job->requests[i].used && job->requests[i].link == l)
-			request_done(job, &job->requests[i]);
-	if (m->missing == PROTO_WIRE_MISSING_MANIFEST)
-		job->manifest_sent = 0;
-	if (job->source == l)
-		job_failed(n, job);
-}
-
-/* --- Serving -------------------------------------------------------- */
-
-static void send_not_found(node *n, node_link *l, proto_wire_missing what,
-			   const uint8_t *root, uint64_t index)
-{
-	uint8_t *buf;
-	size_t len;
-
-	if (proto_wire_not_found(what, root, index, &buf, &len) == CM_OK)
-		node_link_send(n, l, buf, len);
-}
-
-static void serve_manifest(node *n, node_link *l, const uint8_t *root)
-{
-	uint8_t (*chunks)[PROTO_HASH_LEN] = NULL;
-	uint64_t size;
-	size_t count, len;
-	uint8_t *buf;
-
-	if (store_manifest_get(n->st, root, &size, &chunks, &count)) {
-		send_not_found(n, l, PROTO_WIRE_MISSING_MANIFEST, root, 0);
+	if (m->missing == PROTO_WIRE_MISSING_MANIFEST) {
+		if (job->have_manifest || job->manifest_link != l ||
+		    job->manifest_sent == 0)
+			return;
+		cm_debug(NODE_LOG, "peer=%s lacks the manifest of media=%s",
+			 l->short_key, job->short_root);
+		manifest_failed(n, job, now);
+		job_pump(n, job);
 		return;
 	}
-	if (proto_wire_manifest(root, size, (const uint8_t *)chunks, count,
-				&buf, &len) == CM_OK)
-		node_link_send(n, l, buf, len);
-	free(chunks);
-}
-
-/* Keeps the manifest of the media served last, because peers ask for
- * its chunks one by one. */
-static bool served_manifest(node *n, const uint8_t *root)
-{
-	uint8_t (*chunks)[PROTO_HASH_LEN];
-	uint64_t size;
-	size_t count;
-
-	if (n->served_chunks &&
-	    memcmp(n->served_root, root, PROTO_HASH_LEN) == 0)
-		return true;
-	if (store_manifest_get(n->st, root, &size, &chunks, &count))
-		return false;
-	free(n->served_chunks);
-	n->served_chunks = chunks;
-	n->served_n = count;
-	n->served_size = size;
-	memcpy(n->served_root, root, PROTO_HASH_LEN);
-	return true;
-}
-
-static void serve_chunk(node *n, node_link *l, const uint8_t *root,
-			uint64_t index)
-{
-	size_t len = 0, msg_len;
-	uint8_t *buf;
-
-	if (!served_manifest(n, root) || index >= n->served_n ||
-	    store_chunk_get(n->st, n->served_chunks[index], n->chunk_buf,
-			    CM_CHUNK_SIZE, &len)) {
-		send_not_found(n, l, PROTO_WIRE_MISSING_CHUNK, root, index);
+	if (!job->have_manifest || m->index >= job->n_chunks ||
+	    job->state[m->index] != CHUNK_ASKED ||
+	    job->asked_by[m->index] != k)
 		return;
-	}
-	if (proto_wire_chunk(root, index, n->chunk_buf, len, &buf,
-			     &msg_len) == CM_OK)
-		node_link_send(n, l, buf, msg_len);
+	cm_debug(NODE_LOG, "peer=%s lacks chunk %llu of media=%s",
+		 l->short_key, (unsigned long long)m->index, job->short_root);
+	chunk_return(n, job, (size_t)m->index);
+	source_lacks(job, k, now);
+	if (!good_source_exists(n, job, now) && job->in_flight == 0)
+		job_failed(job);
+	job_pump(n, job);
 }
 
 void node_media_on_message(node *n, node_link *l, const proto_wire_msg *m)
 {
 	switch (m->type) {
 	case PROTO_WIRE_MANIFEST_REQ:
-		serve_manifest(n, l, m->root);
-		break;
 	case PROTO_WIRE_CHUNK_REQ:
-		serve_chunk(n, l, m->root, m->index);
+		node_media_serve(n, l, m);
 		break;
 	case PROTO_WIRE_MANIFEST:
 		on_manifest(n, l, m);
@@ -638,4 +1014,76 @@ void node_media_on_message(node *n, node_link *l, const proto_wire_msg *m)
 bool node_media_job_active(const node *n, size_t i)
 {
 	return n->jobs && i < CM_MEDIA_JOBS_MAX && n->jobs[i].used;
+}
+
+/* --- Status ------------------------------------------------------------- */
+
+static const char *source_state(const node *n, const node_media_job *job,
+				size_t k, uint64_t now)
+{
+	if (key_bad(job, n->links[k].key))
+		return "bad";
+	if (job->sources[k].lacks_until > now)
+		return "lacks";
+	return "has";
+}
+
+static json_t *job_peers_json(const node *n, const node_media_job *job,
+			      uint64_t now)
+{
+	json_t *peers = json_array();
+
+	for (size_t k = 0; peers && k < NODE_LINKS_MAX; k++) {
+		const job_source *src = &job->sources[k];
+		const node_link *l = &n->links[k];
+
+		if (!link_usable(l) ||
+		    (src->chunks == 0 && src->in_flight == 0 &&
+		     src->lacks_until == 0 && !key_bad(job, l->key)))
+			continue;
+		json_array_append_new(
+			peers,
+			json_pack("{s:s, s:I, s:I, s:s}", "peer", l->short_key,
+				  "chunks", (json_int_t)src->chunks,
+				  "in_flight", (json_int_t)src->in_flight,
+				  "state", source_state(n, job, k, now)));
+	}
+	return peers;
+}
+
+static json_t *job_json(const node *n, const node_media_job *job,
+			uint64_t now)
+{
+	char hex[2 * PROTO_HASH_LEN + 1];
+	uint64_t elapsed = now - job->started;
+	uint64_t bytes_done = 0;
+
+	cm_hex_encode(job->root, PROTO_HASH_LEN, hex);
+	if (job->have_manifest && job->done > 0) {
+		bytes_done = (uint64_t)job->done * CM_CHUNK_SIZE;
+		if (bytes_done > job->size)
+			bytes_done = job->size;
+	}
+	return json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:o}",
+			 "root", hex,
+			 "manifest", job->have_manifest,
+			 "chunks_done", (json_int_t)job->done,
+			 "chunks_total", (json_int_t)job->n_chunks,
+			 "bytes_done", (json_int_t)bytes_done,
+			 "size", (json_int_t)job->size,
+			 "rate", (json_int_t)(elapsed
+				? job->bytes_in * 1000 / elapsed : 0),
+			 "peers", job_peers_json(n, job, now));
+}
+
+json_t *node_media_transfers_json(const node *n)
+{
+	json_t *list = json_array();
+	uint64_t now = cm_mono_ms();
+
+	for (size_t i = 0; list && n->jobs && i < CM_MEDIA_JOBS_MAX; i++)
+		if (n->jobs[i].used)
+			json_array_append_new(list,
+					      job_json(n, &n->jobs[i], now));
+	return list;
 }

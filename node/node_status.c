@@ -81,7 +81,7 @@ char *node_status_json(node *n)
 	for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++)
 		jobs += node_media_job_active(n, i);
 
-	root = json_pack("{s:s, s:s, s:s, s:O, s:o, s:O, s:I}",
+	root = json_pack("{s:s, s:s, s:s, s:O, s:o, s:O, s:I, s:o*}",
 			 "role", n->cfg->role == NODE_ROLE_MIRROR ? "mirror"
 								  : "creator",
 			 "listen", n->cfg->listen,
@@ -89,7 +89,8 @@ char *node_status_json(node *n)
 			 "peers", peers,
 			 "counts", counts_json(n),
 			 "rejected", rejected,
-			 "media_fetching", (json_int_t)jobs);
+			 "media_fetching", (json_int_t)jobs,
+			 "transfers", node_media_transfers_json(n));
 	if (root)
 		out = json_dumps(root, JSON_COMPACT);
 out:

@@ -204,6 +204,21 @@ cm_err store_media_resolve(store *s, const char *hex_prefix,
 /* True when the manifest of `root` and all its chunks are stored. */
 bool store_media_complete(store *s, const uint8_t root[PROTO_HASH_LEN]);
 
+/* --- Media presence and cold reads (store_budget.c) ----------------- */
+
+/* Sets present[i] when chunk hashes[i] is stored, for i < n, in one read
+ * transaction; *count receives how many are. */
+cm_err store_chunks_present(store *s, const uint8_t (*hashes)[PROTO_HASH_LEN],
+			    size_t n, bool *present, size_t *count);
+
+/*
+ * Copies chunk `hash` like store_chunk_get, then drops the whole memory
+ * pages of the stored value from this process's resident set, so that
+ * reading or serving large media keeps memory flat.
+ */
+cm_err store_chunk_get_cold(store *s, const uint8_t hash[PROTO_HASH_LEN],
+			    uint8_t *buf, size_t cap, size_t *len);
+
 /* --- Follows, peers and counters ------------------------------------ */
 
 /* Adds `author` to the followed keys; following a followed key is a

@@ -1,0 +1,204 @@
+#!/bin/bash
+# Media at scale with real processes on 127.0.0.1:
+# - a receiver R fetches a big clip from two seeders at once (creator A
+#   and mirror M), is killed with SIGKILL at random points of the
+#   transfer, resumes from the chunks it stored, and ends byte-identical;
+# - a hostile seeder that corrupts chunks is rejected, and the media comes
+#   from an honest seeder;
+# - two clips that share one file store its chunks once;
+# - a creator node with --media none stores no chunks and still serves
+#   the records.
+#
+# MEDIA_MB (default 40) sets the size of the big clip and KILLS (default
+# 3) the number of SIGKILLs; a local run can use MEDIA_MB=200 KILLS=10.
+source "$(dirname "$0")/lib.sh"
+
+: "${HOSTILE:?set HOSTILE to the hostile_peer test client}"
+MEDIA_MB=${MEDIA_MB:-40}
+KILLS=${KILLS:-3}
+CHUNK=262144
+
+# Writes a file of MB mebibytes (or BYTES with a "b" suffix) of random
+# bytes that starts with the MP4 header of the blender sample, so that
+# publish detects video/mp4.
+make_mp4() {
+	local path=$1 size=$2 bytes
+	case $size in
+	*b) bytes=${size%b} ;;
+	*) bytes=$((size * 1024 * 1024)) ;;
+	esac
+	{
+		head -c 12 "$SAMPLES/review-blender.mp4"
+		head -c $((bytes - 12)) /dev/urandom
+	} >"$path"
+}
+
+# Prints one value of home NAME's status JSON, given as a Python
+# expression over `s`.
+status_value() {
+	cm "$1" status --json | python3 -c "import json,sys; s=json.load(sys.stdin); print($2)"
+}
+
+chunks_of() {
+	status_value "$1" 's["media"]["chunks"]'
+}
+
+# Succeeds when home NAME stores at least N chunks.
+has_chunks() {
+	[ "$(chunks_of "$1")" -ge "$2" ]
+}
+
+# Prints the bytes that home NAME's node sent to the peer with the short
+# key PEER.
+bytes_sent_to() {
+	status_value "$1" "sum(p['bytes_out'] for p in s['node']['peers'] if p['peer'] == '$2')"
+}
+
+short_key() {
+	addr_of "$1" | sed -e 's|clipmesh://||' | cut -c1-8
+}
+
+new_home A
+new_home M
+akey=$(cm A key new alice)
+
+# --- several sources, SIGKILL and resume ------------------------------
+
+make_mp4 "$WORK/big.mp4" "$MEDIA_MB"
+total=$(((MEDIA_MB * 1024 * 1024 + CHUNK - 1) / CHUNK))
+big=$(cm A publish "$WORK/big.mp4" --as alice --product gtin:2000000001012 \
+	--title "Big review" --rating 4)
+has_chunks A "$total" || fail "A stores $(chunks_of A) chunks, expected $total"
+pass "published a $MEDIA_MB MiB clip in $total chunks"
+
+start A node --media-max 1G
+begin=$(date +%s%N)
+start M mirror --peer "$(addr_of A)" --media-max 1G
+wait_for 60 "the big media on M" has_media_of M "$big"
+took_ms=$((($(date +%s%N) - begin) / 1000000))
+pass "mirror M fetched the big media from A in $took_ms ms"
+
+# A fresh follower fetches from both seeders at once.
+new_home F
+cm F follow "$akey"
+fkey=$(short_key F)
+begin=$(date +%s%N)
+start F node --peer "$(addr_of A)" --peer "$(addr_of M)" --media-max 1G
+wait_for 60 "the big media on F" has_media_of F "$big"
+took_ms=$((($(date +%s%N) - begin) / 1000000))
+from_a=$(bytes_sent_to A "$fkey")
+from_m=$(bytes_sent_to M "$fkey")
+[ "$from_a" -gt $((CHUNK * 8)) ] || fail "A sent F only $from_a bytes"
+[ "$from_m" -gt $((CHUNK * 8)) ] || fail "M sent F only $from_m bytes"
+[ $((from_a + from_m)) -lt $(((total + total / 10) * CHUNK)) ] ||
+	fail "A and M sent F $((from_a + from_m)) bytes for $total chunks"
+pass "F fetched from both seeders (A: $from_a bytes, M: $from_m bytes)"
+stop F
+
+# R is killed a random time after each start, between 10% and 70% of
+# the time that F took for the chunks R still lacks, until KILLS kills
+# landed mid-transfer (at most 4 * KILLS rounds). When R completed before
+# a kill, its home starts over empty so that the next kill has a
+# transfer to interrupt.
+new_home R
+cm R follow "$akey"
+landed=0
+got=0
+for ((k = 1; k <= 4 * KILLS && landed < KILLS; k++)); do
+	if [ "$got" -eq "$total" ]; then
+		rm -rf "$WORK/R"
+		new_home R
+		cm R follow "$akey"
+		got=0
+	fi
+	"$CLIPMESH" --home "$WORK/R" node --log-level debug --media-max 1G \
+		--peer "$(addr_of A)" --peer "$(addr_of M)" \
+		>>"$WORK/R.log" 2>&1 &
+	pid=$!
+	delay_ms=$((took_ms * (total - got) / total * (10 + RANDOM % 60) / 100))
+	sleep "$((delay_ms / 1000)).$(printf %03d $((delay_ms % 1000)))"
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null || true
+	got=$(chunks_of R)
+	[ "$got" -gt 0 ] && [ "$got" -lt "$total" ] && landed=$((landed + 1))
+	echo "# kill $k after $delay_ms ms at $got of $total chunks"
+done
+start R node --peer "$(addr_of A)" --peer "$(addr_of M)" --media-max 1G
+wait_for 90 "the big media on R" has_media_of R "$big"
+cm R media get "$big" -o "$WORK/r-big.mp4"
+cmp "$WORK/big.mp4" "$WORK/r-big.mp4" || fail "media on R differs after the kills"
+pass "R resumed after $landed SIGKILLs mid-transfer and is byte-identical"
+[ "$landed" -gt 0 ] || fail "no kill landed mid-transfer"
+grep -q "resuming media=" "$WORK/R.log" ||
+	fail "R never reported resuming from stored chunks"
+pass "R resumed from the chunks it had stored"
+
+# --- a corrupting seeder ----------------------------------------------
+
+# Q starts without peers, so the hostile client is its first source. The
+# client serves a wrong manifest once and corrupts every chunk it is
+# asked for the first time. Then the honest author C connects.
+new_home Q
+new_home C
+cm C key new carol >/dev/null
+make_mp4 "$WORK/small.mp4" $((6 * CHUNK))b
+small=$(cm C publish "$WORK/small.mp4" --as carol --product gtin:2000000002026 \
+	--title "Six chunks" --rating 3)
+cm C export -o "$WORK/c.export" 2>/dev/null
+start Q mirror
+"$HOSTILE" --records "$WORK/c.export" --media "$WORK/small.mp4" \
+	bad-media "$(addr_of Q)" >"$WORK/hostile.log" 2>&1 &
+NODE_PID[X]=$!
+bad_chunk_counted() {
+	[ "$(status_value Q 's["node"]["rejected"].get("bad_chunk", 0)')" -ge 1 ]
+}
+# Succeeds once Q counted a bad chunk or the client ended.
+bad_peer_settled() {
+	bad_chunk_counted || ! kill -0 "${NODE_PID[X]}" 2>/dev/null
+}
+wait_for 60 "Q to reject a corrupted chunk" bad_peer_settled
+bad_chunk_counted ||
+	fail "hostile_peer ended early: $(grep hostile_peer: "$WORK/hostile.log")"
+! has_media_of Q "$small" || fail "Q holds media that only the bad peer served"
+start C node --peer "$(addr_of Q)"
+wait_for 60 "the media from C on Q" has_media_of Q "$small"
+cm Q media get "$small" -o "$WORK/q-small.mp4"
+cmp "$WORK/small.mp4" "$WORK/q-small.mp4" || fail "media on Q differs"
+cm Q store check >"$WORK/check.out" || fail "store check on Q: $(cat "$WORK/check.out")"
+stop X
+pass "corrupted chunks rejected, the media came from the honest seeder"
+
+# --- shared media is stored once --------------------------------------
+
+make_mp4 "$WORK/shared.mp4" 2
+shared_chunks=8
+before=$(chunks_of R)
+one=$(cm A publish "$WORK/shared.mp4" --as alice --product gtin:2000000004044 \
+	--title "Shared, first" --rating 5)
+two=$(cm A publish "$WORK/shared.mp4" --as alice --product gtin:2000000004044 \
+	--title "Shared, second" --rating 2)
+[ "$one" != "$two" ] || fail "two clips got the same id"
+wait_for 60 "the first shared clip on R" has_media_of R "$one"
+wait_for 60 "the second shared clip on R" has_media_of R "$two"
+[ "$(chunks_of R)" -eq $((before + shared_chunks)) ] ||
+	fail "R stores $(($(chunks_of R) - before)) new chunks, expected $shared_chunks"
+pass "two clips sharing one file store its chunks once"
+
+# --- --media none ------------------------------------------------------
+
+new_home N
+new_home P
+cm N follow "$akey"
+start N node --media none --peer "$(addr_of A)"
+start P mirror --peer "$(addr_of N)" --media-max 1G
+clips=$(feed_count A)
+wait_for 60 "$clips clips on N" has_clips N "$clips"
+wait_for 60 "$clips clips on P through N" has_clips P "$clips"
+[ "$(chunks_of N)" -eq 0 ] || fail "N with --media none stores $(chunks_of N) chunks"
+pass "a node with --media none stores no chunks and serves the records"
+
+for name in A M R Q C N P; do
+	stop "$name"
+done
+pass "every node stopped cleanly on SIGTERM"
+finish
