@@ -45,6 +45,18 @@
 #define CM_WIRE_CHUNKS_INFLIGHT 8            /* chunk requests per peer */
 #define CM_WIRE_HWM 256                      /* messages queued per peer */
 
+/* Range-based set reconciliation (proto/PROTOCOL.md, "Reconciliation"). */
+#define CM_RECON_RANGES_MAX 65536            /* ranges in one message, all
+						scopes together */
+#define CM_RECON_IDS_MAX 1024                /* short hashes in one range */
+#define CM_RECON_FULL_MAX 1024               /* full ids in one range */
+#define CM_RECON_ROUNDS_MAX 64               /* messages in one session */
+#define CM_RECON_SESSION_TIMEOUT_MS 30000    /* silence that ends a session */
+#define CM_RECON_SESSION_GAP_MS 1000         /* min time between two sessions
+						that one peer starts */
+#define CM_RECON_WORK_MAX 2000000            /* aggregates read plus items
+						scanned to answer one message */
+
 /* Node. */
 #define CM_PEERS_MAX 64
 #define CM_PING_INTERVAL_MS 2000

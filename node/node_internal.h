@@ -63,11 +63,10 @@ typedef struct node_link {
 	uint64_t last_hello;
 	node_link_stats stats;
 
-	/* Catch-up: ids announced to the peer in HAVE pages. */
+	/* Reconciliation sessions with the peer (node_sync.c). */
 	uint64_t next_sync;                 /* monotonic ms */
-	uint8_t *have_ids;                  /* malloc'd snapshot */
-	size_t have_n;
-	size_t have_pos;
+	struct node_sync *sync;             /* malloc'd; NULL before the
+					     * first session */
 
 	unsigned chunks_in_flight;
 
@@ -220,17 +219,24 @@ cm_err node_load_record(node *n, const uint8_t id[PROTO_ID_LEN],
 cm_err node_send_records(node *n, node_link *l, const proto_signed *recs,
 			 size_t count);
 
-/* --- node_sync.c: catch-up by HAVE / WANT ------------------------------ */
+/* --- node_sync.c: reconciliation, WANT and RECORDS --------------------- */
 
-/* Takes a new snapshot of the ids the peer wants and starts sending HAVE
- * pages. */
+/* Starts a reconciliation session over our interest with the link's
+ * peer, unless one started less than CM_RECON_SESSION_GAP_MS ago. */
 void node_sync_start(node *n, node_link *l);
 
-/* Sends the next HAVE pages while the link's queue accepts them. */
+/* Ends silent sessions and starts the periodic one when it is due. */
 void node_sync_tick(node *n, node_link *l);
+
+/* Handles RECON_START or RECON (`len` bytes on the wire). */
+void node_sync_on_recon(node *n, node_link *l, const proto_wire_msg *m,
+			size_t len);
 
 void node_sync_on_have(node *n, node_link *l, const proto_wire_msg *m);
 void node_sync_on_want(node *n, node_link *l, const proto_wire_msg *m);
+
+/* Frees the link's reconciliation state. */
+void node_sync_drop(node_link *l);
 
 /* --- node_media.c: media fetch and serving ----------------------------- */
 

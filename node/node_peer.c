@@ -320,6 +320,10 @@ void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 	case PROTO_WIRE_WANT:
 		node_sync_on_want(n, l, &m);
 		break;
+	case PROTO_WIRE_RECON_START:
+	case PROTO_WIRE_RECON:
+		node_sync_on_recon(n, l, &m, len);
+		break;
 	case PROTO_WIRE_MANIFEST_REQ:
 	case PROTO_WIRE_MANIFEST:
 	case PROTO_WIRE_CHUNK_REQ:
@@ -344,9 +348,7 @@ void node_link_drop(node *n, node_link *l, const char *reason)
 	free(l->interest);
 	l->interest = NULL;
 	l->n_interest = 0;
-	free(l->have_ids);
-	l->have_ids = NULL;
-	l->have_n = l->have_pos = 0;
+	node_sync_drop(l);
 	l->chunks_in_flight = 0;
 
 	if (l->dir == NODE_LINK_IN)

@@ -173,7 +173,7 @@ static cm_err read_hash(reader *r, const char *field, const uint8_t **hash)
 static cm_err read_hashes(reader *r, const char *field, size_t max,
 			  const uint8_t **hashes, size_t *n)
 {
-	size_t bytes;
+	size_t bytes = 0;
 	cm_err err;
 
 	err = read_bin(r, field, max * PROTO_HASH_LEN, hashes, &bytes);
@@ -358,6 +358,60 @@ static cm_err decode_not_found(reader *r, proto_wire_msg *m)
 	return CM_OK;
 }
 
+/* RECON_START: [12, session, salt, fp_len, hash_len, authors, payload]. */
+static cm_err decode_recon_start(reader *r, proto_wire_msg *m)
+{
+	size_t salt_len = 0;
+	cm_err err;
+
+	if ((err = read_uint(r, "session", &m->session)) ||
+	    (err = read_bin(r, "salt", PROTO_RECON_SALT_LEN, &m->salt,
+			    &salt_len)) ||
+	    (err = read_uint(r, "fingerprint size", &m->fp_len)) ||
+	    (err = read_uint(r, "short hash size", &m->hash_len)))
+		return err;
+	if (salt_len != PROTO_RECON_SALT_LEN)
+		return cm_errf(CM_ERR_BAD_MESSAGE, "salt is %zu bytes, not %d",
+			       salt_len, PROTO_RECON_SALT_LEN);
+	if (m->fp_len < PROTO_RECON_FP_MIN || m->fp_len > PROTO_RECON_FP_MAX ||
+	    m->hash_len < PROTO_RECON_HASH_MIN ||
+	    m->hash_len > PROTO_RECON_HASH_MAX)
+		return cm_errf(CM_ERR_BAD_MESSAGE, "fingerprint size %llu or "
+			       "short hash size %llu out of range",
+			       (unsigned long long)m->fp_len,
+			       (unsigned long long)m->hash_len);
+
+	if (r->left > 0 && r->p[0] == 0xc0) {
+		r->p++;
+		r->left--;
+		m->recon_all = true;
+	} else {
+		err = read_hashes(r, "author list", CM_WIRE_FOLLOWS_MAX,
+				  &m->authors, &m->n_authors);
+		if (err)
+			return err;
+		if (m->n_authors == 0)
+			return cm_errf(CM_ERR_BAD_MESSAGE, "empty author list");
+	}
+	return read_bin(r, "payload", CM_WIRE_MSG_MAX, &m->payload,
+			&m->payload_len);
+}
+
+/* RECON: [13, session, round, payload]. */
+static cm_err decode_recon(reader *r, proto_wire_msg *m)
+{
+	cm_err err;
+
+	if ((err = read_uint(r, "session", &m->session)) ||
+	    (err = read_uint(r, "round", &m->round)))
+		return err;
+	if (m->round == 0 || m->round > CM_RECON_ROUNDS_MAX)
+		return cm_errf(CM_ERR_BAD_MESSAGE, "round %llu out of range",
+			       (unsigned long long)m->round);
+	return read_bin(r, "payload", CM_WIRE_MSG_MAX, &m->payload,
+			&m->payload_len);
+}
+
 /* Number of array elements, type included, of each message type. */
 static size_t element_count(uint64_t type)
 {
@@ -376,7 +430,10 @@ static size_t element_count(uint64_t type)
 	case PROTO_WIRE_MANIFEST:
 	case PROTO_WIRE_CHUNK:
 	case PROTO_WIRE_NOT_FOUND:
+	case PROTO_WIRE_RECON:
 		return 4;
+	case PROTO_WIRE_RECON_START:
+		return 7;
 	default:
 		return 0;
 	}
@@ -404,6 +461,10 @@ static cm_err decode_body(reader *r, proto_wire_msg *m)
 		return decode_chunk(r, m);
 	case PROTO_WIRE_NOT_FOUND:
 		return decode_not_found(r, m);
+	case PROTO_WIRE_RECON_START:
+		return decode_recon_start(r, m);
+	case PROTO_WIRE_RECON:
+		return decode_recon(r, m);
 	}
 	return cm_errf(CM_ERR_BAD_MESSAGE, "unknown message type %d",
 		       (int)m->type);
@@ -474,6 +535,10 @@ const char *proto_wire_type_name(proto_wire_type type)
 		return "chunk";
 	case PROTO_WIRE_NOT_FOUND:
 		return "not_found";
+	case PROTO_WIRE_RECON_START:
+		return "recon_start";
+	case PROTO_WIRE_RECON:
+		return "recon";
 	}
 	return "unknown";
 }
@@ -659,5 +724,59 @@ cm_err proto_wire_not_found(proto_wire_missing missing,
 	w.failed |= msgpack_pack_uint64(&w.pk, missing);
 	write_bin(&w, root, PROTO_HASH_LEN);
 	w.failed |= msgpack_pack_uint64(&w.pk, index);
+	return writer_finish(&w, out, len);
+}
+
+cm_err proto_wire_recon_start(uint64_t session,
+			      const uint8_t salt[PROTO_RECON_SALT_LEN],
+			      size_t fp_len, size_t hash_len,
+			      const uint8_t *authors, size_t n_authors,
+			      const uint8_t *payload, size_t payload_len,
+			      uint8_t **out, size_t *len)
+{
+	writer w;
+
+	if (fp_len < PROTO_RECON_FP_MIN || fp_len > PROTO_RECON_FP_MAX ||
+	    hash_len < PROTO_RECON_HASH_MIN ||
+	    hash_len > PROTO_RECON_HASH_MAX)
+		return cm_errf(CM_ERR_USAGE, "fingerprint size %zu or short "
+			       "hash size %zu out of range", fp_len, hash_len);
+	if (authors && (n_authors == 0 || n_authors > CM_WIRE_FOLLOWS_MAX))
+		return cm_errf(CM_ERR_USAGE, "author list of %zu, limit %d",
+			       n_authors, CM_WIRE_FOLLOWS_MAX);
+	if (payload_len > CM_WIRE_MSG_MAX)
+		return cm_errf(CM_ERR_USAGE, "payload of %zu bytes",
+			       payload_len);
+
+	writer_start(&w, PROTO_WIRE_RECON_START, 7);
+	w.failed |= msgpack_pack_uint64(&w.pk, session);
+	write_bin(&w, salt, PROTO_RECON_SALT_LEN);
+	w.failed |= msgpack_pack_uint64(&w.pk, fp_len);
+	w.failed |= msgpack_pack_uint64(&w.pk, hash_len);
+	if (authors)
+		write_bin(&w, authors, n_authors * PROTO_KEY_LEN);
+	else
+		w.failed |= msgpack_pack_nil(&w.pk);
+	write_bin(&w, payload, payload_len);
+	return writer_finish(&w, out, len);
+}
+
+cm_err proto_wire_recon(uint64_t session, uint64_t round,
+			const uint8_t *payload, size_t payload_len,
+			uint8_t **out, size_t *len)
+{
+	writer w;
+
+	if (round == 0 || round > CM_RECON_ROUNDS_MAX)
+		return cm_errf(CM_ERR_USAGE, "round %llu out of range",
+			       (unsigned long long)round);
+	if (payload_len > CM_WIRE_MSG_MAX)
+		return cm_errf(CM_ERR_USAGE, "payload of %zu bytes",
+			       payload_len);
+
+	writer_start(&w, PROTO_WIRE_RECON, 4);
+	w.failed |= msgpack_pack_uint64(&w.pk, session);
+	w.failed |= msgpack_pack_uint64(&w.pk, round);
+	write_bin(&w, payload, payload_len);
 	return writer_finish(&w, out, len);
 }

@@ -21,6 +21,7 @@
 #include "cm_error.h"
 #include "cm_limits.h"
 #include "proto_record.h"
+#include "proto_recon.h"
 
 /* Wire protocol version sent in HELLO. */
 #define PROTO_WIRE_VERSION 1
@@ -37,6 +38,9 @@ typedef enum proto_wire_type {
 	PROTO_WIRE_CHUNK_REQ = 8,
 	PROTO_WIRE_CHUNK = 9,
 	PROTO_WIRE_NOT_FOUND = 10,
+	/* 11 is unused: the wire tests use it as the unknown type. */
+	PROTO_WIRE_RECON_START = 12,
+	PROTO_WIRE_RECON = 13,
 } proto_wire_type;
 
 /* Node roles announced in HELLO. */
@@ -89,6 +93,20 @@ typedef struct proto_wire_msg {
 	const uint8_t *data;         /* CHUNK: chunk bytes */
 	size_t data_len;
 	proto_wire_missing missing;  /* NOT_FOUND */
+
+	/* RECON_START, RECON: reconciliation (proto_recon.h) */
+	uint64_t session;            /* chosen by the initiator */
+	uint64_t round;              /* RECON: 1..CM_RECON_ROUNDS_MAX */
+	const uint8_t *salt;         /* RECON_START: PROTO_RECON_SALT_LEN */
+	uint64_t fp_len;             /* RECON_START: fingerprint bytes */
+	uint64_t hash_len;           /* RECON_START: short hash bytes */
+	bool recon_all;              /* RECON_START: nil authors, one scope
+				      * of every author */
+	const uint8_t *authors;      /* RECON_START: n_authors contiguous
+				      * keys, one scope each */
+	size_t n_authors;
+	const uint8_t *payload;      /* ranges, read by proto_recon_next */
+	size_t payload_len;
 } proto_wire_msg;
 
 /* Returns the message type's name ("hello", "records", ...), or
@@ -154,5 +172,24 @@ cm_err proto_wire_chunk(const uint8_t root[PROTO_HASH_LEN], uint64_t index,
 cm_err proto_wire_not_found(proto_wire_missing missing,
 			    const uint8_t root[PROTO_HASH_LEN],
 			    uint64_t index, uint8_t **out, size_t *len);
+
+/*
+ * RECON_START: the initiator's first message of session `session`, with
+ * the session's salt, fingerprint and short hash sizes, the scopes
+ * (authors: n_authors keys, 1..CM_WIRE_FOLLOWS_MAX, or NULL for one scope
+ * of every author) and the first payload.
+ */
+cm_err proto_wire_recon_start(uint64_t session,
+			      const uint8_t salt[PROTO_RECON_SALT_LEN],
+			      size_t fp_len, size_t hash_len,
+			      const uint8_t *authors, size_t n_authors,
+			      const uint8_t *payload, size_t payload_len,
+			      uint8_t **out, size_t *len);
+
+/* RECON: message `round` (1..CM_RECON_ROUNDS_MAX) of a session; odd rounds
+ * come from the responder, even ones from the initiator. */
+cm_err proto_wire_recon(uint64_t session, uint64_t round,
+			const uint8_t *payload, size_t payload_len,
+			uint8_t **out, size_t *len);
 
 #endif

@@ -20,6 +20,7 @@
  *   manifests  media root -> size || chunk hashes
  *   follows    key -> "";  peers: address -> "";  counters: name -> u64
  *   meta       name -> u64 (store totals: chunk bytes)
+ *   fp         reconciliation aggregates per time bucket (store_fp.c)
  *
  * The retracted key carries the retraction's author because a retraction
  * can arrive before its clip. Only when the clip arrives can the store
@@ -55,6 +56,7 @@ static const struct {
 	[STORE_DB_PEERS] = {"peers", 0},
 	[STORE_DB_COUNTERS] = {"counters", 0},
 	[STORE_DB_META] = {"meta", 0},
+	[STORE_DB_FP] = {"fp", 0},
 };
 
 const char *store_db_name(store_db db)

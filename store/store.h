@@ -22,6 +22,7 @@
 
 #include "cm_error.h"
 #include "proto_record.h"
+#include "proto_recon.h"
 
 typedef struct store store;
 
@@ -160,6 +161,32 @@ cm_err store_get_counts(store *s, store_counts *out);
  * CM_ERR_NOT_FOUND when none. */
 cm_err store_get_profile(store *s, const uint8_t author[PROTO_KEY_LEN],
 			 uint8_t **wire, size_t *len);
+
+/* --- Reconciliation aggregates (store_fp.c) ------------------------- */
+
+/*
+ * Makes sure the reconciliation aggregates cover every stored record.
+ * store_put_batch keeps them up to date; a store written before they
+ * existed gets them rebuilt here, in one write transaction that reads
+ * every record's index entry once.
+ */
+cm_err store_fp_ensure(store *s);
+
+typedef struct store_recon_view store_recon_view;
+
+/*
+ * Opens a read-only view of the store for one reconciliation message and
+ * sets up src to read it. With `authors` (n_authors keys, copied), scope i
+ * is the records of authors[i]; with NULL there is one scope of every
+ * record. The view holds a read transaction until store_recon_close, so
+ * keep it for one message only. src->work counts aggregate reads and
+ * items scanned.
+ */
+cm_err store_recon_open(store *s, const uint8_t *authors, size_t n_authors,
+			proto_recon_source *src, store_recon_view **out);
+
+/* Closes a view and sets *v to NULL; accepts NULL and *v == NULL. */
+void store_recon_close(store_recon_view **v);
 
 /* --- Media ---------------------------------------------------------- */
 

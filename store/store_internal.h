@@ -45,12 +45,18 @@ typedef enum store_db {
 	STORE_DB_PEERS,
 	STORE_DB_COUNTERS,
 	STORE_DB_META,
+	STORE_DB_FP,
 	STORE_DB_COUNT
 } store_db;
+
+typedef struct store_fp_batch store_fp_batch;
 
 struct store {
 	MDB_env *env;
 	MDB_dbi dbi[STORE_DB_COUNT];
+	/* Aggregate changes of the write transaction in progress
+	 * (store_put_batch); NULL outside one. */
+	store_fp_batch *fp_batch;
 };
 
 /* Returns the LMDB name of database db, for error details. */
@@ -152,6 +158,24 @@ size_t store_index_entries(const proto_record *rec,
 size_t store_index_key(uint8_t out[STORE_INDEX_KEY_MAX], const uint8_t *prefix,
 		       size_t prefix_len, uint64_t created_ms,
 		       const uint8_t id[PROTO_ID_LEN]);
+
+/* --- store_fp.c: reconciliation aggregates ----------------------- */
+
+/* Starts collecting aggregate changes for a write transaction in
+ * s->fp_batch. */
+cm_err store_fp_batch_begin(store *s);
+
+/* Records that record id (decoded as rec) was added to or removed from
+ * the store in the current write transaction. */
+cm_err store_fp_note(store *s, const proto_record *rec,
+		     const uint8_t id[PROTO_ID_LEN], bool removed);
+
+/* Writes the collected changes, each touched bucket once; call just
+ * before the commit. */
+cm_err store_fp_batch_flush(store *s, MDB_txn *txn);
+
+/* Frees s->fp_batch; accepts a store without one. */
+void store_fp_batch_end(store *s);
 
 void store_be64_put(uint8_t out[8], uint64_t v);
 uint64_t store_be64_get(const uint8_t in[8]);

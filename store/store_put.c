@@ -42,7 +42,7 @@ static cm_err add_record(store *s, MDB_txn *txn, const proto_signed *r)
 		if (err)
 			return err;
 	}
-	return CM_OK;
+	return store_fp_note(s, &r->rec, r->id, false);
 }
 
 /* Deletes stored record id, decoded as rec, with every entry that points
@@ -68,6 +68,9 @@ static cm_err remove_record(store *s, MDB_txn *txn,
 		if (err)
 			return err;
 	}
+	err = store_fp_note(s, rec, id, true);
+	if (err)
+		return err;
 
 	if (rec->kind == PROTO_KIND_RETRACT) {
 		retracted_key(key, rec->target, rec->author, id);
@@ -331,6 +334,8 @@ cm_err store_put_batch(store *s, const proto_signed *recs, size_t n,
 	if (!scratch)
 		return cm_errf(CM_ERR_NOMEM, "cannot allocate a record");
 	err = store_txn_begin(s, true, &txn);
+	if (!err)
+		err = store_fp_batch_begin(s);
 	if (err)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -338,11 +343,18 @@ cm_err store_put_batch(store *s, const proto_signed *recs, size_t n,
 		if (err)
 			goto out;
 	}
+	err = store_fp_batch_flush(s, txn);
+	if (err)
+		goto out;
+	store_fp_batch_end(s);
 	err = store_txn_commit(txn);
 	txn = NULL;
 out:
-	if (txn)
+	/* s->fp_batch belongs to whoever holds the write transaction. */
+	if (txn) {
+		store_fp_batch_end(s);
 		mdb_txn_abort(txn);
+	}
 	free(scratch);
 	return err;
 }

@@ -1,0 +1,988 @@
+/*
+ * proto_recon.c - fingerprints, payload coding and the session logic of
+ * range-based set reconciliation.
+ */
+#include "proto_recon.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Longest LEB128 encoding of a number below 2^126: 18 groups of 7 bits. */
+#define VARINT_MAX 18
+
+/* Output bytes of one range at most, besides its data: the mode and depth
+ * byte, the step count and the list length. */
+#define RANGE_HEAD_MAX (1 + VARINT_MAX + 10)
+
+/* Pieces one split writes at most. */
+#define SPLIT_RANGES_MAX 64
+
+/* --- Keys and buckets ----------------------------------------------- */
+
+proto_recon_key proto_recon_key_of(uint64_t created_ms,
+				   const uint8_t id[PROTO_ID_LEN])
+{
+	uint64_t prefix = 0;
+
+	for (int i = 0; i < 8; i++)
+		prefix = prefix << 8 | id[i];
+	return (proto_recon_key)created_ms << 60 | prefix >> 4;
+}
+
+proto_recon_key proto_recon_width(unsigned depth)
+{
+	return (proto_recon_key)1 << (PROTO_RECON_KEY_BITS - 4 * depth);
+}
+
+static unsigned shift_of(unsigned depth)
+{
+	return PROTO_RECON_KEY_BITS - 4 * depth;
+}
+
+static unsigned trailing_zeros(proto_recon_key k)
+{
+	uint64_t low = (uint64_t)k;
+
+	if (low)
+		return (unsigned)__builtin_ctzll(low);
+	return 64 + (unsigned)__builtin_ctzll((uint64_t)(k >> 64));
+}
+
+/* Returns the smallest depth whose bucket boundaries include bound b
+ * (0 < b <= END). */
+static unsigned coarsest_depth(proto_recon_key b)
+{
+	unsigned tz = trailing_zeros(b);
+
+	if (tz >= PROTO_RECON_KEY_BITS)
+		return 0;
+	return (PROTO_RECON_KEY_BITS - tz + 3) / 4;
+}
+
+/* Returns the smallest depth that has a bucket boundary strictly inside
+ * (lo, hi); hi - lo must be at least 2. */
+static unsigned inner_depth(proto_recon_key lo, proto_recon_key hi)
+{
+	unsigned d;
+
+	for (d = 1; d < PROTO_RECON_DEPTH_MAX; d++) {
+		unsigned s = shift_of(d);
+
+		if (((lo >> s) + 1) << s < hi)
+			break;
+	}
+	return d;
+}
+
+/* --- Aggregates, fingerprints, short hashes ------------------------- */
+
+/* a += b, both 256-bit little-endian. */
+static void sum_add(uint8_t a[PROTO_RECON_SUM_LEN],
+		    const uint8_t b[PROTO_RECON_SUM_LEN])
+{
+	unsigned carry = 0;
+
+	for (size_t i = 0; i < PROTO_RECON_SUM_LEN; i++) {
+		carry += (unsigned)a[i] + b[i];
+		a[i] = (uint8_t)carry;
+		carry >>= 8;
+	}
+}
+
+void proto_recon_agg_id(proto_recon_agg *a, const uint8_t id[PROTO_ID_LEN],
+			bool remove)
+{
+	uint8_t neg[PROTO_RECON_SUM_LEN];
+	unsigned carry = 1;
+
+	if (!remove) {
+		sum_add(a->sum, id);
+		a->count++;
+		return;
+	}
+	/* Two's complement: adding -id mod 2^256 subtracts id. */
+	for (size_t i = 0; i < PROTO_RECON_SUM_LEN; i++) {
+		carry += (uint8_t)~id[i];
+		neg[i] = (uint8_t)carry;
+		carry >>= 8;
+	}
+	sum_add(a->sum, neg);
+	a->count--;
+}
+
+void proto_recon_agg_add(proto_recon_agg *a, const proto_recon_agg *b)
+{
+	sum_add(a->sum, b->sum);
+	a->count += b->count;
+}
+
+void proto_recon_fingerprint(const uint8_t salt[PROTO_RECON_SALT_LEN],
+			     const proto_recon_agg *a, uint8_t *out,
+			     size_t fp_len)
+{
+	uint8_t in[8 + PROTO_RECON_SUM_LEN];
+	uint8_t full[crypto_generichash_BYTES_MIN];
+	uint64_t count = a->count;
+
+	for (int i = 7; i >= 0; i--) {
+		in[i] = (uint8_t)count;
+		count >>= 8;
+	}
+	memcpy(in + 8, a->sum, PROTO_RECON_SUM_LEN);
+	crypto_generichash(full, sizeof(full), in, sizeof(in), salt,
+			   PROTO_RECON_SALT_LEN);
+	memcpy(out, full, fp_len);
+}
+
+void proto_recon_short_hash(const uint8_t salt[PROTO_RECON_SALT_LEN],
+			    const uint8_t id[PROTO_ID_LEN], uint8_t *out,
+			    size_t hash_len)
+{
+	uint8_t full[crypto_shorthash_BYTES];
+
+	crypto_shorthash(full, id, PROTO_ID_LEN, salt);
+	memcpy(out, full, hash_len);
+}
+
+/* --- Numbers -------------------------------------------------------- */
+
+static size_t varint_put(uint8_t *out, proto_recon_key v)
+{
+	size_t n = 0;
+
+	do {
+		uint8_t b = (uint8_t)(v & 0x7f);
+
+		v >>= 7;
+		out[n++] = (uint8_t)(b | (v ? 0x80 : 0));
+	} while (v);
+	return n;
+}
+
+/* Reads a LEB128 number of at most max_groups groups in shortest form. */
+static cm_err varint_get(const uint8_t **p, size_t *left, size_t max_groups,
+			 proto_recon_key *v)
+{
+	proto_recon_key value = 0;
+
+	for (size_t i = 0; i < max_groups; i++) {
+		uint8_t b;
+
+		if (*left == 0)
+			return cm_errf(CM_ERR_TRUNCATED,
+				       "payload ends inside a number");
+		b = **p;
+		(*p)++;
+		(*left)--;
+		value |= (proto_recon_key)(b & 0x7f) << (7 * i);
+		if (!(b & 0x80)) {
+			if (b == 0 && i > 0)
+				return cm_errf(CM_ERR_NONMINIMAL_INT,
+					       "number with a zero last "
+					       "group");
+			*v = value;
+			return CM_OK;
+		}
+	}
+	return cm_errf(CM_ERR_BAD_MESSAGE, "number of more than %zu groups",
+		       max_groups);
+}
+
+/* --- Writing -------------------------------------------------------- */
+
+static void writer_reserve(proto_recon_writer *w, size_t extra)
+{
+	size_t cap;
+	uint8_t *buf;
+
+	if (w->failed || w->len + extra <= w->cap)
+		return;
+	cap = w->cap ? w->cap : 256;
+	while (cap < w->len + extra)
+		cap *= 2;
+	buf = realloc(w->buf, cap);
+	if (!buf) {
+		w->failed = true;
+		return;
+	}
+	w->buf = buf;
+	w->cap = cap;
+}
+
+static void writer_range(proto_recon_writer *w, proto_recon_key hi,
+			 proto_recon_mode mode, const uint8_t *data, size_t n,
+			 size_t item_len)
+{
+	unsigned depth = coarsest_depth(hi);
+	unsigned s = shift_of(depth);
+	proto_recon_key steps = (hi >> s) - (w->prev >> s);
+	size_t bytes = mode == PROTO_RECON_FP ? item_len : n * item_len;
+
+	writer_reserve(w, RANGE_HEAD_MAX + bytes);
+	if (w->failed)
+		return;
+	w->buf[w->len++] = (uint8_t)(mode << 6 | depth);
+	w->len += varint_put(w->buf + w->len, steps);
+	if (mode == PROTO_RECON_IDS || mode == PROTO_RECON_FULL)
+		w->len += varint_put(w->buf + w->len, n);
+	if (bytes)
+		memcpy(w->buf + w->len, data, bytes);
+	w->len += bytes;
+	w->n_ranges++;
+	w->prev = hi == PROTO_RECON_END ? 0 : hi;
+}
+
+cm_err proto_recon_write(proto_recon_writer *w, proto_recon_key hi,
+			 proto_recon_mode mode, const uint8_t *data, size_t n,
+			 size_t item_len)
+{
+	proto_recon_key bound = w->skip_pending ? w->skip_hi : w->prev;
+
+	if (hi <= bound || hi > PROTO_RECON_END)
+		return cm_errf(CM_ERR_USAGE, "range bound does not increase");
+	if (mode == PROTO_RECON_SKIP) {
+		w->skip_pending = true;
+		w->skip_hi = hi;
+		return CM_OK;
+	}
+	proto_recon_write_flush(w);
+	writer_range(w, hi, mode, data, n, item_len);
+	w->active = true;
+	return w->failed ? CM_ERR_NOMEM : CM_OK;
+}
+
+void proto_recon_write_flush(proto_recon_writer *w)
+{
+	if (!w->skip_pending)
+		return;
+	w->skip_pending = false;
+	writer_range(w, w->skip_hi, PROTO_RECON_SKIP, NULL, 0, 0);
+}
+
+/* --- Decoding ------------------------------------------------------- */
+
+/* Reads the bound of the next range, after `prev`. */
+static cm_err read_bound(const uint8_t **p, size_t *left, uint8_t head,
+			 proto_recon_key prev, proto_recon_key *hi)
+{
+	unsigned depth = head & 0x3f;
+	proto_recon_key steps = 0, room;
+	unsigned s;
+	cm_err err;
+
+	if (depth > PROTO_RECON_DEPTH_MAX)
+		return cm_errf(CM_ERR_BAD_MESSAGE, "range depth %u, limit %d",
+			       depth, PROTO_RECON_DEPTH_MAX);
+	err = varint_get(p, left, VARINT_MAX, &steps);
+	if (err)
+		return err;
+	s = shift_of(depth);
+	room = (PROTO_RECON_END >> s) - (prev >> s);
+	if (steps == 0 || steps > room)
+		return cm_errf(CM_ERR_BAD_MESSAGE,
+			       "range step count out of range at depth %u",
+			       depth);
+	*hi = ((prev >> s) + steps) << s;
+	if (coarsest_depth(*hi) != depth)
+		return cm_errf(CM_ERR_BAD_MESSAGE,
+			       "range bound at depth %u is not in its "
+			       "shortest form", depth);
+	return CM_OK;
+}
+
+/* Reads the data of a range of `mode`. */
+static cm_err read_data(const uint8_t **p, size_t *left, proto_recon_range *r,
+			size_t fp_len, size_t hash_len)
+{
+	proto_recon_key n = 0;
+	size_t item_len = 0, max = 0;
+	cm_err err;
+
+	switch (r->mode) {
+	case PROTO_RECON_SKIP:
+		return CM_OK;
+	case PROTO_RECON_FP:
+		if (*left < fp_len)
+			return cm_errf(CM_ERR_TRUNCATED,
+				       "payload ends inside a fingerprint");
+		r->data = *p;
+		*p += fp_len;
+		*left -= fp_len;
+		return CM_OK;
+	case PROTO_RECON_IDS:
+		item_len = hash_len;
+		max = CM_RECON_IDS_MAX;
+		break;
+	case PROTO_RECON_FULL:
+		item_len = PROTO_ID_LEN;
+		max = CM_RECON_FULL_MAX;
+		break;
+	}
+
+	err = varint_get(p, left, 3, &n);
+	if (err)
+		return err;
+	if (n > max)
+		return cm_errf(CM_ERR_TOO_MANY, "list of %llu in a range, "
+			       "limit %zu", (unsigned long long)n, max);
+	if ((size_t)n * item_len > *left)
+		return cm_errf(CM_ERR_TRUNCATED,
+			       "list of %llu claims more than the %zu bytes "
+			       "left", (unsigned long long)n, *left);
+	r->data = *p;
+	r->n = (size_t)n;
+	*p += r->n * item_len;
+	*left -= r->n * item_len;
+	return CM_OK;
+}
+
+static cm_err ranges_grow(proto_recon_range **ranges, size_t n, size_t *cap)
+{
+	proto_recon_range *grown;
+	size_t new_cap;
+
+	if (n < *cap)
+		return CM_OK;
+	if (n >= CM_RECON_RANGES_MAX)
+		return cm_errf(CM_ERR_TOO_MANY, "over %d ranges in a message",
+			       CM_RECON_RANGES_MAX);
+	new_cap = *cap ? 2 * *cap : 64;
+	if (new_cap > CM_RECON_RANGES_MAX)
+		new_cap = CM_RECON_RANGES_MAX;
+	grown = realloc(*ranges, new_cap * sizeof(*grown));
+	if (!grown)
+		return cm_errf(CM_ERR_NOMEM, "cannot allocate %zu ranges",
+			       new_cap);
+	*ranges = grown;
+	*cap = new_cap;
+	return CM_OK;
+}
+
+cm_err proto_recon_decode(const uint8_t *payload, size_t len,
+			  size_t n_scopes, size_t fp_len, size_t hash_len,
+			  proto_recon_range **ranges, size_t *n_ranges)
+{
+	const uint8_t *p = payload;
+	size_t left = len, n = 0, cap = 0, scope = 0;
+	proto_recon_key prev = 0;
+	cm_err err = CM_OK;
+
+	*ranges = NULL;
+	*n_ranges = 0;
+	while (scope < n_scopes) {
+		proto_recon_range *r;
+		uint8_t head;
+
+		if (left == 0) {
+			err = cm_errf(CM_ERR_TRUNCATED, "payload ends in scope "
+				      "%zu of %zu", scope + 1, n_scopes);
+			goto out;
+		}
+		err = ranges_grow(ranges, n, &cap);
+		if (err)
+			goto out;
+		r = &(*ranges)[n];
+		memset(r, 0, sizeof(*r));
+		head = *p++;
+		left--;
+		r->mode = (proto_recon_mode)(head >> 6);
+		err = read_bound(&p, &left, head, prev, &r->hi);
+		if (!err)
+			err = read_data(&p, &left, r, fp_len, hash_len);
+		if (err)
+			goto out;
+		n++;
+		prev = r->hi;
+		if (r->hi == PROTO_RECON_END) {
+			prev = 0;
+			scope++;
+		}
+	}
+	if (left)
+		err = cm_errf(CM_ERR_TRAILING, "%zu bytes after the last scope",
+			      left);
+out:
+	if (err) {
+		free(*ranges);
+		*ranges = NULL;
+		return err;
+	}
+	*n_ranges = n;
+	return CM_OK;
+}
+
+/* --- Sessions ------------------------------------------------------- */
+
+proto_recon_params proto_recon_defaults(void)
+{
+	proto_recon_params p = {
+		.fp_len = PROTO_RECON_FP_DEFAULT,
+		.hash_len = PROTO_RECON_HASH_DEFAULT,
+		.leaf = 16,
+		.full_small = 1,
+		.msg_max = CM_WIRE_MSG_MAX - 256 * 1024,
+	};
+
+	return p;
+}
+
+/* State while one payload is answered. */
+typedef struct step {
+	proto_recon_session *s;
+	proto_recon_writer w;
+	size_t scope;
+	proto_recon_item *items;  /* CM_RECON_FULL_MAX + 1 or more */
+	uint64_t *hashes;         /* CM_RECON_IDS_MAX */
+} step;
+
+#define ITEMS_SCRATCH \
+	((CM_RECON_FULL_MAX > CM_RECON_IDS_MAX ? CM_RECON_FULL_MAX \
+					       : CM_RECON_IDS_MAX) + 1)
+
+static cm_err own_agg(step *st, proto_recon_key lo, proto_recon_key hi,
+		      proto_recon_agg *out)
+{
+	proto_recon_source *src = st->s->src;
+
+	memset(out, 0, sizeof(*out));
+	return src->agg(src->ctx, st->scope, lo, hi, out);
+}
+
+static cm_err own_items(step *st, proto_recon_key lo, proto_recon_key hi,
+			size_t max, size_t *n)
+{
+	proto_recon_source *src = st->s->src;
+
+	*n = 0;
+	return src->items(src->ctx, st->scope, lo, hi, st->items, max, n);
+}
+
+static cm_err write_fp(step *st, proto_recon_key hi,
+		       const proto_recon_agg *a)
+{
+	uint8_t fp[PROTO_RECON_FP_MAX];
+
+	proto_recon_fingerprint(st->s->salt, a, fp, st->s->params.fp_len);
+	return proto_recon_write(&st->w, hi, PROTO_RECON_FP, fp, 1,
+				 st->s->params.fp_len);
+}
+
+/* A range with none of our records: the initiator says so with an empty
+ * IDS, which asks for all of the responder's ids there; the responder has
+ * nothing to offer and settles it. */
+static cm_err write_gap(step *st, proto_recon_key hi)
+{
+	if (st->s->initiator)
+		return proto_recon_write(&st->w, hi, PROTO_RECON_IDS, NULL, 0,
+					 st->s->params.hash_len);
+	return proto_recon_write(&st->w, hi, PROTO_RECON_SKIP, NULL, 0, 0);
+}
+
+/* One range that a split writes: a piece with records, or a gap. */
+typedef struct piece {
+	proto_recon_key hi;
+	proto_recon_agg agg;
+} piece;
+
+/* Cuts [lo, hi) at the boundaries of the first depth that has one inside
+ * it; fills out[16] and returns the number of pieces. */
+static cm_err cut(step *st, proto_recon_key lo, proto_recon_key hi,
+		  piece *out, size_t *n)
+{
+	unsigned s = shift_of(inner_depth(lo, hi));
+	cm_err err;
+
+	*n = 0;
+	while (lo < hi) {
+		proto_recon_key b = ((lo >> s) + 1) << s;
+
+		if (b > hi)
+			b = hi;
+		err = own_agg(st, lo, b, &out[*n].agg);
+		if (err)
+			return err;
+		out[*n].hi = b;
+		(*n)++;
+		lo = b;
+	}
+	return CM_OK;
+}
+
+/* Writes the pieces of a split, merging neighbouring gaps. */
+static cm_err write_pieces(step *st, const piece *list, size_t n)
+{
+	cm_err err = CM_OK;
+
+	for (size_t i = 0; i < n && !err; i++) {
+		if (list[i].agg.count > 0)
+			err = write_fp(st, list[i].hi, &list[i].agg);
+		else if (i + 1 == n || list[i + 1].agg.count > 0)
+			err = write_gap(st, list[i].hi);
+	}
+	return err;
+}
+
+/* Merges neighbouring pieces without records; returns the new count. */
+static size_t merge_gaps(piece *list, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (k > 0 && list[i].agg.count == 0 &&
+		    list[k - 1].agg.count == 0) {
+			list[k - 1].hi = list[i].hi;
+			continue;
+		}
+		list[k++] = list[i];
+	}
+	return k;
+}
+
+/*
+ * Splits [lo, hi), where we hold at least 2 records, into ranges along
+ * bucket boundaries. A piece that holds more than 1/4 of our records is
+ * cut again, so that records bunched in time still split about evenly
+ * and one message passes over the levels where they are not spread.
+ */
+static cm_err split(step *st, proto_recon_key lo, proto_recon_key hi)
+{
+	piece list[SPLIT_RANGES_MAX];
+	piece cuts[16];
+	size_t n_list = 0, n_cuts = 0;
+	uint64_t total;
+	cm_err err;
+
+	err = cut(st, lo, hi, list, &n_list);
+	if (err)
+		return err;
+	total = 0;
+	for (size_t i = 0; i < n_list; i++)
+		total += list[i].agg.count;
+
+	for (;;) {
+		size_t big = 0;
+		proto_recon_key piece_lo;
+
+		for (size_t i = 1; i < n_list; i++)
+			if (list[i].agg.count > list[big].agg.count)
+				big = i;
+		piece_lo = big ? list[big - 1].hi : lo;
+		if (list[big].agg.count * 4 <= total ||
+		    list[big].agg.count < 2 || list[big].hi - piece_lo < 2 ||
+		    n_list + 15 > SPLIT_RANGES_MAX)
+			break;
+		err = cut(st, piece_lo, list[big].hi, cuts, &n_cuts);
+		if (err)
+			return err;
+		memmove(&list[big + n_cuts], &list[big + 1],
+			(n_list - big - 1) * sizeof(list[0]));
+		memcpy(&list[big], cuts, n_cuts * sizeof(list[0]));
+		n_list = merge_gaps(list, n_list + n_cuts - 1);
+	}
+	return write_pieces(st, list, n_list);
+}
+
+/* Initiator: lists our records in [lo, hi) as short hashes, or splits. */
+static cm_err offer(step *st, proto_recon_key lo, proto_recon_key hi,
+		    const proto_recon_agg *own)
+{
+	size_t hash_len = st->s->params.hash_len;
+	uint8_t *hashes = NULL;
+	size_t n = 0;
+	cm_err err;
+
+	if (own->count > st->s->params.leaf && hi - lo >= 2)
+		return split(st, lo, hi);
+
+	/* NOTE: past CM_RECON_IDS_MAX records under one key (same
+	 * millisecond and same first 60 id bits) the rest are not offered. */
+	err = own_items(st, lo, hi, CM_RECON_IDS_MAX, &n);
+	if (err && err != CM_ERR_TOO_MANY)
+		return err;
+	if (n > 0) {
+		hashes = malloc(n * hash_len);
+		if (!hashes)
+			return cm_errf(CM_ERR_NOMEM, "cannot allocate %zu "
+				       "short hashes", n);
+	}
+	for (size_t i = 0; i < n; i++)
+		proto_recon_short_hash(st->s->salt, st->items[i].id,
+				       hashes + i * hash_len, hash_len);
+	err = proto_recon_write(&st->w, hi, PROTO_RECON_IDS, hashes, n,
+				hash_len);
+	free(hashes);
+	return err;
+}
+
+static int u64_compare(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Responder: sends the ids of our records in [lo, hi) that are not among
+ * the n ids `skip` (NULL: send all). */
+static cm_err send_full(step *st, proto_recon_key hi, size_t n_items,
+			const uint64_t *skip, size_t n_skip)
+{
+	size_t hash_len = st->s->params.hash_len;
+	uint8_t *ids = NULL;
+	size_t k = 0;
+	cm_err err;
+
+	if (n_items > 0) {
+		ids = malloc(n_items * PROTO_ID_LEN);
+		if (!ids)
+			return cm_errf(CM_ERR_NOMEM, "cannot allocate %zu ids",
+				       n_items);
+	}
+	for (size_t i = 0; i < n_items; i++) {
+		uint8_t h[8] = {0};
+		uint64_t v = 0;
+
+		if (skip) {
+			proto_recon_short_hash(st->s->salt, st->items[i].id, h,
+					       hash_len);
+			for (size_t j = 0; j < 8; j++)
+				v = v << 8 | h[j];
+			if (n_skip && bsearch(&v, skip, n_skip, sizeof(v),
+					      u64_compare) != NULL)
+				continue;
+		}
+		memcpy(ids + k * PROTO_ID_LEN, st->items[i].id, PROTO_ID_LEN);
+		k++;
+	}
+	if (k == 0)
+		err = proto_recon_write(&st->w, hi, PROTO_RECON_SKIP, NULL, 0,
+					0);
+	else
+		err = proto_recon_write(&st->w, hi, PROTO_RECON_FULL, ids, k,
+					PROTO_ID_LEN);
+	free(ids);
+	return err;
+}
+
+/* Responder: answers the initiator's short hashes of [lo, hi). */
+static cm_err answer_ids(step *st, proto_recon_key lo,
+			 const proto_recon_range *r)
+{
+	size_t hash_len = st->s->params.hash_len;
+	size_t n = 0;
+	cm_err err;
+
+	err = own_items(st, lo, r->hi, CM_RECON_FULL_MAX, &n);
+	if (err == CM_ERR_TOO_MANY && r->hi - lo >= 2)
+		return split(st, lo, r->hi);
+	if (err && err != CM_ERR_TOO_MANY)
+		return err;
+
+	for (size_t i = 0; i < r->n; i++) {
+		uint64_t v = 0;
+
+		for (size_t j = 0; j < 8; j++)
+			v = v << 8 |
+			    (j < hash_len ? r->data[i * hash_len + j] : 0);
+		st->hashes[i] = v;
+	}
+	qsort(st->hashes, r->n, sizeof(uint64_t), u64_compare);
+	return send_full(st, r->hi, n, r->n ? st->hashes : NULL, r->n);
+}
+
+/* Initiator: adds the ids of a FULL range to the want list. */
+static cm_err take_full(proto_recon_session *s, const proto_recon_range *r)
+{
+	if (s->n_want + r->n > s->cap_want) {
+		size_t cap = 2 * (s->n_want + r->n);
+		uint8_t *want = realloc(s->want, cap * PROTO_ID_LEN);
+
+		if (!want)
+			return cm_errf(CM_ERR_NOMEM, "cannot allocate %zu ids",
+				       cap);
+		s->want = want;
+		s->cap_want = cap;
+	}
+	if (r->n)
+		memcpy(s->want + s->n_want * PROTO_ID_LEN, r->data,
+		       r->n * PROTO_ID_LEN);
+	s->n_want += r->n;
+	return CM_OK;
+}
+
+/* Initiator: handles one range of the responder's payload. */
+static cm_err initiator_range(step *st, proto_recon_key lo,
+			      const proto_recon_range *r)
+{
+	proto_recon_session *s = st->s;
+	uint8_t fp[PROTO_RECON_FP_MAX];
+	proto_recon_agg own;
+	cm_err err;
+
+	switch (r->mode) {
+	case PROTO_RECON_SKIP:
+		return proto_recon_write(&st->w, r->hi, PROTO_RECON_SKIP,
+					 NULL, 0, 0);
+	case PROTO_RECON_FULL:
+		err = take_full(s, r);
+		if (err)
+			return err;
+		return proto_recon_write(&st->w, r->hi, PROTO_RECON_SKIP,
+					 NULL, 0, 0);
+	case PROTO_RECON_FP:
+		break;
+	case PROTO_RECON_IDS:
+		return cm_errf(CM_ERR_BAD_MESSAGE,
+			       "responder sent short hashes");
+	}
+
+	err = own_agg(st, lo, r->hi, &own);
+	if (err)
+		return err;
+	proto_recon_fingerprint(s->salt, &own, fp, s->params.fp_len);
+	if (memcmp(fp, r->data, s->params.fp_len) == 0)
+		return proto_recon_write(&st->w, r->hi, PROTO_RECON_SKIP,
+					 NULL, 0, 0);
+	return offer(st, lo, r->hi, &own);
+}
+
+/* Responder: handles one range of the initiator's payload. */
+static cm_err responder_range(step *st, proto_recon_key lo,
+			      const proto_recon_range *r)
+{
+	proto_recon_session *s = st->s;
+	uint8_t fp[PROTO_RECON_FP_MAX];
+	proto_recon_agg own;
+	size_t n = 0;
+	cm_err err;
+
+	switch (r->mode) {
+	case PROTO_RECON_SKIP:
+		return proto_recon_write(&st->w, r->hi, PROTO_RECON_SKIP,
+					 NULL, 0, 0);
+	case PROTO_RECON_IDS:
+		return answer_ids(st, lo, r);
+	case PROTO_RECON_FP:
+		break;
+	case PROTO_RECON_FULL:
+		return cm_errf(CM_ERR_BAD_MESSAGE, "initiator sent full ids");
+	}
+
+	err = own_agg(st, lo, r->hi, &own);
+	if (err)
+		return err;
+	proto_recon_fingerprint(s->salt, &own, fp, s->params.fp_len);
+	if (own.count == 0 || memcmp(fp, r->data, s->params.fp_len) == 0)
+		return proto_recon_write(&st->w, r->hi, PROTO_RECON_SKIP,
+					 NULL, 0, 0);
+	if (own.count > s->params.full_small && r->hi - lo >= 2)
+		return split(st, lo, r->hi);
+	err = own_items(st, lo, r->hi, CM_RECON_FULL_MAX, &n);
+	if (err && err != CM_ERR_TOO_MANY)
+		return err;
+	return send_full(st, r->hi, n, NULL, 0);
+}
+
+/* Bytes that one deferred range takes at most. */
+static size_t defer_cost(const proto_recon_params *p)
+{
+	return RANGE_HEAD_MAX + p->fp_len;
+}
+
+/* True when the payload broke its size, range or work budget, counting
+ * room for one deferred range in this scope and in each of the
+ * `scopes_left` that follow. */
+static bool over_budget(const step *st, size_t scopes_left)
+{
+	const proto_recon_params *p = &st->s->params;
+
+	/* Per scope: a SKIP that waits to be merged, and the deferred FP. */
+	size_t ranges = 2 * (scopes_left + 1);
+
+	return st->w.len + ranges * defer_cost(p) > p->msg_max ||
+	       st->w.n_ranges + ranges > CM_RECON_RANGES_MAX ||
+	       st->s->src->work > CM_RECON_WORK_MAX;
+}
+
+/* Answers the rest of a scope, from lo on, in a later round: one range
+ * with our fingerprint, which the peer splits again unless it matches. */
+static cm_err defer(step *st, proto_recon_key lo)
+{
+	proto_recon_agg own;
+	cm_err err;
+
+	err = own_agg(st, lo, PROTO_RECON_END, &own);
+	if (err)
+		return err;
+	st->s->deferred++;
+	return write_fp(st, PROTO_RECON_END, &own);
+}
+
+/* Takes back what was written since `before`, keeping the buffer. */
+static void undo(proto_recon_writer *w, const proto_recon_writer *before)
+{
+	uint8_t *buf = w->buf;
+	size_t cap = w->cap;
+	bool failed = w->failed;
+
+	*w = *before;
+	w->buf = buf;
+	w->cap = cap;
+	w->failed = failed;
+}
+
+static cm_err step_init(step *st, proto_recon_session *s)
+{
+	memset(st, 0, sizeof(*st));
+	st->s = s;
+	st->items = malloc(ITEMS_SCRATCH * sizeof(*st->items));
+	st->hashes = malloc(CM_RECON_IDS_MAX * sizeof(*st->hashes));
+	if (!st->items || !st->hashes)
+		return cm_errf(CM_ERR_NOMEM, "cannot allocate reconciliation "
+			       "scratch space");
+	return CM_OK;
+}
+
+static cm_err step_finish(step *st, cm_err err, uint8_t **out, size_t *len)
+{
+	free(st->items);
+	free(st->hashes);
+	if (!err && st->w.failed)
+		err = cm_errf(CM_ERR_NOMEM, "cannot grow a payload of %zu "
+			      "bytes", st->w.len);
+	if (err) {
+		free(st->w.buf);
+		return err;
+	}
+	*out = st->w.buf;
+	*len = st->w.len;
+	return CM_OK;
+}
+
+static bool params_valid(const proto_recon_params *p)
+{
+	return p->fp_len >= PROTO_RECON_FP_MIN &&
+	       p->fp_len <= PROTO_RECON_FP_MAX &&
+	       p->hash_len >= PROTO_RECON_HASH_MIN &&
+	       p->hash_len <= PROTO_RECON_HASH_MAX && p->leaf >= 1 &&
+	       p->leaf <= CM_RECON_IDS_MAX &&
+	       p->full_small <= CM_RECON_FULL_MAX;
+}
+
+cm_err proto_recon_first(proto_recon_session *s, uint8_t **out, size_t *len)
+{
+	step st;
+	cm_err err;
+
+	*out = NULL;
+	*len = 0;
+	if (!s->initiator || !params_valid(&s->params) || s->n_scopes == 0)
+		return cm_errf(CM_ERR_USAGE, "invalid reconciliation session");
+	err = step_init(&st, s);
+	for (size_t i = 0; i < s->n_scopes && !err; i++) {
+		proto_recon_agg own;
+
+		st.scope = i;
+		err = own_agg(&st, 0, PROTO_RECON_END, &own);
+		if (err)
+			break;
+		/* One scope (a mirror's): split at once, which saves a round.
+		 * Many (one per author): their whole fingerprints first. */
+		if (own.count > s->params.leaf && s->n_scopes > 1)
+			err = write_fp(&st, PROTO_RECON_END, &own);
+		else
+			err = offer(&st, 0, PROTO_RECON_END, &own);
+		proto_recon_write_flush(&st.w);
+	}
+	s->round = 1;
+	return step_finish(&st, err, out, len);
+}
+
+/* Rejects a mode that the peer's role never sends. */
+static cm_err check_modes(const proto_recon_session *s,
+			  const proto_recon_range *ranges, size_t n)
+{
+	proto_recon_mode banned = s->initiator ? PROTO_RECON_IDS
+					       : PROTO_RECON_FULL;
+
+	for (size_t i = 0; i < n; i++)
+		if (ranges[i].mode == banned)
+			return cm_errf(CM_ERR_BAD_MESSAGE, "%s sent %s",
+				       s->initiator ? "responder" : "initiator",
+				       s->initiator ? "short hashes"
+						    : "full ids");
+	return CM_OK;
+}
+
+cm_err proto_recon_next(proto_recon_session *s, const uint8_t *in,
+			size_t in_len, uint8_t **out, size_t *len, bool *done)
+{
+	proto_recon_range *ranges = NULL;
+	size_t n_ranges = 0;
+	proto_recon_key lo = 0;
+	proto_recon_key defer_lo = 0;
+	bool deferring = false;
+	step st;
+	cm_err err;
+
+	*out = NULL;
+	*len = 0;
+	*done = false;
+	if (!params_valid(&s->params))
+		return cm_errf(CM_ERR_USAGE, "invalid reconciliation session");
+	if (s->round >= CM_RECON_ROUNDS_MAX)
+		return cm_errf(CM_ERR_TOO_MANY, "session past %d rounds",
+			       CM_RECON_ROUNDS_MAX);
+	s->round++;
+	err = proto_recon_decode(in, in_len, s->n_scopes, s->params.fp_len,
+				 s->params.hash_len, &ranges, &n_ranges);
+	if (err)
+		return err;
+
+	err = check_modes(s, ranges, n_ranges);
+	if (err) {
+		free(ranges);
+		return err;
+	}
+	err = step_init(&st, s);
+	s->deferred = 0;
+	for (size_t i = 0; i < n_ranges && !err; i++) {
+		const proto_recon_range *r = &ranges[i];
+		proto_recon_writer before = st.w;
+
+		/* Once deferring, every range of the scope waits, FULL ones
+		 * too: the responder sends their ids again later. A FULL
+		 * range writes no more than a SKIP, so it never starts the
+		 * deferral, and its ids are never taken twice. */
+		if (!deferring) {
+			err = s->initiator ? initiator_range(&st, lo, r)
+					   : responder_range(&st, lo, r);
+			if (!err && r->mode != PROTO_RECON_FULL &&
+			    over_budget(&st, s->n_scopes - st.scope - 1)) {
+				undo(&st.w, &before);
+				deferring = true;
+				defer_lo = lo;
+			}
+		}
+		lo = r->hi;
+		if (r->hi == PROTO_RECON_END) {
+			if (deferring && !err)
+				err = defer(&st, defer_lo);
+			defer_lo = 0;
+			proto_recon_write_flush(&st.w);
+			st.scope++;
+			lo = 0;
+		}
+	}
+	free(ranges);
+	*done = !st.w.active;
+	return step_finish(&st, err, out, len);
+}
+
+void proto_recon_session_free(proto_recon_session *s)
+{
+	free(s->want);
+	s->want = NULL;
+	s->n_want = 0;
+	s->cap_want = 0;
+}
