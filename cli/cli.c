@@ -237,3 +237,31 @@ void cli_json_line(void *o)
 	free(line);
 	json_decref(o);
 }
+
+int cli_run_sub(cli_ctx *ctx, int argc, char **argv, const cli_sub *subs,
+		size_t n)
+{
+	static char name[64];
+	bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
+				  strcmp(argv[1], "-h") == 0);
+	FILE *out = help ? stdout : stderr;
+
+	for (size_t i = 0; argc >= 2 && i < n; i++) {
+		if (strcmp(argv[1], subs[i].name) != 0)
+			continue;
+		snprintf(name, sizeof(name), "%s %s", ctx->cmd_name,
+			 subs[i].name);
+		ctx->cmd_name = name;
+		return subs[i].run(ctx, argc - 1, argv + 1);
+	}
+	if (!help)
+		fprintf(out, "clipmesh %s: %s\n", ctx->cmd_name,
+			argc >= 2 ? "unknown subcommand" : "missing subcommand");
+	fprintf(out, "usage: clipmesh %s SUBCOMMAND [OPTIONS]\n\n"
+		     "subcommands:\n", ctx->cmd_name);
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "  %-8s %s\n", subs[i].name, subs[i].summary);
+	fprintf(out, "\nrun 'clipmesh %s SUBCOMMAND --help' for its options\n",
+		ctx->cmd_name);
+	return help ? CLI_OK : CLI_USAGE;
+}

@@ -68,6 +68,22 @@ int cli_resolve_id(store *s, const char *prefix, uint8_t id[32]);
 /* Tells a running node about new records; silent when none runs. */
 void cli_notify_node(const char *home, const uint8_t (*ids)[32], size_t n);
 
+/* One subcommand of a command group such as "key new". */
+typedef struct cli_sub {
+	const char *name;
+	int (*run)(cli_ctx *ctx, int argc, char **argv);
+	const char *summary;
+} cli_sub;
+
+/*
+ * Runs the subcommand named by argv[1] with argv shifted by one, and sets
+ * ctx->cmd_name to "GROUP SUB" for messages. With --help (or -h) prints
+ * the subcommands and returns CLI_OK; with none or an unknown one prints
+ * them on stderr and returns CLI_USAGE.
+ */
+int cli_run_sub(cli_ctx *ctx, int argc, char **argv, const cli_sub *subs,
+		size_t n);
+
 /* Prints o as one compact JSON line and releases it (steals o). */
 void cli_json_line(void *o);
 

@@ -42,7 +42,10 @@ static cm_err open_media(const char *path, int *fd, uint64_t *size)
 {
 	struct stat st;
 
-	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK so that opening a FIFO does not wait for a writer; the
+	 * regular-file check below rejects it, and reads of a regular file
+	 * ignore the flag. */
+	*fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (*fd < 0) {
 		if (errno == ENOENT)
 			return cm_errf(CM_ERR_NOT_FOUND,

@@ -86,18 +86,12 @@ static int store_backup_cmd(cli_ctx *ctx, int argc, char **argv)
 
 int cmd_store(cli_ctx *ctx, int argc, char **argv)
 {
-	static char check[] = "store check", backup[] = "store backup";
+	static const cli_sub subs[] = {
+		{"check", store_check_cmd, "verify every record and index"},
+		{"backup", store_backup_cmd, "write a compacted copy"},
+	};
 
-	if (argc >= 2 && strcmp(argv[1], "check") == 0) {
-		ctx->cmd_name = check;
-		return store_check_cmd(ctx, argc - 1, argv + 1);
-	}
-	if (argc >= 2 && strcmp(argv[1], "backup") == 0) {
-		ctx->cmd_name = backup;
-		return store_backup_cmd(ctx, argc - 1, argv + 1);
-	}
-	fprintf(stderr, "clipmesh store: expected 'check' or 'backup'\n");
-	return CLI_USAGE;
+	return cli_run_sub(ctx, argc, argv, subs, 2);
 }
 
 static int config_show(cli_ctx *ctx, int argc, char **argv)
@@ -128,14 +122,11 @@ static int config_show(cli_ctx *ctx, int argc, char **argv)
 
 int cmd_config(cli_ctx *ctx, int argc, char **argv)
 {
-	static char show[] = "config show";
+	static const cli_sub subs[] = {
+		{"show", config_show, "print the effective settings"},
+	};
 
-	if (argc >= 2 && strcmp(argv[1], "show") == 0) {
-		ctx->cmd_name = show;
-		return config_show(ctx, argc - 1, argv + 1);
-	}
-	fprintf(stderr, "clipmesh config: expected 'show'\n");
-	return CLI_USAGE;
+	return cli_run_sub(ctx, argc, argv, subs, 1);
 }
 
 /* Prints one doctor line; returns 1 when the check failed. */

@@ -26,6 +26,7 @@ typedef struct feed_opts {
 	uint8_t author[PROTO_KEY_LEN];
 	uint8_t cursor[STORE_CURSOR_LEN];
 	store_query q;
+	bool has_until;       /* until_ms 0 means "no bound" to the store */
 	int rc;
 } feed_opts;
 
@@ -61,6 +62,7 @@ static int feed_opt(void *state, int key, const char *value)
 	case OPT_SINCE:
 		return parse_time(o->ctx, "since", value, &o->q.since_ms);
 	case OPT_UNTIL:
+		o->has_until = true;
 		return parse_time(o->ctx, "until", value, &o->q.until_ms);
 	case OPT_LIMIT:
 		if (!cm_parse_u64(value, &n) || n < 1 || n > CM_FEED_LIMIT_MAX)
@@ -191,6 +193,8 @@ int cmd_feed(cli_ctx *ctx, int argc, char **argv)
 	if (o.q.product && proto_product_check(o.q.product) != CM_OK)
 		return cli_usage_error(ctx, "invalid --product '%s': %s",
 				       o.q.product, cm_err_detail());
+	if (o.has_until && o.q.until_ms == 0)
+		return CLI_OK; /* nothing is older than the epoch */
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
 		return rc;
 	cm_err_clear();

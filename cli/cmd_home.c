@@ -10,30 +10,6 @@
 #include "cm_util.h"
 #include "node.h"
 
-/* Runs a subcommand: argv[0] is the parent, argv[1] the subcommand. */
-static int run_sub(cli_ctx *ctx, int argc, char **argv, const char *const *names,
-		   int (*const *fns)(cli_ctx *, int, char **), size_t n)
-{
-	static char name[64];
-
-	if (argc >= 2) {
-		for (size_t i = 0; i < n; i++) {
-			if (strcmp(argv[1], names[i]) != 0)
-				continue;
-			snprintf(name, sizeof(name), "%s %s", ctx->cmd_name,
-				 names[i]);
-			ctx->cmd_name = name;
-			return fns[i](ctx, argc - 1, argv + 1);
-		}
-	}
-	fprintf(stderr, "clipmesh %s: expected one of:", ctx->cmd_name);
-	for (size_t i = 0; i < n; i++)
-		fprintf(stderr, " %s", names[i]);
-	fprintf(stderr, "\n");
-	return argc >= 2 && strcmp(argv[1], "--help") == 0 ? CLI_OK
-							   : CLI_USAGE;
-}
-
 /* Parses a command with no options but the common ones, and checks that it
  * has exactly `nargs` positional arguments. */
 static int parse_plain(cli_ctx *ctx, int argc, char **argv, bool json,
@@ -153,11 +129,34 @@ static int key_list(cli_ctx *ctx, int argc, char **argv)
 
 int cmd_key(cli_ctx *ctx, int argc, char **argv)
 {
-	static const char *const names[] = {"new", "list"};
-	static int (*const fns[])(cli_ctx *, int, char **) = {key_new,
-							       key_list};
+	static const cli_sub subs[] = {
+		{"new", key_new, "create a creator identity"},
+		{"list", key_list, "list the identities of this home"},
+	};
 
-	return run_sub(ctx, argc, argv, names, fns, 2);
+	return cli_run_sub(ctx, argc, argv, subs, 2);
+}
+
+/* Copies the listen endpoint of the node running in home (if any) into
+ * out[cap]; returns false when no node runs there. */
+static bool running_listen(const char *home, char *out, size_t cap)
+{
+	char *status = NULL;
+	json_t *o = NULL;
+	const char *listen;
+	bool found = false;
+
+	if (node_status(home, &status) != CM_OK)
+		return false;
+	o = json_loads(status, 0, NULL);
+	listen = json_string_value(json_object_get(o, "listen"));
+	if (listen != NULL) {
+		cm_strlcpy(out, listen, cap);
+		found = true;
+	}
+	json_decref(o);
+	free(status);
+	return found;
 }
 
 typedef struct id_opts {
@@ -175,8 +174,8 @@ int cmd_id(cli_ctx *ctx, int argc, char **argv)
 {
 	static const cli_opt opts[] = {
 		{"listen", "EP", 1,
-		 "endpoint others reach this node at "
-		 "(default: the configured listen endpoint)"},
+		 "endpoint others reach this node at (default: the "
+		 "running node's, else the configured listen endpoint)"},
 		{0},
 	};
 	id_opts o = {0};
@@ -196,8 +195,18 @@ int cmd_id(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (o.listen != NULL)
 		cm_strlcpy(listen, o.listen, sizeof(listen));
-	else if (!cm_config_get(ctx->home, "listen", listen, sizeof(listen)))
+	else if (!running_listen(ctx->home, listen, sizeof(listen)) &&
+		 !cm_config_get(ctx->home, "listen", listen, sizeof(listen)))
 		cm_strlcpy(listen, CM_DEFAULT_LISTEN, sizeof(listen));
+	if (strstr(listen, "//0.0.0.0:") || strstr(listen, "//*:") ||
+	    strstr(listen, "//[::]:")) {
+		fprintf(stderr,
+			"clipmesh id: %s listens on every address, so it "
+			"names no address others can reach\n"
+			"give one with --listen tcp://HOST:PORT\n",
+			listen);
+		return CLI_USAGE;
+	}
 	return print_node_address(ctx->home, listen);
 }
 
@@ -329,9 +338,10 @@ static int peer_list(cli_ctx *ctx, int argc, char **argv)
 
 int cmd_peer(cli_ctx *ctx, int argc, char **argv)
 {
-	static const char *const names[] = {"add", "list"};
-	static int (*const fns[])(cli_ctx *, int, char **) = {peer_add,
-							       peer_list};
+	static const cli_sub subs[] = {
+		{"add", peer_add, "remember a peer address"},
+		{"list", peer_list, "list the known peers"},
+	};
 
-	return run_sub(ctx, argc, argv, names, fns, 2);
+	return cli_run_sub(ctx, argc, argv, subs, 2);
 }

@@ -96,6 +96,13 @@ static int run_opt(void *state, int key, const char *value)
 
 	switch (key) {
 	case OPT_LISTEN:
+		if (strncmp(value, "tcp://", 6) != 0 ||
+		    strrchr(value, ':') == value + 3)
+			return cli_usage_error(o->ctx,
+					       "invalid --listen '%s': give a "
+					       "ZeroMQ TCP endpoint such as "
+					       "tcp://127.0.0.1:7701",
+					       value);
 		o->listen = value;
 		break;
 	case OPT_PEER:

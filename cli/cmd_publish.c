@@ -361,13 +361,9 @@ out:
 
 int cmd_profile(cli_ctx *ctx, int argc, char **argv)
 {
-	if (argc >= 2 && strcmp(argv[1], "set") == 0) {
-		static char name[] = "profile set";
+	static const cli_sub subs[] = {
+		{"set", profile_set, "sign and publish a profile"},
+	};
 
-		ctx->cmd_name = name;
-		return profile_set(ctx, argc - 1, argv + 1);
-	}
-	fprintf(stderr, "clipmesh profile: expected 'set'; run 'clipmesh "
-			"profile set --help'\n");
-	return CLI_USAGE;
+	return cli_run_sub(ctx, argc, argv, subs, 1);
 }

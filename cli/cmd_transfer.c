@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -167,15 +168,11 @@ out:
 
 int cmd_media(cli_ctx *ctx, int argc, char **argv)
 {
-	if (argc >= 2 && strcmp(argv[1], "get") == 0) {
-		static char name[] = "media get";
+	static const cli_sub subs[] = {
+		{"get", media_get, "write a clip's media to a file"},
+	};
 
-		ctx->cmd_name = name;
-		return media_get(ctx, argc - 1, argv + 1);
-	}
-	fprintf(stderr, "clipmesh media: expected 'get'; run 'clipmesh "
-			"media get --help'\n");
-	return CLI_USAGE;
+	return cli_run_sub(ctx, argc, argv, subs, 1);
 }
 
 typedef struct export_state {
@@ -201,31 +198,74 @@ static int export_record(void *ctx, const uint8_t id[PROTO_ID_LEN],
 	return 0;
 }
 
+enum { OPT_AUTHOR = 2, OPT_PRODUCT, OPT_TAG, OPT_SINCE, OPT_UNTIL };
+
 typedef struct export_opts {
 	const cli_ctx *ctx;
 	const char *out;
-	const char *author_hex;
 	uint8_t author[32];
+	store_query q;        /* product, tag or time: clips through the feed */
+	bool clips_only;
 } export_opts;
 
 static int export_opt(void *state, int key, const char *value)
 {
 	export_opts *o = state;
+	uint64_t *ms = key == OPT_SINCE ? &o->q.since_ms : &o->q.until_ms;
 
-	if (key == 'o') {
+	switch (key) {
+	case 'o':
 		o->out = value;
 		return -1;
+	case OPT_AUTHOR:
+		o->q.author = o->author;
+		return cli_parse_key(o->ctx, value, o->author) == CLI_OK
+			       ? -1
+			       : CLI_USAGE;
+	case OPT_PRODUCT:
+		o->q.product = value;
+		break;
+	case OPT_TAG:
+		o->q.tag = value;
+		break;
+	case OPT_SINCE:
+	case OPT_UNTIL:
+		if (!cm_time_parse(value, ms) || *ms == 0)
+			return cli_usage_error(o->ctx,
+					       "invalid time '%s': give an RFC "
+					       "3339 UTC time, a date or "
+					       "milliseconds since the epoch",
+					       value);
+		break;
 	}
-	o->author_hex = value;
-	return cli_parse_key(o->ctx, value, o->author) == CLI_OK ? -1
-								 : CLI_USAGE;
+	o->clips_only = true;
+	return -1;
+}
+
+/* Writes the clips matching o->q, newest first, page by page. */
+static cm_err export_clips(store *s, export_opts *o, export_state *st)
+{
+	uint8_t cursor[STORE_CURSOR_LEN];
+	bool more = true;
+	cm_err err = CM_OK;
+
+	o->q.limit = CM_FEED_LIMIT_MAX;
+	while (!err && more && !st->failed) {
+		err = store_feed(s, &o->q, export_record, st, cursor, &more);
+		o->q.cursor = cursor;
+	}
+	return err;
 }
 
 int cmd_export(cli_ctx *ctx, int argc, char **argv)
 {
 	static const cli_opt opts[] = {
 		{"out", "FILE", 'o', "file to write (required)"},
-		{"author", "KEY", 2, "only records by this public key"},
+		{"author", "KEY", OPT_AUTHOR, "only records by this public key"},
+		{"product", "REF", OPT_PRODUCT, "only clips about this product"},
+		{"tag", "T", OPT_TAG, "only clips with this tag"},
+		{"since", "TIME", OPT_SINCE, "only clips created at or after TIME"},
+		{"until", "TIME", OPT_UNTIL, "only clips created before TIME"},
 		{0},
 	};
 	char tmp[CM_HOME_PATH_MAX + 16];
@@ -235,11 +275,12 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 	int first, rc;
 	cm_err err;
 
-	rc = cli_parse(ctx, argc, argv, opts, false,
-		       "[--author KEY] -o FILE",
-		       "Write signed records (clips, retractions and "
-		       "profiles, oldest first) to FILE as their exact wire "
-		       "bytes, for 'clipmesh import' elsewhere.",
+	rc = cli_parse(ctx, argc, argv, opts, false, "[filters] -o FILE",
+		       "Write signed records to FILE as their exact wire "
+		       "bytes, for 'clipmesh import' elsewhere. Without "
+		       "filters, or with --author alone: clips, retractions "
+		       "and profiles, oldest first. With --product, --tag, "
+		       "--since or --until: the matching clips, newest first.",
 		       export_opt, &o, &first);
 	if (rc >= 0)
 		return rc;
@@ -257,8 +298,11 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 	}
 	cm_err_clear();
 	fwrite(export_magic, sizeof(export_magic), 1, st.f);
-	err = store_scan(s, o.author_hex ? o.author : NULL,
-			 o.author_hex ? 1 : 0, export_record, &st);
+	if (o.clips_only)
+		err = export_clips(s, &o, &st);
+	else
+		err = store_scan(s, o.q.author, o.q.author ? 1 : 0,
+				 export_record, &st);
 	store_close(&s);
 	if (fflush(st.f) != 0 || fsync(fileno(st.f)) != 0)
 		st.failed = true;
@@ -290,17 +334,15 @@ typedef struct import_state {
 	uint8_t (*accepted)[PROTO_ID_LEN];
 	size_t n_accepted, cap_accepted;
 	uint64_t duplicates, rejected, index;
+	uint64_t reject_counts[CM_ERR_COUNT]; /* stored once, at the end */
 	bool json;
 } import_state;
 
 static void report_reject(import_state *st, uint64_t index, cm_err why,
 			  const char *detail)
 {
-	char counter[64];
-
 	st->rejected++;
-	snprintf(counter, sizeof(counter), "rejected.%s", cm_err_name(why));
-	store_counter_add(st->s, counter, 1);
+	st->reject_counts[why]++;
 	if (st->json)
 		cli_json_line(json_pack("{s:I, s:s, s:s}", "record",
 					(json_int_t)index, "rejected",
@@ -355,7 +397,8 @@ static cm_err flush_batch(import_state *st)
 		else if (stored[i] == CM_ERR_DUPLICATE)
 			st->duplicates++;
 		else
-			report_reject(st, st->valid_indexes[i], stored[i], "");
+			report_reject(st, st->valid_indexes[i], stored[i],
+				      cm_err_text(stored[i]));
 	}
 	return err;
 }
@@ -388,9 +431,19 @@ static cm_err import_stream(import_state *st, FILE *f)
 	uint8_t head[4];
 	cm_err err;
 
-	while (fread(head, 4, 1, f) == 1) {
+	size_t got;
+
+	while ((got = fread(head, 1, 4, f)) > 0) {
 		size_t len = (size_t)head[0] << 24 | (size_t)head[1] << 16 |
 			     (size_t)head[2] << 8 | head[3];
+
+		if (got < 4) {
+			st->index++;
+			return stop_import(st, CM_ERR_TRUNCATED,
+					   "the file ends inside the length of "
+					   "record %llu",
+					   (unsigned long long)st->index);
+		}
 		uint8_t *buf = st->bufs + st->n_slots * CM_RECORD_MAX;
 
 		st->index++;
@@ -429,6 +482,21 @@ static cm_err import_alloc(import_state *st)
 	return CM_OK;
 }
 
+/* Adds the rejections of this import to the store's counters, one write
+ * per reason rather than one per rejected record. */
+static void count_rejections(import_state *st)
+{
+	char counter[64];
+
+	for (int why = 0; why < CM_ERR_COUNT; why++) {
+		if (st->reject_counts[why] == 0)
+			continue;
+		snprintf(counter, sizeof(counter), "rejected.%s",
+			 cm_err_name((cm_err)why));
+		store_counter_add(st->s, counter, st->reject_counts[why]);
+	}
+}
+
 static void import_free(import_state *st)
 {
 	free(st->bufs);
@@ -444,10 +512,18 @@ static FILE *open_export(const char *path)
 {
 	char magic[sizeof(export_magic)];
 	FILE *f = fopen(path, "rb");
+	struct stat st;
 
 	if (f == NULL) {
 		fprintf(stderr, "clipmesh: cannot open %s: %s\n", path,
 			strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		fclose(f);
+		fprintf(stderr, "clipmesh: %s is not a regular file; give an "
+				"export file made by 'clipmesh export'\n",
+			path);
 		return NULL;
 	}
 	if (fread(magic, sizeof(magic), 1, f) != 1 ||
@@ -506,6 +582,7 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
 	err = import_alloc(st);
 	if (!err)
 		err = import_stream(st, f);
+	count_rejections(st);
 	cli_notify_node(ctx->home, (const uint8_t(*)[32])st->accepted,
 			st->n_accepted);
 	print_import_counts(st);

@@ -26,7 +26,10 @@ cm_err cm_home_resolve(const char *flag, char *out)
 	const char *env;
 	int n;
 
-	if (flag != NULL && *flag != '\0')
+	if (flag != NULL && *flag == '\0')
+		return cm_errf(CM_ERR_USAGE,
+			       "--home is empty: give the home folder");
+	if (flag != NULL)
 		n = snprintf(out, CM_HOME_PATH_MAX, "%s", flag);
 	else if ((env = getenv("CLIPMESH_HOME")) != NULL && *env != '\0')
 		n = snprintf(out, CM_HOME_PATH_MAX, "%s", env);
@@ -164,6 +167,10 @@ cm_err cm_home_init(const char *home, bool *created)
 	cm_err err;
 
 	*created = false;
+	/* A home whose control socket path cannot exist would fail only when
+	 * the node starts, so reject it before creating anything. */
+	if ((err = cm_home_control_endpoint(home, path)))
+		return err;
 	if ((err = make_dirs(home, created)))
 		return err;
 	if ((err = cm_home_path(home, "store", path)) ||
@@ -503,9 +510,9 @@ cm_err cm_home_control_endpoint(const char *home, char *out)
 
 	if (n < 0 || (size_t)n - strlen("ipc://") > IPC_PATH_MAX)
 		return cm_errf(CM_ERR_USAGE,
-			       "home path %s is too long for a control "
-			       "socket (max %d bytes in all); use a shorter "
+			       "home path %s is too long for the node's "
+			       "control socket (max %d bytes); use a shorter "
 			       "--home",
-			       home, IPC_PATH_MAX - 14);
+			       home, IPC_PATH_MAX - 13);
 	return CM_OK;
 }

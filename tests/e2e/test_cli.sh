@@ -53,6 +53,38 @@ expect_error 2 "zz" "invalid author key rejected" -- feed --author zz
 expect_error 1 "0123456789abcdef" "unknown id rejected" -- \
 	show 0123456789abcdef
 
+mkfifo "$WORK/pipe.mp4"
+expect_error 1 "pipe.mp4" "FIFO rejected without waiting for a writer" -- \
+	publish "$WORK/pipe.mp4" --as alice --product gtin:2000000001012 \
+	--title t
+expect_error 2 "garbage" "invalid listen endpoint rejected" -- \
+	node --listen garbage
+
+status=0
+"$CLIPMESH" --home "" status 2>"$WORK/err" || status=$?
+[ "$status" -eq 2 ] || fail "empty --home: exit $status, expected 2"
+grep -q -- "--home is empty" "$WORK/err" || fail "empty --home not explained: $(cat "$WORK/err")"
+pass "empty --home rejected"
+
+long_home=$WORK/$(printf 'h%.0s' $(seq 1 120))
+status=0
+"$CLIPMESH" --home "$long_home" init 2>"$WORK/err" || status=$?
+[ "$status" -ne 0 ] || fail "init accepted a home too long for the control socket"
+grep -q "too long" "$WORK/err" || fail "long home not explained: $(cat "$WORK/err")"
+[ ! -e "$long_home" ] || fail "init created a home it cannot use"
+pass "home too long for the control socket rejected at init"
+
+cp "$WORK/A/config" "$WORK/config.saved"
+printf 'listen = tcp://0.0.0.0:7701\n' >>"$WORK/A/config"
+expect_error 2 "0.0.0.0" "id of a wildcard listen endpoint asks for --listen" -- id
+cp "$WORK/config.saved" "$WORK/A/config"
+out=$(cm A id --listen tcp://127.0.0.1:9)
+case "$out" in
+clipmesh://*@127.0.0.1:9) ;;
+*) fail "id --listen printed '$out'" ;;
+esac
+pass "id prints the address for --listen"
+
 # An uninitialised home is reported with the fix, for every command that
 # needs one, and is not created.
 status=0
@@ -90,15 +122,30 @@ media_after=$(cm A status --json | python3 -c 'import json,sys; print(json.load(
 has_clips A 2 || fail "feed should hold both clips"
 pass "media shared by two clips is stored once"
 
+# Export filters select clips; import of a file cut inside a length
+# header stops with a counted reason.
+cm A export --tag kitchen -o "$WORK/kitchen.export" 2>/dev/null
+new_home K
+out=$(cm K import "$WORK/kitchen.export")
+[ "$out" = "accepted 1, duplicate 0, rejected 0" ] || fail "export --tag then import: $out"
+head -c 18 "$WORK/kitchen.export" >"$WORK/cut.export"
+status=0
+cm K import --json "$WORK/cut.export" >"$WORK/out" 2>/dev/null || status=$?
+[ "$status" -eq 1 ] || fail "import of a cut file: exit $status"
+grep -q '"rejected": *"truncated"' "$WORK/out" || fail "cut file not reported as truncated: $(cat "$WORK/out")"
+cm K status --json | grep -q '"rejected.truncated": *1' || fail "truncated import not counted"
+pass "export filters and a cut import file"
+
 # Every command prints its --help and exits 0.
-for command in init "key new" "key list" publish retract "profile set" \
+for command in key peer media profile store config init "key new" \
+	"key list" publish retract "profile set" \
 	feed show "media get" export import follow unfollow following node \
 	mirror "peer add" "peer list" id status "store check" \
 	"store backup" "config show" doctor; do
 	# shellcheck disable=SC2086
 	"$CLIPMESH" $command --help >"$WORK/out" ||
 		fail "$command --help failed"
-	grep -q "usage: clipmesh" "$WORK/out" || fail "$command --help has no usage line"
+	grep -q "^usage: clipmesh $command" "$WORK/out" || fail "$command --help has no usage line"
 done
 pass "every command has --help"
 finish
