@@ -18,6 +18,7 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_MEDIA,
 	OPT_MEDIA_MAX,
+	OPT_MEDIA_BUDGET,
 };
 
 typedef struct run_opts {
@@ -28,6 +29,7 @@ typedef struct run_opts {
 	node_media_policy media;
 	bool media_set;
 	uint64_t media_max;
+	uint64_t media_budget;
 } run_opts;
 
 /* Parses a byte count with an optional binary suffix K, M, G or T
@@ -79,11 +81,16 @@ static int media_opt(run_opts *o, int key, const char *value)
 	}
 	if (!parse_bytes(value, &bytes) || bytes == 0)
 		return cli_usage_error(o->ctx,
-				       "invalid --media-max '%s': expected a "
+				       "invalid --%s '%s': expected a "
 				       "number of bytes above 0, optionally "
 				       "with K, M, G or T (binary units)",
+				       key == OPT_MEDIA_MAX ? "media-max"
+							    : "media-budget",
 				       value);
-	o->media_max = bytes;
+	if (key == OPT_MEDIA_MAX)
+		o->media_max = bytes;
+	else
+		o->media_budget = bytes;
 	return -1;
 }
 
@@ -120,6 +127,7 @@ static int run_opt(void *state, int key, const char *value)
 		break;
 	case OPT_MEDIA:
 	case OPT_MEDIA_MAX:
+	case OPT_MEDIA_BUDGET:
 		return media_opt(o, key, value);
 	case OPT_LOG_LEVEL:
 		level = cm_log_parse_level(value);
@@ -149,6 +157,11 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 		{"media-max", "BYTES", OPT_MEDIA_MAX,
 		 "skip clips whose media is larger (K, M, G suffixes; "
 		 "default 512M)"},
+		{"media-budget", "BYTES", OPT_MEDIA_BUDGET,
+		 "maximum bytes of stored media chunks; over it, whole media "
+		 "is evicted, unused media first, then that of unfollowed "
+		 "creators oldest first, never your own (K, M, G, T "
+		 "suffixes; default unlimited)"},
 		{0},
 	};
 	run_opts o = {.ctx = ctx};
@@ -159,7 +172,7 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 
 	rc = cli_parse(ctx, argc, argv, opts, false,
 		       "[--listen EP] [--peer ADDR]... [--media POLICY] "
-		       "[--media-max BYTES]",
+		       "[--media-max BYTES] [--media-budget BYTES]",
 		       role == NODE_ROLE_MIRROR
 			       ? "Run a mirror in the foreground: it takes "
 				 "every valid record and all media. Stops "
@@ -192,6 +205,7 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 		.n_peers = o.n_peers,
 		.media = o.media,
 		.media_size_max = o.media_max,
+		.media_budget = o.media_budget,
 	};
 	cm_err_clear();
 	err = node_run(&cfg);

@@ -36,6 +36,14 @@
 						--media-max says otherwise */
 #define CM_MEDIA_WRITE_BATCH 16              /* verified chunks stored per
 						write transaction */
+#define CM_MEDIA_PENDING_MAX 256             /* media waiting for a fetch
+						slot, newest fetched first */
+#define CM_MEDIA_RETRY_MIN_MS (60 * 1000)    /* first pause of media whose
+						fetch failed; doubles */
+#define CM_MEDIA_RETRY_MAX_MS (6 * 3600 * 1000) /* longest such pause */
+#define CM_MEDIA_EVICT_RETRY_MS (24ULL * 3600 * 1000) /* media freed over
+						the budget is not fetched
+						again for this long */
 
 /* Wire. */
 #define CM_WIRE_MSG_MAX (2 * 1024 * 1024)    /* one ZeroMQ message */

@@ -33,6 +33,8 @@ typedef struct node_config {
 	node_media_policy media;   /* ignored by a mirror, which fetches all */
 	uint64_t media_size_max;   /* bytes; larger media is not fetched;
 				    * 0: CM_MEDIA_FETCH_SIZE_DEFAULT */
+	uint64_t media_budget;     /* bytes of stored chunks over which whole
+				    * media is evicted; 0: unlimited */
 } node_config;
 
 /*

@@ -25,11 +25,23 @@
  * restarted node finds the stored manifest and chunks and fetches only
  * the missing ones, and the media scan at start-up queues the unfinished
  * media again.
+ *
+ * Answers count only from the peer that a request went to; anything
+ * else is dropped. A manifest must match the size that the clip declares.
+ *
+ * Media that cannot be fetched must not hold the slots: a job that fails
+ * JOB_ATTEMPTS_MAX times in a row gives up, and a stuck job (failed since
+ * its last progress) makes room for the media of a newly arrived clip.
+ * Either way the root gets a fetch backoff in the store, from
+ * CM_MEDIA_RETRY_MIN_MS doubling to CM_MEDIA_RETRY_MAX_MS, which scans
+ * and restarts respect. Clips that find no free slot wait in a pending
+ * stack, newest first, and scans queue the newest clips first.
  */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cm_home.h"
 #include "cm_log.h"
 #include "cm_util.h"
 #include "node_internal.h"
@@ -58,6 +70,8 @@ struct node_media_job {
 	bool used;
 	uint8_t root[PROTO_HASH_LEN];
 	uint64_t size;                  /* from the clip, then the manifest */
+	uint64_t clip_size;             /* declared by the clip */
+	uint32_t failures;              /* earlier runs that gave up */
 	char short_root[9];
 	node_link *first;               /* sent the clip: asked first */
 	unsigned attempts;              /* failures without progress */
@@ -97,12 +111,25 @@ typedef struct write_entry {
 /* Ids of the clips whose media was too large, logged once each. */
 #define SKIPPED_LOGGED 64
 
+/* Media of a clip that found every fetch slot taken. */
+typedef struct pending_entry {
+	uint8_t root[PROTO_HASH_LEN];
+	uint64_t size;
+} pending_entry;
+
 struct node_media_state {
 	write_entry writes[CM_MEDIA_WRITE_BATCH];
 	uint8_t *data;                  /* CM_MEDIA_WRITE_BATCH chunks */
 	size_t n_writes;
 	uint8_t skipped[SKIPPED_LOGGED][PROTO_ID_LEN];
 	size_t n_skipped;
+	pending_entry pending[CM_MEDIA_PENDING_MAX]; /* a stack: the last
+						      * is the newest */
+	size_t n_pending;
+	uint64_t retry_due;             /* monotonic ms at which a fetch
+					 * backoff ends; 0: none known */
+	uint64_t next_budget;           /* monotonic ms of the next budget
+					 * check */
 };
 
 /* Failures without progress after which a job gives up until the next
@@ -111,8 +138,11 @@ struct node_media_state {
 #define JOB_BACKOFF_MS 500
 #define LACKS_MS_MIN 1000
 #define EXPIRE_SWEEP_MS 500
+#define BUDGET_CHECK_MS 1000
 
 static void job_flush_writes(node *n);
+static void job_free(node *n, node_media_job *job);
+static void budget_enforce(node *n, bool now);
 
 cm_err node_media_init(node *n)
 {
@@ -124,7 +154,7 @@ cm_err node_media_init(node *n)
 	n->media->data = malloc((size_t)CM_MEDIA_WRITE_BATCH * CM_CHUNK_SIZE);
 	if (!n->media->data)
 		return CM_ERR_NOMEM;
-	return CM_OK;
+	return store_media_index_ensure(n->st);
 }
 
 static size_t link_index(const node *n, const node_link *l)
@@ -197,35 +227,142 @@ static node_media_job *job_find(node *n, const uint8_t root[PROTO_HASH_LEN])
 	return NULL;
 }
 
-/* Queues a fetch of `root` unless one runs; false when the table is
- * full. */
+static uint64_t retry_ms(uint32_t failures)
+{
+	uint64_t wait = CM_MEDIA_RETRY_MIN_MS;
+
+	for (uint32_t i = 1; i < failures && wait < CM_MEDIA_RETRY_MAX_MS; i++)
+		wait *= 2;
+	return wait > CM_MEDIA_RETRY_MAX_MS ? CM_MEDIA_RETRY_MAX_MS : wait;
+}
+
+/* Notes that a fetch backoff ends `wait` ms from now, so that a scan
+ * runs then. */
+static void retry_due_at(node *n, uint64_t wait)
+{
+	uint64_t due = cm_mono_ms() + wait;
+
+	if (n->media->retry_due == 0 || due < n->media->retry_due)
+		n->media->retry_due = due;
+}
+
+/* Ends a job that makes no progress and keeps its root from being
+ * fetched again for a while, in the store so that restarts respect it. */
+static void job_give_up(node *n, node_media_job *job, const char *why)
+{
+	uint32_t failures = job->failures + 1;
+	uint64_t wait = retry_ms(failures);
+	cm_err err;
+
+	err = store_media_backoff_set(n->st, job->root, cm_now_ms() + wait,
+				      failures);
+	if (err)
+		cm_error(NODE_LOG, "storing the fetch backoff of media=%s "
+			 "failed: %s (%s)", job->short_root, cm_err_name(err),
+			 cm_err_detail());
+	cm_warn(NODE_LOG, "media=%s not fetched: %s; retrying in %llu s "
+		"(failure %u)", job->short_root, why,
+		(unsigned long long)(wait / 1000), (unsigned)failures);
+	retry_due_at(n, wait);
+	job_free(n, job);
+}
+
+/* Returns a free slot, else with `evict` the slot of the stuck job with
+ * the most failures in a row, which gives up; NULL when none. */
+static node_media_job *job_slot(node *n, bool evict)
+{
+	node_media_job *stuck = NULL;
+
+	for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++) {
+		node_media_job *job = &n->jobs[i];
+
+		if (!job->used)
+			return job;
+		if (job->attempts > 0 &&
+		    (!stuck || job->attempts > stuck->attempts))
+			stuck = job;
+	}
+	if (!evict || !stuck)
+		return NULL;
+	job_give_up(n, stuck, "stuck, making room for newer media");
+	return stuck;
+}
+
+/* Queues a fetch of `root` unless one runs or its backoff lasts; with
+ * `evict` a stuck job may make room. False when no slot is free. */
 static bool job_add(node *n, const uint8_t root[PROTO_HASH_LEN],
-		    uint64_t size, node_link *first)
+		    uint64_t size, node_link *first, bool evict)
 {
 	node_media_job *job = job_find(n, root);
+	uint64_t until = 0, now = cm_now_ms();
+	uint32_t failures = 0;
 
 	if (job) {
 		if (!job->first)
 			job->first = first;
 		return true;
 	}
-	for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++) {
-		job = &n->jobs[i];
-		if (job->used)
-			continue;
-		job->used = true;
-		memcpy(job->root, root, PROTO_HASH_LEN);
-		job->size = size;
-		job->first = first;
-		job->started = cm_mono_ms();
-		for (size_t s = 0; s < NODE_LINKS_MAX; s++)
-			job->sources[s].window = CM_WIRE_CHUNKS_INFLIGHT;
-		cm_hex_short(root, job->short_root);
-		cm_debug(NODE_LOG, "fetching media=%s size=%llu",
-			 job->short_root, (unsigned long long)size);
+	if (store_media_backoff_get(n->st, root, &until, &failures) == CM_OK &&
+	    until > now) {
+		retry_due_at(n, until - now);
 		return true;
 	}
-	return false;
+	job = job_slot(n, evict);
+	if (!job)
+		return false;
+	job->used = true;
+	memcpy(job->root, root, PROTO_HASH_LEN);
+	job->size = size;
+	job->clip_size = size;
+	job->failures = failures;
+	job->first = first;
+	job->started = cm_mono_ms();
+	for (size_t s = 0; s < NODE_LINKS_MAX; s++)
+		job->sources[s].window = CM_WIRE_CHUNKS_INFLIGHT;
+	cm_hex_short(root, job->short_root);
+	cm_debug(NODE_LOG, "fetching media=%s size=%llu", job->short_root,
+		 (unsigned long long)size);
+	return true;
+}
+
+/* Keeps media that found no slot for later, dropping the oldest entry
+ * when the stack is full (a scan finds it again). */
+static void pending_push(node *n, const uint8_t root[PROTO_HASH_LEN],
+			 uint64_t size)
+{
+	struct node_media_state *ms = n->media;
+	char short_root[9];
+
+	for (size_t i = 0; i < ms->n_pending; i++)
+		if (memcmp(ms->pending[i].root, root, PROTO_HASH_LEN) == 0)
+			return;
+	if (ms->n_pending == CM_MEDIA_PENDING_MAX) {
+		memmove(&ms->pending[0], &ms->pending[1],
+			(CM_MEDIA_PENDING_MAX - 1) * sizeof(ms->pending[0]));
+		ms->n_pending--;
+		n->media_rescan = true;
+	}
+	memcpy(ms->pending[ms->n_pending].root, root, PROTO_HASH_LEN);
+	ms->pending[ms->n_pending].size = size;
+	ms->n_pending++;
+	cm_hex_short(root, short_root);
+	cm_debug(NODE_LOG, "fetch slots full, media=%s waits (%zu waiting)",
+		 short_root, ms->n_pending);
+}
+
+/* Starts the newest waiting fetches while slots are free or stuck. */
+static void pending_admit(node *n)
+{
+	struct node_media_state *ms = n->media;
+
+	while (ms->n_pending > 0) {
+		pending_entry *e = &ms->pending[ms->n_pending - 1];
+
+		if (!store_media_complete(n->st, e->root) &&
+		    !job_add(n, e->root, e->size, NULL, true))
+			return;
+		ms->n_pending--;
+	}
 }
 
 /* --- Policy ----------------------------------------------------------- */
@@ -279,8 +416,6 @@ static bool clip_fits(node *n, const uint8_t id[PROTO_ID_LEN],
 
 void node_media_want(node *n, node_link *from, const proto_signed *rec)
 {
-	char short_root[9];
-
 	if (!policy_covers(n, rec->rec.author) ||
 	    !clip_fits(n, rec->id, &rec->rec))
 		return;
@@ -289,11 +424,8 @@ void node_media_want(node *n, node_link *from, const proto_signed *rec)
 
 		if (store_media_complete(n->st, ref->hash))
 			continue;
-		if (!job_add(n, ref->hash, ref->size, from)) {
-			cm_hex_short(ref->hash, short_root);
-			cm_debug(NODE_LOG, "media queue full, media=%s waits "
-				 "for the next scan", short_root);
-		}
+		if (!job_add(n, ref->hash, ref->size, from, true))
+			pending_push(n, ref->hash, ref->size);
 	}
 }
 
@@ -351,19 +483,50 @@ static int scan_record(void *ctx, const uint8_t id[PROTO_ID_LEN],
 	return 0;
 }
 
-void node_media_scan(node *n, bool force)
+/* Queues the fetchable media of the list, newest clip first, into the
+ * free slots; asks for another scan when some did not fit. */
+static size_t scan_queue(node *n, media_list *ml)
+{
+	uint64_t now = cm_now_ms(), next_retry = 0;
+	size_t queued = 0;
+	bool *fetch;
+	cm_err err;
+
+	fetch = calloc(ml->count ? ml->count : 1, sizeof(*fetch));
+	if (!fetch)
+		return 0;
+	err = store_media_fetchable(n->st,
+				    (const uint8_t (*)[PROTO_HASH_LEN])ml->roots,
+				    ml->count, now, fetch, &next_retry);
+	if (err)
+		cm_error(NODE_LOG, "media scan failed: %s (%s)",
+			 cm_err_name(err), cm_err_detail());
+	if (next_retry > now)
+		retry_due_at(n, next_retry - now);
+	for (size_t i = ml->count; !err && i-- > 0;) {
+		if (!fetch[i] || job_find(n, ml->roots[i]))
+			continue;
+		if (!job_add(n, ml->roots[i], ml->sizes[i], NULL, false)) {
+			n->media_rescan = true;
+			break;
+		}
+		queued++;
+	}
+	free(fetch);
+	return queued;
+}
+
+static void scan_run(node *n)
 {
 	media_list ml = {.n = n};
 	bool all = n->cfg->role == NODE_ROLE_MIRROR ||
 		   n->cfg->media == NODE_MEDIA_ALL || n->interest_all;
-	size_t queued = 0;
-	uint64_t now = cm_mono_ms();
+	size_t queued;
 	cm_err err;
 
-	if (!force && now < n->next_media_scan)
-		return;
-	n->next_media_scan = now + CM_SYNC_INTERVAL_MS;
+	n->next_media_scan = cm_mono_ms() + CM_SYNC_INTERVAL_MS;
 	n->media_rescan = false;
+	n->media->retry_due = 0;
 	if (n->cfg->role != NODE_ROLE_MIRROR &&
 	    n->cfg->media == NODE_MEDIA_NONE)
 		return;
@@ -375,20 +538,37 @@ void node_media_scan(node *n, bool force)
 	if (err)
 		cm_error(NODE_LOG, "media scan failed: %s (%s)",
 			 cm_err_name(err), cm_err_detail());
-
-	for (size_t i = 0; i < ml.count; i++) {
-		if (job_find(n, ml.roots[i]) ||
-		    store_media_complete(n->st, ml.roots[i]))
-			continue;
-		if (!job_add(n, ml.roots[i], ml.sizes[i], NULL))
-			break;
-		queued++;
-	}
+	queued = scan_queue(n, &ml);
 	if (queued)
 		cm_info(NODE_LOG, "media scan queued %zu incomplete media",
 			queued);
 	free(ml.roots);
 	free(ml.sizes);
+}
+
+/* Runs a requested scan once CM_SYNC_INTERVAL_MS passed since the last.
+ * The store is walked only when something may have changed (a peer came,
+ * media did not fit, a backoff ended), so an idle node with many
+ * unfetchable clips stays idle. */
+static void scan_when_due(node *n)
+{
+	uint64_t now = cm_mono_ms();
+	uint64_t due = n->media->retry_due;
+
+	if (due != 0 && now >= due)
+		n->media_rescan = true;
+	if (n->media_rescan && now >= n->next_media_scan)
+		scan_run(n);
+}
+
+void node_media_scan(node *n, bool force)
+{
+	if (force) {
+		scan_run(n);
+		return;
+	}
+	n->media_rescan = true;
+	scan_when_due(n);
 }
 
 /* --- Sources ---------------------------------------------------------- */
@@ -566,6 +746,19 @@ out:
 	return err;
 }
 
+/* Ends the job of a clip whose declared size differs from the size that
+ * its root commits to. The peer that sent the manifest is not to blame,
+ * so the rejection counts as local. NOTE: the backoff is per root, so a
+ * lying clip delays honest clips of the same media by one backoff. */
+static void size_lie(node *n, node_media_job *job, uint64_t size)
+{
+	cm_errf(CM_ERR_BAD_MANIFEST, "media %s is %llu bytes, its clip "
+		"declares %llu", job->short_root, (unsigned long long)size,
+		(unsigned long long)job->clip_size);
+	node_reject(n, NULL, "manifest", CM_ERR_BAD_MANIFEST, job->root);
+	job_give_up(n, job, "its clip declares another size");
+}
+
 /* Uses a manifest stored by an earlier run or another process. */
 static bool load_manifest(node *n, node_media_job *job)
 {
@@ -576,6 +769,11 @@ static bool load_manifest(node *n, node_media_job *job)
 
 	if (store_manifest_get(n->st, job->root, &size, &chunks, &count))
 		return false;
+	if (size != job->clip_size) {
+		free(chunks);
+		size_lie(n, job, size);
+		return false;
+	}
 	free(job->chunks);
 	job->chunks = chunks;
 	job->n_chunks = count;
@@ -769,6 +967,95 @@ static void write_chunk(node *n, node_media_job *job, size_t i,
 	job->done++;
 }
 
+/* --- Budget ------------------------------------------------------------- */
+
+/* A growing list of author keys. */
+typedef struct key_buf {
+	uint8_t *keys;
+	size_t n;
+	size_t cap;
+} key_buf;
+
+static int keep_identity(void *ctx, const char *name,
+			 const uint8_t public_key[32])
+{
+	key_buf *kb = ctx;
+
+	(void)name;
+	if (kb->n == kb->cap) {
+		size_t cap = kb->cap ? 2 * kb->cap : 16;
+		uint8_t *keys = realloc(kb->keys, cap * PROTO_KEY_LEN);
+
+		if (!keys)
+			return 1;
+		kb->keys = keys;
+		kb->cap = cap;
+	}
+	memcpy(kb->keys + kb->n++ * PROTO_KEY_LEN, public_key, PROTO_KEY_LEN);
+	return 0;
+}
+
+/* Collects the authors whose media the budget never evicts: the node's
+ * identities and followed keys. *keys is malloc'd. */
+static cm_err budget_keep(node *n, uint8_t **keys, size_t *count)
+{
+	key_buf kb = {0};
+	uint8_t *follows = NULL;
+	size_t n_follows = 0;
+	cm_err err;
+
+	err = cm_key_list(n->cfg->home, keep_identity, &kb);
+	if (!err)
+		err = store_following(n->st, &follows, &n_follows);
+	for (size_t i = 0; !err && i < n_follows; i++)
+		if (keep_identity(&kb, NULL, follows + i * PROTO_KEY_LEN))
+			err = CM_ERR_NOMEM;
+	free(follows);
+	if (err) {
+		free(kb.keys);
+		return err;
+	}
+	*keys = kb.keys;
+	*count = kb.n;
+	return CM_OK;
+}
+
+/* Evicts whole media while the stored chunks exceed --media-budget; at
+ * most every BUDGET_CHECK_MS unless `now`. */
+static void budget_enforce(node *n, bool now)
+{
+	uint64_t mono = cm_mono_ms(), media = 0, bytes = 0;
+	uint8_t *keep = NULL;
+	size_t n_keep = 0;
+	store_counts counts;
+	cm_err err;
+
+	if (n->cfg->media_budget == 0 ||
+	    (!now && mono < n->media->next_budget))
+		return;
+	n->media->next_budget = mono + BUDGET_CHECK_MS;
+	err = store_get_counts(n->st, &counts);
+	if (err || counts.chunk_bytes <= n->cfg->media_budget)
+		return;
+	err = budget_keep(n, &keep, &n_keep);
+	if (!err)
+		err = store_media_evict(n->st, n->cfg->media_budget, keep,
+					n_keep,
+					cm_now_ms() + CM_MEDIA_EVICT_RETRY_MS,
+					&media, &bytes);
+	free(keep);
+	if (err) {
+		cm_error(NODE_LOG, "enforcing the media budget failed: %s (%s)",
+			 cm_err_name(err), cm_err_detail());
+		return;
+	}
+	if (media > 0)
+		cm_info(NODE_LOG, "media budget of %llu bytes: evicted %llu "
+			"media, %llu bytes", (unsigned long long)
+			n->cfg->media_budget, (unsigned long long)media,
+			(unsigned long long)bytes);
+}
+
 /* --- Job progress ------------------------------------------------------- */
 
 static void job_finish(node *n, node_media_job *job)
@@ -780,7 +1067,10 @@ static void job_finish(node *n, node_media_job *job)
 		cm_info(NODE_LOG, "media complete media=%s size=%llu "
 			"chunks=%zu seconds=%.1f", job->short_root,
 			(unsigned long long)job->size, job->n_chunks, secs);
+		if (job->failures > 0)
+			store_media_backoff_set(n->st, job->root, 0, 0);
 		job_free(n, job);
+		budget_enforce(n, true);
 		return;
 	}
 	/* A chunk went missing since it was stored: look again. */
@@ -799,16 +1089,14 @@ static void job_pump(node *n, node_media_job *job)
 	uint64_t now = cm_mono_ms();
 
 	if (job->attempts > JOB_ATTEMPTS_MAX) {
-		cm_warn(NODE_LOG, "media=%s not fetched after %u failures; "
-			"retrying at the next media scan", job->short_root,
-			job->attempts);
-		job_free(n, job);
-		n->media_rescan = true;
+		job_give_up(n, job, "no peer served it");
 		return;
 	}
 	if (now < job->not_before)
 		return;
 	if (!job->have_manifest && !load_manifest(n, job)) {
+		if (!job->used)
+			return; /* the clip's size was wrong: given up */
 		if (job->manifest_sent != 0 &&
 		    now - job->manifest_sent > CM_PEER_TIMEOUT_MS)
 			manifest_failed(n, job, now);
@@ -831,8 +1119,9 @@ void node_media_tick(node *n)
 	for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++)
 		if (n->jobs[i].used)
 			job_pump(n, &n->jobs[i]);
-	if (n->media_rescan)
-		node_media_scan(n, false);
+	pending_admit(n);
+	budget_enforce(n, false);
+	scan_when_due(n);
 }
 
 void node_media_on_link_down(node *n, node_link *l)
@@ -886,6 +1175,10 @@ static void on_manifest(node *n, node_link *l, const proto_wire_msg *m)
 							  JOB_BACKOFF_MS);
 		job->manifest_sent = 0;
 		job_failed(job);
+		return;
+	}
+	if (m->size != job->clip_size) {
+		size_lie(n, job, m->size);
 		return;
 	}
 	err = store_manifest_put(n->st, m->root, m->size, chunks,

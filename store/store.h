@@ -246,6 +246,53 @@ cm_err store_chunks_present(store *s, const uint8_t (*hashes)[PROTO_HASH_LEN],
 cm_err store_chunk_get_cold(store *s, const uint8_t hash[PROTO_HASH_LEN],
 			    uint8_t *buf, size_t cap, size_t *len);
 
+/* --- Media references, budget and fetch backoff (store_budget.c) ---- */
+
+/*
+ * Builds the media reference index (which clips list each media root,
+ * and how many manifests list each chunk) for a store written before the
+ * index existed, in one write transaction; a no-op once built. The first
+ * removal of a clip and store_media_evict build it too when needed.
+ */
+cm_err store_media_index_ensure(store *s);
+
+/*
+ * Frees whole media, in one write transaction, until the stored chunk
+ * bytes are at most `budget`: first media that no stored clip lists, then
+ * the media of clips by authors outside keep[n_keep] (PROTO_KEY_LEN
+ * each), oldest clip first. Media that a clip by a kept author lists is
+ * never freed, and a chunk is freed only when no remaining manifest lists
+ * it. Each freed root gets a fetch backoff until `retry_at_ms` (wall
+ * clock), so that a scan does not fetch it again at once. *media and
+ * *bytes (either may be NULL) receive what was freed.
+ */
+cm_err store_media_evict(store *s, uint64_t budget, const uint8_t *keep,
+			 size_t n_keep, uint64_t retry_at_ms, uint64_t *media,
+			 uint64_t *bytes);
+
+/* Counts the stored clips that list media `root`. */
+cm_err store_media_users(store *s, const uint8_t root[PROTO_HASH_LEN],
+			 uint64_t *count);
+
+/* Reads the fetch backoff of `root`: wall-clock ms before which it is not
+ * fetched, and its failures in a row; both 0 when none is stored. */
+cm_err store_media_backoff_get(store *s, const uint8_t root[PROTO_HASH_LEN],
+			       uint64_t *until_ms, uint32_t *failures);
+
+/* Stores the fetch backoff of `root`; failures == 0 deletes it. */
+cm_err store_media_backoff_set(store *s, const uint8_t root[PROTO_HASH_LEN],
+			       uint64_t until_ms, uint32_t failures);
+
+/*
+ * Sets fetch[i] for each of the n roots that is incomplete and not in
+ * backoff at wall-clock time now_ms, in one read transaction. *next_retry
+ * receives the earliest backoff end after now_ms among the others (0:
+ * none).
+ */
+cm_err store_media_fetchable(store *s, const uint8_t (*roots)[PROTO_HASH_LEN],
+			     size_t n, uint64_t now_ms, bool *fetch,
+			     uint64_t *next_retry);
+
 /* --- Follows, peers and counters ------------------------------------ */
 
 /* Adds `author` to the followed keys; following a followed key is a

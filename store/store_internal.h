@@ -29,6 +29,25 @@
 /* Key in the meta database of the total size of stored chunks. */
 #define STORE_META_CHUNK_BYTES "chunk_bytes"
 
+/*
+ * Keys in the meta database of the media reference index (store_budget.c):
+ *   "mref" || root || created_be64 || clip id -> author key
+ *     one entry per media root that a stored clip lists;
+ *   "cref" || chunk hash -> be32 count of stored manifests listing it;
+ *   "mfail" || root -> until_be64 (wall ms) || be32 failures
+ *     media whose fetch failed or was evicted, not fetched before until;
+ *   "media_index" -> 1 once mref and cref entries cover the whole store.
+ */
+#define STORE_MREF_PREFIX "mref"
+#define STORE_MREF_PREFIX_LEN 4
+#define STORE_MREF_KEY_LEN \
+	(STORE_MREF_PREFIX_LEN + PROTO_HASH_LEN + STORE_TIME_KEY_LEN)
+#define STORE_CREF_PREFIX "cref"
+#define STORE_CREF_KEY_LEN (4 + PROTO_HASH_LEN)
+#define STORE_MFAIL_PREFIX "mfail"
+#define STORE_MFAIL_KEY_LEN (5 + PROTO_HASH_LEN)
+#define STORE_META_MEDIA_INDEX "media_index"
+
 /* The named LMDB databases; store.c describes their keys and values. */
 typedef enum store_db {
 	STORE_DB_RECORDS,
@@ -176,6 +195,22 @@ cm_err store_fp_batch_flush(store *s, MDB_txn *txn);
 
 /* Frees s->fp_batch; accepts a store without one. */
 void store_fp_batch_end(store *s);
+
+/* --- store_budget.c: media reference index ---------------------- */
+
+/*
+ * Adds (removed == false) or deletes the "mref" entries of clip id,
+ * decoded as rec, inside txn; other kinds are ignored. On removal, the
+ * media that no stored clip lists any more is freed in the same txn; the
+ * first removal builds the index for a store written before it existed.
+ */
+cm_err store_media_refs_txn(store *s, MDB_txn *txn, const proto_record *rec,
+			    const uint8_t id[PROTO_ID_LEN], bool removed);
+
+/* Adds one to the "cref" count of each chunk of a manifest stored for
+ * the first time in txn. */
+cm_err store_chunk_refs_add(store *s, MDB_txn *txn,
+			    const uint8_t (*chunks)[PROTO_HASH_LEN], size_t n);
 
 void store_be64_put(uint8_t out[8], uint64_t v);
 uint64_t store_be64_get(const uint8_t in[8]);

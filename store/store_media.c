@@ -146,8 +146,12 @@ cm_err store_manifest_put(store *s, const uint8_t root[PROTO_HASH_LEN],
 	 * the same root is the same manifest. */
 	err = store_db_put(s, txn, STORE_DB_MANIFESTS, root, PROTO_HASH_LEN,
 			   value, value_len, MDB_NOOVERWRITE);
-	if (err == CM_ERR_EXISTS)
+	if (err == CM_ERR_EXISTS) {
 		err = CM_OK;
+		goto out;
+	}
+	if (!err)
+		err = store_chunk_refs_add(s, txn, chunks, n);
 	if (err)
 		goto out;
 	err = store_txn_commit(txn);

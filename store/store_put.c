@@ -42,12 +42,15 @@ static cm_err add_record(store *s, MDB_txn *txn, const proto_signed *r)
 		if (err)
 			return err;
 	}
+	err = store_media_refs_txn(s, txn, &r->rec, r->id, false);
+	if (err)
+		return err;
 	return store_fp_note(s, &r->rec, r->id, false);
 }
 
 /* Deletes stored record id, decoded as rec, with every entry that points
- * to it. NOTE: the media chunks of a deleted clip stay, because another
- * clip may use them; freeing unused media is not implemented yet. */
+ * to it. The media of a deleted clip is freed unless another stored clip
+ * lists it (store_media_refs_txn). */
 static cm_err remove_record(store *s, MDB_txn *txn,
 			    const uint8_t id[PROTO_ID_LEN],
 			    const proto_record *rec)
@@ -68,6 +71,9 @@ static cm_err remove_record(store *s, MDB_txn *txn,
 		if (err)
 			return err;
 	}
+	err = store_media_refs_txn(s, txn, rec, id, true);
+	if (err)
+		return err;
 	err = store_fp_note(s, rec, id, true);
 	if (err)
 		return err;

@@ -7,7 +7,13 @@
 #   from an honest seeder;
 # - two clips that share one file store its chunks once;
 # - a creator node with --media none stores no chunks and still serves
-#   the records.
+#   the records;
+# - retracting one of two clips that share a file keeps its chunks, and
+#   retracting both frees them;
+# - 40 clips whose media nobody can serve do not keep a mirror from
+#   fetching the media of a newer clip, and their backoff survives a
+#   restart;
+# - a mirror with --media-budget evicts others' media and keeps its own.
 #
 # MEDIA_MB (default 40) sets the size of the big clip and KILLS (default
 # 3) the number of SIGKILLs; a local run can use MEDIA_MB=200 KILLS=10.
@@ -100,6 +106,11 @@ stop F
 # landed mid-transfer (at most 4 * KILLS rounds). When R completed before
 # a kill, its home starts over empty so that the next kill has a
 # transfer to interrupt.
+# Succeeds once R.log holds more fetch starts than N.
+fetch_started() {
+	[ "$(grep -c "fetching media=" "$WORK/R.log" || true)" -gt "$1" ]
+}
+
 new_home R
 cm R follow "$akey"
 landed=0
@@ -111,10 +122,14 @@ for ((k = 1; k <= 4 * KILLS && landed < KILLS; k++)); do
 		cm R follow "$akey"
 		got=0
 	fi
+	touch "$WORK/R.log"
+	fetches=$(grep -c "fetching media=" "$WORK/R.log" || true)
 	"$CLIPMESH" --home "$WORK/R" node --log-level debug --media-max 1G \
 		--peer "$(addr_of A)" --peer "$(addr_of M)" \
 		>>"$WORK/R.log" 2>&1 &
 	pid=$!
+	# The delay counts from the start of the fetch, not of the process.
+	wait_for 30 "R to start fetching" fetch_started "$fetches"
 	delay_ms=$((took_ms * (total - got) / total * (10 + RANDOM % 60) / 100))
 	sleep "$((delay_ms / 1000)).$(printf %03d $((delay_ms % 1000)))"
 	kill -KILL "$pid"
@@ -196,6 +211,87 @@ wait_for 60 "$clips clips on N" has_clips N "$clips"
 wait_for 60 "$clips clips on P through N" has_clips P "$clips"
 [ "$(chunks_of N)" -eq 0 ] || fail "N with --media none stores $(chunks_of N) chunks"
 pass "a node with --media none stores no chunks and serves the records"
+
+# --- retraction frees media that no other clip uses ------------------
+
+chunks_bytes() {
+	status_value "$1" 's["media"]["bytes"]'
+}
+has_chunks_exactly() {
+	[ "$(chunks_of "$1")" -eq "$2" ]
+}
+a_before=$(chunks_of A)
+r_before=$(chunks_of R)
+cm A retract "$one" --as alice >/dev/null
+wait_for 30 "the first retraction on R" has_clips R "$(feed_count A)"
+[ "$(chunks_of A)" -eq "$a_before" ] ||
+	fail "A freed shared chunks after one of two retractions"
+[ "$(chunks_of R)" -eq "$r_before" ] ||
+	fail "R freed shared chunks after one of two retractions"
+cm A retract "$two" --as alice >/dev/null
+wait_for 30 "the second retraction on R" has_clips R "$(feed_count A)"
+[ "$(chunks_of A)" -eq $((a_before - shared_chunks)) ] ||
+	fail "A stores $(chunks_of A) chunks after both retractions, expected $((a_before - shared_chunks))"
+wait_for 30 "R to free the shared chunks" \
+	has_chunks_exactly R $((r_before - shared_chunks))
+pass "shared media stays after one retraction and goes after both"
+
+# --- media nobody serves does not starve newer media ------------------
+
+# D's 40 clips reach E as records only (import copies no media), so
+# neither E nor A can serve their media to the mirror S.
+new_home D
+new_home E
+new_home S
+cm D key new dave >/dev/null
+for i in $(seq 1 40); do
+	head -c 12 "$SAMPLES/review-blender.mp4" >"$WORK/dead.mp4"
+	head -c 2000 /dev/urandom >>"$WORK/dead.mp4"
+	cm D publish "$WORK/dead.mp4" --as dave --product gtin:2000000001012 \
+		--title "Dead $i" >/dev/null
+done
+cm D export -o "$WORK/d.export" 2>/dev/null
+cm E import "$WORK/d.export" >/dev/null
+start E node --media none
+start S mirror --peer "$(addr_of E)" --peer "$(addr_of A)"
+wait_for 60 "the 40 dead clips on S" has_clips S $((40 + $(feed_count A)))
+make_mp4 "$WORK/fresh.mp4" 1
+fresh=$(cm A publish "$WORK/fresh.mp4" --as alice \
+	--product gtin:2000000004044 --title "Fresh" --rating 4)
+wait_for 30 "the fresh media on S" has_media_of S "$fresh"
+pass "media of a new clip arrives while 40 media cannot be fetched"
+
+wait_for 60 "S to give up on the dead media" \
+	grep -q "not fetched: " "$WORK/S.log"
+stop S
+: >"$WORK/S.log"
+start S mirror --peer "$(addr_of E)" --peer "$(addr_of A)"
+sleep 3
+dead_asked=$(grep -c "fetching media=" "$WORK/S.log" || true)
+[ "$dead_asked" -lt 40 ] ||
+	fail "S fetched all $dead_asked dead media again after a restart"
+pass "S kept the backoff of failed media over a restart ($dead_asked fetched)"
+stop S
+stop E
+
+# --- media budget -----------------------------------------------------
+
+new_home B
+cm B key new bob >/dev/null
+make_mp4 "$WORK/own.mp4" 3
+own=$(cm B publish "$WORK/own.mp4" --as bob --product gtin:2000000004044 \
+	--title "Own" --rating 5)
+start B mirror --peer "$(addr_of A)" --media-budget 4M
+wait_for 60 "the fresh clip on B" has_clips B $(($(feed_count A) + 1))
+under_budget() {
+	[ "$(chunks_bytes B)" -le $((4 * 1024 * 1024)) ]
+}
+wait_for 60 "B to evict media over its budget" grep -q "media budget of" "$WORK/B.log"
+sleep 2
+under_budget || fail "B stores $(chunks_bytes B) bytes over a 4 MiB budget"
+has_media_of B "$own" || fail "B evicted the media of its own clip"
+pass "B stays under its media budget and keeps its own media"
+stop B
 
 for name in A M R Q C N P; do
 	stop "$name"
