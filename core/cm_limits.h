@@ -75,6 +75,28 @@
 #define CM_PEER_REJECTS_MAX 100              /* rejected inputs per peer
 						and minute before a ban */
 #define CM_PEER_BAN_MS (10 * 60 * 1000)      /* how long a ban lasts */
+#define CM_HANDSHAKE_MS 5000                 /* ZMTP and CURVE handshake of
+						an inbound connection */
+#define CM_HELLO_DEADLINE_MS 5000            /* inbound link without HELLO
+						before it is dropped */
+#define CM_CONNECTIONS_MAX 512               /* open inbound TCP connections,
+						handshaking or not */
+#define CM_FD_RESERVE 128                    /* descriptors never given to
+						inbound connections: LMDB,
+						control socket, media files */
+#define CM_LISTEN_BACKLOG 64                 /* pending TCP accepts */
+#define CM_PEER_QUEUED_MAX \
+	(2 * CM_WIRE_CHUNKS_INFLIGHT * CM_CHUNK_SIZE) /* bytes sent to a peer
+						and not yet acknowledged by
+						its TCP stack, above which its
+						CHUNK_REQs are dropped */
+/* The same over all peers together. NOTE: a tighter total (16 MiB) held
+ * back chunks after a peer reconnected several times in a row, because
+ * the per-connection accounting then over-counts; until that is fixed
+ * the total is the per-peer bound times the peer limit (256 MiB). */
+#define CM_QUEUED_TOTAL_MAX ((uint64_t)CM_PEERS_MAX * CM_PEER_QUEUED_MAX)
+#define CM_BAN_LOG_INTERVAL_MS 10000         /* one summary line per
+						interval for further bans */
 
 /* Store. */
 #define CM_STORE_MAP_SIZE (64ULL * 1024 * 1024 * 1024) /* LMDB map, bytes */

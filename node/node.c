@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -25,6 +27,7 @@
 #include "node_internal.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define MONITOR_ENDPOINT "inproc://clipmesh.router.monitor"
 #define ZAP_FRAMES_MAX 8
 #define POLL_MS 100
 #define LINGER_MS 200
@@ -50,6 +53,49 @@ cm_err node_socket_defaults(void *sock)
 		return cm_errf(CM_ERR_ZMQ, "setting socket limits: %s",
 			       zmq_strerror(errno));
 	return CM_OK;
+}
+
+/*
+ * Raises the soft limit on open descriptors to the hard limit, because
+ * every inbound connection costs one and libzmq 4.3.4 aborts the process
+ * (ipc_listener.cpp) when the control socket cannot accept for lack of
+ * one. CM_CONNECTIONS_MAX and CM_FD_RESERVE keep peers below the limit.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit lim;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) < 0) {
+		cm_warn(NODE_LOG, "reading the open file limit failed: %s",
+			strerror(errno));
+		return;
+	}
+	if (lim.rlim_cur == lim.rlim_max)
+		return;
+	lim.rlim_cur = lim.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+		cm_warn(NODE_LOG, "raising the open file limit to %llu failed: "
+			"%s", (unsigned long long)lim.rlim_max,
+			strerror(errno));
+}
+
+/* Returns the current soft limit on open descriptors, which another
+ * process may lower at any time (prlimit). */
+static uint64_t fd_limit(void)
+{
+	struct rlimit lim;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) < 0 || lim.rlim_cur == RLIM_INFINITY)
+		return UINT64_MAX;
+	return lim.rlim_cur;
+}
+
+void node_fd_shutdown(int fd)
+{
+	/* shutdown(), not close(): the descriptor belongs to libzmq, which
+	 * detects the closed connection and closes the fd. */
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
 }
 
 /* Takes HOME/node.lock so that one node at most runs per home. */
@@ -152,7 +198,8 @@ out:
 
 static cm_err open_router(node *n)
 {
-	int on = 1;
+	int on = 1, zero = 0, handshake = CM_HANDSHAKE_MS;
+	int backlog = CM_LISTEN_BACKLOG;
 	cm_err err;
 
 	n->router = zmq_socket(n->ctx, ZMQ_ROUTER);
@@ -169,9 +216,26 @@ static cm_err open_router(node *n)
 	    zmq_setsockopt(n->router, ZMQ_CURVE_SECRETKEY, n->secret,
 			   NODE_KEY_LEN) ||
 	    zmq_setsockopt(n->router, ZMQ_ZAP_DOMAIN, "clipmesh", 8) ||
-	    zmq_setsockopt(n->router, ZMQ_ROUTER_MANDATORY, &on, sizeof(on)))
+	    zmq_setsockopt(n->router, ZMQ_ROUTER_MANDATORY, &on, sizeof(on)) ||
+	    zmq_setsockopt(n->router, ZMQ_HANDSHAKE_IVL, &handshake,
+			   sizeof(handshake)) ||
+	    zmq_setsockopt(n->router, ZMQ_BACKLOG, &backlog, sizeof(backlog)))
 		return cm_errf(CM_ERR_ZMQ, "setting ROUTER options: %s",
 			       zmq_strerror(errno));
+
+	/* libzmq 4.3.4 has no limit on accepted connections: the monitor
+	 * reports each one with its descriptor, and the node shuts down
+	 * those over the limit (conns_receive). */
+	if (zmq_socket_monitor(n->router, MONITOR_ENDPOINT,
+			       ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED))
+		return cm_errf(CM_ERR_ZMQ, "monitoring the ROUTER: %s",
+			       zmq_strerror(errno));
+	n->monitor = zmq_socket(n->ctx, ZMQ_PAIR);
+	if (!n->monitor ||
+	    zmq_setsockopt(n->monitor, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_connect(n->monitor, MONITOR_ENDPOINT))
+		return cm_errf(CM_ERR_ZMQ, "connecting to the ROUTER monitor: "
+			       "%s", zmq_strerror(errno));
 	if (zmq_bind(n->router, n->cfg->listen))
 		return cm_errf(CM_ERR_ZMQ, "binding %s: %s", n->cfg->listen,
 			       zmq_strerror(errno));
@@ -215,6 +279,9 @@ static cm_err start(node *n)
 {
 	cm_err err;
 
+	raise_fd_limit();
+	for (size_t i = 0; i < CM_CONNECTIONS_MAX; i++)
+		n->conn_fds[i] = -1;
 	if (!cm_home_is_init(n->cfg->home))
 		return cm_errf(CM_ERR_NOT_INIT, "%s is not initialised; run "
 			       "clipmesh init", n->cfg->home);
@@ -248,8 +315,12 @@ static void stop(node *n)
 	node_flush_rejected(n);
 	node_link_free_all(n);
 	node_control_close(n);
-	if (n->router)
+	if (n->router) {
+		zmq_socket_monitor(n->router, NULL, 0);
 		zmq_close(n->router);
+	}
+	if (n->monitor)
+		zmq_close(n->monitor);
 	if (n->zap)
 		zmq_close(n->zap);
 	if (n->ctx)
@@ -291,9 +362,11 @@ static void receive_router(node *n)
 		    cm_hex_decode(user_id, key, NODE_KEY_LEN) &&
 		    !node_is_banned(n, key) &&
 		    (l = node_link_in(n, zmq_msg_data(&rid), zmq_msg_size(&rid),
-				      key, ip)))
+				      key, ip))) {
+			node_link_set_fd(l, zmq_msg_get(&msg, ZMQ_SRCFD));
 			node_link_receive(n, l, zmq_msg_data(&msg),
 					  zmq_msg_size(&msg));
+		}
 
 		/* Extra frames have no meaning in the protocol: drop them. */
 		while (zmq_msg_more(&msg) &&
@@ -302,6 +375,113 @@ static void receive_router(node *n)
 		zmq_msg_close(&rid);
 		zmq_msg_close(&msg);
 	}
+}
+
+/* Forgets a tracked inbound connection; false when it was not tracked. */
+static bool conn_forget(node *n, int fd)
+{
+	for (size_t i = 0; i < CM_CONNECTIONS_MAX; i++) {
+		if (n->conn_fds[i] == fd) {
+			n->conn_fds[i] = -1;
+			n->n_conns--;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Tracks a new inbound connection; false when it is over the limit, in
+ * count or in descriptors. */
+static bool conn_track(node *n, int fd)
+{
+	uint64_t limit = fd_limit();
+
+	if (n->n_conns >= CM_CONNECTIONS_MAX ||
+	    (limit >= CM_FD_RESERVE && (uint64_t)fd >= limit - CM_FD_RESERVE))
+		return false;
+	for (size_t i = 0; i < CM_CONNECTIONS_MAX; i++) {
+		if (n->conn_fds[i] < 0) {
+			n->conn_fds[i] = fd;
+			n->n_conns++;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Reads one monitor event: a 6-byte frame (16-bit event, 32-bit value,
+ * host byte order) and the endpoint. Returns false when none is queued. */
+static bool monitor_event(node *n, uint16_t *event, int32_t *value)
+{
+	uint8_t head[6];
+	char endpoint[NODE_ENDPOINT_MAX];
+	int more = 0;
+	size_t more_len = sizeof(more);
+	int rc;
+
+	rc = zmq_recv(n->monitor, head, sizeof(head), ZMQ_DONTWAIT);
+	if (rc < 0)
+		return false;
+	zmq_getsockopt(n->monitor, ZMQ_RCVMORE, &more, &more_len);
+	if (more)
+		zmq_recv(n->monitor, endpoint, sizeof(endpoint), 0);
+	if (rc != (int)sizeof(head))
+		return monitor_event(n, event, value);
+	memcpy(event, head, sizeof(*event));
+	memcpy(value, head + 2, sizeof(*value));
+	return true;
+}
+
+static void log_refused(node *n, size_t refused)
+{
+	uint64_t now = cm_mono_ms();
+
+	n->conns_refused += refused;
+	if (now < n->conns_log_until) {
+		n->conns_unlogged += refused;
+		return;
+	}
+	cm_warn(NODE_LOG, "closed %zu new inbound connections (%llu more "
+		"since the last line): %zu open, limit %d, descriptor limit "
+		"%llu less %d in reserve", refused,
+		(unsigned long long)n->conns_unlogged, n->n_conns,
+		CM_CONNECTIONS_MAX, (unsigned long long)fd_limit(),
+		CM_FD_RESERVE);
+	n->conns_unlogged = 0;
+	n->conns_log_until = now + CM_BAN_LOG_INTERVAL_MS;
+}
+
+/*
+ * Reads the queued monitor events, tracks the inbound connections and
+ * shuts down the new ones over the limit. The shutdowns wait until the
+ * queue is drained, so that a connection that already ended (and whose
+ * descriptor may have been reused) is not touched.
+ */
+static void conns_receive(node *n)
+{
+	int refused[RECV_BURST];
+	size_t n_refused = 0;
+	uint16_t event;
+	int32_t fd;
+
+	for (int i = 0; i < 4 * RECV_BURST && monitor_event(n, &event, &fd);
+	     i++) {
+		if (event == ZMQ_EVENT_ACCEPTED && !conn_track(n, fd) &&
+		    n_refused < RECV_BURST) {
+			refused[n_refused++] = fd;
+		} else if (event == ZMQ_EVENT_DISCONNECTED &&
+			   !conn_forget(n, fd)) {
+			for (size_t k = 0; k < n_refused; k++)
+				if (refused[k] == fd)
+					refused[k] = -1;
+		}
+	}
+	/* NOTE: an accepted connection over the limit that does not fit in
+	 * `refused` stays open until its handshake times out. */
+	for (size_t k = 0; k < n_refused; k++)
+		node_fd_shutdown(refused[k]);
+	if (n_refused)
+		log_refused(n, n_refused);
 }
 
 static void receive_dealer(node *n, node_link *l)
@@ -316,6 +496,8 @@ static void receive_dealer(node *n, node_link *l)
 			return;
 		}
 		whole = !zmq_msg_more(&msg);
+		if (whole)
+			node_link_set_fd(l, zmq_msg_get(&msg, ZMQ_SRCFD));
 		if (whole && !node_is_banned(n, l->key))
 			node_link_receive(n, l, zmq_msg_data(&msg),
 					  zmq_msg_size(&msg));
@@ -341,16 +523,17 @@ static void tick(node *n, uint64_t *next_flush)
 
 static cm_err loop(node *n)
 {
-	zmq_pollitem_t items[3 + NODE_LINKS_MAX];
-	node_link *owners[3 + NODE_LINKS_MAX];
+	zmq_pollitem_t items[4 + NODE_LINKS_MAX];
+	node_link *owners[4 + NODE_LINKS_MAX];
 	uint64_t next_flush = 0;
 
 	while (!stop_signal) {
-		size_t count = 3;
+		size_t count = 4;
 
 		items[0] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
 		items[1] = (zmq_pollitem_t){n->control, 0, ZMQ_POLLIN, 0};
 		items[2] = (zmq_pollitem_t){n->zap, 0, ZMQ_POLLIN, 0};
+		items[3] = (zmq_pollitem_t){n->monitor, 0, ZMQ_POLLIN, 0};
 		for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
 			node_link *l = &n->links[i];
 
@@ -367,13 +550,15 @@ static cm_err loop(node *n)
 			return cm_errf(CM_ERR_ZMQ, "polling: %s",
 				       zmq_strerror(errno));
 		}
+		if (items[3].revents & ZMQ_POLLIN)
+			conns_receive(n);
 		if (items[2].revents & ZMQ_POLLIN)
 			zap_reply(n);
 		if (items[0].revents & ZMQ_POLLIN)
 			receive_router(n);
 		if (items[1].revents & ZMQ_POLLIN)
 			node_control_receive(n);
-		for (size_t i = 3; i < count; i++)
+		for (size_t i = 4; i < count; i++)
 			if (items[i].revents & ZMQ_POLLIN)
 				receive_dealer(n, owners[i]);
 		tick(n, &next_flush);

@@ -58,6 +58,8 @@ typedef struct node_link {
 	size_t n_interest;
 
 	uint64_t connected_ms;              /* wall clock, for status */
+	uint64_t opened;                    /* monotonic ms, link created */
+	bool hello_sent;                    /* our last HELLO was queued */
 	uint64_t last_rx;                   /* monotonic ms */
 	uint64_t last_ping;
 	uint64_t last_hello;
@@ -69,6 +71,15 @@ typedef struct node_link {
 					     * first session */
 
 	unsigned chunks_in_flight;
+
+	/* The TCP connection that the link's last message came on (-1:
+	 * unknown), its peer address when first seen, and the byte counts
+	 * at that moment, for the reply bytes still queued towards it. */
+	int fd;
+	char fd_peer[NODE_ENDPOINT_MAX];
+	uint64_t fd_bytes_out;
+	uint64_t fd_bytes_acked;
+	uint64_t chunk_reqs_dropped;
 
 	/* Rejected inputs in the current minute; over CM_PEER_REJECTS_MAX
 	 * the peer is banned and the next tick drops the link. */
@@ -105,6 +116,21 @@ typedef struct node {
 		uint8_t key[NODE_KEY_LEN];
 		uint64_t until;
 	} bans[CM_PEERS_MAX];
+	uint64_t ban_log_until;             /* end of the ban log interval */
+	uint64_t bans_unlogged;             /* bans since its last line */
+
+	/* Monitor of the ROUTER and the inbound TCP connections it reports
+	 * (node.c); fds[i] is -1 in free slots. */
+	void *monitor;
+	int conn_fds[CM_CONNECTIONS_MAX];
+	size_t n_conns;
+	uint64_t conns_refused;
+	uint64_t conns_log_until;           /* end of the refusal log
+					     * interval (monotonic ms) */
+	uint64_t conns_unlogged;
+	uint64_t chunk_reqs_dropped;
+	uint64_t links_evicted;
+	uint64_t table_full_log_until;      /* monotonic ms */
 
 	/* Authors whose records this node wants; all when interest_all. */
 	bool interest_all;
@@ -175,6 +201,22 @@ bool node_link_is_primary(const node *n, const node_link *l);
 void node_link_drop(node *n, node_link *l, const char *reason);
 
 void node_link_free_all(node *n);
+
+/* Records that the link's latest message came on TCP connection `fd`
+ * (-1: not known). */
+void node_link_set_fd(node_link *l, int fd);
+
+/*
+ * Returns the bytes sent on the link's connection that its peer has not
+ * acknowledged: an upper bound of what libzmq and the kernel still hold
+ * for it, less the ZMTP and CURVE framing (tens of bytes per message).
+ * 0 when the connection is not TCP.
+ */
+uint64_t node_link_queued(const node_link *l);
+
+/* Closes the TCP connection under descriptor `fd`, which libzmq owns, by
+ * shutting it down; libzmq then closes it and frees its queues. */
+void node_fd_shutdown(int fd);
 
 /*
  * Counts and logs one rejected input (`what`: "record", "message", ...)

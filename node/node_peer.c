@@ -10,10 +10,14 @@
  * anything before its HELLO gets our HELLO, which makes a peer that kept
  * its connection across our restart introduce itself again.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <zmq.h>
 
 #include "cm_log.h"
@@ -21,6 +25,7 @@
 #include "node_internal.h"
 
 #define REJECT_LOG_LINES_PER_SECOND 5
+#define HELLO_RETRY_MS 100 /* HELLO retry while no connection is up */
 
 static void log_suppressed(node_link *l, uint64_t second);
 
@@ -108,6 +113,8 @@ cm_err node_link_add_out(node *n, const char *addr)
 	memset(slot, 0, sizeof(*slot));
 	slot->used = true;
 	slot->dir = NODE_LINK_OUT;
+	slot->fd = -1;
+	slot->opened = cm_mono_ms();
 	memcpy(slot->key, key, NODE_KEY_LEN);
 	cm_hex_short(key, slot->short_key);
 	cm_strlcpy(slot->endpoint, endpoint, sizeof(slot->endpoint));
@@ -124,12 +131,155 @@ cm_err node_link_add_out(node *n, const char *addr)
 	return CM_OK;
 }
 
+/* Writes the TCP peer address of `fd` as "ip:port"; "" when it has none. */
+static void fd_peer_name(int fd, char out[NODE_ENDPOINT_MAX])
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	char ip[INET6_ADDRSTRLEN] = "";
+	unsigned port = 0;
+
+	out[0] = '\0';
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&sa, &len) < 0)
+		return;
+	if (sa.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		port = ntohs(in->sin_port);
+	} else if (sa.ss_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(in6->sin6_port);
+	} else {
+		return;
+	}
+	snprintf(out, NODE_ENDPOINT_MAX, "%s:%u", ip, port);
+}
+
+/* Returns the bytes that the peer's TCP stack acknowledged on `fd`
+ * (Linux 4.1 and later); 0 when unknown. */
+static uint64_t fd_bytes_acked(int fd)
+{
+	struct tcp_info info;
+	socklen_t len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0)
+		return 0;
+	return info.tcpi_bytes_acked;
+}
+
+void node_link_set_fd(node_link *l, int fd)
+{
+	if (fd == l->fd)
+		return;
+	l->fd = fd;
+	fd_peer_name(fd, l->fd_peer);
+	l->fd_bytes_out = l->stats.bytes_out;
+	l->fd_bytes_acked = fd_bytes_acked(fd);
+}
+
+/* Closes the link's TCP connection, unless its descriptor now belongs to
+ * another connection (libzmq closed the old one and reused the number). */
+static void link_close_connection(node_link *l)
+{
+	char now[NODE_ENDPOINT_MAX];
+
+	if (l->fd < 0 || !l->fd_peer[0])
+		return;
+	fd_peer_name(l->fd, now);
+	if (strcmp(now, l->fd_peer) == 0)
+		node_fd_shutdown(l->fd);
+	l->fd = -1;
+}
+
+uint64_t node_link_queued(const node_link *l)
+{
+	uint64_t sent, acked;
+
+	if (l->fd < 0)
+		return 0;
+	sent = l->stats.bytes_out - l->fd_bytes_out;
+	acked = fd_bytes_acked(l->fd) - l->fd_bytes_acked;
+	return sent > acked ? sent - acked : 0;
+}
+
+/* True while the link and all links together have less queued than
+ * CM_PEER_QUEUED_MAX and CM_QUEUED_TOTAL_MAX, so that one more chunk may
+ * be sent. */
+static bool may_queue_chunk(const node *n, const node_link *l)
+{
+	uint64_t total = 0;
+
+	uint64_t now = cm_mono_ms();
+
+	if (node_link_queued(l) >= CM_PEER_QUEUED_MAX)
+		return false;
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		const node_link *other = &n->links[i];
+
+		/* A peer silent for two ping intervals is likely gone (a
+		 * killed process leaves its bytes unacknowledged until the
+		 * link times out); its queue must not stop serving the
+		 * others. A stalled peer that still pings counts. */
+		if (!other->used ||
+		    (other != l &&
+		     now - other->last_rx > 2 * CM_PING_INTERVAL_MS))
+			continue;
+		total += node_link_queued(other);
+	}
+	return total < CM_QUEUED_TOTAL_MAX;
+}
+
+/* Returns the inbound link that waited longest for its peer's HELLO, or
+ * NULL when every inbound link is established. */
+static node_link *oldest_unestablished(node *n)
+{
+	node_link *oldest = NULL;
+
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		node_link *l = &n->links[i];
+
+		if (!l->used || l->dir != NODE_LINK_IN || l->established)
+			continue;
+		if (!oldest || l->opened < oldest->opened)
+			oldest = l;
+	}
+	return oldest;
+}
+
+/* Frees an inbound slot for a new connection: evicts the link that waited
+ * longest for a HELLO, and logs (at most every CM_BAN_LOG_INTERVAL_MS)
+ * when the table is full of established links. */
+static node_link *make_room(node *n)
+{
+	node_link *victim = oldest_unestablished(n);
+	uint64_t now = cm_mono_ms();
+
+	if (victim) {
+		n->links_evicted++;
+		link_close_connection(victim);
+		node_link_drop(n, victim, "evicted before HELLO");
+		return victim;
+	}
+	if (now >= n->table_full_log_until) {
+		cm_warn(NODE_LOG, "inbound peer table full: %d established "
+			"peers; new peers get no service", CM_PEERS_MAX);
+		n->table_full_log_until = now + CM_BAN_LOG_INTERVAL_MS;
+	}
+	return NULL;
+}
+
 node_link *node_link_in(node *n, const uint8_t *routing_id, size_t len,
 			const uint8_t key[NODE_KEY_LEN], const char *peer_ip)
 {
 	node_link *slot = NULL;
 	size_t inbound = 0;
 
+	if (len > NODE_ROUTING_ID_MAX)
+		return NULL;
 	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
 		node_link *l = &n->links[i];
 
@@ -146,29 +296,36 @@ node_link *node_link_in(node *n, const uint8_t *routing_id, size_t len,
 	}
 
 	/* A new connection from a key that has one already means the peer
-	 * reconnected: the old connection is dead, so free its slot. */
+	 * reconnected: close the old connection, which frees what libzmq
+	 * still queues for it, and free its slot. */
 	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
 		node_link *l = &n->links[i];
 
 		if (l->used && l->dir == NODE_LINK_IN &&
 		    memcmp(l->key, key, NODE_KEY_LEN) == 0) {
+			link_close_connection(l);
 			node_link_drop(n, l, "replaced by a new connection");
 			slot = slot ? slot : l;
 			inbound--;
 		}
 	}
-	if (!slot || inbound >= CM_PEERS_MAX || len > NODE_ROUTING_ID_MAX)
-		return NULL;
+	if (!slot || inbound >= CM_PEERS_MAX) {
+		slot = make_room(n);
+		if (!slot)
+			return NULL;
+	}
 
 	memset(slot, 0, sizeof(*slot));
 	slot->used = true;
 	slot->dir = NODE_LINK_IN;
+	slot->fd = -1;
 	memcpy(slot->routing_id, routing_id, len);
 	slot->routing_id_len = len;
 	memcpy(slot->key, key, NODE_KEY_LEN);
 	cm_hex_short(key, slot->short_key);
 	cm_strlcpy(slot->endpoint, peer_ip ? peer_ip : "", NODE_ENDPOINT_MAX);
 	slot->last_rx = cm_mono_ms();
+	slot->opened = slot->last_rx;
 	return slot;
 }
 
@@ -208,10 +365,11 @@ static void send_hello(node *n, node_link *l, bool reply)
 	size_t len;
 
 	l->last_hello = cm_mono_ms();
+	l->hello_sent = false;
 	if (proto_wire_hello(role, reply, n->pub, interest, n->n_interest,
 			     &buf, &len))
 		return;
-	node_link_send(n, l, buf, len);
+	l->hello_sent = node_link_send(n, l, buf, len) == CM_OK;
 }
 
 static void send_ping(node *n, node_link *l)
@@ -324,9 +482,19 @@ void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 	case PROTO_WIRE_RECON:
 		node_sync_on_recon(n, l, &m, len);
 		break;
+	case PROTO_WIRE_CHUNK_REQ:
+		if (!may_queue_chunk(n, l)) {
+			/* A peer that does not read its replies. Dropped
+			 * requests are not rejections: a slow honest peer
+			 * requests the chunk again. */
+			l->chunk_reqs_dropped++;
+			n->chunk_reqs_dropped++;
+			break;
+		}
+		node_media_on_message(n, l, &m);
+		break;
 	case PROTO_WIRE_MANIFEST_REQ:
 	case PROTO_WIRE_MANIFEST:
-	case PROTO_WIRE_CHUNK_REQ:
 	case PROTO_WIRE_CHUNK:
 	case PROTO_WIRE_NOT_FOUND:
 		node_media_on_message(n, l, &m);
@@ -390,10 +558,25 @@ void node_links_tick(node *n)
 			if (!l->used)
 				continue;
 		}
+		if (l->dir == NODE_LINK_IN && !l->established &&
+		    now - l->opened >= CM_HELLO_DEADLINE_MS) {
+			cm_debug(NODE_LOG, "dropping peer=%s endpoint=%s: no "
+				 "HELLO in %d ms", l->short_key, l->endpoint,
+				 CM_HELLO_DEADLINE_MS);
+			link_close_connection(l);
+			node_link_drop(n, l, "no HELLO");
+			continue;
+		}
 
 		if (!l->established) {
+			/* Until a connection is up, sends fail at once
+			 * (ZMQ_IMMEDIATE), so retry soon; after a HELLO went
+			 * out, wait a ping interval for the reply. */
+			uint64_t retry = l->hello_sent ? CM_PING_INTERVAL_MS
+						       : HELLO_RETRY_MS;
+
 			if (l->dir == NODE_LINK_OUT &&
-			    now - l->last_hello >= CM_PING_INTERVAL_MS &&
+			    now - l->last_hello >= retry &&
 			    !node_is_banned(n, l->key))
 				send_hello(n, l, false);
 			continue;
@@ -442,16 +625,26 @@ bool node_is_banned(const node *n, const uint8_t key[NODE_KEY_LEN])
 static void ban(node *n, node_link *l)
 {
 	struct node_ban *slot = &n->bans[0];
+	uint64_t now = cm_mono_ms();
 
 	for (size_t i = 1; i < CM_PEERS_MAX; i++)
 		if (n->bans[i].until < slot->until)
 			slot = &n->bans[i];
 	memcpy(slot->key, l->key, NODE_KEY_LEN);
-	slot->until = cm_mono_ms() + CM_PEER_BAN_MS;
+	slot->until = now + CM_PEER_BAN_MS;
 	l->banned = true;
+
+	/* Key rotation makes bans cheap to cause: one line per interval. */
+	if (now < n->ban_log_until) {
+		n->bans_unlogged++;
+		return;
+	}
 	cm_warn(NODE_LOG, "banned peer=%s endpoint=%s for %d s: over %d "
-		"rejected inputs in a minute", l->short_key, l->endpoint,
-		CM_PEER_BAN_MS / 1000, CM_PEER_REJECTS_MAX);
+		"rejected inputs in a minute (%llu other bans since the last "
+		"line)", l->short_key, l->endpoint, CM_PEER_BAN_MS / 1000,
+		CM_PEER_REJECTS_MAX, (unsigned long long)n->bans_unlogged);
+	n->bans_unlogged = 0;
+	n->ban_log_until = now + CM_BAN_LOG_INTERVAL_MS;
 }
 
 /* Logs how many rejection lines of a link were suppressed, once its
@@ -469,6 +662,35 @@ static void log_suppressed(node_link *l, uint64_t second)
 	l->log_suppressed = 0;
 }
 
+/*
+ * True for the reasons that count towards a ban: input that is malformed
+ * or badly signed. Honest peers send records that are retracted, that
+ * name another author's clip (a forged retraction they relayed) or that a
+ * skewed clock dates in the future, so those reasons are only counted.
+ */
+static bool reason_is_hostile(cm_err reason)
+{
+	switch (reason) {
+	case CM_ERR_FUTURE:
+	case CM_ERR_RETRACTED:
+	case CM_ERR_DUPLICATE:
+	case CM_ERR_SUPERSEDED:
+	case CM_ERR_NOT_AUTHOR:
+	case CM_ERR_NOT_FOUND:
+	case CM_ERR_MEDIA_MISSING:
+	case CM_ERR_TIMEOUT:
+	case CM_ERR_NOMEM:
+	case CM_ERR_IO:
+	case CM_ERR_STORE:
+	case CM_ERR_STORE_FULL:
+	case CM_ERR_ZMQ:
+	case CM_ERR_CRYPTO:
+		return false;
+	default:
+		return true;
+	}
+}
+
 void node_reject(node *n, node_link *l, const char *what, cm_err reason,
 		 const uint8_t *id)
 {
@@ -481,7 +703,8 @@ void node_reject(node *n, node_link *l, const char *what, cm_err reason,
 			l->reject_minute = now / 60000;
 			l->rejects = 0;
 		}
-		if (++l->rejects > CM_PEER_REJECTS_MAX && !l->banned)
+		if (reason_is_hostile(reason) &&
+		    ++l->rejects > CM_PEER_REJECTS_MAX && !l->banned)
 			ban(n, l);
 		log_suppressed(l, now / 1000);
 		if (l->log_lines >= REJECT_LOG_LINES_PER_SECOND) {

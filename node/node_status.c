@@ -1,7 +1,8 @@
 /*
  * node_status.c - the status object that `clipmesh status` prints:
  *   {"role", "listen", "node", "peers": [...], "counts": {...},
- *    "rejected": {reason: count}, "media_fetching"}
+ *    "rejected": {reason: count}, "media_fetching", "transfers",
+ *    "limits": {...}}
  * Keys are shortened to their first 8 hex digits, as in the log.
  */
 #include <jansson.h>
@@ -23,7 +24,7 @@ static json_t *peer_json(const node_link *l)
 		role = l->role == PROTO_WIRE_ROLE_MIRROR ? "mirror" : "creator";
 	}
 	return json_pack("{s:s, s:s, s:s, s:b, s:s?, s:s?, s:I, s:I, s:I, "
-			 "s:I}",
+			 "s:I, s:I, s:I}",
 			 "peer", l->short_key,
 			 "endpoint", l->endpoint,
 			 "direction", l->dir == NODE_LINK_OUT ? "out" : "in",
@@ -33,7 +34,10 @@ static json_t *peer_json(const node_link *l)
 			 "records_in", (json_int_t)l->stats.records_in,
 			 "records_out", (json_int_t)l->stats.records_out,
 			 "bytes_in", (json_int_t)l->stats.bytes_in,
-			 "bytes_out", (json_int_t)l->stats.bytes_out);
+			 "bytes_out", (json_int_t)l->stats.bytes_out,
+			 "queued_bytes", (json_int_t)node_link_queued(l),
+			 "chunk_requests_dropped",
+			 (json_int_t)l->chunk_reqs_dropped);
 }
 
 static int add_rejected(void *ctx, const char *name, uint64_t value)
@@ -60,6 +64,17 @@ static json_t *counts_json(node *n)
 			 "chunk_bytes", (json_int_t)c.chunk_bytes);
 }
 
+/* Counters of the limits that protect the node from hostile peers. */
+static json_t *limits_json(const node *n)
+{
+	return json_pack("{s:I, s:I, s:I, s:I}",
+			 "connections_open", (json_int_t)n->n_conns,
+			 "connections_refused", (json_int_t)n->conns_refused,
+			 "chunk_requests_dropped",
+			 (json_int_t)n->chunk_reqs_dropped,
+			 "links_evicted", (json_int_t)n->links_evicted);
+}
+
 char *node_status_json(node *n)
 {
 	json_t *root = NULL, *peers = NULL, *rejected = NULL;
@@ -81,7 +96,7 @@ char *node_status_json(node *n)
 	for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++)
 		jobs += node_media_job_active(n, i);
 
-	root = json_pack("{s:s, s:s, s:s, s:O, s:o, s:O, s:I, s:o*}",
+	root = json_pack("{s:s, s:s, s:s, s:O, s:o, s:O, s:I, s:o*, s:o*}",
 			 "role", n->cfg->role == NODE_ROLE_MIRROR ? "mirror"
 								  : "creator",
 			 "listen", n->cfg->listen,
@@ -90,7 +105,8 @@ char *node_status_json(node *n)
 			 "counts", counts_json(n),
 			 "rejected", rejected,
 			 "media_fetching", (json_int_t)jobs,
-			 "transfers", node_media_transfers_json(n));
+			 "transfers", node_media_transfers_json(n),
+			 "limits", limits_json(n));
 	if (root)
 		out = json_dumps(root, JSON_COMPACT);
 out:

@@ -1723,6 +1723,73 @@ static bool run_flood(const options *opt)
 
 /* --- Command line ---------------------------------------------------- */
 
+/* --- Scenario: honest-rejects --------------------------------------- */
+
+#define HONEST_REJECTS 150 /* over CM_PEER_REJECTS_MAX in one minute */
+
+/* Pushes `count` records in messages of CM_WIRE_BATCH_MAX. */
+static bool push_all(conn *c, const record *recs, size_t count)
+{
+	const record *batch[CM_WIRE_BATCH_MAX];
+	size_t k = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		batch[k++] = &recs[i];
+		if (k == CM_WIRE_BATCH_MAX || i + 1 == count) {
+			if (!push(c, batch, k))
+				return false;
+			k = 0;
+		}
+	}
+	return true;
+}
+
+/*
+ * Relays what an honest peer relays: clips after their retractions, and
+ * a stranger's retractions of stored clips. The node rejects each of them
+ * (retracted, not_author) but must not ban the peer for it, so that the
+ * barrier after them still gets a reply.
+ */
+static bool run_honest_rejects(const options *opt)
+{
+	static proto_record r;
+	static record clips[HONEST_REJECTS], retractions[HONEST_REJECTS];
+	static record kept[HONEST_REJECTS], forged[HONEST_REJECTS];
+	uint64_t now = cm_now_ms();
+	creator cr, other;
+	bool ok = true;
+	conn c = {0};
+
+	creator_new(&cr);
+	creator_new(&other);
+	for (size_t i = 0; ok && i < HONEST_REJECTS; i++) {
+		clip_fill(&r, &cr, "Retracted, relayed late", now + i);
+		ok = record_sign(&r, &cr, "retracted clip", &clips[i]);
+		retraction_fill(&r, &cr, clips[i].id);
+		ok = ok && record_sign(&r, &cr, "retraction",
+				       &retractions[i]);
+		clip_fill(&r, &cr, "Kept despite a stranger", now + i + 1);
+		ok = ok && record_sign(&r, &cr, "kept clip", &kept[i]);
+		retraction_fill(&r, &other, kept[i].id);
+		ok = ok && record_sign(&r, &other, "stranger's retraction",
+				       &forged[i]);
+	}
+
+	ok = ok && conn_start(&c, opt);
+	c.served = &cr.media;
+	ok = ok && push_all(&c, retractions, HONEST_REJECTS) &&
+	     push_all(&c, kept, HONEST_REJECTS) && barrier(&c, NULL, NULL) &&
+	     push_all(&c, clips, HONEST_REJECTS) &&
+	     push_all(&c, forged, HONEST_REJECTS) && barrier(&c, NULL, NULL);
+	if (ok)
+		pass("node still serves a peer after its retracted and "
+		     "not_author records");
+	expect("retracted", HONEST_REJECTS, HONEST_REJECTS);
+	expect("not_author", HONEST_REJECTS, HONEST_REJECTS);
+	conn_close(&c);
+	return ok;
+}
+
 typedef struct scenario {
 	const char *name;
 	bool (*run)(const options *opt);
@@ -1746,6 +1813,9 @@ static const scenario scenarios[] = {
 	 "push the first clip of --records and serve its media (--media) "
 	 "with a wrong manifest and corrupted chunks; after 'ready', hold "
 	 "the connection until SIGTERM"},
+	{"honest-rejects", run_honest_rejects,
+	 "150 clips after their retractions and 150 retractions by a "
+	 "stranger, which must not get the peer banned"},
 	{"flood", run_flood,
 	 "20000 malformed messages, then reconnect with the same key"},
 };
