@@ -1409,7 +1409,7 @@ static bool check_serves(conn *c, const options *opt)
 	const record *present[] = {&rec};
 	uint8_t first[PROTO_HASH_LEN];
 	const uint8_t *root;
-	size_t n_chunks;
+	size_t n_chunks = 0;
 
 	if (!read_first_record(opt->records_path, &rec, &opened))
 		return false;
