@@ -21,8 +21,10 @@
  * length followed by the record's exact wire bytes. */
 static const char export_magic[16] = "clipmesh-export\n";
 
-/* Records stored per transaction during import. */
-#define IMPORT_BATCH 256
+/* Records verified together and stored per transaction during import.
+ * 1,024 imports about a quarter faster than 256 (fewer synced commits)
+ * for about 30 MB more memory (bench/run.sh, 2 cores). */
+#define IMPORT_BATCH 1024
 
 enum { OPT_OUT = 1 };
 
