@@ -250,6 +250,8 @@ static size_t keep_added(node *n, node_link *from, size_t count)
 			   result == CM_ERR_SUPERSEDED) {
 			/* Normal in gossip: a record that came by two paths,
 			 * or a profile that a newer one replaced. */
+			if (from != NULL)
+				from->stats.duplicates_in++;
 			cm_hex_short(n->batch[i].id, short_id);
 			cm_debug(NODE_LOG, "record id=%s not stored: %s",
 				 short_id, cm_err_name(result));

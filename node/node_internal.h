@@ -36,6 +36,13 @@ typedef struct node_link_stats {
 	uint64_t records_out;
 	uint64_t bytes_in;
 	uint64_t bytes_out;
+	uint64_t duplicates_in;             /* records we already had */
+	uint64_t recon_sessions;            /* finished, either role */
+	uint64_t recon_rounds;
+	uint64_t recon_bytes_in;
+	uint64_t recon_bytes_out;
+	char last_error[32];                /* reason name, "" when none */
+	uint64_t last_error_ms;             /* wall clock */
 } node_link_stats;
 
 typedef struct node_link {

@@ -699,6 +699,9 @@ void node_reject(node *n, node_link *l, const char *what, cm_err reason,
 
 	n->rejected[reason]++;
 	if (l) {
+		cm_strlcpy(l->stats.last_error, cm_err_name(reason),
+			   sizeof(l->stats.last_error));
+		l->stats.last_error_ms = cm_now_ms();
 		if (l->reject_minute != now / 60000) {
 			l->reject_minute = now / 60000;
 			l->rejects = 0;

@@ -17,13 +17,16 @@
 static json_t *peer_json(const node_link *l)
 {
 	const char *role = NULL;
-	char since[32] = "";
+	char since[32] = "", error_at[32] = "";
+	json_t *o;
 
+	if (l->stats.last_error_ms)
+		cm_time_rfc3339(l->stats.last_error_ms, error_at);
 	if (l->established) {
 		cm_time_rfc3339(l->connected_ms, since);
 		role = l->role == PROTO_WIRE_ROLE_MIRROR ? "mirror" : "creator";
 	}
-	return json_pack("{s:s, s:s, s:s, s:b, s:s?, s:s?, s:I, s:I, s:I, "
+	o = json_pack("{s:s, s:s, s:s, s:b, s:s?, s:s?, s:I, s:I, s:I, "
 			 "s:I, s:I, s:I}",
 			 "peer", l->short_key,
 			 "endpoint", l->endpoint,
@@ -38,6 +41,24 @@ static json_t *peer_json(const node_link *l)
 			 "queued_bytes", (json_int_t)node_link_queued(l),
 			 "chunk_requests_dropped",
 			 (json_int_t)l->chunk_reqs_dropped);
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "duplicates_in",
+			    json_integer((json_int_t)l->stats.duplicates_in));
+	json_object_set_new(
+		o, "reconciliation",
+		json_pack("{s:I, s:I, s:I, s:I}", "sessions",
+			  (json_int_t)l->stats.recon_sessions, "rounds",
+			  (json_int_t)l->stats.recon_rounds, "bytes_in",
+			  (json_int_t)l->stats.recon_bytes_in, "bytes_out",
+			  (json_int_t)l->stats.recon_bytes_out));
+	json_object_set_new(
+		o, "last_error",
+		l->stats.last_error[0]
+			? json_pack("{s:s, s:s}", "reason",
+				    l->stats.last_error, "at", error_at)
+			: json_null());
+	return o;
 }
 
 static int add_rejected(void *ctx, const char *name, uint64_t value)

@@ -286,9 +286,13 @@ static bool peer_fault(cm_err err)
 	}
 }
 
-static void log_end(const node_link *l, const sync_session *ss,
-		    const char *role)
+/* Logs the end of a session and adds it to the link's statistics. */
+static void log_end(node_link *l, const sync_session *ss, const char *role)
 {
+	l->stats.recon_sessions++;
+	l->stats.recon_rounds += ss->round;
+	l->stats.recon_bytes_in += ss->bytes_in;
+	l->stats.recon_bytes_out += ss->bytes_out;
 	cm_debug(NODE_LOG, "reconciliation as %s with peer=%s done: %llu "
 		 "rounds, %llu bytes in, %llu out, %llu records wanted",
 		 role, l->short_key, (unsigned long long)ss->round,

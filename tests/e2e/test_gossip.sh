@@ -83,6 +83,18 @@ wait_for 30 "M to catch up" has_clips M 4
 wait_for 60 "media of the new clip on M" has_media_of M "$more"
 pass "restarted mirror caught up with the clip published while it was down"
 
+# Status reports per-peer reconciliation and traffic.
+recon_reported() {
+	cm M status --json | python3 -c '
+import json, sys
+peers = json.load(sys.stdin)["node"]["peers"]
+ok = any(p["reconciliation"]["sessions"] >= 1 and p["bytes_in"] > 0
+         and "duplicates_in" in p and "last_error" in p for p in peers)
+sys.exit(0 if ok else 1)'
+}
+wait_for 30 "M to report a finished reconciliation" recon_reported
+pass "status reports reconciliation sessions per peer"
+
 for home in A M B; do
 	stop "$home"
 done
