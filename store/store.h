@@ -231,7 +231,7 @@ cm_err store_media_resolve(store *s, const char *hex_prefix,
 /* True when the manifest of `root` and all its chunks are stored. */
 bool store_media_complete(store *s, const uint8_t root[PROTO_HASH_LEN]);
 
-/* --- Media presence and cold reads (store_budget.c) ----------------- */
+/* --- Media presence (store_budget.c) and cold reads (store_media.c) - */
 
 /* Sets present[i] when chunk hashes[i] is stored, for i < n, in one read
  * transaction; *count receives how many are. */

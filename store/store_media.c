@@ -4,8 +4,11 @@
  */
 #include "store_internal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "proto_media.h"
 
@@ -72,10 +75,15 @@ cm_err store_chunk_put(store *s, const uint8_t hash[PROTO_HASH_LEN],
 				&data, &len);
 }
 
-cm_err store_chunk_get(store *s, const uint8_t hash[PROTO_HASH_LEN],
-		       uint8_t *buf, size_t cap, size_t *len)
+/* Copies chunk `hash` into buf[cap]. With drop_pages, also drops the
+ * whole memory pages of the stored value from the resident set. */
+static cm_err chunk_copy(store *s, const uint8_t hash[PROTO_HASH_LEN],
+			 uint8_t *buf, size_t cap, size_t *len,
+			 bool drop_pages)
 {
+	long page = sysconf(_SC_PAGESIZE);
 	MDB_txn *txn = NULL;
+	uintptr_t start, end;
 	MDB_val v;
 	cm_err err;
 
@@ -93,9 +101,32 @@ cm_err store_chunk_get(store *s, const uint8_t hash[PROTO_HASH_LEN],
 		goto out;
 	}
 	memcpy(buf, v.mv_data, v.mv_size);
+	if (!drop_pages || page <= 0)
+		goto out;
+
+	/* The map is a read-only MAP_SHARED file mapping (the store does
+	 * not use MDB_WRITEMAP), so dropping the whole pages of the value
+	 * loses nothing: the next access reads them again. */
+	start = ((uintptr_t)v.mv_data + (uintptr_t)page - 1) &
+		~((uintptr_t)page - 1);
+	end = ((uintptr_t)v.mv_data + v.mv_size) & ~((uintptr_t)page - 1);
+	if (end > start)
+		madvise((void *)start, end - start, MADV_DONTNEED);
 out:
 	mdb_txn_abort(txn);
 	return err;
+}
+
+cm_err store_chunk_get(store *s, const uint8_t hash[PROTO_HASH_LEN],
+		       uint8_t *buf, size_t cap, size_t *len)
+{
+	return chunk_copy(s, hash, buf, cap, len, false);
+}
+
+cm_err store_chunk_get_cold(store *s, const uint8_t hash[PROTO_HASH_LEN],
+			    uint8_t *buf, size_t cap, size_t *len)
+{
+	return chunk_copy(s, hash, buf, cap, len, true);
 }
 
 bool store_chunk_has(store *s, const uint8_t hash[PROTO_HASH_LEN])
