@@ -483,7 +483,8 @@ out:
 	return err;
 }
 
-bool store_has(store *s, const uint8_t id[PROTO_ID_LEN])
+bool store_key_exists(store *s, store_db db, const void *key,
+		      size_t key_len)
 {
 	MDB_txn *txn = NULL;
 	MDB_val v;
@@ -491,9 +492,14 @@ bool store_has(store *s, const uint8_t id[PROTO_ID_LEN])
 
 	if (store_txn_begin(s, false, &txn))
 		return false;
-	err = store_db_get(s, txn, STORE_DB_RECORDS, id, PROTO_ID_LEN, &v);
+	err = store_db_get(s, txn, db, key, key_len, &v);
 	mdb_txn_abort(txn);
 	return err == CM_OK;
+}
+
+bool store_has(store *s, const uint8_t id[PROTO_ID_LEN])
+{
+	return store_key_exists(s, STORE_DB_RECORDS, id, PROTO_ID_LEN);
 }
 
 bool store_is_retracted(store *s, const uint8_t id[PROTO_ID_LEN],

@@ -99,6 +99,11 @@ cm_err store_txn_commit(MDB_txn *txn);
 cm_err store_db_get(store *s, MDB_txn *txn, store_db db, const void *key,
 		    size_t key_len, MDB_val *val);
 
+/* True when key is in db, looked up in a read transaction of its own;
+ * false also when the transaction cannot begin. */
+bool store_key_exists(store *s, store_db db, const void *key,
+		      size_t key_len);
+
 /* Stores key -> val in db. With MDB_NOOVERWRITE in flags an existing key
  * returns CM_ERR_EXISTS (with no detail) and changes nothing. */
 cm_err store_db_put(store *s, MDB_txn *txn, store_db db, const void *key,

@@ -131,15 +131,7 @@ cm_err store_chunk_get_cold(store *s, const uint8_t hash[PROTO_HASH_LEN],
 
 bool store_chunk_has(store *s, const uint8_t hash[PROTO_HASH_LEN])
 {
-	MDB_txn *txn = NULL;
-	MDB_val v;
-	cm_err err;
-
-	if (store_txn_begin(s, false, &txn))
-		return false;
-	err = store_db_get(s, txn, STORE_DB_CHUNKS, hash, PROTO_HASH_LEN, &v);
-	mdb_txn_abort(txn);
-	return err == CM_OK;
+	return store_key_exists(s, STORE_DB_CHUNKS, hash, PROTO_HASH_LEN);
 }
 
 cm_err store_manifest_put(store *s, const uint8_t root[PROTO_HASH_LEN],
