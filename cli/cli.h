@@ -87,6 +87,12 @@ int cli_run_sub(cli_ctx *ctx, int argc, char **argv, const cli_sub *subs,
 /* Prints o as one compact JSON line and releases it (steals o). */
 void cli_json_line(void *o);
 
+/* Export file: this 16-byte magic, then per record a 4-byte big-endian
+ * length followed by the record's exact wire bytes (proto/PROTOCOL.md,
+ * "Export file"). */
+#define CLI_EXPORT_MAGIC_LEN 16
+extern const char cli_export_magic[CLI_EXPORT_MAGIC_LEN];
+
 /* Commands. */
 int cmd_init(cli_ctx *ctx, int argc, char **argv);
 int cmd_key(cli_ctx *ctx, int argc, char **argv);

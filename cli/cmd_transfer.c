@@ -1,12 +1,10 @@
-/* cmd_transfer.c - commands that move bytes in and out of the store:
- * media get, export and import. */
+/* cmd_transfer.c - commands that move bytes out of the store: media get
+ * and export (import is in cmd_import.c). */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -14,17 +12,9 @@
 #include "cli.h"
 #include "cli_media.h"
 #include "cm_util.h"
-#include "proto_batch.h"
 #include "proto_media.h"
 
-/* Export file: this 16-byte magic, then per record a 4-byte big-endian
- * length followed by the record's exact wire bytes. */
-static const char export_magic[16] = "clipmesh-export\n";
-
-/* Records verified together and stored per transaction during import.
- * 1,024 imports about a quarter faster than 256 (fewer synced commits)
- * for about 30 MB more memory (bench/run.sh, 2 cores). */
-#define IMPORT_BATCH 1024
+const char cli_export_magic[CLI_EXPORT_MAGIC_LEN] = "clipmesh-export\n";
 
 enum { OPT_OUT = 1 };
 
@@ -299,7 +289,7 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 		return CLI_FAIL;
 	}
 	cm_err_clear();
-	fwrite(export_magic, sizeof(export_magic), 1, st.f);
+	fwrite(cli_export_magic, CLI_EXPORT_MAGIC_LEN, 1, st.f);
 	if (o.clips_only)
 		err = export_clips(s, &o, &st);
 	else
@@ -318,283 +308,4 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 	fprintf(stderr, "exported %llu records to %s\n",
 		(unsigned long long)st.count, o.out);
 	return CLI_OK;
-}
-
-typedef struct import_state {
-	store *s;
-	unsigned threads;
-	/* One slot per record of the batch being read. */
-	uint8_t *bufs;               /* IMPORT_BATCH * CM_RECORD_MAX */
-	const uint8_t *wires[IMPORT_BATCH];
-	size_t lens[IMPORT_BATCH];
-	uint64_t indexes[IMPORT_BATCH]; /* 1-based position in the file */
-	proto_signed *opened;        /* IMPORT_BATCH, from proto_open_batch */
-	proto_open_result *results;  /* IMPORT_BATCH */
-	proto_signed *valid;         /* IMPORT_BATCH, passed to the store */
-	uint64_t valid_indexes[IMPORT_BATCH];
-	size_t n_slots;
-	uint8_t (*accepted)[PROTO_ID_LEN];
-	size_t n_accepted, cap_accepted;
-	uint64_t duplicates, rejected, index;
-	uint64_t reject_counts[CM_ERR_COUNT]; /* stored once, at the end */
-	bool json;
-} import_state;
-
-static void report_reject(import_state *st, uint64_t index, cm_err why,
-			  const char *detail)
-{
-	st->rejected++;
-	st->reject_counts[why]++;
-	if (st->json)
-		cli_json_line(json_pack("{s:I, s:s, s:s}", "record",
-					(json_int_t)index, "rejected",
-					cm_err_name(why), "detail", detail));
-	else
-		fprintf(stderr, "clipmesh: record %llu rejected: %s%s%s\n",
-			(unsigned long long)index, cm_err_name(why),
-			*detail ? ": " : "", detail);
-}
-
-static cm_err remember_accepted(import_state *st, const uint8_t *id)
-{
-	if (st->n_accepted == st->cap_accepted) {
-		size_t cap = st->cap_accepted * 2 + 1024;
-		void *grown = realloc(st->accepted, cap * PROTO_ID_LEN);
-
-		if (grown == NULL)
-			return CM_ERR_NOMEM;
-		st->accepted = grown;
-		st->cap_accepted = cap;
-	}
-	memcpy(st->accepted[st->n_accepted++], id, PROTO_ID_LEN);
-	return CM_OK;
-}
-
-/* Verifies the records in the slots over several threads, then stores the
- * valid ones in one transaction. */
-static cm_err flush_batch(import_state *st)
-{
-	cm_err stored[IMPORT_BATCH];
-	size_t n_valid = 0;
-	cm_err err;
-
-	proto_open_batch(st->wires, st->lens, st->n_slots, cm_now_ms(),
-			 st->threads, st->opened, st->results);
-	for (size_t i = 0; i < st->n_slots; i++) {
-		if (st->results[i].err) {
-			report_reject(st, st->indexes[i], st->results[i].err,
-				      st->results[i].detail);
-			continue;
-		}
-		st->valid[n_valid] = st->opened[i];
-		st->valid_indexes[n_valid++] = st->indexes[i];
-	}
-	st->n_slots = 0;
-	if (n_valid == 0)
-		return CM_OK;
-	err = store_put_batch(st->s, st->valid, n_valid, stored);
-	for (size_t i = 0; !err && i < n_valid; i++) {
-		if (stored[i] == CM_OK)
-			err = remember_accepted(st, st->valid[i].id);
-		else if (stored[i] == CM_ERR_DUPLICATE)
-			st->duplicates++;
-		else
-			report_reject(st, st->valid_indexes[i], stored[i],
-				      cm_err_text(stored[i]));
-	}
-	return err;
-}
-
-/* Reports a framing error that stops the import as a rejection of record
- * st->index, stores the records read before it, and returns err with
- * the detail set. */
-static cm_err stop_import(import_state *st, cm_err err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static cm_err stop_import(import_state *st, cm_err err, const char *fmt, ...)
-{
-	char detail[160];
-	va_list ap;
-	cm_err flushed;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	flushed = flush_batch(st);
-	report_reject(st, st->index, err, detail);
-	if (flushed)
-		return flushed;
-	return cm_errf(err, "%s", detail);
-}
-
-/* Reads, verifies and stores every record of an open export file. */
-static cm_err import_stream(import_state *st, FILE *f)
-{
-	uint8_t head[4];
-	cm_err err;
-
-	size_t got;
-
-	while ((got = fread(head, 1, 4, f)) > 0) {
-		size_t len = (size_t)head[0] << 24 | (size_t)head[1] << 16 |
-			     (size_t)head[2] << 8 | head[3];
-
-		if (got < 4) {
-			st->index++;
-			return stop_import(st, CM_ERR_TRUNCATED,
-					   "the file ends inside the length of "
-					   "record %llu",
-					   (unsigned long long)st->index);
-		}
-		uint8_t *buf = st->bufs + st->n_slots * CM_RECORD_MAX;
-
-		st->index++;
-		if (len == 0 || len > CM_RECORD_MAX)
-			return stop_import(st, len ? CM_ERR_TOO_LONG
-						   : CM_ERR_TRUNCATED,
-					   "record %llu claims %zu bytes, "
-					   "expected 1 to %d; the file is "
-					   "damaged",
-					   (unsigned long long)st->index, len,
-					   CM_RECORD_MAX);
-		if (fread(buf, len, 1, f) != 1)
-			return stop_import(st, CM_ERR_TRUNCATED,
-					   "the file ends inside record %llu",
-					   (unsigned long long)st->index);
-		st->wires[st->n_slots] = buf;
-		st->lens[st->n_slots] = len;
-		st->indexes[st->n_slots] = st->index;
-		if (++st->n_slots == IMPORT_BATCH && (err = flush_batch(st)))
-			return err;
-	}
-	if (ferror(f))
-		return cm_errf(CM_ERR_IO, "read error");
-	return flush_batch(st);
-}
-
-/* Allocates the batch buffers of an import. */
-static cm_err import_alloc(import_state *st)
-{
-	st->bufs = malloc((size_t)IMPORT_BATCH * CM_RECORD_MAX);
-	st->opened = malloc(IMPORT_BATCH * sizeof(*st->opened));
-	st->results = malloc(IMPORT_BATCH * sizeof(*st->results));
-	st->valid = malloc(IMPORT_BATCH * sizeof(*st->valid));
-	if (!st->bufs || !st->opened || !st->results || !st->valid)
-		return CM_ERR_NOMEM;
-	return CM_OK;
-}
-
-/* Adds the rejections of this import to the store's counters, one write
- * per reason rather than one per rejected record. */
-static void count_rejections(import_state *st)
-{
-	char counter[64];
-
-	for (int why = 0; why < CM_ERR_COUNT; why++) {
-		if (st->reject_counts[why] == 0)
-			continue;
-		snprintf(counter, sizeof(counter), "rejected.%s",
-			 cm_err_name((cm_err)why));
-		store_counter_add(st->s, counter, st->reject_counts[why]);
-	}
-}
-
-static void import_free(import_state *st)
-{
-	free(st->bufs);
-	free(st->opened);
-	free(st->results);
-	free(st->valid);
-	free(st->accepted);
-	store_close(&st->s);
-}
-
-/* Opens an export file and checks its magic; prints the error. */
-static FILE *open_export(const char *path)
-{
-	char magic[sizeof(export_magic)];
-	FILE *f = fopen(path, "rb");
-	struct stat st;
-
-	if (f == NULL) {
-		fprintf(stderr, "clipmesh: cannot open %s: %s\n", path,
-			strerror(errno));
-		return NULL;
-	}
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		fclose(f);
-		fprintf(stderr, "clipmesh: %s is not a regular file; give an "
-				"export file made by 'clipmesh export'\n",
-			path);
-		return NULL;
-	}
-	if (fread(magic, sizeof(magic), 1, f) != 1 ||
-	    memcmp(magic, export_magic, sizeof(magic)) != 0) {
-		fclose(f);
-		fprintf(stderr, "clipmesh: %s is not a clipmesh export file\n"
-				"make one with 'clipmesh export -o FILE'\n",
-			path);
-		return NULL;
-	}
-	return f;
-}
-
-static void print_import_counts(const import_state *st)
-{
-	if (st->json)
-		cli_json_line(json_pack("{s:I, s:I, s:I}", "accepted",
-					(json_int_t)st->n_accepted,
-					"duplicate", (json_int_t)st->duplicates,
-					"rejected", (json_int_t)st->rejected));
-	else
-		printf("accepted %zu, duplicate %llu, rejected %llu\n",
-		       st->n_accepted, (unsigned long long)st->duplicates,
-		       (unsigned long long)st->rejected);
-}
-
-int cmd_import(cli_ctx *ctx, int argc, char **argv)
-{
-	import_state *st = NULL;
-	FILE *f = NULL;
-	int first, rc;
-	cm_err err;
-
-	rc = cli_parse(ctx, argc, argv, NULL, true, "FILE",
-		       "Verify every record of an export file and store the "
-		       "valid ones. Prints accepted, duplicate and rejected "
-		       "counts; each rejection is reported with its reason. "
-		       "Exits 1 when any record was rejected.",
-		       NULL, NULL, &first);
-	if (rc >= 0)
-		return rc;
-	if (argc - first != 1)
-		return cli_usage_error(ctx, "expected one FILE");
-	if ((f = open_export(argv[first])) == NULL)
-		return CLI_FAIL;
-	st = calloc(1, sizeof(*st));
-	if (st == NULL) {
-		fclose(f);
-		return cli_fail(CM_ERR_NOMEM, "cannot import", NULL);
-	}
-	st->json = ctx->json;
-	st->threads = proto_cpu_count();
-	if ((rc = cli_open_store(ctx, &st->s)) != CLI_OK)
-		goto out;
-	cm_err_clear();
-	err = import_alloc(st);
-	if (!err)
-		err = import_stream(st, f);
-	count_rejections(st);
-	cli_notify_node(ctx->home, (const uint8_t(*)[32])st->accepted,
-			st->n_accepted);
-	print_import_counts(st);
-	if (err)
-		rc = cli_fail(err, "import stopped", NULL);
-	else
-		rc = st->rejected ? CLI_FAIL : CLI_OK;
-out:
-	import_free(st);
-	free(st);
-	fclose(f);
-	return rc;
 }
