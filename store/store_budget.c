@@ -306,18 +306,25 @@ static cm_err crefs_rebuild(store *s, MDB_txn *txn)
 	return err;
 }
 
-/* Writes the "mref" entries of every stored clip. */
-static cm_err mrefs_rebuild(store *s, MDB_txn *txn)
+/* Called by walk_clips for one stored clip; setting *stop ends the walk. */
+typedef cm_err (*clip_fn)(store *s, MDB_txn *txn, const proto_record *rec,
+			  const uint8_t id[PROTO_ID_LEN], void *ctx,
+			  bool *stop);
+
+/* Calls fn for each stored clip, oldest first, inside txn, until fn fails
+ * or sets *stop. Clips that do not load are skipped, because store check
+ * reports them. */
+static cm_err walk_clips(store *s, MDB_txn *txn, clip_fn fn, void *ctx)
 {
 	uint8_t key[STORE_TIME_KEY_LEN] = {0};
 	proto_record *rec = malloc(sizeof(*rec));
-	bool after = false;
+	bool after = false, stop = false;
 	MDB_val k, v;
 	cm_err err = CM_OK;
 
 	if (!rec)
 		return cm_errf(CM_ERR_NOMEM, "cannot allocate a record");
-	while (!err) {
+	while (!err && !stop) {
 		err = store_seek(s, txn, STORE_DB_FEED, key, sizeof(key), after,
 				 &k, &v);
 		if (err == CM_ERR_NOT_FOUND) {
@@ -330,12 +337,26 @@ static cm_err mrefs_rebuild(store *s, MDB_txn *txn)
 		after = true;
 		err = store_load_record(s, txn, key + 8, rec, NULL);
 		if (err == CM_OK)
-			err = store_media_refs_txn(s, txn, rec, key + 8, false);
+			err = fn(s, txn, rec, key + 8, ctx, &stop);
 		else if (err == CM_ERR_NOT_FOUND || err == CM_ERR_STORE)
-			err = CM_OK; /* store check reports these */
+			err = CM_OK;
 	}
 	free(rec);
 	return err;
+}
+
+static cm_err add_mrefs(store *s, MDB_txn *txn, const proto_record *rec,
+			const uint8_t id[PROTO_ID_LEN], void *ctx, bool *stop)
+{
+	(void)ctx;
+	(void)stop;
+	return store_media_refs_txn(s, txn, rec, id, false);
+}
+
+/* Writes the "mref" entries of every stored clip. */
+static cm_err mrefs_rebuild(store *s, MDB_txn *txn)
+{
+	return walk_clips(s, txn, add_mrefs, NULL);
 }
 
 /* Builds the whole index inside txn and marks it built. */
@@ -489,36 +510,15 @@ static cm_err root_kept(store *s, MDB_txn *txn, const evict_state *ev,
 	}
 }
 
-/* Frees the media of clips by authors outside ev->keep, oldest first. */
-static cm_err evict_unkept(store *s, MDB_txn *txn, evict_state *ev)
+static cm_err evict_clip(store *s, MDB_txn *txn, const proto_record *rec,
+			 const uint8_t id[PROTO_ID_LEN], void *ctx, bool *stop)
 {
-	uint8_t key[STORE_TIME_KEY_LEN] = {0};
-	proto_record *rec = malloc(sizeof(*rec));
-	bool after = false, kept;
-	MDB_val k, v;
+	evict_state *ev = ctx;
 	cm_err err = CM_OK;
+	bool kept;
 
-	if (!rec)
-		return cm_errf(CM_ERR_NOMEM, "cannot allocate a record");
-	while (!err && ev->stored > ev->budget) {
-		err = store_seek(s, txn, STORE_DB_FEED, key, sizeof(key), after,
-				 &k, &v);
-		if (err == CM_ERR_NOT_FOUND) {
-			err = CM_OK;
-			break;
-		}
-		if (err || k.mv_size != sizeof(key))
-			break;
-		memcpy(key, k.mv_data, sizeof(key));
-		after = true;
-		err = store_load_record(s, txn, key + 8, rec, NULL);
-		if (err) {
-			err = err == CM_ERR_NOT_FOUND || err == CM_ERR_STORE
-				      ? CM_OK : err;
-			continue;
-		}
-		if (key_kept(ev, rec->author))
-			continue;
+	(void)id;
+	if (!key_kept(ev, rec->author)) {
 		for (size_t i = 0; !err && i < rec->n_media; i++) {
 			err = root_kept(s, txn, ev, rec->media[i].hash, &kept);
 			if (!err && !kept)
@@ -526,8 +526,16 @@ static cm_err evict_unkept(store *s, MDB_txn *txn, evict_state *ev)
 						 rec->media[i].hash);
 		}
 	}
-	free(rec);
+	*stop = ev->stored <= ev->budget;
 	return err;
+}
+
+/* Frees the media of clips by authors outside ev->keep, oldest first. */
+static cm_err evict_unkept(store *s, MDB_txn *txn, evict_state *ev)
+{
+	if (ev->stored <= ev->budget)
+		return CM_OK;
+	return walk_clips(s, txn, evict_clip, ev);
 }
 
 cm_err store_media_evict(store *s, uint64_t budget, const uint8_t *keep,
