@@ -105,7 +105,10 @@ stop F
 # the time that F took for the chunks R still lacks, until KILLS kills
 # landed mid-transfer (at most 4 * KILLS rounds). When R completed before
 # a kill, its home starts over empty so that the next kill has a
-# transfer to interrupt.
+# transfer to interrupt. The delays adapt to the speed seen: a kill that
+# came after the transfer ended halves them, one that came before the
+# first chunk makes them half as long again, so that a machine faster or
+# slower than during F's fetch still gets kills mid-transfer.
 # Succeeds once R.log holds more fetch starts than N.
 fetch_started() {
 	[ "$(grep -c "fetching media=" "$WORK/R.log" || true)" -gt "$1" ]
@@ -115,6 +118,7 @@ new_home R
 cm R follow "$akey"
 landed=0
 got=0
+scale=100
 for ((k = 1; k <= 4 * KILLS && landed < KILLS; k++)); do
 	if [ "$got" -eq "$total" ]; then
 		rm -rf "$WORK/R"
@@ -130,12 +134,15 @@ for ((k = 1; k <= 4 * KILLS && landed < KILLS; k++)); do
 	pid=$!
 	# The delay counts from the start of the fetch, not of the process.
 	wait_for 30 "R to start fetching" fetch_started "$fetches"
-	delay_ms=$((took_ms * (total - got) / total * (10 + RANDOM % 60) / 100))
+	delay_ms=$((took_ms * (total - got) / total * (10 + RANDOM % 60) / 100 \
+		* scale / 100))
 	sleep "$((delay_ms / 1000)).$(printf %03d $((delay_ms % 1000)))"
 	kill -KILL "$pid"
 	wait "$pid" 2>/dev/null || true
 	got=$(chunks_of R)
 	[ "$got" -gt 0 ] && [ "$got" -lt "$total" ] && landed=$((landed + 1))
+	[ "$got" -eq "$total" ] && scale=$((scale / 2 > 1 ? scale / 2 : 1))
+	[ "$got" -eq 0 ] && scale=$((scale * 3 / 2))
 	echo "# kill $k after $delay_ms ms at $got of $total chunks"
 done
 start R node --peer "$(addr_of A)" --peer "$(addr_of M)" --media-max 1G
