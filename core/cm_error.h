@@ -23,6 +23,8 @@
 	X(CM_ERR_AMBIGUOUS, "ambiguous", "ambiguous id prefix")              \
 	X(CM_ERR_STORE, "store", "store (LMDB) failure")                     \
 	X(CM_ERR_STORE_FULL, "store_full", "store map is full")              \
+	X(CM_ERR_STORE_VERSION, "store_version",                             \
+	  "store written by a newer clipmesh")                               \
 	X(CM_ERR_ZMQ, "zmq", "ZeroMQ failure")                               \
 	X(CM_ERR_CRYPTO, "crypto", "cryptographic library failure")          \
 	X(CM_ERR_KEY_MODE, "key_mode", "key file readable by others")        \

@@ -19,8 +19,9 @@
  *   chunks     chunk hash -> bytes
  *   manifests  media root -> size || chunk hashes
  *   follows    key -> "";  peers: address -> "";  counters: name -> u64
- *   meta       name -> u64 (store totals: chunk bytes)
+ *   meta       name -> u64 (format version, store totals, log head)
  *   fp         reconciliation aggregates per time bucket (store_fp.c)
+ *   log        sequence number -> id, in acceptance order (store_log.c)
  *
  * The retracted key carries the retraction's author because a retraction
  * can arrive before its clip. Only when the clip arrives can the store
@@ -57,6 +58,7 @@ static const struct {
 	[STORE_DB_COUNTERS] = {"counters", 0},
 	[STORE_DB_META] = {"meta", 0},
 	[STORE_DB_FP] = {"fp", 0},
+	[STORE_DB_LOG] = {"log", 0},
 };
 
 const char *store_db_name(store_db db)
@@ -152,25 +154,38 @@ size_t store_index_entries(const proto_record *rec,
 
 /* --- Opening and closing ------------------------------------------- */
 
-static cm_err open_dbs(store *s)
+static cm_err open_dbs(store *s, const char *dir)
 {
 	MDB_txn *txn = NULL;
+	bool migrate = false;
 	cm_err err;
 	int rc;
 
 	err = store_txn_begin(s, true, &txn);
 	if (err)
 		return err;
+	err = store_format_check(s, txn, dir, &migrate);
+	if (err)
+		goto out;
 	for (int i = 0; i < STORE_DB_COUNT; i++) {
 		rc = mdb_dbi_open(txn, db_specs[i].name,
 				  db_specs[i].flags | MDB_CREATE, &s->dbi[i]);
 		if (rc) {
-			mdb_txn_abort(txn);
-			return store_mdb_error(rc, "mdb_dbi_open",
-					       db_specs[i].name);
+			err = store_mdb_error(rc, "mdb_dbi_open",
+					      db_specs[i].name);
+			goto out;
 		}
 	}
-	return store_txn_commit(txn);
+	if (migrate)
+		err = store_format_migrate(s, txn, dir);
+	if (err)
+		goto out;
+	err = store_txn_commit(txn);
+	txn = NULL;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return err;
 }
 
 static cm_err open_env(store *s, const char *dir, uint64_t map_size)
@@ -225,7 +240,7 @@ cm_err store_open_sized(const char *dir, uint64_t map_size, store **out)
 	err = open_env(s, dir, map_size);
 	if (err)
 		goto out;
-	err = open_dbs(s);
+	err = open_dbs(s, dir);
 out:
 	if (err)
 		store_close(&s);

@@ -162,6 +162,31 @@ cm_err store_get_counts(store *s, store_counts *out);
 cm_err store_get_profile(store *s, const uint8_t author[PROTO_KEY_LEN],
 			 uint8_t **wire, size_t *len);
 
+/* --- Acceptance log (store_log.c) ---------------------------------- */
+
+/* Sequence number of the newest log entry; 0 when the log is empty. */
+cm_err store_log_head(store *s, uint64_t *seq);
+
+/* Called once per log entry with its sequence number, record id and wire
+ * bytes; the bytes are valid only during the call. A non-zero return
+ * stops the walk. */
+typedef int (*store_log_fn)(void *ctx, uint64_t seq,
+			    const uint8_t id[PROTO_ID_LEN],
+			    const uint8_t *wire, size_t len);
+
+/*
+ * Every record the store accepts gets the next sequence number, so a
+ * reader can follow the store and resume after the last number it saw.
+ * Visits the log entries with a number above `after`, oldest first, at
+ * most `limit` (1..CM_LOG_PAGE_MAX) of them, in one read transaction.
+ * Entries whose record was removed since (a retracted clip, a replaced
+ * profile) are skipped, and count towards `limit`. *last receives the
+ * number of the last entry visited or skipped (`after` when none), so the
+ * next call continues with after = *last.
+ */
+cm_err store_log_after(store *s, uint64_t after, size_t limit,
+		       store_log_fn fn, void *ctx, uint64_t *last);
+
 /* --- Reconciliation aggregates (store_fp.c) ------------------------- */
 
 /*

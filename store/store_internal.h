@@ -65,6 +65,7 @@ typedef enum store_db {
 	STORE_DB_COUNTERS,
 	STORE_DB_META,
 	STORE_DB_FP,
+	STORE_DB_LOG,
 	STORE_DB_COUNT
 } store_db;
 
@@ -182,6 +183,28 @@ size_t store_index_entries(const proto_record *rec,
 size_t store_index_key(uint8_t out[STORE_INDEX_KEY_MAX], const uint8_t *prefix,
 		       size_t prefix_len, uint64_t created_ms,
 		       const uint8_t id[PROTO_ID_LEN]);
+
+/* --- store_log.c: format version and acceptance log --------------- */
+
+/* The store format this code writes; store_log.c lists each version. */
+#define STORE_FORMAT 2
+
+/*
+ * Checks the format version of an opened store in write transaction txn
+ * and migrates an older store to STORE_FORMAT. Opens the meta database
+ * itself and must run before any other database is created, so that a
+ * store of a newer format is refused (CM_ERR_STORE_VERSION) before
+ * anything is written.
+ */
+cm_err store_format_check(store *s, MDB_txn *txn, const char *dir,
+			  bool *migrate);
+
+/* Migrates the store to STORE_FORMAT once every database is open. */
+cm_err store_format_migrate(store *s, MDB_txn *txn, const char *dir);
+
+/* Gives record id, added in txn, the next sequence number. */
+cm_err store_log_append(store *s, MDB_txn *txn,
+			const uint8_t id[PROTO_ID_LEN]);
 
 /* --- store_fp.c: reconciliation aggregates ----------------------- */
 

@@ -43,6 +43,8 @@ static cm_err add_record(store *s, MDB_txn *txn, const proto_signed *r)
 			return err;
 	}
 	err = store_media_refs_txn(s, txn, &r->rec, r->id, false);
+	if (!err)
+		err = store_log_append(s, txn, r->id);
 	if (err)
 		return err;
 	return store_fp_note(s, &r->rec, r->id, false);

@@ -1770,6 +1770,143 @@ static void map_full(void **state)
 	free(chunk);
 }
 
+/* --- Acceptance log and format version ------------------------------ */
+
+static int collect_log(void *ctx, uint64_t seq, const uint8_t id[PROTO_ID_LEN],
+		       const uint8_t *wire, size_t len)
+{
+	id_list *l = ctx;
+
+	assert_true(seq > 0);
+	return collect_id(l, id, wire, len);
+}
+
+static void log_order_and_skips(void **state)
+{
+	fixture *f = *state;
+	test_record *c1 = make_clip(&f->a, T0 + 50, PRODUCT_KETTLE, NULL, "1");
+	test_record *c2 = make_clip(&f->b, T0 + 10, PRODUCT_KETTLE, NULL, "2");
+	test_record *p1 = make_profile(&f->a, T0, "Alice");
+	test_record *p2 = make_profile(&f->a, T0 + 1, "Alice B.");
+	test_record *r1 = make_retraction(&f->a, T0 + 60, c1->sig.id);
+	test_record *p3 = make_profile(&f->b, T0, "Bob");
+	id_list *got = calloc(1, sizeof(*got));
+	uint64_t head = 99, last = 0;
+
+	assert_non_null(got);
+	assert_int_equal(store_log_head(f->s, &head), CM_OK);
+	assert_int_equal(head, 0);
+
+	/* Acceptance order, not created order; a duplicate gets no number. */
+	put_all(f->s, (test_record *[]){c1, c2, p1, p2, r1}, 5);
+	assert_int_equal(put1(f->s, c2), CM_ERR_DUPLICATE);
+	assert_int_equal(store_log_head(f->s, &head), CM_OK);
+	assert_int_equal(head, 5);
+
+	/* The retracted clip and the replaced profile are skipped. */
+	assert_int_equal(store_log_after(f->s, 0, 100, collect_log, got,
+					 &last), CM_OK);
+	assert_int_equal(last, 5);
+	assert_int_equal(got->n, 3);
+	assert_memory_equal(got->ids[0], c2->sig.id, PROTO_ID_LEN);
+	assert_memory_equal(got->ids[1], p2->sig.id, PROTO_ID_LEN);
+	assert_memory_equal(got->ids[2], r1->sig.id, PROTO_ID_LEN);
+
+	/* Paging: a page of 2 ends on a skipped entry, the next continues. */
+	got->n = 0;
+	assert_int_equal(store_log_after(f->s, 0, 2, collect_log, got,
+					 &last), CM_OK);
+	assert_int_equal(last, 2);
+	assert_int_equal(got->n, 1);
+	assert_int_equal(store_log_after(f->s, last, 2, collect_log, got,
+					 &last), CM_OK);
+	assert_int_equal(last, 4);
+	assert_int_equal(got->n, 2);
+
+	/* A callback that stops: last is the entry it stopped on. */
+	got->n = 0;
+	got->stop_after = 1;
+	assert_int_equal(store_log_after(f->s, 0, 100, collect_log, got,
+					 &last), CM_OK);
+	assert_int_equal(last, 2);
+	assert_int_equal(got->n, 1);
+
+	/* Past the head and bad limits. */
+	got->n = 0;
+	assert_int_equal(store_log_after(f->s, 5, 100, collect_log, got,
+					 &last), CM_OK);
+	assert_int_equal(last, 5);
+	assert_int_equal(got->n, 0);
+	assert_int_equal(store_log_after(f->s, UINT64_MAX, 1, collect_log,
+					 got, &last), CM_OK);
+	assert_int_equal(store_log_after(f->s, 0, 0, collect_log, got,
+					 &last), CM_ERR_USAGE);
+	assert_int_equal(store_log_after(f->s, 0, CM_LOG_PAGE_MAX + 1,
+					 collect_log, got, &last),
+			 CM_ERR_USAGE);
+
+	/* Numbers survive a reopen and continue from the head. */
+	store_close(&f->s);
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	assert_int_equal(put1(f->s, p3), CM_OK);
+	assert_int_equal(store_log_head(f->s, &head), CM_OK);
+	assert_int_equal(head, 6);
+	free(got);
+	free_all((test_record *[]){c1, c2, p1, p2, r1, p3}, 6);
+}
+
+/* Writes meta key -> big-endian value straight into the LMDB file, as a
+ * store written by another clipmesh release would hold it. */
+static void meta_write(const char *dir, const char *key, uint64_t value)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	uint8_t be[8];
+	MDB_val k = {strlen(key), (void *)key}, v = {sizeof(be), be};
+
+	for (int i = 7; i >= 0; i--, value >>= 8)
+		be[i] = (uint8_t)value;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, 1 << 24), 0);
+	assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void format_newer_refused(void **state)
+{
+	fixture *f = *state;
+	test_record *c = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "kept");
+	store *s = (store *)1;
+
+	assert_int_equal(put1(f->s, c), CM_OK);
+	store_close(&f->s);
+
+	meta_write(f->dir, "format", 3);
+	meta_write(f->dir, "format_needs", 0);
+	assert_int_equal(store_open(f->dir, &s), CM_ERR_STORE_VERSION);
+	assert_null(s);
+	assert_non_null(strstr(cm_err_detail(), "format 3"));
+	assert_non_null(strstr(cm_err_detail(), "install the clipmesh"));
+
+	meta_write(f->dir, "format_needs",
+		   (uint64_t)0 << 32 | (uint64_t)3 << 16 | 1);
+	assert_int_equal(store_open(f->dir, &s), CM_ERR_STORE_VERSION);
+	assert_non_null(strstr(cm_err_detail(), "needs clipmesh 0.3.1"));
+
+	/* The refused store was not changed: back at format 2 it opens
+	 * with its clip. */
+	meta_write(f->dir, "format", 2);
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	assert_true(store_has(f->s, c->sig.id));
+	free(c);
+}
+
 static void open_missing_dir(void **state)
 {
 	store *s = (store *)1;
@@ -1820,6 +1957,8 @@ int main(void)
 		STORE_TEST(backup_copy),
 		STORE_TEST(check_finds_damage),
 		STORE_TEST(two_processes),
+		STORE_TEST(log_order_and_skips),
+		STORE_TEST(format_newer_refused),
 		cmocka_unit_test(map_full),
 		cmocka_unit_test(open_missing_dir),
 	};
