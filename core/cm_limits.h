@@ -102,6 +102,8 @@
 #define CM_STORE_MAP_SIZE (64ULL * 1024 * 1024 * 1024) /* LMDB map, bytes */
 #define CM_STORE_MAX_READERS 126
 #define CM_LOG_PAGE_MAX 4096                 /* log entries per read */
+#define CM_STORE_FULL_RETRY_MS 5000          /* a full store: wait this
+						long before writing again */
 #define CM_FEED_LIMIT_DEFAULT 20
 #define CM_FEED_LIMIT_MAX 1000
 #define CM_ID_PREFIX_MIN 8                   /* hex chars */

@@ -263,6 +263,32 @@ static size_t keep_added(node *n, node_link *from, size_t count)
 	return fresh;
 }
 
+/*
+ * Handles a batch that the store could not write because its map or disk
+ * is full. LMDB reports a short write on a full disk as an I/O error, so
+ * err is CM_ERR_STORE_FULL or CM_ERR_IO. Logs once when writes start
+ * failing, counts the dropped records and stops writing until
+ * CM_STORE_FULL_RETRY_MS has passed. Reads and serving go on.
+ */
+static void store_full(node *n, const node_link *from, size_t count,
+		       cm_err err)
+{
+	if (!n->store_full)
+		cm_error(NODE_LOG,
+			 "store is full or failing, records from peers are "
+			 "dropped until a write succeeds: %s (%s). Free disk "
+			 "space or raise the map size; the node keeps serving "
+			 "and fetches the dropped records again by "
+			 "reconciliation",
+			 cm_err_name(err), cm_err_detail());
+	cm_debug(NODE_LOG, "dropped %zu records from peer=%s: %s", count,
+		 from->short_key, cm_err_name(err));
+	n->store_full = true;
+	n->store_retry_at = cm_mono_ms() + CM_STORE_FULL_RETRY_MS;
+	n->rejected[CM_ERR_STORE_FULL] += count;
+	cm_err_clear();
+}
+
 void node_ingest(node *n, node_link *from, const proto_wire_msg *m)
 {
 	size_t count, fresh;
@@ -272,12 +298,24 @@ void node_ingest(node *n, node_link *from, const proto_wire_msg *m)
 	if (count == 0)
 		return;
 
+	if (n->store_full && cm_mono_ms() < n->store_retry_at) {
+		n->rejected[CM_ERR_STORE_FULL] += count;
+		return;
+	}
 	err = store_put_batch(n->st, n->batch, count, n->batch_results);
+	if (err == CM_ERR_STORE_FULL || err == CM_ERR_IO) {
+		store_full(n, from, count, err);
+		return;
+	}
 	if (err) {
 		cm_error(NODE_LOG, "storing %zu records from peer=%s failed: "
 			 "%s (%s)", count, from->short_key, cm_err_name(err),
 			 cm_err_detail());
 		return;
+	}
+	if (n->store_full) {
+		n->store_full = false;
+		cm_info(NODE_LOG, "store accepts records again");
 	}
 
 	fresh = keep_added(n, from, count);

@@ -148,6 +148,12 @@ typedef struct node {
 	/* Rejections counted since the last flush to the store. */
 	uint64_t rejected[CM_ERR_COUNT];
 
+	/* Set while the store is full (map or disk): incoming records are
+	 * dropped and counted until store_retry_at (monotonic ms), then one
+	 * batch tries again. Reconciliation brings back what was dropped. */
+	bool store_full;
+	uint64_t store_retry_at;
+
 	/* Scratch space for one RECORDS message (CM_WIRE_BATCH_MAX). */
 	proto_signed *batch;
 	cm_err *batch_results;

@@ -71,6 +71,21 @@ static int add_rejected(void *ctx, const char *name, uint64_t value)
 	return 0;
 }
 
+static void add_unflushed(const node *n, json_t *rejected)
+{
+	for (int code = 0; code < CM_ERR_COUNT; code++) {
+		const char *name = cm_err_name((cm_err)code);
+		json_int_t stored;
+
+		if (!n->rejected[code])
+			continue;
+		stored = json_integer_value(json_object_get(rejected, name));
+		json_object_set_new(rejected, name,
+				    json_integer(stored +
+						 (json_int_t)n->rejected[code]));
+	}
+}
+
 static json_t *counts_json(node *n)
 {
 	store_counts c;
@@ -111,9 +126,11 @@ char *node_status_json(node *n)
 			json_array_append_new(peers, peer_json(&n->links[i]));
 
 	/* Counts not yet flushed are in n->rejected; flush them first so that
-	 * the store's counters are the whole truth. */
+	 * the store's counters are the whole truth. A store that cannot
+	 * write keeps them in memory: add what is left. */
 	node_flush_rejected(n);
 	store_counter_list(n->st, add_rejected, rejected);
+	add_unflushed(n, rejected);
 	for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++)
 		jobs += node_media_job_active(n, i);
 

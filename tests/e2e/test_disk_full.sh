@@ -1,0 +1,81 @@
+#!/bin/bash
+# A full disk: a mirror whose home sits on a small tmpfs syncs from a
+# node with more records than fit. When the disk fills, the failing
+# write transaction aborts, the mirror logs one clear line, keeps
+# running and serving reads, and counts what it dropped. Once the file
+# system grows, the mirror takes records again and reconciliation
+# brings it every record; the store check passes.
+# Needs root to mount the tmpfs; skipped (exit 0 with a message) without.
+source "$(dirname "$0")/lib.sh"
+: "${GEN:?set GEN to the bench_gen binary}"
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "skipped: mounting a tmpfs needs root"
+	exit 0
+fi
+
+records=20000
+small="$WORK/small"
+mkdir "$small"
+mount -t tmpfs -o size=12m clipmesh-test "$small"
+unmount_small() {
+	umount "$small" 2>/dev/null || umount -l "$small" 2>/dev/null || true
+}
+trap 'unmount_small; cleanup' EXIT
+
+"$GEN" "$records" "$WORK/clips.export" >/dev/null
+new_home A
+[ "$(cm A import "$WORK/clips.export")" = "accepted $records, duplicate 0, rejected 0" ] ||
+	fail "import into the source node"
+
+# The mirror's home is a link into the tmpfs so that lib.sh finds it.
+mkdir "$small/M"
+ln -s "$small/M" "$WORK/M"
+new_home M
+
+clips_of() {
+	cm "$1" status --json | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["records"]["clips"])'
+}
+
+store_full_logged() {
+	grep -q "store is full or failing" "$WORK/M.log"
+}
+
+start A node
+start M mirror --peer "$(addr_of A)"
+wait_for 120 "the mirror to report a full store" store_full_logged
+held=$(clips_of M)
+[ "$held" -gt 0 ] && [ "$held" -lt "$records" ] ||
+	fail "mirror holds $held clips when full, expected between 0 and $records"
+pass "full disk reported while $held of $records clips were stored"
+
+node_running M || fail "mirror stopped when its disk filled"
+cm M feed --json --limit 5 >"$WORK/feed.json"
+[ "$(wc -l <"$WORK/feed.json")" -eq 5 ] ||
+	fail "mirror does not serve its feed when full"
+dropped=$(cm M status --json | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["node"]["rejected"].get("store_full", 0))')
+[ "$dropped" -gt 0 ] || fail "records dropped by the full store are not counted"
+pass "mirror keeps running, serves reads and counts $dropped dropped records"
+
+[ "$(grep -c "store is full or failing" "$WORK/M.log")" -eq 1 ] ||
+	fail "full store logged more than once: $(grep -c "store is full or failing" "$WORK/M.log") lines"
+pass "one log line for the full store"
+
+mount -o remount,size=256m "$small"
+has_all() {
+	[ "$(clips_of M)" -eq "$records" ]
+}
+wait_for 180 "the mirror to get all $records clips once space returned" has_all
+grep -q "store accepts records again" "$WORK/M.log" ||
+	fail "no line saying the store accepts records again"
+pass "mirror recovers once space returns and gets every clip"
+
+stop M
+stop A
+cm M store check >"$WORK/check.out" || fail "store check failed: $(cat "$WORK/check.out")"
+pass "store check passes after the full disk"
+finish
