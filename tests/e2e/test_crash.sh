@@ -1,0 +1,89 @@
+#!/bin/bash
+# Crashes: a mirror takes a steady stream of records by gossip and is
+# killed with SIGKILL 50 times at random moments. After each kill the
+# store reopens, every clip the mirror had reported before the kill is
+# still there, and every tenth time (and at the end) `store check`
+# verifies every record and index entry. At the end the mirror holds
+# every record the source published.
+source "$(dirname "$0")/lib.sh"
+: "${GEN:?set GEN to the bench_gen binary}"
+
+kills=${KILLS:-50}
+parts=40
+per_part=500
+
+# One export file of parts * per_part records, cut into parts.
+"$GEN" $((parts * per_part)) "$WORK/all.export" >/dev/null
+python3 - "$WORK/all.export" "$WORK/part" "$per_part" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read()
+head, pos, per, n = data[:16], 16, int(sys.argv[3]), 0
+while pos < len(data):
+    out = bytearray(head)
+    for _ in range(per):
+        if pos >= len(data):
+            break
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        out += data[pos:pos + 4 + length]
+        pos += 4 + length
+    open("%s.%03d" % (sys.argv[2], n), "wb").write(out)
+    n += 1
+PY
+
+clips_of() {
+	cm "$1" status --json | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["records"]["clips"])'
+}
+
+new_home A
+new_home M
+start A node
+peer=$(addr_of A)
+
+# The feeder imports one part into the source every second; the source
+# pushes each to the mirror whenever the mirror is up.
+(
+	for file in "$WORK"/part.*; do
+		cm A import "$file" >/dev/null
+		sleep 1
+	done
+) &
+feeder=$!
+
+previous=0
+growing=0
+for round in $(seq 1 "$kills"); do
+	start M mirror --peer "$peer"
+	sleep "0.$((RANDOM % 8 + 2))"
+	before=$(clips_of M)
+	kill -KILL "${NODE_PID[M]}"
+	wait "${NODE_PID[M]}" 2>/dev/null || true
+	unset "NODE_PID[M]"
+	after=$(clips_of M) || fail "round $round: store does not reopen"
+	[ "$after" -ge "$before" ] ||
+		fail "round $round: $before clips before the kill, $after after"
+	[ "$after" -ge "$previous" ] ||
+		fail "round $round: clip count fell from $previous to $after"
+	[ "$after" -gt "$previous" ] && growing=$((growing + 1))
+	previous=$after
+	if [ $((round % 10)) -eq 0 ]; then
+		cm M store check >"$WORK/check.out" ||
+			fail "round $round: store check failed: $(cat "$WORK/check.out")"
+	fi
+done
+pass "$kills kills ($growing while the store grew): the store reopened each time and lost no clip"
+
+wait "$feeder"
+total=$((parts * per_part))
+start M mirror --peer "$peer"
+has_all() {
+	[ "$(clips_of M)" -eq "$total" ]
+}
+wait_for 120 "the mirror to hold all $total clips" has_all
+stop M
+stop A
+cm M store check >"$WORK/check.out" ||
+	fail "final store check failed: $(cat "$WORK/check.out")"
+pass "after the kills the mirror holds all $total clips and passes the check"
+finish
