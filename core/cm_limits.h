@@ -49,6 +49,10 @@
 #define CM_WIRE_MSG_MAX (2 * 1024 * 1024)    /* one ZeroMQ message */
 #define CM_WIRE_BATCH_MAX 64                 /* records per RECORDS message */
 #define CM_WIRE_IDS_MAX 4096                 /* ids per HAVE/WANT message */
+#define CM_GOSSIP_WANT_MS 5000               /* an announced id requested
+						from one peer is not
+						requested from another for
+						this long */
 #define CM_WIRE_FOLLOWS_MAX 4096             /* authors in a HELLO */
 #define CM_WIRE_CHUNKS_INFLIGHT 8            /* chunk requests per peer */
 #define CM_WIRE_HWM 256                      /* messages queued per peer */

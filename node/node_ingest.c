@@ -131,6 +131,7 @@ cm_err node_send_records(node *n, node_link *l, const proto_signed *recs,
 			continue;
 		wires[k] = recs[i].wire;
 		lens[k] = recs[i].wire_len;
+		node_gossip_note_known(l, recs[i].id);
 		k++;
 	}
 	if (k == 0)
@@ -148,27 +149,10 @@ cm_err node_send_records(node *n, node_link *l, const proto_signed *recs,
 	return err;
 }
 
-/* Sends freshly stored records to every other peer that wants them. */
-static void push(node *n, node_link *from, const proto_signed *recs,
-		 size_t count)
-{
-	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
-		node_link *l = &n->links[i];
-
-		if (!l->used || !l->established || l == from)
-			continue;
-		if (from && memcmp(l->key, from->key, NODE_KEY_LEN) == 0)
-			continue;
-		if (!node_link_is_primary(n, l))
-			continue;
-		node_send_records(n, l, recs, count);
-	}
-}
-
 static void after_store(node *n, node_link *from, const proto_signed *recs,
 			size_t count)
 {
-	push(n, from, recs, count);
+	node_gossip_push(n, from, recs, count);
 	for (size_t i = 0; i < count; i++)
 		if (recs[i].rec.kind == PROTO_KIND_CLIP)
 			node_media_want(n, from, &recs[i]);
@@ -318,6 +302,8 @@ void node_ingest(node *n, node_link *from, const proto_wire_msg *m)
 		cm_info(NODE_LOG, "store accepts records again");
 	}
 
+	for (size_t i = 0; i < count; i++)
+		node_gossip_note_known(from, n->batch[i].id);
 	fresh = keep_added(n, from, count);
 	from->stats.records_in += fresh;
 	if (fresh) {

@@ -24,6 +24,8 @@
 #define NODE_ROUTING_ID_MAX 255      /* ZeroMQ routing ids are 1..255 */
 #define NODE_ENDPOINT_MAX 256
 #define NODE_LINKS_MAX (2 * CM_PEERS_MAX)
+#define NODE_KNOWN_IDS 2048          /* per link, ids the peer holds */
+#define NODE_WANTS 8192              /* ids requested and not received */
 
 typedef enum node_link_dir {
 	NODE_LINK_OUT, /* we connected: a DEALER of our own */
@@ -41,6 +43,8 @@ typedef struct node_link_stats {
 	uint64_t recon_rounds;
 	uint64_t recon_bytes_in;
 	uint64_t recon_bytes_out;
+	uint64_t announced_in;              /* ids in HAVE messages */
+	uint64_t announced_out;
 	char last_error[32];                /* reason name, "" when none */
 	uint64_t last_error_ms;             /* wall clock */
 } node_link_stats;
@@ -78,6 +82,10 @@ typedef struct node_link {
 					     * first session */
 
 	unsigned chunks_in_flight;
+
+	/* 64-bit prefixes of ids the peer is known to hold, direct-mapped
+	 * (node_gossip.c). */
+	uint64_t known_ids[NODE_KNOWN_IDS];
 
 	/* The TCP connection that the link's last message came on (-1:
 	 * unknown), its peer address when first seen, and the byte counts
@@ -144,6 +152,13 @@ typedef struct node {
 	uint8_t *interest;                  /* sorted keys, malloc'd */
 	size_t n_interest;
 	uint64_t next_interest;
+
+	/* Ids requested by WANT and not received yet, direct-mapped by
+	 * 64-bit prefix (node_gossip.c). */
+	struct node_want {
+		uint64_t prefix;
+		uint64_t until;                 /* monotonic ms */
+	} wants[NODE_WANTS];
 
 	/* Rejections counted since the last flush to the store. */
 	uint64_t rejected[CM_ERR_COUNT];
@@ -287,11 +302,25 @@ void node_sync_tick(node *n, node_link *l);
 void node_sync_on_recon(node *n, node_link *l, const proto_wire_msg *m,
 			size_t len);
 
-void node_sync_on_have(node *n, node_link *l, const proto_wire_msg *m);
 void node_sync_on_want(node *n, node_link *l, const proto_wire_msg *m);
 
 /* Frees the link's reconciliation state. */
 void node_sync_drop(node_link *l);
+
+/* --- node_gossip.c: announce-then-fetch gossip ------------------------- */
+
+/* Announces freshly stored records (HAVE) to every peer but `from` that
+ * wants them and is not known to hold them. */
+void node_gossip_push(node *n, node_link *from, const proto_signed *recs,
+		      size_t count);
+
+/* Answers a HAVE with one WANT of the ids this node lacks and has not
+ * requested from another peer in the last CM_GOSSIP_WANT_MS. */
+void node_gossip_on_have(node *n, node_link *l, const proto_wire_msg *m);
+
+/* Notes that the peer of l holds record id, so it is not announced to
+ * it. */
+void node_gossip_note_known(node_link *l, const uint8_t id[PROTO_ID_LEN]);
 
 /* --- node_media.c: media fetch and serving ----------------------------- */
 

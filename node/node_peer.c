@@ -473,7 +473,7 @@ void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 		node_ingest(n, l, &m);
 		break;
 	case PROTO_WIRE_HAVE:
-		node_sync_on_have(n, l, &m);
+		node_gossip_on_have(n, l, &m);
 		break;
 	case PROTO_WIRE_WANT:
 		node_sync_on_want(n, l, &m);

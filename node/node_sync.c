@@ -456,36 +456,6 @@ void node_sync_on_recon(node *n, node_link *l, const proto_wire_msg *m,
 	answer(n, l, m->payload, m->payload_len, m->round + 1);
 }
 
-/* Answers a HAVE of a peer that still announces ids, with one WANT of the
- * ids that we neither store nor know as retracted. This node no longer
- * sends HAVE. */
-void node_sync_on_have(node *n, node_link *l, const proto_wire_msg *m)
-{
-	uint8_t *want;
-	size_t k = 0, len;
-	uint8_t *buf;
-
-	want = malloc(m->n_ids * PROTO_ID_LEN);
-	if (!want)
-		return;
-	for (size_t i = 0; i < m->n_ids; i++) {
-		const uint8_t *id = m->ids + i * PROTO_ID_LEN;
-
-		if (store_has(n->st, id) || store_is_retracted(n->st, id, NULL))
-			continue;
-		memcpy(want + k * PROTO_ID_LEN, id, PROTO_ID_LEN);
-		k++;
-	}
-
-	if (k > 0 && proto_wire_ids(PROTO_WIRE_WANT, want, k, &buf, &len) ==
-			     CM_OK) {
-		cm_debug(NODE_LOG, "asking peer=%s for %zu of %zu records",
-			 l->short_key, k, m->n_ids);
-		node_link_send(n, l, buf, len);
-	}
-	free(want);
-}
-
 /* Sends up to CM_WIRE_BATCH_MAX requested records in one RECORDS. */
 static cm_err send_page(node *n, node_link *l, const uint8_t *ids,
 			size_t count)
