@@ -38,8 +38,8 @@ static const cm_setting table[CM_SETTING_COUNT] = {
 	[CM_SETTING_MEDIA] = {
 		"media", "node", CM_VALUE_ENUM, 1, NULL,
 		0, 2, NULL, media_choices, "--media",
-		"media a creator node fetches: all, followed (own and "
-		"followed creators) or none; a mirror fetches all"},
+		"media a creator node fetches; followed means that of its "
+		"own and followed creators; a mirror fetches all"},
 	[CM_SETTING_MEDIA_MAX] = {
 		"media_max", "node", CM_VALUE_SIZE,
 		CM_MEDIA_FETCH_SIZE_DEFAULT, NULL,
@@ -348,7 +348,7 @@ void cm_setting_describe_range(cm_setting_id id, char *out, size_t cap)
 		break;
 	case CM_VALUE_PEERS:
 		snprintf(out, cap, "a peer address clipmesh://KEYHEX@HOST:PORT "
-			 "as 'clipmesh id' prints it, at most %llu",
+			 "as 'clipmesh id' prints it; up to %llu lines",
 			 (unsigned long long)s->max);
 		break;
 	case CM_VALUE_SIZE:
