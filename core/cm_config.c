@@ -468,8 +468,10 @@ void cm_config_format(const cm_config *c, cm_setting_id id, size_t i,
 	case CM_VALUE_ENDPOINT:
 	case CM_VALUE_ADDRESS:
 	case CM_VALUE_PEERS:
-		snprintf(out, cap, "%s",
-			 e->text ? e->text : s->zero ? s->zero : "");
+		if (e->text != NULL)
+			snprintf(out, cap, "%s", e->text);
+		else
+			snprintf(out, cap, "%s", s->zero ? s->zero : "");
 		break;
 	default:
 		cm_setting_format_num(id, e->num, out, cap);

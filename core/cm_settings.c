@@ -275,10 +275,10 @@ void cm_setting_format_default(cm_setting_id id, char *out, size_t cap)
 	case CM_VALUE_ENDPOINT:
 	case CM_VALUE_ADDRESS:
 	case CM_VALUE_PEERS:
-		snprintf(out, cap, "%s",
-			 s->def_text ? s->def_text
-			 : s->zero   ? s->zero
-				     : "");
+		if (s->def_text != NULL)
+			snprintf(out, cap, "%s", s->def_text);
+		else
+			snprintf(out, cap, "%s", s->zero ? s->zero : "");
 		break;
 	default:
 		cm_setting_format_num(id, s->def, out, cap);
@@ -295,8 +295,14 @@ static void describe_choices(const cm_setting *s, char *out, size_t cap)
 		n++;
 	out[0] = '\0';
 	for (size_t i = 0; i < n && used < cap; i++) {
-		const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
-		int w = snprintf(out + used, cap - used, "%s%s", sep,
+		const char *sep = ", ";
+		int w;
+
+		if (i == 0)
+			sep = "";
+		else if (i + 1 == n)
+			sep = " or ";
+		w = snprintf(out + used, cap - used, "%s%s", sep,
 				 s->choices[i]);
 
 		if (w < 0)
