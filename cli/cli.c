@@ -154,10 +154,17 @@ int cli_open_store(cli_ctx *ctx, store **s)
 
 	if (rc != CLI_OK)
 		return rc;
+	/* Every process must open the store with the same map size, or one
+	 * that grows it past another's map makes the other fail. */
+	if ((rc = cli_load_settings(ctx, NULL)) != CLI_OK)
+		return rc;
 	cm_err_clear();
 	err = cm_home_path(ctx->home, "store", path);
 	if (!err)
-		err = store_open(path, s);
+		err = store_open_sized(
+			path,
+			cm_config_num(ctx->config, CM_SETTING_STORE_MAP_SIZE),
+			s);
 	if (err)
 		return cli_fail(err, "cannot open the store", NULL);
 	return CLI_OK;

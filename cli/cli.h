@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cm_config.h"
 #include "cm_error.h"
 #include "cm_home.h"
 #include "store.h"
@@ -27,9 +28,12 @@ typedef struct cli_opt {
 /* A parsed command line: the home, the common flags and what is left. */
 typedef struct cli_ctx {
 	const char *home_flag;
+	const char *log_level_flag;  /* --log-level before the command */
 	char home[CM_HOME_PATH_MAX];
 	bool json;
 	const char *cmd_name;  /* e.g. "key new", for messages */
+	cm_config *config;     /* settings, once cli_load_settings ran;
+				* main frees it */
 } cli_ctx;
 
 typedef int (*cli_opt_fn)(void *state, int key, const char *value);
@@ -56,8 +60,40 @@ int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...)
 /* Resolves ctx->home and checks that it is initialised. */
 int cli_need_home(cli_ctx *ctx);
 
-/* Resolves the home, checks it and opens its store into *s. */
+/* Resolves the home, checks it, loads its settings and opens its store
+ * into *s with the configured map size. */
 int cli_open_store(cli_ctx *ctx, store **s);
+
+/* First key of the setting options, above every command's own keys. */
+#define CLI_SETTING_OPT_BASE 0x2000
+#define CLI_SETTING_FLAGS_MAX 256
+
+/* Options that override settings (--listen, --peer, --media, --media-max,
+ * --media-budget, --log-level, --set NAME=VALUE), NULL-terminated. */
+extern const cli_opt cli_setting_opts[];
+
+/* Setting options in command-line order, applied after HOME/config. */
+typedef struct cli_setting_flags {
+	struct {
+		cm_setting_id id;
+		const char *value;
+		const char *flag;
+	} items[CLI_SETTING_FLAGS_MAX];
+	size_t n;
+} cli_setting_flags;
+
+/* Records setting option `key` (from cli_setting_opts) for later; returns
+ * -1 to go on or CLI_USAGE after printing why. */
+int cli_setting_flag(const cli_ctx *ctx, cli_setting_flags *flags, int key,
+		     const char *value);
+
+/*
+ * Loads HOME/config into ctx->config (once; the home must be resolved),
+ * then applies the global --log-level and `flags` (may be NULL) over it
+ * and sets the log level. Prints the error and returns CLI_USAGE on a bad
+ * file or option, CLI_FAIL when the file cannot be read.
+ */
+int cli_load_settings(cli_ctx *ctx, const cli_setting_flags *flags);
 
 /* Parses a 64-char hex public key; prints a usage error on failure. */
 int cli_parse_key(const cli_ctx *ctx, const char *hex, uint8_t key[32]);

@@ -1,17 +1,18 @@
-/* cmd_admin.c - commands for operators: store check, store backup,
- * config show and doctor. */
-#include <arpa/inet.h>
+/* cmd_admin.c - commands for operators: store check, store backup and
+ * doctor. */
 #include <dirent.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli.h"
+#include "cli_net.h"
+#include "cm_limits.h"
 #include "cm_util.h"
 #include "node.h"
 #include "store_admin.h"
@@ -94,125 +95,355 @@ int cmd_store(cli_ctx *ctx, int argc, char **argv)
 	return cli_run_sub(ctx, argc, argv, subs, 2);
 }
 
-static int config_show(cli_ctx *ctx, int argc, char **argv)
-{
-	char listen[256];
-	const char *source = "config";
-	int first, rc;
+/* State of one doctor run. */
+typedef struct doctor {
+	cli_ctx *ctx;
+	cm_config *config;      /* the file's settings, or the defaults */
+	store *st;              /* NULL when the store did not open */
+	json_t *status;         /* the running node's status, or NULL */
+	long node_pid;          /* 0: unknown */
+	bool quick;
+	int failed;
+} doctor;
 
-	rc = cli_parse(ctx, argc, argv, NULL, false, "",
-		       "Print the effective settings and where each comes "
-		       "from.",
-		       NULL, NULL, &first);
-	if (rc >= 0)
-		return rc;
-	if ((rc = cli_need_home(ctx)) != CLI_OK)
-		return rc;
-	if (!cm_config_get(ctx->home, "listen", listen, sizeof(listen))) {
-		cm_strlcpy(listen, CM_DEFAULT_LISTEN, sizeof(listen));
-		source = "default";
+/* Prints one check: "OK    CHECK  DETAIL" or "FAIL  CHECK  DETAIL; fix:
+ * FIX", and counts failures. */
+static void report(doctor *d, bool ok, const char *check, const char *detail,
+		   const char *fix)
+{
+	if (ok) {
+		printf("OK    %-12s %s\n", check, detail);
+		return;
 	}
-	printf("home = %s  # %s\n", ctx->home,
-	       ctx->home_flag ? "--home"
-	       : getenv("CLIPMESH_HOME") ? "CLIPMESH_HOME"
-					 : "default");
-	printf("listen = %s  # %s\n", listen, source);
-	return CLI_OK;
+	printf("FAIL  %-12s %s; fix: %s\n", check, detail, fix);
+	d->failed++;
 }
 
-int cmd_config(cli_ctx *ctx, int argc, char **argv)
-{
-	static const cli_sub subs[] = {
-		{"show", config_show, "print the effective settings"},
-	};
-
-	return cli_run_sub(ctx, argc, argv, subs, 1);
-}
-
-/* Prints one doctor line; returns 1 when the check failed. */
-static int report(bool ok, const char *check, const char *detail,
-		  const char *fix)
-{
-	if (ok)
-		printf("ok    %-12s %s\n", check, detail);
-	else
-		printf("FAIL  %-12s %s; fix: %s\n", check, detail, fix);
-	return ok ? 0 : 1;
-}
-
-static int check_secret_mode(const char *path, const char *check)
+static void check_key_mode(doctor *d, const char *path)
 {
 	char detail[CM_HOME_PATH_MAX + 64], fix[CM_HOME_PATH_MAX + 16];
 	struct stat st;
 
-	if (stat(path, &st) != 0)
-		return report(false, check, path, "run 'clipmesh init'");
+	if (stat(path, &st) != 0) {
+		snprintf(detail, sizeof(detail), "%s: %s", path,
+			 strerror(errno));
+		report(d, false, "key mode", detail,
+		       "run 'clipmesh init' to create the node key");
+		return;
+	}
 	snprintf(detail, sizeof(detail), "%s mode %03o", path,
 		 (unsigned)(st.st_mode & 0777));
 	snprintf(fix, sizeof(fix), "chmod 600 %s", path);
-	return report((st.st_mode & 077) == 0, check, detail, fix);
+	report(d, (st.st_mode & 077) == 0, "key mode", detail, fix);
 }
 
-/* True when nothing listens on the TCP port of a tcp://HOST:PORT endpoint
- * (or when the endpoint is not of that form and cannot be tested). */
-static bool port_free(const char *endpoint)
+/* Checks node.key and every keys/NAME.key: readable by the owner only. */
+static void check_key_modes(doctor *d)
 {
-	struct sockaddr_in addr = {.sin_family = AF_INET};
-	const char *colon = strrchr(endpoint, ':');
-	char host[64];
-	uint64_t port;
-	bool free_port;
-	int fd;
+	char path[CM_HOME_PATH_MAX], dir_path[CM_HOME_PATH_MAX];
+	struct dirent *ent;
+	DIR *dir;
 
-	if (strncmp(endpoint, "tcp://", 6) != 0 || colon == NULL ||
-	    !cm_parse_u64(colon + 1, &port) || port > 65535 ||
-	    (size_t)(colon - endpoint - 6) >= sizeof(host))
-		return true;
-	memcpy(host, endpoint + 6, (size_t)(colon - endpoint - 6));
-	host[colon - endpoint - 6] = '\0';
-	if (strcmp(host, "*") == 0)
-		cm_strlcpy(host, "0.0.0.0", sizeof(host));
-	if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
-		return true;
-	addr.sin_port = htons((uint16_t)port);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return true;
-	free_port = bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0;
-	close(fd);
-	return free_port;
+	if (cm_home_path(d->ctx->home, "node.key", path) == CM_OK)
+		check_key_mode(d, path);
+	if (cm_home_path(d->ctx->home, "keys", dir_path) != CM_OK ||
+	    (dir = opendir(dir_path)) == NULL)
+		return;
+	while ((ent = readdir(dir)) != NULL) {
+		size_t len = strlen(ent->d_name);
+		int n;
+
+		if (len < 5 || strcmp(ent->d_name + len - 4, ".key") != 0)
+			continue;
+		n = snprintf(path, sizeof(path), "%s/%s", dir_path,
+			     ent->d_name);
+		if (n > 0 && (size_t)n < sizeof(path))
+			check_key_mode(d, path);
+	}
+	closedir(dir);
+}
+
+static cm_err check_peer_addr(const char *addr)
+{
+	char endpoint[256];
+	uint8_t key[32];
+
+	return node_parse_addr(addr, endpoint, key);
+}
+
+/* Parses HOME/config; on failure goes on with the defaults. */
+static void check_config(doctor *d)
+{
+	char path[CM_HOME_PATH_MAX], detail[CM_HOME_PATH_MAX + 16];
+	cm_err err;
+
+	cm_home_path(d->ctx->home, "config", path);
+	if (cm_config_new(check_peer_addr, &d->config) != CM_OK) {
+		report(d, false, "config", "out of memory", "retry");
+		return;
+	}
+	err = cm_config_load(d->config, path);
+	if (!err) {
+		snprintf(detail, sizeof(detail), "%s parses", path);
+		report(d, true, "config", detail, NULL);
+		return;
+	}
+	report(d, false, "config", cm_config_error(d->config),
+	       "correct that line (clipmesh.conf(5) lists every setting); "
+	       "the checks below use the defaults");
+	cm_config_free(&d->config);
+	cm_config_new(check_peer_addr, &d->config);
+}
+
+static void print_indented_problem(void *ctx, const char *message)
+{
+	(void)ctx;
+	printf("      problem: %s\n", message);
+}
+
+/* Opens the store and, unless quick, verifies it as 'store check' does. */
+static void check_store(doctor *d)
+{
+	char path[CM_HOME_PATH_MAX], detail[256];
+	store_check_report rep = {0};
+	store_counts counts = {0};
+	cm_err err;
+
+	cm_err_clear();
+	err = cm_home_path(d->ctx->home, "store", path);
+	if (!err)
+		err = store_open_sized(
+			path,
+			cm_config_num(d->config, CM_SETTING_STORE_MAP_SIZE),
+			&d->st);
+	if (err) {
+		snprintf(detail, sizeof(detail), "cannot open: %s",
+			 *cm_err_detail() ? cm_err_detail() : cm_err_text(err));
+		report(d, false, "store", detail,
+		       "check the folder's owner and free disk space");
+		return;
+	}
+	if (d->quick) {
+		err = store_get_counts(d->st, &counts);
+		snprintf(detail, sizeof(detail), "opens, %llu clips (record "
+			 "check skipped by --quick)",
+			 (unsigned long long)counts.clips);
+		report(d, !err, "store", detail, "run 'clipmesh store check'");
+		return;
+	}
+	err = store_check(d->st, cm_now_ms(), &rep, print_indented_problem,
+			  NULL);
+	snprintf(detail, sizeof(detail), "%llu records, %llu index entries, "
+		 "%llu chunks checked, %llu problems%s",
+		 (unsigned long long)rep.records,
+		 (unsigned long long)rep.index_entries,
+		 (unsigned long long)rep.chunks,
+		 (unsigned long long)rep.problems,
+		 err ? " (the check stopped early)" : "");
+	report(d, !err && rep.problems == 0, "store", detail,
+	       "restore the store from a backup ('clipmesh store backup'), "
+	       "or import the records again");
+}
+
+/* Reads the running node's status and its process id from
+ * HOME/node.lock. */
+static void find_node(doctor *d)
+{
+	char path[CM_HOME_PATH_MAX], *status = NULL;
+	FILE *f;
+
+	if (node_status(d->ctx->home, &status) != CM_OK)
+		return;
+	d->status = json_loads(status, 0, NULL);
+	free(status);
+	if (cm_home_path(d->ctx->home, "node.lock", path) != CM_OK ||
+	    (f = fopen(path, "r")) == NULL)
+		return;
+	if (fscanf(f, "%ld", &d->node_pid) != 1)
+		d->node_pid = 0;
+	fclose(f);
+}
+
+/* Checks that HOST:PORT can be bound, or is held by this home's node. */
+static void check_port(doctor *d, const char *check, const char *name,
+		       const char *host_port)
+{
+	char host[256], detail[512], fix[512];
+	unsigned port;
+	int err;
+
+	if (!cli_split_host_port(host_port, host, sizeof(host), &port)) {
+		snprintf(detail, sizeof(detail), "%s has no HOST:PORT",
+			 host_port);
+		report(d, false, check, detail, "correct it in HOME/config");
+		return;
+	}
+	if (d->status && d->node_pid > 0 &&
+	    cli_port_held_by((pid_t)d->node_pid, port)) {
+		snprintf(detail, sizeof(detail), "%s held by this home's node "
+			 "(pid %ld)", host_port, d->node_pid);
+		report(d, true, check, detail, NULL);
+		return;
+	}
+	err = cli_port_try_bind(host, port);
+	snprintf(detail, sizeof(detail), "%s %s", host_port,
+		 err == 0 ? "is free" : err == EADDRINUSE
+			 ? "is in use by another program"
+			 : strerror(err));
+	if (err == EADDRINUSE)
+		snprintf(fix, sizeof(fix), "stop the program listening there "
+			 "(ss -ltnp 'sport = :%u') or set another %s in "
+			 "HOME/config", port, name);
+	else
+		snprintf(fix, sizeof(fix), "set %s in HOME/config to an "
+			 "address of this machine", name);
+	report(d, err == 0, check, detail, fix);
+}
+
+static void check_ports(doctor *d)
+{
+	const char *listen = cm_config_text(d->config, CM_SETTING_LISTEN, 0);
+	const char *http = cm_config_text(d->config, CM_SETTING_HTTP, 0);
+
+	if (listen != NULL && strncmp(listen, "tcp://", 6) == 0)
+		check_port(d, "listen", "listen", listen + 6);
+	if (http != NULL)
+		check_port(d, "http", "http", http);
+}
+
+/* Compares the creation times of fresh records from each connected peer
+ * with our clock, from the running node's status. */
+static void check_clock(doctor *d)
+{
+	json_t *peers = json_object_get(d->status, "peers"), *peer;
+	json_int_t worst = 0, future;
+	const char *worst_peer = NULL;
+	char detail[256];
+	size_t i, seen = 0;
+
+	if (d->status == NULL) {
+		report(d, true, "clock", "not checked: no node runs in this "
+		       "home", NULL);
+		return;
+	}
+	json_array_foreach(peers, i, peer) {
+		json_t *lead = json_object_get(peer, "clock_lead_ms");
+
+		if (!json_is_integer(lead))
+			continue;
+		seen++;
+		if (worst_peer == NULL || json_integer_value(lead) > worst) {
+			worst = json_integer_value(lead);
+			worst_peer = json_string_value(
+				json_object_get(peer, "peer"));
+		}
+	}
+	future = json_integer_value(json_object_get(
+		json_object_get(d->status, "rejected"), "future"));
+	if (seen == 0) {
+		snprintf(detail, sizeof(detail), "no records from peers to "
+			 "compare yet; %lld records rejected as dated ahead",
+			 (long long)future);
+		report(d, true, "clock", detail, NULL);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "newest records of peer %s were "
+		 "dated %lld ms ahead of this clock at arrival; %lld records "
+		 "rejected as dated ahead", worst_peer ? worst_peer : "?",
+		 (long long)worst, (long long)future);
+	report(d, worst <= CM_DOCTOR_SKEW_MS, "clock", detail,
+	       "check that this machine and the peer keep time with NTP "
+	       "(timedatectl status)");
+}
+
+static void check_peer(doctor *d, const char *addr)
+{
+	char endpoint[256], host[256], why[256], detail[768];
+	uint8_t key[32];
+	unsigned port;
+	int err;
+
+	cm_err_clear();
+	if (node_parse_addr(addr, endpoint, key) != CM_OK ||
+	    !cli_split_host_port(endpoint + 6, host, sizeof(host), &port)) {
+		snprintf(detail, sizeof(detail), "%s: %s", addr,
+			 cm_err_detail());
+		report(d, false, "peer", detail,
+		       "give the address 'clipmesh id' prints on the peer");
+		return;
+	}
+	err = cli_tcp_probe(host, port, CM_DOCTOR_CONNECT_MS, why,
+			    sizeof(why));
+	snprintf(detail, sizeof(detail), "%s %s%s", addr,
+		 err ? "unreachable: " : "accepts TCP connections",
+		 err ? why : "");
+	report(d, err == 0, "peer", detail,
+	       "check that the peer's node runs, that its address is the "
+	       "one 'clipmesh id' prints there, and that no firewall "
+	       "blocks the port");
+}
+
+static int check_stored_peer(void *ctx, const char *addr)
+{
+	check_peer(ctx, addr);
+	return 0;
+}
+
+/* Connects to every peer of HOME/config and of 'peer add'. A TCP connect
+ * shows that something listens; it does not check the peer's key or that
+ * it speaks clipmesh. */
+static void check_peers(doctor *d)
+{
+	for (size_t i = 0; i < cm_config_count(d->config, CM_SETTING_PEER); i++)
+		check_peer(d, cm_config_text(d->config, CM_SETTING_PEER, i));
+	if (d->st != NULL)
+		store_peer_list(d->st, check_stored_peer, d);
+}
+
+static int doctor_opt(void *state, int key, const char *value)
+{
+	(void)key;
+	(void)value;
+	((doctor *)state)->quick = true;
+	return -1;
 }
 
 int cmd_doctor(cli_ctx *ctx, int argc, char **argv)
 {
-	char path[CM_HOME_PATH_MAX], listen[256], detail[512];
-	char *status = NULL;
-	store *s = NULL;
-	int first, rc, failed = 0;
-	bool running;
+	static const cli_opt opts[] = {
+		{"quick", NULL, 1,
+		 "open the store without verifying every record"},
+		{0},
+	};
+	doctor d = {.ctx = ctx};
+	int first, rc;
 
-	rc = cli_parse(ctx, argc, argv, NULL, false, "",
-		       "Check the home, its key files, the store and the "
-		       "listen port; print one line per check with the fix "
-		       "for each failure.",
-		       NULL, NULL, &first);
+	rc = cli_parse(ctx, argc, argv, opts, false, "[--quick]",
+		       "Check the home: key file modes, the config, the "
+		       "store (as 'store check'), the listen and http ports, "
+		       "the clock against a running node's peers, and that "
+		       "each configured peer accepts TCP connections. Prints "
+		       "one line per check with the fix for each failure and "
+		       "exits 1 when any failed.",
+		       doctor_opt, &d, &first);
 	if (rc >= 0)
 		return rc;
+	if (first != argc)
+		return cli_usage_error(ctx, "unexpected argument '%s'",
+				       argv[first]);
 	if ((rc = cli_need_home(ctx)) != CLI_OK)
 		return rc;
-	cm_home_path(ctx->home, "node.key", path);
-	failed += check_secret_mode(path, "node key");
-	failed += report(cli_open_store(ctx, &s) == CLI_OK, "store",
-			 "opens", "see the error above");
-	store_close(&s);
-	if (!cm_config_get(ctx->home, "listen", listen, sizeof(listen)))
-		cm_strlcpy(listen, CM_DEFAULT_LISTEN, sizeof(listen));
-	running = node_status(ctx->home, &status) == CM_OK;
-	free(status);
-	snprintf(detail, sizeof(detail), "%s %s", listen,
-		 running ? "in use by this home's node" : "is free");
-	failed += report(running || port_free(listen), "listen port", detail,
-			 "stop what uses the port or set another 'listen' "
-			 "in the config");
-	return failed ? CLI_FAIL : CLI_OK;
+	check_key_modes(&d);
+	check_config(&d);
+	if (d.config == NULL)
+		return CLI_FAIL;
+	check_store(&d);
+	find_node(&d);
+	check_ports(&d);
+	check_clock(&d);
+	check_peers(&d);
+	store_close(&d.st);
+	json_decref(d.status);
+	cm_config_free(&d.config);
+	return d.failed ? CLI_FAIL : CLI_OK;
 }

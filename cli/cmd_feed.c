@@ -179,7 +179,6 @@ int cmd_feed(cli_ctx *ctx, int argc, char **argv)
 	int first, rc;
 	cm_err err;
 
-	o.q.limit = CM_FEED_LIMIT_DEFAULT;
 	rc = cli_parse(ctx, argc, argv, filter_opts, true, "[filters]",
 		       "List clips newest first, one page at a time. When "
 		       "more clips follow, the cursor of the next page is "
@@ -197,6 +196,9 @@ int cmd_feed(cli_ctx *ctx, int argc, char **argv)
 		return CLI_OK; /* nothing is older than the epoch */
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
 		return rc;
+	if (o.q.limit == 0)
+		o.q.limit = (size_t)cm_config_num(ctx->config,
+						  CM_SETTING_FEED_LIMIT);
 	cm_err_clear();
 	err = store_feed(s, &o.q, print_feed_item,
 			 &(feed_print){.ctx = ctx, .s = s}, next, &more);

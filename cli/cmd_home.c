@@ -193,11 +193,15 @@ int cmd_id(cli_ctx *ctx, int argc, char **argv)
 				       argv[first]);
 	if ((rc = cli_need_home(ctx)) != CLI_OK)
 		return rc;
-	if (o.listen != NULL)
+	if (o.listen != NULL) {
 		cm_strlcpy(listen, o.listen, sizeof(listen));
-	else if (!running_listen(ctx->home, listen, sizeof(listen)) &&
-		 !cm_config_get(ctx->home, "listen", listen, sizeof(listen)))
-		cm_strlcpy(listen, CM_DEFAULT_LISTEN, sizeof(listen));
+	} else if (!running_listen(ctx->home, listen, sizeof(listen))) {
+		if ((rc = cli_load_settings(ctx, NULL)) != CLI_OK)
+			return rc;
+		cm_strlcpy(listen,
+			   cm_config_text(ctx->config, CM_SETTING_LISTEN, 0),
+			   sizeof(listen));
+	}
 	if (strstr(listen, "//0.0.0.0:") || strstr(listen, "//*:") ||
 	    strstr(listen, "//[::]:")) {
 		fprintf(stderr,

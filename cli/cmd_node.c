@@ -1,6 +1,5 @@
 /* cmd_node.c - running a node (node, mirror) and asking about it
  * (status). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,201 +11,99 @@
 #include "cm_util.h"
 #include "node.h"
 
-enum {
-	OPT_LISTEN = 1,
-	OPT_PEER,
-	OPT_LOG_LEVEL,
-	OPT_MEDIA,
-	OPT_MEDIA_MAX,
-	OPT_MEDIA_BUDGET,
-};
-
 typedef struct run_opts {
 	const cli_ctx *ctx;
-	const char *listen;
-	const char *peers[CM_PEERS_MAX];
-	size_t n_peers;
-	node_media_policy media;
-	bool media_set;
-	uint64_t media_max;
-	uint64_t media_budget;
+	cli_setting_flags flags;
 } run_opts;
 
-/* Parses a byte count with an optional binary suffix K, M, G or T
- * (KiB..TiB) into *out; false when it is not a whole number in range. */
-static bool parse_bytes(const char *text, uint64_t *out)
+/* Copies the settings the node reads into cfg; cfg->peers points into
+ * ctx->config and peers[CM_PEERS_MAX]. */
+static void fill_node_config(const cli_ctx *ctx, node_role role,
+			     const char **peers, node_config *cfg)
 {
-	static const char suffixes[] = "KMGT";
-	unsigned long long value;
-	const char *unit;
-	char *end;
+	static const node_media_policy policies[] = {
+		NODE_MEDIA_ALL, NODE_MEDIA_FOLLOWED, NODE_MEDIA_NONE};
+	const cm_config *c = ctx->config;
+	size_t n_peers = cm_config_count(c, CM_SETTING_PEER);
 
-	if (text[0] < '0' || text[0] > '9')
-		return false;
-	errno = 0;
-	value = strtoull(text, &end, 10);
-	if (errno != 0)
-		return false;
-	if (*end != '\0') {
-		unit = strchr(suffixes, end[0]);
-		if (!unit || end[1] != '\0')
-			return false;
-		for (const char *u = suffixes; u <= unit; u++) {
-			if (value > UINT64_MAX / 1024)
-				return false;
-			value *= 1024;
-		}
-	}
-	*out = value;
-	return true;
-}
-
-static int media_opt(run_opts *o, int key, const char *value)
-{
-	uint64_t bytes;
-
-	if (key == OPT_MEDIA) {
-		if (strcmp(value, "all") == 0)
-			o->media = NODE_MEDIA_ALL;
-		else if (strcmp(value, "followed") == 0)
-			o->media = NODE_MEDIA_FOLLOWED;
-		else if (strcmp(value, "none") == 0)
-			o->media = NODE_MEDIA_NONE;
-		else
-			return cli_usage_error(o->ctx,
-					       "invalid --media '%s': use all, "
-					       "followed or none", value);
-		o->media_set = true;
-		return -1;
-	}
-	if (!parse_bytes(value, &bytes) || bytes == 0)
-		return cli_usage_error(o->ctx,
-				       "invalid --%s '%s': expected a "
-				       "number of bytes above 0, optionally "
-				       "with K, M, G or T (binary units)",
-				       key == OPT_MEDIA_MAX ? "media-max"
-							    : "media-budget",
-				       value);
-	if (key == OPT_MEDIA_MAX)
-		o->media_max = bytes;
-	else
-		o->media_budget = bytes;
-	return -1;
+	for (size_t i = 0; i < n_peers && i < CM_PEERS_MAX; i++)
+		peers[i] = cm_config_text(c, CM_SETTING_PEER, i);
+	*cfg = (node_config){
+		.home = ctx->home,
+		.role = role,
+		.listen = cm_config_text(c, CM_SETTING_LISTEN, 0),
+		.peers = peers,
+		.n_peers = n_peers < CM_PEERS_MAX ? n_peers : CM_PEERS_MAX,
+		.media = policies[cm_config_num(c, CM_SETTING_MEDIA)],
+		.media_size_max = cm_config_num(c, CM_SETTING_MEDIA_MAX),
+		.media_budget = cm_config_num(c, CM_SETTING_MEDIA_BUDGET),
+		.limits = {
+			.peers_max = (unsigned)cm_config_num(
+				c, CM_SETTING_PEERS_MAX),
+			.connections_max = (unsigned)cm_config_num(
+				c, CM_SETTING_CONNECTIONS_MAX),
+			.peer_queued_max = cm_config_num(
+				c, CM_SETTING_PEER_QUEUED_MAX),
+			.queued_total_max = cm_config_num(
+				c, CM_SETTING_QUEUED_TOTAL_MAX),
+			.media_fetches = (unsigned)cm_config_num(
+				c, CM_SETTING_MEDIA_FETCHES),
+			.sync_interval_ms = cm_config_num(
+				c, CM_SETTING_SYNC_INTERVAL),
+			.handshake_ms = cm_config_num(
+				c, CM_SETTING_HANDSHAKE_TIMEOUT),
+			.hello_timeout_ms = cm_config_num(
+				c, CM_SETTING_HELLO_TIMEOUT),
+			.store_map_size = cm_config_num(
+				c, CM_SETTING_STORE_MAP_SIZE),
+		},
+	};
 }
 
 static int run_opt(void *state, int key, const char *value)
 {
 	run_opts *o = state;
-	char endpoint[256];
-	uint8_t server_key[32];
-	int level;
 
-	switch (key) {
-	case OPT_LISTEN:
-		if (strncmp(value, "tcp://", 6) != 0 ||
-		    strrchr(value, ':') == value + 3)
-			return cli_usage_error(o->ctx,
-					       "invalid --listen '%s': give a "
-					       "ZeroMQ TCP endpoint such as "
-					       "tcp://127.0.0.1:7701",
-					       value);
-		o->listen = value;
-		break;
-	case OPT_PEER:
-		if (o->n_peers == CM_PEERS_MAX)
-			return cli_usage_error(o->ctx, "at most %d --peer",
-					       CM_PEERS_MAX);
-		cm_err_clear();
-		if (node_parse_addr(value, endpoint, server_key) != CM_OK)
-			return cli_usage_error(o->ctx,
-					       "invalid --peer '%s': %s; give "
-					       "the address 'clipmesh id' "
-					       "prints on the peer",
-					       value, cm_err_detail());
-		o->peers[o->n_peers++] = value;
-		break;
-	case OPT_MEDIA:
-	case OPT_MEDIA_MAX:
-	case OPT_MEDIA_BUDGET:
-		return media_opt(o, key, value);
-	case OPT_LOG_LEVEL:
-		level = cm_log_parse_level(value);
-		if (level < 0)
-			return cli_usage_error(o->ctx,
-					       "invalid --log-level '%s': use "
-					       "debug, info, warn or error",
-					       value);
-		cm_log_set_level((cm_log_level)level);
-		break;
-	}
-	return -1;
+	return cli_setting_flag(o->ctx, &o->flags, key, value);
 }
 
 static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 {
-	static const cli_opt opts[] = {
-		{"listen", "EP", OPT_LISTEN,
-		 "ZeroMQ endpoint to listen on (default: config listen)"},
-		{"peer", "ADDR", OPT_PEER,
-		 "peer address from 'clipmesh id' (repeatable)"},
-		{"log-level", "LEVEL", OPT_LOG_LEVEL,
-		 "debug, info, warn or error (default info)"},
-		{"media", "POLICY", OPT_MEDIA,
-		 "media to fetch: all, followed (own and followed "
-		 "creators, the default) or none; a mirror fetches all"},
-		{"media-max", "BYTES", OPT_MEDIA_MAX,
-		 "skip clips whose media is larger (K, M, G suffixes; "
-		 "default 512M)"},
-		{"media-budget", "BYTES", OPT_MEDIA_BUDGET,
-		 "maximum bytes of stored media chunks; over it, whole media "
-		 "is evicted, unused media first, then that of unfollowed "
-		 "creators oldest first, never your own (K, M, G, T "
-		 "suffixes; default unlimited)"},
-		{0},
-	};
 	run_opts o = {.ctx = ctx};
-	char listen[256];
+	const char *peers[CM_PEERS_MAX];
 	node_config cfg;
 	int first, rc;
 	cm_err err;
 
-	rc = cli_parse(ctx, argc, argv, opts, false,
+	rc = cli_parse(ctx, argc, argv, cli_setting_opts, false,
 		       "[--listen EP] [--peer ADDR]... [--media POLICY] "
-		       "[--media-max BYTES] [--media-budget BYTES]",
+		       "[--media-max BYTES] [--media-budget BYTES] "
+		       "[--set NAME=VALUE]...",
 		       role == NODE_ROLE_MIRROR
 			       ? "Run a mirror in the foreground: it takes "
 				 "every valid record and all media. Stops "
-				 "cleanly on SIGINT or SIGTERM."
+				 "cleanly on SIGINT or SIGTERM. Options "
+				 "override HOME/config."
 			       : "Run a creator node in the foreground: it "
 				 "takes its own and followed creators' clips. "
-				 "Stops cleanly on SIGINT or SIGTERM.",
+				 "Stops cleanly on SIGINT or SIGTERM. Options "
+				 "override HOME/config.",
 		       run_opt, &o, &first);
 	if (rc >= 0)
 		return rc;
 	if (first != argc)
 		return cli_usage_error(ctx, "unexpected argument '%s'",
 				       argv[first]);
-	if (role == NODE_ROLE_MIRROR && o.media_set &&
-	    o.media != NODE_MEDIA_ALL)
+	if ((rc = cli_need_home(ctx)) != CLI_OK ||
+	    (rc = cli_load_settings(ctx, &o.flags)) != CLI_OK)
+		return rc;
+	fill_node_config(ctx, role, peers, &cfg);
+	if (role == NODE_ROLE_MIRROR && cfg.media != NODE_MEDIA_ALL &&
+	    cm_config_source(ctx->config, CM_SETTING_MEDIA, 0).kind ==
+		    CM_SOURCE_FLAG)
 		return cli_usage_error(ctx, "a mirror fetches all media; run "
 				       "'clipmesh node --media ...' for "
 				       "another policy");
-	if ((rc = cli_need_home(ctx)) != CLI_OK)
-		return rc;
-	if (o.listen != NULL)
-		cm_strlcpy(listen, o.listen, sizeof(listen));
-	else if (!cm_config_get(ctx->home, "listen", listen, sizeof(listen)))
-		cm_strlcpy(listen, CM_DEFAULT_LISTEN, sizeof(listen));
-	cfg = (node_config){
-		.home = ctx->home,
-		.role = role,
-		.listen = listen,
-		.peers = o.peers,
-		.n_peers = o.n_peers,
-		.media = o.media,
-		.media_size_max = o.media_max,
-		.media_budget = o.media_budget,
-	};
 	cm_err_clear();
 	err = node_run(&cfg);
 	if (err)

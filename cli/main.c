@@ -58,12 +58,13 @@ static void print_usage(FILE *out)
 int main(int argc, char **argv)
 {
 	cli_ctx ctx = {0};
-	int i = 1;
+	int i = 1, rc;
 
 	if (sodium_init() < 0) {
 		fprintf(stderr, "clipmesh: libsodium failed to start\n");
 		return CLI_FAIL;
 	}
+	cm_log_init();
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			print_usage(stdout);
@@ -84,7 +85,10 @@ int main(int argc, char **argv)
 					argv[i + 1]);
 				return CLI_USAGE;
 			}
+			/* Set now for what logs before the settings load; the
+			 * settings take it as an option over HOME/config. */
 			cm_log_set_level((cm_log_level)level);
+			ctx.log_level_flag = argv[i + 1];
 			i += 2;
 		} else {
 			fprintf(stderr, "clipmesh: unknown option '%s'\n",
@@ -100,7 +104,9 @@ int main(int argc, char **argv)
 	for (size_t c = 0; c < sizeof(commands) / sizeof(*commands); c++) {
 		if (strcmp(argv[i], commands[c].name) == 0) {
 			ctx.cmd_name = commands[c].name;
-			return commands[c].run(&ctx, argc - i, argv + i);
+			rc = commands[c].run(&ctx, argc - i, argv + i);
+			cm_config_free(&ctx.config);
+			return rc;
 		}
 	}
 	fprintf(stderr, "clipmesh: unknown command '%s'\n", argv[i]);

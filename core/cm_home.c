@@ -17,8 +17,8 @@
 #define IPC_PATH_MAX 107
 
 static const char default_config[] =
-	"# clipmesh settings: one \"key = value\" per line.\n"
-	"# listen: ZeroMQ endpoint the node binds for its peers.\n"
+	"# clipmesh settings: one \"key = value\" per line. clipmesh.conf(5)\n"
+	"# describes every setting; 'clipmesh config show' prints them.\n"
 	"listen = " CM_DEFAULT_LISTEN "\n";
 
 cm_err cm_home_resolve(const char *flag, char *out)
@@ -462,46 +462,6 @@ void cm_secret_free(uint8_t **secret)
 		return;
 	sodium_free(*secret);
 	*secret = NULL;
-}
-
-static char *trim(char *s)
-{
-	char *end;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	end = s + strlen(s);
-	while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
-			   end[-1] == '\n' || end[-1] == '\r'))
-		*--end = '\0';
-	return s;
-}
-
-bool cm_config_get(const char *home, const char *key, char *out, size_t cap)
-{
-	char path[CM_HOME_PATH_MAX], line[1024];
-	bool found = false;
-	FILE *f;
-
-	if (cm_home_path(home, "config", path))
-		return false;
-	f = fopen(path, "r");
-	if (f == NULL)
-		return false;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *eq, *name;
-
-		if (line[0] == '#' || (eq = strchr(line, '=')) == NULL)
-			continue;
-		*eq = '\0';
-		name = trim(line);
-		if (strcmp(name, key) == 0) {
-			cm_strlcpy(out, trim(eq + 1), cap);
-			found = true;
-		}
-	}
-	fclose(f);
-	return found;
 }
 
 cm_err cm_home_control_endpoint(const char *home, char *out)

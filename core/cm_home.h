@@ -3,7 +3,7 @@
  * files in it.
  *
  * Layout of a home:
- *   config              settings, "key = value" lines ('#' comments)
+ *   config              settings (cm_config.h, clipmesh.conf(5))
  *   store/              the LMDB environment
  *   node.key            CURVE transport secret key, hex, mode 0600
  *   node.pub            CURVE transport public key, hex
@@ -74,9 +74,6 @@ cm_err cm_key_list(const char *home,
 /* Wipes and frees a secret from cm_home_transport_key or cm_key_load;
  * sets *secret to NULL. Accepts NULL. */
 void cm_secret_free(uint8_t **secret);
-
-/* Reads setting `key` from HOME/config into out[cap]; false when unset. */
-bool cm_config_get(const char *home, const char *key, char *out, size_t cap);
 
 /* Writes the ZeroMQ endpoint of the node's control socket into
  * out[CM_HOME_PATH_MAX] ("ipc://HOME/control.sock"). Fails when the path

@@ -112,4 +112,41 @@
 #define CM_FEED_LIMIT_MAX 1000
 #define CM_ID_PREFIX_MIN 8                   /* hex chars */
 
+/*
+ * Ranges of the settings an operator may change in HOME/config
+ * (core/cm_config.c). The defaults are the limits above. Where a limit
+ * sizes a fixed array of the node (peers, inbound connections, fetch
+ * slots), the limit is also the largest value the setting accepts.
+ */
+#define CM_PEER_QUEUED_MIN (2ULL * CM_CHUNK_SIZE)
+#define CM_PEER_QUEUED_CEIL (1ULL << 30)
+#define CM_QUEUED_TOTAL_MIN (2ULL * CM_CHUNK_SIZE)
+#define CM_QUEUED_TOTAL_CEIL (64ULL << 30)
+#define CM_SYNC_INTERVAL_MIN_MS 1000
+#define CM_SYNC_INTERVAL_MAX_MS (24ULL * 3600 * 1000)
+#define CM_HANDSHAKE_MIN_MS 1000
+#define CM_HANDSHAKE_MAX_MS (5 * 60 * 1000)
+#define CM_STORE_MAP_SIZE_MIN (16ULL << 20)
+#define CM_STORE_MAP_SIZE_CEIL (16ULL << 40) /* 16 TiB of address space */
+/* Per-peer rate limits (messages/s, bytes/s) and ban durations: their
+ * defaults and ranges go here, next to CM_PEER_REJECTS_MAX and
+ * CM_PEER_BAN_MS. */
+
+/* Configuration file. */
+#define CM_CONFIG_FILE_MAX (64 * 1024)       /* bytes of HOME/config */
+#define CM_CONFIG_LINE_MAX 1024              /* bytes of one line */
+
+/* Logging. */
+#define CM_LOG_LINE_MAX 1024                 /* bytes of one log line */
+#define CM_LOG_REPEAT_WINDOW_MS 10000        /* repeats of one warning
+						counted per window */
+#define CM_LOG_REPEAT_BURST 5                /* lines of one warning
+						printed per window */
+#define CM_LOG_REPEAT_SLOTS 64               /* warnings tracked at once */
+
+/* Doctor. */
+#define CM_DOCTOR_CONNECT_MS 2000            /* TCP connect to a peer */
+#define CM_DOCTOR_SKEW_MS 60000              /* clock lead seen on a
+						peer's records that fails */
+
 #endif

@@ -198,7 +198,7 @@ out:
 
 static cm_err open_router(node *n)
 {
-	int on = 1, zero = 0, handshake = CM_HANDSHAKE_MS;
+	int on = 1, zero = 0, handshake = (int)n->limits.handshake_ms;
 	int backlog = CM_LISTEN_BACKLOG;
 	cm_err err;
 
@@ -272,7 +272,7 @@ static cm_err open_store(node *n)
 	err = cm_home_path(n->cfg->home, "store", dir);
 	if (err)
 		return err;
-	return store_open(dir, &n->st);
+	return store_open_sized(dir, n->limits.store_map_size, &n->st);
 }
 
 static cm_err start(node *n)
@@ -396,7 +396,7 @@ static bool conn_track(node *n, int fd)
 {
 	uint64_t limit = fd_limit();
 
-	if (n->n_conns >= CM_CONNECTIONS_MAX ||
+	if (n->n_conns >= n->limits.connections_max ||
 	    (limit >= CM_FD_RESERVE && (uint64_t)fd >= limit - CM_FD_RESERVE))
 		return false;
 	for (size_t i = 0; i < CM_CONNECTIONS_MAX; i++) {
@@ -442,10 +442,10 @@ static void log_refused(node *n, size_t refused)
 		return;
 	}
 	cm_warn(NODE_LOG, "closed %zu new inbound connections (%llu more "
-		"since the last line): %zu open, limit %d, descriptor limit "
+		"since the last line): %zu open, limit %u, descriptor limit "
 		"%llu less %d in reserve", refused,
 		(unsigned long long)n->conns_unlogged, n->n_conns,
-		CM_CONNECTIONS_MAX, (unsigned long long)fd_limit(),
+		n->limits.connections_max, (unsigned long long)fd_limit(),
 		CM_FD_RESERVE);
 	n->conns_unlogged = 0;
 	n->conns_log_until = now + CM_BAN_LOG_INTERVAL_MS;
@@ -517,6 +517,7 @@ static void tick(node *n, uint64_t *next_flush)
 	node_media_tick(n);
 	if (now >= *next_flush) {
 		node_flush_rejected(n);
+		cm_log_flush(false);
 		*next_flush = now + CM_PING_INTERVAL_MS;
 	}
 }
@@ -566,6 +567,32 @@ static cm_err loop(node *n)
 	return CM_OK;
 }
 
+/* Copies the configured limits, with the cm_limits.h default for each
+ * field left 0 and the counts capped by the sizes of the node's tables. */
+static void resolve_limits(const node_limits *in, node_limits *out)
+{
+	*out = *in;
+	if (out->peers_max == 0 || out->peers_max > CM_PEERS_MAX)
+		out->peers_max = CM_PEERS_MAX;
+	if (out->connections_max == 0 ||
+	    out->connections_max > CM_CONNECTIONS_MAX)
+		out->connections_max = CM_CONNECTIONS_MAX;
+	if (out->media_fetches == 0 || out->media_fetches > CM_MEDIA_JOBS_MAX)
+		out->media_fetches = CM_MEDIA_JOBS_MAX;
+	if (out->peer_queued_max == 0)
+		out->peer_queued_max = CM_PEER_QUEUED_MAX;
+	if (out->queued_total_max == 0)
+		out->queued_total_max = CM_QUEUED_TOTAL_MAX;
+	if (out->sync_interval_ms == 0)
+		out->sync_interval_ms = CM_SYNC_INTERVAL_MS;
+	if (out->handshake_ms == 0 || out->handshake_ms > INT32_MAX)
+		out->handshake_ms = CM_HANDSHAKE_MS;
+	if (out->hello_timeout_ms == 0)
+		out->hello_timeout_ms = CM_HELLO_DEADLINE_MS;
+	if (out->store_map_size == 0)
+		out->store_map_size = CM_STORE_MAP_SIZE;
+}
+
 /* Handlers that node_run replaces and restores. */
 static struct sigaction old_int, old_term;
 
@@ -601,6 +628,7 @@ cm_err node_run(const node_config *cfg)
 	if (!n)
 		return CM_ERR_NOMEM;
 	n->cfg = cfg;
+	resolve_limits(&cfg->limits, &n->limits);
 	n->lock_fd = -1;
 	stop_signal = 0;
 	catch_signals();
@@ -621,6 +649,7 @@ out:
 	restore_signals();
 	if (!err)
 		cm_info(NODE_LOG, "stopped");
+	cm_log_flush(true);
 	free(n);
 	return err;
 }

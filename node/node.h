@@ -24,6 +24,24 @@ typedef enum node_media_policy {
 	NODE_MEDIA_NONE,     /* no media: records only */
 } node_media_policy;
 
+/*
+ * Limits an operator may tune (the [limits] settings of HOME/config). A
+ * field left 0 takes its default from cm_limits.h; node_run clamps the
+ * counts to the compile-time maximum that sizes the node's tables.
+ */
+typedef struct node_limits {
+	unsigned peers_max;          /* links in each direction */
+	unsigned connections_max;    /* inbound TCP connections */
+	uint64_t peer_queued_max;    /* bytes queued towards one peer */
+	uint64_t queued_total_max;   /* the same over all peers */
+	unsigned media_fetches;      /* media fetched at once */
+	uint64_t sync_interval_ms;   /* periodic reconciliation */
+	uint64_t handshake_ms;       /* ZMTP and CURVE handshake */
+	uint64_t hello_timeout_ms;   /* inbound link without HELLO */
+	uint64_t store_map_size;     /* LMDB map, bytes */
+	/* Per-peer rate limits and ban durations go here. */
+} node_limits;
+
 typedef struct node_config {
 	const char *home;          /* initialised home folder */
 	node_role role;
@@ -35,6 +53,7 @@ typedef struct node_config {
 				    * 0: CM_MEDIA_FETCH_SIZE_DEFAULT */
 	uint64_t media_budget;     /* bytes of stored chunks over which whole
 				    * media is evicted; 0: unlimited */
+	node_limits limits;
 } node_config;
 
 /*

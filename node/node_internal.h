@@ -47,6 +47,11 @@ typedef struct node_link_stats {
 	uint64_t announced_out;
 	char last_error[32];                /* reason name, "" when none */
 	uint64_t last_error_ms;             /* wall clock */
+	/* Largest lead of a stored record's creation time over our clock
+	 * when it arrived (negative: behind), for clock checks; set once
+	 * clock_lead_seen. */
+	int64_t clock_lead_ms;
+	bool clock_lead_seen;
 } node_link_stats;
 
 typedef struct node_link {
@@ -112,6 +117,7 @@ typedef struct node_media_job node_media_job;
 
 typedef struct node {
 	const node_config *cfg;
+	node_limits limits;                 /* cfg->limits with defaults */
 	store *st;
 	void *ctx;
 	void *router;

@@ -273,7 +273,7 @@ static node_media_job *job_slot(node *n, bool evict)
 {
 	node_media_job *stuck = NULL;
 
-	for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++) {
+	for (size_t i = 0; i < n->limits.media_fetches; i++) {
 		node_media_job *job = &n->jobs[i];
 
 		if (!job->used)
@@ -524,7 +524,7 @@ static void scan_run(node *n)
 	size_t queued;
 	cm_err err;
 
-	n->next_media_scan = cm_mono_ms() + CM_SYNC_INTERVAL_MS;
+	n->next_media_scan = cm_mono_ms() + n->limits.sync_interval_ms;
 	n->media_rescan = false;
 	n->media->retry_due = 0;
 	if (n->cfg->role != NODE_ROLE_MIRROR &&
@@ -546,7 +546,7 @@ static void scan_run(node *n)
 	free(ml.sizes);
 }
 
-/* Runs a requested scan once CM_SYNC_INTERVAL_MS passed since the last.
+/* Runs a requested scan once sync_interval passed since the last.
  * The store is walked only when something may have changed (a peer came,
  * media did not fit, a backoff ended), so an idle node with many
  * unfetchable clips stays idle. */

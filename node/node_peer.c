@@ -106,8 +106,9 @@ cm_err node_link_add_out(node *n, const char *addr)
 		if (memcmp(l->key, key, NODE_KEY_LEN) == 0)
 			return CM_OK; /* listed twice */
 	}
-	if (!slot || outbound >= CM_PEERS_MAX)
-		return cm_errf(CM_ERR_TOO_MANY, "more than %d peers",
+	if (!slot || outbound >= n->limits.peers_max)
+		return cm_errf(CM_ERR_TOO_MANY, "more than %u peers; raise "
+			       "peers_max (at most %d)", n->limits.peers_max,
 			       CM_PEERS_MAX);
 
 	memset(slot, 0, sizeof(*slot));
@@ -207,15 +208,15 @@ uint64_t node_link_queued(const node_link *l)
 }
 
 /* True while the link and all links together have less queued than
- * CM_PEER_QUEUED_MAX and CM_QUEUED_TOTAL_MAX, so that one more chunk may
- * be sent. */
+ * the peer_queued_max and queued_total_max limits, so that one more
+ * chunk may be sent. */
 static bool may_queue_chunk(const node *n, const node_link *l)
 {
 	uint64_t total = 0;
 
 	uint64_t now = cm_mono_ms();
 
-	if (node_link_queued(l) >= CM_PEER_QUEUED_MAX)
+	if (node_link_queued(l) >= n->limits.peer_queued_max)
 		return false;
 	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
 		const node_link *other = &n->links[i];
@@ -230,7 +231,7 @@ static bool may_queue_chunk(const node *n, const node_link *l)
 			continue;
 		total += node_link_queued(other);
 	}
-	return total < CM_QUEUED_TOTAL_MAX;
+	return total < n->limits.queued_total_max;
 }
 
 /* Returns the inbound link that waited longest for its peer's HELLO, or
@@ -265,8 +266,9 @@ static node_link *make_room(node *n)
 		return victim;
 	}
 	if (now >= n->table_full_log_until) {
-		cm_warn(NODE_LOG, "inbound peer table full: %d established "
-			"peers; new peers get no service", CM_PEERS_MAX);
+		cm_warn(NODE_LOG, "inbound peer table full: %u established "
+			"peers; new peers get no service",
+			n->limits.peers_max);
 		n->table_full_log_until = now + CM_BAN_LOG_INTERVAL_MS;
 	}
 	return NULL;
@@ -309,7 +311,7 @@ node_link *node_link_in(node *n, const uint8_t *routing_id, size_t len,
 			inbound--;
 		}
 	}
-	if (!slot || inbound >= CM_PEERS_MAX) {
+	if (!slot || inbound >= n->limits.peers_max) {
 		slot = make_room(n);
 		if (!slot)
 			return NULL;
@@ -559,10 +561,10 @@ void node_links_tick(node *n)
 				continue;
 		}
 		if (l->dir == NODE_LINK_IN && !l->established &&
-		    now - l->opened >= CM_HELLO_DEADLINE_MS) {
+		    now - l->opened >= n->limits.hello_timeout_ms) {
 			cm_debug(NODE_LOG, "dropping peer=%s endpoint=%s: no "
-				 "HELLO in %d ms", l->short_key, l->endpoint,
-				 CM_HELLO_DEADLINE_MS);
+				 "HELLO in %llu ms", l->short_key, l->endpoint,
+				 (unsigned long long)n->limits.hello_timeout_ms);
 			link_close_connection(l);
 			node_link_drop(n, l, "no HELLO");
 			continue;

@@ -49,6 +49,10 @@ static json_t *peer_json(const node_link *l)
 			    json_integer((json_int_t)l->stats.announced_in));
 	json_object_set_new(o, "announced_out",
 			    json_integer((json_int_t)l->stats.announced_out));
+	json_object_set_new(o, "clock_lead_ms",
+			    l->stats.clock_lead_seen
+				    ? json_integer(l->stats.clock_lead_ms)
+				    : json_null());
 	json_object_set_new(
 		o, "reconciliation",
 		json_pack("{s:I, s:I, s:I, s:I}", "sessions",

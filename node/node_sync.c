@@ -168,7 +168,7 @@ void node_sync_start(node *n, node_link *l)
 	if (!l->established)
 		return;
 	if (!n->interest_all && n->n_interest == 0) {
-		l->next_sync = now + CM_SYNC_INTERVAL_MS;
+		l->next_sync = now + n->limits.sync_interval_ms;
 		return;
 	}
 	if (!sync_alloc(l)) {
@@ -193,7 +193,7 @@ void node_sync_start(node *n, node_link *l)
 		l->next_sync = now + CM_PING_INTERVAL_MS;
 		return;
 	}
-	l->next_sync = now + CM_SYNC_INTERVAL_MS;
+	l->next_sync = now + n->limits.sync_interval_ms;
 	if (err) {
 		cm_error(NODE_LOG, "starting reconciliation with peer=%s "
 			 "failed: %s (%s)", l->short_key, cm_err_name(err),

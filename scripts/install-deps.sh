@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	build-essential cmake pkg-config
 	libsodium-dev libzmq3-dev liblmdb-dev libmsgpack-dev libjansson-dev
-	libcmocka-dev python3 python3-cryptography
+	libinih-dev libcmocka-dev python3 python3-cryptography
 	clang libclang-rt-14-dev
 )
 

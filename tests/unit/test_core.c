@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "cm_config.h"
 #include "cm_error.h"
 #include "cm_home.h"
 #include "cm_util.h"
@@ -113,7 +114,8 @@ static int remove_home(void **state)
 static void home_init_and_keys(void **state)
 {
 	uint8_t pub[32], pub2[32], *secret = NULL;
-	char path[CM_HOME_PATH_MAX], value[64];
+	char path[CM_HOME_PATH_MAX], value[CM_HOME_PATH_MAX];
+	cm_config *config = NULL;
 	struct stat st;
 	bool created;
 
@@ -132,9 +134,15 @@ static void home_init_and_keys(void **state)
 	cm_secret_free(&secret);
 	assert_null(secret);
 
-	assert_true(cm_config_get(home, "listen", value, sizeof(value)));
-	assert_string_equal(value, CM_DEFAULT_LISTEN);
-	assert_false(cm_config_get(home, "missing", value, sizeof(value)));
+	/* The config that init writes parses and sets the default listen. */
+	cm_home_path(home, "config", value);
+	assert_int_equal(cm_config_new(NULL, &config), CM_OK);
+	assert_int_equal(cm_config_load(config, value), CM_OK);
+	assert_string_equal(cm_config_text(config, CM_SETTING_LISTEN, 0),
+			    CM_DEFAULT_LISTEN);
+	assert_int_equal(cm_config_source(config, CM_SETTING_LISTEN, 0).kind,
+			 CM_SOURCE_FILE);
+	cm_config_free(&config);
 
 	assert_int_equal(cm_key_new(home, "alice", pub), CM_OK);
 	assert_int_equal(cm_key_new(home, "alice", pub2), CM_ERR_EXISTS);
