@@ -1,5 +1,11 @@
 #!/bin/bash
-# A full disk: a mirror whose home sits on a small tmpfs syncs from a
+# A full store: first a full LMDB map, then a full disk.
+#
+# Map: a mirror whose store_map_size setting is too small for what it
+# syncs logs that the store is full, keeps serving reads, and takes every
+# record once restarted with a larger map.
+#
+# Disk: a mirror whose home sits on a small tmpfs syncs from a
 # node with more records than fit. When the disk fills, the failing
 # write transaction aborts, the mirror logs one clear line, keeps
 # running and serving reads, and counts what it dropped. Once the file
@@ -28,16 +34,42 @@ new_home A
 [ "$(cm A import "$WORK/clips.export")" = "accepted $records, duplicate 0, rejected 0" ] ||
 	fail "import into the source node"
 
-# The mirror's home is a link into the tmpfs so that lib.sh finds it.
-mkdir "$small/M"
-ln -s "$small/M" "$WORK/M"
-new_home M
-
 clips_of() {
 	cm "$1" status --json | python3 -c '
 import json, sys
 print(json.load(sys.stdin)["records"]["clips"])'
 }
+
+# --- Map full --------------------------------------------------------
+new_home P
+start A node
+start P mirror --set store_map_size=16M --peer "$(addr_of A)"
+map_full_logged() {
+	grep -q "store is full or failing.*MDB_MAP_FULL" "$WORK/P.log"
+}
+wait_for 120 "the mirror with a 16 MiB map to report a full map" map_full_logged
+held=$(clips_of P)
+[ "$held" -gt 0 ] && [ "$held" -lt "$records" ] ||
+	fail "mirror holds $held clips at a full map, expected between 0 and $records"
+cm P feed --json --limit 5 >"$WORK/feed.json"
+[ "$(wc -l <"$WORK/feed.json")" -eq 5 ] || fail "no feed from the mirror at a full map"
+pass "full map reported while $held clips were stored; reads go on"
+stop P
+start P mirror --set store_map_size=256M --peer "$(addr_of A)"
+has_all_p() {
+	[ "$(clips_of P)" -eq "$records" ]
+}
+wait_for 120 "the mirror with a larger map to get all $records clips" has_all_p
+stop P
+stop A
+cm P store check >"$WORK/check.out" || fail "store check after the full map failed: $(cat "$WORK/check.out")"
+pass "restarted with a larger map, the mirror gets every clip"
+
+# --- Disk full -------------------------------------------------------
+# The mirror's home is a link into the tmpfs so that lib.sh finds it.
+mkdir "$small/M"
+ln -s "$small/M" "$WORK/M"
+new_home M
 
 store_full_logged() {
 	grep -q "store is full or failing" "$WORK/M.log"
