@@ -133,8 +133,10 @@ static json_t *collect_status(const char *home, store *s)
 	json_t *o = json_object(), *counters = json_object(), *node = NULL;
 	store_counts counts = {0};
 	char *node_json = NULL;
+	uint64_t log_head = 0;
 
 	store_get_counts(s, &counts);
+	store_log_head(s, &log_head);
 	json_object_set_new(
 		o, "records",
 		json_pack("{s:I, s:I, s:I}", "clips", (json_int_t)counts.clips,
@@ -144,6 +146,7 @@ static json_t *collect_status(const char *home, store *s)
 			    json_pack("{s:I, s:I}", "chunks",
 				      (json_int_t)counts.chunks, "bytes",
 				      (json_int_t)counts.chunk_bytes));
+	json_object_set_new(o, "log_head", json_integer((json_int_t)log_head));
 	store_counter_list(s, add_counter, counters);
 	json_object_set_new(o, "counters", counters);
 	if (node_status(home, &node_json) == CM_OK) {

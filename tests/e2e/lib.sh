@@ -136,6 +136,27 @@ publish_samples() {
 	done <"$SAMPLES/clips.tsv"
 }
 
+# Cuts export FILE into files PREFIX.000, PREFIX.001, ... of PER records
+# each (after the 16-byte header, each record is a 4-byte big-endian
+# length and its bytes).
+split_export() {
+	python3 - "$1" "$2" "$3" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read()
+head, pos, per, n = data[:16], 16, int(sys.argv[3]), 0
+while pos < len(data):
+    out = bytearray(head)
+    for _ in range(per):
+        if pos >= len(data):
+            break
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        out += data[pos:pos + 4 + length]
+        pos += 4 + length
+    open("%s.%03d" % (sys.argv[2], n), "wb").write(out)
+    n += 1
+PY
+}
+
 # Prints the closing line CTest and CI read.
 finish() {
 	echo "$CHECKS passed, $FAILED failed"

@@ -14,21 +14,7 @@ per_part=500
 
 # One export file of parts * per_part records, cut into parts.
 "$GEN" $((parts * per_part)) "$WORK/all.export" >/dev/null
-python3 - "$WORK/all.export" "$WORK/part" "$per_part" <<'PY'
-import sys
-data = open(sys.argv[1], "rb").read()
-head, pos, per, n = data[:16], 16, int(sys.argv[3]), 0
-while pos < len(data):
-    out = bytearray(head)
-    for _ in range(per):
-        if pos >= len(data):
-            break
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        out += data[pos:pos + 4 + length]
-        pos += 4 + length
-    open("%s.%03d" % (sys.argv[2], n), "wb").write(out)
-    n += 1
-PY
+split_export "$WORK/all.export" "$WORK/part" "$per_part"
 
 clips_of() {
 	cm "$1" status --json | python3 -c '
