@@ -8,6 +8,7 @@
 # tarball cached under the build folder; the first run also downloads it
 # (about 45 MB).
 source "$(dirname "$0")/lib.sh"
+require_root
 
 WORK=$(mktemp -d "$BUILD_DIR/pkg-deb.XXXXXX")
 ROOT=$WORK/root
@@ -25,7 +26,6 @@ cleanup() {
 	echo "took $((SECONDS - STARTED)) s"
 }
 trap cleanup EXIT
-require_root
 
 # The package and its metadata.
 build_deb

@@ -15,6 +15,7 @@
 # the cgroup hierarchies, where the directories it made are removed at
 # the end.
 source "$(dirname "$0")/lib.sh"
+require_root
 
 WORK=$(mktemp -d "$BUILD_DIR/pkg-systemd.XXXXXX")
 ROOT=$WORK/root
@@ -81,7 +82,6 @@ unit_property() {
 	in_boot systemctl show -p "$2" --value "$1"
 }
 
-require_root
 for tool in nsenter pivot_root comm; do
 	command -v "$tool" >/dev/null || fail "$tool is missing"
 done
