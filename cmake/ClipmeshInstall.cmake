@@ -21,8 +21,11 @@ endforeach()
 install(FILES ${CLIPMESH_DIST}/bash-completion/clipmesh
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
 
-if(EXISTS ${CLIPMESH_DIST}/clipmesh.conf.example)
-  install(FILES ${CLIPMESH_DIST}/clipmesh.conf.example
+# A glob, so that the build notices when the file is added.
+file(GLOB clipmesh_config_example CONFIGURE_DEPENDS
+     ${CLIPMESH_DIST}/clipmesh.conf.example)
+if(clipmesh_config_example)
+  install(FILES ${clipmesh_config_example}
           DESTINATION ${CMAKE_INSTALL_DOCDIR})
 endif()
 
