@@ -3,7 +3,8 @@
 # AddressSanitizer and UndefinedBehaviorSanitizer, and
 # runs every test (unit tests and end-to-end tests with real processes),
 # then builds the libFuzzer harnesses with clang in build-fuzz and runs
-# each for at most 20000 inputs or 20 seconds.
+# each for at most 20000 inputs or 20 seconds, and last tests the Debian
+# package of the optimised build in fresh Debian 12 roots.
 # Usage: scripts/test.sh [extra ctest arguments for the first build]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,3 +33,8 @@ CC=clang cmake -S . -B "$fuzz_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DCLIPMESH_FUZZ=ON >/dev/null
 cmake --build "$fuzz_build" --target fuzz_all -j"$(nproc)"
 (cd "$fuzz_build" && ctest --output-on-failure -R '^fuzz_')
+
+# The .deb from the optimised build, installed with apt into fresh
+# Debian 12 roots made by debootstrap, and its mirror unit run under a
+# booted systemd there (tests/pkg). These need root and Debian's mirror.
+(cd build-release && ctest --output-on-failure -L pkg)
