@@ -145,6 +145,7 @@ int cmd_show(cli_ctx *ctx, int argc, char **argv);
 int cmd_media(cli_ctx *ctx, int argc, char **argv);
 int cmd_export(cli_ctx *ctx, int argc, char **argv);
 int cmd_import(cli_ctx *ctx, int argc, char **argv);
+int cmd_verify(cli_ctx *ctx, int argc, char **argv);
 int cmd_node(cli_ctx *ctx, int argc, char **argv);
 int cmd_mirror(cli_ctx *ctx, int argc, char **argv);
 int cmd_status(cli_ctx *ctx, int argc, char **argv);

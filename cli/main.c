@@ -28,6 +28,7 @@ static const command commands[] = {
 	{"media", cmd_media, "media get ID -o FILE: write a clip's media"},
 	{"export", cmd_export, "write signed records to a portable file"},
 	{"import", cmd_import, "verify and store records from an export file"},
+	{"verify", cmd_verify, "check signed record files without storing them"},
 	{"follow", cmd_follow, "replicate a creator's clips on this node"},
 	{"unfollow", cmd_unfollow, "stop replicating a creator's clips"},
 	{"following", cmd_following, "list followed creators"},

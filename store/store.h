@@ -73,6 +73,12 @@ void store_close(store **s);
 cm_err store_put_batch(store *s, const proto_signed *recs, size_t n,
 		       cm_err *results);
 
+/* Gives results[i] the outcome that store_put_batch would give record i,
+ * then undoes every change: the batch runs in a write transaction that is
+ * aborted. For checking records without storing them. */
+cm_err store_try_batch(store *s, const proto_signed *recs, size_t n,
+		       cm_err *results);
+
 /* Copies the wire bytes of record `id` into a malloc'd buffer (*wire,
  * *len); the caller frees it. CM_ERR_NOT_FOUND when absent. */
 cm_err store_get(store *s, const uint8_t id[PROTO_ID_LEN], uint8_t **wire,

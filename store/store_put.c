@@ -327,8 +327,10 @@ static cm_err put_one(store *s, MDB_txn *txn, const proto_signed *r,
 	return CM_OK;
 }
 
-cm_err store_put_batch(store *s, const proto_signed *recs, size_t n,
-		       cm_err *results)
+/* Runs the batch in one write transaction, committed only with `commit`;
+ * see store_put_batch and store_try_batch. */
+static cm_err put_batch(store *s, const proto_signed *recs, size_t n,
+			cm_err *results, bool commit)
 {
 	proto_record *scratch = NULL;
 	MDB_txn *txn = NULL;
@@ -355,6 +357,8 @@ cm_err store_put_batch(store *s, const proto_signed *recs, size_t n,
 	if (err)
 		goto out;
 	store_fp_batch_end(s);
+	if (!commit)
+		goto out; /* the abort below undoes every change */
 	err = store_txn_commit(txn);
 	txn = NULL;
 out:
@@ -365,4 +369,16 @@ out:
 	}
 	free(scratch);
 	return err;
+}
+
+cm_err store_put_batch(store *s, const proto_signed *recs, size_t n,
+		       cm_err *results)
+{
+	return put_batch(s, recs, n, results, true);
+}
+
+cm_err store_try_batch(store *s, const proto_signed *recs, size_t n,
+		       cm_err *results)
+{
+	return put_batch(s, recs, n, results, false);
 }

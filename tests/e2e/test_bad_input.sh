@@ -2,10 +2,11 @@
 # Every record of the bad-input corpus (tests/corpus/records) gets the same
 # verdict from each entry point that takes records from outside. The entry
 # points are `clipmesh import` of an export file that contains only that
-# record, and gossip from a peer that pushes it to a running mirror over
-# CURVE. Each entry point must report and count the reason that
-# index.tsv names and leave the store unchanged. The records of valid/
-# must be accepted by both.
+# record, `clipmesh verify` of the record file, and gossip from a peer
+# that pushes it to a running mirror over CURVE. Import and gossip must
+# report and count the reason that index.tsv names, verify must report
+# it, and none may change the store. The records of valid/ must be
+# accepted by all three.
 #
 # Needs push_records (tests/corpus/push_records.c); it is looked up in the
 # build folder of CLIPMESH unless PUSH_RECORDS names it.
@@ -128,6 +129,18 @@ for line in sys.stdin:
 	fi
 }
 
+# Prints "FILE REASON" for each FILE that `clipmesh verify` checks in home
+# NAME, with "valid" for an accepted record.
+verify_verdicts() {
+	local name=$1
+	shift
+	cm "$name" verify --json "$@" 2>/dev/null | python3 -c '
+import json, os, sys
+for line in sys.stdin:
+    obj = json.loads(line)
+    print(os.path.basename(obj["file"]), obj.get("reason", "valid"))'
+}
+
 # Pushes FILE to the node of home NAME and prints the one reason the node
 # counted, or what it counted instead once 10 seconds passed.
 gossip_verdict() {
@@ -173,10 +186,33 @@ for line in "${lines[@]}"; do
 	out=$(cm "$home" import "$WORK/setup.export")
 	[ "$out" = "accepted 1, duplicate 0, rejected 0" ] || fail "setup $setup: $out"
 	stored=$(snapshot "$home")
+	read -r _ got < <(verify_verdicts "$home" "$CORPUS/$file")
+	verdict verify "$file" "$reason" "$got"
 	verdict import "$file" "$reason" "$(import_verdict "$home" "$CORPUS/$file")"
 	[ "$(snapshot "$home")" = "$stored" ] || fail "import of $file changed the store"
 done
-pass "import rejects records that need a stored record first"
+pass "import and verify reject records that need a stored record first"
+
+# ---- verify ----
+files=()
+for line in "${lines[@]}"; do
+	IFS=$'\t' read -r file reason setup why <<<"$line"
+	[ "$setup" = "-" ] && files+=("$CORPUS/$file")
+done
+declare -A VERIFIED=()
+while read -r file got; do
+	VERIFIED[$file]=$got
+done < <(verify_verdicts I "${files[@]}")
+for line in "${lines[@]}"; do
+	IFS=$'\t' read -r file reason setup why <<<"$line"
+	[ "$setup" = "-" ] || continue
+	verdict verify "$file" "$reason" "${VERIFIED[$file]:-missing}"
+done
+[ "$(snapshot I)" = "$empty" ] || fail "verify changed the store"
+while read -r file got; do
+	[ "$got" = valid ] || fail "verify rejects valid/$file: $got"
+done < <(verify_verdicts I "$CORPUS"/valid/*.rec)
+pass "verify gives every corpus record its reason and accepts valid/"
 
 n_valid=0
 for file in "$CORPUS"/valid/*.rec; do
@@ -234,5 +270,5 @@ for gap in $KNOWN_GAPS; do
 	*) fail "known gap $gap was not exercised" ;;
 	esac
 done
-pass "import and gossip agree with the corpus index"
+pass "import, verify and gossip agree with the corpus index"
 finish
