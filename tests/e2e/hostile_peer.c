@@ -1716,7 +1716,10 @@ static bool run_flood(const options *opt)
 	ok = ok && check_reconnect_denied(opt, &c.keys) && check_ignored(&c);
 	if (ok)
 		pass("node ignores the flooding connection");
-	expect("truncated", CM_PEER_REJECTS_MAX + 1, FLOOD_COUNT / 2);
+	/* The score reaches 0 after SCORE_MAX / PENALTY_INVALID rejections,
+	 * a few more for the points recovered meanwhile. */
+	expect("truncated", CM_PEER_SCORE_MAX / CM_PEER_PENALTY_INVALID,
+	       FLOOD_COUNT / 2);
 	conn_close(&c);
 	return ok;
 }
@@ -1725,7 +1728,9 @@ static bool run_flood(const options *opt)
 
 /* --- Scenario: honest-rejects --------------------------------------- */
 
-#define HONEST_REJECTS 150 /* over CM_PEER_REJECTS_MAX in one minute */
+/* More rejections than the CM_PEER_SCORE_MAX / CM_PEER_PENALTY_INVALID
+ * invalid inputs that get a peer banned. */
+#define HONEST_REJECTS 150
 
 /* Pushes `count` records in messages of CM_WIRE_BATCH_MAX. */
 static bool push_all(conn *c, const record *recs, size_t count)
