@@ -477,12 +477,12 @@ cm_err cm_key_load_sealed(const char *home, const char *name,
 	err = load_pair(home, pub_path + strlen(home) + 1,
 			sec_path + strlen(home) + 1, public_key, 32, secret,
 			crypto_sign_SECRETKEYBYTES, pass, pass_len);
+	if (err == CM_ERR_PASSPHRASE && pass)
+		return cm_errf(err, "the passphrase does not open identity "
+			       "'%s' (or its key file was changed)", name);
 	if (err == CM_ERR_PASSPHRASE)
-		return cm_errf(err, "%s identity '%s'",
-			       pass ? "the passphrase does not open (or the "
-				      "key file was changed):"
-				    : "a passphrase is needed for",
-			       name);
+		return cm_errf(err, "identity '%s' is sealed with a "
+			       "passphrase; give the passphrase", name);
 	if (err)
 		return err;
 	/* The public half of an Ed25519 secret key is its last 32 bytes. */
