@@ -19,6 +19,11 @@ enum {
 	OPT_MEDIA,
 	OPT_MEDIA_MAX,
 	OPT_MEDIA_BUDGET,
+	OPT_PEER_MSGS,
+	OPT_PEER_BYTES,
+	OPT_BAN_TIME,
+	OPT_ALLOW,
+	OPT_ALLOW_FILE,
 };
 
 typedef struct run_opts {
@@ -30,6 +35,12 @@ typedef struct run_opts {
 	bool media_set;
 	uint64_t media_max;
 	uint64_t media_budget;
+	uint64_t peer_msgs, peer_bytes, ban_ms;
+	const char *allow_args[CM_PEERS_MAX]; /* --allow and --allow-file */
+	bool allow_is_file[CM_PEERS_MAX];
+	size_t n_allow_args;
+	uint8_t *allow;            /* malloc'd by load_allow */
+	size_t n_allow;
 } run_opts;
 
 /* Parses a byte count with an optional binary suffix K, M, G or T
@@ -94,6 +105,77 @@ static int media_opt(run_opts *o, int key, const char *value)
 	return -1;
 }
 
+/* Parses the options of peer discipline: input limits, ban time and
+ * the allow-list. */
+static int peer_opt(run_opts *o, int key, const char *value)
+{
+	uint64_t number;
+
+	if (key == OPT_ALLOW || key == OPT_ALLOW_FILE) {
+		if (o->n_allow_args == CM_PEERS_MAX)
+			return cli_usage_error(o->ctx,
+					       "at most %d --allow and "
+					       "--allow-file options; list "
+					       "more keys in a file",
+					       CM_PEERS_MAX);
+		o->allow_is_file[o->n_allow_args] = key == OPT_ALLOW_FILE;
+		o->allow_args[o->n_allow_args++] = value;
+		return -1;
+	}
+	if (key == OPT_PEER_BYTES) {
+		if (!parse_bytes(value, &number) || number == 0 ||
+		    number > CM_PEER_BYTES_MAX)
+			return cli_usage_error(o->ctx, "invalid --peer-bytes "
+					       "'%s': give bytes a second from "
+					       "1 to 1T, with K, M, G or T",
+					       value);
+		o->peer_bytes = number;
+		return -1;
+	}
+	if (!cm_parse_u64(value, &number) || number == 0 ||
+	    number > (key == OPT_PEER_MSGS ? CM_PEER_MSGS_MAX
+					   : CM_BAN_MAX_MS / 1000))
+		return cli_usage_error(o->ctx, "invalid --%s '%s': give a "
+				       "whole number from 1 to %d",
+				       key == OPT_PEER_MSGS ? "peer-msgs"
+							    : "ban-time",
+				       value,
+				       key == OPT_PEER_MSGS
+					       ? CM_PEER_MSGS_MAX
+					       : CM_BAN_MAX_MS / 1000);
+	if (key == OPT_PEER_MSGS)
+		o->peer_msgs = number;
+	else
+		o->ban_ms = number * 1000;
+	return -1;
+}
+
+/* Reads the keys of every --allow and --allow-file into o->allow; prints
+ * the error. */
+static int load_allow(run_opts *o)
+{
+	for (size_t i = 0; i < o->n_allow_args; i++) {
+		const char *arg = o->allow_args[i];
+		cm_err err;
+
+		cm_err_clear();
+		err = o->allow_is_file[i]
+			      ? node_allow_read(arg, &o->allow, &o->n_allow)
+			      : node_allow_add(arg, &o->allow, &o->n_allow);
+		if (err == CM_ERR_NOT_FOUND || err == CM_ERR_IO ||
+		    err == CM_ERR_NOMEM)
+			return cli_fail(err, "cannot read the allow-list",
+					NULL);
+		if (err)
+			return cli_usage_error(o->ctx, "invalid --%s: %s",
+					       o->allow_is_file[i]
+						       ? "allow-file"
+						       : "allow",
+					       cm_err_detail());
+	}
+	return CLI_OK;
+}
+
 static int run_opt(void *state, int key, const char *value)
 {
 	run_opts *o = state;
@@ -129,6 +211,12 @@ static int run_opt(void *state, int key, const char *value)
 	case OPT_MEDIA_MAX:
 	case OPT_MEDIA_BUDGET:
 		return media_opt(o, key, value);
+	case OPT_PEER_MSGS:
+	case OPT_PEER_BYTES:
+	case OPT_BAN_TIME:
+	case OPT_ALLOW:
+	case OPT_ALLOW_FILE:
+		return peer_opt(o, key, value);
 	case OPT_LOG_LEVEL:
 		level = cm_log_parse_level(value);
 		if (level < 0)
@@ -162,6 +250,21 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 		 "is evicted, unused media first, then that of unfollowed "
 		 "creators oldest first, never your own (K, M, G, T "
 		 "suffixes; default unlimited)"},
+		{"peer-msgs", "N", OPT_PEER_MSGS,
+		 "messages a second each peer may send; more are dropped "
+		 "(default 1000)"},
+		{"peer-bytes", "BYTES", OPT_PEER_BYTES,
+		 "bytes a second each peer may send, chunks this node "
+		 "requested not counted (K, M, G suffixes; default 32M)"},
+		{"ban-time", "SECONDS", OPT_BAN_TIME,
+		 "first ban of a misbehaving peer's key and address; doubles "
+		 "on each repeat, at most a day (default 600)"},
+		{"allow", "KEY", OPT_ALLOW,
+		 "allow-list mode: only this node key (hex, or the address "
+		 "'clipmesh id' prints) may connect (repeatable)"},
+		{"allow-file", "FILE", OPT_ALLOW_FILE,
+		 "allow-list mode with the keys in FILE, one per line, '#' "
+		 "comments"},
 		{0},
 	};
 	run_opts o = {.ctx = ctx};
@@ -197,6 +300,10 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 		cm_strlcpy(listen, o.listen, sizeof(listen));
 	else if (!cm_config_get(ctx->home, "listen", listen, sizeof(listen)))
 		cm_strlcpy(listen, CM_DEFAULT_LISTEN, sizeof(listen));
+	if ((rc = load_allow(&o)) != CLI_OK) {
+		free(o.allow);
+		return rc;
+	}
 	cfg = (node_config){
 		.home = ctx->home,
 		.role = role,
@@ -206,9 +313,16 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 		.media = o.media,
 		.media_size_max = o.media_max,
 		.media_budget = o.media_budget,
+		.peer_msgs = o.peer_msgs,
+		.peer_bytes = o.peer_bytes,
+		.ban_base_ms = o.ban_ms,
+		.allow_only = o.n_allow_args > 0,
+		.allow = o.allow,
+		.n_allow = o.n_allow,
 	};
 	cm_err_clear();
 	err = node_run(&cfg);
+	free(o.allow);
 	if (err)
 		return cli_fail(err, "node stopped", NULL);
 	return CLI_OK;
