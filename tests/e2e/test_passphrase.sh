@@ -68,7 +68,8 @@ expect_status() {
 	"$CLIPMESH" "$@" >"$WORK/out" 2>"$WORK/err" || status=$?
 	cat "$WORK/out" "$WORK/err" >>"$WORK/all.out"
 	[ "$status" -eq "$want" ] ||
-		fail "clipmesh $* exited $status, expected $want: $(cat "$WORK/err")"
+		fail "clipmesh $* exited $status, expected $want:" \
+			"$(cat "$WORK/err")"
 }
 
 new_home A
