@@ -120,6 +120,8 @@ static void ban(node *n, node_link *l, const char *reason)
 	l->ban_until = now + length;
 	if (l->dir == NODE_LINK_IN)
 		node_link_close_connection(l);
+	else
+		node_score_init(&l->score, now); /* the slot outlives the ban */
 
 	/* Key rotation makes bans cheap to cause: one line per interval. */
 	if (now < n->ban_log_until) {
