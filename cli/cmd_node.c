@@ -251,8 +251,8 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 		 "creators oldest first, never your own (K, M, G, T "
 		 "suffixes; default unlimited)"},
 		{"peer-msgs", "N", OPT_PEER_MSGS,
-		 "messages a second each peer may send; more are dropped "
-		 "(default 1000)"},
+		 "messages a second each peer may send, chunks this node "
+		 "requested not counted; more are dropped (default 1000)"},
 		{"peer-bytes", "BYTES", OPT_PEER_BYTES,
 		 "bytes a second each peer may send, chunks this node "
 		 "requested not counted (K, M, G suffixes; default 32M)"},

@@ -96,10 +96,10 @@
 						interval for further bans */
 
 /* Peer discipline (node_rate.c, node_ban.c). Every inbound message costs
- * one token of a messages bucket and its size from a bytes bucket; each
- * bucket holds CM_PEER_BURST_S seconds of its rate. Chunks that the node
- * requested are not charged to the bytes bucket, because its own request
- * window already bounds them. */
+ * one token of a messages bucket and its size from a bytes bucket, and
+ * each bucket stores CM_PEER_BURST_S seconds of its rate. Chunks that the
+ * node requested are not charged, because its own request window already
+ * bounds them. */
 #define CM_PEER_MSGS_DEFAULT 1000            /* messages per second */
 #define CM_PEER_MSGS_MAX 1000000             /* largest --peer-msgs */
 #define CM_PEER_BYTES_DEFAULT (32ULL * 1024 * 1024) /* bytes per second */

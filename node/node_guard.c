@@ -3,7 +3,7 @@
  * per link, scores, rejections and bans.
  *
  * Every message a link delivers is charged to its two token buckets, one
- * for messages and one for bytes. All inbound links share the ROUTER
+ * for messages and one for bytes, except the chunks the node requested. All inbound links share the ROUTER
  * socket, which libzmq reads from every connection in turn (fair
  * queueing), so the node cannot stop reading one inbound peer. Instead it
  * drops an inbound message over the limit before decoding it, which costs
@@ -88,8 +88,8 @@ void node_link_sent(node_link *l, const uint8_t *buf, size_t len)
 		l->chunk_credit++;
 }
 
-/* True for a CHUNK in reply to one of our CHUNK_REQs. Its bytes are not
- * charged, because our request window already bounds them, so that media
+/* True for a CHUNK in reply to one of our CHUNK_REQs. It is not charged,
+ * because our request window already bounds such replies, so that media
  * arrives as fast as the peer sends it. */
 static bool is_requested_chunk(node_link *l, const uint8_t *buf, size_t len)
 {
@@ -166,11 +166,12 @@ static void overrun(node *n, node_link *l, uint64_t now)
 bool node_link_admit(node *n, node_link *l, const uint8_t *buf, size_t len)
 {
 	uint64_t now = cm_mono_ms(), wait;
-	uint64_t charged = is_requested_chunk(l, buf, len) ? 0 : len;
 
+	if (is_requested_chunk(l, buf, len))
+		return true;
 	if (l->dir == NODE_LINK_OUT) {
 		node_bucket_charge(&l->msgs, 1, now);
-		node_bucket_charge(&l->bytes, charged, now);
+		node_bucket_charge(&l->bytes, len, now);
 		wait = node_bucket_wait_ms(&l->msgs, now);
 		if (node_bucket_wait_ms(&l->bytes, now) > wait)
 			wait = node_bucket_wait_ms(&l->bytes, now);
@@ -182,7 +183,7 @@ bool node_link_admit(node *n, node_link *l, const uint8_t *buf, size_t len)
 		return true;
 	}
 	if (node_bucket_take(&l->msgs, 1, now) &&
-	    node_bucket_take(&l->bytes, charged, now))
+	    node_bucket_take(&l->bytes, len, now))
 		return true;
 	l->msgs_dropped++;
 	n->msgs_dropped++;

@@ -202,8 +202,8 @@ typedef struct node_link {
 	node_bucket msgs;
 	node_bucket bytes;
 	unsigned chunk_credit;              /* CHUNK replies to our requests
-					     * still due; not charged to
-					     * `bytes` */
+					     * still due, which are not
+					     * charged */
 	uint64_t paused_until;              /* monotonic ms; outbound only */
 	uint64_t msgs_dropped;
 	uint64_t pauses;
@@ -412,7 +412,7 @@ bool node_link_paused(const node_link *l, uint64_t now_ms,
 		      uint64_t *wake_ms);
 
 /* Notes a message that was queued to the link: a CHUNK_REQ gives the
- * peer credit for one CHUNK whose bytes are not charged. */
+ * peer credit for one CHUNK that is not charged to its buckets. */
 void node_link_sent(node_link *l, const uint8_t *buf, size_t len);
 
 /* Logs how many rejection lines of a link were suppressed, once `second`
