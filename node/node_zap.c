@@ -35,8 +35,7 @@ static const char *const verdict_texts[NODE_ZAP_VERDICTS] = {
 	[NODE_ZAP_BANNED_KEY] = "the key is banned",
 	[NODE_ZAP_BANNED_IP] = "the address is banned",
 	[NODE_ZAP_NOT_ALLOWED] = "the key is not in the allow-list",
-	[NODE_ZAP_ADDRESS_FULL] = "the address has the most inbound links "
-				  "allowed",
+	[NODE_ZAP_ADDRESS_FULL] = "the address is at its link limit",
 };
 
 const char *node_zap_verdict_name(node_zap_verdict v)
