@@ -345,8 +345,9 @@ node_link *node_link_in(node *n, const uint8_t *routing_id, size_t len,
  * dual-stack socket, as plain IPv4, so that one host has one form. */
 void node_ip_normalize(const char *ip, char out[NODE_IP_MAX]);
 
-/* Counts inbound links from address `ip`, leaving out those of `key`
- * (NULL: none), which a new connection of that key replaces. */
+/* Counts the inbound links from address `ip` that received something in
+ * the last two ping intervals, leaving out those of `key` (NULL: none),
+ * which a new connection of that key replaces. */
 size_t node_links_from_ip(const node *n, const char *ip, const uint8_t *key);
 
 /* Closes the link's TCP connection, unless its descriptor now belongs to

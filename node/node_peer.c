@@ -297,12 +297,16 @@ static node_link *make_room(node *n)
 
 size_t node_links_from_ip(const node *n, const char *ip, const uint8_t *key)
 {
+	uint64_t now = cm_mono_ms();
 	size_t count = 0;
 
 	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
 		const node_link *l = &n->links[i];
 
+		/* A link silent for two ping intervals is likely a closed
+		 * connection waiting for its timeout; a live peer pings. */
 		if (l->used && l->dir == NODE_LINK_IN &&
+		    now - l->last_rx <= 2 * CM_PING_INTERVAL_MS &&
 		    strcmp(l->endpoint, ip) == 0 &&
 		    (!key || memcmp(l->key, key, NODE_KEY_LEN) != 0))
 			count++;

@@ -2033,6 +2033,21 @@ static bool run_rate_flood(const options *opt)
 
 #define SLOTS_TRIES (CM_PEER_LINKS_PER_IP + 2)
 
+/* Sends a PING on each of the first n connections, because the node
+ * counts only links that it heard from lately. */
+static bool ping_all(conn *conns, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+
+		if (!send_encoded(&conns[i], proto_wire_ping(&buf, &len), &buf,
+				  &len))
+			return false;
+	}
+	return true;
+}
+
 /* Connects fresh keys one after another, each with a HELLO so that the
  * node makes a link for it, and keeps them open. The key after
  * CM_PEER_LINKS_PER_IP must be denied. */
@@ -2046,6 +2061,10 @@ static bool run_slots(const options *opt)
 	for (unsigned i = 0; ok && i < SLOTS_TRIES; i++) {
 		curve_keys keys;
 
+		if (!ping_all(conns, accepted)) {
+			ok = false;
+			break;
+		}
 		keys_new(&keys);
 		event = try_handshake(&conns[i], opt, &keys);
 		if (event != ZMQ_EVENT_HANDSHAKE_SUCCEEDED)

@@ -355,6 +355,7 @@ static node *zap_node(void)
 		n->links[i].used = true;
 		n->links[i].dir = NODE_LINK_IN;
 		n->links[i].key[0] = (uint8_t)(0x10 + i);
+		n->links[i].last_rx = cm_mono_ms();
 		strcpy(n->links[i].endpoint, "10.0.0.1");
 	}
 	return n;
@@ -388,7 +389,8 @@ static void zap_check_verdicts(void **state)
 }
 
 /* The links of one address are capped, but a key that reconnects
- * replaces its own link and is not counted against itself. */
+ * replaces its own link and is not counted against itself, and a silent
+ * link is not counted. */
 static void zap_check_address_cap(void **state)
 {
 	uint8_t key[NODE_KEY_LEN] = {0x50};
@@ -406,6 +408,10 @@ static void zap_check_address_cap(void **state)
 	assert_int_equal(node_zap_check(n, key, "10.0.0.2"), NODE_ZAP_ACCEPT);
 	assert_int_equal(node_zap_check(n, n->links[3].key, "10.0.0.1"),
 			 NODE_ZAP_ACCEPT);
+
+	/* A link silent for longer than two ping intervals is not counted. */
+	n->links[0].last_rx -= 2 * CM_PING_INTERVAL_MS + 1;
+	assert_int_equal(node_zap_check(n, key, "10.0.0.1"), NODE_ZAP_ACCEPT);
 	free(n);
 }
 
