@@ -104,6 +104,41 @@ int cli_resolve_id(store *s, const char *prefix, uint8_t id[32]);
 /* Tells a running node about new records; silent when none runs. */
 void cli_notify_node(const char *home, const uint8_t (*ids)[32], size_t n);
 
+/* The environment variables that hold a passphrase for a sealed
+ * identity key, and the new one for 'key passwd'. */
+#define CLI_PASS_ENV "CLIPMESH_PASSPHRASE"
+#define CLI_NEW_PASS_ENV "CLIPMESH_NEW_PASSPHRASE"
+
+/* A passphrase in guarded memory (sodium_malloc), NUL-terminated. */
+typedef struct cli_pass {
+	char *text;
+	size_t len;
+} cli_pass;
+
+/*
+ * Reads a passphrase into *p. It is the first line of `file` when that is
+ * not NULL, else environment variable `env` when it is set and not empty,
+ * else a line typed on the terminal after `prompt`, without echo and
+ * twice when `confirm`. On failure it prints what failed, frees p->text
+ * and returns CLI_FAIL, or CLI_USAGE when no source is available.
+ */
+int cli_pass_read(const char *file, const char *env, const char *prompt,
+		  bool confirm, cli_pass *p);
+
+/* Wipes and frees a passphrase; accepts one that was never read. */
+void cli_pass_free(cli_pass *p);
+
+/*
+ * Loads identity `name` of ctx->home into public_key and *secret
+ * (cm_key_load_sealed). A sealed key's passphrase comes from `pass_file`,
+ * CLIPMESH_PASSPHRASE or the terminal. Prints the error and returns the
+ * exit code: CLI_FAIL for a wrong passphrase, which the message names with
+ * the identity and no key bytes.
+ */
+int cli_load_identity(const cli_ctx *ctx, const char *name,
+		      const char *pass_file, uint8_t public_key[32],
+		      uint8_t **secret);
+
 /* One subcommand of a command group such as "key new". */
 typedef struct cli_sub {
 	const char *name;

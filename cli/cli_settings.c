@@ -16,6 +16,9 @@ enum {
 	OPT_MEDIA_MAX,
 	OPT_MEDIA_BUDGET,
 	OPT_LOG_LEVEL,
+	OPT_PEER_MSGS,
+	OPT_PEER_BYTES,
+	OPT_BAN_TIME,
 	OPT_SET,
 };
 
@@ -37,6 +40,16 @@ const cli_opt cli_setting_opts[] = {
 	 "unlimited)"},
 	{"log-level", "LEVEL", OPT_LOG_LEVEL,
 	 "debug, info, warn or error (default info)"},
+	{"peer-msgs", "N", OPT_PEER_MSGS,
+	 "messages a second each peer may send, chunks this node requested "
+	 "not counted; more are dropped (default 1000)"},
+	{"peer-bytes", "BYTES", OPT_PEER_BYTES,
+	 "bytes a second each peer may send, chunks this node requested not "
+	 "counted (K, M, G suffixes; default 32M)"},
+	{"ban-time", "TIME", OPT_BAN_TIME,
+	 "first ban of a misbehaving peer's key and address, in seconds or "
+	 "with a unit (ms, s, m, h); doubles on each repeat, at most a day "
+	 "(default 10m)"},
 	{"set", "NAME=VALUE", OPT_SET,
 	 "override any setting of clipmesh.conf(5) (repeatable)"},
 	{0},
@@ -54,6 +67,9 @@ static const struct {
 	{OPT_MEDIA_MAX, CM_SETTING_MEDIA_MAX, "--media-max"},
 	{OPT_MEDIA_BUDGET, CM_SETTING_MEDIA_BUDGET, "--media-budget"},
 	{OPT_LOG_LEVEL, CM_SETTING_LOG_LEVEL, "--log-level"},
+	{OPT_PEER_MSGS, CM_SETTING_PEER_MSGS, "--peer-msgs"},
+	{OPT_PEER_BYTES, CM_SETTING_PEER_BYTES, "--peer-bytes"},
+	{OPT_BAN_TIME, CM_SETTING_BAN_TIME, "--ban-time"},
 };
 
 int cli_setting_flag(const cli_ctx *ctx, cli_setting_flags *flags, int key,

@@ -71,28 +71,147 @@ int cmd_init(cli_ctx *ctx, int argc, char **argv)
 	return CLI_OK;
 }
 
+/* Options of 'key new' and 'key passwd'. */
+enum {
+	OPT_PASS = 1,
+	OPT_PASS_FILE,
+	OPT_NEW_PASS_FILE,
+	OPT_NO_PASS,
+};
+
+typedef struct key_opts {
+	bool seal;                  /* key new: seal with a passphrase */
+	bool plain;                 /* key passwd: store without one */
+	const char *pass_file;
+	const char *new_pass_file;
+} key_opts;
+
+static int key_opt(void *state, int key, const char *value)
+{
+	key_opts *o = state;
+
+	if (key == OPT_PASS) {
+		o->seal = true;
+	} else if (key == OPT_PASS_FILE) {
+		o->pass_file = value;
+		o->seal = true;
+	} else if (key == OPT_NEW_PASS_FILE) {
+		o->new_pass_file = value;
+	} else if (key == OPT_NO_PASS) {
+		o->plain = true;
+	}
+	return -1;
+}
+
+/* Parses the options of a key subcommand that takes one NAME. */
+static int parse_key_cmd(cli_ctx *ctx, int argc, char **argv,
+			 const cli_opt *opts, const char *usage,
+			 const char *summary, key_opts *o, int *first)
+{
+	int rc = cli_parse(ctx, argc, argv, opts, false, usage, summary,
+			   key_opt, o, first);
+
+	if (rc >= 0)
+		return rc;
+	if (argc - *first != 1)
+		return cli_usage_error(ctx, "expected 1 argument, got %d",
+				       argc - *first);
+	rc = cli_need_home(ctx);
+	return rc == CLI_OK ? -1 : rc;
+}
+
 static int key_new(cli_ctx *ctx, int argc, char **argv)
 {
+	static const cli_opt opts[] = {
+		{"passphrase", NULL, OPT_PASS,
+		 "seal the secret key with a passphrase, typed twice on the "
+		 "terminal (else $CLIPMESH_PASSPHRASE)"},
+		{"passphrase-file", "FILE", OPT_PASS_FILE,
+		 "seal it with the first line of FILE as the passphrase"},
+		{0},
+	};
+	key_opts o = {0};
+	cli_pass pass = {0};
 	uint8_t pub[32];
-	char hex[65];
+	char hex[65], prompt[96];
 	int first, rc;
 	cm_err err;
 
-	rc = parse_plain(ctx, argc, argv, false, "NAME",
-			 "Create a creator identity (an Ed25519 key pair) "
-			 "and print its public key.",
-			 1, &first);
+	rc = parse_key_cmd(ctx, argc, argv, opts, "NAME [--passphrase]",
+			   "Create a creator identity (an Ed25519 key pair) "
+			   "and print its public key.",
+			   &o, &first);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_need_home(ctx)) != CLI_OK)
-		return rc;
+	if (o.seal) {
+		snprintf(prompt, sizeof(prompt), "Passphrase for the new "
+			 "identity '%.32s': ", argv[first]);
+		rc = cli_pass_read(o.pass_file, CLI_PASS_ENV, prompt, true,
+				   &pass);
+		if (rc != CLI_OK)
+			return rc;
+	}
 	cm_err_clear();
-	err = cm_key_new(ctx->home, argv[first], pub);
+	err = cm_key_new_sealed(ctx->home, argv[first], pass.text, pass.len,
+				pub);
+	cli_pass_free(&pass);
 	if (err)
 		return cli_fail(err, "cannot create the identity", NULL);
 	cm_hex_encode(pub, 32, hex);
 	printf("%s\n", hex);
 	return CLI_OK;
+}
+
+static int key_passwd(cli_ctx *ctx, int argc, char **argv)
+{
+	static const cli_opt opts[] = {
+		{"passphrase-file", "FILE", OPT_PASS_FILE,
+		 "the current passphrase is the first line of FILE (else "
+		 "$CLIPMESH_PASSPHRASE, else the terminal)"},
+		{"new-passphrase-file", "FILE", OPT_NEW_PASS_FILE,
+		 "the new passphrase is the first line of FILE (else "
+		 "$CLIPMESH_NEW_PASSPHRASE, else typed twice)"},
+		{"no-passphrase", NULL, OPT_NO_PASS,
+		 "store the secret key without a passphrase"},
+		{0},
+	};
+	key_opts o = {0};
+	cli_pass pass = {0};
+	uint8_t pub[32], *secret = NULL;
+	char prompt[96];
+	int first, rc;
+	cm_err err;
+
+	rc = parse_key_cmd(ctx, argc, argv, opts, "NAME [--no-passphrase]",
+			   "Change the passphrase that seals an identity's "
+			   "secret key, or seal a plain one.",
+			   &o, &first);
+	if (rc >= 0)
+		return rc;
+	if (o.plain && o.new_pass_file)
+		return cli_usage_error(ctx, "--no-passphrase and "
+				       "--new-passphrase-file exclude each "
+				       "other");
+	rc = cli_load_identity(ctx, argv[first], o.pass_file, pub, &secret);
+	if (rc != CLI_OK)
+		return rc;
+	if (!o.plain) {
+		snprintf(prompt, sizeof(prompt), "New passphrase of identity "
+			 "'%.32s': ", argv[first]);
+		rc = cli_pass_read(o.new_pass_file, CLI_NEW_PASS_ENV, prompt,
+				   true, &pass);
+	}
+	if (rc == CLI_OK) {
+		cm_err_clear();
+		err = cm_key_reseal(ctx->home, argv[first], secret, pass.text,
+				    pass.len);
+		if (err)
+			rc = cli_fail(err, "cannot change the passphrase",
+				      NULL);
+	}
+	cli_pass_free(&pass);
+	cm_secret_free(&secret);
+	return rc;
 }
 
 static int print_key(void *arg, const char *name, const uint8_t pub[32])
@@ -132,9 +251,10 @@ int cmd_key(cli_ctx *ctx, int argc, char **argv)
 	static const cli_sub subs[] = {
 		{"new", key_new, "create a creator identity"},
 		{"list", key_list, "list the identities of this home"},
+		{"passwd", key_passwd, "change an identity's passphrase"},
 	};
 
-	return cli_run_sub(ctx, argc, argv, subs, 2);
+	return cli_run_sub(ctx, argc, argv, subs, 3);
 }
 
 /* Copies the listen endpoint of the node running in home (if any) into

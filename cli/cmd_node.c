@@ -11,9 +11,31 @@
 #include "cm_util.h"
 #include "node.h"
 
+enum {
+	OPT_ALLOW = 1,
+	OPT_ALLOW_FILE,
+};
+
+/* Options of node and mirror besides the settings (cli_setting_opts). */
+static const cli_opt allow_opts[] = {
+	{"allow", "KEY", OPT_ALLOW,
+	 "allow-list mode: only this node key (hex, or the address "
+	 "'clipmesh id' prints) may connect (repeatable)"},
+	{"allow-file", "FILE", OPT_ALLOW_FILE,
+	 "allow-list mode with the keys in FILE, one per line, '#' "
+	 "comments"},
+};
+
+#define ALLOW_OPTS (sizeof(allow_opts) / sizeof(allow_opts[0]))
+
 typedef struct run_opts {
 	const cli_ctx *ctx;
 	cli_setting_flags flags;
+	const char *allow_args[CM_PEERS_MAX]; /* --allow and --allow-file */
+	bool allow_is_file[CM_PEERS_MAX];
+	size_t n_allow_args;
+	uint8_t *allow;            /* malloc'd by load_allow */
+	size_t n_allow;
 } run_opts;
 
 /* Copies the settings the node reads into cfg; cfg->peers points into
@@ -57,27 +79,85 @@ static void fill_node_config(const cli_ctx *ctx, node_role role,
 			.store_map_size = cm_config_num(
 				c, CM_SETTING_STORE_MAP_SIZE),
 		},
+		.peer_msgs = cm_config_num(c, CM_SETTING_PEER_MSGS),
+		.peer_bytes = cm_config_num(c, CM_SETTING_PEER_BYTES),
+		.ban_base_ms = cm_config_num(c, CM_SETTING_BAN_TIME),
 	};
+}
+
+/* Reads the keys of every --allow and --allow-file into o->allow; prints
+ * the error. */
+static int load_allow(run_opts *o)
+{
+	for (size_t i = 0; i < o->n_allow_args; i++) {
+		const char *arg = o->allow_args[i];
+		cm_err err;
+
+		cm_err_clear();
+		err = o->allow_is_file[i]
+			      ? node_allow_read(arg, &o->allow, &o->n_allow)
+			      : node_allow_add(arg, &o->allow, &o->n_allow);
+		if (err == CM_ERR_NOT_FOUND || err == CM_ERR_IO ||
+		    err == CM_ERR_NOMEM)
+			return cli_fail(err, "cannot read the allow-list",
+					NULL);
+		if (err)
+			return cli_usage_error(o->ctx, "invalid --%s: %s",
+					       o->allow_is_file[i]
+						       ? "allow-file"
+						       : "allow",
+					       cm_err_detail());
+	}
+	return CLI_OK;
 }
 
 static int run_opt(void *state, int key, const char *value)
 {
 	run_opts *o = state;
 
-	return cli_setting_flag(o->ctx, &o->flags, key, value);
+	if (key != OPT_ALLOW && key != OPT_ALLOW_FILE)
+		return cli_setting_flag(o->ctx, &o->flags, key, value);
+	if (o->n_allow_args == CM_PEERS_MAX)
+		return cli_usage_error(o->ctx,
+				       "more than %d --allow and --allow-file "
+				       "options; list the keys in a file",
+				       CM_PEERS_MAX);
+	o->allow_is_file[o->n_allow_args] = key == OPT_ALLOW_FILE;
+	o->allow_args[o->n_allow_args++] = value;
+	return -1;
+}
+
+/* Fills opts with the setting options and allow_opts, then the end
+ * marker; returns CLI_OK, or CLI_FAIL when opts[cap] is too small. */
+static int node_opts(cli_opt *opts, size_t cap)
+{
+	size_t n = 0;
+
+	while (cli_setting_opts[n].name != NULL)
+		n++;
+	if (n + ALLOW_OPTS + 1 > cap)
+		return cli_fail(CM_ERR_USAGE, "too many node options", NULL);
+	memcpy(opts, cli_setting_opts, n * sizeof(*opts));
+	memcpy(opts + n, allow_opts, sizeof(allow_opts));
+	memset(&opts[n + ALLOW_OPTS], 0, sizeof(*opts));
+	return CLI_OK;
 }
 
 static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 {
 	run_opts o = {.ctx = ctx};
 	const char *peers[CM_PEERS_MAX];
+	cli_opt opts[32];
 	node_config cfg;
 	int first, rc;
 	cm_err err;
 
-	rc = cli_parse(ctx, argc, argv, cli_setting_opts, false,
+	if ((rc = node_opts(opts, sizeof(opts) / sizeof(opts[0]))) != CLI_OK)
+		return rc;
+	rc = cli_parse(ctx, argc, argv, opts, false,
 		       "[--listen EP] [--peer ADDR]... [--media POLICY] "
 		       "[--media-max BYTES] [--media-budget BYTES] "
+		       "[--allow KEY]... [--allow-file FILE] "
 		       "[--set NAME=VALUE]...",
 		       role == NODE_ROLE_MIRROR
 			       ? "Run a mirror in the foreground: it takes "
@@ -104,11 +184,17 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 		return cli_usage_error(ctx, "a mirror fetches all media; run "
 				       "'clipmesh node --media ...' for "
 				       "another policy");
+	if ((rc = load_allow(&o)) != CLI_OK)
+		goto out;
+	cfg.allow_only = o.n_allow_args > 0;
+	cfg.allow = o.allow;
+	cfg.n_allow = o.n_allow;
 	cm_err_clear();
 	err = node_run(&cfg);
-	if (err)
-		return cli_fail(err, "node stopped", NULL);
-	return CLI_OK;
+	rc = err ? cli_fail(err, "node stopped", NULL) : CLI_OK;
+out:
+	free(o.allow);
+	return rc;
 }
 
 int cmd_node(cli_ctx *ctx, int argc, char **argv)

@@ -20,12 +20,14 @@ enum {
 	OPT_LANG,
 	OPT_NAME,
 	OPT_BIO,
+	OPT_PASS_FILE,
 };
 
 typedef struct sign_opts {
 	const cli_ctx *ctx;
 	const char *as, *product, *title, *rating, *text, *lang;
 	const char *name, *bio;
+	const char *pass_file;
 	const char *tags[CM_TAGS_MAX];
 	size_t n_tags;
 } sign_opts;
@@ -43,6 +45,7 @@ static int sign_opt(void *state, int key, const char *value)
 	case OPT_LANG: o->lang = value; break;
 	case OPT_NAME: o->name = value; break;
 	case OPT_BIO: o->bio = value; break;
+	case OPT_PASS_FILE: o->pass_file = value; break;
 	case OPT_TAG:
 		if (o->n_tags == CM_TAGS_MAX)
 			return cli_usage_error(o->ctx,
@@ -147,21 +150,12 @@ static int sign_and_store(cli_ctx *ctx, store *s, proto_record *r,
 	return CLI_OK;
 }
 
-/* Loads identity `as` of the home; prints the error. */
-static int load_identity(cli_ctx *ctx, const char *as, proto_record *r,
+/* Loads identity o->as of the home, asking for its passphrase when it
+ * is sealed; prints the error. */
+static int load_identity(cli_ctx *ctx, const sign_opts *o, proto_record *r,
 			 uint8_t **secret)
 {
-	cm_err err;
-
-	cm_err_clear();
-	err = cm_key_load(ctx->home, as, r->author, secret);
-	if (err)
-		return cli_fail(err, "cannot use identity",
-				err == CM_ERR_NOT_FOUND
-					? "list identities with 'clipmesh "
-					  "key list'"
-					: NULL);
-	return CLI_OK;
+	return cli_load_identity(ctx, o->as, o->pass_file, r->author, secret);
 }
 
 static int publish_files(cli_ctx *ctx, const sign_opts *o, char **files,
@@ -177,7 +171,7 @@ static int publish_files(cli_ctx *ctx, const sign_opts *o, char **files,
 	memset(media, 0, sizeof(media));
 	if ((rc = cli_need_home(ctx)) != CLI_OK)
 		return rc;
-	if ((rc = load_identity(ctx, o->as, r, &secret)) != CLI_OK)
+	if ((rc = load_identity(ctx, o, r, &secret)) != CLI_OK)
 		return rc;
 	for (; hashed < n_files; hashed++) {
 		cm_err_clear();
@@ -224,6 +218,9 @@ int cmd_publish(cli_ctx *ctx, int argc, char **argv)
 		{"text", "TEXT", OPT_TEXT, "review text, up to 4000 bytes"},
 		{"tag", "T", OPT_TAG, "tag, up to 32 bytes (repeatable)"},
 		{"lang", "L", OPT_LANG, "language tag, e.g. en or pt-BR"},
+		{"passphrase-file", "FILE", OPT_PASS_FILE,
+		 "read a sealed identity's passphrase from the first line of "
+		 "FILE (else $CLIPMESH_PASSPHRASE, else the terminal)"},
 		{0},
 	};
 	sign_opts o = {.ctx = ctx};
@@ -259,6 +256,9 @@ int cmd_retract(cli_ctx *ctx, int argc, char **argv)
 {
 	static const cli_opt opts[] = {
 		{"as", "NAME", OPT_AS, "identity that published the clip"},
+		{"passphrase-file", "FILE", OPT_PASS_FILE,
+		 "read a sealed identity's passphrase from the first line of "
+		 "FILE (else $CLIPMESH_PASSPHRASE, else the terminal)"},
 		{0},
 	};
 	sign_opts o = {.ctx = ctx};
@@ -285,7 +285,7 @@ int cmd_retract(cli_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK ||
-	    (rc = load_identity(ctx, o.as, r, &secret)) != CLI_OK ||
+	    (rc = load_identity(ctx, &o, r, &secret)) != CLI_OK ||
 	    (rc = cli_resolve_id(s, argv[first], id)) != CLI_OK)
 		goto out;
 	if (store_get(s, id, &wire, &len) ||
@@ -322,6 +322,9 @@ static int profile_set(cli_ctx *ctx, int argc, char **argv)
 		{"as", "NAME", OPT_AS, "identity whose profile this is"},
 		{"name", "TEXT", OPT_NAME, "display name, up to 64 bytes"},
 		{"bio", "TEXT", OPT_BIO, "short biography, up to 1000 bytes"},
+		{"passphrase-file", "FILE", OPT_PASS_FILE,
+		 "read a sealed identity's passphrase from the first line of "
+		 "FILE (else $CLIPMESH_PASSPHRASE, else the terminal)"},
 		{0},
 	};
 	sign_opts o = {.ctx = ctx};
@@ -348,7 +351,7 @@ static int profile_set(cli_ctx *ctx, int argc, char **argv)
 				       CM_BIO_MAX))))
 		goto out;
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK ||
-	    (rc = load_identity(ctx, o.as, r, &secret)) != CLI_OK)
+	    (rc = load_identity(ctx, &o, r, &secret)) != CLI_OK)
 		goto out;
 	r->created_ms = cm_now_ms();
 	rc = sign_and_store(ctx, s, r, secret);

@@ -19,7 +19,7 @@ typedef struct command {
 
 static const command commands[] = {
 	{"init", cmd_init, "create the home: store, node transport key, config"},
-	{"key", cmd_key, "key new NAME | key list: creator identities"},
+	{"key", cmd_key, "key new | list | passwd: creator identities"},
 	{"publish", cmd_publish, "sign and publish a clip"},
 	{"retract", cmd_retract, "sign and publish a retraction of a clip"},
 	{"profile", cmd_profile, "profile set: sign and publish a profile"},

@@ -48,7 +48,9 @@ typedef enum cm_setting_id {
 	CM_SETTING_HELLO_TIMEOUT,
 	CM_SETTING_STORE_MAP_SIZE,
 	CM_SETTING_FEED_LIMIT,
-	/* Per-peer rate limits and ban durations go here. */
+	CM_SETTING_PEER_MSGS,
+	CM_SETTING_PEER_BYTES,
+	CM_SETTING_BAN_TIME,
 	CM_SETTING_COUNT
 } cm_setting_id;
 

@@ -75,7 +75,10 @@
 	X(CM_ERR_MEDIA_MISSING, "media_missing", "media not in the store")   \
 	/* Wire. */                                                          \
 	X(CM_ERR_BAD_MESSAGE, "bad_message", "malformed wire message")       \
-	X(CM_ERR_TIMEOUT, "timeout", "timed out")
+	X(CM_ERR_TIMEOUT, "timeout", "timed out")                            \
+	/* Keys. */                                                          \
+	X(CM_ERR_PASSPHRASE, "passphrase",                                   \
+	  "wrong passphrase or damaged key file")
 
 typedef enum cm_err {
 #define CM_ERR_ENUM(code, name, text) code,

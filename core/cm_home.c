@@ -12,6 +12,8 @@
 
 #include <sodium.h>
 
+#include "cm_keyfile.h"
+#include "cm_limits.h"
 #include "cm_util.h"
 
 #define IPC_PATH_MAX 107
@@ -130,32 +132,69 @@ static cm_err write_new_file(const char *path, const void *data, size_t len,
 	return CM_OK;
 }
 
-/* Writes a hex public key file and a 0600 hex secret key file. */
+/*
+ * Encodes a secret key as its file contents into *out (sodium_malloc'd,
+ * *out_len bytes): hex and a newline, or sealed with `pass` when it is not
+ * NULL (identity keys only).
+ */
+static cm_err secret_file_bytes(const uint8_t *sec, size_t sec_len,
+				const char *pass, size_t pass_len,
+				uint8_t **out, size_t *out_len)
+{
+	size_t len = pass ? CM_KEYFILE_LEN : 2 * sec_len + 1;
+	uint8_t *buf = sodium_malloc(len + 1);
+	cm_err err = CM_OK;
+
+	if (buf == NULL)
+		return CM_ERR_NOMEM;
+	if (pass != NULL && sec_len != CM_KEYFILE_SECRET_LEN) {
+		err = cm_errf(CM_ERR_USAGE, "only identity keys can be "
+			      "sealed with a passphrase");
+	} else if (pass != NULL) {
+		err = cm_keyfile_seal(sec, pass, pass_len,
+				      CM_KEY_PWHASH_OPSLIMIT,
+				      CM_KEY_PWHASH_MEMLIMIT, buf);
+	} else {
+		cm_hex_encode(sec, sec_len, (char *)buf);
+		buf[2 * sec_len] = '\n';
+	}
+	if (err) {
+		sodium_free(buf);
+		return err;
+	}
+	*out = buf;
+	*out_len = len;
+	return CM_OK;
+}
+
+/* Writes a hex public key file and a 0600 secret key file, hex or sealed
+ * with `pass` (see secret_file_bytes). */
 static cm_err write_key_pair(const char *pub_path, const char *sec_path,
 			     const uint8_t *pub, size_t pub_len,
-			     const uint8_t *sec, size_t sec_len)
+			     const uint8_t *sec, size_t sec_len,
+			     const char *pass, size_t pass_len)
 {
 	char pub_hex[2 * 32 + 2];
-	char *sec_hex = sodium_malloc(2 * sec_len + 2);
+	uint8_t *sec_bytes = NULL;
+	size_t sec_bytes_len;
 	cm_err err;
 
-	if (sec_hex == NULL)
-		return CM_ERR_NOMEM;
+	err = secret_file_bytes(sec, sec_len, pass, pass_len, &sec_bytes,
+				&sec_bytes_len);
+	if (err)
+		return err;
 	cm_hex_encode(pub, pub_len, pub_hex);
 	pub_hex[2 * pub_len] = '\n';
 	pub_hex[2 * pub_len + 1] = '\0';
-	cm_hex_encode(sec, sec_len, sec_hex);
-	sec_hex[2 * sec_len] = '\n';
-	sec_hex[2 * sec_len + 1] = '\0';
 
-	err = write_new_file(sec_path, sec_hex, 2 * sec_len + 1, 0600);
+	err = write_new_file(sec_path, sec_bytes, sec_bytes_len, 0600);
 	if (err)
 		goto out;
 	err = write_new_file(pub_path, pub_hex, strlen(pub_hex), 0644);
 	if (err)
 		unlink(sec_path);
 out:
-	sodium_free(sec_hex);
+	sodium_free(sec_bytes);
 	return err;
 }
 
@@ -201,19 +240,59 @@ cm_err cm_home_init(const char *home, bool *created)
 	/* ZeroMQ CURVE keys are Curve25519 key pairs, as crypto_box makes. */
 	crypto_box_keypair(pub, sec);
 	err = write_key_pair(pub_path, path, pub, sizeof(pub), sec,
-			     crypto_box_SECRETKEYBYTES);
+			     crypto_box_SECRETKEYBYTES, NULL, 0);
 	sodium_free(sec);
 	if (!err)
 		*created = true;
 	return err;
 }
 
-/* Reads a hex file holding exactly `len` bytes into bin. With
- * `secret`, refuses a file readable by group or others. */
-static cm_err read_hex_file(const char *path, uint8_t *bin, size_t len,
-			    bool secret)
+/* Reads up to cap bytes of fd into buf; returns the count or -1. */
+static ssize_t read_up_to(int fd, void *buf, size_t cap)
 {
-	char *buf = NULL;
+	size_t done = 0;
+
+	while (done < cap) {
+		ssize_t n = read(fd, (char *)buf + done, cap - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+/* Decodes the contents of a hex key file of `len` bytes: 2*len hex digits
+ * and an optional newline. */
+static cm_err parse_hex_key(const char *path, char *buf, size_t n,
+			    uint8_t *bin, size_t len)
+{
+	if (n < 2 * len || n > 2 * len + 1 ||
+	    (n == 2 * len + 1 && buf[2 * len] != '\n'))
+		return cm_errf(CM_ERR_IO, "%s is not a key file of %zu bytes",
+			       path, len);
+	buf[2 * len] = '\0';
+	if (!cm_hex_decode(buf, bin, len))
+		return cm_errf(CM_ERR_IO, "%s does not contain hex", path);
+	return CM_OK;
+}
+
+/*
+ * Reads a key file of exactly `len` bytes into bin. With `secret`, it
+ * rejects a file readable by group or others and accepts an identity key
+ * (len 64) sealed with a passphrase, which `pass` opens. A sealed file
+ * without `pass` fails with CM_ERR_PASSPHRASE.
+ */
+static cm_err read_key_file(const char *path, uint8_t *bin, size_t len,
+			    bool secret, const char *pass, size_t pass_len)
+{
+	size_t cap = 2 * len + 2 > CM_KEYFILE_LEN + 1 ? 2 * len + 2
+						      : CM_KEYFILE_LEN + 1;
+	uint8_t *buf = NULL;
 	struct stat st;
 	ssize_t n;
 	int fd;
@@ -239,21 +318,28 @@ static cm_err read_hex_file(const char *path, uint8_t *bin, size_t len,
 			      path, (unsigned)(st.st_mode & 0777), path);
 		goto out;
 	}
-	buf = sodium_malloc(2 * len + 2);
+	buf = sodium_malloc(cap);
 	if (buf == NULL) {
 		err = CM_ERR_NOMEM;
 		goto out;
 	}
-	n = read(fd, buf, 2 * len + 1);
-	if (n < (ssize_t)(2 * len) ||
-	    (n == (ssize_t)(2 * len + 1) && buf[2 * len] != '\n')) {
-		err = cm_errf(CM_ERR_IO, "%s is not a key file of %zu bytes",
-			      path, len);
+	n = read_up_to(fd, buf, cap - 1);
+	if (n < 0) {
+		err = cm_errf(CM_ERR_IO, "cannot read %s: %s", path,
+			      strerror(errno));
 		goto out;
 	}
-	buf[2 * len] = '\0';
-	if (!cm_hex_decode(buf, bin, len))
-		err = cm_errf(CM_ERR_IO, "%s does not contain hex", path);
+
+	if (!secret || !cm_keyfile_is_sealed(buf, (size_t)n))
+		err = parse_hex_key(path, (char *)buf, (size_t)n, bin, len);
+	else if (len != CM_KEYFILE_SECRET_LEN)
+		err = cm_errf(CM_ERR_IO, "%s is sealed with a passphrase, "
+			      "which only identity keys may be", path);
+	else if (pass == NULL)
+		err = cm_errf(CM_ERR_PASSPHRASE, "%s is sealed with a "
+			      "passphrase; give the passphrase", path);
+	else
+		err = cm_keyfile_open(buf, (size_t)n, pass, pass_len, bin);
 out:
 	if (buf != NULL)
 		sodium_free(buf);
@@ -261,10 +347,12 @@ out:
 	return err;
 }
 
-/* Loads a public/secret pair stored as PUB and SEC files under home. */
+/* Loads a public/secret pair stored as PUB and SEC files under home; a
+ * sealed secret file needs `pass`. */
 static cm_err load_pair(const char *home, const char *pub_name,
 			const char *sec_name, uint8_t *pub, size_t pub_len,
-			uint8_t **secret, size_t sec_len)
+			uint8_t **secret, size_t sec_len, const char *pass,
+			size_t pass_len)
 {
 	char path[CM_HOME_PATH_MAX];
 	uint8_t *sec;
@@ -272,13 +360,14 @@ static cm_err load_pair(const char *home, const char *pub_name,
 
 	*secret = NULL;
 	if ((err = cm_home_path(home, pub_name, path)) ||
-	    (err = read_hex_file(path, pub, pub_len, false)))
+	    (err = read_key_file(path, pub, pub_len, false, NULL, 0)))
 		return err;
 	sec = sodium_malloc(sec_len);
 	if (sec == NULL)
 		return CM_ERR_NOMEM;
 	if ((err = cm_home_path(home, sec_name, path)) ||
-	    (err = read_hex_file(path, sec, sec_len, true))) {
+	    (err = read_key_file(path, sec, sec_len, true, pass,
+				 pass_len))) {
 		sodium_free(sec);
 		return err;
 	}
@@ -297,7 +386,7 @@ cm_err cm_home_transport_key(const char *home, uint8_t public_key[32],
 			       "clipmesh init",
 			       home);
 	err = load_pair(home, "node.pub", "node.key", public_key, 32, secret,
-			crypto_box_SECRETKEYBYTES);
+			crypto_box_SECRETKEYBYTES, NULL, 0);
 	return err;
 }
 
@@ -337,6 +426,12 @@ static cm_err key_paths(const char *home, const char *name, char *pub,
 
 cm_err cm_key_new(const char *home, const char *name, uint8_t public_key[32])
 {
+	return cm_key_new_sealed(home, name, NULL, 0, public_key);
+}
+
+cm_err cm_key_new_sealed(const char *home, const char *name, const char *pass,
+			 size_t pass_len, uint8_t public_key[32])
+{
 	char pub_path[CM_HOME_PATH_MAX], sec_path[CM_HOME_PATH_MAX];
 	uint8_t *sec;
 	cm_err err;
@@ -353,13 +448,20 @@ cm_err cm_key_new(const char *home, const char *name, uint8_t public_key[32])
 		return CM_ERR_NOMEM;
 	crypto_sign_keypair(public_key, sec);
 	err = write_key_pair(pub_path, sec_path, public_key, 32, sec,
-			     crypto_sign_SECRETKEYBYTES);
+			     crypto_sign_SECRETKEYBYTES, pass, pass_len);
 	sodium_free(sec);
 	return err;
 }
 
 cm_err cm_key_load(const char *home, const char *name, uint8_t public_key[32],
 		   uint8_t **secret)
+{
+	return cm_key_load_sealed(home, name, NULL, 0, public_key, secret);
+}
+
+cm_err cm_key_load_sealed(const char *home, const char *name,
+			  const char *pass, size_t pass_len,
+			  uint8_t public_key[32], uint8_t **secret)
 {
 	char pub_path[CM_HOME_PATH_MAX], sec_path[CM_HOME_PATH_MAX];
 	cm_err err;
@@ -374,7 +476,13 @@ cm_err cm_key_load(const char *home, const char *name, uint8_t public_key[32],
 			       name, name);
 	err = load_pair(home, pub_path + strlen(home) + 1,
 			sec_path + strlen(home) + 1, public_key, 32, secret,
-			crypto_sign_SECRETKEYBYTES);
+			crypto_sign_SECRETKEYBYTES, pass, pass_len);
+	if (err == CM_ERR_PASSPHRASE && pass)
+		return cm_errf(err, "the passphrase does not open identity "
+			       "'%s' (or its key file was changed)", name);
+	if (err == CM_ERR_PASSPHRASE)
+		return cm_errf(err, "identity '%s' is sealed with a "
+			       "passphrase; give the passphrase", name);
 	if (err)
 		return err;
 	/* The public half of an Ed25519 secret key is its last 32 bytes. */
@@ -385,6 +493,88 @@ cm_err cm_key_load(const char *home, const char *name, uint8_t public_key[32],
 			       sec_path);
 	}
 	return CM_OK;
+}
+
+cm_err cm_key_is_sealed(const char *home, const char *name, bool *sealed)
+{
+	char pub_path[CM_HOME_PATH_MAX], sec_path[CM_HOME_PATH_MAX];
+	uint8_t head[CM_KEYFILE_MAGIC_LEN];
+	ssize_t n;
+	cm_err err;
+	int fd;
+
+	*sealed = false;
+	if ((err = key_paths(home, name, pub_path, sec_path)))
+		return err;
+	fd = open(sec_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return cm_errf(CM_ERR_NOT_FOUND,
+			       "no identity named '%s'; create it with "
+			       "clipmesh key new %s",
+			       name, name);
+	if (fd < 0)
+		return cm_errf(CM_ERR_IO, "cannot open %s: %s", sec_path,
+			       strerror(errno));
+	n = read_up_to(fd, head, sizeof(head));
+	close(fd);
+	*sealed = n > 0 && cm_keyfile_is_sealed(head, (size_t)n);
+	return CM_OK;
+}
+
+/* Makes a rename in the folder of `path` durable; best effort, because
+ * the key file itself was synced before the rename. */
+static void sync_parent(const char *path)
+{
+	char dir[CM_HOME_PATH_MAX];
+	char *slash;
+	int fd;
+
+	cm_strlcpy(dir, path, sizeof(dir));
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		return;
+	*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	fsync(fd);
+	close(fd);
+}
+
+cm_err cm_key_reseal(const char *home, const char *name,
+		     const uint8_t *secret, const char *pass,
+		     size_t pass_len)
+{
+	char pub_path[CM_HOME_PATH_MAX], sec_path[CM_HOME_PATH_MAX];
+	char tmp_path[CM_HOME_PATH_MAX];
+	uint8_t *bytes = NULL;
+	size_t len;
+	cm_err err;
+
+	if ((err = key_paths(home, name, pub_path, sec_path)))
+		return err;
+	if (snprintf(tmp_path, sizeof(tmp_path), "%s.new", sec_path) >=
+	    (int)sizeof(tmp_path))
+		return cm_errf(CM_ERR_USAGE, "path is too long: %s.new",
+			       sec_path);
+	err = secret_file_bytes(secret, crypto_sign_SECRETKEYBYTES, pass,
+				pass_len, &bytes, &len);
+	if (err)
+		return err;
+
+	/* A .new file left by an interrupted run contains nothing that the
+	 * key file lacks, so it is replaced. */
+	unlink(tmp_path);
+	err = write_new_file(tmp_path, bytes, len, 0600);
+	if (!err && rename(tmp_path, sec_path) != 0) {
+		err = cm_errf(CM_ERR_IO, "cannot replace %s: %s", sec_path,
+			      strerror(errno));
+		unlink(tmp_path);
+	}
+	if (!err)
+		sync_parent(sec_path);
+	sodium_free(bytes);
+	return err;
 }
 
 static int compare_names(const void *a, const void *b)
@@ -443,7 +633,7 @@ cm_err cm_key_list(const char *home,
 			continue;
 		snprintf(rel, sizeof(rel), "keys/%s.pub", names[i]);
 		if (cm_home_path(home, rel, path) ||
-		    read_hex_file(path, pub, 32, false))
+		    read_key_file(path, pub, 32, false, NULL, 0))
 			continue;
 		if (fn(ctx, names[i], pub))
 			break;

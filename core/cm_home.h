@@ -7,12 +7,14 @@
  *   store/              the LMDB environment
  *   node.key            CURVE transport secret key, hex, mode 0600
  *   node.pub            CURVE transport public key, hex
- *   keys/NAME.key       Ed25519 identity secret key, hex, mode 0600
+ *   keys/NAME.key       Ed25519 identity secret key, mode 0600: hex, or
+ *                       sealed with a passphrase (cm_keyfile.h)
  *   keys/NAME.pub       Ed25519 identity public key, hex
  *   control.sock        IPC socket of the running node
  *
  * Secret keys are returned in sodium_malloc'd memory; free them with
- * cm_secret_free(), which wipes them.
+ * cm_secret_free(), which wipes them. The node's transport key is never
+ * sealed, so that a node starts unattended.
  */
 #ifndef CM_HOME_H
 #define CM_HOME_H
@@ -60,10 +62,37 @@ bool cm_key_name_valid(const char *name);
 /* Creates identity NAME; fails with CM_ERR_EXISTS when it exists. */
 cm_err cm_key_new(const char *home, const char *name, uint8_t public_key[32]);
 
+/* Creates identity NAME with its secret key sealed under passphrase
+ * `pass` (pass_len bytes; NULL: a plain key, as cm_key_new). */
+cm_err cm_key_new_sealed(const char *home, const char *name, const char *pass,
+			 size_t pass_len, uint8_t public_key[32]);
+
 /* Loads identity NAME: *secret (64 bytes, sodium_malloc'd) and its
- * public key. CM_ERR_NOT_FOUND when there is no such identity. */
+ * public key. CM_ERR_NOT_FOUND when there is no such identity,
+ * CM_ERR_PASSPHRASE when its key is sealed, CM_ERR_KEY_MODE when the
+ * secret key file is readable by group or others. */
 cm_err cm_key_load(const char *home, const char *name, uint8_t public_key[32],
 		   uint8_t **secret);
+
+/* As cm_key_load, and opens a sealed key with passphrase `pass`
+ * (pass_len bytes; ignored for a plain key). CM_ERR_PASSPHRASE when the
+ * passphrase is wrong or the sealed file was changed. */
+cm_err cm_key_load_sealed(const char *home, const char *name,
+			  const char *pass, size_t pass_len,
+			  uint8_t public_key[32], uint8_t **secret);
+
+/* Sets *sealed to whether identity NAME's secret key file is sealed,
+ * without reading more than its magic. CM_ERR_NOT_FOUND when there is no
+ * such identity. */
+cm_err cm_key_is_sealed(const char *home, const char *name, bool *sealed);
+
+/* Replaces identity NAME's secret key file with `secret` (64 bytes)
+ * sealed under `pass`, or plain when pass is NULL, through a new file
+ * and a rename, so that the old file stays whole until the new one is on
+ * disk. */
+cm_err cm_key_reseal(const char *home, const char *name,
+		     const uint8_t *secret, const char *pass,
+		     size_t pass_len);
 
 /* Calls fn for each identity, sorted by name. */
 cm_err cm_key_list(const char *home,

@@ -76,9 +76,6 @@
 #define CM_SYNC_INTERVAL_MS 30000            /* periodic catch-up */
 #define CM_CONTROL_TIMEOUT_MS 2000           /* CLI to node request */
 #define CM_MEDIA_JOBS_MAX 32                 /* media fetched at once */
-#define CM_PEER_REJECTS_MAX 100              /* rejected inputs per peer
-						and minute before a ban */
-#define CM_PEER_BAN_MS (10 * 60 * 1000)      /* how long a ban lasts */
 #define CM_HANDSHAKE_MS 5000                 /* ZMTP and CURVE handshake of
 						an inbound connection */
 #define CM_HELLO_DEADLINE_MS 5000            /* inbound link without HELLO
@@ -101,6 +98,54 @@
 #define CM_QUEUED_TOTAL_MAX ((uint64_t)CM_PEERS_MAX * CM_PEER_QUEUED_MAX)
 #define CM_BAN_LOG_INTERVAL_MS 10000         /* one summary line per
 						interval for further bans */
+
+/* Peer discipline (node_rate.c, node_ban.c). Every inbound message costs
+ * one token of a messages bucket and its size from a bytes bucket, and
+ * each bucket stores CM_PEER_BURST_S seconds of its rate. Chunks that the
+ * node requested are not charged, because its own request window already
+ * bounds them. */
+#define CM_PEER_MSGS_DEFAULT 1000            /* messages per second */
+#define CM_PEER_MSGS_MAX 1000000             /* largest --peer-msgs */
+#define CM_PEER_BYTES_DEFAULT (32ULL * 1024 * 1024) /* bytes per second */
+#define CM_PEER_BYTES_MAX (1ULL << 40)       /* largest --peer-bytes */
+#define CM_PEER_BURST_S 2
+/* A peer's score starts at CM_PEER_SCORE_MAX, recovers
+ * CM_PEER_SCORE_RECOVER points a second, and the peer is banned when it
+ * reaches 0: after about 100 invalid inputs in a row, or about 25 seconds
+ * over its rate limit. */
+#define CM_PEER_SCORE_MAX 1000
+#define CM_PEER_SCORE_RECOVER 10             /* points per second */
+#define CM_PEER_PENALTY_INVALID 10           /* malformed or badly signed
+						input */
+#define CM_PEER_PENALTY_OVERRUN 50           /* each second in which input
+						was dropped or paused */
+#define CM_BAN_BASE_MS (10 * 60 * 1000)      /* first ban of a key or an
+						address; doubles on each
+						repeat */
+#define CM_BAN_MAX_MS (24 * 3600 * 1000)     /* longest ban */
+#define CM_BAN_FORGET_MS (24ULL * 3600 * 1000) /* strikes are forgotten
+						this long after a ban ended */
+#define CM_BANS_MAX 1024                     /* keys and addresses with
+						strikes; the entry whose ban
+						ended first makes room */
+#define CM_PEER_LINKS_PER_IP 16              /* inbound links from one IP
+						address */
+#define CM_ALLOW_MAX 65536                   /* keys in an allow-list */
+#define CM_ALLOW_LINE_MAX 1024               /* bytes in one line of an
+						allow-list file */
+
+/* Passphrase-sealed identity keys (cm_keyfile.h). New keys use
+ * libsodium's MODERATE Argon2id cost (3 passes over 256 MiB): about
+ * 0.45 s per publish on a 2-core x86-64 VM, 8 times the INTERACTIVE cost
+ * (0.055 s) for an attacker who guesses offline. Key files with costs
+ * between INTERACTIVE (2, 64 MiB) and SENSITIVE (4, 1 GiB) are read. */
+#define CM_PASSPHRASE_MAX 1024               /* bytes */
+#define CM_KEY_PWHASH_OPSLIMIT 3ULL
+#define CM_KEY_PWHASH_MEMLIMIT (256ULL * 1024 * 1024)
+#define CM_KEY_PWHASH_OPSLIMIT_MIN 2ULL
+#define CM_KEY_PWHASH_OPSLIMIT_MAX 4ULL
+#define CM_KEY_PWHASH_MEMLIMIT_MIN (64ULL * 1024 * 1024)
+#define CM_KEY_PWHASH_MEMLIMIT_MAX (1024ULL * 1024 * 1024)
 
 /* Store. */
 #define CM_STORE_MAP_SIZE (64ULL * 1024 * 1024 * 1024) /* LMDB map, bytes */

@@ -107,6 +107,21 @@ static const cm_setting table[CM_SETTING_COUNT] = {
 		"feed_limit", "limits", CM_VALUE_COUNT, CM_FEED_LIMIT_DEFAULT,
 		NULL, 1, CM_FEED_LIMIT_MAX, NULL, NULL, NULL,
 		"clips per page of 'clipmesh feed' without --limit"},
+	[CM_SETTING_PEER_MSGS] = {
+		"peer_msgs", "limits", CM_VALUE_COUNT, CM_PEER_MSGS_DEFAULT,
+		NULL, 1, CM_PEER_MSGS_MAX, NULL, NULL, "--peer-msgs",
+		"messages a second each peer may send, chunks this node "
+		"requested not counted; more are dropped"},
+	[CM_SETTING_PEER_BYTES] = {
+		"peer_bytes", "limits", CM_VALUE_SIZE, CM_PEER_BYTES_DEFAULT,
+		NULL, 1, CM_PEER_BYTES_MAX, NULL, NULL, "--peer-bytes",
+		"bytes a second each peer may send, chunks this node "
+		"requested not counted"},
+	[CM_SETTING_BAN_TIME] = {
+		"ban_time", "limits", CM_VALUE_DURATION, CM_BAN_BASE_MS, NULL,
+		1000, CM_BAN_MAX_MS, NULL, NULL, "--ban-time",
+		"first ban of a misbehaving peer's key and address; it "
+		"doubles on each repeat, up to a day"},
 };
 
 const cm_setting *cm_setting_get(cm_setting_id id)

@@ -4,10 +4,8 @@
  *
  * Sockets: a ROUTER bound to the listen endpoint as CURVE server, one
  * DEALER per configured peer as CURVE client, the control ROUTER on an
- * ipc endpoint, and a ZAP handler (REP on inproc://zeromq.zap.01). The
- * handler accepts every CURVE client that is not banned and sets its
- * public key as the User-Id of its messages, so that each inbound link
- * gets its peer's authenticated key.
+ * ipc endpoint, and the ZAP handler (node_zap.c), bound before the ROUTER
+ * so that no client connects unchecked.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,9 +24,7 @@
 #include "cm_util.h"
 #include "node_internal.h"
 
-#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define MONITOR_ENDPOINT "inproc://clipmesh.router.monitor"
-#define ZAP_FRAMES_MAX 8
 #define POLL_MS 100
 #define LINGER_MS 200
 #define RECV_BURST 64 /* messages read per socket per loop turn */
@@ -121,79 +117,6 @@ static cm_err take_lock(node *n)
 	if (ftruncate(n->lock_fd, 0) == 0)
 		dprintf(n->lock_fd, "%ld\n", (long)getpid());
 	return CM_OK;
-}
-
-static cm_err open_zap(node *n)
-{
-	int linger = 0;
-
-	n->zap = zmq_socket(n->ctx, ZMQ_REP);
-	if (!n->zap || zmq_setsockopt(n->zap, ZMQ_LINGER, &linger,
-				      sizeof(linger)) ||
-	    zmq_bind(n->zap, ZAP_ENDPOINT))
-		return cm_errf(CM_ERR_ZMQ, "binding the ZAP handler: %s",
-			       zmq_strerror(errno));
-	return CM_OK;
-}
-
-static void zap_send(node *n, zmq_msg_t *request_id, const char *status,
-		     const char *user_id)
-{
-	const int more = ZMQ_SNDMORE;
-
-	zmq_send(n->zap, "1.0", 3, more);
-	zmq_send(n->zap, zmq_msg_data(request_id), zmq_msg_size(request_id),
-		 more);
-	zmq_send(n->zap, status, strlen(status), more);
-	zmq_send(n->zap, status[0] == '2' ? "OK" : "denied",
-		 status[0] == '2' ? 2 : 6, more);
-	zmq_send(n->zap, user_id, strlen(user_id), more);
-	zmq_send(n->zap, "", 0, 0);
-}
-
-static bool frame_is(zmq_msg_t *frame, const char *text)
-{
-	return zmq_msg_size(frame) == strlen(text) &&
-	       memcmp(zmq_msg_data(frame), text, strlen(text)) == 0;
-}
-
-/*
- * Replies to one ZAP request. Frames: version, request id, domain, address,
- * routing id, mechanism, then the credentials (for CURVE the client's
- * 32-byte public key).
- */
-static void zap_reply(node *n)
-{
-	zmq_msg_t frames[ZAP_FRAMES_MAX];
-	char user_id[2 * NODE_KEY_LEN + 1] = "";
-	const char *status = "400";
-	size_t count = 0;
-	bool more = true;
-
-	while (more && count < ZAP_FRAMES_MAX) {
-		zmq_msg_init(&frames[count]);
-		if (zmq_msg_recv(&frames[count], n->zap, ZMQ_DONTWAIT) < 0) {
-			zmq_msg_close(&frames[count]);
-			goto out;
-		}
-		more = zmq_msg_more(&frames[count]);
-		count++;
-	}
-	if (more || count < 6)
-		goto out; /* a REP socket cannot reply to a partial request */
-
-	if (frame_is(&frames[5], "CURVE") && count == 7 &&
-	    zmq_msg_size(&frames[6]) == NODE_KEY_LEN &&
-	    !node_is_banned(n, zmq_msg_data(&frames[6]))) {
-		cm_hex_encode(zmq_msg_data(&frames[6]), NODE_KEY_LEN, user_id);
-		status = "200";
-	} else if (frame_is(&frames[5], "NULL")) {
-		status = "200"; /* the local control socket */
-	}
-	zap_send(n, &frames[1], status, user_id);
-out:
-	for (size_t i = 0; i < count; i++)
-		zmq_msg_close(&frames[i]);
 }
 
 static cm_err open_router(node *n)
@@ -301,7 +224,8 @@ static cm_err start(node *n)
 	if (!n->ctx)
 		return cm_errf(CM_ERR_ZMQ, "creating a ZeroMQ context: %s",
 			       zmq_strerror(errno));
-	if ((err = open_zap(n)) || (err = open_router(n)) ||
+	if ((err = node_peer_limits_init(n)) ||
+	    (err = node_zap_open(n->ctx, &n->zap)) || (err = open_router(n)) ||
 	    (err = node_control_open(n)) || (err = add_peers(n)))
 		return err;
 
@@ -330,6 +254,7 @@ static void stop(node *n)
 	free(n->batch);
 	free(n->batch_results);
 	free(n->interest);
+	free(n->allow);
 	cm_secret_free(&n->secret);
 	store_close(&n->st);
 	if (n->lock_fd >= 0)
@@ -345,6 +270,7 @@ static void receive_router(node *n)
 		uint8_t key[NODE_KEY_LEN];
 		const char *user_id, *ip;
 		node_link *l;
+		int fd;
 
 		zmq_msg_init(&rid);
 		zmq_msg_init(&msg);
@@ -358,12 +284,12 @@ static void receive_router(node *n)
 
 		user_id = zmq_msg_gets(&msg, "User-Id");
 		ip = zmq_msg_gets(&msg, "Peer-Address");
+		fd = zmq_msg_get(&msg, ZMQ_SRCFD);
 		if (!zmq_msg_more(&msg) && user_id &&
 		    cm_hex_decode(user_id, key, NODE_KEY_LEN) &&
-		    !node_is_banned(n, key) &&
 		    (l = node_link_in(n, zmq_msg_data(&rid), zmq_msg_size(&rid),
-				      key, ip))) {
-			node_link_set_fd(l, zmq_msg_get(&msg, ZMQ_SRCFD));
+				      key, ip, fd))) {
+			node_link_set_fd(l, fd);
 			node_link_receive(n, l, zmq_msg_data(&msg),
 					  zmq_msg_size(&msg));
 		}
@@ -484,9 +410,15 @@ static void conns_receive(node *n)
 		log_refused(n, n_refused);
 }
 
+/* Receives up to RECV_BURST messages from an outbound peer, fewer when
+ * its input limit pauses it. */
 static void receive_dealer(node *n, node_link *l)
 {
-	for (int i = 0; i < RECV_BURST && l->used; i++) {
+	uint64_t wake = UINT64_MAX;
+
+	for (int i = 0; i < RECV_BURST && l->used &&
+			!node_link_paused(l, cm_mono_ms(), &wake);
+	     i++) {
 		zmq_msg_t msg;
 		bool whole;
 
@@ -498,7 +430,7 @@ static void receive_dealer(node *n, node_link *l)
 		whole = !zmq_msg_more(&msg);
 		if (whole)
 			node_link_set_fd(l, zmq_msg_get(&msg, ZMQ_SRCFD));
-		if (whole && !node_is_banned(n, l->key))
+		if (whole && cm_mono_ms() >= l->ban_until)
 			node_link_receive(n, l, zmq_msg_data(&msg),
 					  zmq_msg_size(&msg));
 		while (zmq_msg_more(&msg) &&
@@ -529,6 +461,7 @@ static cm_err loop(node *n)
 	uint64_t next_flush = 0;
 
 	while (!stop_signal) {
+		uint64_t now = cm_mono_ms(), wake = now + POLL_MS;
 		size_t count = 4;
 
 		items[0] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
@@ -538,14 +471,17 @@ static cm_err loop(node *n)
 		for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
 			node_link *l = &n->links[i];
 
-			if (!l->used || l->dir != NODE_LINK_OUT)
+			/* A paused DEALER is left unread, so that its peer
+			 * waits on TCP instead of filling our memory. */
+			if (!l->used || l->dir != NODE_LINK_OUT ||
+			    node_link_paused(l, now, &wake))
 				continue;
 			owners[count] = l;
 			items[count++] =
 				(zmq_pollitem_t){l->dealer, 0, ZMQ_POLLIN, 0};
 		}
 
-		if (zmq_poll(items, (int)count, POLL_MS) < 0) {
+		if (zmq_poll(items, (int)count, (long)(wake - now)) < 0) {
 			if (errno == EINTR)
 				continue;
 			return cm_errf(CM_ERR_ZMQ, "polling: %s",
@@ -554,7 +490,7 @@ static cm_err loop(node *n)
 		if (items[3].revents & ZMQ_POLLIN)
 			conns_receive(n);
 		if (items[2].revents & ZMQ_POLLIN)
-			zap_reply(n);
+			node_zap_reply(n);
 		if (items[0].revents & ZMQ_POLLIN)
 			receive_router(n);
 		if (items[1].revents & ZMQ_POLLIN)

@@ -54,6 +54,17 @@ typedef struct node_config {
 	uint64_t media_budget;     /* bytes of stored chunks over which whole
 				    * media is evicted; 0: unlimited */
 	node_limits limits;
+	uint64_t peer_msgs;        /* messages a second each peer may send;
+				    * 0: CM_PEER_MSGS_DEFAULT */
+	uint64_t peer_bytes;       /* bytes a second each peer may send,
+				    * chunks we requested not counted;
+				    * 0: CM_PEER_BYTES_DEFAULT */
+	uint64_t ban_base_ms;      /* first ban; doubles on each repeat;
+				    * 0: CM_BAN_BASE_MS */
+	bool allow_only;           /* allow-list mode: only the n_allow keys
+				    * in `allow` may connect (none when 0) */
+	const uint8_t *allow;      /* n_allow CURVE keys of 32 bytes */
+	size_t n_allow;
 } node_config;
 
 /*
@@ -78,6 +89,23 @@ cm_err node_notify(const char *home, const uint8_t (*ids)[PROTO_ID_LEN],
  * no node is running there.
  */
 cm_err node_status(const char *home, char **json);
+
+/*
+ * Appends the node key in `text` (64 hex digits, or a peer address as
+ * `clipmesh id` prints it) to the allow-list *keys of *n_keys keys. *keys
+ * is realloc'd, and the caller frees it. Fails with CM_ERR_BAD_KEY when
+ * text is neither form, CM_ERR_TOO_MANY past CM_ALLOW_MAX keys.
+ */
+cm_err node_allow_add(const char *text, uint8_t **keys, size_t *n_keys);
+
+/*
+ * Appends the keys of allow-list file `path` as node_allow_add does: one
+ * key per line, blank lines skipped, '#' starts a comment. Fails on the
+ * first bad line with its number in the detail (CM_ERR_BAD_KEY, or
+ * CM_ERR_TOO_LONG for a line over CM_ALLOW_LINE_MAX bytes), and with
+ * CM_ERR_NOT_FOUND or CM_ERR_IO when the file cannot be read.
+ */
+cm_err node_allow_read(const char *path, uint8_t **keys, size_t *n_keys);
 
 /*
  * Parses a peer address "clipmesh://KEYHEX@HOST:PORT" into a ZeroMQ TCP

@@ -26,6 +26,113 @@
 #define NODE_LINKS_MAX (2 * CM_PEERS_MAX)
 #define NODE_KNOWN_IDS 2048          /* per link, ids the peer holds */
 #define NODE_WANTS 8192              /* ids requested and not received */
+#define NODE_IP_MAX 64               /* an IPv4 or IPv6 address as text */
+
+/* --- node_rate.c: token buckets and scores ----------------------------- */
+
+/*
+ * A token bucket: `rate` tokens a second, at most `cap` stored. The level
+ * is kept in thousandths of a token, so that one millisecond of refill is
+ * exact. It falls below zero when a caller charges more than the bucket
+ * contains (node_bucket_charge).
+ */
+typedef struct node_bucket {
+	int64_t level;                      /* thousandths of a token */
+	int64_t cap;                        /* thousandths of a token */
+	uint64_t rate;                      /* tokens per second */
+	uint64_t last_ms;                   /* monotonic ms of last refill */
+} node_bucket;
+
+/* Starts a full bucket of `burst` tokens refilled at `rate` a second.
+ * rate and burst are at most 2^42. */
+void node_bucket_init(node_bucket *b, uint64_t rate, uint64_t burst,
+		      uint64_t now_ms);
+
+/* Takes `amount` tokens when the bucket contains them after a refill;
+ * otherwise takes none and returns false. */
+bool node_bucket_take(node_bucket *b, uint64_t amount, uint64_t now_ms);
+
+/* Takes `amount` tokens after a refill, going into debt if needed. */
+void node_bucket_charge(node_bucket *b, uint64_t amount, uint64_t now_ms);
+
+/* Returns the milliseconds until the bucket level is above zero; 0 when
+ * it is now. */
+uint64_t node_bucket_wait_ms(node_bucket *b, uint64_t now_ms);
+
+/*
+ * A peer's standing: CM_PEER_SCORE_MAX points at first, lowered by
+ * penalties, recovering CM_PEER_SCORE_RECOVER points a second. The peer is
+ * banned when it reaches 0.
+ */
+typedef struct node_score {
+	int64_t milli;                      /* thousandths of a point */
+	uint64_t at_ms;                     /* monotonic ms of `milli` */
+} node_score;
+
+void node_score_init(node_score *s, uint64_t now_ms);
+
+/* Adds the points recovered since the last change, subtracts `penalty`
+ * and returns the points left (0 or less: ban). */
+int64_t node_score_lower(node_score *s, unsigned penalty, uint64_t now_ms);
+
+/* Returns the points at now_ms, recovery included, without changing s. */
+int64_t node_score_points(const node_score *s, uint64_t now_ms);
+
+/* --- node_ban.c: bans of keys and addresses ---------------------------- */
+
+typedef enum node_ban_kind {
+	NODE_BAN_KEY,                       /* a CURVE public key */
+	NODE_BAN_IP,                        /* an IP address */
+} node_ban_kind;
+
+/* One key or address with strikes. A strike bans it for the table's base
+ * time, doubled for each earlier strike, at most its maximum. */
+typedef struct node_ban {
+	bool used;
+	node_ban_kind kind;
+	uint8_t key[NODE_KEY_LEN];          /* NODE_BAN_KEY */
+	char ip[NODE_IP_MAX];               /* NODE_BAN_IP */
+	unsigned strikes;
+	uint64_t until;                     /* monotonic ms */
+	uint64_t length_ms;                 /* of the latest ban */
+} node_ban;
+
+/* Every key and address with strikes, at most CM_BANS_MAX. An entry is
+ * forgotten CM_BAN_FORGET_MS after its ban ended. */
+typedef struct node_bans {
+	node_ban entries[CM_BANS_MAX];
+	uint64_t base_ms;
+	uint64_t max_ms;
+} node_bans;
+
+/* Empties the table and sets the length of a first ban and of the
+ * longest one. */
+void node_bans_init(node_bans *b, uint64_t base_ms, uint64_t max_ms);
+
+/*
+ * Adds a strike to a key (kind NODE_BAN_KEY, `key`) or an address
+ * (NODE_BAN_IP, `ip`) and bans it from now_ms on. When the table is full,
+ * the entry whose ban ended first makes room. Returns the entry, which
+ * stays valid until the next strike.
+ */
+const node_ban *node_bans_strike(node_bans *b, node_ban_kind kind,
+				 const uint8_t *key, const char *ip,
+				 uint64_t now_ms);
+
+/* Returns the entry of a key or address while it is banned, else NULL. */
+const node_ban *node_bans_active(const node_bans *b, node_ban_kind kind,
+				 const uint8_t *key, const char *ip,
+				 uint64_t now_ms);
+
+/* Why the ZAP handler denies a connection, or NODE_ZAP_ACCEPT. */
+typedef enum node_zap_verdict {
+	NODE_ZAP_ACCEPT = 0,
+	NODE_ZAP_BANNED_KEY,
+	NODE_ZAP_BANNED_IP,
+	NODE_ZAP_NOT_ALLOWED,               /* allow-list mode */
+	NODE_ZAP_ADDRESS_FULL,              /* CM_PEER_LINKS_PER_IP reached */
+	NODE_ZAP_VERDICTS
+} node_zap_verdict;
 
 typedef enum node_link_dir {
 	NODE_LINK_OUT, /* we connected: a DEALER of our own */
@@ -101,11 +208,27 @@ typedef struct node_link {
 	uint64_t fd_bytes_acked;
 	uint64_t chunk_reqs_dropped;
 
-	/* Rejected inputs in the current minute; over CM_PEER_REJECTS_MAX
-	 * the peer is banned and the next tick drops the link. */
-	uint64_t reject_minute;
-	unsigned rejects;
+	/* Input limits. An inbound link's messages beyond its buckets are
+	 * dropped, because all inbound links share the ROUTER socket. An
+	 * outbound link's DEALER is not read until `paused_until`, so its
+	 * messages wait in libzmq and TCP instead. */
+	node_bucket msgs;
+	node_bucket bytes;
+	unsigned chunk_credit;              /* CHUNK replies to our requests
+					     * still due, which are not
+					     * charged */
+	uint64_t paused_until;              /* monotonic ms; outbound only */
+	uint64_t msgs_dropped;
+	uint64_t pauses;
+	uint64_t overrun_second;            /* last second that cost points */
+	uint64_t overrun_log_until;         /* monotonic ms */
+
+	/* Invalid input and overruns lower the score; at 0 the peer is
+	 * banned, its connection closed, and the next tick drops the link.
+	 * An outbound link ignores its peer until ban_until. */
+	node_score score;
 	bool banned;
+	uint64_t ban_until;                 /* monotonic ms */
 
 	/* Rejection log rate limit: lines in the current second. */
 	uint64_t log_second;
@@ -131,14 +254,25 @@ typedef struct node {
 
 	node_link links[NODE_LINKS_MAX];
 
-	/* Keys whose messages are ignored and whose connections ZAP denies
-	 * until `until` (monotonic ms). */
-	struct node_ban {
-		uint8_t key[NODE_KEY_LEN];
-		uint64_t until;
-	} bans[CM_PEERS_MAX];
+	/* Keys and addresses whose connections ZAP denies while banned. */
+	node_bans bans;
 	uint64_t ban_log_until;             /* end of the ban log interval */
 	uint64_t bans_unlogged;             /* bans since its last line */
+
+	/* Allow-list mode: only these keys (sorted) pass ZAP. */
+	bool allow_only;
+	uint8_t *allow;                     /* malloc'd */
+	size_t n_allow;
+
+	/* Input limits of every link, from the config or the defaults. */
+	uint64_t peer_msgs;                 /* messages per second */
+	uint64_t peer_bytes;                /* bytes per second */
+	uint64_t msgs_dropped;              /* over all links */
+
+	/* ZAP requests denied, by verdict, and the denial log limit. */
+	uint64_t zap_denied[NODE_ZAP_VERDICTS];
+	uint64_t zap_log_until;             /* monotonic ms */
+	uint64_t zap_unlogged;
 
 	/* Monitor of the ROUTER and the inbound TCP connections it reports
 	 * (node.c); fds[i] is -1 in free slots. */
@@ -192,6 +326,27 @@ typedef struct node {
 					     * state (node_media.c) */
 } node;
 
+/* --- node_zap.c: the ZAP handler ---------------------------------------- */
+
+/* Returns the stable name of a verdict for status and logs. */
+const char *node_zap_verdict_name(node_zap_verdict v);
+
+/*
+ * Creates a REP socket in `ctx` and binds it as the ZAP handler
+ * (inproc://zeromq.zap.01) into *zap. Fails with CM_ERR_ZMQ when the bind
+ * fails, for instance because another handler is bound in the same
+ * context. The node must then not start, because libzmq lets every CURVE
+ * client in when no handler replies.
+ */
+cm_err node_zap_open(void *ctx, void **zap);
+
+/* Decides on a CURVE client with `key` from address `ip`. */
+node_zap_verdict node_zap_check(const node *n, const uint8_t key[NODE_KEY_LEN],
+				const char *ip);
+
+/* Reads one ZAP request from n->zap and replies to it. */
+void node_zap_reply(node *n);
+
 /* --- node.c ------------------------------------------------------------ */
 
 /* Sets the message size limit, queue limits, linger and IPv6 support on
@@ -205,9 +360,26 @@ cm_err node_socket_defaults(void *sock);
 cm_err node_link_add_out(node *n, const char *addr);
 
 /* Returns the inbound link of `routing_id`, creating it for `key` when
- * new; NULL when the table is full. */
+ * new; NULL when the table is full, or when the key or address is banned
+ * or the address has CM_PEER_LINKS_PER_IP links, in which cases the
+ * connection under descriptor `fd` (-1: unknown) is closed. */
 node_link *node_link_in(node *n, const uint8_t *routing_id, size_t len,
-			const uint8_t key[NODE_KEY_LEN], const char *peer_ip);
+			const uint8_t key[NODE_KEY_LEN], const char *peer_ip,
+			int fd);
+
+/* Copies IP address `ip` (NULL: none) into out, writing an IPv4-mapped
+ * IPv6 address (::ffff:a.b.c.d), as libzmq reports IPv4 peers on a
+ * dual-stack socket, as plain IPv4, so that one host has one form. */
+void node_ip_normalize(const char *ip, char out[NODE_IP_MAX]);
+
+/* Counts the inbound links from address `ip` that received something in
+ * the last two ping intervals, leaving out those of `key` (NULL: none),
+ * which a new connection of that key replaces. */
+size_t node_links_from_ip(const node *n, const char *ip, const uint8_t *key);
+
+/* Closes the link's TCP connection, unless its descriptor now belongs to
+ * another connection (libzmq closed the old one and reused the number). */
+void node_link_close_connection(node_link *l);
 
 /* Sends a message to a link and frees `buf` in every case. Returns
  * CM_ERR_TIMEOUT when the queue towards the peer is full (the message is
@@ -252,16 +424,43 @@ uint64_t node_link_queued(const node_link *l);
  * shutting it down; libzmq then closes it and frees its queues. */
 void node_fd_shutdown(int fd);
 
+/* --- node_guard.c: input limits, scores, rejections, bans ------------- */
+
+/*
+ * Charges one message of `len` bytes to the link's buckets. Returns false
+ * when an inbound link is over its limit: the message is to be dropped.
+ * An outbound link is charged into debt and paused instead (see
+ * node_link_paused). Either costs score points once a second.
+ */
+bool node_link_admit(node *n, node_link *l, const uint8_t *buf, size_t len);
+
+/* True while an outbound link's DEALER is not to be read; *wake_ms is
+ * lowered to the monotonic time when that ends. */
+bool node_link_paused(const node_link *l, uint64_t now_ms,
+		      uint64_t *wake_ms);
+
+/* Notes a message that was queued to the link: a CHUNK_REQ gives the
+ * peer credit for one CHUNK that is not charged to its buckets. */
+void node_link_sent(node_link *l, const uint8_t *buf, size_t len);
+
+/* Logs how many rejection lines of a link were suppressed, once `second`
+ * (monotonic seconds) differs from the one they were counted in. */
+void node_reject_log_flush(node_link *l, uint64_t second);
+
 /*
  * Counts and logs one rejected input (`what`: "record", "message", ...)
  * from link `l` (NULL: local), at most a few lines per second per link.
- * The log line carries cm_err_detail(). id may be NULL.
+ * The log line carries cm_err_detail(). id may be NULL. Malformed or
+ * badly signed input lowers the link's score and may ban its peer.
  */
 void node_reject(node *n, node_link *l, const char *what, cm_err reason,
 		 const uint8_t *id);
 
 /* True while `key` is banned. */
 bool node_is_banned(const node *n, const uint8_t key[NODE_KEY_LEN]);
+
+/* Sets up bans, the allow-list and the input limits from the config. */
+cm_err node_peer_limits_init(node *n);
 
 /* Writes the pending rejection counters to the store. */
 void node_flush_rejected(node *n);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <zmq.h>
 
@@ -24,10 +25,7 @@
 #include "cm_util.h"
 #include "node_internal.h"
 
-#define REJECT_LOG_LINES_PER_SECOND 5
 #define HELLO_RETRY_MS 100 /* HELLO retry while no connection is up */
-
-static void log_suppressed(node_link *l, uint64_t second);
 
 static const char *role_name(proto_wire_role role)
 {
@@ -45,6 +43,20 @@ static cm_err set_curve_client(node *n, void *sock,
 		return cm_errf(CM_ERR_ZMQ, "setting CURVE client keys: %s",
 			       zmq_strerror(errno));
 	return CM_OK;
+}
+
+/* Starts a link's buckets full and its score at the maximum. */
+static void link_limits_init(const node *n, node_link *l, uint64_t now)
+{
+	uint64_t burst_bytes = n->peer_bytes * CM_PEER_BURST_S;
+
+	/* A message of the largest size must fit in a full bucket. */
+	if (burst_bytes < CM_WIRE_MSG_MAX)
+		burst_bytes = CM_WIRE_MSG_MAX;
+	node_bucket_init(&l->msgs, n->peer_msgs,
+			 n->peer_msgs * CM_PEER_BURST_S, now);
+	node_bucket_init(&l->bytes, n->peer_bytes, burst_bytes, now);
+	node_score_init(&l->score, now);
 }
 
 static cm_err open_dealer(node *n, node_link *l)
@@ -116,6 +128,7 @@ cm_err node_link_add_out(node *n, const char *addr)
 	slot->dir = NODE_LINK_OUT;
 	slot->fd = -1;
 	slot->opened = cm_mono_ms();
+	link_limits_init(n, slot, slot->opened);
 	memcpy(slot->key, key, NODE_KEY_LEN);
 	cm_hex_short(key, slot->short_key);
 	cm_strlcpy(slot->endpoint, endpoint, sizeof(slot->endpoint));
@@ -130,6 +143,18 @@ cm_err node_link_add_out(node *n, const char *addr)
 	cm_info(NODE_LOG, "connecting to peer=%s endpoint=%s", slot->short_key,
 		slot->endpoint);
 	return CM_OK;
+}
+
+void node_ip_normalize(const char *ip, char out[NODE_IP_MAX])
+{
+	static const char mapped[] = "::ffff:";
+	size_t plen = strlen(mapped);
+
+	if (!ip)
+		ip = "";
+	if (strncasecmp(ip, mapped, plen) == 0 && strchr(ip + plen, '.'))
+		ip += plen;
+	cm_strlcpy(out, ip, NODE_IP_MAX);
 }
 
 /* Writes the TCP peer address of `fd` as "ip:port"; "" when it has none. */
@@ -182,9 +207,7 @@ void node_link_set_fd(node_link *l, int fd)
 	l->fd_bytes_acked = fd_bytes_acked(fd);
 }
 
-/* Closes the link's TCP connection, unless its descriptor now belongs to
- * another connection (libzmq closed the old one and reused the number). */
-static void link_close_connection(node_link *l)
+void node_link_close_connection(node_link *l)
 {
 	char now[NODE_ENDPOINT_MAX];
 
@@ -261,7 +284,7 @@ static node_link *make_room(node *n)
 
 	if (victim) {
 		n->links_evicted++;
-		link_close_connection(victim);
+		node_link_close_connection(victim);
 		node_link_drop(n, victim, "evicted before HELLO");
 		return victim;
 	}
@@ -274,11 +297,93 @@ static node_link *make_room(node *n)
 	return NULL;
 }
 
-node_link *node_link_in(node *n, const uint8_t *routing_id, size_t len,
-			const uint8_t key[NODE_KEY_LEN], const char *peer_ip)
+size_t node_links_from_ip(const node *n, const char *ip, const uint8_t *key)
 {
-	node_link *slot = NULL;
+	uint64_t now = cm_mono_ms();
+	size_t count = 0;
+
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		const node_link *l = &n->links[i];
+
+		/* A link silent for two ping intervals is likely a closed
+		 * connection waiting for its timeout; a live peer pings. */
+		if (l->used && l->dir == NODE_LINK_IN &&
+		    now - l->last_rx <= 2 * CM_PING_INTERVAL_MS &&
+		    strcmp(l->endpoint, ip) == 0 &&
+		    (!key || memcmp(l->key, key, NODE_KEY_LEN) != 0))
+			count++;
+	}
+	return count;
+}
+
+/*
+ * True when a connection that passed ZAP must still not get a link: its
+ * key or address was banned after the handshake, or its address reached
+ * CM_PEER_LINKS_PER_IP meanwhile (handshakes run in parallel). Counts the
+ * refusal as a ZAP denial.
+ */
+static bool refuse_link(node *n, const uint8_t key[NODE_KEY_LEN],
+			const char *ip)
+{
+	node_zap_verdict v = node_zap_check(n, key, ip);
+
+	/* Messages still queued from a connection closed at its ban arrive
+	 * here too; they are not new denials. */
+	if (v == NODE_ZAP_ADDRESS_FULL)
+		n->zap_denied[v]++;
+	return v != NODE_ZAP_ACCEPT;
+}
+
+/* Closes connection `fd` when it still comes from address `ip`: the
+ * descriptor of a message read from a closed connection may have been
+ * reused since. */
+static void close_fd_from(int fd, const char *ip)
+{
+	char name[NODE_ENDPOINT_MAX], host[NODE_IP_MAX];
+	char *colon;
+
+	fd_peer_name(fd, name);
+	colon = strrchr(name, ':');
+	if (!colon)
+		return;
+	*colon = '\0';
+	node_ip_normalize(name, host);
+	if (strcmp(host, ip) == 0)
+		node_fd_shutdown(fd);
+}
+
+/* Closes the link of `key`, if any, because the peer reconnected; that
+ * frees what libzmq still queues for the old connection. Copies the old
+ * link's score to *score, so that reconnecting does not restore it. */
+static node_link *replace_key(node *n, const uint8_t key[NODE_KEY_LEN],
+			      node_score *score, size_t *inbound)
+{
+	node_link *freed = NULL;
+
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		node_link *l = &n->links[i];
+
+		if (l->used && l->dir == NODE_LINK_IN &&
+		    memcmp(l->key, key, NODE_KEY_LEN) == 0) {
+			*score = l->score;
+			node_link_close_connection(l);
+			node_link_drop(n, l, "replaced by a new connection");
+			freed = freed ? freed : l;
+			(*inbound)--;
+		}
+	}
+	return freed;
+}
+
+node_link *node_link_in(node *n, const uint8_t *routing_id, size_t len,
+			const uint8_t key[NODE_KEY_LEN], const char *peer_ip,
+			int fd)
+{
+	node_link *slot = NULL, *freed;
 	size_t inbound = 0;
+	uint64_t now = cm_mono_ms();
+	char ip[NODE_IP_MAX];
+	node_score score;
 
 	if (len > NODE_ROUTING_ID_MAX)
 		return NULL;
@@ -296,21 +401,15 @@ node_link *node_link_in(node *n, const uint8_t *routing_id, size_t len,
 			return l;
 		inbound++;
 	}
-
-	/* A new connection from a key that has one already means the peer
-	 * reconnected: close the old connection, which frees what libzmq
-	 * still queues for it, and free its slot. */
-	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
-		node_link *l = &n->links[i];
-
-		if (l->used && l->dir == NODE_LINK_IN &&
-		    memcmp(l->key, key, NODE_KEY_LEN) == 0) {
-			link_close_connection(l);
-			node_link_drop(n, l, "replaced by a new connection");
-			slot = slot ? slot : l;
-			inbound--;
-		}
+	node_ip_normalize(peer_ip, ip);
+	if (refuse_link(n, key, ip)) {
+		close_fd_from(fd, ip);
+		return NULL;
 	}
+
+	node_score_init(&score, now);
+	freed = replace_key(n, key, &score, &inbound);
+	slot = slot ? slot : freed;
 	if (!slot || inbound >= n->limits.peers_max) {
 		slot = make_room(n);
 		if (!slot)
@@ -325,9 +424,11 @@ node_link *node_link_in(node *n, const uint8_t *routing_id, size_t len,
 	slot->routing_id_len = len;
 	memcpy(slot->key, key, NODE_KEY_LEN);
 	cm_hex_short(key, slot->short_key);
-	cm_strlcpy(slot->endpoint, peer_ip ? peer_ip : "", NODE_ENDPOINT_MAX);
-	slot->last_rx = cm_mono_ms();
-	slot->opened = slot->last_rx;
+	cm_strlcpy(slot->endpoint, ip, NODE_ENDPOINT_MAX);
+	slot->last_rx = now;
+	slot->opened = now;
+	link_limits_init(n, slot, now);
+	slot->score = score;
 	return slot;
 }
 
@@ -343,6 +444,8 @@ cm_err node_link_send(node *n, node_link *l, uint8_t *buf, size_t len)
 		if (rc >= 0)
 			rc = zmq_send(n->router, buf, len, ZMQ_DONTWAIT);
 	}
+	if (rc >= 0)
+		node_link_sent(l, buf, len);
 	free(buf);
 
 	if (rc < 0 && errno == EAGAIN)
@@ -450,7 +553,7 @@ void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 	proto_wire_msg m;
 	cm_err err;
 
-	if (l->banned)
+	if (l->banned || !node_link_admit(n, l, buf, len))
 		return;
 	l->last_rx = cm_mono_ms();
 	l->stats.bytes_in += len;
@@ -508,7 +611,7 @@ void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 
 void node_link_drop(node *n, node_link *l, const char *reason)
 {
-	log_suppressed(l, l->log_second + 1);
+	node_reject_log_flush(l, l->log_second + 1);
 	if (l->established)
 		cm_info(NODE_LOG, "peer disconnected peer=%s endpoint=%s "
 			"reason=%s", l->short_key, l->endpoint, reason);
@@ -549,7 +652,7 @@ void node_links_tick(node *n)
 
 		if (!l->used)
 			continue;
-		log_suppressed(l, now / 1000);
+		node_reject_log_flush(l, now / 1000);
 		if (l->banned) {
 			node_link_drop(n, l, "banned");
 			l->banned = false;
@@ -565,7 +668,7 @@ void node_links_tick(node *n)
 			cm_debug(NODE_LOG, "dropping peer=%s endpoint=%s: no "
 				 "HELLO in %llu ms", l->short_key, l->endpoint,
 				 (unsigned long long)n->limits.hello_timeout_ms);
-			link_close_connection(l);
+			node_link_close_connection(l);
 			node_link_drop(n, l, "no HELLO");
 			continue;
 		}
@@ -578,8 +681,7 @@ void node_links_tick(node *n)
 						       : HELLO_RETRY_MS;
 
 			if (l->dir == NODE_LINK_OUT &&
-			    now - l->last_hello >= retry &&
-			    !node_is_banned(n, l->key))
+			    now - l->last_hello >= retry && now >= l->ban_until)
 				send_hello(n, l, false);
 			continue;
 		}
@@ -609,140 +711,4 @@ bool node_link_is_primary(const node *n, const node_link *l)
 		    memcmp(o->key, l->key, NODE_KEY_LEN) == 0)
 			return false;
 	return true;
-}
-
-bool node_is_banned(const node *n, const uint8_t key[NODE_KEY_LEN])
-{
-	uint64_t now = cm_mono_ms();
-
-	for (size_t i = 0; i < CM_PEERS_MAX; i++)
-		if (n->bans[i].until > now &&
-		    memcmp(n->bans[i].key, key, NODE_KEY_LEN) == 0)
-			return true;
-	return false;
-}
-
-/* Bans the link's key, replacing the ban that ends first. The link is
- * dropped by the next tick, not here, because callers still use it. */
-static void ban(node *n, node_link *l)
-{
-	struct node_ban *slot = &n->bans[0];
-	uint64_t now = cm_mono_ms();
-
-	for (size_t i = 1; i < CM_PEERS_MAX; i++)
-		if (n->bans[i].until < slot->until)
-			slot = &n->bans[i];
-	memcpy(slot->key, l->key, NODE_KEY_LEN);
-	slot->until = now + CM_PEER_BAN_MS;
-	l->banned = true;
-
-	/* Key rotation makes bans cheap to cause: one line per interval. */
-	if (now < n->ban_log_until) {
-		n->bans_unlogged++;
-		return;
-	}
-	cm_warn(NODE_LOG, "banned peer=%s endpoint=%s for %d s: over %d "
-		"rejected inputs in a minute (%llu other bans since the last "
-		"line)", l->short_key, l->endpoint, CM_PEER_BAN_MS / 1000,
-		CM_PEER_REJECTS_MAX, (unsigned long long)n->bans_unlogged);
-	n->bans_unlogged = 0;
-	n->ban_log_until = now + CM_BAN_LOG_INTERVAL_MS;
-}
-
-/* Logs how many rejection lines of a link were suppressed, once its
- * second is over. */
-static void log_suppressed(node_link *l, uint64_t second)
-{
-	if (l->log_second == second)
-		return;
-	if (l->log_suppressed)
-		cm_warn(NODE_LOG, "suppressed %llu rejection lines from "
-			"peer=%s", (unsigned long long)l->log_suppressed,
-			l->short_key);
-	l->log_second = second;
-	l->log_lines = 0;
-	l->log_suppressed = 0;
-}
-
-/*
- * True for the reasons that count towards a ban: input that is malformed
- * or badly signed. Honest peers send records that are retracted, that
- * name another author's clip (a forged retraction they relayed) or that a
- * skewed clock dates in the future, so those reasons are only counted.
- */
-static bool reason_is_hostile(cm_err reason)
-{
-	switch (reason) {
-	case CM_ERR_FUTURE:
-	case CM_ERR_RETRACTED:
-	case CM_ERR_DUPLICATE:
-	case CM_ERR_SUPERSEDED:
-	case CM_ERR_NOT_AUTHOR:
-	case CM_ERR_NOT_FOUND:
-	case CM_ERR_MEDIA_MISSING:
-	case CM_ERR_TIMEOUT:
-	case CM_ERR_NOMEM:
-	case CM_ERR_IO:
-	case CM_ERR_STORE:
-	case CM_ERR_STORE_FULL:
-	case CM_ERR_ZMQ:
-	case CM_ERR_CRYPTO:
-		return false;
-	default:
-		return true;
-	}
-}
-
-void node_reject(node *n, node_link *l, const char *what, cm_err reason,
-		 const uint8_t *id)
-{
-	uint64_t now = cm_mono_ms();
-	char short_id[9] = "-";
-
-	n->rejected[reason]++;
-	if (l) {
-		cm_strlcpy(l->stats.last_error, cm_err_name(reason),
-			   sizeof(l->stats.last_error));
-		l->stats.last_error_ms = cm_now_ms();
-		if (l->reject_minute != now / 60000) {
-			l->reject_minute = now / 60000;
-			l->rejects = 0;
-		}
-		if (reason_is_hostile(reason) &&
-		    ++l->rejects > CM_PEER_REJECTS_MAX && !l->banned)
-			ban(n, l);
-		log_suppressed(l, now / 1000);
-		if (l->log_lines >= REJECT_LOG_LINES_PER_SECOND) {
-			l->log_suppressed++;
-			return;
-		}
-		l->log_lines++;
-	}
-
-	if (id)
-		cm_hex_short(id, short_id);
-	cm_warn(NODE_LOG, "rejected %s reason=%s id=%s peer=%s: %s", what,
-		cm_err_name(reason), short_id, l ? l->short_key : "local",
-		cm_err_detail());
-}
-
-void node_flush_rejected(node *n)
-{
-	char name[64];
-
-	for (int code = 0; code < CM_ERR_COUNT; code++) {
-		cm_err err;
-
-		if (!n->rejected[code])
-			continue;
-		snprintf(name, sizeof(name), "rejected.%s",
-			 cm_err_name((cm_err)code));
-		err = store_counter_add(n->st, name, n->rejected[code]);
-		if (err) {
-			cm_error(NODE_LOG, "counting %s failed: %s (%s)", name,
-				 cm_err_name(err), cm_err_detail());
-			return; /* keep the counts for the next flush */
-		}
-		n->rejected[code] = 0;
-	}
 }

@@ -2,7 +2,7 @@
  * node_status.c - the status object that `clipmesh status` prints:
  *   {"role", "listen", "node", "peers": [...], "counts": {...},
  *    "rejected": {reason: count}, "media_fetching", "transfers",
- *    "limits": {...}}
+ *    "limits": {...}, "bans": [...], "allow_list"}
  * Keys are shortened to their first 8 hex digits, as in the log.
  */
 #include <jansson.h>
@@ -53,6 +53,12 @@ static json_t *peer_json(const node_link *l)
 			    l->stats.clock_lead_seen
 				    ? json_integer(l->stats.clock_lead_ms)
 				    : json_null());
+	json_object_set_new(o, "score",
+			    json_integer((json_int_t)node_score_points(
+				    &l->score, cm_mono_ms())));
+	json_object_set_new(o, "messages_dropped",
+			    json_integer((json_int_t)l->msgs_dropped));
+	json_object_set_new(o, "pauses", json_integer((json_int_t)l->pauses));
 	json_object_set_new(
 		o, "reconciliation",
 		json_pack("{s:I, s:I, s:I, s:I}", "sessions",
@@ -108,15 +114,77 @@ static json_t *counts_json(node *n)
 			 "chunk_bytes", (json_int_t)c.chunk_bytes);
 }
 
+/* Connections that ZAP denied, by verdict. */
+static json_t *denied_json(const node *n)
+{
+	json_t *o = json_object();
+
+	for (int v = NODE_ZAP_ACCEPT + 1; o && v < NODE_ZAP_VERDICTS; v++) {
+		const char *name = node_zap_verdict_name((node_zap_verdict)v);
+
+		json_object_set_new(o, name,
+				    json_integer((json_int_t)n->zap_denied[v]));
+	}
+	return o;
+}
+
 /* Counters of the limits that protect the node from hostile peers. */
 static json_t *limits_json(const node *n)
 {
-	return json_pack("{s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*}",
 			 "connections_open", (json_int_t)n->n_conns,
 			 "connections_refused", (json_int_t)n->conns_refused,
 			 "chunk_requests_dropped",
 			 (json_int_t)n->chunk_reqs_dropped,
-			 "links_evicted", (json_int_t)n->links_evicted);
+			 "links_evicted", (json_int_t)n->links_evicted,
+			 "peer_messages_per_second", (json_int_t)n->peer_msgs,
+			 "peer_bytes_per_second", (json_int_t)n->peer_bytes,
+			 "messages_dropped", (json_int_t)n->msgs_dropped,
+			 "connections_denied", denied_json(n));
+}
+
+/* One key or address with strikes: "key" (8 hex digits) or "ip", "until"
+ * (RFC 3339, the end of its latest ban), "active", "strikes" and
+ * "seconds" (the length of its latest ban). */
+static json_t *ban_json(const node_ban *b, uint64_t mono, uint64_t wall)
+{
+	uint64_t until = b->until >= mono ? wall + (b->until - mono)
+					  : wall - (mono - b->until);
+	char when[32], short_key[9];
+
+	cm_time_rfc3339(until, when);
+	if (b->kind == NODE_BAN_KEY)
+		cm_hex_short(b->key, short_key);
+	return json_pack("{s:s, s:s, s:b, s:I, s:I}",
+			 b->kind == NODE_BAN_KEY ? "key" : "ip",
+			 b->kind == NODE_BAN_KEY ? short_key : b->ip,
+			 "until", when, "active", mono < b->until,
+			 "strikes", (json_int_t)b->strikes,
+			 "seconds", (json_int_t)(b->length_ms / 1000));
+}
+
+/* Every key and address whose strikes are remembered, banned or not. */
+static json_t *bans_json(const node *n)
+{
+	uint64_t mono = cm_mono_ms(), wall = cm_now_ms();
+	json_t *list = json_array();
+
+	for (size_t i = 0; list && i < CM_BANS_MAX; i++) {
+		const node_ban *b = &n->bans.entries[i];
+
+		if (b->used && mono < b->until + CM_BAN_FORGET_MS)
+			json_array_append_new(list, ban_json(b, mono, wall));
+	}
+	return list;
+}
+
+/* The number of keys in the allow-list, or null when the node lets
+ * every key in. */
+static json_t *allow_json(const node *n)
+{
+	if (!n->allow_only)
+		return json_null();
+	return json_integer((json_int_t)n->n_allow);
 }
 
 char *node_status_json(node *n)
@@ -142,7 +210,8 @@ char *node_status_json(node *n)
 	for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++)
 		jobs += node_media_job_active(n, i);
 
-	root = json_pack("{s:s, s:s, s:s, s:O, s:o, s:O, s:I, s:o*, s:o*}",
+	root = json_pack("{s:s, s:s, s:s, s:O, s:o, s:O, s:I, s:o*, s:o*, "
+			 "s:o*, s:o}",
 			 "role", n->cfg->role == NODE_ROLE_MIRROR ? "mirror"
 								  : "creator",
 			 "listen", n->cfg->listen,
@@ -152,7 +221,9 @@ char *node_status_json(node *n)
 			 "rejected", rejected,
 			 "media_fetching", (json_int_t)jobs,
 			 "transfers", node_media_transfers_json(n),
-			 "limits", limits_json(n));
+			 "limits", limits_json(n),
+			 "bans", bans_json(n),
+			 "allow_list", allow_json(n));
 	if (root)
 		out = json_dumps(root, JSON_COMPACT);
 out:

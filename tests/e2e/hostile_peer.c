@@ -2,7 +2,8 @@
  * hostile_peer.c - a test client that misbehaves towards a clipmesh node on
  * purpose, for tests/e2e/test_hostile.sh.
  *
- * Usage: hostile_peer [--records FILE] [--media FILE] SCENARIO ADDRESS
+ * Usage: hostile_peer [--records FILE] [--media FILE] [--source IP]
+ *                     [--rate N] [--rounds N] SCENARIO ADDRESS
  *
  * It connects to the node at ADDRESS (clipmesh://KEYHEX@HOST:PORT, as
  * `clipmesh id` prints it) as a CURVE client with a fresh key pair and runs
@@ -23,6 +24,12 @@
  *                              REASON ("*": under any reason) in this run
  *   ready                      bad-media only: the bad responses were
  *                              rejected
+ *   flooding ROUND             rate-flood: round ROUND started sending
+ *   banned ROUND MS MESSAGES   rate-flood: the node closed the connection
+ *                              and denied it again MS ms after round
+ *                              ROUND started, which sent MESSAGES
+ *   denied KEYS                slots: the node accepted KEYS keys from the
+ *                              address and denied the next one
  *
  * The client speaks the protocol from proto/PROTOCOL.md through cm_proto's
  * encoders and strict decoder, and builds the broken bytes itself.
@@ -58,6 +65,13 @@
  * shows, because the node may still be reading the flood. */
 #define BAN_DEADLINE_MS 30000
 #define BAN_RETRY_MS 250
+/* rate-flood: the default rate, the send interval, how long a round may
+ * take until the ban, and how long the client waits for a ban to end. */
+#define FLOOD_RATE_DEFAULT 1000
+#define FLOOD_TICK_MS 10
+#define FLOOD_ROUND_MAX_MS 180000
+#define BAN_END_MAX_MS 600000
+#define FLOOD_BAD_EVERY 50     /* one record in this many is badly signed */
 /* How long bad-media keeps its connection after it is ready, unless
  * SIGTERM ends it first. */
 #define HOLD_MS 120000
@@ -82,6 +96,10 @@ typedef struct options {
 	uint8_t server_key[CURVE_KEY_LEN];
 	const char *records_path;
 	const char *media_path;
+	/* The endpoint, or with --source "tcp://SRC:0;HOST:PORT". */
+	char connect_endpoint[2 * ENDPOINT_MAX];
+	unsigned rate;                 /* rate-flood: messages a second */
+	unsigned rounds;               /* rate-flood: bans to cause */
 } options;
 
 typedef struct curve_keys {
@@ -258,7 +276,7 @@ static bool conn_open(conn *c, const options *opt, const curve_keys *keys,
 		return false;
 	if (watch && !monitor_start(c))
 		return false;
-	if (zmq_connect(c->sock, opt->endpoint))
+	if (zmq_connect(c->sock, opt->connect_endpoint))
 		return zmq_failed("connecting");
 	return true;
 }
@@ -471,6 +489,22 @@ static bool conn_start(conn *c, const options *opt)
 	keys_new(&keys);
 	print_hex("peer", keys.pub, CURVE_KEY_LEN);
 	return conn_open(c, opt, &keys, false) && handshake(c, opt);
+}
+
+/* Opens a watched connection with `keys` and waits for the handshake's
+ * outcome: returns the monitor event, 0 on timeout. */
+static int try_handshake(conn *c, const options *opt, const curve_keys *keys)
+{
+	uint64_t deadline = cm_mono_ms() + REPLY_TIMEOUT_MS;
+	int event = 0;
+
+	if (!conn_open(c, opt, keys, true))
+		return -1;
+	while (event != ZMQ_EVENT_HANDSHAKE_SUCCEEDED &&
+	       event != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH &&
+	       cm_mono_ms() < deadline && !stopping)
+		event = monitor_wait(c, BAN_RETRY_MS);
+	return event;
 }
 
 typedef bool (*records_fn)(void *ctx, const proto_wire_msg *m);
@@ -1678,24 +1712,36 @@ static bool check_reconnect_denied(const options *opt, const curve_keys *keys)
 		     "(%u handshakes accepted)", BAN_DEADLINE_MS, accepted);
 }
 
-/* Checks that the node ignores the flooding connection: a request gets
- * no response within QUIET_MS. */
-static bool check_ignored(conn *c)
+/* Checks that the node closed the flooding connection: the monitor
+ * reports the disconnect. */
+static bool check_closed(conn *c)
 {
-	uint8_t root[PROTO_HASH_LEN], *buf = NULL;
+	uint64_t deadline = cm_mono_ms() + BAN_DEADLINE_MS;
 	proto_wire_msg m;
-	size_t len = 0;
-	int rc;
 
-	randombytes_buf(root, sizeof(root));
-	if (!send_encoded(c, proto_wire_manifest_req(root, &buf, &len), &buf,
-			  &len))
-		return false;
-	rc = conn_await(c, PROTO_WIRE_NOT_FOUND, QUIET_MS, &m);
-	if (rc > 0)
-		return failf("the node still responds to the flooding "
-			     "connection");
-	return rc == 0;
+	while (cm_mono_ms() < deadline && !stopping) {
+		if (monitor_wait(c, BAN_RETRY_MS) == ZMQ_EVENT_DISCONNECTED)
+			return true;
+		while (conn_next(c, cm_mono_ms() + 1, &m) == 1)
+			;
+	}
+	return failf("the node kept the flooding connection open for %d ms",
+		     BAN_DEADLINE_MS);
+}
+
+/* Sends the malformed messages without waiting; stops early when the
+ * queue is full, which happens once the node closed the connection. */
+static bool send_flood(conn *c, const uint8_t *msg, size_t len,
+		       unsigned *sent)
+{
+	for (*sent = 0; *sent < FLOOD_COUNT; (*sent)++) {
+		if (zmq_send(c->sock, msg, len, ZMQ_DONTWAIT) >= 0)
+			continue;
+		if (errno == EAGAIN)
+			return true;
+		return zmq_failed("sending a flood message");
+	}
+	return true;
 }
 
 static bool run_flood(const options *opt)
@@ -1705,18 +1751,26 @@ static bool run_flood(const options *opt)
 		1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 		1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 	};
-	bool ok;
+	curve_keys keys;
+	unsigned sent = 0;
 	conn c = {0};
+	bool ok;
 
-	ok = conn_start(&c, opt);
-	for (unsigned i = 0; ok && i < FLOOD_COUNT; i++)
-		ok = send_frame(&c, malformed, sizeof(malformed), 0);
+	keys_new(&keys);
+	print_hex("peer", keys.pub, CURVE_KEY_LEN);
+	ok = try_handshake(&c, opt, &keys) == ZMQ_EVENT_HANDSHAKE_SUCCEEDED &&
+	     handshake(&c, opt) &&
+	     send_flood(&c, malformed, sizeof(malformed), &sent);
 	if (ok)
-		pass("sent 20000 malformed messages");
-	ok = ok && check_reconnect_denied(opt, &c.keys) && check_ignored(&c);
+		printf("ok - sent %u malformed messages\n", sent);
+	ok = ok && check_closed(&c);
 	if (ok)
-		pass("node ignores the flooding connection");
-	expect("truncated", CM_PEER_REJECTS_MAX + 1, FLOOD_COUNT / 2);
+		pass("node closed the flooding connection");
+	ok = ok && check_reconnect_denied(opt, &c.keys);
+	/* The score reaches 0 after SCORE_MAX / PENALTY_INVALID rejections,
+	 * a few more for the points recovered meanwhile. */
+	expect("truncated", CM_PEER_SCORE_MAX / CM_PEER_PENALTY_INVALID,
+	       FLOOD_COUNT / 2);
 	conn_close(&c);
 	return ok;
 }
@@ -1725,7 +1779,9 @@ static bool run_flood(const options *opt)
 
 /* --- Scenario: honest-rejects --------------------------------------- */
 
-#define HONEST_REJECTS 150 /* over CM_PEER_REJECTS_MAX in one minute */
+/* More rejections than the CM_PEER_SCORE_MAX / CM_PEER_PENALTY_INVALID
+ * invalid inputs that get a peer banned. */
+#define HONEST_REJECTS 150
 
 /* Pushes `count` records in messages of CM_WIRE_BATCH_MAX. */
 static bool push_all(conn *c, const record *recs, size_t count)
@@ -1790,6 +1846,249 @@ static bool run_honest_rejects(const options *opt)
 	return ok;
 }
 
+/* --- Scenario: rate-flood -------------------------------------------- */
+
+/* Signs flood clip number i by cr; one in FLOOD_BAD_EVERY, picked at
+ * random, gets a signature with one bit flipped. A fixed pattern would
+ * line up with the node's admission of the first message of each tick. */
+static bool flood_record(const creator *cr, unsigned i, record *out)
+{
+	static proto_record r;
+	char title[64];
+
+	snprintf(title, sizeof(title), "Flood clip %u", i);
+	clip_fill(&r, cr, title, cm_now_ms());
+	if (!record_sign(&r, cr, "flood", out))
+		return false;
+	if (randombytes_uniform(FLOOD_BAD_EVERY) == 0)
+		out->wire[out->len - 1] ^= 0x01;
+	return true;
+}
+
+/* Reads what the node sent without waiting, serving its requests for the
+ * flood clips' media, and the monitor's next event. Returns that event
+ * when it is a disconnect or a handshake outcome, else 0. */
+static int flood_drain(conn *c)
+{
+	proto_wire_msg m;
+	int event;
+
+	while (conn_next(c, cm_mono_ms() + 1, &m) == 1)
+		;
+	event = monitor_wait(c, 0);
+	return event == ZMQ_EVENT_DISCONNECTED ||
+			       event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
+			       event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+		       ? event
+		       : 0;
+}
+
+/* Sends one tick's worth of records without blocking; a full queue
+ * towards the node skips the rest of the tick. */
+static bool flood_tick(conn *c, const creator *cr, unsigned per_tick,
+		       unsigned *sent)
+{
+	static record rec;
+
+	for (unsigned k = 0; k < per_tick; k++) {
+		const uint8_t *wire = rec.wire;
+		uint8_t *buf = NULL;
+		size_t len = 0, rec_len;
+
+		if (!flood_record(cr, *sent, &rec))
+			return false;
+		rec_len = rec.len;
+		if (proto_wire_records(&wire, &rec_len, 1, &buf, &len))
+			return failf("encoding RECORDS failed");
+		if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0) {
+			free(buf);
+			if (errno == EAGAIN)
+				return true;
+			return zmq_failed("sending a flood message");
+		}
+		free(buf);
+		(*sent)++;
+	}
+	return true;
+}
+
+/* Floods at opt->rate until the node closes the connection and libzmq's
+ * reconnection is denied, which is how a ban looks from outside. */
+static bool flood_until_banned(conn *c, const options *opt,
+			       const creator *cr, unsigned round)
+{
+	uint64_t start = cm_mono_ms(), next = start;
+	unsigned per_tick = (opt->rate * FLOOD_TICK_MS + 999) / 1000;
+	unsigned sent = 0;
+	bool closed = false;
+
+	printf("flooding %u\n", round);
+	while (!stopping && cm_mono_ms() - start < FLOOD_ROUND_MAX_MS) {
+		uint64_t now = cm_mono_ms();
+		int event = flood_drain(c);
+
+		if (event == ZMQ_EVENT_DISCONNECTED)
+			closed = true;
+
+		/* A connection lost for another reason comes back. */
+		if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED && closed) {
+			closed = false;
+			if (!handshake(c, opt))
+				return false;
+		}
+		if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && closed) {
+			printf("banned %u %llu %u\n", round,
+			       (unsigned long long)(now - start), sent);
+			return true;
+		}
+		/* After a pause (SIGSTOP), go on at the rate, not in a
+		 * burst that catches up. */
+		if (now > next + 10 * FLOOD_TICK_MS)
+			next = now;
+		if (!closed && now >= next) {
+			if (!flood_tick(c, cr, per_tick, &sent))
+				return false;
+			next += FLOOD_TICK_MS;
+		}
+		if (closed || now < next) {
+			struct timespec pause = {0, 1000000L};
+
+			nanosleep(&pause, NULL);
+		}
+	}
+	return failf("round %u: not banned after %d ms and %u messages at %u "
+		     "a second", round, FLOOD_ROUND_MAX_MS, sent, opt->rate);
+}
+
+/* Checks that ZAP denies a fresh key from the banned address. */
+static bool check_address_denied(const options *opt)
+{
+	curve_keys fresh;
+	conn c = {0};
+	int event;
+
+	keys_new(&fresh);
+	event = try_handshake(&c, opt, &fresh);
+	conn_close(&c);
+	if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+		pass("a fresh key from the banned address is denied");
+		return true;
+	}
+	return failf("a fresh key from the banned address got handshake "
+		     "event %d, expected a denial", event);
+}
+
+/* Retries the banned key until the node accepts it again, then sends
+ * HELLO. */
+static bool await_ban_end(conn *c, const options *opt, const curve_keys *keys)
+{
+	uint64_t start = cm_mono_ms();
+	struct timespec pause = {0, BAN_RETRY_MS * 1000000L};
+
+	while (!stopping && cm_mono_ms() - start < BAN_END_MAX_MS) {
+		int event = try_handshake(c, opt, keys);
+
+		if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+			printf("ok - accepted again %llu ms after the ban\n",
+			       (unsigned long long)(cm_mono_ms() - start));
+			return handshake(c, opt);
+		}
+		conn_close(c);
+		if (event < 0)
+			return false;
+		nanosleep(&pause, NULL);
+	}
+	return failf("the banned key was still denied after %d ms",
+		     BAN_END_MAX_MS);
+}
+
+static bool run_rate_flood(const options *opt)
+{
+	curve_keys keys;
+	creator cr;
+	conn c = {0};
+	bool ok;
+
+	keys_new(&keys);
+	print_hex("peer", keys.pub, CURVE_KEY_LEN);
+	creator_new(&cr);
+	ok = try_handshake(&c, opt, &keys) == ZMQ_EVENT_HANDSHAKE_SUCCEEDED &&
+	     handshake(&c, opt);
+	c.served = &cr.media;
+	for (unsigned round = 1; ok && round <= opt->rounds; round++) {
+		if (round > 1) {
+			conn_close(&c);
+			ok = await_ban_end(&c, opt, &keys);
+			c.served = &cr.media;
+		}
+		ok = ok && flood_until_banned(&c, opt, &cr, round);
+		if (ok && round == 1)
+			ok = check_address_denied(opt);
+	}
+	conn_close(&c);
+	return ok;
+}
+
+/* --- Scenario: slots -------------------------------------------------- */
+
+#define SLOTS_TRIES (CM_PEER_LINKS_PER_IP + 2)
+
+/* Sends a PING on each of the first n connections, because the node
+ * counts only links that it heard from lately. */
+static bool ping_all(conn *conns, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+
+		if (!send_encoded(&conns[i], proto_wire_ping(&buf, &len), &buf,
+				  &len))
+			return false;
+	}
+	return true;
+}
+
+/* Connects fresh keys one after another, each with a HELLO so that the
+ * node makes a link for it, and keeps them open. The key after
+ * CM_PEER_LINKS_PER_IP must be denied. */
+static bool run_slots(const options *opt)
+{
+	static conn conns[SLOTS_TRIES];
+	unsigned accepted = 0;
+	int event = 0;
+	bool ok = true;
+
+	for (unsigned i = 0; ok && i < SLOTS_TRIES; i++) {
+		curve_keys keys;
+
+		if (!ping_all(conns, accepted)) {
+			ok = false;
+			break;
+		}
+		keys_new(&keys);
+		event = try_handshake(&conns[i], opt, &keys);
+		if (event != ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+			break;
+		ok = handshake(&conns[i], opt);
+		accepted += ok;
+	}
+	for (unsigned i = 0; i < SLOTS_TRIES; i++)
+		conn_close(&conns[i]);
+	if (!ok)
+		return false;
+	if (event != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+		return failf("%u keys from one address were accepted, and the "
+			     "next got handshake event %d, not a denial",
+			     accepted, event);
+	printf("denied %u\n", accepted);
+	if (accepted != CM_PEER_LINKS_PER_IP)
+		return failf("the node denied key %u from one address, "
+			     "expected key %d", accepted + 1,
+			     CM_PEER_LINKS_PER_IP + 1);
+	pass("the key after the per-address limit is denied");
+	return true;
+}
+
 typedef struct scenario {
 	const char *name;
 	bool (*run)(const options *opt);
@@ -1817,7 +2116,15 @@ static const scenario scenarios[] = {
 	 "150 clips after their retractions and 150 retractions by a "
 	 "stranger, which must not get the peer banned"},
 	{"flood", run_flood,
-	 "20000 malformed messages, then reconnect with the same key"},
+	 "up to 20000 malformed messages until the node closes the "
+	 "connection, then reconnect with the same key"},
+	{"rate-flood", run_rate_flood,
+	 "--rate records a second, 1 in 50 badly signed, until banned; "
+	 "then a fresh key from the same address must be denied; "
+	 "--rounds times"},
+	{"slots", run_slots,
+	 "fresh keys from one address until one is denied; it must be the "
+	 "one after CM_PEER_LINKS_PER_IP"},
 };
 
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
@@ -1826,16 +2133,22 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: hostile_peer [--records FILE] [--media FILE] "
-		"SCENARIO ADDRESS\n"
+		"[--source IP] [--rate N]\n"
+		"                    [--rounds N] SCENARIO ADDRESS\n"
 		"Misbehaves towards the clipmesh node at ADDRESS "
 		"(clipmesh://KEYHEX@HOST:PORT)\nand exits 0 when the node "
 		"behaved correctly.\n\n"
 		"  --records FILE  export file whose first record is a clip "
 		"with media\n"
-		"  --media FILE    the bytes of that clip's first media\n\n"
+		"  --media FILE    the bytes of that clip's first media\n"
+		"  --source IP     connect from this local address\n"
+		"  --rate N        rate-flood: messages a second (default "
+		"1000)\n"
+		"  --rounds N      rate-flood: bans to cause, each after the "
+		"last ended\n\n"
 		"scenarios:\n");
 	for (size_t i = 0; i < N_SCENARIOS; i++)
-		fprintf(out, "  %-10s %s\n", scenarios[i].name,
+		fprintf(out, "  %-14s %s\n", scenarios[i].name,
 			scenarios[i].help);
 }
 
@@ -1876,16 +2189,36 @@ static int parse_args(int argc, char **argv, options *opt,
 	static const struct option long_options[] = {
 		{"records", required_argument, NULL, 'r'},
 		{"media", required_argument, NULL, 'm'},
+		{"source", required_argument, NULL, 's'},
+		{"rate", required_argument, NULL, 'n'},
+		{"rounds", required_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int ch;
+	const char *source = NULL;
+	int ch, n;
 
+	opt->rate = FLOOD_RATE_DEFAULT;
+	opt->rounds = 1;
 	while ((ch = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
 		if (ch == 'r') {
 			opt->records_path = optarg;
 		} else if (ch == 'm') {
 			opt->media_path = optarg;
+		} else if (ch == 's') {
+			source = optarg;
+		} else if (ch == 'n' || ch == 'o') {
+			uint64_t value;
+
+			if (!cm_parse_u64(optarg, &value) || value == 0 ||
+			    value > 100000) {
+				fprintf(stderr, "hostile_peer: invalid --%s "
+					"'%s': give 1 to 100000\n",
+					ch == 'n' ? "rate" : "rounds", optarg);
+				return 2;
+			}
+			*(ch == 'n' ? &opt->rate : &opt->rounds) =
+				(unsigned)value;
 		} else if (ch == 'h') {
 			usage(stdout);
 			return 0;
@@ -1909,6 +2242,19 @@ static int parse_args(int argc, char **argv, options *opt,
 		fprintf(stderr, "hostile_peer: invalid peer address: %s; "
 			"expected clipmesh://KEYHEX@HOST:PORT\n",
 			argv[optind + 1]);
+		return 2;
+	}
+
+	/* libzmq binds the local end to the address before ';'. */
+	n = source ? snprintf(opt->connect_endpoint,
+			      sizeof(opt->connect_endpoint), "tcp://%s:0;%s",
+			      source, opt->endpoint + strlen("tcp://"))
+		   : snprintf(opt->connect_endpoint,
+			      sizeof(opt->connect_endpoint), "%s",
+			      opt->endpoint);
+	if (n < 0 || (size_t)n >= sizeof(opt->connect_endpoint)) {
+		fprintf(stderr, "hostile_peer: --source %s is too long\n",
+			source);
 		return 2;
 	}
 	return -1;

@@ -202,7 +202,9 @@ pass "retracted clip stays out, forged retractions remove nothing"
 attack not-found --records "$WORK/a.export"
 pass "requests for missing things get NOT_FOUND, M keeps serving"
 
-attack flood
+# From 127.0.0.2, so that the ban of the flooder's address does not hit
+# the honest nodes on 127.0.0.1.
+attack flood --source 127.0.0.2
 flood_peer=$(awk '$1 == "peer" { print substr($2, 1, 8); exit }' \
 	"$WORK/hostile-flood.log")
 grep -q "banned peer=$flood_peer" "$WORK/M.log" ||
@@ -212,7 +214,7 @@ import json, sys
 peers = json.load(sys.stdin)["node"]["peers"]
 sys.exit(1 if any(p["peer"] == sys.argv[1] for p in peers) else 0)' \
 	"$flood_peer" || fail "M still lists the banned peer $flood_peer"
-pass "a flood of 20000 malformed messages gets its sender banned"
+pass "a flood of malformed messages gets its sender banned"
 
 last=$(cm A publish "$SAMPLES/recensione-cuffie.mp4" --as alice \
 	--product gtin:2000000002026 --title "Cuffie, dopo gli attacchi" \

@@ -1,4 +1,5 @@
 /* Unit tests of core/: errors, hex, time and the home folder. */
+#define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,8 @@
 #include "cm_config.h"
 #include "cm_error.h"
 #include "cm_home.h"
+#include "cm_keyfile.h"
+#include "cm_limits.h"
 #include "cm_util.h"
 
 static void error_names_unique(void **state)
@@ -169,6 +172,262 @@ static void key_readable_by_others_rejected(void **state)
 	assert_non_null(strstr(cm_err_detail(), "chmod 600"));
 }
 
+#define PASS "correct horse battery staple"
+#define FAST_OPS CM_KEY_PWHASH_OPSLIMIT_MIN
+#define FAST_MEM CM_KEY_PWHASH_MEMLIMIT_MIN
+
+/* Seals a fresh secret with the cheapest accepted cost. */
+static void seal_fresh(uint8_t secret[64], uint8_t file[CM_KEYFILE_LEN])
+{
+	randombytes_buf(secret, 64);
+	assert_int_equal(cm_keyfile_seal(secret, PASS, strlen(PASS), FAST_OPS,
+					 FAST_MEM, file),
+			 CM_OK);
+}
+
+static void keyfile_round_trip(void **state)
+{
+	uint8_t secret[64], back[64], file[CM_KEYFILE_LEN];
+
+	(void)state;
+	seal_fresh(secret, file);
+	assert_true(cm_keyfile_is_sealed(file, sizeof(file)));
+	assert_memory_equal(file, CM_KEYFILE_MAGIC, CM_KEYFILE_MAGIC_LEN);
+	assert_int_equal(file[CM_KEYFILE_MAGIC_LEN], CM_KEYFILE_VERSION);
+	assert_int_equal(cm_keyfile_open(file, sizeof(file), PASS,
+					 strlen(PASS), back),
+			 CM_OK);
+	assert_memory_equal(secret, back, 64);
+}
+
+static void keyfile_wrong_passphrase(void **state)
+{
+	uint8_t secret[64], back[64], file[CM_KEYFILE_LEN];
+
+	(void)state;
+	seal_fresh(secret, file);
+	memset(back, 0xaa, sizeof(back));
+	assert_int_equal(cm_keyfile_open(file, sizeof(file), "wrong", 5, back),
+			 CM_ERR_PASSPHRASE);
+	for (size_t i = 0; i < sizeof(back); i++)
+		assert_int_equal(back[i], 0);
+}
+
+/* A changed salt, nonce or box byte makes the box fail to open. */
+static void keyfile_changed_byte(void **state)
+{
+	static const size_t offsets[] = {37, 60, 80, 100, CM_KEYFILE_LEN - 1};
+	uint8_t secret[64], back[64], file[CM_KEYFILE_LEN];
+
+	(void)state;
+	seal_fresh(secret, file);
+	for (size_t i = 0; i < sizeof(offsets) / sizeof(*offsets); i++) {
+		file[offsets[i]] ^= 0x01;
+		assert_int_equal(cm_keyfile_open(file, sizeof(file), PASS,
+						 strlen(PASS), back),
+				 CM_ERR_PASSPHRASE);
+		file[offsets[i]] ^= 0x01;
+	}
+}
+
+/* The header is checked before Argon2id runs: a file that claims 1 TiB
+ * of memory fails at once. */
+static void keyfile_header_checked(void **state)
+{
+	uint8_t secret[64], back[64], file[CM_KEYFILE_LEN];
+	uint8_t longer[CM_KEYFILE_LEN + 1];
+
+	(void)state;
+	seal_fresh(secret, file);
+
+	file[CM_KEYFILE_MAGIC_LEN] = 2;
+	assert_int_equal(cm_keyfile_open(file, sizeof(file), PASS,
+					 strlen(PASS), back),
+			 CM_ERR_BAD_VERSION);
+	file[CM_KEYFILE_MAGIC_LEN] = CM_KEYFILE_VERSION;
+
+	file[CM_KEYFILE_MAGIC_LEN + 5 + 3] = 0x01; /* memlimit 1 TiB more */
+	assert_int_equal(cm_keyfile_open(file, sizeof(file), PASS,
+					 strlen(PASS), back),
+			 CM_ERR_BAD_FIELD);
+	assert_non_null(strstr(cm_err_detail(), "bounds"));
+	file[CM_KEYFILE_MAGIC_LEN + 5 + 3] = 0x00;
+
+	file[CM_KEYFILE_MAGIC_LEN + 4] = 9; /* opslimit 9 */
+	assert_int_equal(cm_keyfile_open(file, sizeof(file), PASS,
+					 strlen(PASS), back),
+			 CM_ERR_BAD_FIELD);
+	file[CM_KEYFILE_MAGIC_LEN + 4] = FAST_OPS;
+
+	assert_int_equal(cm_keyfile_open(file, sizeof(file) - 1, PASS,
+					 strlen(PASS), back),
+			 CM_ERR_BAD_FIELD);
+	memcpy(longer, file, sizeof(file));
+	longer[sizeof(file)] = 0;
+	assert_int_equal(cm_keyfile_open(longer, sizeof(longer), PASS,
+					 strlen(PASS), back),
+			 CM_ERR_BAD_FIELD);
+	assert_int_equal(cm_keyfile_open(file, CM_KEYFILE_MAGIC_LEN, PASS,
+					 strlen(PASS), back),
+			 CM_ERR_BAD_VERSION);
+	assert_int_equal(cm_keyfile_open(file, sizeof(file), PASS,
+					 strlen(PASS), back),
+			 CM_OK);
+}
+
+static void keyfile_seal_checks_input(void **state)
+{
+	uint8_t secret[64] = {0}, file[CM_KEYFILE_LEN];
+	char *long_pass = calloc(1, CM_PASSPHRASE_MAX + 2);
+
+	(void)state;
+	assert_non_null(long_pass);
+	memset(long_pass, 'p', CM_PASSPHRASE_MAX + 1);
+	assert_int_equal(cm_keyfile_seal(secret, "", 0, FAST_OPS, FAST_MEM,
+					 file),
+			 CM_ERR_USAGE);
+	assert_int_equal(cm_keyfile_seal(secret, long_pass,
+					 CM_PASSPHRASE_MAX + 1, FAST_OPS,
+					 FAST_MEM, file),
+			 CM_ERR_USAGE);
+	assert_int_equal(cm_keyfile_seal(secret, PASS, strlen(PASS), 1,
+					 FAST_MEM, file),
+			 CM_ERR_USAGE);
+	free(long_pass);
+}
+
+/* Reads a whole small file into buf[cap]; returns its length. */
+static size_t slurp(const char *path, uint8_t *buf, size_t cap)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, cap, f);
+	fclose(f);
+	return n;
+}
+
+/* A sealed identity is created, detected, rejected without or with a
+ * wrong passphrase and loaded with the right one. Its file contains no
+ * key bytes. */
+static void sealed_identity_loads(void **state)
+{
+	uint8_t pub[32], pub2[32], *secret = NULL, file[512];
+	char path[CM_HOME_PATH_MAX], hex[129];
+	bool sealed = false;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(cm_key_new_sealed(home, "dana", PASS, strlen(PASS),
+					   pub),
+			 CM_OK);
+	assert_int_equal(cm_key_is_sealed(home, "dana", &sealed), CM_OK);
+	assert_true(sealed);
+	assert_int_equal(cm_key_is_sealed(home, "alice", &sealed), CM_OK);
+	assert_false(sealed);
+	assert_int_equal(cm_key_is_sealed(home, "nobody", &sealed),
+			 CM_ERR_NOT_FOUND);
+
+	assert_int_equal(cm_key_load(home, "dana", pub2, &secret),
+			 CM_ERR_PASSPHRASE);
+	assert_null(secret);
+	assert_non_null(strstr(cm_err_detail(), "dana"));
+	assert_int_equal(cm_key_load_sealed(home, "dana", "guess", 5, pub2,
+					    &secret),
+			 CM_ERR_PASSPHRASE);
+	assert_null(secret);
+	assert_int_equal(cm_key_load_sealed(home, "dana", PASS, strlen(PASS),
+					    pub2, &secret),
+			 CM_OK);
+	assert_memory_equal(pub, pub2, 32);
+
+	cm_home_path(home, "keys/dana.key", path);
+	n = slurp(path, file, sizeof(file));
+	assert_int_equal(n, CM_KEYFILE_LEN);
+	cm_hex_encode(secret, 32, hex);
+	for (size_t i = 0; i + 32 <= n; i++)
+		assert_memory_not_equal(file + i, secret, 32);
+	assert_null(memmem(file, n, hex, 64));
+	cm_secret_free(&secret);
+}
+
+static void sealed_key_readable_by_others_rejected(void **state)
+{
+	char path[CM_HOME_PATH_MAX];
+	uint8_t pub[32], *secret = NULL;
+
+	(void)state;
+	cm_home_path(home, "keys/dana.key", path);
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(cm_key_load_sealed(home, "dana", PASS, strlen(PASS),
+					    pub, &secret),
+			 CM_ERR_KEY_MODE);
+	assert_null(secret);
+	assert_non_null(strstr(cm_err_detail(), "chmod 600"));
+	assert_int_equal(chmod(path, 0600), 0);
+}
+
+/* cm_key_reseal changes the passphrase, and with NULL stores the key
+ * plain again; the key itself stays the same. */
+static void sealed_key_passphrase_changes(void **state)
+{
+	uint8_t pub[32], *secret = NULL, *again = NULL;
+	char path[CM_HOME_PATH_MAX];
+	struct stat st;
+	bool sealed = true;
+
+	(void)state;
+	assert_int_equal(cm_key_load_sealed(home, "dana", PASS, strlen(PASS),
+					    pub, &secret),
+			 CM_OK);
+	assert_int_equal(cm_key_reseal(home, "dana", secret, "new one", 7),
+			 CM_OK);
+	cm_home_path(home, "keys/dana.key", path);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(cm_key_load_sealed(home, "dana", PASS, strlen(PASS),
+					    pub, &again),
+			 CM_ERR_PASSPHRASE);
+	assert_int_equal(cm_key_load_sealed(home, "dana", "new one", 7, pub,
+					    &again),
+			 CM_OK);
+	assert_memory_equal(secret, again, 64);
+	cm_secret_free(&again);
+
+	assert_int_equal(cm_key_reseal(home, "dana", secret, NULL, 0), CM_OK);
+	assert_int_equal(cm_key_is_sealed(home, "dana", &sealed), CM_OK);
+	assert_false(sealed);
+	assert_int_equal(cm_key_load(home, "dana", pub, &again), CM_OK);
+	assert_memory_equal(secret, again, 64);
+	cm_secret_free(&again);
+	cm_secret_free(&secret);
+}
+
+/* The node's transport key is never sealed: a sealed node.key is an
+ * error, not a prompt. */
+static void transport_key_never_sealed(void **state)
+{
+	char path[CM_HOME_PATH_MAX], saved[CM_HOME_PATH_MAX + 8];
+	uint8_t secret[64], file[CM_KEYFILE_LEN], pub[32], *sec = NULL;
+	FILE *f;
+
+	(void)state;
+	cm_home_path(home, "node.key", path);
+	snprintf(saved, sizeof(saved), "%s.saved", path);
+	assert_int_equal(rename(path, saved), 0);
+	seal_fresh(secret, file);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(file, 1, sizeof(file), f), sizeof(file));
+	fclose(f);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(cm_home_transport_key(home, pub, &sec), CM_ERR_IO);
+	assert_null(sec);
+	assert_non_null(strstr(cm_err_detail(), "sealed"));
+	assert_int_equal(rename(saved, path), 0);
+}
+
 static int count_key(void *ctx, const char *name, const uint8_t pub[32])
 {
 	(void)name;
@@ -183,7 +442,7 @@ static void key_list_counts(void **state)
 
 	(void)state;
 	assert_int_equal(cm_key_list(home, count_key, &n), CM_OK);
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 3);
 }
 
 int main(void)
@@ -196,6 +455,15 @@ int main(void)
 		cmocka_unit_test(parse_u64_strict),
 		cmocka_unit_test(home_init_and_keys),
 		cmocka_unit_test(key_readable_by_others_rejected),
+		cmocka_unit_test(keyfile_round_trip),
+		cmocka_unit_test(keyfile_wrong_passphrase),
+		cmocka_unit_test(keyfile_changed_byte),
+		cmocka_unit_test(keyfile_header_checked),
+		cmocka_unit_test(keyfile_seal_checks_input),
+		cmocka_unit_test(sealed_identity_loads),
+		cmocka_unit_test(sealed_key_readable_by_others_rejected),
+		cmocka_unit_test(sealed_key_passphrase_changes),
+		cmocka_unit_test(transport_key_never_sealed),
 		cmocka_unit_test(key_list_counts),
 	};
 

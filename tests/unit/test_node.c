@@ -1,0 +1,443 @@
+/* Unit tests of node/ peer discipline: token buckets, scores, the ban
+ * table, allow-list files and the ZAP handler. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+#include <zmq.h>
+
+#include "cm_error.h"
+#include "cm_limits.h"
+#include "cm_util.h"
+#include "node_internal.h"
+
+#define T0 1000000 /* a monotonic start time, in ms */
+
+static void bucket_takes_burst_then_rate(void **state)
+{
+	node_bucket b;
+
+	(void)state;
+	node_bucket_init(&b, 100, 200, T0);
+	for (int i = 0; i < 200; i++)
+		assert_true(node_bucket_take(&b, 1, T0));
+	assert_false(node_bucket_take(&b, 1, T0));
+
+	/* 100 tokens a second: one every 10 ms. */
+	assert_false(node_bucket_take(&b, 1, T0 + 9));
+	assert_true(node_bucket_take(&b, 1, T0 + 10));
+	assert_false(node_bucket_take(&b, 1, T0 + 10));
+	assert_true(node_bucket_take(&b, 5, T0 + 60));
+	assert_false(node_bucket_take(&b, 1, T0 + 60));
+}
+
+static void bucket_refill_stops_at_burst(void **state)
+{
+	node_bucket b;
+
+	(void)state;
+	node_bucket_init(&b, 1000, 50, T0);
+	assert_true(node_bucket_take(&b, 50, T0));
+	assert_true(node_bucket_take(&b, 50, T0 + 3600 * 1000ULL));
+	assert_false(node_bucket_take(&b, 1, T0 + 3600 * 1000ULL));
+	assert_false(node_bucket_take(&b, 51, T0 + 7200 * 1000ULL));
+}
+
+static void bucket_large_rates_no_overflow(void **state)
+{
+	node_bucket b;
+
+	(void)state;
+	node_bucket_init(&b, CM_PEER_BYTES_MAX, 2 * CM_PEER_BYTES_MAX, T0);
+	assert_true(node_bucket_take(&b, 2 * CM_PEER_BYTES_MAX, T0));
+	assert_false(node_bucket_take(&b, CM_PEER_BYTES_MAX, T0 + 999));
+	assert_true(node_bucket_take(&b, CM_PEER_BYTES_MAX, T0 + 1000));
+	assert_true(node_bucket_take(&b, 2 * CM_PEER_BYTES_MAX,
+				     T0 + 1000 + 365ULL * 86400 * 1000));
+}
+
+/* A charge goes into debt; the wait is how long the refill takes. */
+static void bucket_debt_sets_wait(void **state)
+{
+	node_bucket b;
+
+	(void)state;
+	node_bucket_init(&b, 1000, 1000, T0);
+	assert_int_equal(node_bucket_wait_ms(&b, T0), 0);
+	node_bucket_charge(&b, 1500, T0);
+	assert_int_equal(node_bucket_wait_ms(&b, T0), 501);
+	assert_int_equal(node_bucket_wait_ms(&b, T0 + 500), 1);
+	assert_int_equal(node_bucket_wait_ms(&b, T0 + 501), 0);
+	assert_true(node_bucket_take(&b, 1, T0 + 501));
+}
+
+static void score_falls_and_recovers(void **state)
+{
+	node_score s;
+	int64_t points = 0;
+
+	(void)state;
+	node_score_init(&s, T0);
+	assert_int_equal(node_score_points(&s, T0), CM_PEER_SCORE_MAX);
+	for (int i = 0; i < CM_PEER_SCORE_MAX / CM_PEER_PENALTY_INVALID; i++)
+		points = node_score_lower(&s, CM_PEER_PENALTY_INVALID, T0);
+	assert_int_equal(points, 0);
+
+	/* CM_PEER_SCORE_RECOVER points a second, up to the maximum. */
+	assert_int_equal(node_score_points(&s, T0 + 1000),
+			 CM_PEER_SCORE_RECOVER);
+	assert_int_equal(node_score_points(&s, T0 + 3600 * 1000ULL),
+			 CM_PEER_SCORE_MAX);
+}
+
+/* Penalties 10 ms apart still let the score recover in between: the
+ * fractions of a point are kept. */
+static void score_recovers_between_penalties(void **state)
+{
+	/* 100 penalties of 1 point, and 99 intervals of 10 ms that recover
+	 * a tenth of a point each (9.9 points, rounded down). */
+	const int64_t expected = CM_PEER_SCORE_MAX - 100 +
+				 99 * CM_PEER_SCORE_RECOVER / 100;
+	node_score s;
+	int64_t points = 0;
+
+	(void)state;
+	node_score_init(&s, T0);
+	for (int i = 1; i <= 100; i++)
+		points = node_score_lower(&s, 1, T0 + 10 * (uint64_t)i);
+	assert_int_equal(points, expected);
+}
+
+/* A peer over its limit all the time, charged once a second, reaches 0
+ * after SCORE_MAX / (OVERRUN - RECOVER) seconds. */
+static void score_overruns_ban_in_time(void **state)
+{
+	const int expected = CM_PEER_SCORE_MAX /
+			     (CM_PEER_PENALTY_OVERRUN - CM_PEER_SCORE_RECOVER);
+	node_score s;
+	int seconds = 0;
+
+	(void)state;
+	node_score_init(&s, T0);
+	while (node_score_lower(&s, CM_PEER_PENALTY_OVERRUN,
+				T0 + 1000 * (uint64_t)seconds) > 0)
+		seconds++;
+	assert_in_range(seconds, expected - 1, expected + 1);
+}
+
+static node_bans bans;
+
+static void bans_double_up_to_max(void **state)
+{
+	uint8_t key[NODE_KEY_LEN] = {1};
+	const node_ban *b;
+	uint64_t now = T0;
+
+	(void)state;
+	node_bans_init(&bans, 1000, 10000);
+	assert_null(node_bans_active(&bans, NODE_BAN_KEY, key, NULL, now));
+	b = node_bans_strike(&bans, NODE_BAN_KEY, key, NULL, now);
+	assert_int_equal(b->strikes, 1);
+	assert_int_equal(b->length_ms, 1000);
+	assert_non_null(node_bans_active(&bans, NODE_BAN_KEY, key, NULL,
+					 now + 999));
+	assert_null(node_bans_active(&bans, NODE_BAN_KEY, key, NULL,
+				     now + 1000));
+
+	now += 5000;
+	b = node_bans_strike(&bans, NODE_BAN_KEY, key, NULL, now);
+	assert_int_equal(b->strikes, 2);
+	assert_int_equal(b->length_ms, 2000);
+	b = node_bans_strike(&bans, NODE_BAN_KEY, key, NULL, now);
+	assert_int_equal(b->length_ms, 4000);
+	b = node_bans_strike(&bans, NODE_BAN_KEY, key, NULL, now);
+	assert_int_equal(b->length_ms, 8000);
+	b = node_bans_strike(&bans, NODE_BAN_KEY, key, NULL, now);
+	assert_int_equal(b->strikes, 5);
+	assert_int_equal(b->length_ms, 10000);
+	for (int i = 0; i < 100; i++)
+		b = node_bans_strike(&bans, NODE_BAN_KEY, key, NULL, now);
+	assert_int_equal(b->length_ms, 10000);
+}
+
+static void bans_keys_and_addresses_apart(void **state)
+{
+	uint8_t key[NODE_KEY_LEN] = {2}, other[NODE_KEY_LEN] = {3};
+
+	(void)state;
+	node_bans_init(&bans, 1000, 10000);
+	node_bans_strike(&bans, NODE_BAN_KEY, key, NULL, T0);
+	node_bans_strike(&bans, NODE_BAN_IP, NULL, "127.0.0.2", T0);
+	assert_non_null(node_bans_active(&bans, NODE_BAN_KEY, key, NULL, T0));
+	assert_null(node_bans_active(&bans, NODE_BAN_KEY, other, NULL, T0));
+	assert_non_null(node_bans_active(&bans, NODE_BAN_IP, NULL, "127.0.0.2",
+					 T0));
+	assert_null(node_bans_active(&bans, NODE_BAN_IP, NULL, "127.0.0.1",
+				     T0));
+	assert_null(node_bans_active(&bans, NODE_BAN_IP, NULL, "127.0.0.20",
+				     T0));
+}
+
+/* Strikes are forgotten CM_BAN_FORGET_MS after the ban ended. */
+static void bans_strikes_forgotten(void **state)
+{
+	uint8_t key[NODE_KEY_LEN] = {4};
+	const node_ban *b;
+
+	(void)state;
+	node_bans_init(&bans, 1000, 10000);
+	node_bans_strike(&bans, NODE_BAN_KEY, key, NULL, T0);
+	b = node_bans_strike(&bans, NODE_BAN_KEY, key, NULL,
+			     T0 + 1000 + CM_BAN_FORGET_MS - 1);
+	assert_int_equal(b->strikes, 2);
+	b = node_bans_strike(&bans, NODE_BAN_KEY, key, NULL,
+			     b->until + CM_BAN_FORGET_MS);
+	assert_int_equal(b->strikes, 1);
+}
+
+/* A full table makes room with the ban that ended first, and never grows:
+ * rotating keys costs the node no memory. */
+static void bans_table_full_evicts_oldest(void **state)
+{
+	uint8_t key[NODE_KEY_LEN] = {0};
+	uint8_t first[NODE_KEY_LEN] = {0, 0, 0, 0, 0xff};
+	uint8_t last[NODE_KEY_LEN] = {0, 0, 0, 0, 0xfe};
+
+	(void)state;
+	node_bans_init(&bans, 100000, 1000000);
+	node_bans_strike(&bans, NODE_BAN_KEY, first, NULL, T0);
+	for (uint32_t i = 1; i < CM_BANS_MAX; i++) {
+		memcpy(key, &i, sizeof(i));
+		node_bans_strike(&bans, NODE_BAN_KEY, key, NULL, T0 + i);
+	}
+	assert_non_null(node_bans_active(&bans, NODE_BAN_KEY, first, NULL,
+					 T0 + 1));
+	node_bans_strike(&bans, NODE_BAN_KEY, last, NULL, T0 + CM_BANS_MAX);
+	assert_null(node_bans_active(&bans, NODE_BAN_KEY, first, NULL,
+				     T0 + CM_BANS_MAX));
+	assert_non_null(node_bans_active(&bans, NODE_BAN_KEY, last, NULL,
+					 T0 + CM_BANS_MAX));
+	memcpy(key, &(uint32_t){1}, sizeof(uint32_t));
+	assert_non_null(node_bans_active(&bans, NODE_BAN_KEY, key, NULL,
+					 T0 + CM_BANS_MAX));
+}
+
+static char dir[64];
+
+static int make_dir(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/clipmesh-node.XXXXXX");
+	return mkdtemp(dir) == NULL ? -1 : 0;
+}
+
+static int remove_dir(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	fclose(f);
+}
+
+#define KEY_A "aa00000000000000000000000000000000000000000000000000000000000001"
+#define KEY_B "BB00000000000000000000000000000000000000000000000000000000000002"
+#define KEY_C "cc00000000000000000000000000000000000000000000000000000000000003"
+
+static void allow_file_read(void **state)
+{
+	char path[128];
+	uint8_t *keys = NULL;
+	size_t n = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/allow", dir);
+	write_text(path, "# mirrors we trust\n"
+			 KEY_A "\n"
+			 "\n"
+			 "   " KEY_B "   # the second\r\n"
+			 "clipmesh://" KEY_C "@node3.example.org:7701\n");
+	assert_int_equal(node_allow_read(path, &keys, &n), CM_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(keys[0], 0xaa);
+	assert_int_equal(keys[31], 0x01);
+	assert_int_equal(keys[32], 0xbb);
+	assert_int_equal(keys[64], 0xcc);
+	assert_int_equal(node_allow_add(KEY_A, &keys, &n), CM_OK);
+	assert_int_equal(n, 4);
+	free(keys);
+}
+
+static void allow_file_bad_line_named(void **state)
+{
+	char path[128];
+	uint8_t *keys = NULL;
+	size_t n = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/bad", dir);
+	write_text(path, KEY_A "\n# fine\n" KEY_A "0\n");
+	assert_int_equal(node_allow_read(path, &keys, &n), CM_ERR_BAD_KEY);
+	assert_non_null(strstr(cm_err_detail(), "line 3"));
+	free(keys);
+	keys = NULL;
+	n = 0;
+
+	assert_int_equal(node_allow_add("xyz", &keys, &n), CM_ERR_BAD_KEY);
+	assert_int_equal(n, 0);
+	snprintf(path, sizeof(path), "%s/missing", dir);
+	assert_int_equal(node_allow_read(path, &keys, &n), CM_ERR_NOT_FOUND);
+	assert_null(keys);
+}
+
+static void allow_file_long_line_rejected(void **state)
+{
+	char path[128], *text;
+	uint8_t *keys = NULL;
+	size_t n = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/long", dir);
+	text = malloc(CM_ALLOW_LINE_MAX + 10);
+	assert_non_null(text);
+	memset(text, '#', CM_ALLOW_LINE_MAX + 8);
+	text[CM_ALLOW_LINE_MAX + 8] = '\n';
+	text[CM_ALLOW_LINE_MAX + 9] = '\0';
+	write_text(path, text);
+	free(text);
+	assert_int_equal(node_allow_read(path, &keys, &n), CM_ERR_TOO_LONG);
+	assert_non_null(strstr(cm_err_detail(), "line 1"));
+	free(keys);
+}
+
+/* The node must not start when it cannot bind its ZAP handler, because
+ * libzmq lets every CURVE client in when no handler replies. A second
+ * handler in the same context is the way to make the bind fail. */
+static void zap_open_fails_when_taken(void **state)
+{
+	void *ctx = zmq_ctx_new(), *first = NULL, *second = NULL;
+
+	(void)state;
+	assert_non_null(ctx);
+	assert_int_equal(node_zap_open(ctx, &first), CM_OK);
+	assert_non_null(first);
+	assert_int_equal(node_zap_open(ctx, &second), CM_ERR_ZMQ);
+	assert_null(second);
+	assert_non_null(strstr(cm_err_detail(), "does not start"));
+	zmq_close(first);
+	zmq_ctx_term(ctx);
+}
+
+/* A node with two inbound links from 10.0.0.1 and no other state. */
+static node *zap_node(void)
+{
+	node *n = calloc(1, sizeof(*n));
+
+	assert_non_null(n);
+	node_bans_init(&n->bans, 1000, 10000);
+	for (int i = 0; i < 2; i++) {
+		n->links[i].used = true;
+		n->links[i].dir = NODE_LINK_IN;
+		n->links[i].key[0] = (uint8_t)(0x10 + i);
+		n->links[i].last_rx = cm_mono_ms();
+		strcpy(n->links[i].endpoint, "10.0.0.1");
+	}
+	return n;
+}
+
+static void zap_check_verdicts(void **state)
+{
+	uint8_t key[NODE_KEY_LEN] = {0x42}, listed[NODE_KEY_LEN] = {0x43};
+	uint64_t now = cm_mono_ms();
+	node *n = zap_node();
+
+	(void)state;
+	assert_int_equal(node_zap_check(n, key, "10.0.0.1"), NODE_ZAP_ACCEPT);
+
+	node_bans_strike(&n->bans, NODE_BAN_IP, NULL, "10.0.0.9", now);
+	assert_int_equal(node_zap_check(n, key, "10.0.0.9"),
+			 NODE_ZAP_BANNED_IP);
+	node_bans_strike(&n->bans, NODE_BAN_KEY, key, NULL, now);
+	assert_int_equal(node_zap_check(n, key, "10.0.0.1"),
+			 NODE_ZAP_BANNED_KEY);
+
+	n->allow_only = true;
+	n->allow = listed;
+	n->n_allow = 1;
+	assert_int_equal(node_zap_check(n, key, "10.0.0.1"),
+			 NODE_ZAP_NOT_ALLOWED);
+	assert_int_equal(node_zap_check(n, listed, "10.0.0.1"),
+			 NODE_ZAP_ACCEPT);
+	n->allow = NULL;
+	free(n);
+}
+
+/* The links of one address are capped, but a key that reconnects
+ * replaces its own link and is not counted against itself, and a silent
+ * link is not counted. */
+static void zap_check_address_cap(void **state)
+{
+	uint8_t key[NODE_KEY_LEN] = {0x50};
+	node *n = zap_node();
+
+	(void)state;
+	for (int i = 2; i < CM_PEER_LINKS_PER_IP; i++) {
+		n->links[i] = n->links[0];
+		n->links[i].key[0] = (uint8_t)(0x10 + i);
+	}
+	assert_int_equal(node_links_from_ip(n, "10.0.0.1", NULL),
+			 CM_PEER_LINKS_PER_IP);
+	assert_int_equal(node_zap_check(n, key, "10.0.0.1"),
+			 NODE_ZAP_ADDRESS_FULL);
+	assert_int_equal(node_zap_check(n, key, "10.0.0.2"), NODE_ZAP_ACCEPT);
+	assert_int_equal(node_zap_check(n, n->links[3].key, "10.0.0.1"),
+			 NODE_ZAP_ACCEPT);
+
+	/* A link silent for longer than two ping intervals is not counted. */
+	n->links[0].last_rx -= 2 * CM_PING_INTERVAL_MS + 1;
+	assert_int_equal(node_zap_check(n, key, "10.0.0.1"), NODE_ZAP_ACCEPT);
+	free(n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(bucket_takes_burst_then_rate),
+		cmocka_unit_test(bucket_refill_stops_at_burst),
+		cmocka_unit_test(bucket_large_rates_no_overflow),
+		cmocka_unit_test(bucket_debt_sets_wait),
+		cmocka_unit_test(score_falls_and_recovers),
+		cmocka_unit_test(score_recovers_between_penalties),
+		cmocka_unit_test(score_overruns_ban_in_time),
+		cmocka_unit_test(bans_double_up_to_max),
+		cmocka_unit_test(bans_keys_and_addresses_apart),
+		cmocka_unit_test(bans_strikes_forgotten),
+		cmocka_unit_test(bans_table_full_evicts_oldest),
+		cmocka_unit_test(allow_file_read),
+		cmocka_unit_test(allow_file_bad_line_named),
+		cmocka_unit_test(allow_file_long_line_rejected),
+		cmocka_unit_test(zap_open_fails_when_taken),
+		cmocka_unit_test(zap_check_verdicts),
+		cmocka_unit_test(zap_check_address_cap),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, make_dir, remove_dir);
+}
