@@ -1020,8 +1020,34 @@ static cm_err budget_keep(node *n, uint8_t **keys, size_t *count)
 	return CM_OK;
 }
 
+/* Ends the jobs whose manifest the budget just evicted, so that they
+ * stop storing chunks that no manifest lists any more. The eviction set
+ * their fetch backoff. */
+static void drop_evicted_jobs(node *n)
+{
+	for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++) {
+		node_media_job *job = &n->jobs[i];
+		uint8_t (*chunks)[PROTO_HASH_LEN] = NULL;
+		uint64_t size;
+		size_t count;
+
+		if (!job->used || !job->have_manifest)
+			continue;
+		if (store_manifest_get(n->st, job->root, &size, &chunks,
+				       &count) != CM_ERR_NOT_FOUND) {
+			free(chunks);
+			continue;
+		}
+		cm_info(NODE_LOG, "media=%s not fetched: evicted by the media "
+			"budget", job->short_root);
+		job_free(n, job);
+	}
+	cm_err_clear();
+}
+
 /* Evicts whole media while the stored chunks exceed --media-budget; at
- * most every BUDGET_CHECK_MS unless `now`. */
+ * most every BUDGET_CHECK_MS unless `now`. Chunks waiting in the write
+ * batch are stored first, so that the eviction counts and frees them. */
 static void budget_enforce(node *n, bool now)
 {
 	uint64_t mono = cm_mono_ms(), media = 0, bytes = 0;
@@ -1037,6 +1063,7 @@ static void budget_enforce(node *n, bool now)
 	err = store_get_counts(n->st, &counts);
 	if (err || counts.chunk_bytes <= n->cfg->media_budget)
 		return;
+	job_flush_writes(n);
 	err = budget_keep(n, &keep, &n_keep);
 	if (!err)
 		err = store_media_evict(n->st, n->cfg->media_budget, keep,
@@ -1049,11 +1076,12 @@ static void budget_enforce(node *n, bool now)
 			 cm_err_name(err), cm_err_detail());
 		return;
 	}
-	if (media > 0)
-		cm_info(NODE_LOG, "media budget of %llu bytes: evicted %llu "
-			"media, %llu bytes", (unsigned long long)
-			n->cfg->media_budget, (unsigned long long)media,
-			(unsigned long long)bytes);
+	if (media == 0)
+		return;
+	cm_info(NODE_LOG, "media budget of %llu bytes: evicted %llu media, "
+		"%llu bytes", (unsigned long long)n->cfg->media_budget,
+		(unsigned long long)media, (unsigned long long)bytes);
+	drop_evicted_jobs(n);
 }
 
 /* --- Job progress ------------------------------------------------------- */
