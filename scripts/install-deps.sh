@@ -9,6 +9,7 @@ packages=(
 	libinih-dev libcmocka-dev python3 python3-cryptography
 	clang libclang-rt-14-dev
 	dpkg-dev groff-base man-db systemd debootstrap iproute2 procps
+	tshark
 )
 
 missing=()
