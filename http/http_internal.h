@@ -1,11 +1,10 @@
 /*
  * http_internal.h - state shared by the files of the HTTP API.
  *
- * libmicrohttpd runs one thread per connection (a stream blocks its own
- * thread while it waits for records), so every handler runs on a
- * connection thread and reads the store through the node's handle; the
- * store is opened with MDB_NOTLS, so any thread may run read
- * transactions.
+ * libmicrohttpd runs one thread per connection, because a stream blocks
+ * its thread while it waits for records. Every handler runs on such a
+ * thread and reads the store through the node's handle, which is opened
+ * with MDB_NOTLS so that any thread may run read transactions.
  */
 #ifndef HTTP_INTERNAL_H
 #define HTTP_INTERNAL_H
@@ -156,7 +155,8 @@ void http_names_free(http_names *names);
 json_t *http_record_json(store *st, const proto_signed *rec,
 			 http_names *names);
 
-/* Decodes a stored record; CM_ERR_STORE when it does not decode. */
+/* Decodes a stored record (id NULL: computed from the body).
+ * CM_ERR_STORE when it does not decode. */
 cm_err http_record_decode(const uint8_t *wire, size_t len,
 			  const uint8_t id[PROTO_ID_LEN], proto_signed *out);
 

@@ -184,7 +184,7 @@ static void add_cache_headers(struct MHD_Response *resp, const char *etag)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
 }
 
-/* Answers media the store lacks, whole or in part. */
+/* Makes the 404 response for media the store lacks, whole or in part. */
 static unsigned missing(http_request *req, const uint8_t root[PROTO_HASH_LEN],
 			const char *hex, struct MHD_Response **resp)
 {
@@ -326,7 +326,7 @@ unsigned http_media(http_request *req, const char *tail,
 
 	header = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
 					     MHD_HTTP_HEADER_RANGE);
-	/* If-Range with another validator asks for the whole media. */
+	/* If-Range with another validator requests the whole media. */
 	if (header) {
 		const char *if_range = MHD_lookup_connection_value(
 			req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_RANGE);

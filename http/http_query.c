@@ -178,8 +178,8 @@ fail:
 
 /* --- Records by id ---------------------------------------------------- */
 
-/* Returns the 410 answer for retracted clip `id`, or 0 when it is not
- * retracted. */
+/* Makes the 410 response for a retracted clip and returns 410, or returns
+ * 0 when `hex` names no retracted clip. */
 static unsigned check_retracted(http_request *req, const char *hex,
 				struct MHD_Response **resp)
 {
@@ -201,8 +201,9 @@ static unsigned check_retracted(http_request *req, const char *hex,
 				"retraction is record %s", hex, by_hex);
 }
 
-/* Resolves a full id or a hex prefix to a stored record; on failure
- * returns the status of the answer it made (400 or 404). */
+/* Resolves a full id or a hex prefix to a stored record and returns 0.
+ * On failure it makes the 400, 404 or 500 response and returns its
+ * status. */
 static unsigned resolve(http_request *req, const char *hex,
 			uint8_t id[PROTO_ID_LEN], struct MHD_Response **resp)
 {

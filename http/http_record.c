@@ -1,7 +1,7 @@
 /*
  * http_record.c - the JSON of a stored record for the API: the object
  * `clipmesh feed --json` prints plus the author's display name and, per
- * media item, its URL and whether the mirror holds all of it.
+ * media item, its URL and whether the mirror stores all of it.
  */
 #include <stdio.h>
 #include <stdlib.h>

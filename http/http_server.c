@@ -172,7 +172,7 @@ static void client_address(http_request *req, const struct sockaddr **sa)
 			  req->client, sizeof(req->client));
 }
 
-/* Answers one request whose headers have arrived. */
+/* Makes and queues the response to a request whose headers arrived. */
 static enum MHD_Result answer(http_request *req, const char *url)
 {
 	struct MHD_Response *resp = NULL;

@@ -63,8 +63,8 @@ static bool append(stream_state *s, const char *text, size_t len)
 	return true;
 }
 
-/* Appends one log entry as an event; stops the walk once the buffer
- * holds CM_HTTP_STREAM_BUFFER bytes. */
+/* Appends one log entry as an event. Stops the walk once the buffer
+ * contains CM_HTTP_STREAM_BUFFER bytes. */
 static int add_event(void *ctx, uint64_t seq, const uint8_t id[PROTO_ID_LEN],
 		     const uint8_t *wire, size_t len)
 {

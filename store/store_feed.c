@@ -259,7 +259,7 @@ cm_err store_count_clips(store *s, const uint8_t author[PROTO_KEY_LEN],
 				      store_db_name(STORE_DB_AUTHOR));
 		goto out;
 	}
-	/* The author index holds every kind; its value is the kind byte. */
+	/* The author index contains every kind; its value is the kind byte. */
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != PROTO_KEY_LEN + STORE_TIME_KEY_LEN ||
