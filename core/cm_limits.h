@@ -212,7 +212,7 @@
 #define CM_HTTP_CLIENTS_MAX 4096             /* client addresses the rate
 						limiter tracks; the rest
 						share one bucket */
-#define CM_HTTP_MEDIA_BLOCK (64 * 1024)      /* bytes per media write */
+#define CM_HTTP_MEDIA_BLOCK (256 * 1024)     /* bytes per media write */
 #define CM_HTTP_STREAM_BUFFER (64 * 1024)    /* events queued per stream
 						client */
 #define CM_HTTP_STREAM_BATCH 32              /* log entries read per store

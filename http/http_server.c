@@ -207,6 +207,20 @@ static enum MHD_Result answer(http_request *req, const char *url)
 	return rc;
 }
 
+/* Copies src into dst[cap] for the log, replacing control characters
+ * (which an escaped URL may contain) with '?' so that one request stays
+ * one log line. */
+static void copy_printable(char *dst, const char *src, size_t cap)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < cap && src[i]; i++)
+		dst[i] = (unsigned char)src[i] < 0x20 || src[i] == 0x7f
+				 ? '?'
+				 : src[i];
+	dst[i] = '\0';
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
 				  const char *version, const char *upload_data,
@@ -228,7 +242,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		req->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 		req->started_ms = cm_mono_ms();
 		req->route = HTTP_ROUTE_OTHER;
-		cm_strlcpy(req->path, url, sizeof(req->path));
+		copy_printable(req->path, url, sizeof(req->path));
 		*con_cls = req;
 		return MHD_YES;
 	}
@@ -251,7 +265,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 		return;
 	if (req->status)
 		http_metrics_count(srv, req->route, req->status);
-	cm_info(HTTP_LOG, "%s %s %u %llu %llums client=%s%s", req->method,
+	cm_info(HTTP_LOG, "%.16s %s %u %llu %llums client=%s%s", req->method,
 		req->path, req->status, (unsigned long long)req->bytes,
 		(unsigned long long)(cm_mono_ms() - req->started_ms),
 		req->client,
@@ -367,6 +381,7 @@ cm_err http_start(const http_config *cfg, store *st, http_server **out)
 
 	srv->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 		MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned int)CM_HTTP_CONNECTIONS_MAX,
@@ -375,7 +390,6 @@ cm_err http_start(const http_config *cfg, store *st, http_server **out)
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CM_HTTP_TIMEOUT_S,
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)CM_HTTP_THREAD_STACK,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		err = cm_errf(CM_ERR_IO, "cannot listen for HTTP on %s: %s; "

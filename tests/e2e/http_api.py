@@ -423,6 +423,7 @@ def check_misc(c):
     # Routes outside docs/openapi.json are not recorded for its check.
     c.json("/nothing.html", 404)
     c.json("/api/v1/nothing", 404, record=False)
+    c.json("/api/v1/nothing%0Ainjected%20line", 404, record=False)
     resp = c.request("/api/v1/clips", method="POST", record=False)
     expect(resp.status == 405 and "GET" in resp.header("Allow"), "POST")
     passed("health, web files, unknown paths 404, POST 405")

@@ -65,6 +65,9 @@ pass "route checks"
 grep -q "info http: GET /api/v1/clips 200 [0-9]* [0-9]*ms client=127.0.0.1" \
 	"$WORK/M.log" || fail "no access log line for GET /api/v1/clips"
 ! grep -q "cursor=" "$WORK/M.log" || fail "the access log shows a query"
+grep -q "GET /api/v1/nothing?injected line 404" "$WORK/M.log" ||
+	fail "a newline in a path was not replaced in the access log"
+! grep -q "^injected" "$WORK/M.log" || fail "a path split a log line"
 pass "access log: one line per request without the query"
 
 # --- Per-client request limit ------------------------------------------
