@@ -11,8 +11,8 @@
 #           same run, best of 3.
 #
 # The home with the clips and the media is kept in CACHE (default
-# ~/.cache/clipmesh/http-bench) because generating and importing a
-# million clips takes minutes; delete the folder to rebuild it. The
+# ~/.cache/clipmesh/http-bench), because generating and importing a
+# million clips takes minutes. Delete the folder to rebuild it. The
 # mirror runs with the default access log (one line per request) written
 # to a file, and --http-rate high enough that wrk is never limited.
 # MB is 10^6 bytes.
