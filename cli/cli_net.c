@@ -23,6 +23,13 @@ bool cli_split_host_port(const char *hp, char *host, size_t cap,
 	uint64_t value;
 	size_t n;
 
+	/* A port alone is how the http setting names 127.0.0.1:PORT. */
+	if (colon == NULL && cm_parse_u64(hp, &value) && value >= 1 &&
+	    value <= 65535 && cap > strlen("127.0.0.1")) {
+		cm_strlcpy(host, "127.0.0.1", cap);
+		*port = (unsigned)value;
+		return true;
+	}
 	if (colon == NULL || !cm_parse_u64(colon + 1, &value) || value == 0 ||
 	    value > 65535)
 		return false;

@@ -19,6 +19,8 @@ enum {
 	OPT_PEER_MSGS,
 	OPT_PEER_BYTES,
 	OPT_BAN_TIME,
+	OPT_HTTP,
+	OPT_HTTP_RATE,
 	OPT_SET,
 };
 
@@ -50,6 +52,12 @@ const cli_opt cli_setting_opts[] = {
 	 "first ban of a misbehaving peer's key and address, in seconds or "
 	 "with a unit (ms, s, m, h); doubles on each repeat, at most a day "
 	 "(default 10m)"},
+	{"http", "ADDR", OPT_HTTP,
+	 "mirror only: serve the read-only HTTP API on ADDR (PORT for "
+	 "127.0.0.1:PORT, IPV4:PORT or [IPV6]:PORT; setting http)"},
+	{"http-rate", "N", OPT_HTTP_RATE,
+	 "HTTP requests a second per client address, in bursts of twice "
+	 "that (default 50)"},
 	{"set", "NAME=VALUE", OPT_SET,
 	 "override any setting of clipmesh.conf(5) (repeatable)"},
 	{0},
@@ -70,6 +78,8 @@ static const struct {
 	{OPT_PEER_MSGS, CM_SETTING_PEER_MSGS, "--peer-msgs"},
 	{OPT_PEER_BYTES, CM_SETTING_PEER_BYTES, "--peer-bytes"},
 	{OPT_BAN_TIME, CM_SETTING_BAN_TIME, "--ban-time"},
+	{OPT_HTTP, CM_SETTING_HTTP, "--http"},
+	{OPT_HTTP_RATE, CM_SETTING_HTTP_RATE, "--http-rate"},
 };
 
 int cli_setting_flag(const cli_ctx *ctx, cli_setting_flags *flags, int key,

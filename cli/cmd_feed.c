@@ -6,7 +6,7 @@
 #include <jansson.h>
 
 #include "cli.h"
-#include "cli_json.h"
+#include "proto_json.h"
 #include "cm_util.h"
 #include "node.h"
 #include "proto_product.h"
@@ -155,7 +155,7 @@ static int print_feed_item(void *ctx, const uint8_t id[PROTO_ID_LEN],
 	}
 	if (out->ctx->json) {
 		char name[CM_NAME_MAX + 1];
-		void *o = cli_record_json(&rec);
+		json_t *o = proto_record_json(&rec);
 
 		bool known = author_name(out->s, rec.rec.author, name,
 					 sizeof(name));
@@ -373,7 +373,7 @@ int cmd_show(cli_ctx *ctx, int argc, char **argv)
 		rc = CLI_FAIL;
 		goto out;
 	}
-	o = cli_record_json(rec);
+	o = proto_record_json(rec);
 	json_object_set_new(o, "verified", json_true());
 	json_object_set_new(o, "retracted", json_false());
 	if (rec->rec.kind == PROTO_KIND_CLIP)

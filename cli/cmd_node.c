@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "cm_log.h"
 #include "cm_util.h"
+#include "http.h"
 #include "node.h"
 
 enum {
@@ -36,6 +37,8 @@ typedef struct run_opts {
 	size_t n_allow_args;
 	uint8_t *allow;            /* malloc'd by load_allow */
 	size_t n_allow;
+	http_config http;          /* addr NULL: no HTTP API */
+	http_server *server;
 } run_opts;
 
 /* Copies the settings the node reads into cfg; cfg->peers points into
@@ -111,6 +114,51 @@ static int load_allow(run_opts *o)
 	return CLI_OK;
 }
 
+static cm_err start_http(void *ctx, store *st)
+{
+	run_opts *o = ctx;
+
+	return http_start(&o->http, st, &o->server);
+}
+
+static void stop_http(void *ctx)
+{
+	run_opts *o = ctx;
+
+	http_stop(&o->server);
+}
+
+/* Reads the http and http_rate settings into o->http; the API runs only
+ * on a mirror. */
+static int http_settings(run_opts *o, node_role role)
+{
+	const cm_config *c = o->ctx->config;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	unsigned rate;
+
+	o->http.addr = cm_config_text(c, CM_SETTING_HTTP, 0);
+	if (role != NODE_ROLE_MIRROR) {
+		if (o->http.addr != NULL &&
+		    cm_config_source(c, CM_SETTING_HTTP, 0).kind ==
+			    CM_SOURCE_FLAG)
+			return cli_usage_error(o->ctx, "--http is for mirrors; "
+					       "run 'clipmesh mirror --http "
+					       "ADDR'");
+		o->http.addr = NULL; /* a [mirror] setting of the file */
+		return CLI_OK;
+	}
+	if (o->http.addr == NULL)
+		return CLI_OK;
+	cm_err_clear();
+	if (http_parse_addr(o->http.addr, &addr, &addr_len) != CM_OK)
+		return cli_usage_error(o->ctx, "%s", cm_err_detail());
+	rate = (unsigned)cm_config_num(c, CM_SETTING_HTTP_RATE);
+	o->http.rate = rate;
+	o->http.burst = 2 * rate;
+	return CLI_OK;
+}
+
 static int run_opt(void *state, int key, const char *value)
 {
 	run_opts *o = state;
@@ -158,7 +206,7 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 		       "[--listen EP] [--peer ADDR]... [--media POLICY] "
 		       "[--media-max BYTES] [--media-budget BYTES] "
 		       "[--allow KEY]... [--allow-file FILE] "
-		       "[--set NAME=VALUE]...",
+		       "[--http ADDR] [--set NAME=VALUE]...",
 		       role == NODE_ROLE_MIRROR
 			       ? "Run a mirror in the foreground: it takes "
 				 "every valid record and all media. Stops "
@@ -184,6 +232,13 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 		return cli_usage_error(ctx, "a mirror fetches all media; run "
 				       "'clipmesh node --media ...' for "
 				       "another policy");
+	if ((rc = http_settings(&o, role)) != CLI_OK)
+		return rc;
+	if (o.http.addr != NULL) {
+		cfg.on_start = start_http;
+		cfg.on_stop = stop_http;
+		cfg.hook_ctx = &o;
+	}
 	if ((rc = load_allow(&o)) != CLI_OK)
 		goto out;
 	cfg.allow_only = o.n_allow_args > 0;

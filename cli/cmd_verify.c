@@ -19,8 +19,8 @@
 #include <jansson.h>
 
 #include "cli.h"
-#include "cli_json.h"
 #include "cm_util.h"
+#include "proto_json.h"
 
 /* Reads at most CM_RECORD_MAX + 1 bytes of regular file `path` into buf,
  * so that a longer file shows as too long without being read whole. */
@@ -98,7 +98,7 @@ static void print_verdict(const cli_ctx *ctx, const char *path,
 			json_object_set_new(o, "detail", json_string(detail));
 		} else {
 			json_object_set_new(o, "record",
-					    cli_record_json(rec));
+					    proto_record_json(rec));
 			json_object_set_new(o, "stored", json_boolean(stored));
 		}
 		json_dumpf(o, stdout, JSON_COMPACT);

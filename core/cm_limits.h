@@ -193,5 +193,33 @@
 #define CM_DOCTOR_CONNECT_MS 2000            /* TCP connect to a peer */
 #define CM_DOCTOR_SKEW_MS 60000              /* clock lead seen on a
 						peer's records that fails */
+/* HTTP API of a mirror (clipmesh mirror --http). */
+#define CM_HTTP_CONNECTIONS_MAX 64           /* open connections; each has
+						a thread and at most one
+						LMDB reader slot */
+#define CM_HTTP_PER_IP_CONNECTIONS_MAX 16    /* of those, from one address */
+#define CM_HTTP_STREAMS_MAX 32               /* open event streams */
+#define CM_HTTP_TIMEOUT_S 15                 /* idle connection, seconds */
+#define CM_HTTP_STREAM_TIMEOUT_S 45          /* idle stream connection: a
+						client that reads nothing
+						for this long is closed */
+#define CM_HTTP_THREAD_STACK (512 * 1024)    /* bytes per connection thread */
+#define CM_HTTP_RATE_DEFAULT 50              /* requests per second and
+						client address */
+#define CM_HTTP_RATE_MAX 1000000             /* largest http_rate setting */
+#define CM_HTTP_BURST_DEFAULT 100            /* requests a client may send
+						at once after a pause */
+#define CM_HTTP_CLIENTS_MAX 4096             /* client addresses the rate
+						limiter tracks; the rest
+						share one bucket */
+#define CM_HTTP_MEDIA_BLOCK (256 * 1024)     /* bytes per media write */
+#define CM_HTTP_STREAM_BUFFER (64 * 1024)    /* events queued per stream
+						client */
+#define CM_HTTP_STREAM_BATCH 32              /* log entries read per store
+						call */
+#define CM_HTTP_STREAM_POLL_MS 200           /* how often a stream checks
+						the log for new records */
+#define CM_HTTP_HEARTBEAT_MS 15000           /* comment line on an idle
+						stream */
 
 #endif

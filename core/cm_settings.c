@@ -59,6 +59,11 @@ static const cm_setting table[CM_SETTING_COUNT] = {
 		"http", "mirror", CM_VALUE_ADDRESS, 0, NULL,
 		0, 0, "off", NULL, "--http",
 		"HOST:PORT of the read-only HTTP interface of a mirror"},
+	[CM_SETTING_HTTP_RATE] = {
+		"http_rate", "mirror", CM_VALUE_COUNT, CM_HTTP_RATE_DEFAULT,
+		NULL, 1, CM_HTTP_RATE_MAX, NULL, NULL, "--http-rate",
+		"HTTP requests a second per client address, in bursts of "
+		"up to twice that; more are answered with 429"},
 	[CM_SETTING_PEERS_MAX] = {
 		"peers_max", "limits", CM_VALUE_COUNT, CM_PEERS_MAX, NULL,
 		1, CM_PEERS_MAX, NULL, NULL, NULL,
@@ -364,8 +369,8 @@ void cm_setting_describe_range(cm_setting_id id, char *out, size_t cap)
 			 "as %s", CM_DEFAULT_LISTEN);
 		break;
 	case CM_VALUE_ADDRESS:
-		snprintf(out, cap, "HOST:PORT, such as 127.0.0.1:8080, or %s",
-			 s->zero);
+		snprintf(out, cap, "HOST:PORT, such as 127.0.0.1:8080, PORT "
+			 "for 127.0.0.1:PORT, or %s", s->zero);
 		break;
 	case CM_VALUE_PEERS:
 		snprintf(out, cap, "a peer address clipmesh://KEYHEX@HOST:PORT "
@@ -400,6 +405,15 @@ static bool host_char(char c, bool bracketed)
 
 /* Checks "HOST:PORT" where HOST is a name, an IPv4 address, a bracketed
  * IPv6 address or, when `wildcard`, "*". */
+/* True for a port number alone, which an address setting takes as
+ * 127.0.0.1:PORT. */
+static bool port_valid(const char *text)
+{
+	uint64_t port;
+
+	return cm_parse_u64(text, &port) && port >= 1 && port <= 65535;
+}
+
 static bool host_port_valid(const char *hp, bool wildcard)
 {
 	const char *colon = strrchr(hp, ':');
@@ -460,7 +474,7 @@ static bool parse_text(const cm_setting *s, const char *text, bool *off)
 		return strncmp(text, "tcp://", 6) == 0 &&
 		       host_port_valid(text + 6, true);
 	case CM_VALUE_ADDRESS:
-		return host_port_valid(text, false);
+		return port_valid(text) || host_port_valid(text, false);
 	default:
 		return text[0] != '\0';
 	}

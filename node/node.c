@@ -231,11 +231,21 @@ static cm_err start(node *n)
 
 	node_interest_refresh(n, true);
 	node_media_scan(n, true);
+	node_stats_publish(n, true);
+	if (n->cfg->on_start) {
+		err = n->cfg->on_start(n->cfg->hook_ctx, n->st);
+		if (err)
+			return err;
+		n->hooks_started = true;
+	}
 	return CM_OK;
 }
 
 static void stop(node *n)
 {
+	if (n->hooks_started && n->cfg->on_stop)
+		n->cfg->on_stop(n->cfg->hook_ctx);
+	node_stats_withdraw();
 	node_flush_rejected(n);
 	node_link_free_all(n);
 	node_control_close(n);
@@ -447,6 +457,7 @@ static void tick(node *n, uint64_t *next_flush)
 	node_interest_refresh(n, false);
 	node_links_tick(n);
 	node_media_tick(n);
+	node_stats_publish(n, false);
 	if (now >= *next_flush) {
 		node_flush_rejected(n);
 		cm_log_flush(false);

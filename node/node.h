@@ -11,6 +11,7 @@
 
 #include "cm_error.h"
 #include "proto_record.h"
+#include "store.h"
 
 typedef enum node_role {
 	NODE_ROLE_CREATOR, /* takes its own clips and those it follows */
@@ -65,6 +66,16 @@ typedef struct node_config {
 				    * in `allow` may connect (none when 0) */
 	const uint8_t *allow;      /* n_allow CURVE keys of 32 bytes */
 	size_t n_allow;
+
+	/* Optional: called on the node thread after start-up with the
+	 * node's store handle, which other threads may read through until
+	 * on_stop returns (the HTTP API uses this). An error stops the
+	 * node before its loop starts. */
+	cm_err (*on_start)(void *hook_ctx, store *st);
+	/* Optional: called on the node thread before the store closes,
+	 * only when on_start succeeded. */
+	void (*on_stop)(void *hook_ctx);
+	void *hook_ctx;
 } node_config;
 
 /*
@@ -72,6 +83,31 @@ typedef struct node_config {
  * after a clean shutdown, or the error that prevented start-up.
  */
 cm_err node_run(const node_config *cfg);
+
+/* Counters of the node running in this process, for other threads. */
+typedef struct node_stats {
+	uint64_t updated_ms;        /* wall clock of this snapshot */
+	uint64_t peers_connected;   /* links whose HELLO arrived */
+	uint64_t links;             /* links open or connecting */
+	uint64_t bytes_in;          /* peer messages since start */
+	uint64_t bytes_out;
+	uint64_t records_in;        /* records stored from peers */
+	uint64_t records_out;       /* records sent to peers */
+	uint64_t duplicates_in;
+	uint64_t sync_sessions;     /* finished reconciliation sessions */
+	uint64_t sync_rounds;       /* their messages */
+	uint64_t media_fetching;    /* media fetches running */
+	uint64_t connections_refused;
+} node_stats;
+
+/*
+ * Copies the latest snapshot of the counters of the node running in this
+ * process, which its thread refreshes every NODE_STATS_INTERVAL_MS.
+ * Safe to call from any thread. CM_ERR_NOT_FOUND when no node runs.
+ */
+cm_err node_stats_snapshot(node_stats *out);
+
+#define NODE_STATS_INTERVAL_MS 250
 
 /*
  * Tells the node running in `home` (if any) that records `ids` were added

@@ -324,6 +324,12 @@ typedef struct node {
 	uint64_t served_size;
 	struct node_media_state *media;     /* write batch and policy
 					     * state (node_media.c) */
+
+	/* Traffic of inbound links that were closed, whose slots and
+	 * counters are cleared (node_link_drop), for node_stats. */
+	node_link_stats closed;
+	uint64_t next_stats;                /* monotonic ms */
+	bool hooks_started;                 /* cfg->on_start succeeded */
 } node;
 
 /* --- node_zap.c: the ZAP handler ---------------------------------------- */
@@ -604,6 +610,18 @@ cm_err node_control_decode_reply(const uint8_t *buf, size_t len,
 
 /* Builds the status JSON (malloc'd, caller frees); NULL on failure. */
 char *node_status_json(node *n);
+
+/* --- node_stats.c ------------------------------------------------------ */
+
+/* Publishes the node's counters for node_stats_snapshot, at most every
+ * NODE_STATS_INTERVAL_MS unless forced. */
+void node_stats_publish(node *n, bool force);
+
+/* Withdraws the snapshot when the node stops. */
+void node_stats_withdraw(void);
+
+/* Adds the counters of `from` into `to`. */
+void node_link_stats_add(node_link_stats *to, const node_link_stats *from);
 
 /* --- shared helpers ---------------------------------------------------- */
 

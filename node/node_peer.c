@@ -624,8 +624,10 @@ void node_link_drop(node *n, node_link *l, const char *reason)
 	node_sync_drop(l);
 	l->chunks_in_flight = 0;
 
-	if (l->dir == NODE_LINK_IN)
+	if (l->dir == NODE_LINK_IN) {
+		node_link_stats_add(&n->closed, &l->stats);
 		memset(l, 0, sizeof(*l));
+	}
 }
 
 void node_link_free_all(node *n)

@@ -519,3 +519,29 @@ cm_err proto_record_open(const uint8_t *wire, size_t len, uint64_t now_ms,
 	out->wire_len = len;
 	return CM_OK;
 }
+
+cm_err proto_record_decode_stored(const uint8_t *wire, size_t len,
+				  const uint8_t id[PROTO_ID_LEN],
+				  proto_signed *out)
+{
+	const uint8_t *body;
+	const uint8_t *sig;
+	size_t body_len;
+	cm_err err;
+
+	memset(out, 0, sizeof(*out));
+	err = read_envelope(wire, len, &body, &body_len, &sig);
+	if (err)
+		return err;
+	err = proto_body_decode(body, body_len, &out->rec);
+	if (err)
+		return err;
+	if (id)
+		memcpy(out->id, id, PROTO_ID_LEN);
+	else
+		proto_record_id(body, body_len, out->id);
+	memcpy(out->sig, sig, PROTO_SIG_LEN);
+	out->wire = wire;
+	out->wire_len = len;
+	return CM_OK;
+}

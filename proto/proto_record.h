@@ -136,4 +136,16 @@ cm_err proto_record_sign(const proto_record *r,
 cm_err proto_record_open(const uint8_t *wire, size_t len, uint64_t now_ms,
 			 proto_signed *out);
 
+/*
+ * Decodes the wire form of a record that proto_record_open verified
+ * before it was stored, reading it back from our own store: checks the
+ * envelope and decodes the body strictly, but neither checks the
+ * signature nor the time again. `id` is the record's id (the store keys
+ * records by it), or NULL to compute it from the body. Never use it on
+ * input from outside the store.
+ */
+cm_err proto_record_decode_stored(const uint8_t *wire, size_t len,
+				  const uint8_t id[PROTO_ID_LEN],
+				  proto_signed *out);
+
 #endif

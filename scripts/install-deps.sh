@@ -7,6 +7,7 @@ packages=(
 	build-essential cmake pkg-config
 	libsodium-dev libzmq3-dev liblmdb-dev libmsgpack-dev libjansson-dev
 	libinih-dev libcmocka-dev python3 python3-cryptography
+	libmicrohttpd-dev curl python3-jsonschema wrk
 	clang libclang-rt-14-dev
 	dpkg-dev groff-base man-db systemd debootstrap iproute2 procps
 	tshark

@@ -151,6 +151,11 @@ cm_err store_feed(store *s, const store_query *q, store_record_fn fn,
 cm_err store_scan(store *s, const uint8_t *authors, size_t n_authors,
 		  store_record_fn fn, void *ctx);
 
+/* Counts the stored clips of `author` (retracted clips are gone). Walks
+ * the author's index entries, so it takes time in proportion to them. */
+cm_err store_count_clips(store *s, const uint8_t author[PROTO_KEY_LEN],
+			 uint64_t *count);
+
 /* Counts of stored records per kind, and of media chunks and their total
  * size in bytes. Retractions include pending ones (see store_put_batch). */
 typedef struct store_counts {

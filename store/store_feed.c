@@ -239,6 +239,46 @@ out:
 	return err;
 }
 
+cm_err store_count_clips(store *s, const uint8_t author[PROTO_KEY_LEN],
+			 uint64_t *count)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k = {.mv_size = PROTO_KEY_LEN, .mv_data = (void *)author};
+	MDB_val v;
+	cm_err err;
+	int rc;
+
+	*count = 0;
+	err = store_txn_begin(s, false, &txn);
+	if (err)
+		return err;
+	rc = mdb_cursor_open(txn, s->dbi[STORE_DB_AUTHOR], &cur);
+	if (rc) {
+		err = store_mdb_error(rc, "mdb_cursor_open",
+				      store_db_name(STORE_DB_AUTHOR));
+		goto out;
+	}
+	/* The author index contains every kind; its value is the kind byte. */
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != PROTO_KEY_LEN + STORE_TIME_KEY_LEN ||
+		    memcmp(k.mv_data, author, PROTO_KEY_LEN) != 0)
+			break;
+		if (v.mv_size == 1 &&
+		    *(const uint8_t *)v.mv_data == PROTO_KIND_CLIP)
+			(*count)++;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		err = store_mdb_error(rc, "mdb_cursor_get",
+				      store_db_name(STORE_DB_AUTHOR));
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return err;
+}
+
 /* --- Catch-up scan --------------------------------------------------- */
 
 /* The entries of one key prefix (an author, or all of the sync index),

@@ -1316,6 +1316,47 @@ static void open_future(void **state)
 	assert_err(open_created(0, NOW_MS), CM_OK);
 }
 
+/* Decoding a stored record gives what proto_record_open gives, computes
+ * the id when none is passed, and still rejects a damaged envelope, but
+ * does not check the signature. */
+static void decode_stored_record(void **state)
+{
+	uint8_t wire[CM_RECORD_MAX], given[PROTO_ID_LEN];
+	uint8_t id[PROTO_ID_LEN];
+	proto_signed *opened = malloc(sizeof(*opened));
+	proto_signed *stored = malloc(sizeof(*stored));
+	proto_record r;
+	size_t len;
+
+	(void)state;
+	assert_non_null(opened);
+	assert_non_null(stored);
+	make_clip(&r);
+	assert_err(proto_record_sign(&r, secret_key, wire, sizeof(wire), &len,
+				     id),
+		   CM_OK);
+	assert_err(proto_record_open(wire, len, NOW_MS, opened), CM_OK);
+	assert_err(proto_record_decode_stored(wire, len, NULL, stored), CM_OK);
+	assert_memory_equal(stored->id, id, PROTO_ID_LEN);
+	assert_memory_equal(&stored->rec, &opened->rec, sizeof(r));
+	assert_memory_equal(stored->sig, opened->sig, PROTO_SIG_LEN);
+	assert_ptr_equal(stored->wire, wire);
+	assert_int_equal(stored->wire_len, len);
+
+	memset(given, 0xab, sizeof(given));
+	assert_err(proto_record_decode_stored(wire, len, given, stored), CM_OK);
+	assert_memory_equal(stored->id, given, PROTO_ID_LEN);
+
+	wire[len - 1] ^= 1; /* the signature's last byte */
+	assert_err(proto_record_open(wire, len, NOW_MS, opened),
+		   CM_ERR_BAD_SIGNATURE);
+	assert_err(proto_record_decode_stored(wire, len, NULL, stored), CM_OK);
+	assert_err(proto_record_decode_stored(wire, len - 1, NULL, stored),
+		   CM_ERR_TRUNCATED);
+	free(opened);
+	free(stored);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1347,6 +1388,7 @@ int main(void)
 		cmocka_unit_test(open_rejects_small_order_key),
 		cmocka_unit_test(open_rejects_replayed_type),
 		cmocka_unit_test(open_future),
+		cmocka_unit_test(decode_stored_record),
 	};
 
 	return cmocka_run_group_tests(tests, setup_keys, NULL);

@@ -1920,6 +1920,33 @@ static void open_missing_dir(void **state)
 	store_close(&s);
 }
 
+/* Counts only clips, only of the author asked for, and not retracted
+ * ones, although the author index also lists profiles and
+ * retractions. */
+static void count_clips_by_author(void **state)
+{
+	fixture *f = *state;
+	test_record *a1 = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "a1");
+	test_record *a2 = make_clip(&f->a, T0 + 1, PRODUCT_KETTLE, NULL, "a2");
+	test_record *a3 = make_clip(&f->a, T0 + 2, PRODUCT_KETTLE, NULL, "a3");
+	test_record *b1 = make_clip(&f->b, T0, PRODUCT_KETTLE, NULL, "b1");
+	test_record *pa = make_profile(&f->a, T0, "A");
+	test_record *ra = make_retraction(&f->a, T0 + 3, a3->sig.id);
+	test_record *recs[] = {a1, a2, a3, b1, pa, ra};
+	uint64_t count = 99;
+
+	assert_int_equal(store_count_clips(f->s, f->a.pk, &count), CM_OK);
+	assert_int_equal(count, 0);
+	put_all(f->s, recs, 6);
+	assert_int_equal(store_count_clips(f->s, f->a.pk, &count), CM_OK);
+	assert_int_equal(count, 2);
+	assert_int_equal(store_count_clips(f->s, f->b.pk, &count), CM_OK);
+	assert_int_equal(count, 1);
+	assert_int_equal(store_count_clips(f->s, f->c.pk, &count), CM_OK);
+	assert_int_equal(count, 0);
+	free_all(recs, 6);
+}
+
 #define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1947,6 +1974,7 @@ int main(void)
 		STORE_TEST(scan_all_and_author),
 		STORE_TEST(scan_many_records),
 		STORE_TEST(resolve_prefix),
+		STORE_TEST(count_clips_by_author),
 		STORE_TEST(media_chunks),
 		STORE_TEST(media_manifest),
 		STORE_TEST(media_empty),

@@ -1,6 +1,8 @@
-#include "cli_json.h"
-
-#include <jansson.h>
+/*
+ * proto_json.c - JSON objects of verified records, shared by the CLI
+ * (feed --json, show) and the HTTP API.
+ */
+#include "proto_json.h"
 
 #include "cm_util.h"
 
@@ -44,7 +46,7 @@ static void add_clip_fields(json_t *o, const proto_record *r)
 	json_object_set_new(o, "media", media);
 }
 
-void *cli_record_json(const proto_signed *rec)
+json_t *proto_record_json(const proto_signed *rec)
 {
 	const proto_record *r = &rec->rec;
 	json_t *o = json_object();

@@ -1,0 +1,634 @@
+#!/usr/bin/env python3
+"""Checks of the mirror's HTTP API for tests/e2e/test_http.sh (stdlib and
+python3-cryptography only).
+
+Subcommands:
+  ambiguous OUT      write an export file of two clips whose ids share
+                     their first 8 hex digits; print that prefix
+  checks FACTS LOG   run every route check against the mirror that FACTS
+                     (JSON written by the test) describes; append each
+                     JSON response to LOG for the OpenAPI check
+  burst BASE N       send N requests at once; print how many got 429
+  stream BASE OUT    read events into OUT ("seq id" lines), resuming after
+                     its last complete line; stop after --events N events
+                     or once --head SEQ was read, or after --timeout s
+"""
+import hashlib
+import http.client
+import json
+import os
+import pathlib
+import socket
+import struct
+import sys
+import time
+import urllib.parse
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tools"))
+import check_protocol as proto  # noqa: E402  (packers of PROTOCOL.md)
+
+CSP = ("default-src 'self'; media-src 'self'; img-src 'self'; "
+       "object-src 'none'; frame-ancestors 'none'; base-uri 'none'")
+EXPORT_MAGIC = b"clipmesh-export\n"
+CHECKS = 0
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class Client:
+    """One keep-alive connection; every JSON response goes to the log."""
+
+    def __init__(self, base, log_path=None):
+        url = urllib.parse.urlsplit(base)
+        self.host, self.port = url.hostname, url.port
+        self.log = open(log_path, "a") if log_path else None
+        self.conn = None
+
+    def request(self, path, headers=None, method="GET", record=True):
+        for attempt in range(2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(self.host, self.port,
+                                                       timeout=30)
+            try:
+                self.conn.request(method, path, headers=headers or {})
+                raw = self.conn.getresponse()
+                body = raw.read()
+                break
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                self.conn = None
+                if attempt:
+                    raise
+        resp = Response(raw.status,
+                        {k.lower(): v for k, v in raw.getheaders()}, body)
+        expect(resp.header("Content-Security-Policy") == CSP,
+               "%s %s: Content-Security-Policy is %r" %
+               (method, path, resp.header("Content-Security-Policy")))
+        expect(resp.header("X-Content-Type-Options") == "nosniff",
+               "%s %s: X-Content-Type-Options missing" % (method, path))
+        ctype = resp.header("Content-Type") or ""
+        if resp.status >= 400:
+            expect(ctype.startswith("application/json"),
+                   "%s %s: error %d is %r, not JSON" %
+                   (method, path, resp.status, ctype))
+            error = resp.json().get("error")
+            expect(isinstance(error, str) and len(error) > 10,
+                   "%s %s: error body has no message: %r" %
+                   (method, path, resp.body[:200]))
+        if self.log and record and ctype.startswith("application/json") \
+                and method != "HEAD":
+            self.log.write(json.dumps({
+                "method": method.lower(),
+                "path": urllib.parse.urlsplit(path).path,
+                "status": resp.status, "body": resp.json()}) + "\n")
+        return resp
+
+    def json(self, path, status=200, headers=None, record=True):
+        resp = self.request(path, headers, record=record)
+        expect(resp.status == status, "GET %s: status %d, expected %d: %r"
+               % (path, resp.status, status, resp.body[:300]))
+        return resp.json()
+
+
+def expect(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+def passed(what):
+    global CHECKS
+    CHECKS += 1
+    print("ok - %s" % what, flush=True)
+
+
+# --- Records: msgpack reading and signature checks ---------------------
+
+def read_msgpack(data, pos=0):
+    """Decode the msgpack subset of records; return (value, next pos)."""
+    b = data[pos]
+    if b <= 0x7f:
+        return b, pos + 1
+    if 0x80 <= b <= 0x8f or b in (0xde,):
+        n, pos = (b & 0x0f, pos + 1) if b <= 0x8f else \
+            (struct.unpack(">H", data[pos + 1:pos + 3])[0], pos + 3)
+        out = {}
+        for _ in range(n):
+            key, pos = read_msgpack(data, pos)
+            out[key], pos = read_msgpack(data, pos)
+        return out, pos
+    if 0x90 <= b <= 0x9f:
+        out = []
+        pos += 1
+        for _ in range(b & 0x0f):
+            item, pos = read_msgpack(data, pos)
+            out.append(item)
+        return out, pos
+    if 0xa0 <= b <= 0xbf:
+        n = b & 0x1f
+        return data[pos + 1:pos + 1 + n].decode(), pos + 1 + n
+    sizes = {0xc4: (1, bytes), 0xc5: (2, bytes), 0xd9: (1, str),
+             0xda: (2, str), 0xcc: (1, int), 0xcd: (2, int),
+             0xce: (4, int), 0xcf: (8, int)}
+    width, kind = sizes[b]
+    value = int.from_bytes(data[pos + 1:pos + 1 + width], "big")
+    if kind is int:
+        return value, pos + 1 + width
+    start = pos + 1 + width
+    raw = data[start:start + value]
+    return (raw if kind is bytes else raw.decode()), start + value
+
+
+def verify_raw(raw, record_id):
+    """Check that raw wire bytes hash to record_id and carry a valid
+    signature of their author; return the decoded body."""
+    envelope, end = read_msgpack(raw)
+    expect(end == len(raw) and isinstance(envelope, list) and
+           len(envelope) == 2, "raw record is not [body, signature]")
+    body, signature = envelope
+    expect(hashlib.blake2b(body, digest_size=32).hexdigest() == record_id,
+           "BLAKE2b-256 of the raw body is not the record id")
+    fields, _ = read_msgpack(body)
+    message = b"clipmesh/1/" + fields["type"].encode() + b"\x00" + \
+        bytes.fromhex(record_id)
+    Ed25519PublicKey.from_public_bytes(fields["author"]).verify(signature,
+                                                                message)
+    return fields
+
+
+def make_ambiguous(out_path):
+    """Grind clip titles until two ids share 8 hex digits, then sign both
+    with one fresh key and write them as an export file."""
+    secret = Ed25519PrivateKey.generate()
+    public = secret.public_key().public_bytes(
+        proto.serialization.Encoding.Raw, proto.serialization.PublicFormat.Raw)
+    created = int(time.time() * 1000) - 3600 * 1000
+    seen = {}
+    for i in range(10 ** 7):
+        body = proto.pack_map({
+            "author": proto.pack_bin(public), "type": proto.pack_str("clip"),
+            "v": proto.pack_uint(1), "created": proto.pack_uint(created),
+            "media": proto.pack_array([proto.media_ref(
+                proto.blake2b_256(b"ambiguous"), 9, "image/jpeg")]),
+            "product": proto.pack_str("gtin:2000000001012"),
+            "title": proto.pack_str("Prefix twin %d" % i)})
+        record_id = proto.blake2b_256(body)
+        if record_id[:4] in seen:
+            break
+        seen[record_id[:4]] = body
+    bodies = [seen[record_id[:4]], body]
+    with open(out_path, "wb") as f:
+        f.write(EXPORT_MAGIC)
+        for b in bodies:
+            rid = proto.blake2b_256(b)
+            sig = secret.sign(b"clipmesh/1/clip\x00" + rid)
+            wire = b"\x92" + proto.pack_bin(b) + proto.pack_bin(sig)
+            f.write(struct.pack(">I", len(wire)) + wire)
+    print(record_id[:4].hex())
+
+
+# --- Route checks ------------------------------------------------------
+
+def all_clips(c, query=""):
+    page = c.json("/api/v1/clips?limit=1000" + query)
+    expect(page["next_cursor"] is None, "more than 1000 clips in the test")
+    return page["clips"]
+
+
+def check_feed(c, f):
+    clips = all_clips(c)
+    expect(len(clips) == f["clips"], "feed has %d clips, expected %d" %
+           (len(clips), f["clips"]))
+    times = [x["created_ms"] for x in clips]
+    expect(times == sorted(times, reverse=True), "feed is not newest first")
+    first = c.json("/api/v1/clips")
+    expect(len(first["clips"]) == 20, "default page is not 20 clips")
+    expect(isinstance(first["next_cursor"], str), "no next_cursor")
+    for key in ("id", "kind", "author", "created_at", "created_ms",
+                "product", "title", "text", "rating", "lang", "tags",
+                "media", "author_name"):
+        expect(key in first["clips"][0], "clip lacks %s" % key)
+    passed("feed lists every clip newest first, 20 by default")
+
+    ids, cursor, pages = [], None, 0
+    while True:
+        page = c.json("/api/v1/clips?limit=7" +
+                      ("&cursor=" + cursor if cursor else ""))
+        ids += [x["id"] for x in page["clips"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    expect(pages >= 3, "only %d pages" % pages)
+    expect(len(ids) == len(set(ids)), "pages overlap")
+    expect(ids == [x["id"] for x in clips], "pages differ from one walk")
+    passed("cursor paging over %d pages without overlap or gap" % pages)
+
+    mine = all_clips(c, "&author=" + f["alice"])
+    expect(len(mine) == f["alice_clips"] and
+           all(x["author"] == f["alice"] for x in mine),
+           "author filter returned %d clips" % len(mine))
+    expect(all(x["author_name"] == "Alice Reviews" for x in mine),
+           "author_name is not the profile name")
+    product = all_clips(c, "&product=gtin:2000000003030")
+    expect(product and all(x["product"] == "gtin:2000000003030"
+                           for x in product), "product filter")
+    tagged = all_clips(c, "&tag=review")
+    expect(len(tagged) == 4 and all("review" in x["tags"] for x in tagged),
+           "tag filter returned %d clips" % len(tagged))
+    mid = times[len(times) // 2]
+    since = all_clips(c, "&since=%d" % mid)
+    until = all_clips(c, "&until=%d" % mid)
+    expect(since and all(x["created_ms"] >= mid for x in since), "since")
+    expect(until and all(x["created_ms"] < mid for x in until), "until")
+    expect(len(since) + len(until) == len(clips), "since+until split")
+    both = all_clips(c, "&tag=review&author=%s&product=gtin:2000000001012"
+                     % f["alice"])
+    expect(len(both) == 1, "combined filters returned %d" % len(both))
+    passed("author, product, tag, since and until filters")
+
+    for query, why in (("author=zz", "bad author"),
+                       ("author=" + "g" * 64, "non-hex author"),
+                       ("limit=0", "limit 0"), ("limit=1001", "limit 1001"),
+                       ("limit=x", "limit not a number"),
+                       ("cursor=xyz", "bad cursor"),
+                       ("cursor=" + "0" * 78, "short cursor"),
+                       ("since=10&until=5", "since after until"),
+                       ("since=yesterday", "bad since"),
+                       ("product=gtin:123", "bad product"),
+                       ("colour=red", "unknown parameter"),
+                       ("tag=a&tag=b", "repeated parameter"),
+                       ("tag=", "empty parameter")):
+        c.json("/api/v1/clips?" + query, 400)
+    passed("malformed feed queries are 400 with a JSON error")
+
+
+def check_clip(c, f):
+    blender = f["published"]["review-blender.mp4"]
+    clip = c.json("/api/v1/clips/" + blender)
+    expect(clip["id"] == blender and clip["verified"] is True and
+           clip["retracted"] is False, "clip fields: %r" % clip)
+    expect(clip["author_name"] == "Alice Reviews", "author_name")
+    media = clip["media"][0]
+    expect(media["url"] == "/api/v1/media/" + media["hash"] and
+           media["complete"] is True, "media entry: %r" % media)
+    expect(c.json("/api/v1/clips/" + blender[:8])["id"] == blender,
+           "8-digit prefix does not resolve")
+    passed("one clip by id and by prefix, verified")
+
+    xss = c.json("/api/v1/clips/" + f["xss"])
+    expect(xss["title"] == "<img src=x onerror=alert(1)>",
+           "markup title changed: %r" % xss["title"])
+    passed("a markup title comes back as the same JSON string")
+
+    gone = c.json("/api/v1/clips/" + f["retracted"], 410)
+    expect(gone["retracted"] is True and
+           gone["retraction"] == f["retraction"], "410 body: %r" % gone)
+    c.json("/api/v1/records/%s/raw" % f["retracted"], 410)
+    c.json("/api/v1/clips/" + "f" * 64, 404)
+    c.json("/api/v1/clips/" + "f" * 12, 404)
+    c.json("/api/v1/clips/abc", 400)
+    c.json("/api/v1/clips/" + "x" * 12, 400)
+    c.json("/api/v1/clips/" + f["profile"], 404)
+    amb = c.json("/api/v1/clips/" + f["ambiguous"], 400)
+    expect("several" in amb["error"], "ambiguous error: %r" % amb)
+    c.json("/api/v1/records/%s/raw" % f["ambiguous"], 400)
+    passed("retracted 410, unknown 404, malformed and ambiguous 400")
+
+
+def check_raw(c, f):
+    for name, record_id, kind in (
+            ("clip", f["published"]["review-kettle.webm"], "clip"),
+            ("profile", f["profile"], "profile"),
+            ("retraction", f["retraction"], "retract")):
+        resp = c.request("/api/v1/records/%s/raw" % record_id)
+        expect(resp.status == 200, "raw %s: %d" % (name, resp.status))
+        expect(resp.header("Content-Type") == "application/octet-stream",
+               "raw type %r" % resp.header("Content-Type"))
+        fields = verify_raw(resp.body, record_id)
+        expect(fields["type"] == kind, "raw %s is a %s" %
+               (name, fields["type"]))
+    short = c.request("/api/v1/records/%s/raw" % f["profile"][:10])
+    verify_raw(short.body, f["profile"])
+    passed("raw records re-hash to their id and their signatures verify")
+
+
+def check_creator(c, f):
+    alice = c.json("/api/v1/creators/" + f["alice"])
+    expect(alice["name"] == "Alice Reviews" and
+           alice["bio"] == "Kitchen gear, honestly" and
+           alice["clips"] == f["alice_clips"] and
+           alice["profile_created_at"].endswith("Z"), "creator: %r" % alice)
+    # Bob's only clip was retracted and he has no profile.
+    c.json("/api/v1/creators/" + f["bob"], 404)
+    c.json("/api/v1/creators/" + "ab" * 32, 404)
+    c.json("/api/v1/creators/" + "ab" * 16, 400)
+    passed("creator with profile and clip count; unknown 404, bad 400")
+
+
+def check_media(c, f, samples):
+    for name, clip_id in f["published"].items():
+        data = (samples / name).read_bytes()
+        clip = c.json("/api/v1/clips/" + clip_id)
+        media = clip["media"][0]
+        resp = c.request(media["url"])
+        expect(resp.status == 200 and resp.body == data,
+               "%s: status %d, %d bytes" % (name, resp.status,
+                                            len(resp.body)))
+        expect(resp.header("Content-Type") == media["type"],
+               "%s served as %r" % (name, resp.header("Content-Type")))
+        expect(resp.header("ETag") == '"%s"' % media["hash"], "ETag")
+        expect(resp.header("Cache-Control") ==
+               "public, max-age=31536000, immutable", "Cache-Control")
+        expect(resp.header("Accept-Ranges") == "bytes", "Accept-Ranges")
+    passed("every sample's media byte for byte with type and ETag")
+
+    name = "review-kettle.webm"  # two chunks: 262144 + 51235 bytes
+    data = (samples / name).read_bytes()
+    size = len(data)
+    url = c.json("/api/v1/clips/" + f["published"][name])["media"][0]["url"]
+    for spec, first, last in (("0-99", 0, 99), ("1000-1999", 1000, 1999),
+                              ("262000-262300", 262000, 262300),
+                              ("-500", size - 500, size - 1),
+                              ("300000-", 300000, size - 1),
+                              ("5-%d" % (size * 2), 5, size - 1),
+                              ("-%d" % (size + 10), 0, size - 1)):
+        resp = c.request(url, {"Range": "bytes=" + spec})
+        expect(resp.status == 206, "range %s: %d" % (spec, resp.status))
+        expect(resp.body == data[first:last + 1],
+               "range %s: bytes differ" % spec)
+        expect(resp.header("Content-Range") ==
+               "bytes %d-%d/%d" % (first, last, size),
+               "range %s: Content-Range %r" % (spec,
+                                               resp.header("Content-Range")))
+    passed("ranges: first bytes, middle, across chunks, suffix, open-ended")
+
+    for spec in ("%d-" % size, "%d-%d" % (size + 5, size + 9), "-0"):
+        resp = c.request(url, {"Range": "bytes=" + spec})
+        expect(resp.status == 416, "range %s: %d" % (spec, resp.status))
+        expect(resp.header("Content-Range") == "bytes */%d" % size,
+               "416 Content-Range %r" % resp.header("Content-Range"))
+    for spec in ("items=0-5", "bytes=5-1", "bytes=0-1,5-6"):
+        resp = c.request(url, {"Range": spec})
+        expect(resp.status == 200 and resp.body == data,
+               "ignored range %s: %d" % (spec, resp.status))
+    passed("unsatisfiable ranges 416, other forms ignored")
+
+    etag = '"%s"' % url.rsplit("/", 1)[1]
+    resp = c.request(url, {"If-None-Match": etag})
+    expect(resp.status == 304 and resp.body == b"", "If-None-Match: %d" %
+           resp.status)
+    resp = c.request(url, {"If-None-Match": '"other", W/' + etag})
+    expect(resp.status == 304, "If-None-Match list: %d" % resp.status)
+    resp = c.request(url, {"If-None-Match": '"other"'})
+    expect(resp.status == 200, "other ETag: %d" % resp.status)
+    resp = c.request(url, method="HEAD")
+    expect(resp.status == 200 and resp.body == b"" and
+           resp.header("Content-Length") == str(size), "HEAD")
+    passed("If-None-Match 304 and HEAD")
+
+    missing = c.json(f["incomplete_url"], 404)
+    expect("not fetched yet" in missing["error"], "incomplete: %r" % missing)
+    c.json("/api/v1/media/" + "ab" * 32, 404)
+    c.json("/api/v1/media/xyz", 400)
+    passed("incomplete media 404 'not fetched yet'; bad hash 400")
+
+
+def check_misc(c):
+    health = c.json("/healthz")
+    expect(health["status"] == "ok" and health["node"] is True, "health")
+    for path, ctype in (("/", "text/html"), ("/index.html", "text/html"),
+                        ("/app.js", "text/javascript"),
+                        ("/style.css", "text/css")):
+        resp = c.request(path)
+        expect(resp.status == 200 and
+               resp.header("Content-Type").startswith(ctype),
+               "%s: %d %r" % (path, resp.status,
+                              resp.header("Content-Type")))
+    # Routes outside docs/openapi.json are not recorded for its check.
+    c.json("/nothing.html", 404)
+    c.json("/api/v1/nothing", 404, record=False)
+    c.json("/api/v1/nothing%0Ainjected%20line", 404, record=False)
+    resp = c.request("/api/v1/clips", method="POST", record=False)
+    expect(resp.status == 405 and "GET" in resp.header("Allow"), "POST")
+    passed("health, web files, unknown paths 404, POST 405")
+
+    text = c.request("/metrics").body.decode()
+    for needle in ('clipmesh_records{kind="clip"}',
+                   'clipmesh_http_requests_total{route="clips",status="200"}',
+                   'clipmesh_http_requests_total{route="media",status="206"}',
+                   "clipmesh_peers_connected 0",
+                   "clipmesh_peer_bytes_total{direction=\"in\"}",
+                   "clipmesh_sync_rounds_total",
+                   "clipmesh_http_stream_clients",
+                   "clipmesh_log_head"):
+        expect(needle in text, "metrics lack %s" % needle)
+    passed("metrics in Prometheus text format")
+
+
+def check_stream(c, f):
+    head = c.json("/healthz")["log_head"]
+    events = read_events(c, "/api/v1/stream?after=0", head)
+    seqs = [e[0] for e in events]
+    expect(seqs == list(range(1, head + 1)) or
+           (seqs == sorted(set(seqs)) and seqs[-1] == head),
+           "stream seqs %r" % seqs[:10])
+    kinds = {e[1]["record"]["kind"] for e in events}
+    expect(kinds == {"clip", "profile", "retract"}, "kinds %r" % kinds)
+    later = read_events(c, "/api/v1/stream?after=0", head,
+                        {"Last-Event-ID": str(seqs[-3])})
+    expect([e[0] for e in later] == seqs[-2:], "Last-Event-ID resume")
+    c.json("/api/v1/stream?after=-1", 400)
+    c.json("/api/v1/stream?after=%d" % (head + 1000), 400)
+    c.json("/api/v1/stream", 400, {"Last-Event-ID": "x"})
+    passed("stream from 0 and resumed by Last-Event-ID; bad positions 400")
+
+
+def read_events(c, path, head, headers=None):
+    """Read events until seq `head`; return [(seq, data)]."""
+    sock = socket.create_connection((c.host, c.port), timeout=20)
+    request = "GET %s HTTP/1.1\r\nHost: x\r\n" % path
+    for k, v in (headers or {}).items():
+        request += "%s: %s\r\n" % (k, v)
+    sock.sendall((request + "\r\n").encode())
+    events, seq = [], 0
+    with sock.makefile("rb") as stream:
+        status = stream.readline()
+        expect(b" 200 " in status, "stream status %r" % status)
+        for event in sse_events(stream):
+            if "data" not in event:
+                continue
+            seq = int(event["id"])
+            events.append((seq, json.loads(event["data"])))
+            expect(event["event"] == "record", "event type")
+            if seq >= head:
+                break
+    sock.close()
+    return events
+
+
+def sse_events(stream):
+    """Yield the events of a chunked SSE response as dicts."""
+    while stream.readline() not in (b"\r\n", b""):
+        pass  # headers
+    buf = b""
+    while True:
+        size_line = stream.readline()
+        if not size_line:
+            return
+        size = int(size_line.strip() or b"0", 16)
+        if size == 0:
+            return
+        buf += stream.read(size)
+        stream.readline()
+        while b"\n\n" in buf:
+            block, buf = buf.split(b"\n\n", 1)
+            fields = {}
+            for line in block.decode().split("\n"):
+                if line.startswith(":"):
+                    fields["comment"] = line[1:].strip()
+                elif ": " in line:
+                    key, value = line.split(": ", 1)
+                    fields[key] = value
+            yield fields
+
+
+# --- Stream client of the kill and resume test -------------------------
+
+def stream_client(base, out_path, events_max, head, timeout):
+    """Append 'seq id' lines to out_path, resuming after its last complete
+    line, as a client killed at any moment would."""
+    out = pathlib.Path(out_path)
+    text = out.read_text() if out.exists() else ""
+    if text and not text.endswith("\n"):
+        text = text[:text.rfind("\n") + 1]  # drop a half-written line
+        out.write_text(text)
+    last = int(text.splitlines()[-1].split()[0]) if text else 0
+    if head and last >= head:
+        print(0)
+        return
+    url = urllib.parse.urlsplit(base)
+    sock = socket.create_connection((url.hostname, url.port),
+                                    timeout=timeout)
+    sock.sendall(("GET /api/v1/stream?after=0 HTTP/1.1\r\nHost: x\r\n"
+                  "Last-Event-ID: %d\r\n\r\n" % last).encode())
+    count = 0
+    deadline = time.monotonic() + timeout
+    with sock.makefile("rb") as stream, open(out, "a") as f:
+        status = stream.readline()
+        expect(b" 200 " in status, "stream status %r" % status)
+        for event in sse_events(stream):
+            if time.monotonic() > deadline:
+                break
+            if "data" not in event:
+                continue  # a heartbeat or the retry field
+            data = json.loads(event["data"])
+            f.write("%s %s\n" % (event["id"], data["record"]["id"]))
+            f.flush()
+            count += 1
+            if (events_max and count >= events_max) or \
+                    (head and int(event["id"]) >= head):
+                break
+    print(count)
+
+
+def burst(base, n, rate=50, size=100):
+    """Send n requests from 8 threads; the default bucket (size 100,
+    refilled at 50/s) must serve at most size + elapsed * rate of them
+    and reject the rest with 429 and Retry-After."""
+    import threading
+    url = urllib.parse.urlsplit(base)
+    counts = {"ok": 0, "limited": 0, "other": 0}
+    errors = []
+    lock = threading.Lock()
+
+    def worker(count):
+        try:
+            send(count)
+        except Exception as error:  # reported by the main thread
+            errors.append(error)
+
+    def send(count):
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        for _ in range(count):
+            conn.request("GET", "/healthz")
+            resp = conn.getresponse()
+            body = resp.read()
+            kind = "ok" if resp.status == 200 else "other"
+            if resp.status == 429:
+                retry = resp.getheader("Retry-After")
+                expect(retry and int(retry) >= 1, "429 without Retry-After")
+                expect("too many requests" in json.loads(body)["error"],
+                       "429 body %r" % body)
+                kind = "limited"
+            with lock:
+                counts[kind] += 1
+        conn.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(n // 8,))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    expect(not errors, "request thread failed: %s" % (errors[:1],))
+    allowed = size + int(elapsed * rate) + 1
+    expect(counts["other"] == 0, "statuses other than 200/429: %r" % counts)
+    expect(counts["ok"] >= size, "only %d served, burst is %d" %
+           (counts["ok"], size))
+    expect(counts["ok"] <= allowed, "%d served in %.2f s, at most %d "
+           "allowed" % (counts["ok"], elapsed, allowed))
+    print("%d of %d limited in %.2f s" % (counts["limited"], n, elapsed))
+
+
+def main():
+    command = sys.argv[1]
+    if command == "ambiguous":
+        make_ambiguous(sys.argv[2])
+    elif command == "checks":
+        facts = json.loads(pathlib.Path(sys.argv[2]).read_text())
+        c = Client(facts["base"], sys.argv[3])
+        samples = pathlib.Path(os.environ["SAMPLES"])
+        check_feed(c, facts)
+        check_clip(c, facts)
+        check_raw(c, facts)
+        check_creator(c, facts)
+        check_media(c, facts, samples)
+        check_stream(c, facts)
+        check_misc(c)
+        print("%d checks passed" % CHECKS)
+    elif command == "burst":
+        burst(sys.argv[2], int(sys.argv[3]))
+    elif command == "stream":
+        args = dict(zip(sys.argv[4::2], sys.argv[5::2]))
+        stream_client(sys.argv[2], sys.argv[3],
+                      int(args.get("--events", 0)),
+                      int(args.get("--head", 0)),
+                      float(args.get("--timeout", 60)))
+    else:
+        sys.exit("usage: see the docstring of " + sys.argv[0])
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except AssertionError as error:
+        print("FAIL: %s" % error, file=sys.stderr)
+        sys.exit(1)
