@@ -472,7 +472,7 @@ static void send_hello(node *n, node_link *l, bool reply)
 	l->last_hello = cm_mono_ms();
 	l->hello_sent = false;
 	if (proto_wire_hello(role, reply, n->pub, interest, n->n_interest,
-			     &buf, &len))
+			     cm_now_ms(), &buf, &len))
 		return;
 	l->hello_sent = node_link_send(n, l, buf, len) == CM_OK;
 }
@@ -483,7 +483,7 @@ static void send_ping(node *n, node_link *l)
 	size_t len;
 
 	l->last_ping = cm_mono_ms();
-	if (proto_wire_ping(&buf, &len))
+	if (proto_wire_ping(cm_now_ms(), &buf, &len))
 		return;
 	node_link_send(n, l, buf, len);
 }
