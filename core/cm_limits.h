@@ -194,4 +194,10 @@
 #define CM_DOCTOR_SKEW_MS 60000              /* clock lead seen on a
 						peer's records that fails */
 
+/* Clocks. */
+#define CM_CLOCK_OFFSET_WARN_MS 60000        /* peer clock offset over
+						which the node warns and
+						doctor fails; a tenth of
+						CM_FUTURE_SKEW_MS */
+
 #endif

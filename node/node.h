@@ -65,6 +65,10 @@ typedef struct node_config {
 				    * in `allow` may connect (none when 0) */
 	const uint8_t *allow;      /* n_allow CURVE keys of 32 bytes */
 	size_t n_allow;
+	int64_t test_clock_offset_ms; /* for tests only: ms added to this
+				       * node's wall clock wherever it
+				       * exchanges time with peers (HELLO,
+				       * PING, their offsets); 0 normally */
 } node_config;
 
 /*
