@@ -199,5 +199,8 @@
 						which the node warns and
 						doctor fails; a tenth of
 						CM_FUTURE_SKEW_MS */
+#define CM_TEST_CLOCK_OFFSET_MAX_MS 86400000 /* largest value of
+						test_clock_offset, a
+						setting for tests only */
 
 #endif
