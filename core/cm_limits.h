@@ -191,8 +191,6 @@
 
 /* Doctor. */
 #define CM_DOCTOR_CONNECT_MS 2000            /* TCP connect to a peer */
-#define CM_DOCTOR_SKEW_MS 60000              /* clock lead seen on a
-						peer's records that fails */
 
 /* Clocks. */
 #define CM_CLOCK_OFFSET_WARN_MS 60000        /* peer clock offset over
