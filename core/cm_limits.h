@@ -197,6 +197,10 @@
 						which the node warns and
 						doctor fails; a tenth of
 						CM_FUTURE_SKEW_MS */
+#define CM_CLOCK_WINDOW_MS 15000             /* a peer's offset is the
+						largest sample of the
+						current and the previous
+						window */
 #define CM_TEST_CLOCK_OFFSET_MAX_MS 86400000 /* largest value of
 						test_clock_offset, a
 						setting for tests only */

@@ -8,6 +8,11 @@
  * measured from a HELLO we sent to the HELLO that replied to it, so only
  * the side that sent the first HELLO measures it, usually the one that
  * connected.
+ *
+ * A message held up in a queue (behind chunks on a slow link) makes the
+ * peer look behind by the delay, never ahead. The offset is therefore the
+ * largest sample of the last CM_CLOCK_WINDOW_MS to twice that, which is
+ * the least delayed one.
  */
 #include <stdlib.h>
 
@@ -48,17 +53,38 @@ uint64_t node_clock_now(const node *n)
 	return now - ((uint64_t)0 - (uint64_t)shift);
 }
 
-/* Stores one sample and logs when the offset crosses
+void node_clock_add_sample(node_clock *c, int64_t sample, uint64_t mono_ms)
+{
+	if (!c->known) {
+		c->known = true;
+		c->window_start = mono_ms;
+		c->window_max_ms = sample;
+		c->previous_max_ms = sample;
+	} else if (mono_ms - c->window_start >= CM_CLOCK_WINDOW_MS) {
+		c->window_start = mono_ms;
+		c->previous_max_ms = c->window_max_ms;
+		c->window_max_ms = sample;
+	} else if (sample > c->window_max_ms) {
+		c->window_max_ms = sample;
+	}
+	c->offset_ms = c->window_max_ms > c->previous_max_ms
+			       ? c->window_max_ms
+			       : c->previous_max_ms;
+}
+
+/* Adds one sample and logs when the offset crosses
  * CM_CLOCK_OFFSET_WARN_MS, once per crossing. */
 static void note_sample(node *n, node_link *l, uint64_t peer_ms)
 {
 	node_clock *c = &l->clock;
-	int64_t offset = node_clock_offset(peer_ms, node_clock_now(n),
-					   c->rtt_ms);
-	bool beyond = llabs(offset) > CM_CLOCK_OFFSET_WARN_MS;
+	int64_t offset;
+	bool beyond;
 
-	c->offset_ms = offset;
-	c->known = true;
+	node_clock_add_sample(c, node_clock_offset(peer_ms, node_clock_now(n),
+						   c->rtt_ms),
+			      cm_mono_ms());
+	offset = c->offset_ms;
+	beyond = llabs(offset) > CM_CLOCK_OFFSET_WARN_MS;
 	if (beyond && !c->warned)
 		cm_warn(NODE_LOG, "peer=%s endpoint=%s clock is %lld ms %s "
 			"this node's; records more than %d ms ahead are "
@@ -83,9 +109,10 @@ void node_clock_on_hello(node *n, node_link *l, const proto_wire_msg *m,
 {
 	node_clock *c = &l->clock;
 
-	/* A round trip measured on an earlier connection does not apply
+	/* Samples and the round trip of an earlier connection do not apply
 	 * to this one. */
 	if (!was_established) {
+		c->known = false;
 		c->rtt_ms = 0;
 		c->warned = false;
 	}

@@ -159,9 +159,13 @@ typedef struct node_link_stats {
 /* A peer's clock as its HELLO and PING messages show it (node_clock.c). */
 typedef struct node_clock {
 	int64_t offset_ms;                  /* peer's clock minus ours
-					     * (negative: behind), latest
-					     * sample; set once `known` */
+					     * (negative: behind); set once
+					     * `known` */
 	bool known;
+	int64_t window_max_ms;              /* largest sample since
+					     * window_start */
+	int64_t previous_max_ms;            /* of the window before */
+	uint64_t window_start;              /* monotonic ms */
 	bool warned;                        /* logged as beyond
 					     * CM_CLOCK_OFFSET_WARN_MS */
 	uint64_t rtt_ms;                    /* HELLO round trip; 0: none
@@ -442,6 +446,11 @@ void node_fd_shutdown(int fd);
  * trip rtt_ms (0: unknown). Bounded to +-INT64_MAX / 2. */
 int64_t node_clock_offset(uint64_t peer_ms, uint64_t our_ms,
 			  uint64_t rtt_ms);
+
+/* Adds one offset sample taken at monotonic mono_ms. The offset becomes
+ * the largest sample of the current and the previous CM_CLOCK_WINDOW_MS
+ * window. */
+void node_clock_add_sample(node_clock *c, int64_t sample, uint64_t mono_ms);
 
 /* Returns our wall clock in ms with the test_clock_offset setting added:
  * the time this node sends in HELLO and PING and reads peers' against. */

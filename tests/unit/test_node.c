@@ -487,8 +487,38 @@ static void clock_now_shifted(void **state)
 	clock_node_free(behind);
 }
 
+/* The largest sample of the current and the previous window is the
+ * offset, because a delayed message only ever makes a peer look behind. */
+static void clock_window_keeps_max(void **state)
+{
+	node_clock c = {0};
+
+	(void)state;
+	node_clock_add_sample(&c, 100, T0);
+	assert_true(c.known);
+	assert_int_equal(c.offset_ms, 100);
+	node_clock_add_sample(&c, 50, T0 + 2000);
+	assert_int_equal(c.offset_ms, 100);
+	node_clock_add_sample(&c, 300, T0 + 4000);
+	assert_int_equal(c.offset_ms, 300);
+
+	/* A new window starts; the previous one's 300 still counts. */
+	node_clock_add_sample(&c, 10, T0 + CM_CLOCK_WINDOW_MS);
+	assert_int_equal(c.offset_ms, 300);
+	node_clock_add_sample(&c, -500, T0 + CM_CLOCK_WINDOW_MS + 2000);
+	assert_int_equal(c.offset_ms, 300);
+
+	/* Two windows on, only the samples since the last window count. */
+	node_clock_add_sample(&c, 20, T0 + 2 * CM_CLOCK_WINDOW_MS);
+	assert_int_equal(c.offset_ms, 20);
+	node_clock_add_sample(&c, -40, T0 + 3 * CM_CLOCK_WINDOW_MS);
+	assert_int_equal(c.offset_ms, 20);
+	node_clock_add_sample(&c, -60, T0 + 4 * CM_CLOCK_WINDOW_MS);
+	assert_int_equal(c.offset_ms, -40);
+}
+
 /* The side that sent the first HELLO measures the round trip and adds
- * half of it. Later PINGs update the offset with that round trip. */
+ * half of it. Later PINGs add samples with that round trip. */
 static void clock_hello_then_ping(void **state)
 {
 	node *n = clock_node(0);
@@ -509,8 +539,20 @@ static void clock_hello_then_ping(void **state)
 	assert_true(offset <= 120000 + 20 + 1000);
 	assert_true(l->clock.warned);
 
+	/* A PING that shows the peer behind, in the same window: the larger
+	 * sample of the HELLO stays the offset. */
 	m = (proto_wire_msg){.type = PROTO_WIRE_PING};
 	m.time_ms = cm_now_ms() - 1000;
+	node_clock_on_ping(n, l, &m);
+	assert_int_equal(l->clock.offset_ms, offset);
+	assert_true(l->clock.window_max_ms == offset);
+	assert_true(l->clock.warned);
+
+	/* Two windows later the PING samples alone count, and the node
+	 * notes that the peer is back within the limit. */
+	l->clock.window_start -= 2 * CM_CLOCK_WINDOW_MS;
+	node_clock_on_ping(n, l, &m);
+	l->clock.window_start -= CM_CLOCK_WINDOW_MS;
 	node_clock_on_ping(n, l, &m);
 	offset = l->clock.offset_ms;
 	assert_true(offset >= -1000 + 20 - 1000);
@@ -518,7 +560,8 @@ static void clock_hello_then_ping(void **state)
 	assert_false(l->clock.warned);
 
 	/* A first HELLO from the peer on a new connection comes with no
-	 * round trip, and the one of the old connection is dropped. */
+	 * round trip, and the samples and round trip of the old connection
+	 * are dropped. */
 	m = (proto_wire_msg){.type = PROTO_WIRE_HELLO, .reply = false};
 	m.time_ms = cm_now_ms();
 	node_clock_on_hello(n, l, &m, false);
@@ -551,6 +594,7 @@ int main(void)
 		cmocka_unit_test(clock_offset_samples),
 		cmocka_unit_test(clock_offset_bounded),
 		cmocka_unit_test(clock_now_shifted),
+		cmocka_unit_test(clock_window_keeps_max),
 		cmocka_unit_test(clock_hello_then_ping),
 	};
 
