@@ -447,9 +447,11 @@ static void check_clock(doctor *d)
 	}
 
 	for (size_t i = 0; i < n; i++) {
-		if (abs_ms(clocks[i].offset_ms) > abs_ms(clocks[worst].offset_ms))
+		json_int_t a = abs_ms(clocks[i].offset_ms);
+
+		if (a > abs_ms(clocks[worst].offset_ms))
 			worst = i;
-		if (abs_ms(clocks[i].offset_ms) <= CM_CLOCK_OFFSET_WARN_MS)
+		if (a <= CM_CLOCK_OFFSET_WARN_MS)
 			continue;
 		off++;
 		ahead += clocks[i].offset_ms > 0;
