@@ -80,6 +80,9 @@ typedef struct cli_setting_flags {
 		const char *flag;
 	} items[CLI_SETTING_FLAGS_MAX];
 	size_t n;
+	/* --set test_clock_offset=[-]DURATION, a setting for tests only
+	 * that is not in the settings table (see cli_settings.c). */
+	int64_t test_clock_offset_ms;
 } cli_setting_flags;
 
 /* Records setting option `key` (from cli_setting_opts) for later; returns

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cm_limits.h"
 #include "cm_log.h"
 #include "node.h"
 
@@ -63,6 +64,15 @@ const cli_opt cli_setting_opts[] = {
 	{0},
 };
 
+/*
+ * A setting for tests only, which only --set reaches: this node's clock
+ * reads this much off the system clock in HELLO and PING, so that a test
+ * can make a peer's clock look wrong without changing the system clock.
+ * It stays out of the settings table so that HOME/config, 'config show',
+ * the example file and the manual never offer it to operators.
+ */
+#define TEST_CLOCK_OFFSET "test_clock_offset"
+
 /* The setting and the option name of each key but OPT_SET. */
 static const struct {
 	int key;
@@ -81,6 +91,34 @@ static const struct {
 	{OPT_HTTP, CM_SETTING_HTTP, "--http"},
 	{OPT_HTTP_RATE, CM_SETTING_HTTP_RATE, "--http-rate"},
 };
+
+/* Parses "[+|-]DURATION" with the units of a duration setting, at most
+ * CM_TEST_CLOCK_OFFSET_MAX_MS either way. */
+static bool parse_clock_offset(const char *text, int64_t *ms)
+{
+	bool negative = text[0] == '-';
+	uint64_t magnitude;
+
+	if (text[0] == '-' || text[0] == '+')
+		text++;
+	if (!cm_parse_duration(text, &magnitude) ||
+	    magnitude > CM_TEST_CLOCK_OFFSET_MAX_MS)
+		return false;
+	*ms = negative ? -(int64_t)magnitude : (int64_t)magnitude;
+	return true;
+}
+
+static int set_clock_offset(const cli_ctx *ctx, cli_setting_flags *flags,
+			    const char *value)
+{
+	if (parse_clock_offset(value, &flags->test_clock_offset_ms))
+		return -1;
+	return cli_usage_error(ctx, "invalid --set %s=%s: expected a "
+			       "duration with an optional sign, at most %d "
+			       "ms either way, e.g. -90s or 2m",
+			       TEST_CLOCK_OFFSET, value,
+			       CM_TEST_CLOCK_OFFSET_MAX_MS);
+}
 
 int cli_setting_flag(const cli_ctx *ctx, cli_setting_flags *flags, int key,
 		     const char *value)
@@ -114,6 +152,8 @@ int cli_setting_flag(const cli_ctx *ctx, cli_setting_flags *flags, int key,
 				       value);
 	memcpy(name, value, (size_t)(eq - value));
 	name[eq - value] = '\0';
+	if (strcmp(name, TEST_CLOCK_OFFSET) == 0)
+		return set_clock_offset(ctx, flags, eq + 1);
 	flags->items[i].id = cm_setting_find(name);
 	if (flags->items[i].id == CM_SETTING_COUNT)
 		return cli_usage_error(ctx, "invalid --set '%s': no setting "

@@ -311,49 +311,165 @@ static void check_ports(doctor *d)
 		check_port(d, "http", "http", http);
 }
 
-/* Compares the creation times of fresh records from each connected peer
- * with our clock, from the running node's status. */
+/* One connected peer's clock offset from the running node's status. */
+typedef struct peer_clock {
+	const char *peer;          /* short key */
+	const char *endpoint;
+	json_int_t offset_ms;      /* its clock minus ours */
+} peer_clock;
+
+static json_int_t abs_ms(json_int_t ms)
+{
+	return ms < 0 ? -ms : ms;
+}
+
+/*
+ * Fills out[cap] with the connected peers of the status whose offset is
+ * known, one entry per key: when two links lead to the same node, the one
+ * with the larger offset. Returns the number of entries.
+ */
+static size_t collect_clocks(json_t *peers, peer_clock *out, size_t cap)
+{
+	size_t i, n = 0;
+	json_t *peer;
+
+	json_array_foreach(peers, i, peer) {
+		json_t *offset = json_object_get(peer, "clock_offset_ms");
+		const char *key = json_string_value(
+			json_object_get(peer, "peer"));
+		size_t k;
+
+		if (!json_is_integer(offset) || key == NULL ||
+		    !json_is_true(json_object_get(peer, "connected")))
+			continue;
+		for (k = 0; k < n && strcmp(out[k].peer, key) != 0; k++)
+			;
+		if (k == n && n == cap)
+			continue;
+		if (k < n && abs_ms(out[k].offset_ms) >=
+				     abs_ms(json_integer_value(offset)))
+			continue;
+		out[k].peer = key;
+		out[k].endpoint = json_string_value(
+			json_object_get(peer, "endpoint"));
+		out[k].offset_ms = json_integer_value(offset);
+		if (k == n)
+			n++;
+	}
+	return n;
+}
+
+/* Writes an offset as "250 ms ahead of this clock", "90.5 s behind this
+ * clock" or "3.0 h ahead of this clock". */
+static void format_offset(json_int_t ms, char *out, size_t cap)
+{
+	const char *way = ms > 0 ? "ahead of" : "behind";
+	json_int_t a = abs_ms(ms);
+
+	if (a < 10000)
+		snprintf(out, cap, "%lld ms %s this clock", (long long)a, way);
+	else if (a < 3600000)
+		snprintf(out, cap, "%.1f s %s this clock", (double)a / 1000,
+			 way);
+	else
+		snprintf(out, cap, "%.1f h %s this clock", (double)a / 3600000,
+			 way);
+}
+
+/* Reports one peer whose clock is off by more than
+ * CM_CLOCK_OFFSET_WARN_MS, with `fix`. */
+static void report_clock_off(doctor *d, const peer_clock *c, const char *fix)
+{
+	char offset[64], detail[512];
+	const char *effect = "";
+
+	format_offset(c->offset_ms, offset, sizeof(offset));
+	if (abs_ms(c->offset_ms) > CM_FUTURE_SKEW_MS)
+		effect = c->offset_ms > 0
+				 ? ", so this node rejects its new records "
+				   "as dated ahead"
+				 : ", so it rejects this node's new records "
+				   "as dated ahead";
+	snprintf(detail, sizeof(detail), "peer %s (%s) is %s, over the "
+		 "limit of %d s%s", c->peer,
+		 c->endpoint ? c->endpoint : "?", offset,
+		 CM_CLOCK_OFFSET_WARN_MS / 1000, effect);
+	report(d, false, "clock", detail, fix);
+}
+
+/*
+ * Returns the fix for the peers whose clocks are off: `off` of the `n`
+ * peers, `ahead` of them ahead. A clock that disagrees with several peers
+ * in the same direction is likely the wrong one. One that agrees with
+ * some peers likely is not.
+ */
+static const char *clock_fix(size_t n, size_t off, size_t ahead)
+{
+	if (n >= 2 && off == n && (ahead == 0 || ahead == n))
+		return "this clock disagrees with every peer in the same "
+		       "direction, so it is likely the wrong one: run "
+		       "'timedatectl set-ntp true' here and check that "
+		       "'timedatectl status' shows it synchronized";
+	if (n >= 2)
+		return "this clock agrees with other peers, so the peer's is "
+		       "likely wrong: run 'timedatectl set-ntp true' on the "
+		       "peer's machine and check that 'timedatectl status' "
+		       "shows it synchronized";
+	return "run 'timedatectl status' here and on the peer's machine, "
+	       "then 'timedatectl set-ntp true' on the one whose clock is "
+	       "not synchronized";
+}
+
+/* Compares the clock of each connected peer with ours, as the running
+ * node measured it from their HELLO and PING messages. */
 static void check_clock(doctor *d)
 {
-	json_t *peers = json_object_get(d->status, "peers"), *peer;
-	json_int_t worst = 0, future;
-	const char *worst_peer = NULL;
-	char detail[256];
-	size_t i, seen = 0;
+	peer_clock clocks[2 * CM_PEERS_MAX];
+	size_t n, off = 0, ahead = 0, worst = 0;
+	json_int_t future;
+	char detail[512], offset[64];
 
 	if (d->status == NULL) {
 		report(d, true, "clock", "not checked: no node runs in this "
 		       "home", NULL);
 		return;
 	}
-	json_array_foreach(peers, i, peer) {
-		json_t *lead = json_object_get(peer, "clock_lead_ms");
-
-		if (!json_is_integer(lead))
-			continue;
-		seen++;
-		if (worst_peer == NULL || json_integer_value(lead) > worst) {
-			worst = json_integer_value(lead);
-			worst_peer = json_string_value(
-				json_object_get(peer, "peer"));
-		}
-	}
 	future = json_integer_value(json_object_get(
 		json_object_get(d->status, "rejected"), "future"));
-	if (seen == 0) {
-		snprintf(detail, sizeof(detail), "no records from peers to "
-			 "compare yet; %lld records rejected as dated ahead",
+	n = collect_clocks(json_object_get(d->status, "peers"), clocks,
+			   sizeof(clocks) / sizeof(clocks[0]));
+	if (n == 0) {
+		snprintf(detail, sizeof(detail), "not checked: no peer "
+			 "connected; %lld records rejected as dated ahead",
 			 (long long)future);
 		report(d, true, "clock", detail, NULL);
 		return;
 	}
-	snprintf(detail, sizeof(detail), "newest records of peer %s were "
-		 "dated %lld ms ahead of this clock at arrival; %lld records "
-		 "rejected as dated ahead", worst_peer ? worst_peer : "?",
-		 (long long)worst, (long long)future);
-	report(d, worst <= CM_DOCTOR_SKEW_MS, "clock", detail,
-	       "check that this machine and the peer keep time with NTP "
-	       "(timedatectl status)");
+
+	for (size_t i = 0; i < n; i++) {
+		json_int_t a = abs_ms(clocks[i].offset_ms);
+
+		if (a > abs_ms(clocks[worst].offset_ms))
+			worst = i;
+		if (a <= CM_CLOCK_OFFSET_WARN_MS)
+			continue;
+		off++;
+		ahead += clocks[i].offset_ms > 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (abs_ms(clocks[i].offset_ms) > CM_CLOCK_OFFSET_WARN_MS)
+			report_clock_off(d, &clocks[i],
+					 clock_fix(n, off, ahead));
+	if (off > 0)
+		return;
+
+	format_offset(clocks[worst].offset_ms, offset, sizeof(offset));
+	snprintf(detail, sizeof(detail), "%zu peer%s within %d s of this "
+		 "clock; the farthest, %s, is %s; %lld records rejected as "
+		 "dated ahead", n, n == 1 ? "" : "s",
+		 CM_CLOCK_OFFSET_WARN_MS / 1000, clocks[worst].peer, offset,
+		 (long long)future);
+	report(d, true, "clock", detail, NULL);
 }
 
 static void check_peer(doctor *d, const char *addr)

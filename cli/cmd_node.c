@@ -241,6 +241,7 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 	}
 	if ((rc = load_allow(&o)) != CLI_OK)
 		goto out;
+	cfg.test_clock_offset_ms = o.flags.test_clock_offset_ms;
 	cfg.allow_only = o.n_allow_args > 0;
 	cfg.allow = o.allow;
 	cfg.n_allow = o.n_allow;

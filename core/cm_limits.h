@@ -191,8 +191,6 @@
 
 /* Doctor. */
 #define CM_DOCTOR_CONNECT_MS 2000            /* TCP connect to a peer */
-#define CM_DOCTOR_SKEW_MS 60000              /* clock lead seen on a
-						peer's records that fails */
 /* HTTP API of a mirror (clipmesh mirror --http). */
 #define CM_HTTP_CONNECTIONS_MAX 64           /* open connections; each has
 						a thread and at most one
@@ -221,5 +219,18 @@
 						the log for new records */
 #define CM_HTTP_HEARTBEAT_MS 15000           /* comment line on an idle
 						stream */
+
+/* Clocks. */
+#define CM_CLOCK_OFFSET_WARN_MS 60000        /* peer clock offset over
+						which the node warns and
+						doctor fails; a tenth of
+						CM_FUTURE_SKEW_MS */
+#define CM_CLOCK_WINDOW_MS 15000             /* a peer's offset is the
+						largest sample of the
+						current and the previous
+						window */
+#define CM_TEST_CLOCK_OFFSET_MAX_MS 86400000 /* largest value of
+						test_clock_offset, a
+						setting for tests only */
 
 #endif

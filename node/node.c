@@ -589,6 +589,10 @@ cm_err node_run(const node_config *cfg)
 		cfg->role == NODE_ROLE_MIRROR ? "mirror" : "creator",
 		cfg->listen, n->short_key,
 		n->interest_all ? "all" : "own and followed authors");
+	if (cfg->test_clock_offset_ms != 0)
+		cm_warn(NODE_LOG, "test_clock_offset=%lld ms: this node "
+			"tells its peers a wrong time, for testing only",
+			(long long)cfg->test_clock_offset_ms);
 
 	err = loop(n);
 out:

@@ -76,6 +76,10 @@ typedef struct node_config {
 	 * only when on_start succeeded. */
 	void (*on_stop)(void *hook_ctx);
 	void *hook_ctx;
+	int64_t test_clock_offset_ms; /* for tests only: ms added to this
+				       * node's wall clock wherever it
+				       * exchanges time with peers (HELLO,
+				       * PING, their offsets); 0 normally */
 } node_config;
 
 /*

@@ -216,31 +216,16 @@ static size_t open_batch(node *n, node_link *from, const proto_wire_msg *m)
 	return k;
 }
 
-/* Keeps the largest lead of a record's time over our clock per link. A
- * fresh record from its author's own node shows that node's clock. */
-static void note_clock_lead(node_link *from, const proto_signed *rec,
-			    uint64_t now)
-{
-	int64_t lead = (int64_t)(rec->rec.created_ms - now);
-
-	if (!from->stats.clock_lead_seen || lead > from->stats.clock_lead_ms)
-		from->stats.clock_lead_ms = lead;
-	from->stats.clock_lead_seen = true;
-}
-
 /* Moves the records that store_put_batch added to the front of n->batch
  * and handles the others; returns how many were added. */
 static size_t keep_added(node *n, node_link *from, size_t count)
 {
-	uint64_t now = cm_now_ms();
 	size_t fresh = 0;
 	char short_id[9];
 
 	for (size_t i = 0; i < count; i++) {
 		cm_err result = n->batch_results[i];
 
-		if (result == CM_OK && from != NULL)
-			note_clock_lead(from, &n->batch[i], now);
 		if (result == CM_OK) {
 			if (fresh != i)
 				n->batch[fresh] = n->batch[i];

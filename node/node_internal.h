@@ -154,12 +154,26 @@ typedef struct node_link_stats {
 	uint64_t announced_out;
 	char last_error[32];                /* reason name, "" when none */
 	uint64_t last_error_ms;             /* wall clock */
-	/* Largest lead of a stored record's creation time over our clock
-	 * when it arrived (negative: behind), for clock checks; set once
-	 * clock_lead_seen. */
-	int64_t clock_lead_ms;
-	bool clock_lead_seen;
 } node_link_stats;
+
+/* A peer's clock as its HELLO and PING messages show it (node_clock.c). */
+typedef struct node_clock {
+	int64_t offset_ms;                  /* peer's clock minus ours
+					     * (negative: behind); set once
+					     * `known` */
+	bool known;
+	int64_t window_max_ms;              /* largest sample since
+					     * window_start */
+	int64_t previous_max_ms;            /* of the window before */
+	uint64_t window_start;              /* monotonic ms */
+	bool warned;                        /* logged as beyond
+					     * CM_CLOCK_OFFSET_WARN_MS */
+	uint64_t rtt_ms;                    /* HELLO round trip; 0: none
+					     * measured on this connection */
+	uint64_t asked_ms;                  /* monotonic ms of our last
+					     * HELLO that asked for a reply;
+					     * 0 once answered */
+} node_clock;
 
 typedef struct node_link {
 	bool used;
@@ -187,6 +201,7 @@ typedef struct node_link {
 	uint64_t last_ping;
 	uint64_t last_hello;
 	node_link_stats stats;
+	node_clock clock;
 
 	/* Reconciliation sessions with the peer (node_sync.c). */
 	uint64_t next_sync;                 /* monotonic ms */
@@ -429,6 +444,34 @@ uint64_t node_link_queued(const node_link *l);
 /* Closes the TCP connection under descriptor `fd`, which libzmq owns, by
  * shutting it down; libzmq then closes it and frees its queues. */
 void node_fd_shutdown(int fd);
+
+/* --- node_clock.c: peers' clock offsets -------------------------------- */
+
+/* Returns the offset of a peer's clock that read peer_ms when it sent a
+ * message that arrived at our wall-clock time our_ms, given the round
+ * trip rtt_ms (0: unknown). Bounded to +-INT64_MAX / 2. */
+int64_t node_clock_offset(uint64_t peer_ms, uint64_t our_ms,
+			  uint64_t rtt_ms);
+
+/* Adds one offset sample taken at monotonic mono_ms. The offset becomes
+ * the largest sample of the current and the previous CM_CLOCK_WINDOW_MS
+ * window. */
+void node_clock_add_sample(node_clock *c, int64_t sample, uint64_t mono_ms);
+
+/* Returns our wall clock in ms with the test_clock_offset setting added:
+ * the time this node sends in HELLO and PING and reads peers' against. */
+uint64_t node_clock_now(const node *n);
+
+/* Notes that a HELLO was queued at monotonic mono_ms; one that asks for
+ * a reply starts a round trip measurement. */
+void node_clock_hello_sent(node_link *l, bool reply, uint64_t mono_ms);
+
+/* Updates the link's clock from an accepted HELLO, resetting what an
+ * earlier connection measured unless the link was established. */
+void node_clock_on_hello(node *n, node_link *l, const proto_wire_msg *m,
+			 bool was_established);
+
+void node_clock_on_ping(node *n, node_link *l, const proto_wire_msg *m);
 
 /* --- node_guard.c: input limits, scores, rejections, bans ------------- */
 

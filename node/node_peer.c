@@ -472,9 +472,11 @@ static void send_hello(node *n, node_link *l, bool reply)
 	l->last_hello = cm_mono_ms();
 	l->hello_sent = false;
 	if (proto_wire_hello(role, reply, n->pub, interest, n->n_interest,
-			     &buf, &len))
+			     node_clock_now(n), &buf, &len))
 		return;
 	l->hello_sent = node_link_send(n, l, buf, len) == CM_OK;
+	if (l->hello_sent)
+		node_clock_hello_sent(l, reply, l->last_hello);
 }
 
 static void send_ping(node *n, node_link *l)
@@ -483,7 +485,7 @@ static void send_ping(node *n, node_link *l)
 	size_t len;
 
 	l->last_ping = cm_mono_ms();
-	if (proto_wire_ping(&buf, &len))
+	if (proto_wire_ping(node_clock_now(n), &buf, &len))
 		return;
 	node_link_send(n, l, buf, len);
 }
@@ -532,6 +534,7 @@ static void on_hello(node *n, node_link *l, const proto_wire_msg *m)
 
 	l->role = m->role;
 	l->established = true;
+	node_clock_on_hello(n, l, m, was_established);
 	if (!was_established) {
 		l->connected_ms = cm_now_ms();
 		l->last_ping = cm_mono_ms();
@@ -604,7 +607,10 @@ void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 	case PROTO_WIRE_NOT_FOUND:
 		node_media_on_message(n, l, &m);
 		break;
-	default: /* PING: last_rx is all it updates */
+	case PROTO_WIRE_PING:
+		node_clock_on_ping(n, l, &m);
+		break;
+	default:
 		break;
 	}
 }

@@ -49,9 +49,9 @@ static json_t *peer_json(const node_link *l)
 			    json_integer((json_int_t)l->stats.announced_in));
 	json_object_set_new(o, "announced_out",
 			    json_integer((json_int_t)l->stats.announced_out));
-	json_object_set_new(o, "clock_lead_ms",
-			    l->stats.clock_lead_seen
-				    ? json_integer(l->stats.clock_lead_ms)
+	json_object_set_new(o, "clock_offset_ms",
+			    l->established && l->clock.known
+				    ? json_integer(l->clock.offset_ms)
 				    : json_null());
 	json_object_set_new(o, "score",
 			    json_integer((json_int_t)node_score_points(

@@ -203,21 +203,12 @@ static cm_err read_bool(reader *r, const char *field, bool *v)
 	return CM_OK;
 }
 
-/* HELLO: [1, version, role, reply, node_key, interest]. */
-static cm_err decode_hello(reader *r, proto_wire_msg *m)
+/* Reads the interest of a HELLO: nil for every author, or an array of
+ * 0..CM_WIRE_FOLLOWS_MAX keys. */
+static cm_err read_interest(reader *r, proto_wire_msg *m)
 {
-	uint64_t role, n;
+	uint64_t n;
 	cm_err err;
-
-	if ((err = read_uint(r, "hello version", &m->version)) ||
-	    (err = read_uint(r, "hello role", &role)) ||
-	    (err = read_bool(r, "hello reply flag", &m->reply)) ||
-	    (err = read_hash(r, "hello node key", &m->node_key)))
-		return err;
-	if (role != PROTO_WIRE_ROLE_CREATOR && role != PROTO_WIRE_ROLE_MIRROR)
-		return cm_errf(CM_ERR_BAD_MESSAGE, "unknown hello role %llu",
-			       (unsigned long long)role);
-	m->role = (proto_wire_role)role;
 
 	if (r->left > 0 && r->p[0] == 0xc0) {
 		r->p++;
@@ -246,6 +237,28 @@ static cm_err decode_hello(reader *r, proto_wire_msg *m)
 			return err;
 	}
 	return CM_OK;
+}
+
+/* HELLO: [1, version, role, reply, node_key, interest, time]. */
+static cm_err decode_hello(reader *r, proto_wire_msg *m)
+{
+	uint64_t role;
+	cm_err err;
+
+	if ((err = read_uint(r, "hello version", &m->version)) ||
+	    (err = read_uint(r, "hello role", &role)) ||
+	    (err = read_bool(r, "hello reply flag", &m->reply)) ||
+	    (err = read_hash(r, "hello node key", &m->node_key)))
+		return err;
+	if (role != PROTO_WIRE_ROLE_CREATOR && role != PROTO_WIRE_ROLE_MIRROR)
+		return cm_errf(CM_ERR_BAD_MESSAGE, "unknown hello role %llu",
+			       (unsigned long long)role);
+	m->role = (proto_wire_role)role;
+
+	err = read_interest(r, m);
+	if (err)
+		return err;
+	return read_uint(r, "hello time", &m->time_ms);
 }
 
 /* RECORDS: [3, [record, ...]]. */
@@ -417,9 +430,8 @@ static size_t element_count(uint64_t type)
 {
 	switch (type) {
 	case PROTO_WIRE_HELLO:
-		return 6;
+		return 7;
 	case PROTO_WIRE_PING:
-		return 1;
 	case PROTO_WIRE_RECORDS:
 	case PROTO_WIRE_HAVE:
 	case PROTO_WIRE_WANT:
@@ -445,7 +457,7 @@ static cm_err decode_body(reader *r, proto_wire_msg *m)
 	case PROTO_WIRE_HELLO:
 		return decode_hello(r, m);
 	case PROTO_WIRE_PING:
-		return CM_OK;
+		return read_uint(r, "ping time", &m->time_ms);
 	case PROTO_WIRE_RECORDS:
 		return decode_records(r, m);
 	case PROTO_WIRE_HAVE:
@@ -580,7 +592,8 @@ static cm_err writer_finish(writer *w, uint8_t **out, size_t *len)
 
 cm_err proto_wire_hello(proto_wire_role role, bool reply,
 			const uint8_t node_key[32], const uint8_t *interest,
-			size_t n_interest, uint8_t **out, size_t *len)
+			size_t n_interest, uint64_t time_ms, uint8_t **out,
+			size_t *len)
 {
 	writer w;
 
@@ -588,7 +601,7 @@ cm_err proto_wire_hello(proto_wire_role role, bool reply,
 		return cm_errf(CM_ERR_USAGE, "interest of %zu keys, limit %d",
 			       n_interest, CM_WIRE_FOLLOWS_MAX);
 
-	writer_start(&w, PROTO_WIRE_HELLO, 6);
+	writer_start(&w, PROTO_WIRE_HELLO, 7);
 	w.failed |= msgpack_pack_uint64(&w.pk, PROTO_WIRE_VERSION);
 	w.failed |= msgpack_pack_uint64(&w.pk, role);
 	w.failed |= reply ? msgpack_pack_true(&w.pk)
@@ -602,14 +615,16 @@ cm_err proto_wire_hello(proto_wire_role role, bool reply,
 			write_bin(&w, interest + i * PROTO_KEY_LEN,
 				  PROTO_KEY_LEN);
 	}
+	w.failed |= msgpack_pack_uint64(&w.pk, time_ms);
 	return writer_finish(&w, out, len);
 }
 
-cm_err proto_wire_ping(uint8_t **out, size_t *len)
+cm_err proto_wire_ping(uint64_t time_ms, uint8_t **out, size_t *len)
 {
 	writer w;
 
-	writer_start(&w, PROTO_WIRE_PING, 1);
+	writer_start(&w, PROTO_WIRE_PING, 2);
+	w.failed |= msgpack_pack_uint64(&w.pk, time_ms);
 	return writer_finish(&w, out, len);
 }
 

@@ -75,6 +75,10 @@ typedef struct proto_wire_msg {
 				      * them with proto_wire_interest_key */
 	size_t n_interest;
 
+	/* HELLO, PING: the sender's wall clock when it sent the message,
+	 * in ms since the Unix epoch (UTC); any 64-bit value decodes */
+	uint64_t time_ms;
+
 	/* RECORDS: record wire forms, not yet verified */
 	const uint8_t *records[CM_WIRE_BATCH_MAX];
 	size_t record_lens[CM_WIRE_BATCH_MAX];
@@ -137,12 +141,15 @@ cm_err proto_wire_decode(const uint8_t *buf, size_t len, proto_wire_msg *m);
  */
 
 /* HELLO. `interest` contains n_interest keys of PROTO_KEY_LEN bytes, or
- * is NULL for "every author". */
+ * is NULL for "every author". time_ms is the sender's wall clock in ms
+ * since the Unix epoch. */
 cm_err proto_wire_hello(proto_wire_role role, bool reply,
 			const uint8_t node_key[32], const uint8_t *interest,
-			size_t n_interest, uint8_t **out, size_t *len);
+			size_t n_interest, uint64_t time_ms, uint8_t **out,
+			size_t *len);
 
-cm_err proto_wire_ping(uint8_t **out, size_t *len);
+/* PING with the sender's wall clock in ms since the Unix epoch. */
+cm_err proto_wire_ping(uint64_t time_ms, uint8_t **out, size_t *len);
 
 /* RECORDS of n (1..CM_WIRE_BATCH_MAX) record wire forms. */
 cm_err proto_wire_records(const uint8_t *const *records, const size_t *lens,

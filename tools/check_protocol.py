@@ -4,7 +4,9 @@
 The script encodes the records of the "## Test vectors" section with its
 own msgpack writer, hashes them with hashlib's BLAKE2b and signs them with
 the cryptography package's Ed25519, then compares every hex value with the
-document. It needs only Debian's python3 and python3-cryptography.
+document. It encodes the wire messages of the "### Test vectors" part of
+"## Wire messages" the same way and compares them with that table. It
+needs only Debian's python3 and python3-cryptography.
 
 Usage: tools/check_protocol.py [PROTOCOL.md]
 (default: proto/PROTOCOL.md next to this folder). Exits 1 on the first
@@ -26,6 +28,7 @@ CHUNK_SIZE = 256 * 1024
 PATTERN_MOD = 251
 MEDIA_DOMAIN = b"clipmesh/1/media\x00"
 SIGN_PREFIX = b"clipmesh/1/"
+WIRE_TIME_MS = 1796399220000  # the time of the HELLO and PING vectors
 
 
 def fail(message):
@@ -131,6 +134,75 @@ def check_record(vectors, heading, kind, fields, secret, public_key):
     return record_id
 
 
+def wire_table(document):
+    """Return {message: bytes} of the wire message vector table."""
+    start = document.find("\n## Wire messages\n")
+    expect(start >= 0, "no '## Wire messages' section")
+    start = document.find("\n### Test vectors\n", start)
+    expect(start >= 0, "no '### Test vectors' part under '## Wire messages'")
+    start = document.find("\n| message | hex |\n", start)
+    expect(start >= 0, "no '| message | hex |' table of wire vectors")
+    end = document.find("\n\n", start)
+    rows = {}
+    for line in document[start:end].split("\n")[3:]:
+        match = re.fullmatch(r"\| (.+) \| `([^`]+)` \|", line)
+        expect(match is not None, "unreadable wire vector row: " + line)
+        data = b""
+        for part in match.group(2).split():
+            run = re.fullmatch(r"<([0-9a-f]{2})\u00d7(\d+)>", part)
+            if run:
+                data += bytes.fromhex(run.group(1)) * int(run.group(2))
+            else:
+                data += bytes.fromhex(part)
+        rows[match.group(1)] = data
+    return rows
+
+
+def wire_vectors():
+    """Return {message: bytes} of the wire vectors as this script encodes
+    them from the values PROTOCOL.md lists."""
+    node_key, author, root = b"\x11" * 32, b"\x22" * 32, b"\xaa" * 32
+    id1, id2 = b"\x01" * 32, b"\x02" * 32
+    chunks = b"\xbb" * 32 + b"\xcc" * 32
+    false, true, nil = b"\xc2", b"\xc3", b"\xc0"
+    time = pack_uint(WIRE_TIME_MS)
+    return {
+        "HELLO, creator, not a reply, interest [author]": pack_array([
+            pack_uint(1), pack_uint(1), pack_uint(1), false,
+            pack_bin(node_key), pack_array([pack_bin(author)]), time]),
+        "HELLO, mirror, reply, interest nil": pack_array([
+            pack_uint(1), pack_uint(1), pack_uint(2), true,
+            pack_bin(node_key), nil, time]),
+        "PING": pack_array([pack_uint(2), time]),
+        "RECORDS with one 3-byte record `01 02 03`": pack_array([
+            pack_uint(3), pack_array([pack_bin(b"\x01\x02\x03")])]),
+        "HAVE of two ids": pack_array([pack_uint(4), pack_bin(id1 + id2)]),
+        "WANT of one id": pack_array([pack_uint(5), pack_bin(id1)]),
+        "MANIFEST_REQ": pack_array([pack_uint(6), pack_bin(root)]),
+        "MANIFEST, size 300000, two chunks": pack_array([
+            pack_uint(7), pack_bin(root), pack_uint(300000),
+            pack_bin(chunks)]),
+        "CHUNK_REQ, index 1": pack_array([
+            pack_uint(8), pack_bin(root), pack_uint(1)]),
+        'CHUNK, index 0, data "hello"': pack_array([
+            pack_uint(9), pack_bin(root), pack_uint(0), pack_bin(b"hello")]),
+        "NOT_FOUND, chunk 128": pack_array([
+            pack_uint(10), pack_uint(2), pack_bin(root), pack_uint(128)]),
+    }
+
+
+def check_wire(document):
+    rows = wire_table(document)
+    for message, data in wire_vectors().items():
+        expect(message in rows, "wire vector '%s' not found" % message)
+        found = rows.pop(message)
+        expect(found == data,
+               "wire vector '%s' differs: the document has %s, expected %s"
+               % (message, found.hex(), data.hex()))
+    expect(not rows, "wire vectors this script does not know: %s"
+           % ", ".join(rows))
+
+
 def main():
     default = pathlib.Path(__file__).resolve().parent.parent / "proto"
     path = sys.argv[1] if len(sys.argv) > 1 else default / "PROTOCOL.md"
@@ -181,6 +253,7 @@ def main():
         "created": pack_uint(1796398200000),
         "name": pack_str("Ada Reviews"),
     }, secret, public_key)
+    check_wire(document)
     print("check_protocol: every vector of %s re-derived" % path)
 
 

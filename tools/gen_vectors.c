@@ -1,9 +1,11 @@
 /*
  * gen_vectors.c - prints the "## Test vectors" section of proto/PROTOCOL.md,
  * from its heading to the end of the file, computed by the reference
- * implementation in proto/.
+ * implementation in proto/. With --wire it prints the table of wire
+ * message vectors instead (gen_vectors_wire.c).
  *
- * The output must equal that section byte for byte. To check it from the
+ * The output must equal that section or table byte for byte;
+ * tools/check_vectors.sh compares both. To check the records from the
  * repository root with a build in build/:
  *
  *   build/tools/gen_vectors |
@@ -23,6 +25,7 @@
 #include "cm_error.h"
 #include "cm_limits.h"
 #include "cm_util.h"
+#include "gen_vectors.h"
 #include "proto_media.h"
 #include "proto_record.h"
 
@@ -469,7 +472,7 @@ static cm_err print_records(const uint8_t *public_key,
 	return CM_OK;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	static uint8_t pattern[PATTERN_LEN];
 	uint8_t seed[32];
@@ -477,6 +480,17 @@ int main(void)
 	uint8_t secret[PROTO_SECRET_LEN];
 	cm_err err;
 
+	if (argc == 2 && strcmp(argv[1], "--wire") == 0) {
+		err = gen_print_wire_vectors();
+		if (err)
+			fprintf(stderr, "gen_vectors: %s: %s\n",
+				cm_err_text(err), cm_err_detail());
+		return err ? 1 : 0;
+	}
+	if (argc != 1) {
+		fprintf(stderr, "usage: gen_vectors [--wire]\n");
+		return 2;
+	}
 	if (sodium_init() < 0) {
 		fprintf(stderr, "gen_vectors: sodium_init failed\n");
 		return 1;

@@ -23,6 +23,7 @@
 #include <zmq.h>
 
 #include "cm_error.h"
+#include "cm_util.h"
 #include "node.h"
 #include "proto_wire.h"
 
@@ -98,7 +99,7 @@ static int handshake(void *sock, const uint8_t pub[32])
 	proto_wire_msg m;
 
 	if (proto_wire_hello(PROTO_WIRE_ROLE_CREATOR, false, pub, no_interest,
-			     0, &hello, &len) != CM_OK)
+			     0, cm_now_ms(), &hello, &len) != CM_OK)
 		return -1;
 	n = zmq_send(sock, hello, len, 0);
 	free(hello);

@@ -306,7 +306,7 @@ static bool send_frame(conn *c, const void *buf, size_t len, int flags)
 /*
  * Sends the message that a cm_proto encoder wrote to *buf and *len, and
  * frees it. The encoder may run in the argument list, as in
- * send_encoded(c, proto_wire_ping(&buf, &len), &buf, &len), because the
+ * send_encoded(c, proto_wire_ping(t, &buf, &len), &buf, &len), because the
  * pointers are read only after it returned.
  */
 static bool send_encoded(conn *c, cm_err err, uint8_t **buf,
@@ -475,7 +475,7 @@ static bool handshake(conn *c, const options *opt)
 	cm_err err;
 
 	err = proto_wire_hello(PROTO_WIRE_ROLE_MIRROR, false, c->keys.pub,
-			       NULL, 0, &buf, &len);
+			       NULL, 0, cm_now_ms(), &buf, &len);
 	if (!send_encoded(c, err, &buf, &len))
 		return false;
 	return await_hello(c, opt, true, "our HELLO");
@@ -762,10 +762,10 @@ typedef struct garbage {
 
 /* The invalid messages that PROTOCOL.md lists with their reasons. */
 static const garbage protocol_garbage[] = {
-	{"91 02 00", "trailing_bytes"},
+	{"92 02 00 00", "trailing_bytes"},
 	{"92 05 c5 01 00 <01*32>", "truncated"},
 	{"92 03 dc 00 41", "too_many"},
-	{"96 01 01 01 c2 c4 20 <11*32> dc 10 01", "too_many"},
+	{"97 01 01 01 c2 c4 20 <11*32> dc 10 01", "too_many"},
 	{"92 03 91 c5 40 81", "too_long"},
 	{"93 08 c4 20 <aa*32> cd 40 00", "bad_message"},
 	{"91 cc 02", "nonminimal_int"},
@@ -774,9 +774,12 @@ static const garbage protocol_garbage[] = {
 	{"91 ff", "negative_int"},
 	{"92 04 90", "bad_type"},
 	{"91 0b", "bad_message"},
-	{"92 02 c0", "bad_message"},
+	{"93 02 00 c0", "bad_message"},
 	{"92 04 c4 21 <01*32> 01", "bad_message"},
-	{"96 01 01 03 c2 c4 20 <11*32> c0", "bad_message"},
+	{"97 01 01 03 c2 c4 20 <11*32> c0 00", "bad_message"},
+	{"96 01 01 01 c2 c4 20 <11*32> c0", "bad_message"},
+	{"91 02", "bad_message"},
+	{"92 02 ff", "negative_int"},
 };
 
 /* Further malformed messages whose reason the protocol leaves open. */
@@ -923,7 +926,7 @@ static bool send_truncated(conn *c, const record *rec)
 	cm_err err;
 
 	err = proto_wire_hello(PROTO_WIRE_ROLE_MIRROR, false, c->keys.pub,
-			       NULL, 0, &buf, &len);
+			       NULL, 0, cm_now_ms(), &buf, &len);
 	if (!send_cut(c, err, buf, len))
 		return false;
 	err = proto_wire_records(&wire, &rec->len, 1, &buf, &len);
@@ -968,7 +971,8 @@ static bool send_oversized(const options *opt)
 
 static bool run_garbage(const options *opt)
 {
-	static const garbage before_hello = {"91 02 00", "trailing_bytes"};
+	static const garbage before_hello = {"92 02 00 00",
+					     "trailing_bytes"};
 	static const garbage empty = {"", NULL};
 	static proto_record r;
 	creator cr;
@@ -1020,16 +1024,21 @@ static bool run_garbage(const options *opt)
 /* --- Scenario: hello-key --------------------------------------------- */
 
 /* Sends a HELLO of wire version 2, which the encoder cannot build:
- * [1, 2, mirror, false, our key, nil]. */
+ * [1, 2, mirror, false, our key, nil, time as uint64]. */
 static bool send_hello_v2(conn *c)
 {
-	static const uint8_t head[] = {0x96, 0x01, 0x02, 0x02, 0xc2, 0xc4,
+	static const uint8_t head[] = {0x97, 0x01, 0x02, 0x02, 0xc2, 0xc4,
 				       CURVE_KEY_LEN};
-	uint8_t buf[sizeof(head) + CURVE_KEY_LEN + 1];
+	uint8_t buf[sizeof(head) + CURVE_KEY_LEN + 1 + 9];
+	uint8_t *tail = buf + sizeof(head) + CURVE_KEY_LEN;
+	uint64_t now = cm_now_ms();
 
 	memcpy(buf, head, sizeof(head));
 	memcpy(buf + sizeof(head), c->keys.pub, CURVE_KEY_LEN);
-	buf[sizeof(buf) - 1] = 0xc0;
+	tail[0] = 0xc0;
+	tail[1] = 0xcf;
+	for (int i = 0; i < 8; i++)
+		tail[2 + i] = (uint8_t)(now >> (56 - 8 * i));
 	return send_frame(c, buf, sizeof(buf), 0);
 }
 
@@ -1060,7 +1069,8 @@ static bool run_hello_key(const options *opt)
 	randombytes_buf(other_key, sizeof(other_key));
 	ok = ok && send_encoded(&c, proto_wire_hello(PROTO_WIRE_ROLE_MIRROR,
 						      false, other_key, NULL,
-						      0, &buf, &len),
+						      0, cm_now_ms(), &buf,
+						      &len),
 				&buf, &len) &&
 	     send_hello_v2(&c);
 	expect("bad_key", 1, 1);
@@ -1068,7 +1078,8 @@ static bool run_hello_key(const options *opt)
 
 	/* Still a stranger: the node asks us to introduce ourselves and
 	 * ignores records. */
-	ok = ok && send_encoded(&c, proto_wire_ping(&buf, &len), &buf, &len) &&
+	ok = ok && send_encoded(&c, proto_wire_ping(cm_now_ms(), &buf, &len),
+				&buf, &len) &&
 	     await_hello(&c, opt, false, "a PING without a valid HELLO");
 	if (ok)
 		pass("node rejected both HELLOs and asks for a valid one");
@@ -1644,7 +1655,8 @@ static bool hold(conn *c, bad_media *bm)
 				return false;
 			continue;
 		}
-		if (!send_encoded(c, proto_wire_ping(&buf, &len), &buf, &len))
+		if (!send_encoded(c, proto_wire_ping(cm_now_ms(), &buf, &len),
+				  &buf, &len))
 			return false;
 	}
 	return true;
@@ -2041,8 +2053,9 @@ static bool ping_all(conn *conns, unsigned n)
 		uint8_t *buf = NULL;
 		size_t len = 0;
 
-		if (!send_encoded(&conns[i], proto_wire_ping(&buf, &len), &buf,
-				  &len))
+		if (!send_encoded(&conns[i],
+				  proto_wire_ping(cm_now_ms(), &buf, &len),
+				  &buf, &len))
 			return false;
 	}
 	return true;

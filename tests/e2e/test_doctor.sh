@@ -1,8 +1,10 @@
 #!/bin/bash
-# clipmesh doctor: a clean home passes every check; a key readable by
+# clipmesh doctor: a clean home passes every check. A key readable by
 # others, a bad config line, an unreachable peer and a port held by
-# another program each fail with a fix and exit 1; a running node's own
-# port and its clock check pass.
+# another program each fail with a fix and exit 1. A running node's own
+# port and its clock check pass. A peer whose clock reads 2 minutes ahead
+# (the testing setting test_clock_offset) fails the clock check on both
+# sides, while a clean pair passes it.
 source "$(dirname "$0")/lib.sh"
 
 # Runs doctor on home NAME; sets OUT and STATUS.
@@ -70,7 +72,7 @@ cp "$WORK/a/config.good" "$WORK/a/config"
 held=$(grep -o '127.0.0.1:[0-9]*' <<<"$(grep '^listen' "$WORK/b/config" | tail -1)")
 doctor b --quick
 expect_line OK listen "$held held by this home's node"
-expect_line OK clock ""
+expect_line OK clock "not checked: no peer connected"
 pass "the running node's listen port passes"
 stop b
 python3 -c '
@@ -88,5 +90,95 @@ kill "$holder"
 [ "$STATUS" -eq 1 ] || fail "doctor exited $STATUS with the port taken"
 expect_line FAIL listen "$held is in use by another program"
 pass "a listen port held by another program fails"
+
+# Prints the first 8 hex digits of home NAME's node key, as status and
+# doctor name peers.
+short_key() {
+	head -c 8 "$WORK/$1/node.pub"
+}
+
+# Prints the clock offset (ms) that home NAME's node measured for its
+# connected peer SHORT; fails while it has none.
+clock_offset() {
+	cm "$1" status --json | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["node"]["peers"]:
+    if p["peer"] == sys.argv[1] and p["connected"] and \
+            p["clock_offset_ms"] is not None:
+        print(p["clock_offset_ms"])
+        sys.exit(0)
+sys.exit(1)' "$2"
+}
+
+# Fails unless home NAME's offset for peer SHORT is within 5 s of WANT ms.
+expect_offset() {
+	local name=$1 short=$2 want=$3 got
+	got=$(clock_offset "$name" "$short") ||
+		fail "$name has no clock offset for peer $short"
+	[ $((got - want)) -le 5000 ] && [ $((want - got)) -le 5000 ] ||
+		fail "$name measured peer $short at $got ms, expected about $want"
+}
+
+# The testing setting takes a signed duration up to a day, nothing else.
+for bad in 2x 25h --1s; do
+	status=0
+	out=$(cm a node --set "test_clock_offset=$bad" 2>&1) || status=$?
+	[ "$status" -eq 2 ] ||
+		fail "node exited $status on test_clock_offset=$bad: $out"
+	[[ "$out" == *"invalid --set test_clock_offset=$bad: expected a duration"* ]] ||
+		fail "no usage error for test_clock_offset=$bad: $out"
+done
+pass "test_clock_offset rejects bad values with exit 2"
+
+# A clean pair: each side measures the other's clock within the limit.
+new_home c
+new_home d
+start c node
+start d node --peer "$(addr_of c)"
+wait_for 30 "d to measure c's clock" clock_offset d "$(short_key c)"
+wait_for 30 "c to measure d's clock" clock_offset c "$(short_key d)"
+expect_offset d "$(short_key c)" 0
+expect_offset c "$(short_key d)" 0
+for home in c d; do
+	doctor "$home" --quick
+	[ "$STATUS" -eq 0 ] ||
+		fail "doctor exited $STATUS on $home of a clean pair:"$'\n'"$OUT"
+	expect_line OK clock "1 peer within 60 s of this clock"
+done
+pass "a clean pair passes the clock check on both sides"
+
+# e's clock reads 2 minutes ahead; it connects to both c and d.
+new_home e
+start e node --peer "$(addr_of c)" --peer "$(addr_of d)" \
+	--set test_clock_offset=2m
+wait_for 30 "c to measure e's clock" clock_offset c "$(short_key e)"
+wait_for 30 "e to measure d's clock" clock_offset e "$(short_key d)"
+expect_offset c "$(short_key e)" 120000
+expect_offset e "$(short_key c)" -120000
+grep -q "test_clock_offset=120000 ms" "$WORK/e.log" ||
+	fail "e did not log that its clock is shifted for testing"
+grep -q "peer=$(short_key e) .*clock is [0-9]* ms ahead of this node's" "$WORK/c.log" ||
+	fail "c did not log a warning about e's clock"
+pass "status and the log show the offset peer on both sides"
+
+doctor c --quick
+[ "$STATUS" -eq 1 ] || fail "doctor exited $STATUS on c with e's clock ahead:"$'\n'"$OUT"
+expect_line FAIL clock "peer $(short_key e) (127.0.0.1) is 1"
+expect_line FAIL clock "s ahead of this clock, over the limit of 60 s; fix: this clock agrees with other peers, so the peer's is likely wrong: run 'timedatectl set-ntp true'"
+if grep -qE '^OK +clock ' <<<"$OUT"; then
+	fail "c's doctor has an OK clock line besides the FAIL:"$'\n'"$OUT"
+fi
+[ "$(grep -c '^FAIL  clock' <<<"$OUT")" -eq 1 ] ||
+	fail "c's doctor reports more than e:"$'\n'"$OUT"
+pass "doctor names the peer whose clock is ahead and exits 1"
+
+doctor e --quick
+[ "$STATUS" -eq 1 ] || fail "doctor exited $STATUS on e:"$'\n'"$OUT"
+for peer in c d; do
+	expect_line FAIL clock "peer $(short_key "$peer") (tcp://127.0.0.1:"
+done
+expect_line FAIL clock "s behind this clock"
+expect_line FAIL clock "this clock disagrees with every peer in the same direction"
+pass "a clock off from every peer is named as the likely wrong one"
 
 finish

@@ -46,7 +46,7 @@ static cm_err encode_hello(const proto_wire_msg *m, uint8_t **out,
 	if (m->interest_all)
 		interest = NULL;
 	return proto_wire_hello(m->role, m->reply, m->node_key, interest,
-				m->n_interest, out, len);
+				m->n_interest, m->time_ms, out, len);
 }
 
 /* Encodes m with the encoder of its type; CM_ERR_NOT_FOUND when this
@@ -57,7 +57,7 @@ static cm_err encode(const proto_wire_msg *m, uint8_t **out, size_t *len)
 	case PROTO_WIRE_HELLO:
 		return encode_hello(m, out, len);
 	case PROTO_WIRE_PING:
-		return proto_wire_ping(out, len);
+		return proto_wire_ping(m->time_ms, out, len);
 	case PROTO_WIRE_RECORDS:
 		return proto_wire_records(m->records, m->record_lens,
 					  m->n_records, out, len);

@@ -1,5 +1,6 @@
 /* Unit tests of node/ peer discipline: token buckets, scores, the ban
- * table, allow-list files and the ZAP handler. */
+ * table, allow-list files and the ZAP handler; and of peers' clock
+ * offsets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -415,6 +416,161 @@ static void zap_check_address_cap(void **state)
 	free(n);
 }
 
+/* The wall-clock time of the clock tests: 2026-12-04T15:47:00Z. */
+#define WALL_MS 1796399220000ULL
+
+/* An offset is the peer's time minus ours at receipt, plus half the
+ * round trip that the message took. */
+static void clock_offset_samples(void **state)
+{
+	(void)state;
+	assert_int_equal(node_clock_offset(WALL_MS, WALL_MS, 0), 0);
+	assert_int_equal(node_clock_offset(WALL_MS + 120000, WALL_MS, 0),
+			 120000);
+	assert_int_equal(node_clock_offset(WALL_MS - 90000, WALL_MS, 0),
+			 -90000);
+	/* The reply spent about 20 ms of a 40 ms round trip on the way. */
+	assert_int_equal(node_clock_offset(WALL_MS, WALL_MS, 40), 20);
+	assert_int_equal(node_clock_offset(WALL_MS - 20, WALL_MS, 40), 0);
+	assert_int_equal(node_clock_offset(WALL_MS, WALL_MS, 41), 20);
+}
+
+/* Whatever time a peer claims, the offset stays bounded, so that sums
+ * and the JSON of the status cannot overflow. */
+static void clock_offset_bounded(void **state)
+{
+	int64_t ahead = node_clock_offset(UINT64_MAX, 0, UINT64_MAX);
+	int64_t behind = node_clock_offset(0, UINT64_MAX, 0);
+
+	(void)state;
+	assert_true(ahead > 0);
+	assert_true(ahead <= INT64_MAX / 2);
+	assert_true(behind < 0);
+	assert_true(behind >= -(INT64_MAX / 2));
+}
+
+/* Returns a zeroed node whose config shifts its clock by shift_ms; the
+ * caller frees the node and the config. */
+static node *clock_node(int64_t shift_ms)
+{
+	node_config *cfg = calloc(1, sizeof(*cfg));
+	node *n = calloc(1, sizeof(*n));
+
+	assert_non_null(cfg);
+	assert_non_null(n);
+	cfg->test_clock_offset_ms = shift_ms;
+	n->cfg = cfg;
+	return n;
+}
+
+static void clock_node_free(node *n)
+{
+	free((void *)n->cfg);
+	free(n);
+}
+
+/* test_clock_offset moves the time the node sends and compares with. */
+static void clock_now_shifted(void **state)
+{
+	node *ahead = clock_node(120000), *behind = clock_node(-120000);
+	uint64_t before = cm_now_ms(), a, b, after;
+
+	(void)state;
+	a = node_clock_now(ahead);
+	b = node_clock_now(behind);
+	after = cm_now_ms();
+	assert_true(a >= before + 120000);
+	assert_true(a <= after + 120000);
+	assert_true(b >= before - 120000);
+	assert_true(b <= after - 120000);
+	clock_node_free(ahead);
+	clock_node_free(behind);
+}
+
+/* The largest sample of the current and the previous window is the
+ * offset, because a delayed message only ever makes a peer look behind. */
+static void clock_window_keeps_max(void **state)
+{
+	node_clock c = {0};
+
+	(void)state;
+	node_clock_add_sample(&c, 100, T0);
+	assert_true(c.known);
+	assert_int_equal(c.offset_ms, 100);
+	node_clock_add_sample(&c, 50, T0 + 2000);
+	assert_int_equal(c.offset_ms, 100);
+	node_clock_add_sample(&c, 300, T0 + 4000);
+	assert_int_equal(c.offset_ms, 300);
+
+	/* A new window starts; the previous one's 300 still counts. */
+	node_clock_add_sample(&c, 10, T0 + CM_CLOCK_WINDOW_MS);
+	assert_int_equal(c.offset_ms, 300);
+	node_clock_add_sample(&c, -500, T0 + CM_CLOCK_WINDOW_MS + 2000);
+	assert_int_equal(c.offset_ms, 300);
+
+	/* Two windows on, only the samples since the last window count. */
+	node_clock_add_sample(&c, 20, T0 + 2 * CM_CLOCK_WINDOW_MS);
+	assert_int_equal(c.offset_ms, 20);
+	node_clock_add_sample(&c, -40, T0 + 3 * CM_CLOCK_WINDOW_MS);
+	assert_int_equal(c.offset_ms, 20);
+	node_clock_add_sample(&c, -60, T0 + 4 * CM_CLOCK_WINDOW_MS);
+	assert_int_equal(c.offset_ms, -40);
+}
+
+/* The side that sent the first HELLO measures the round trip and adds
+ * half of it. Later PINGs add samples with that round trip. */
+static void clock_hello_then_ping(void **state)
+{
+	node *n = clock_node(0);
+	node_link *l = &n->links[0];
+	proto_wire_msg m = {.type = PROTO_WIRE_HELLO, .reply = true};
+	int64_t offset;
+
+	(void)state;
+	node_clock_hello_sent(l, false, cm_mono_ms() - 40);
+	m.time_ms = cm_now_ms() + 120000;
+	node_clock_on_hello(n, l, &m, false);
+	assert_true(l->clock.known);
+	assert_true(l->clock.rtt_ms >= 40);
+	assert_true(l->clock.rtt_ms < 40 + 1000);
+	assert_int_equal(l->clock.asked_ms, 0);
+	offset = l->clock.offset_ms;
+	assert_true(offset >= 120000 + 20 - 1000);
+	assert_true(offset <= 120000 + 20 + 1000);
+	assert_true(l->clock.warned);
+
+	/* A PING that shows the peer behind, in the same window: the larger
+	 * sample of the HELLO stays the offset. */
+	m = (proto_wire_msg){.type = PROTO_WIRE_PING};
+	m.time_ms = cm_now_ms() - 1000;
+	node_clock_on_ping(n, l, &m);
+	assert_int_equal(l->clock.offset_ms, offset);
+	assert_true(l->clock.window_max_ms == offset);
+	assert_true(l->clock.warned);
+
+	/* Two windows later the PING samples alone count, and the node
+	 * notes that the peer is back within the limit. */
+	l->clock.window_start -= 2 * CM_CLOCK_WINDOW_MS;
+	node_clock_on_ping(n, l, &m);
+	l->clock.window_start -= CM_CLOCK_WINDOW_MS;
+	node_clock_on_ping(n, l, &m);
+	offset = l->clock.offset_ms;
+	assert_true(offset >= -1000 + 20 - 1000);
+	assert_true(offset <= -1000 + 20 + 1000);
+	assert_false(l->clock.warned);
+
+	/* A first HELLO from the peer on a new connection comes with no
+	 * round trip, and the samples and round trip of the old connection
+	 * are dropped. */
+	m = (proto_wire_msg){.type = PROTO_WIRE_HELLO, .reply = false};
+	m.time_ms = cm_now_ms();
+	node_clock_on_hello(n, l, &m, false);
+	assert_int_equal(l->clock.rtt_ms, 0);
+	assert_true(l->clock.offset_ms >= -1000);
+	assert_true(l->clock.offset_ms <= 1000);
+	clock_node_free(n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -435,6 +591,11 @@ int main(void)
 		cmocka_unit_test(zap_open_fails_when_taken),
 		cmocka_unit_test(zap_check_verdicts),
 		cmocka_unit_test(zap_check_address_cap),
+		cmocka_unit_test(clock_offset_samples),
+		cmocka_unit_test(clock_offset_bounded),
+		cmocka_unit_test(clock_now_shifted),
+		cmocka_unit_test(clock_window_keeps_max),
+		cmocka_unit_test(clock_hello_then_ping),
 	};
 
 	if (sodium_init() < 0)

@@ -31,10 +31,14 @@
 #define CHUNK1_HEX X32("bb")
 #define CHUNK2_HEX X32("cc")
 
+/* The time of the HELLO and PING vectors, 2026-12-04T15:47:00Z. */
+#define TIME_MS 1796399220000ULL
+#define TIME_HEX "cf000001a241bcc520"
+
 #define HELLO_CREATOR \
-	"96010101c2c420" NODE_KEY_HEX "91c420" AUTHOR_HEX
-#define HELLO_MIRROR_REPLY "96010102c3c420" NODE_KEY_HEX "c0"
-#define PING "9102"
+	"97010101c2c420" NODE_KEY_HEX "91c420" AUTHOR_HEX TIME_HEX
+#define HELLO_MIRROR_REPLY "97010102c3c420" NODE_KEY_HEX "c0" TIME_HEX
+#define PING "9202" TIME_HEX
 #define RECORDS "920391c403010203"
 #define HAVE "9204c440" ID1_HEX ID2_HEX
 #define WANT "9205c420" ID1_HEX
@@ -151,12 +155,12 @@ static void encode_vectors(void **state)
 	memcpy(ids + 32, id2, 32);
 
 	err = proto_wire_hello(PROTO_WIRE_ROLE_CREATOR, false, node_key,
-			       author, 1, &buf, &len);
+			       author, 1, TIME_MS, &buf, &len);
 	assert_encoded(err, buf, len, HELLO_CREATOR);
 	err = proto_wire_hello(PROTO_WIRE_ROLE_MIRROR, true, node_key, NULL,
-			       0, &buf, &len);
+			       0, TIME_MS, &buf, &len);
 	assert_encoded(err, buf, len, HELLO_MIRROR_REPLY);
-	err = proto_wire_ping(&buf, &len);
+	err = proto_wire_ping(TIME_MS, &buf, &len);
 	assert_encoded(err, buf, len, PING);
 	err = proto_wire_records(records, lens, 1, &buf, &len);
 	assert_encoded(err, buf, len, RECORDS);
@@ -192,12 +196,104 @@ static void decode_hello_vectors(void **state)
 	assert_false(m.reply);
 	assert_false(m.interest_all);
 	assert_int_equal(m.n_interest, 1);
+	assert_memory_equal(proto_wire_interest_key(&m, 0), author, 32);
+	assert_true(m.time_ms == TIME_MS);
 
 	decode_hex(HELLO_MIRROR_REPLY, &m, CM_OK);
 	assert_int_equal(m.role, PROTO_WIRE_ROLE_MIRROR);
 	assert_true(m.reply);
 	assert_true(m.interest_all);
 	assert_int_equal(m.n_interest, 0);
+	assert_true(m.time_ms == TIME_MS);
+}
+
+/* Every time, from 0 to the largest uint64, goes through HELLO and PING in
+ * its shortest form. */
+static void hello_ping_time_roundtrip(void **state)
+{
+	static const struct {
+		uint64_t ms;
+		const char *hex;
+	} times[] = {
+		{0, "00"},
+		{127, "7f"},
+		{128, "cc80"},
+		{65536, "ce00010000"},
+		{0x100000000ULL, "cf0000000100000000"},
+		{UINT64_MAX, "cfffffffffffffffff"},
+	};
+	char want[sizeof("97010102c3c420") + 64 + 2 + 18];
+	proto_wire_msg m;
+	uint8_t *buf;
+	size_t len;
+	cm_err err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(times) / sizeof(*times); i++) {
+		snprintf(want, sizeof(want), "97010102c3c420%sc0%s",
+			 NODE_KEY_HEX, times[i].hex);
+		err = proto_wire_hello(PROTO_WIRE_ROLE_MIRROR, true, node_key,
+				       NULL, 0, times[i].ms, &buf, &len);
+		assert_encoded(err, buf, len, want);
+		decode_hex(want, &m, CM_OK);
+		assert_true(m.time_ms == times[i].ms);
+
+		snprintf(want, sizeof(want), "9202%s", times[i].hex);
+		err = proto_wire_ping(times[i].ms, &buf, &len);
+		assert_encoded(err, buf, len, want);
+		decode_hex(want, &m, CM_OK);
+		assert_int_equal(m.type, PROTO_WIRE_PING);
+		assert_true(m.time_ms == times[i].ms);
+	}
+}
+
+/* A HELLO or PING without its time, as nodes sent them before the time
+ * was added, is rejected like any message of the wrong length. */
+static void decode_hello_ping_without_time(void **state)
+{
+	proto_wire_msg m;
+
+	(void)state;
+	decode_hex("96010101c2c420" NODE_KEY_HEX "91c420" AUTHOR_HEX, &m,
+		   CM_ERR_BAD_MESSAGE);
+	assert_non_null(strstr(cm_err_detail(), "expected 7"));
+	decode_hex("96010102c3c420" NODE_KEY_HEX "c0", &m,
+		   CM_ERR_BAD_MESSAGE);
+	decode_hex("9102", &m, CM_ERR_BAD_MESSAGE);
+	assert_non_null(strstr(cm_err_detail(), "expected 2"));
+	/* Seven elements, but the last one missing from the input. */
+	decode_hex("97010102c3c420" NODE_KEY_HEX "c0", &m, CM_ERR_TRUNCATED);
+}
+
+/* The time is an unsigned integer in its shortest form like any other. */
+static void decode_bad_time(void **state)
+{
+	static const struct {
+		const char *time_hex;
+		cm_err want;
+	} cases[] = {
+		{"c0", CM_ERR_BAD_TYPE},                 /* nil */
+		{"c3", CM_ERR_BAD_TYPE},                 /* true */
+		{"a15a", CM_ERR_BAD_TYPE},               /* a string */
+		{"ff", CM_ERR_NEGATIVE_INT},             /* -1 */
+		{"d3ffffffffffffffff", CM_ERR_NEGATIVE_INT}, /* int64 -1 */
+		{"cb41da268ef1480000", CM_ERR_FLOAT},    /* a float64 */
+		{"d40000", CM_ERR_EXT},                  /* fixext 1 */
+		{"cc05", CM_ERR_NONMINIMAL_INT},         /* 5 as uint8 */
+		{"cf00000000ffffffff", CM_ERR_NONMINIMAL_INT},
+		{"cf000001a241bc", CM_ERR_TRUNCATED},    /* cut inside */
+	};
+	char hex[200];
+	proto_wire_msg m;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		snprintf(hex, sizeof(hex), "97010102c3c420%sc0%s",
+			 NODE_KEY_HEX, cases[i].time_hex);
+		decode_hex(hex, &m, cases[i].want);
+		snprintf(hex, sizeof(hex), "9202%s", cases[i].time_hex);
+		decode_hex(hex, &m, cases[i].want);
+	}
 }
 
 static void decode_hello_keys(void **state)
@@ -210,11 +306,12 @@ static void decode_hello_keys(void **state)
 	for (size_t i = 0; i < 3; i++)
 		memset(keys + 32 * i, (int)(0x40 + i), 32);
 	assert_err(proto_wire_hello(PROTO_WIRE_ROLE_CREATOR, false, node_key,
-				    keys, 3, &buf, &len),
+				    keys, 3, TIME_MS, &buf, &len),
 		   CM_OK);
 	assert_err(proto_wire_decode(buf, len, &m), CM_OK);
 	assert_memory_equal(m.node_key, node_key, 32);
 	assert_int_equal(m.n_interest, 3);
+	assert_true(m.time_ms == TIME_MS);
 	for (size_t i = 0; i < 3; i++)
 		assert_memory_equal(proto_wire_interest_key(&m, i),
 				    keys + 32 * i, 32);
@@ -228,6 +325,7 @@ static void decode_data_vectors(void **state)
 	(void)state;
 	decode_hex(PING, &m, CM_OK);
 	assert_int_equal(m.type, PROTO_WIRE_PING);
+	assert_true(m.time_ms == TIME_MS);
 
 	decode_hex(RECORDS, &m, CM_OK);
 	assert_int_equal(m.type, PROTO_WIRE_RECORDS);
@@ -306,6 +404,7 @@ static void decode_trailing_byte(void **state)
 
 	(void)state;
 	decode_hex(PING "00", &m, CM_ERR_TRAILING);
+	decode_hex("92020000", &m, CM_ERR_TRAILING);
 	decode_hex(HAVE "c0", &m, CM_ERR_TRAILING);
 }
 
@@ -319,7 +418,7 @@ static void decode_claims_beyond_input(void **state)
 	/* A record claiming 1000 bytes with 3 present. */
 	decode_hex("920391c503e8010203", &m, CM_ERR_TRUNCATED);
 	/* An interest claiming 100 keys with one present. */
-	decode_hex("96010101c2c420" NODE_KEY_HEX "dc0064c420" AUTHOR_HEX, &m,
+	decode_hex("97010101c2c420" NODE_KEY_HEX "dc0064c420" AUTHOR_HEX, &m,
 		   CM_ERR_TRUNCATED);
 	/* A chunk claiming 2^32-1 bytes: over the limit before the input
 	 * is even looked at. */
@@ -350,7 +449,7 @@ static void decode_over_limit_lists(void **state)
 	/* RECORDS with CM_WIRE_BATCH_MAX + 1 records (array16 0x41). */
 	decode_hex("9203dc0041", &m, CM_ERR_TOO_MANY);
 	/* HELLO interest of CM_WIRE_FOLLOWS_MAX + 1 keys. */
-	decode_hex("96010101c2c420" NODE_KEY_HEX "dc1001", &m,
+	decode_hex("97010101c2c420" NODE_KEY_HEX "dc1001", &m,
 		   CM_ERR_TOO_MANY);
 	/* A manifest over CM_MANIFEST_CHUNKS_MAX hashes (bin32 of
 	 * 16385 * 32 bytes). */
@@ -403,9 +502,9 @@ static void decode_wrong_types(void **state)
 	decode_hex("91d40102", &m, CM_ERR_EXT);         /* fixext 1 */
 	decode_hex("920490", &m, CM_ERR_BAD_TYPE);      /* ids as array */
 	decode_hex("9205a0", &m, CM_ERR_BAD_TYPE);      /* ids as str */
-	decode_hex("96010101c0c420" NODE_KEY_HEX "c0", &m,
+	decode_hex("97010101c0c420" NODE_KEY_HEX "c000", &m,
 		   CM_ERR_BAD_TYPE);                    /* reply flag nil */
-	decode_hex("96010101c2c420" NODE_KEY_HEX "91d920" X32("41"), &m,
+	decode_hex("97010101c2c420" NODE_KEY_HEX "91d920" X32("41") "00", &m,
 		   CM_ERR_BAD_TYPE);                    /* key as str */
 }
 
@@ -428,7 +527,7 @@ static void decode_bad_layout(void **state)
 	decode_hex("90", &m, CM_ERR_BAD_MESSAGE);         /* empty array */
 	decode_hex("9100", &m, CM_ERR_BAD_MESSAGE);       /* type 0 */
 	decode_hex("910b", &m, CM_ERR_BAD_MESSAGE);       /* type 11 */
-	decode_hex("9202c0", &m, CM_ERR_BAD_MESSAGE);     /* ping + extra */
+	decode_hex("930200c0", &m, CM_ERR_BAD_MESSAGE);   /* ping + extra */
 	decode_hex("9106", &m, CM_ERR_BAD_MESSAGE);       /* no root */
 	decode_hex("9204c400", &m, CM_ERR_BAD_MESSAGE);   /* no ids */
 	decode_hex("920390", &m, CM_ERR_BAD_MESSAGE);     /* no records */
@@ -436,9 +535,9 @@ static void decode_bad_layout(void **state)
 		   CM_ERR_BAD_MESSAGE);                   /* 33-byte id list */
 	decode_hex("9206c41f" ROOT_HEX, &m,
 		   CM_ERR_BAD_MESSAGE);                   /* 31-byte root */
-	decode_hex("96010103c2c420" NODE_KEY_HEX "c0", &m,
+	decode_hex("97010103c2c420" NODE_KEY_HEX "c000", &m,
 		   CM_ERR_BAD_MESSAGE);                   /* role 3 */
-	decode_hex("96010101c2c41f" X32("11") "c0", &m,
+	decode_hex("97010101c2c41f" X32("11") "c000", &m,
 		   CM_ERR_BAD_MESSAGE);                   /* 31-byte key */
 	decode_hex("940a03c420" ROOT_HEX "00", &m,
 		   CM_ERR_BAD_MESSAGE);                   /* not-found kind */
@@ -590,6 +689,9 @@ int main(void)
 		cmocka_unit_test(encode_vectors),
 		cmocka_unit_test(decode_hello_vectors),
 		cmocka_unit_test(decode_hello_keys),
+		cmocka_unit_test(hello_ping_time_roundtrip),
+		cmocka_unit_test(decode_hello_ping_without_time),
+		cmocka_unit_test(decode_bad_time),
 		cmocka_unit_test(decode_data_vectors),
 		cmocka_unit_test(decode_media_vectors),
 		cmocka_unit_test(decode_every_prefix_fails),
