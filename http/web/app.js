@@ -423,8 +423,9 @@ function start() {
 
 	playObserver = new IntersectionObserver(onPlayVisibility,
 		{ threshold: [0, PLAY_VISIBLE_RATIO, 1] });
-	// The next page loads when the end is less than two screens away, so
-	// that it arrives before the reader reaches the last clip.
+	// The next page loads when the end is less than two screen heights
+	// below the visible area, so that it arrives before the reader reaches
+	// the last clip.
 	moreObserver = new IntersectionObserver((entries) => {
 		if (entries.some((entry) => entry.isIntersecting))
 			loadPage();
