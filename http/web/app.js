@@ -264,6 +264,8 @@ function pageUrl() {
 	return '/api/v1/clips?' + query.toString();
 }
 
+// NOTE: clips are never removed, so a long session keeps the element of
+// every clip loaded so far. Videos out of view are paused.
 function appendClips(clips) {
 	for (const clip of clips) {
 		if (!clip || typeof clip !== 'object')

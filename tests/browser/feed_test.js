@@ -360,14 +360,6 @@ async function checkHostileClip(page, samples, problems) {
 
 	await page.goto(env.BASE_URL + '/');
 	await waitForClipCount(page, samples.length + 1);
-	const clip = article(page, XSS_TITLE);
-	await clip.scrollIntoViewIfNeeded();
-	equal(await clip.locator('.clip-title').textContent(), XSS_TITLE,
-		'title of the hostile clip');
-	equal(await clip.locator('.clip-text').textContent(), XSS_TEXT,
-		'text of the hostile clip');
-	equal(await clip.locator('.clip-tag').textContent(), '#' + XSS_TAG,
-		'tag of the hostile clip');
 	const injected = await page.evaluate(() => ({
 		imgX: document.querySelectorAll('img[src="x"]').length,
 		handlers: document.querySelectorAll('[onerror]').length,
@@ -376,6 +368,16 @@ async function checkHostileClip(page, samples, problems) {
 	}));
 	equal(injected, { imgX: 0, handlers: 0, scripts: 1, bold: 0 },
 		'elements created from clip text');
+	equal((await titlesOnPage(page)).sort(),
+		[XSS_TITLE, ...samples.map((s) => s.title)].sort(),
+		'titles with the hostile clip');
+
+	const clip = article(page, XSS_TITLE);
+	await clip.scrollIntoViewIfNeeded();
+	equal(await clip.locator('.clip-text').textContent(), XSS_TEXT,
+		'text of the hostile clip');
+	equal(await clip.locator('.clip-tag').textContent(), '#' + XSS_TAG,
+		'tag of the hostile clip');
 	await poll('the hostile clip\'s photo to load', () =>
 		clip.locator('img.clip-photo').evaluate((node) =>
 			node.complete && node.naturalWidth > 0), PAGE_DEADLINE_MS);
@@ -407,6 +409,27 @@ async function checkCreatorFilter(page, samples, hostileClip) {
 		(name) => document.getElementById('filter').textContent
 			.startsWith('Creator ' + name), env.ALICE_NAME);
 	pass(`clicking creator "${env.ALICE_NAME}" shows only their clips`);
+}
+
+// Opens the page filtered by a creator key that is not hex. Whether the
+// mirror rejects the key or finds no clips, the page must show a message
+// and no clip.
+async function checkBadFilter(context) {
+	const page = await context.newPage();
+	await page.goto(env.BASE_URL + '/?author=not-a-key');
+	await waitInPage(page, 'the final status for an invalid creator key',
+		() => document.getElementById('status').classList
+			.contains('status-final'));
+	const status = await page.locator('#status').textContent();
+	check(status === 'No clips match this filter.' ||
+		/^Could not load clips: .+\. Retry$/.test(status),
+		`status for an invalid creator key: "${status}"`);
+	equal(await page.locator('article.clip').count(), 0,
+		'clips for an invalid creator key');
+	equal(await page.locator('#filter').textContent(), 'Creator not-a-ke…',
+		'filter bar for an invalid creator key');
+	await page.close();
+	pass(`an invalid creator key shows "${status}" and no clip`);
 }
 
 async function checkLayout(page, name) {
@@ -470,6 +493,7 @@ async function main() {
 		await checkLayout(page, 'desktop');
 		const hostileClip = await checkHostileClip(page, samples, problems);
 		await checkCreatorFilter(page, samples, hostileClip);
+		await checkBadFilter(desktop);
 
 		const phone = await browser.newContext(PHONE);
 		const phonePage = await phone.newPage();
