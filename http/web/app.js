@@ -78,8 +78,9 @@ function filterLink(className, filter, text) {
 	return link;
 }
 
-// Fetches URL and returns its JSON body. Throws an Error whose message is
-// the API's {"error": ...} text, or the HTTP status when there is none.
+// Fetches URL and returns its JSON body, which must be an object. Throws
+// an Error whose message is the API's {"error": ...} text, or the HTTP
+// status when there is none.
 async function fetchJson(url, signal) {
 	const response = await fetch(url, {
 		signal,
@@ -89,9 +90,10 @@ async function fetchJson(url, signal) {
 	try {
 		body = await response.json();
 	} catch (err) {
-		if (response.ok)
-			throw new Error('invalid JSON from ' + url);
+		body = null;
 	}
+	if (response.ok && (body === null || typeof body !== 'object'))
+		throw new Error('invalid JSON from ' + url);
 	if (!response.ok) {
 		const reason = body && typeof body.error === 'string' ?
 			body.error : 'HTTP ' + response.status;
@@ -150,9 +152,13 @@ function videoElement(item, box) {
 	video.controls = true;
 	video.loop = true;
 	video.preload = 'metadata';
+	// Browsers report a missing file and an unsupported format alike
+	// (Chromium 156 gives MEDIA_ERR_SRC_NOT_SUPPORTED for both), so the
+	// message names both causes.
 	video.addEventListener('error', () => {
-		box.replaceChildren(mediaNote('This browser cannot play this ' +
-			str(item.type) + ' video.'));
+		box.replaceChildren(mediaNote('This ' + str(item.type) +
+			' video could not be played: this browser may not support ' +
+			'its format, or the mirror could not serve it.'));
 	});
 	video.src = item.url;
 	return video;
@@ -174,6 +180,10 @@ function mediaElement(clip, title) {
 		img.alt = title;
 		img.decoding = 'async';
 		img.loading = 'lazy';
+		img.addEventListener('error', () => {
+			box.replaceChildren(mediaNote('This photo could not be ' +
+				'loaded from the mirror.'));
+		});
 		img.src = item.url;
 		box.append(img);
 	}
@@ -303,7 +313,8 @@ async function loadPage() {
 			return;
 		feed.loading = false;
 		dom.feed.setAttribute('aria-busy', 'false');
-		setStatus('Could not load clips: ' + err.message + '.', true, true);
+		const reason = err.message.replace(/\.$/, '');
+		setStatus('Could not load clips: ' + reason + '.', true, true);
 		return;
 	}
 	if (signal.aborted)

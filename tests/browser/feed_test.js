@@ -223,7 +223,10 @@ async function checkSeek(page, title, duration) {
 }
 
 async function checkSamples(page, samples, problems) {
-	await page.goto(env.BASE_URL + '/');
+	const response = await page.goto(env.BASE_URL + '/');
+	const policy = response.headers()['content-security-policy'] || '';
+	check(policy.includes("default-src 'self'"),
+		`the page is served with a Content-Security-Policy, got "${policy}"`);
 	await waitForClipCount(page, samples.length);
 	const titles = await titlesOnPage(page);
 	equal([...titles].sort(), samples.map((s) => s.title).sort(),
