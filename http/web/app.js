@@ -281,9 +281,12 @@ function appendClips(clips) {
 		if (!clip || typeof clip !== 'object')
 			continue;
 		const article = clipElement(clip);
+		feed.count++;
+		// The ARIA feed pattern: position in the feed, total unknown.
+		article.setAttribute('aria-posinset', String(feed.count));
+		article.setAttribute('aria-setsize', '-1');
 		dom.feed.append(article);
 		playObserver.observe(article);
-		feed.count++;
 	}
 }
 
