@@ -343,29 +343,38 @@ async function loadPage() {
 	}
 }
 
-async function showCreator(key, signal) {
-	const label = el('span', 'filter-value', shortKey(key));
-	label.dir = 'auto';
-	dom.filter.replaceChildren('Creator ', label);
-
-	let creator;
-	try {
-		creator = await fetchJson('/api/v1/creators/' +
-			encodeURIComponent(key), signal);
-	} catch (err) {
-		return;	// the short key stays, which is enough to filter by
-	}
-	if (signal.aborted)
-		return;
-	if (str(creator.name))
-		label.textContent = creator.name;
-	if (str(creator.bio)) {
-		const bio = el('span', 'filter-bio', creator.bio);
-		bio.dir = 'auto';
-		dom.filter.append(bio);
-	}
+function filterPart(label, value) {
+	const part = el('span', 'filter-part', label + ' ');
+	const valueElement = el('span', 'filter-value', value);
+	valueElement.dir = 'auto';
+	part.append(valueElement);
+	return part;
 }
 
+// Returns the creator part of the filter bar, showing the short key until
+// the creator's display name and bio arrive.
+function creatorPart(key, signal) {
+	const part = filterPart('Creator', shortKey(key));
+	const label = part.lastChild;
+
+	fetchJson('/api/v1/creators/' + encodeURIComponent(key), signal)
+		.then((creator) => {
+			if (signal.aborted)
+				return;
+			if (str(creator.name))
+				label.textContent = creator.name;
+			if (str(creator.bio)) {
+				const bio = el('span', 'filter-bio', creator.bio);
+				bio.dir = 'auto';
+				part.append(bio);
+			}
+		})
+		.catch(() => {});	// the short key stays, and the feed still filters
+	return part;
+}
+
+// Shows every filter of the URL query in the bar; the API applies all of
+// them together.
 function showFilter(signal) {
 	const { author, product, tag } = feed.filter;
 	const filtered = Boolean(author || product || tag);
@@ -376,15 +385,13 @@ function showFilter(signal) {
 	else
 		dom.allClips.setAttribute('aria-current', 'page');
 
-	if (author) {
-		showCreator(author, signal);
-	} else if (product) {
-		dom.filter.replaceChildren('Product ',
-			el('span', 'filter-value', product));
-	} else if (tag) {
-		dom.filter.replaceChildren('Tag ',
-			el('span', 'filter-value', '#' + tag));
-	}
+	dom.filter.replaceChildren();
+	if (author)
+		dom.filter.append(creatorPart(author, signal));
+	if (product)
+		dom.filter.append(filterPart('Product', product));
+	if (tag)
+		dom.filter.append(filterPart('Tag', '#' + tag));
 }
 
 // Rebuilds the feed for the filter in the current URL.

@@ -412,6 +412,20 @@ async function checkCreatorFilter(page, samples, hostileClip) {
 		(name) => document.getElementById('filter').textContent
 			.startsWith('Creator ' + name), env.ALICE_NAME);
 	pass(`clicking creator "${env.ALICE_NAME}" shows only their clips`);
+
+	const both = new URL(page.url());
+	both.searchParams.set('product', samples[0].product);
+	await page.goto(both.href);
+	await waitForClipCount(page, 1);
+	equal(await titlesOnPage(page), [samples[0].title],
+		'titles with a creator and a product filter');
+	await waitInPage(page, 'both filters in the filter bar',
+		([name, product]) => {
+			const text = document.getElementById('filter').textContent;
+			return text.startsWith('Creator ' + name) &&
+				text.endsWith('Product ' + product);
+		}, [env.ALICE_NAME, samples[0].product]);
+	pass('a creator and a product filter in the URL apply together');
 }
 
 // Opens the page filtered by a creator key that is not hex. Whether the
