@@ -11,7 +11,12 @@ packages=(
 	clang libclang-rt-14-dev
 	dpkg-dev groff-base man-db systemd debootstrap iproute2 procps
 	tshark
+	chromium nodejs
 )
+# Debian's nodejs leaves npm to a package of its own. NodeSource's nodejs
+# includes npm and conflicts with that package, so it is added only when
+# no npm is installed.
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
