@@ -189,7 +189,7 @@ static void check_config(doctor *d)
 		return;
 	}
 	report(d, false, "config", cm_config_error(d->config),
-	       "correct that line (clipmesh.conf(5) lists every setting); "
+	       "correct the file (clipmesh.conf(5) lists every setting); "
 	       "the checks below use the defaults");
 	cm_config_free(&d->config);
 	cm_config_new(check_peer_addr, &d->config);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -251,7 +252,7 @@ static void bad_lines_named(void **state)
 		 "comment"},
 		{"[limits\n", "test.conf:1: expected 'key = value'"},
 		{"[other]\nlisten = tcp://127.0.0.1:1\n",
-		 "test.conf:2: unknown section [other]"},
+		 "test.conf:1: unknown section [other]"},
 		{"[limits]\nlisten = tcp://127.0.0.1:1\n",
 		 "test.conf:2: listen belongs in [node], not [limits]"},
 		{"media_max = 18446744073709551615K\n", "invalid value"},
@@ -320,10 +321,80 @@ static void oversized_file_rejected(void **state)
 	assert_int_equal(ftruncate(fd, CM_CONFIG_FILE_MAX + 1), 0);
 	close(fd);
 	assert_int_equal(cm_config_new(NULL, &c), CM_OK);
-	assert_int_equal(cm_config_load(c, path), CM_ERR_IO);
-	assert_error_contains(c, "is not a regular file of at most");
+	assert_int_equal(cm_config_load(c, path), CM_ERR_USAGE);
+	assert_error_contains(c, "over the limit of 65536");
 	cm_config_free(&c);
 	unlink(path);
+}
+
+/* Loads `path` into a new configuration and checks that it fails with
+ * CM_ERR_USAGE and an error containing `part`. */
+static void assert_load_rejected(const char *path, const char *part)
+{
+	cm_config *c = NULL;
+
+	assert_int_equal(cm_config_new(NULL, &c), CM_OK);
+	assert_int_equal(cm_config_load(c, path), CM_ERR_USAGE);
+	assert_error_contains(c, part);
+	cm_config_free(&c);
+}
+
+/* A FIFO must not block the command, and a directory, a symbolic link
+ * to a missing file or a loop of links is named with the fix. */
+static void odd_files_rejected(void **state)
+{
+	char dir[] = "/tmp/clipmesh-config-XXXXXX";
+	char path[sizeof(dir) + 16];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/config", dir);
+
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_load_rejected(path, "is not a regular file (a FIFO");
+	assert_int_equal(unlink(path), 0);
+
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_load_rejected(path, "is a directory, not a file");
+	assert_int_equal(rmdir(path), 0);
+
+	assert_int_equal(symlink("/nonexistent/clipmesh.conf", path), 0);
+	assert_load_rejected(path, "symbolic link to a missing file");
+	assert_int_equal(unlink(path), 0);
+
+	assert_int_equal(symlink("config", path), 0);
+	assert_load_rejected(path, "cannot open");
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* libinih drops what follows "[section]" and accepts an unknown section
+ * that no key follows; both would lose settings without a word. */
+static void section_lines_checked(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *error;
+	} cases[] = {
+		{"[node] media = all\n", "test.conf:1: text after [node]"},
+		{"[limits]]\npeers_max = 3\n", "test.conf:1: text after"},
+		{"media = all\n[nodes]\n", "test.conf:2: unknown section "
+					     "[nodes]"},
+		{"[]\nmedia = all\n", "test.conf:1: unknown section []"},
+		{"[\x1b]2;x\x07]\n", "test.conf:1: unknown section [?]"},
+	};
+	cm_config *c = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(parse(cases[i].text, &c), CM_ERR_USAGE);
+		assert_error_contains(c, cases[i].error);
+		cm_config_free(&c);
+	}
+	assert_int_equal(parse("[node] ; comment\nmedia = all\n[limits]\t"
+			       "# another\n", &c), CM_OK);
+	assert_int_equal(cm_config_num(c, CM_SETTING_MEDIA), 0);
+	cm_config_free(&c);
 }
 
 static void sizes_and_durations(void **state)
@@ -389,6 +460,8 @@ int main(void)
 		cmocka_unit_test(hostile_text_rejected),
 		cmocka_unit_test(missing_file_keeps_defaults),
 		cmocka_unit_test(oversized_file_rejected),
+		cmocka_unit_test(odd_files_rejected),
+		cmocka_unit_test(section_lines_checked),
 		cmocka_unit_test(sizes_and_durations),
 		cmocka_unit_test(values_format_canonically),
 	};
