@@ -92,6 +92,11 @@ typedef struct node_link {
 	 * (node_gossip.c). */
 	uint64_t known_ids[NODE_KNOWN_IDS];
 
+	/* Announced ids the node may still look up for this peer: up to
+	 * CM_GOSSIP_HAVE_RATE, refilled each second (node_gossip.c). */
+	uint64_t have_budget;
+	uint64_t have_second;               /* monotonic s of the refill */
+
 	/* The TCP connection that the link's last message came on (-1:
 	 * unknown), its peer address when first seen, and the byte counts
 	 * at that moment, for the reply bytes still queued towards it. */
@@ -160,11 +165,19 @@ typedef struct node {
 	uint64_t next_interest;
 
 	/* Ids requested by WANT and not received yet, direct-mapped by
-	 * 64-bit prefix (node_gossip.c). */
+	 * 64-bit prefix (node_gossip.c). `asked` is the link the id was
+	 * requested from; `other`, when set, another link that announced it
+	 * meanwhile and is asked when `asked` has not delivered by `until`.
+	 * Links are named by index + 1 and key prefix, 0: none. */
 	struct node_want {
 		uint64_t prefix;
 		uint64_t until;                 /* monotonic ms */
+		uint8_t id[PROTO_ID_LEN];
+		uint16_t asked;
+		uint16_t other;
+		uint64_t other_key;
 	} wants[NODE_WANTS];
+	size_t wants_waiting;               /* entries with `other` set */
 
 	/* Rejections counted since the last flush to the store. */
 	uint64_t rejected[CM_ERR_COUNT];
@@ -323,6 +336,10 @@ void node_gossip_push(node *n, node_link *from, const proto_signed *recs,
 /* Answers a HAVE with one WANT of the ids this node lacks and has not
  * requested from another peer in the last CM_GOSSIP_WANT_MS. */
 void node_gossip_on_have(node *n, node_link *l, const proto_wire_msg *m);
+
+/* Requests again, from another peer that announced it, each id whose
+ * first announcer did not deliver it within CM_GOSSIP_WANT_MS. */
+void node_gossip_tick(node *n);
 
 /* Notes that the peer of l holds record id, so it is not announced to
  * it. */
