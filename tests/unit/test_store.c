@@ -1907,6 +1907,72 @@ static void format_newer_refused(void **state)
 	free(c);
 }
 
+/* A format key that reads 1 on a store with an acceptance log, or a
+ * format newer than its format_needs allows, is a damaged key. The first
+ * is set again (numbering the records twice would collide with the
+ * log); the second is refused with the advice to restore a backup. */
+static void format_key_damaged(void **state)
+{
+	fixture *f = *state;
+	test_record *c1 = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "one");
+	test_record *c2 = make_clip(&f->a, T0 + 1, PRODUCT_KETTLE, NULL, "two");
+	store *s = (store *)1;
+	uint64_t head = 0;
+
+	assert_int_equal(put1(f->s, c1), CM_OK);
+	store_close(&f->s);
+
+	meta_write(f->dir, "format", 1);
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	assert_int_equal(store_log_head(f->s, &head), CM_OK);
+	assert_int_equal(head, 1);
+	assert_int_equal(put1(f->s, c2), CM_OK);
+	assert_int_equal(store_log_head(f->s, &head), CM_OK);
+	assert_int_equal(head, 2);
+	store_close(&f->s);
+
+	meta_write(f->dir, "format", 3);
+	assert_int_equal(store_open(f->dir, &s), CM_ERR_STORE_VERSION);
+	assert_null(s);
+	assert_non_null(strstr(cm_err_detail(), "'format' is damaged"));
+	meta_write(f->dir, "format", 2);
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	free(c1);
+	free(c2);
+}
+
+/* A log_head behind the log made every later append fail with
+ * "already exists"; one past it wrapped to 0. Opening sets it to the
+ * last log entry. */
+static void log_head_damaged(void **state)
+{
+	static const uint64_t damaged[] = {0, UINT64_MAX};
+	fixture *f = *state;
+	uint64_t head = 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		test_record *c = make_clip(&f->a, T0 + i, PRODUCT_KETTLE,
+					   NULL, i ? "second" : "first");
+
+		assert_int_equal(put1(f->s, c), CM_OK);
+		store_close(&f->s);
+		meta_write(f->dir, "log_head", damaged[i]);
+		assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+		assert_int_equal(store_log_head(f->s, &head), CM_OK);
+		assert_int_equal(head, i + 1);
+		free(c);
+	}
+	{
+		test_record *c = make_clip(&f->a, T0 + 5, PRODUCT_KETTLE, NULL,
+					   "third");
+
+		assert_int_equal(put1(f->s, c), CM_OK);
+		assert_int_equal(store_log_head(f->s, &head), CM_OK);
+		assert_int_equal(head, 3);
+		free(c);
+	}
+}
+
 static void open_missing_dir(void **state)
 {
 	store *s = (store *)1;
@@ -1959,6 +2025,8 @@ int main(void)
 		STORE_TEST(two_processes),
 		STORE_TEST(log_order_and_skips),
 		STORE_TEST(format_newer_refused),
+		STORE_TEST(format_key_damaged),
+		STORE_TEST(log_head_damaged),
 		cmocka_unit_test(map_full),
 		cmocka_unit_test(open_missing_dir),
 	};
