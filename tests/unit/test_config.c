@@ -217,6 +217,12 @@ static void zero_words(void **state)
 	assert_string_equal(cm_config_text(c, CM_SETTING_HTTP, 0),
 			    "127.0.0.1:8080");
 	cm_config_free(&c);
+
+	/* The word, not the number: 0 would mean "unlimited" here. */
+	assert_int_equal(parse("media_budget = 0\n", &c), CM_ERR_USAGE);
+	assert_error_contains(c, "invalid value '0' for media_budget: "
+			      "expected a size of at least 1");
+	cm_config_free(&c);
 }
 
 /* One bad file per case: the error must name the line and the cause. */
