@@ -127,8 +127,10 @@ void cm_config_free(cm_config **c)
 }
 
 /* Copies `value` for a message: cut to SHOWN_VALUE_MAX bytes, with every
- * control character shown as '?', so that a hostile file cannot write
- * escape sequences to the terminal. */
+ * control character and every byte over 0x7e shown as '?', so that a
+ * hostile file cannot write escape sequences to the terminal, C1 ones
+ * in UTF-8 (such as c2 9b) or invalid UTF-8 included. Every valid value
+ * is ASCII. */
 static void shown_value(const char *value, char *out, size_t cap)
 {
 	size_t n = 0;
@@ -136,7 +138,7 @@ static void shown_value(const char *value, char *out, size_t cap)
 	for (; value[n] != '\0' && n + 1 < cap && n < SHOWN_VALUE_MAX; n++) {
 		unsigned char ch = (unsigned char)value[n];
 
-		out[n] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+		out[n] = ch < 0x20 || ch >= 0x7f ? '?' : (char)ch;
 	}
 	out[n] = '\0';
 	if (value[n] != '\0' && n >= 3)
@@ -165,11 +167,19 @@ static cm_err apply(cm_config *c, cm_setting_id id, const char *value,
 		return CM_ERR_USAGE;
 	}
 	if (s->type == CM_VALUE_PEERS && c->peer_check != NULL) {
+		char detail[320];
+
 		cm_err_clear();
 		if (c->peer_check(value) != CM_OK) {
+			/* The detail quotes the whole address. */
+			cm_strlcpy(detail, cm_err_detail(), sizeof(detail));
+			for (char *p = detail; *p != '\0'; p++)
+				if ((unsigned char)*p < 0x20 ||
+				    (unsigned char)*p >= 0x7f)
+					*p = '?';
 			snprintf(why, cap, "invalid value '%s' for %s: %s; "
 				 "give the address 'clipmesh id' prints on "
-				 "the peer", shown, s->name, cm_err_detail());
+				 "the peer", shown, s->name, detail);
 			return CM_ERR_USAGE;
 		}
 	}

@@ -301,6 +301,17 @@ static void hostile_text_rejected(void **state)
 	assert_int_equal(parse("media = \x1b[31mall\n", &c), CM_ERR_USAGE);
 	assert_error_contains(c, "invalid value '?[31mall'");
 	cm_config_free(&c);
+
+	/* Nor a C1 control in UTF-8, nor one inside a peer address, which
+	 * the address check quotes in full. */
+	assert_int_equal(parse("media = \xc2\x9b" "31mall\n", &c),
+			 CM_ERR_USAGE);
+	assert_error_contains(c, "invalid value '??31mall'");
+	cm_config_free(&c);
+	assert_int_equal(parse("peer = clipmesh://\x1b[31mzz@127.0.0.1:1\n",
+			       &c), CM_ERR_USAGE);
+	assert_null(strchr(cm_config_error(c), '\x1b'));
+	cm_config_free(&c);
 }
 
 static void missing_file_keeps_defaults(void **state)
