@@ -215,7 +215,8 @@ void node_gossip_on_have(node *n, node_link *l, const proto_wire_msg *m)
 {
 	uint64_t now = cm_mono_ms();
 	size_t k = 0, len, allowed;
-	uint8_t *want;
+	uint8_t *want = NULL;
+	bool *lacks = NULL;
 	uint8_t *buf;
 
 	l->stats.announced_in += m->n_ids;
@@ -230,14 +231,14 @@ void node_gossip_on_have(node *n, node_link *l, const proto_wire_msg *m)
 	if (allowed == 0)
 		return;
 	want = malloc(allowed * PROTO_ID_LEN);
-	if (!want)
-		return;
+	lacks = malloc(allowed * sizeof(*lacks));
+	if (!want || !lacks ||
+	    store_lacks(n->st, m->ids, allowed, lacks) != CM_OK)
+		goto out;
 	for (size_t i = 0; i < allowed; i++) {
 		const uint8_t *id = m->ids + i * PROTO_ID_LEN;
 
-		if (store_has(n->st, id) || store_is_retracted(n->st, id, NULL))
-			continue;
-		if (!should_request(n, l, id, now))
+		if (!lacks[i] || !should_request(n, l, id, now))
 			continue;
 		memcpy(want + k * PROTO_ID_LEN, id, PROTO_ID_LEN);
 		k++;
@@ -249,5 +250,7 @@ void node_gossip_on_have(node *n, node_link *l, const proto_wire_msg *m)
 			 l->short_key, k, m->n_ids);
 		node_link_send(n, l, buf, len);
 	}
+out:
+	free(lacks);
 	free(want);
 }

@@ -519,31 +519,59 @@ bool store_has(store *s, const uint8_t id[PROTO_ID_LEN])
 	return store_key_exists(s, STORE_DB_RECORDS, id, PROTO_ID_LEN);
 }
 
+/* store_is_retracted within txn. */
+static bool retracted_in(store *s, MDB_txn *txn,
+			 const uint8_t id[PROTO_ID_LEN],
+			 uint8_t retraction[PROTO_ID_LEN])
+{
+	MDB_val k, v;
+
+	/* Confirming a retraction deletes the forged ones and confirms all
+	 * of its author's, so the first entry of id is confirmed if any is. */
+	if (store_seek(s, txn, STORE_DB_RETRACTED, id, PROTO_ID_LEN, false,
+		       &k, &v) != CM_OK ||
+	    k.mv_size != STORE_RETRACTED_KEY_LEN ||
+	    memcmp(k.mv_data, id, PROTO_ID_LEN) != 0 || v.mv_size != 1 ||
+	    *(uint8_t *)v.mv_data != STORE_RETRACT_CONFIRMED)
+		return false;
+	if (retraction)
+		memcpy(retraction,
+		       (uint8_t *)k.mv_data + PROTO_ID_LEN + PROTO_KEY_LEN,
+		       PROTO_ID_LEN);
+	return true;
+}
+
 bool store_is_retracted(store *s, const uint8_t id[PROTO_ID_LEN],
 			uint8_t retraction[PROTO_ID_LEN])
 {
 	MDB_txn *txn = NULL;
-	MDB_val k, v;
-	bool found = false;
+	bool found;
 
 	if (store_txn_begin(s, false, &txn))
 		return false;
-	/* Confirming a retraction deletes the forged ones and confirms all
-	 * of its author's, so the first entry of id is confirmed if any is. */
-	if (store_seek(s, txn, STORE_DB_RETRACTED, id, PROTO_ID_LEN, false,
-		       &k, &v) == CM_OK &&
-	    k.mv_size == STORE_RETRACTED_KEY_LEN &&
-	    memcmp(k.mv_data, id, PROTO_ID_LEN) == 0 && v.mv_size == 1 &&
-	    *(uint8_t *)v.mv_data == STORE_RETRACT_CONFIRMED) {
-		found = true;
-		if (retraction)
-			memcpy(retraction,
-			       (uint8_t *)k.mv_data + PROTO_ID_LEN +
-				       PROTO_KEY_LEN,
-			       PROTO_ID_LEN);
-	}
+	found = retracted_in(s, txn, id, retraction);
 	mdb_txn_abort(txn);
 	return found;
+}
+
+cm_err store_lacks(store *s, const uint8_t *ids, size_t count, bool *lacks)
+{
+	MDB_txn *txn = NULL;
+	cm_err err;
+
+	err = store_txn_begin(s, false, &txn);
+	if (err)
+		return err;
+	for (size_t i = 0; i < count; i++) {
+		const uint8_t *id = ids + i * PROTO_ID_LEN;
+		MDB_val v;
+
+		lacks[i] = store_db_get(s, txn, STORE_DB_RECORDS, id,
+					PROTO_ID_LEN, &v) != CM_OK &&
+			   !retracted_in(s, txn, id, NULL);
+	}
+	mdb_txn_abort(txn);
+	return CM_OK;
 }
 
 /* True when key (32 bytes) starts with the first `nibbles` hex digits of

@@ -1973,6 +1973,45 @@ static void log_head_damaged(void **state)
 	}
 }
 
+/* store_lacks gives, in one transaction, what store_has and
+ * store_is_retracted give one id at a time. */
+static void lacks_matches_has(void **state)
+{
+	fixture *f = *state;
+	test_record *kept = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "kept");
+	test_record *gone = make_clip(&f->a, T0 + 1, PRODUCT_KETTLE, NULL,
+				      "gone");
+	test_record *retr = make_retraction(&f->a, T0 + 5, gone->sig.id);
+	test_record *never = make_clip(&f->a, T0 + 2, PRODUCT_KETTLE, NULL,
+				       "never stored");
+	uint8_t ids[4 * PROTO_ID_LEN];
+	bool lacks[4];
+
+	assert_int_equal(put1(f->s, kept), CM_OK);
+	assert_int_equal(put1(f->s, gone), CM_OK);
+	assert_int_equal(put1(f->s, retr), CM_OK);
+	memcpy(ids, kept->sig.id, PROTO_ID_LEN);
+	memcpy(ids + PROTO_ID_LEN, gone->sig.id, PROTO_ID_LEN);
+	memcpy(ids + 2 * PROTO_ID_LEN, retr->sig.id, PROTO_ID_LEN);
+	memcpy(ids + 3 * PROTO_ID_LEN, never->sig.id, PROTO_ID_LEN);
+
+	assert_int_equal(store_lacks(f->s, ids, 4, lacks), CM_OK);
+	assert_false(lacks[0]); /* stored */
+	assert_false(lacks[1]); /* retracted */
+	assert_false(lacks[2]); /* the retraction, stored */
+	assert_true(lacks[3]);
+	for (size_t i = 0; i < 4; i++) {
+		const uint8_t *id = ids + i * PROTO_ID_LEN;
+
+		assert_int_equal(lacks[i], !store_has(f->s, id) &&
+					   !store_is_retracted(f->s, id, NULL));
+	}
+	free(kept);
+	free(gone);
+	free(retr);
+	free(never);
+}
+
 static void open_missing_dir(void **state)
 {
 	store *s = (store *)1;
@@ -2027,6 +2066,7 @@ int main(void)
 		STORE_TEST(format_newer_refused),
 		STORE_TEST(format_key_damaged),
 		STORE_TEST(log_head_damaged),
+		STORE_TEST(lacks_matches_has),
 		cmocka_unit_test(map_full),
 		cmocka_unit_test(open_missing_dir),
 	};
