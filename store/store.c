@@ -76,6 +76,10 @@ cm_err store_mdb_error(int rc, const char *call, const char *object)
 		err = CM_ERR_NOMEM;
 	else if (rc > 0)
 		err = CM_ERR_IO;
+	if (rc == MDB_MAP_FULL)
+		return cm_errf(err, "%s %s failed: %s; raise store_map_size "
+			       "in HOME/config (clipmesh.conf(5))", call,
+			       object, mdb_strerror(rc));
 	return cm_errf(err, "%s %s failed: %s", call, object,
 		       mdb_strerror(rc));
 }
@@ -192,6 +196,7 @@ out:
 
 static cm_err open_env(store *s, const char *dir, uint64_t map_size)
 {
+	MDB_envinfo info;
 	int dead = 0;
 	int rc;
 
@@ -207,6 +212,14 @@ static cm_err open_env(store *s, const char *dir, uint64_t map_size)
 	rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
 	if (rc)
 		return store_mdb_error(rc, "mdb_env_open", dir);
+
+	/* LMDB grows a map smaller than the data file to the file's size,
+	 * and then every write that needs a new page fails. */
+	if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > map_size)
+		cm_warn("store", "store %s is %zu bytes, more than "
+			"store_map_size (%llu bytes): writes will fail with "
+			"MDB_MAP_FULL; raise store_map_size in HOME/config",
+			dir, info.me_mapsize, (unsigned long long)map_size);
 
 	rc = mdb_reader_check(s->env, &dead);
 	if (rc)

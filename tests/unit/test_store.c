@@ -1766,6 +1766,16 @@ static void map_full(void **state)
 			 CM_OK);
 	assert_false(store_chunk_has(s, hashes[stored]));
 	store_close(&s);
+
+	/* A map smaller than the store still opens (LMDB grows it to the
+	 * data), and a write that needs a page names the setting to raise. */
+	assert_int_equal(store_open_sized(dir, 1 << 16, &s), CM_OK);
+	memset(chunk, 0xee, CM_CHUNK_SIZE);
+	proto_chunk_hash(chunk, CM_CHUNK_SIZE, hashes[0]);
+	assert_int_equal(store_chunk_put(s, hashes[0], chunk, CM_CHUNK_SIZE),
+			 CM_ERR_STORE_FULL);
+	assert_non_null(strstr(cm_err_detail(), "raise store_map_size"));
+	store_close(&s);
 	remove_dir(dir);
 	free(chunk);
 }
