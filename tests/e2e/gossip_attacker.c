@@ -4,6 +4,7 @@
  *
  * Usage: gossip_attacker [--seconds N] flood VICTIM
  *        gossip_attacker [--seconds N] steal SOURCE VICTIM
+ *        gossip_attacker [--seconds N] want ID VICTIM
  *
  * flood   sends HAVE messages of CM_WIRE_IDS_MAX random ids to VICTIM as
  *         fast as the node reads them, and never delivers a record. It
@@ -13,6 +14,9 @@
  *         client; the client never delivers it. An honest peer that
  *         announces the same id a moment later is the one that could
  *         deliver it.
+ * want    sends VICTIM WANTs that name record ID CM_WIRE_IDS_MAX times
+ *         each, as fast as VICTIM reads them, reads every reply, and
+ *         counts the bytes both ways.
  *
  * Both run for --seconds (default 30) and send the node no records. Then
  * they print one "NAME VALUE" line per counter on stdout: HAVE messages
@@ -57,6 +61,9 @@ typedef struct counters {
 	uint64_t want_ids;
 	uint64_t stolen_ids;       /* steal: ids relayed from SOURCE */
 	uint64_t send_blocked;     /* HAVEs the node did not take in time */
+	uint64_t bytes_out;        /* want: bytes of the WANTs sent */
+	uint64_t bytes_in;         /* want: bytes of all replies */
+	uint64_t records_in;       /* want: records in the replies */
 } counters;
 
 static void *zctx;
@@ -149,6 +156,9 @@ static int conn_take(conn *c, zmq_msg_t *frame, proto_wire_msg *m)
 		count.want_msgs++;
 		count.want_ids += m->n_ids;
 	}
+	count.bytes_in += zmq_msg_size(frame);
+	if (m->type == PROTO_WIRE_RECORDS)
+		count.records_in += m->n_records;
 	return 1;
 }
 
@@ -252,8 +262,34 @@ static bool run_steal(conn *source, conn *victim, uint64_t end)
 	return true;
 }
 
+/* Requests one record CM_WIRE_IDS_MAX times per WANT. */
+static bool run_want(conn *victim, const uint8_t id[PROTO_ID_LEN],
+		     uint64_t end)
+{
+	static uint8_t ids[IDS_BYTES];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	for (size_t i = 0; i < CM_WIRE_IDS_MAX; i++)
+		memcpy(ids + i * PROTO_ID_LEN, id, PROTO_ID_LEN);
+	while (!stopping && cm_mono_ms() < end) {
+		cm_err err = proto_wire_ids(PROTO_WIRE_WANT, ids,
+					    CM_WIRE_IDS_MAX, &buf, &len);
+		size_t sent = len;
+
+		if (send_encoded(victim, err, &buf, &len))
+			count.bytes_out += sent;
+		drain(victim);
+	}
+	return true;
+}
+
 static void print_counters(void)
 {
+	printf("bytes_out %llu\nbytes_in %llu\nrecords_in %llu\n",
+	       (unsigned long long)count.bytes_out,
+	       (unsigned long long)count.bytes_in,
+	       (unsigned long long)count.records_in);
 	printf("have_msgs %llu\nhave_ids %llu\nwant_msgs %llu\n"
 	       "want_ids %llu\nstolen_ids %llu\nsend_blocked %llu\n",
 	       (unsigned long long)count.have_msgs,
@@ -267,7 +303,8 @@ static void print_counters(void)
 static int usage(void)
 {
 	fprintf(stderr, "usage: gossip_attacker [--seconds N] flood VICTIM\n"
-		"       gossip_attacker [--seconds N] steal SOURCE VICTIM\n");
+		"       gossip_attacker [--seconds N] steal SOURCE VICTIM\n"
+		"       gossip_attacker [--seconds N] want ID VICTIM\n");
 	return 2;
 }
 
@@ -278,7 +315,8 @@ int main(int argc, char **argv)
 	conn source = {0}, victim = {0};
 	uint64_t seconds = 30, end;
 	struct sigaction sa;
-	bool steal, ok;
+	uint8_t id[PROTO_ID_LEN];
+	bool steal, want, ok;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -289,7 +327,10 @@ int main(int argc, char **argv)
 	if (optind >= argc)
 		return usage();
 	steal = strcmp(argv[optind], "steal") == 0;
+	want = strcmp(argv[optind], "want") == 0;
 	if (!(steal && argc - optind == 3) &&
+	    !(want && argc - optind == 3 &&
+	      cm_hex_decode(argv[optind + 1], id, sizeof(id))) &&
 	    !(strcmp(argv[optind], "flood") == 0 && argc - optind == 2))
 		return usage();
 	if (sodium_init() < 0)
@@ -306,12 +347,16 @@ int main(int argc, char **argv)
 		     conn_open(&victim, argv[optind + 2]) &&
 		     handshake(&source) && handshake(&victim);
 	else
-		ok = conn_open(&victim, argv[optind + 1]) && handshake(&victim);
+		ok = conn_open(&victim, argv[argc - 1]) && handshake(&victim);
 	if (ok) {
 		printf("ready\n");
 		end = cm_mono_ms() + seconds * 1000;
-		ok = steal ? run_steal(&source, &victim, end)
-			   : run_flood(&victim, end);
+		if (steal)
+			ok = run_steal(&source, &victim, end);
+		else if (want)
+			ok = run_want(&victim, id, end);
+		else
+			ok = run_flood(&victim, end);
 	}
 	print_counters();
 	if (source.sock)

@@ -9,6 +9,8 @@
 # flood: an attacker sends M2 HAVEs of 4096 random ids as fast as M2
 #   reads them. M2 looks up at most CM_GOSSIP_HAVE_RATE (16384) of its
 #   ids a second, and a clip published meanwhile still reaches it.
+# want: an attacker requests one clip 4096 times per WANT, as fast as M2
+#   reads; what M2 sends back stays within a small multiple of that.
 source "$(dirname "$0")/lib.sh"
 : "${ATTACKER:?set ATTACKER to the gossip_attacker test client}"
 
@@ -97,6 +99,20 @@ echo "flood: $announced ids announced, $requested requested back by M2"
 	fail "M2 requested $requested of the flood's ids in ${flood_s} s," \
 		"over $HAVE_RATE a second"
 pass "a HAVE flood is looked up at most $HAVE_RATE ids a second"
+
+# --- want -----------------------------------------------------------------
+# WANTs that name one stored clip 4096 times each: M2 sends at most what
+# its queue towards the peer takes, not 4096 copies per WANT.
+"$ATTACKER" --seconds 5 want "$id" "$(addr_of M2)" >"$WORK/want.out" \
+	2>"$WORK/want.log" ||
+	fail "the requesting attacker failed: $(cat "$WORK/want.log")"
+sent=$(counter "$WORK/want.out" bytes_out)
+received=$(counter "$WORK/want.out" bytes_in)
+echo "want: $sent bytes of WANTs brought $received bytes of records"
+[ "$sent" -gt 0 ] || fail "the attacker sent no WANT"
+[ "$received" -le $((8 * sent)) ] ||
+	fail "M2 answered $sent bytes of repeated WANTs with $received bytes"
+pass "repeated WANTs bring at most 8 times their size"
 
 node_running M2 || fail "M2 stopped during the flood"
 has_clips M2 4 || fail "M2 holds $(feed_count M2) clips, expected 4"
