@@ -53,6 +53,15 @@
 						from one peer is not
 						requested from another for
 						this long */
+#define CM_GOSSIP_WANT_TRIES 4               /* peers asked in turn for
+						an announced record before
+						reconciliation is left to
+						bring it */
+#define CM_GOSSIP_UNDELIVERED_MAX 4          /* announced records a peer
+						may fail to send when asked
+						in a minute before its
+						announcements stop holding
+						back other peers' */
 #define CM_GOSSIP_HAVE_RATE 16384            /* announced ids per second
 						that one peer may make the
 						node look up; the rest

@@ -12,8 +12,9 @@
  *     them or received them from us), so they are not announced to it;
  *   - per node, the ids requested and not yet received, so that the
  *     announcements of several peers bring one request, not one each.
- *     When the peer asked first does not deliver within
- *     CM_GOSSIP_WANT_MS, another peer that announced the id is asked.
+ *     When the peer asked does not deliver within CM_GOSSIP_WANT_MS,
+ *     another peer that announced the id is asked, and a peer that
+ *     often does not deliver cannot hold entries.
  * Both are direct-mapped caches of 64-bit id prefixes: a collision only
  * forgets an entry or skips it, which costs one extra announcement or
  * request. A peer's announcements are looked up at most
@@ -30,6 +31,8 @@
 #include "cm_util.h"
 
 #define NODE_LOG "node"
+#define GOSSIP_CHECK_MS 100    /* between two scans for expired requests */
+#define GOSSIP_CHECK_BATCH 256 /* expired requests per store lookup */
 
 static uint64_t id_prefix(const uint8_t id[PROTO_ID_LEN])
 {
@@ -67,12 +70,50 @@ static uint64_t key_prefix(const node_link *l)
 	return v;
 }
 
+/* Returns the link that `ref` and `key` name, or NULL when it is gone or
+ * its slot now holds another peer. */
+static node_link *link_named(node *n, uint16_t ref, uint64_t key)
+{
+	node_link *l;
+
+	if (ref == 0)
+		return NULL;
+	l = &n->links[ref - 1];
+	if (!l->used || !l->established || key_prefix(l) != key)
+		return NULL;
+	return l;
+}
+
+/* True when link l failed to send CM_GOSSIP_UNDELIVERED_MAX requested
+ * records in the current minute. */
+static bool link_unreliable(const node_link *l, uint64_t now)
+{
+	return l->undelivered_minute == now / 60000 &&
+	       l->undelivered >= CM_GOSSIP_UNDELIVERED_MAX;
+}
+
+/* Counts a record that link l announced and did not send when asked. */
+static void count_undelivered(node_link *l, uint64_t now)
+{
+	if (l->undelivered_minute != now / 60000) {
+		l->undelivered_minute = now / 60000;
+		l->undelivered = 0;
+	}
+	if (++l->undelivered == CM_GOSSIP_UNDELIVERED_MAX)
+		cm_warn(NODE_LOG, "peer=%s did not send %d records it "
+			"announced within %d ms each; until the minute ends "
+			"its announcements do not hold back those of other "
+			"peers", l->short_key, CM_GOSSIP_UNDELIVERED_MAX,
+			CM_GOSSIP_WANT_MS);
+}
+
 /*
  * Decides whether to request id from link l now, and notes the request.
  * While the id is requested from another link (less than
- * CM_GOSSIP_WANT_MS ago), l is kept as the link to ask when that one
- * does not deliver. So a peer that announces ids and never sends them
- * delays a record by CM_GOSSIP_WANT_MS, not until reconciliation. An
+ * CM_GOSSIP_WANT_MS ago) it is not requested again. l's known-id cache
+ * now contains it, so want_expired can ask l if the other link does not
+ * deliver. A link that often does not deliver (link_unreliable) holds no
+ * entry, so it cannot hold back the announcements of other peers. An
  * entry still in use is never replaced by another id, so that a flood of
  * made-up ids cannot erase it. Such an id is requested without an entry.
  */
@@ -81,65 +122,124 @@ static bool should_request(node *n, node_link *l,
 {
 	uint64_t p = id_prefix(id);
 	struct node_want *w = &n->wants[p % NODE_WANTS];
-	uint16_t ref = link_ref(n, l);
-	bool in_use = now < w->until || w->other != 0;
+	bool in_use = now < w->until || w->check;
 
-	if (w->prefix == p && in_use) {
-		if (w->other == 0 && w->asked != ref) {
-			w->other = ref;
-			w->other_key = key_prefix(l);
-			n->wants_waiting++;
-		}
+	if (w->prefix == p && in_use)
 		return false;
-	}
-	if (w->prefix != 0 && in_use)
+	if ((w->prefix != 0 && in_use) || link_unreliable(l, now))
 		return true;
 	w->prefix = p;
 	memcpy(w->id, id, PROTO_ID_LEN);
 	w->until = now + CM_GOSSIP_WANT_MS;
-	w->asked = ref;
+	w->asked = link_ref(n, l);
+	w->asked_key = key_prefix(l);
+	w->tries = 1;
+	w->check = true;
+	n->wants_checking++;
 	return true;
 }
 
-/* Requests the id of an expired entry from the other link that
- * announced it, unless that link is gone or the id arrived. */
-static void request_from_other(node *n, struct node_want *w, uint64_t now)
+static void want_done(node *n, struct node_want *w)
 {
-	node_link *l = &n->links[w->other - 1];
-	node_link *late = w->asked ? &n->links[w->asked - 1] : NULL;
-	uint64_t other_key = w->other_key;
+	w->check = false;
+	n->wants_checking--;
+}
+
+/* Returns the established link other than `late` that announced w's id
+ * and missed the fewest requested records this minute, outbound links
+ * (the peers the operator chose) first among equals; NULL when none. */
+static node_link *pick_announcer(node *n, const struct node_want *w,
+				 const node_link *late, uint64_t now)
+{
+	node_link *best = NULL;
+	uint64_t best_score = UINT64_MAX;
+
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		node_link *l = &n->links[i];
+		uint64_t misses, score;
+
+		if (!l->used || !l->established || l == late ||
+		    !link_knows(l, w->id))
+			continue;
+		misses = l->undelivered_minute == now / 60000 ?
+				 l->undelivered : 0;
+		score = 2 * misses + (l->dir == NODE_LINK_IN);
+		if (score < best_score) {
+			best = l;
+			best_score = score;
+		}
+	}
+	return best;
+}
+
+/* Handles an entry whose request expired: done when the record arrived;
+ * otherwise counts the miss against the link asked and asks another
+ * link that announced the id, up to CM_GOSSIP_WANT_TRIES links. */
+static void want_expired(node *n, struct node_want *w, bool lacks,
+			 uint64_t now)
+{
+	node_link *late = link_named(n, w->asked, w->asked_key);
+	node_link *next;
 	size_t len;
 	uint8_t *buf;
 
-	w->asked = w->other;
-	w->other = 0;
+	if (!lacks) {
+		want_done(n, w);
+		return;
+	}
+	if (late)
+		count_undelivered(late, now);
+	next = w->tries < CM_GOSSIP_WANT_TRIES ?
+		       pick_announcer(n, w, late, now) : NULL;
+	if (next == NULL) {
+		want_done(n, w); /* reconciliation brings it */
+		return;
+	}
+	w->asked = link_ref(n, next);
+	w->asked_key = key_prefix(next);
+	w->tries++;
 	w->until = now + CM_GOSSIP_WANT_MS;
-	n->wants_waiting--;
-	if (!l->used || !l->established || key_prefix(l) != other_key)
-		return;
-	if (store_has(n->st, w->id) || store_is_retracted(n->st, w->id, NULL))
-		return;
 	if (proto_wire_ids(PROTO_WIRE_WANT, w->id, 1, &buf, &len) != CM_OK)
 		return;
 	cm_debug(NODE_LOG, "peer=%s did not send an announced record within "
 		 "%d ms; asking peer=%s", late ? late->short_key : "?",
-		 CM_GOSSIP_WANT_MS, l->short_key);
-	node_link_send(n, l, buf, len);
+		 CM_GOSSIP_WANT_MS, next->short_key);
+	node_link_send(n, next, buf, len);
+}
+
+/* Checks up to GOSSIP_CHECK_BATCH expired entries from index *next on,
+ * with one store lookup for all of them. */
+static void check_expired(node *n, size_t *next, uint64_t now)
+{
+	struct node_want *due[GOSSIP_CHECK_BATCH];
+	uint8_t ids[GOSSIP_CHECK_BATCH * PROTO_ID_LEN];
+	bool lacks[GOSSIP_CHECK_BATCH];
+	size_t k = 0;
+
+	for (; *next < NODE_WANTS && k < GOSSIP_CHECK_BATCH; (*next)++) {
+		struct node_want *w = &n->wants[*next];
+
+		if (!w->check || now < w->until)
+			continue;
+		memcpy(ids + k * PROTO_ID_LEN, w->id, PROTO_ID_LEN);
+		due[k++] = w;
+	}
+	if (k == 0 || store_lacks(n->st, ids, k, lacks) != CM_OK)
+		return;
+	for (size_t i = 0; i < k; i++)
+		want_expired(n, due[i], lacks[i], now);
 }
 
 void node_gossip_tick(node *n)
 {
-	uint64_t now;
+	uint64_t now = cm_mono_ms();
+	size_t next = 0;
 
-	if (n->wants_waiting == 0)
+	if (n->wants_checking == 0 || now < n->wants_next_check)
 		return;
-	now = cm_mono_ms();
-	for (size_t i = 0; i < NODE_WANTS && n->wants_waiting > 0; i++) {
-		struct node_want *w = &n->wants[i];
-
-		if (w->other != 0 && now >= w->until)
-			request_from_other(n, w, now);
-	}
+	n->wants_next_check = now + GOSSIP_CHECK_MS;
+	while (next < NODE_WANTS)
+		check_expired(n, &next, now);
 }
 
 /* Returns how many of `count` announced ids the node looks up for link

@@ -97,6 +97,11 @@ typedef struct node_link {
 	uint64_t have_budget;
 	uint64_t have_second;               /* monotonic s of the refill */
 
+	/* Records the peer announced and did not send when asked, in the
+	 * current minute (monotonic) (node_gossip.c). */
+	unsigned undelivered;
+	uint64_t undelivered_minute;
+
 	/* The TCP connection that the link's last message came on (-1:
 	 * unknown), its peer address when first seen, and the byte counts
 	 * at that moment, for the reply bytes still queued towards it. */
@@ -166,18 +171,20 @@ typedef struct node {
 
 	/* Ids requested by WANT and not received yet, direct-mapped by
 	 * 64-bit prefix (node_gossip.c). `asked` is the link the id was
-	 * requested from; `other`, when set, another link that announced it
-	 * meanwhile and is asked when `asked` has not delivered by `until`.
-	 * Links are named by index + 1 and key prefix, 0: none. */
+	 * last requested from (index + 1, 0: none, and key prefix); when it
+	 * has not delivered by `until`, another link that announced the id
+	 * is asked. `check` marks an entry whose outcome is not known yet. */
 	struct node_want {
 		uint64_t prefix;
 		uint64_t until;                 /* monotonic ms */
 		uint8_t id[PROTO_ID_LEN];
+		uint64_t asked_key;
 		uint16_t asked;
-		uint16_t other;
-		uint64_t other_key;
+		uint8_t tries;                  /* links asked so far */
+		bool check;
 	} wants[NODE_WANTS];
-	size_t wants_waiting;               /* entries with `other` set */
+	size_t wants_checking;              /* entries with `check` set */
+	uint64_t wants_next_check;          /* monotonic ms */
 
 	/* Rejections counted since the last flush to the store. */
 	uint64_t rejected[CM_ERR_COUNT];
