@@ -210,6 +210,13 @@ static cm_err open_env(store *s, const char *dir, uint64_t map_size)
 	if (rc)
 		return store_mdb_error(rc, "mdb_env_set_maxdbs", dir);
 	rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+	if (rc == ENOMEM)
+		return cm_errf(CM_ERR_NOMEM, "mdb_env_open %s failed: %s: the "
+			       "map of %llu bytes does not fit this process's "
+			       "address space; lower store_map_size in "
+			       "HOME/config or raise the limit (ulimit -v)",
+			       dir, mdb_strerror(rc),
+			       (unsigned long long)map_size);
 	if (rc)
 		return store_mdb_error(rc, "mdb_env_open", dir);
 
