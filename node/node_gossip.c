@@ -183,7 +183,9 @@ static void want_expired(node *n, struct node_want *w, bool lacks,
 	size_t len;
 	uint8_t *buf;
 
-	if (!lacks) {
+	/* While the store is full, incoming records are dropped, so a
+	 * missing record is no peer's fault. */
+	if (!lacks || n->store_full) {
 		want_done(n, w);
 		return;
 	}
