@@ -341,11 +341,13 @@ void node_gossip_push(node *n, node_link *from, const proto_signed *recs,
 		      size_t count);
 
 /* Answers a HAVE with one WANT of the ids this node lacks and has not
- * requested from another peer in the last CM_GOSSIP_WANT_MS. */
+ * requested from another peer in the last CM_GOSSIP_WANT_MS, looking up
+ * at most CM_GOSSIP_HAVE_RATE ids of the peer a second. */
 void node_gossip_on_have(node *n, node_link *l, const proto_wire_msg *m);
 
-/* Requests again, from another peer that announced it, each id whose
- * first announcer did not deliver it within CM_GOSSIP_WANT_MS. */
+/* Checks the requests older than CM_GOSSIP_WANT_MS: counts each one not
+ * delivered against the peer asked, and requests the id from another
+ * peer that announced it. */
 void node_gossip_tick(node *n);
 
 /* Notes that the peer of l holds record id, so it is not announced to
