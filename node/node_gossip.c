@@ -232,6 +232,15 @@ static void check_expired(node *n, size_t *next, uint64_t now)
 		want_expired(n, due[i], lacks[i], now);
 }
 
+void node_gossip_received(node *n, const uint8_t id[PROTO_ID_LEN])
+{
+	uint64_t p = id_prefix(id);
+	struct node_want *w = &n->wants[p % NODE_WANTS];
+
+	if (w->prefix == p && w->check)
+		want_done(n, w);
+}
+
 void node_gossip_tick(node *n)
 {
 	uint64_t now = cm_mono_ms();

@@ -345,6 +345,11 @@ void node_gossip_push(node *n, node_link *from, const proto_signed *recs,
  * at most CM_GOSSIP_HAVE_RATE ids of the peer a second. */
 void node_gossip_on_have(node *n, node_link *l, const proto_wire_msg *m);
 
+/* Ends the request for record id, which a peer sent, whether or not the
+ * node keeps it: a creator node drops records of authors it does not
+ * follow, and their peer must not count as one that does not deliver. */
+void node_gossip_received(node *n, const uint8_t id[PROTO_ID_LEN]);
+
 /* Checks the requests older than CM_GOSSIP_WANT_MS: counts each one not
  * delivered against the peer asked, and requests the id from another
  * peer that announced it. */
