@@ -211,10 +211,33 @@ static cm_err check_peer_addr(const char *addr)
 	return node_parse_addr(addr, endpoint, key);
 }
 
+/* Appends to detail[cap] each key that the file sets twice, because
+ * only the later line counts and an edit of the earlier one does
+ * nothing. */
+static void note_overrides(const cm_config *c, char *detail, size_t cap)
+{
+	size_t used = strlen(detail);
+
+	for (int i = 0; i < CM_SETTING_COUNT && used < cap; i++) {
+		cm_source src = cm_config_source(c, (cm_setting_id)i, 0);
+		int n;
+
+		if (src.kind != CM_SOURCE_FILE || src.overrides == 0)
+			continue;
+		n = snprintf(detail + used, cap - used, "; %s on line %u "
+			     "overrides line %u",
+			     cm_setting_get((cm_setting_id)i)->name, src.line,
+			     src.overrides);
+		if (n < 0)
+			return;
+		used += (size_t)n;
+	}
+}
+
 /* Parses HOME/config; on failure goes on with the defaults. */
 static void check_config(doctor *d)
 {
-	char path[CM_HOME_PATH_MAX], detail[CM_HOME_PATH_MAX + 16];
+	char path[CM_HOME_PATH_MAX], detail[CM_HOME_PATH_MAX + 256];
 	cm_err err;
 
 	cm_home_path(d->ctx->home, "config", path);
@@ -225,6 +248,7 @@ static void check_config(doctor *d)
 	err = cm_config_load(d->config, path);
 	if (!err) {
 		snprintf(detail, sizeof(detail), "%s parses", path);
+		note_overrides(d->config, detail, sizeof(detail));
 		report(d, true, "config", detail, NULL);
 		return;
 	}

@@ -197,6 +197,9 @@ static cm_err apply(cm_config *c, cm_setting_id id, const char *value,
 		e = &sl->entries[sl->n];
 	} else {
 		e = &sl->entries[0];
+		if (src.kind == CM_SOURCE_FILE &&
+		    e->src.kind == CM_SOURCE_FILE)
+			src.overrides = e->src.line;
 		entry_clear(e);
 	}
 	e->num = num;

@@ -78,6 +78,9 @@ typedef enum cm_source_kind {
 typedef struct cm_source {
 	cm_source_kind kind;
 	unsigned line;               /* CM_SOURCE_FILE: 1-based line */
+	unsigned overrides;          /* CM_SOURCE_FILE: the earlier line of
+				      * the same key that this one
+				      * overrides, 0: none */
 	const char *flag;            /* CM_SOURCE_FLAG: e.g. "--listen" */
 } cm_source;
 

@@ -151,6 +151,20 @@ static void later_line_wins(void **state)
 	assert_string_equal(cm_config_text(c, CM_SETTING_LISTEN, 0),
 			    "tcp://127.0.0.1:7702");
 	assert_int_equal(cm_config_source(c, CM_SETTING_LISTEN, 0).line, 2);
+	/* The earlier line is named, so that editing it is not in vain. */
+	assert_int_equal(cm_config_source(c, CM_SETTING_LISTEN, 0).overrides,
+			 1);
+	assert_int_equal(cm_config_source(c, CM_SETTING_MEDIA, 0).overrides,
+			 0);
+	cm_config_free(&c);
+
+	/* An option overrides the file, but it is no second line. */
+	assert_int_equal(parse("media = all\n", &c), CM_OK);
+	assert_int_equal(cm_config_set_flag(c, CM_SETTING_MEDIA, "none",
+					    "--media"),
+			 CM_OK);
+	assert_int_equal(cm_config_source(c, CM_SETTING_MEDIA, 0).overrides,
+			 0);
 	cm_config_free(&c);
 }
 
