@@ -189,7 +189,7 @@ static int load_file(cli_ctx *ctx)
 	err = cm_config_load(ctx->config, path);
 	if (err == CM_ERR_USAGE) {
 		fprintf(stderr, "clipmesh: invalid configuration: %s\n"
-			"fix the line (clipmesh.conf(5) lists every setting) "
+			"fix the file (clipmesh.conf(5) lists every setting) "
 			"and run the command again\n",
 			cm_config_error(ctx->config));
 		return CLI_USAGE;

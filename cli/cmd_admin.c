@@ -53,6 +53,48 @@ static int store_check_cmd(cli_ctx *ctx, int argc, char **argv)
 	return rep.problems ? CLI_FAIL : CLI_OK;
 }
 
+/* Creates the backup folder `dir`, or checks that it is an empty folder,
+ * so that a backup never mixes with other files. Prints the error. */
+static int backup_target(const char *dir)
+{
+	struct dirent *entry;
+	struct stat st;
+	DIR *d;
+
+	if (mkdir(dir, 0700) == 0)
+		return CLI_OK;
+	if (errno != EEXIST || stat(dir, &st) != 0) {
+		fprintf(stderr, "clipmesh: cannot create %s: %s\n"
+			"give a new folder in a writable folder, or an empty "
+			"one\n", dir, strerror(errno));
+		return CLI_FAIL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "clipmesh: backup target %s exists and is not "
+			"a folder\ngive a new or an empty folder\n", dir);
+		return CLI_FAIL;
+	}
+	d = opendir(dir);
+	if (d == NULL) {
+		fprintf(stderr, "clipmesh: cannot read %s: %s\n"
+			"give a folder that this user can write\n", dir,
+			strerror(errno));
+		return CLI_FAIL;
+	}
+	while ((entry = readdir(d)) != NULL) {
+		if (strcmp(entry->d_name, ".") == 0 ||
+		    strcmp(entry->d_name, "..") == 0)
+			continue;
+		fprintf(stderr, "clipmesh: backup folder %s is not empty (it "
+			"contains %s)\ngive a new or an empty folder\n", dir,
+			entry->d_name);
+		closedir(d);
+		return CLI_FAIL;
+	}
+	closedir(d);
+	return CLI_OK;
+}
+
 static int store_backup_cmd(cli_ctx *ctx, int argc, char **argv)
 {
 	store *s = NULL;
@@ -68,11 +110,8 @@ static int store_backup_cmd(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (argc - first != 1)
 		return cli_usage_error(ctx, "expected one DIR");
-	if (mkdir(argv[first], 0700) != 0 && errno != EEXIST) {
-		fprintf(stderr, "clipmesh: cannot create %s: %s\n",
-			argv[first], strerror(errno));
-		return CLI_FAIL;
-	}
+	if ((rc = backup_target(argv[first])) != CLI_OK)
+		return rc;
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
 		return rc;
 	cm_err_clear();
@@ -80,7 +119,8 @@ static int store_backup_cmd(cli_ctx *ctx, int argc, char **argv)
 	store_close(&s);
 	if (err)
 		return cli_fail(err, "backup failed",
-				"the folder must be empty");
+				"check that this user can write the folder "
+				"and that its disk has room for the store");
 	printf("backup written to %s\n", argv[first]);
 	return CLI_OK;
 }
@@ -171,10 +211,33 @@ static cm_err check_peer_addr(const char *addr)
 	return node_parse_addr(addr, endpoint, key);
 }
 
+/* Appends to detail[cap] each key that the file sets twice, because
+ * only the later line counts and an edit of the earlier one does
+ * nothing. */
+static void note_overrides(const cm_config *c, char *detail, size_t cap)
+{
+	size_t used = strlen(detail);
+
+	for (int i = 0; i < CM_SETTING_COUNT && used < cap; i++) {
+		cm_source src = cm_config_source(c, (cm_setting_id)i, 0);
+		int n;
+
+		if (src.kind != CM_SOURCE_FILE || src.overrides == 0)
+			continue;
+		n = snprintf(detail + used, cap - used, "; %s on line %u "
+			     "overrides line %u",
+			     cm_setting_get((cm_setting_id)i)->name, src.line,
+			     src.overrides);
+		if (n < 0)
+			return;
+		used += (size_t)n;
+	}
+}
+
 /* Parses HOME/config; on failure goes on with the defaults. */
 static void check_config(doctor *d)
 {
-	char path[CM_HOME_PATH_MAX], detail[CM_HOME_PATH_MAX + 16];
+	char path[CM_HOME_PATH_MAX], detail[CM_HOME_PATH_MAX + 256];
 	cm_err err;
 
 	cm_home_path(d->ctx->home, "config", path);
@@ -185,11 +248,12 @@ static void check_config(doctor *d)
 	err = cm_config_load(d->config, path);
 	if (!err) {
 		snprintf(detail, sizeof(detail), "%s parses", path);
+		note_overrides(d->config, detail, sizeof(detail));
 		report(d, true, "config", detail, NULL);
 		return;
 	}
 	report(d, false, "config", cm_config_error(d->config),
-	       "correct that line (clipmesh.conf(5) lists every setting); "
+	       "correct the file (clipmesh.conf(5) lists every setting); "
 	       "the checks below use the defaults");
 	cm_config_free(&d->config);
 	cm_config_new(check_peer_addr, &d->config);

@@ -45,6 +45,9 @@ static json_t *setting_json(const cm_config *c, cm_setting_id id)
 					sizeof(source));
 		json_object_set_new(o, "value", json_string(value));
 		json_object_set_new(o, "source", json_string(source));
+		if (cm_config_source(c, id, 0).overrides)
+			json_object_set_new(o, "overrides_line", json_integer(
+				cm_config_source(c, id, 0).overrides));
 		return o;
 	}
 	values = json_array();
@@ -75,7 +78,12 @@ static void show_text(const cm_config *c, cm_setting_id id)
 		cm_config_format(c, id, i, value, sizeof(value));
 		cm_config_format_source(c, cm_config_source(c, id, i), source,
 					sizeof(source));
-		printf("%s = %s  # %s\n", s->name, value, source);
+		if (cm_config_source(c, id, i).overrides)
+			printf("%s = %s  # %s, overrides line %u\n", s->name,
+			       value, source,
+			       cm_config_source(c, id, i).overrides);
+		else
+			printf("%s = %s  # %s\n", s->name, value, source);
 	}
 }
 

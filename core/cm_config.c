@@ -127,8 +127,10 @@ void cm_config_free(cm_config **c)
 }
 
 /* Copies `value` for a message: cut to SHOWN_VALUE_MAX bytes, with every
- * control character shown as '?', so that a hostile file cannot write
- * escape sequences to the terminal. */
+ * control character and every byte over 0x7e shown as '?', so that a
+ * hostile file cannot write escape sequences to the terminal, C1 ones
+ * in UTF-8 (such as c2 9b) or invalid UTF-8 included. Every valid value
+ * is ASCII. */
 static void shown_value(const char *value, char *out, size_t cap)
 {
 	size_t n = 0;
@@ -136,7 +138,7 @@ static void shown_value(const char *value, char *out, size_t cap)
 	for (; value[n] != '\0' && n + 1 < cap && n < SHOWN_VALUE_MAX; n++) {
 		unsigned char ch = (unsigned char)value[n];
 
-		out[n] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+		out[n] = ch < 0x20 || ch >= 0x7f ? '?' : (char)ch;
 	}
 	out[n] = '\0';
 	if (value[n] != '\0' && n >= 3)
@@ -165,11 +167,19 @@ static cm_err apply(cm_config *c, cm_setting_id id, const char *value,
 		return CM_ERR_USAGE;
 	}
 	if (s->type == CM_VALUE_PEERS && c->peer_check != NULL) {
+		char detail[320];
+
 		cm_err_clear();
 		if (c->peer_check(value) != CM_OK) {
+			/* The detail quotes the whole address. */
+			cm_strlcpy(detail, cm_err_detail(), sizeof(detail));
+			for (char *p = detail; *p != '\0'; p++)
+				if ((unsigned char)*p < 0x20 ||
+				    (unsigned char)*p >= 0x7f)
+					*p = '?';
 			snprintf(why, cap, "invalid value '%s' for %s: %s; "
 				 "give the address 'clipmesh id' prints on "
-				 "the peer", shown, s->name, cm_err_detail());
+				 "the peer", shown, s->name, detail);
 			return CM_ERR_USAGE;
 		}
 	}
@@ -187,6 +197,9 @@ static cm_err apply(cm_config *c, cm_setting_id id, const char *value,
 		e = &sl->entries[sl->n];
 	} else {
 		e = &sl->entries[0];
+		if (src.kind == CM_SOURCE_FILE &&
+		    e->src.kind == CM_SOURCE_FILE)
+			src.overrides = e->src.line;
 		entry_clear(e);
 	}
 	e->num = num;
@@ -233,6 +246,50 @@ static void parse_error(parse_state *ps, const char *fmt, ...)
 	va_end(ap);
 }
 
+static bool section_known(const char *section)
+{
+	return strcmp(section, "node") == 0 ||
+	       strcmp(section, "mirror") == 0 ||
+	       strcmp(section, "limits") == 0;
+}
+
+/*
+ * Checks a "[section]" line before libinih sees it. libinih ignores what
+ * follows the ']', so "[node] media = all" would lose its setting, and it
+ * reports an unknown section only when a key follows it.
+ */
+static bool section_line_valid(parse_state *ps, const char *line)
+{
+	char name[SHOWN_VALUE_MAX + 1], shown[SHOWN_VALUE_MAX + 1];
+	const char *end = strchr(line, ']');
+	const char *rest;
+	size_t n;
+
+	if (end == NULL)
+		return true; /* libinih reports the line as malformed */
+	n = (size_t)(end - line - 1);
+	if (n >= sizeof(name))
+		n = sizeof(name) - 1;
+	memcpy(name, line + 1, n);
+	name[n] = '\0';
+	shown_value(name, shown, sizeof(shown));
+	if (!section_known(name)) {
+		parse_error(ps, "unknown section [%s]: use [node], [mirror] "
+			    "or [limits], or none", shown);
+		return false;
+	}
+	rest = end + 1;
+	while (*rest == ' ' || *rest == '\t' || *rest == '\r' ||
+	       *rest == '\n')
+		rest++;
+	if (*rest != '\0' && *rest != ';' && *rest != '#') {
+		parse_error(ps, "text after [%s]: put each setting on a line "
+			    "of its own below the section header", shown);
+		return false;
+	}
+	return true;
+}
+
 /*
  * Hands libinih one line of the text. Leading blanks are dropped, so that
  * no line is taken as the continuation of the previous value. A line
@@ -269,14 +326,9 @@ static char *read_line(char *str, int num, void *stream)
 	str[len] = '\0';
 	ps->next += len;
 	ps->left -= len;
+	if (str[0] == '[' && !section_line_valid(ps, str))
+		return NULL;
 	return str;
-}
-
-static bool section_known(const char *section)
-{
-	return strcmp(section, "node") == 0 ||
-	       strcmp(section, "mirror") == 0 ||
-	       strcmp(section, "limits") == 0;
 }
 
 /* libinih's callback for each "key = value"; returns 0 on an error. */
@@ -352,31 +404,77 @@ cm_err cm_config_load_text(cm_config *c, const char *label, const char *text,
 	return cm_errf(CM_ERR_USAGE, "%s", c->error);
 }
 
+/* Records a problem with the config file as a whole, one that the
+ * operator fixes; returns CM_ERR_USAGE. */
+static cm_err file_error(cm_config *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static cm_err file_error(cm_config *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->error, sizeof(c->error), fmt, ap);
+	va_end(ap);
+	return cm_errf(CM_ERR_USAGE, "%s", c->error);
+}
+
+/* Opens the config without blocking on a FIFO. CM_ERR_NOT_FOUND when no
+ * file is there; a symbolic link to a missing file is an error, because
+ * the operator meant a file to be read. */
+static cm_err open_file(cm_config *c, const char *path, int *fd)
+{
+	struct stat st;
+
+	*fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (*fd >= 0)
+		return CM_OK;
+	if (errno == ENOENT && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+		return file_error(c, "%s is a symbolic link to a missing "
+				  "file: restore the file it names or remove "
+				  "the link", path);
+	if (errno == ENOENT)
+		return CM_ERR_NOT_FOUND;
+	return file_error(c, "cannot open %s: %s; make it a file that this "
+			  "user can read", path, strerror(errno));
+}
+
 /* Reads a whole file of at most CM_CONFIG_FILE_MAX bytes into *text
- * (malloc'd, NUL-terminated). CM_ERR_NOT_FOUND when it does not exist. */
+ * (malloc'd, NUL-terminated). CM_ERR_NOT_FOUND when it does not exist;
+ * CM_ERR_USAGE when it is not a regular file of at most that size. */
 static cm_err read_file(cm_config *c, const char *path, char **text,
 			size_t *len)
 {
 	struct stat st;
 	char *buf = NULL;
 	ssize_t n;
-	int fd;
-	cm_err err = CM_OK;
+	int fd = -1;
+	cm_err err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT)
-		return CM_ERR_NOT_FOUND;
-	if (fd < 0) {
-		snprintf(c->error, sizeof(c->error), "cannot open %s: %s",
-			 path, strerror(errno));
-		return cm_errf(CM_ERR_IO, "%s", c->error);
+	err = open_file(c, path, &fd);
+	if (err)
+		return err;
+	if (fstat(fd, &st) != 0) {
+		err = file_error(c, "cannot read %s: %s", path,
+				 strerror(errno));
+		goto out;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size > CM_CONFIG_FILE_MAX) {
-		snprintf(c->error, sizeof(c->error),
-			 "%s is not a regular file of at most %d bytes", path,
-			 CM_CONFIG_FILE_MAX);
-		err = cm_errf(CM_ERR_IO, "%s", c->error);
+	if (S_ISDIR(st.st_mode)) {
+		err = file_error(c, "%s is a directory, not a file: move it "
+				 "away; 'clipmesh config example' prints a "
+				 "file to start from", path);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err = file_error(c, "%s is not a regular file (a FIFO, socket "
+				 "or device): replace it with a text file",
+				 path);
+		goto out;
+	}
+	if (st.st_size > CM_CONFIG_FILE_MAX) {
+		err = file_error(c, "%s is %lld bytes, over the limit of %d: "
+				 "remove the lines it does not need", path,
+				 (long long)st.st_size, CM_CONFIG_FILE_MAX);
 		goto out;
 	}
 	buf = malloc((size_t)st.st_size + 1);

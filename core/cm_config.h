@@ -81,6 +81,9 @@ typedef enum cm_source_kind {
 typedef struct cm_source {
 	cm_source_kind kind;
 	unsigned line;               /* CM_SOURCE_FILE: 1-based line */
+	unsigned overrides;          /* CM_SOURCE_FILE: the earlier line of
+				      * the same key that this one
+				      * overrides, 0: none */
 	const char *flag;            /* CM_SOURCE_FLAG: e.g. "--listen" */
 } cm_source;
 
@@ -111,9 +114,12 @@ void cm_config_free(cm_config **c);
 /*
  * Reads the file at `path` over the values held. A missing file leaves
  * them as they are. Fails with CM_ERR_USAGE on an unknown section or key,
- * a bad value or a line that is not "key = value", and with CM_ERR_IO
- * when the file cannot be read or exceeds CM_CONFIG_FILE_MAX; then
- * cm_config_error() returns "PATH:LINE: what, allowed values". A later
+ * a bad value or a line that is not "key = value"; then
+ * cm_config_error() returns "PATH:LINE: what, allowed values". Also
+ * fails with CM_ERR_USAGE, and an error "PATH ...: what to do", when the
+ * file cannot be opened, is a symbolic link to a missing file, or is not
+ * a regular file of at most CM_CONFIG_FILE_MAX bytes, and with CM_ERR_IO
+ * when reading it fails. A FIFO is rejected without blocking. A later
  * line overrides an earlier line of the same key, except that `peer`
  * lines add up.
  */

@@ -53,6 +53,19 @@
 						from one peer is not
 						requested from another for
 						this long */
+#define CM_GOSSIP_WANT_TRIES 4               /* peers asked in turn for
+						an announced record before
+						reconciliation is left to
+						bring it */
+#define CM_GOSSIP_UNDELIVERED_MAX 4          /* announced records a peer
+						may fail to send when asked
+						in a minute before its
+						announcements stop holding
+						back other peers' */
+#define CM_GOSSIP_HAVE_RATE 16384            /* announced ids per second
+						that one peer may make the
+						node look up; the rest
+						wait for reconciliation */
 #define CM_WIRE_FOLLOWS_MAX 4096             /* authors in a HELLO */
 #define CM_WIRE_CHUNKS_INFLIGHT 8            /* chunk requests per peer */
 #define CM_WIRE_HWM 256                      /* messages queued per peer */

@@ -501,9 +501,11 @@ bool cm_setting_parse(cm_setting_id id, const char *text, uint64_t *num,
 	default:
 		if (s->zero != NULL && strcmp(text, s->zero) == 0)
 			return true;
-		ok = parse_numeric(s, text, num) &&
-		     ((*num == 0 && s->zero != NULL) ||
-		      (*num >= s->min && *num <= s->max));
+		/* 0 is not a spelling of the zero word: media_budget = 0
+		 * would read as "unlimited" to the node but as "no media"
+		 * to many operators. */
+		ok = parse_numeric(s, text, num) && *num >= s->min &&
+		     *num <= s->max;
 		break;
 	}
 	if (ok)

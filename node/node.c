@@ -456,6 +456,7 @@ static void tick(node *n, uint64_t *next_flush)
 
 	node_interest_refresh(n, false);
 	node_links_tick(n);
+	node_gossip_tick(n);
 	node_media_tick(n);
 	node_stats_publish(n, false);
 	if (now >= *next_flush) {

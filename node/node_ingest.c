@@ -202,6 +202,7 @@ static size_t open_batch(node *n, node_link *from, const proto_wire_msg *m)
 			continue;
 		}
 		if (!node_wants(n, rec->rec.author)) {
+			node_gossip_received(n, rec->id);
 			cm_hex_short(rec->id, short_id);
 			cm_hex_short(rec->rec.author, short_author);
 			cm_debug(NODE_LOG, "ignored record id=%s author=%s "

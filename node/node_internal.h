@@ -214,6 +214,16 @@ typedef struct node_link {
 	 * (node_gossip.c). */
 	uint64_t known_ids[NODE_KNOWN_IDS];
 
+	/* Announced ids the node may still look up for this peer: up to
+	 * CM_GOSSIP_HAVE_RATE, refilled each second (node_gossip.c). */
+	uint64_t have_budget;
+	uint64_t have_second;               /* monotonic s of the refill */
+
+	/* Records the peer announced and did not send when asked, in the
+	 * current minute (monotonic) (node_gossip.c). */
+	unsigned undelivered;
+	uint64_t undelivered_minute;
+
 	/* The TCP connection that the link's last message came on (-1:
 	 * unknown), its peer address when first seen, and the byte counts
 	 * at that moment, for the reply bytes still queued towards it. */
@@ -309,11 +319,21 @@ typedef struct node {
 	uint64_t next_interest;
 
 	/* Ids requested by WANT and not received yet, direct-mapped by
-	 * 64-bit prefix (node_gossip.c). */
+	 * 64-bit prefix (node_gossip.c). `asked` is the link the id was
+	 * last requested from (index + 1, 0: none, and key prefix); when it
+	 * has not delivered by `until`, another link that announced the id
+	 * is asked. `check` marks an entry whose outcome is not known yet. */
 	struct node_want {
 		uint64_t prefix;
 		uint64_t until;                 /* monotonic ms */
+		uint8_t id[PROTO_ID_LEN];
+		uint64_t asked_key;
+		uint16_t asked;
+		uint8_t tries;                  /* links asked so far */
+		bool check;
 	} wants[NODE_WANTS];
+	size_t wants_checking;              /* entries with `check` set */
+	uint64_t wants_next_check;          /* monotonic ms */
 
 	/* Rejections counted since the last flush to the store. */
 	uint64_t rejected[CM_ERR_COUNT];
@@ -569,8 +589,19 @@ void node_gossip_push(node *n, node_link *from, const proto_signed *recs,
 		      size_t count);
 
 /* Answers a HAVE with one WANT of the ids this node lacks and has not
- * requested from another peer in the last CM_GOSSIP_WANT_MS. */
+ * requested from another peer in the last CM_GOSSIP_WANT_MS, looking up
+ * at most CM_GOSSIP_HAVE_RATE ids of the peer a second. */
 void node_gossip_on_have(node *n, node_link *l, const proto_wire_msg *m);
+
+/* Ends the request for record id, which a peer sent, whether or not the
+ * node keeps it: a creator node drops records of authors it does not
+ * follow, and their peer must not count as one that does not deliver. */
+void node_gossip_received(node *n, const uint8_t id[PROTO_ID_LEN]);
+
+/* Checks the requests older than CM_GOSSIP_WANT_MS: counts each one not
+ * delivered against the peer asked, and requests the id from another
+ * peer that announced it. */
+void node_gossip_tick(node *n);
 
 /* Notes that the peer of l holds record id, so it is not announced to
  * it. */

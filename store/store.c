@@ -76,6 +76,10 @@ cm_err store_mdb_error(int rc, const char *call, const char *object)
 		err = CM_ERR_NOMEM;
 	else if (rc > 0)
 		err = CM_ERR_IO;
+	if (rc == MDB_MAP_FULL)
+		return cm_errf(err, "%s %s failed: %s; raise store_map_size "
+			       "in HOME/config (clipmesh.conf(5))", call,
+			       object, mdb_strerror(rc));
 	return cm_errf(err, "%s %s failed: %s", call, object,
 		       mdb_strerror(rc));
 }
@@ -178,6 +182,8 @@ static cm_err open_dbs(store *s, const char *dir)
 	}
 	if (migrate)
 		err = store_format_migrate(s, txn, dir);
+	if (!err)
+		err = store_log_check_head(s, txn, dir);
 	if (err)
 		goto out;
 	err = store_txn_commit(txn);
@@ -190,6 +196,7 @@ out:
 
 static cm_err open_env(store *s, const char *dir, uint64_t map_size)
 {
+	MDB_envinfo info;
 	int dead = 0;
 	int rc;
 
@@ -203,8 +210,23 @@ static cm_err open_env(store *s, const char *dir, uint64_t map_size)
 	if (rc)
 		return store_mdb_error(rc, "mdb_env_set_maxdbs", dir);
 	rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+	if (rc == ENOMEM)
+		return cm_errf(CM_ERR_NOMEM, "mdb_env_open %s failed: %s: the "
+			       "map of %llu bytes does not fit this process's "
+			       "address space; lower store_map_size in "
+			       "HOME/config or raise the limit (ulimit -v)",
+			       dir, mdb_strerror(rc),
+			       (unsigned long long)map_size);
 	if (rc)
 		return store_mdb_error(rc, "mdb_env_open", dir);
+
+	/* LMDB grows a map smaller than the data file to the file's size,
+	 * and then every write that needs a new page fails. */
+	if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > map_size)
+		cm_warn("store", "store %s is %zu bytes, more than "
+			"store_map_size (%llu bytes): writes will fail with "
+			"MDB_MAP_FULL; raise store_map_size in HOME/config",
+			dir, info.me_mapsize, (unsigned long long)map_size);
 
 	rc = mdb_reader_check(s->env, &dead);
 	if (rc)
@@ -517,31 +539,59 @@ bool store_has(store *s, const uint8_t id[PROTO_ID_LEN])
 	return store_key_exists(s, STORE_DB_RECORDS, id, PROTO_ID_LEN);
 }
 
+/* store_is_retracted within txn. */
+static bool retracted_in(store *s, MDB_txn *txn,
+			 const uint8_t id[PROTO_ID_LEN],
+			 uint8_t retraction[PROTO_ID_LEN])
+{
+	MDB_val k, v;
+
+	/* Confirming a retraction deletes the forged ones and confirms all
+	 * of its author's, so the first entry of id is confirmed if any is. */
+	if (store_seek(s, txn, STORE_DB_RETRACTED, id, PROTO_ID_LEN, false,
+		       &k, &v) != CM_OK ||
+	    k.mv_size != STORE_RETRACTED_KEY_LEN ||
+	    memcmp(k.mv_data, id, PROTO_ID_LEN) != 0 || v.mv_size != 1 ||
+	    *(uint8_t *)v.mv_data != STORE_RETRACT_CONFIRMED)
+		return false;
+	if (retraction)
+		memcpy(retraction,
+		       (uint8_t *)k.mv_data + PROTO_ID_LEN + PROTO_KEY_LEN,
+		       PROTO_ID_LEN);
+	return true;
+}
+
 bool store_is_retracted(store *s, const uint8_t id[PROTO_ID_LEN],
 			uint8_t retraction[PROTO_ID_LEN])
 {
 	MDB_txn *txn = NULL;
-	MDB_val k, v;
-	bool found = false;
+	bool found;
 
 	if (store_txn_begin(s, false, &txn))
 		return false;
-	/* Confirming a retraction deletes the forged ones and confirms all
-	 * of its author's, so the first entry of id is confirmed if any is. */
-	if (store_seek(s, txn, STORE_DB_RETRACTED, id, PROTO_ID_LEN, false,
-		       &k, &v) == CM_OK &&
-	    k.mv_size == STORE_RETRACTED_KEY_LEN &&
-	    memcmp(k.mv_data, id, PROTO_ID_LEN) == 0 && v.mv_size == 1 &&
-	    *(uint8_t *)v.mv_data == STORE_RETRACT_CONFIRMED) {
-		found = true;
-		if (retraction)
-			memcpy(retraction,
-			       (uint8_t *)k.mv_data + PROTO_ID_LEN +
-				       PROTO_KEY_LEN,
-			       PROTO_ID_LEN);
-	}
+	found = retracted_in(s, txn, id, retraction);
 	mdb_txn_abort(txn);
 	return found;
+}
+
+cm_err store_lacks(store *s, const uint8_t *ids, size_t count, bool *lacks)
+{
+	MDB_txn *txn = NULL;
+	cm_err err;
+
+	err = store_txn_begin(s, false, &txn);
+	if (err)
+		return err;
+	for (size_t i = 0; i < count; i++) {
+		const uint8_t *id = ids + i * PROTO_ID_LEN;
+		MDB_val v;
+
+		lacks[i] = store_db_get(s, txn, STORE_DB_RECORDS, id,
+					PROTO_ID_LEN, &v) != CM_OK &&
+			   !retracted_in(s, txn, id, NULL);
+	}
+	mdb_txn_abort(txn);
+	return CM_OK;
 }
 
 /* True when key (32 bytes) starts with the first `nibbles` hex digits of

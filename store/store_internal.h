@@ -199,8 +199,16 @@ size_t store_index_key(uint8_t out[STORE_INDEX_KEY_MAX], const uint8_t *prefix,
 cm_err store_format_check(store *s, MDB_txn *txn, const char *dir,
 			  bool *migrate);
 
-/* Migrates the store to STORE_FORMAT once every database is open. */
+/* Migrates the store to STORE_FORMAT once every database is open. A
+ * store that already has an acceptance log only gets its format key
+ * set again, because a format 1 store has none. */
 cm_err store_format_migrate(store *s, MDB_txn *txn, const char *dir);
+
+/* Sets the meta key log_head to the last acceptance log entry when the
+ * two differ, with a warning. Every append writes both in one
+ * transaction, so they differ only when the key was damaged, and a head
+ * behind the log would make every later append fail. */
+cm_err store_log_check_head(store *s, MDB_txn *txn, const char *dir);
 
 /* Gives record id, added in txn, the next sequence number. */
 cm_err store_log_append(store *s, MDB_txn *txn,

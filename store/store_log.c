@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "cm_log.h"
+#include "cm_util.h"
 
 #define META_FORMAT "format"
 #define META_FORMAT_NEEDS "format_needs"
@@ -34,7 +35,16 @@
 static cm_err meta_get(store *s, MDB_txn *txn, const char *key,
 		       uint64_t *value)
 {
-	return store_u64_get(s, txn, STORE_DB_META, key, strlen(key), value);
+	cm_err err = store_u64_get(s, txn, STORE_DB_META, key, strlen(key),
+				   value);
+	char detail[128];
+
+	if (err != CM_ERR_STORE)
+		return err;
+	cm_strlcpy(detail, cm_err_detail(), sizeof(detail));
+	return cm_errf(err, "meta key '%s' is damaged (%s); restore the "
+		       "store from a backup ('clipmesh store backup')", key,
+		       detail);
 }
 
 static cm_err meta_set(store *s, MDB_txn *txn, const char *key,
@@ -72,6 +82,15 @@ static cm_err newer_format(store *s, MDB_txn *txn, const char *dir,
 
 	if (err)
 		return err;
+	/* This release meets what the store says it needs, so the format
+	 * key itself is wrong. */
+	if (needs != 0 && needs <= STORE_FORMAT_NEEDS)
+		return cm_errf(CM_ERR_STORE_VERSION,
+			       "store %s has format %llu, but its format_needs "
+			       "key names a release that reads format %d: the "
+			       "meta key 'format' is damaged; restore the store "
+			       "from a backup ('clipmesh store backup')",
+			       dir, (unsigned long long)format, STORE_FORMAT);
 	if (needs == 0)
 		return cm_errf(CM_ERR_STORE_VERSION,
 			       "store %s has format %llu; this clipmesh reads "
@@ -163,11 +182,37 @@ out:
 	return err;
 }
 
+/* Counts the entries of the acceptance log into *entries. */
+static cm_err log_entries(store *s, MDB_txn *txn, size_t *entries)
+{
+	MDB_stat st;
+	int rc = mdb_stat(txn, s->dbi[STORE_DB_LOG], &st);
+
+	if (rc)
+		return store_mdb_error(rc, "mdb_stat", "log");
+	*entries = st.ms_entries;
+	return CM_OK;
+}
+
 cm_err store_format_migrate(store *s, MDB_txn *txn, const char *dir)
 {
 	uint64_t numbered = 0;
+	size_t entries = 0;
 	cm_err err;
 
+	/* A format 1 store has no acceptance log. One with log entries and
+	 * a format key that reads 1, or none, lost its key: numbering its
+	 * records again would collide with the log, so set the key. */
+	err = log_entries(s, txn, &entries);
+	if (err)
+		return err;
+	if (entries > 0) {
+		cm_warn("store", "store %s has %zu acceptance log entries but "
+			"its meta key 'format' reads 1 or is missing; the key "
+			"was damaged and is set to %d again", dir, entries,
+			STORE_FORMAT);
+		return set_format(s, txn);
+	}
 	err = migrate_log(s, txn, &numbered);
 	if (!err)
 		err = set_format(s, txn);
@@ -177,6 +222,40 @@ cm_err store_format_migrate(store *s, MDB_txn *txn, const char *dir)
 			"numbered in the acceptance log",
 			dir, STORE_FORMAT, (unsigned long long)numbered);
 	return err;
+}
+
+cm_err store_log_check_head(store *s, MDB_txn *txn, const char *dir)
+{
+	MDB_cursor *cur = NULL;
+	uint64_t head = 0, last = 0;
+	MDB_val k, v;
+	cm_err err;
+	int rc;
+
+	err = meta_get(s, txn, META_LOG_HEAD, &head);
+	if (err)
+		return err;
+	rc = mdb_cursor_open(txn, s->dbi[STORE_DB_LOG], &cur);
+	if (rc)
+		return store_mdb_error(rc, "mdb_cursor_open", "log");
+	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		return CM_OK; /* no log yet: head 0 or a head from nowhere */
+	if (rc)
+		return store_mdb_error(rc, "mdb_cursor_get", "log");
+	if (k.mv_size != 8)
+		return cm_errf(CM_ERR_STORE, "log key of %zu bytes in store %s; "
+			       "restore the store from a backup", k.mv_size,
+			       dir);
+	last = store_be64_get(k.mv_data);
+	if (head == last)
+		return CM_OK;
+	cm_warn("store", "store %s: meta key 'log_head' reads %llu but the "
+		"last acceptance log entry is %llu; the key was damaged and "
+		"is set to %llu", dir, (unsigned long long)head,
+		(unsigned long long)last, (unsigned long long)last);
+	return meta_set(s, txn, META_LOG_HEAD, last);
 }
 
 cm_err store_log_append(store *s, MDB_txn *txn,

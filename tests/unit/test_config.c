@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -150,6 +151,20 @@ static void later_line_wins(void **state)
 	assert_string_equal(cm_config_text(c, CM_SETTING_LISTEN, 0),
 			    "tcp://127.0.0.1:7702");
 	assert_int_equal(cm_config_source(c, CM_SETTING_LISTEN, 0).line, 2);
+	/* The earlier line is named, so that editing it is not in vain. */
+	assert_int_equal(cm_config_source(c, CM_SETTING_LISTEN, 0).overrides,
+			 1);
+	assert_int_equal(cm_config_source(c, CM_SETTING_MEDIA, 0).overrides,
+			 0);
+	cm_config_free(&c);
+
+	/* An option overrides the file, but it is no second line. */
+	assert_int_equal(parse("media = all\n", &c), CM_OK);
+	assert_int_equal(cm_config_set_flag(c, CM_SETTING_MEDIA, "none",
+					    "--media"),
+			 CM_OK);
+	assert_int_equal(cm_config_source(c, CM_SETTING_MEDIA, 0).overrides,
+			 0);
 	cm_config_free(&c);
 }
 
@@ -216,6 +231,12 @@ static void zero_words(void **state)
 	assert_string_equal(cm_config_text(c, CM_SETTING_HTTP, 0),
 			    "127.0.0.1:8080");
 	cm_config_free(&c);
+
+	/* The word, not the number: 0 would mean "unlimited" here. */
+	assert_int_equal(parse("media_budget = 0\n", &c), CM_ERR_USAGE);
+	assert_error_contains(c, "invalid value '0' for media_budget: "
+			      "expected a size of at least 1");
+	cm_config_free(&c);
 }
 
 /* One bad file per case: the error must name the line and the cause. */
@@ -252,7 +273,7 @@ static void bad_lines_named(void **state)
 		 "comment"},
 		{"[limits\n", "test.conf:1: expected 'key = value'"},
 		{"[other]\nlisten = tcp://127.0.0.1:1\n",
-		 "test.conf:2: unknown section [other]"},
+		 "test.conf:1: unknown section [other]"},
 		{"[limits]\nlisten = tcp://127.0.0.1:1\n",
 		 "test.conf:2: listen belongs in [node], not [limits]"},
 		{"media_max = 18446744073709551615K\n", "invalid value"},
@@ -295,6 +316,17 @@ static void hostile_text_rejected(void **state)
 	assert_int_equal(parse("media = \x1b[31mall\n", &c), CM_ERR_USAGE);
 	assert_error_contains(c, "invalid value '?[31mall'");
 	cm_config_free(&c);
+
+	/* Nor a C1 control in UTF-8, nor one inside a peer address, which
+	 * the address check quotes in full. */
+	assert_int_equal(parse("media = \xc2\x9b" "31mall\n", &c),
+			 CM_ERR_USAGE);
+	assert_error_contains(c, "invalid value '??31mall'");
+	cm_config_free(&c);
+	assert_int_equal(parse("peer = clipmesh://\x1b[31mzz@127.0.0.1:1\n",
+			       &c), CM_ERR_USAGE);
+	assert_null(strchr(cm_config_error(c), '\x1b'));
+	cm_config_free(&c);
 }
 
 static void missing_file_keeps_defaults(void **state)
@@ -321,10 +353,80 @@ static void oversized_file_rejected(void **state)
 	assert_int_equal(ftruncate(fd, CM_CONFIG_FILE_MAX + 1), 0);
 	close(fd);
 	assert_int_equal(cm_config_new(NULL, &c), CM_OK);
-	assert_int_equal(cm_config_load(c, path), CM_ERR_IO);
-	assert_error_contains(c, "is not a regular file of at most");
+	assert_int_equal(cm_config_load(c, path), CM_ERR_USAGE);
+	assert_error_contains(c, "over the limit of 65536");
 	cm_config_free(&c);
 	unlink(path);
+}
+
+/* Loads `path` into a new configuration and checks that it fails with
+ * CM_ERR_USAGE and an error containing `part`. */
+static void assert_load_rejected(const char *path, const char *part)
+{
+	cm_config *c = NULL;
+
+	assert_int_equal(cm_config_new(NULL, &c), CM_OK);
+	assert_int_equal(cm_config_load(c, path), CM_ERR_USAGE);
+	assert_error_contains(c, part);
+	cm_config_free(&c);
+}
+
+/* A FIFO must not block the command, and a directory, a symbolic link
+ * to a missing file or a loop of links is named with the fix. */
+static void odd_files_rejected(void **state)
+{
+	char dir[] = "/tmp/clipmesh-config-XXXXXX";
+	char path[sizeof(dir) + 16];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/config", dir);
+
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_load_rejected(path, "is not a regular file (a FIFO");
+	assert_int_equal(unlink(path), 0);
+
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_load_rejected(path, "is a directory, not a file");
+	assert_int_equal(rmdir(path), 0);
+
+	assert_int_equal(symlink("/nonexistent/clipmesh.conf", path), 0);
+	assert_load_rejected(path, "symbolic link to a missing file");
+	assert_int_equal(unlink(path), 0);
+
+	assert_int_equal(symlink("config", path), 0);
+	assert_load_rejected(path, "cannot open");
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* libinih drops what follows "[section]" and accepts an unknown section
+ * that no key follows; both would lose settings without a word. */
+static void section_lines_checked(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *error;
+	} cases[] = {
+		{"[node] media = all\n", "test.conf:1: text after [node]"},
+		{"[limits]]\npeers_max = 3\n", "test.conf:1: text after"},
+		{"media = all\n[nodes]\n", "test.conf:2: unknown section "
+					     "[nodes]"},
+		{"[]\nmedia = all\n", "test.conf:1: unknown section []"},
+		{"[\x1b]2;x\x07]\n", "test.conf:1: unknown section [?]"},
+	};
+	cm_config *c = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(parse(cases[i].text, &c), CM_ERR_USAGE);
+		assert_error_contains(c, cases[i].error);
+		cm_config_free(&c);
+	}
+	assert_int_equal(parse("[node] ; comment\nmedia = all\n[limits]\t"
+			       "# another\n", &c), CM_OK);
+	assert_int_equal(cm_config_num(c, CM_SETTING_MEDIA), 0);
+	cm_config_free(&c);
 }
 
 static void sizes_and_durations(void **state)
@@ -390,6 +492,8 @@ int main(void)
 		cmocka_unit_test(hostile_text_rejected),
 		cmocka_unit_test(missing_file_keeps_defaults),
 		cmocka_unit_test(oversized_file_rejected),
+		cmocka_unit_test(odd_files_rejected),
+		cmocka_unit_test(section_lines_checked),
 		cmocka_unit_test(sizes_and_durations),
 		cmocka_unit_test(values_format_canonically),
 	};

@@ -1766,6 +1766,16 @@ static void map_full(void **state)
 			 CM_OK);
 	assert_false(store_chunk_has(s, hashes[stored]));
 	store_close(&s);
+
+	/* A map smaller than the store still opens (LMDB grows it to the
+	 * data), and a write that needs a page names the setting to raise. */
+	assert_int_equal(store_open_sized(dir, 1 << 16, &s), CM_OK);
+	memset(chunk, 0xee, CM_CHUNK_SIZE);
+	proto_chunk_hash(chunk, CM_CHUNK_SIZE, hashes[0]);
+	assert_int_equal(store_chunk_put(s, hashes[0], chunk, CM_CHUNK_SIZE),
+			 CM_ERR_STORE_FULL);
+	assert_non_null(strstr(cm_err_detail(), "raise store_map_size"));
+	store_close(&s);
 	remove_dir(dir);
 	free(chunk);
 }
@@ -1907,6 +1917,111 @@ static void format_newer_refused(void **state)
 	free(c);
 }
 
+/* A format key that reads 1 on a store with an acceptance log, or a
+ * format newer than its format_needs allows, is a damaged key. The first
+ * is set again (numbering the records twice would collide with the
+ * log); the second is refused with the advice to restore a backup. */
+static void format_key_damaged(void **state)
+{
+	fixture *f = *state;
+	test_record *c1 = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "one");
+	test_record *c2 = make_clip(&f->a, T0 + 1, PRODUCT_KETTLE, NULL, "two");
+	store *s = (store *)1;
+	uint64_t head = 0;
+
+	assert_int_equal(put1(f->s, c1), CM_OK);
+	store_close(&f->s);
+
+	meta_write(f->dir, "format", 1);
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	assert_int_equal(store_log_head(f->s, &head), CM_OK);
+	assert_int_equal(head, 1);
+	assert_int_equal(put1(f->s, c2), CM_OK);
+	assert_int_equal(store_log_head(f->s, &head), CM_OK);
+	assert_int_equal(head, 2);
+	store_close(&f->s);
+
+	meta_write(f->dir, "format", 3);
+	assert_int_equal(store_open(f->dir, &s), CM_ERR_STORE_VERSION);
+	assert_null(s);
+	assert_non_null(strstr(cm_err_detail(), "'format' is damaged"));
+	meta_write(f->dir, "format", 2);
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	free(c1);
+	free(c2);
+}
+
+/* A log_head behind the log made every later append fail with
+ * "already exists"; one past it wrapped to 0. Opening sets it to the
+ * last log entry. */
+static void log_head_damaged(void **state)
+{
+	static const uint64_t damaged[] = {0, UINT64_MAX};
+	fixture *f = *state;
+	uint64_t head = 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		test_record *c = make_clip(&f->a, T0 + i, PRODUCT_KETTLE,
+					   NULL, i ? "second" : "first");
+
+		assert_int_equal(put1(f->s, c), CM_OK);
+		store_close(&f->s);
+		meta_write(f->dir, "log_head", damaged[i]);
+		assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+		assert_int_equal(store_log_head(f->s, &head), CM_OK);
+		assert_int_equal(head, i + 1);
+		free(c);
+	}
+	{
+		test_record *c = make_clip(&f->a, T0 + 5, PRODUCT_KETTLE, NULL,
+					   "third");
+
+		assert_int_equal(put1(f->s, c), CM_OK);
+		assert_int_equal(store_log_head(f->s, &head), CM_OK);
+		assert_int_equal(head, 3);
+		free(c);
+	}
+}
+
+/* store_lacks gives, in one transaction, what store_has and
+ * store_is_retracted give one id at a time. */
+static void lacks_matches_has(void **state)
+{
+	fixture *f = *state;
+	test_record *kept = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "kept");
+	test_record *gone = make_clip(&f->a, T0 + 1, PRODUCT_KETTLE, NULL,
+				      "gone");
+	test_record *retr = make_retraction(&f->a, T0 + 5, gone->sig.id);
+	test_record *never = make_clip(&f->a, T0 + 2, PRODUCT_KETTLE, NULL,
+				       "never stored");
+	uint8_t ids[4 * PROTO_ID_LEN];
+	bool lacks[4];
+
+	assert_int_equal(put1(f->s, kept), CM_OK);
+	assert_int_equal(put1(f->s, gone), CM_OK);
+	assert_int_equal(put1(f->s, retr), CM_OK);
+	memcpy(ids, kept->sig.id, PROTO_ID_LEN);
+	memcpy(ids + PROTO_ID_LEN, gone->sig.id, PROTO_ID_LEN);
+	memcpy(ids + 2 * PROTO_ID_LEN, retr->sig.id, PROTO_ID_LEN);
+	memcpy(ids + 3 * PROTO_ID_LEN, never->sig.id, PROTO_ID_LEN);
+
+	assert_int_equal(store_lacks(f->s, ids, 4, lacks), CM_OK);
+	assert_false(lacks[0]); /* stored */
+	assert_false(lacks[1]); /* retracted */
+	assert_false(lacks[2]); /* the retraction, stored */
+	assert_true(lacks[3]);
+	for (size_t i = 0; i < 4; i++) {
+		const uint8_t *id = ids + i * PROTO_ID_LEN;
+
+		assert_int_equal(lacks[i], !store_has(f->s, id) &&
+					   !store_is_retracted(f->s, id, NULL));
+	}
+	free(kept);
+	free(gone);
+	free(retr);
+	free(never);
+}
+
 static void open_missing_dir(void **state)
 {
 	store *s = (store *)1;
@@ -1987,6 +2102,9 @@ int main(void)
 		STORE_TEST(two_processes),
 		STORE_TEST(log_order_and_skips),
 		STORE_TEST(format_newer_refused),
+		STORE_TEST(format_key_damaged),
+		STORE_TEST(log_head_damaged),
+		STORE_TEST(lacks_matches_has),
 		cmocka_unit_test(map_full),
 		cmocka_unit_test(open_missing_dir),
 	};
