@@ -140,7 +140,7 @@ static void ping_due(conn *c, uint64_t now)
 	if (now < c->next_ping)
 		return;
 	c->next_ping = now + PING_EVERY_MS;
-	err = proto_wire_ping(&buf, &len);
+	err = proto_wire_ping(cm_now_ms(), &buf, &len);
 	send_encoded(c, err, &buf, &len);
 }
 
@@ -175,7 +175,8 @@ static bool handshake(conn *c)
 
 	zmq_getsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, pub, &pub_len);
 	if (!send_encoded(c, proto_wire_hello(PROTO_WIRE_ROLE_MIRROR, false,
-					      pub, NULL, 0, &buf, &len),
+					      pub, NULL, 0, cm_now_ms(), &buf,
+					      &len),
 			  &buf, &len))
 		return failf("sending HELLO");
 	zmq_msg_init(&frame);
