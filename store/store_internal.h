@@ -235,6 +235,11 @@ void store_fp_batch_end(store *s);
 cm_err store_media_refs_txn(store *s, MDB_txn *txn, const proto_record *rec,
 			    const uint8_t id[PROTO_ID_LEN], bool removed);
 
+/* True when a stored manifest lists chunk `hash` (its "cref" count is
+ * above 0), and also while the index is not built. */
+bool store_chunk_listed_txn(store *s, MDB_txn *txn,
+			    const uint8_t hash[PROTO_HASH_LEN]);
+
 /* Adds one to the "cref" count of each chunk of a manifest stored for
  * the first time in txn. */
 cm_err store_chunk_refs_add(store *s, MDB_txn *txn,

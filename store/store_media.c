@@ -34,9 +34,12 @@ static cm_err chunk_put_txn(store *s, MDB_txn *txn,
 	return CM_OK;
 }
 
-cm_err store_chunks_put(store *s, size_t n,
-			const uint8_t (*hashes)[PROTO_HASH_LEN],
-			const uint8_t *const *data, const size_t *lens)
+/* Stores n chunks in one write transaction. With `listed`, only those that
+ * a stored manifest lists, and sets listed[i] for each of them. */
+static cm_err chunks_put(store *s, size_t n,
+			 const uint8_t (*hashes)[PROTO_HASH_LEN],
+			 const uint8_t *const *data, const size_t *lens,
+			 bool *listed)
 {
 	uint64_t added = 0;
 	MDB_txn *txn = NULL;
@@ -48,6 +51,11 @@ cm_err store_chunks_put(store *s, size_t n,
 	if (err)
 		return err;
 	for (size_t i = 0; i < n; i++) {
+		if (listed) {
+			listed[i] = store_chunk_listed_txn(s, txn, hashes[i]);
+			if (!listed[i])
+				continue;
+		}
 		err = chunk_put_txn(s, txn, hashes[i], data[i], lens[i],
 				    &added);
 		if (err)
@@ -66,6 +74,21 @@ out:
 	if (txn)
 		mdb_txn_abort(txn);
 	return err;
+}
+
+cm_err store_chunks_put(store *s, size_t n,
+			const uint8_t (*hashes)[PROTO_HASH_LEN],
+			const uint8_t *const *data, const size_t *lens)
+{
+	return chunks_put(s, n, hashes, data, lens, NULL);
+}
+
+cm_err store_fetched_chunks_put(store *s, size_t n,
+				const uint8_t (*hashes)[PROTO_HASH_LEN],
+				const uint8_t *const *data,
+				const size_t *lens, bool *listed)
+{
+	return chunks_put(s, n, hashes, data, lens, listed);
 }
 
 cm_err store_chunk_put(store *s, const uint8_t hash[PROTO_HASH_LEN],
@@ -132,6 +155,11 @@ cm_err store_chunk_get_cold(store *s, const uint8_t hash[PROTO_HASH_LEN],
 bool store_chunk_has(store *s, const uint8_t hash[PROTO_HASH_LEN])
 {
 	return store_key_exists(s, STORE_DB_CHUNKS, hash, PROTO_HASH_LEN);
+}
+
+bool store_manifest_has(store *s, const uint8_t root[PROTO_HASH_LEN])
+{
+	return store_key_exists(s, STORE_DB_MANIFESTS, root, PROTO_HASH_LEN);
 }
 
 cm_err store_manifest_put(store *s, const uint8_t root[PROTO_HASH_LEN],
