@@ -524,17 +524,20 @@ static void tick(node *n, uint64_t *next_flush)
 
 static cm_err loop(node *n)
 {
-	zmq_pollitem_t items[4 + NODE_LINKS_MAX];
-	node_link *owners[4 + NODE_LINKS_MAX];
+	zmq_pollitem_t items[5 + NODE_LINKS_MAX];
+	node_link *owners[5 + NODE_LINKS_MAX];
 	uint64_t next_flush = 0;
 
 	while (!stop_signal) {
-		size_t count = 4;
+		size_t count = 5;
 
 		items[0] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
 		items[1] = (zmq_pollitem_t){n->control, 0, ZMQ_POLLIN, 0};
 		items[2] = (zmq_pollitem_t){n->zap, 0, ZMQ_POLLIN, 0};
 		items[3] = (zmq_pollitem_t){n->monitor, 0, ZMQ_POLLIN, 0};
+		/* The chunk writer's results; tick() collects them. */
+		items[4] = (zmq_pollitem_t){NULL, node_media_wake_fd(n),
+					    ZMQ_POLLIN, 0};
 		for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
 			node_link *l = &n->links[i];
 
@@ -559,7 +562,7 @@ static cm_err loop(node *n)
 			receive_router(n);
 		if (items[1].revents & ZMQ_POLLIN)
 			node_control_receive(n);
-		for (size_t i = 4; i < count; i++)
+		for (size_t i = 5; i < count; i++)
 			if (items[i].revents & ZMQ_POLLIN)
 				receive_dealer(n, owners[i]);
 		tick(n, &next_flush);
