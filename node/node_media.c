@@ -42,6 +42,7 @@
  * stack, newest first, and scans queue the newest clips first.
  */
 #include <jansson.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,10 +139,26 @@ struct node_media_state {
 static void job_free(node *n, node_media_job *job);
 static void budget_enforce(node *n, bool now);
 
+/* Allocations below this size come from malloc's arenas instead of
+ * their own mmap, and freed memory up to the trim threshold stays in the
+ * arenas. Each chunk passes through several such buffers (ZeroMQ's
+ * messages, LMDB's overflow pages). With glibc's defaults many of them
+ * went back to the kernel when freed, and the next chunk faulted them in
+ * and zeroed them again: a node fetching 1 GiB took about 350,000 page
+ * faults, and 5,000 with these settings. Peak memory stays the same,
+ * because the memory is reused rather than returned. */
+#define MALLOC_MMAP_THRESHOLD (2 * CM_WIRE_MSG_MAX)
+#define MALLOC_TRIM_THRESHOLD (64 * 1024 * 1024)
+
 cm_err node_media_init(node *n)
 {
 	cm_err err;
 
+	if (mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD) != 1 ||
+	    mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD) != 1)
+		cm_debug(NODE_LOG, "setting malloc's mmap and trim thresholds "
+			 "failed (an allocator other than glibc's?); media "
+			 "transfers take more page faults");
 
 	n->jobs = calloc(CM_MEDIA_JOBS_MAX, sizeof(*n->jobs));
 	n->chunk_buf = malloc(CM_CHUNK_SIZE);
