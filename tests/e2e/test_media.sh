@@ -84,14 +84,59 @@ wait_for 60 "the big media on M" has_media_of M "$big"
 took_ms=$((($(date +%s%N) - begin) / 1000000))
 pass "mirror M fetched the big media from A in $took_ms ms"
 
-# A fresh follower fetches from both seeders at once.
+# Runs `show` on home $1 for clip $2 in a loop until its media is
+# present, and prints the number of reads and of those that saw the
+# fetch half done. Fails when a read fails after the clip arrived, when
+# the stored chunk count goes down, or when the media is reported present
+# without every chunk.
+show_while_fetching() {
+	python3 - "$CLIPMESH" "$WORK/$1" "$2" <<'PY'
+import json, subprocess, sys, time
+
+cli, home, clip = sys.argv[1:4]
+seen = None
+reads = partial = 0
+deadline = time.time() + 60
+while time.time() < deadline:
+    run = subprocess.run([cli, "--home", home, "show", clip, "--json"],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        if seen is None:
+            time.sleep(0.05)
+            continue
+        sys.exit(f"show failed after {reads} reads: {run.stderr.strip()}")
+    media = json.loads(run.stdout)["media"][0]
+    reads += 1
+    # chunks is null until the manifest is stored. show reads "present"
+    # before the counts, so a chunk stored in between can make the counts
+    # complete while present is still false, never the other way round.
+    chunks = media["chunks"] or 0
+    if seen is not None and chunks < seen:
+        sys.exit(f"stored chunks went down from {seen} to {chunks}")
+    if media["present"] and chunks != media["chunks_total"]:
+        sys.exit(f"present with {chunks} of {media['chunks_total']} chunks")
+    seen = chunks
+    if 0 < chunks < (media["chunks_total"] or 0):
+        partial += 1
+    if media["present"]:
+        print(reads, partial)
+        sys.exit(0)
+sys.exit(f"media not present after {reads} reads in 60 s")
+PY
+}
+
+# A fresh follower fetches from both seeders at once, while another
+# process reads the store.
 new_home F
 cm F follow "$akey"
 fkey=$(short_key F)
 begin=$(date +%s%N)
 start F node --peer "$(addr_of A)" --peer "$(addr_of M)" --media-max 1G
+reads=$(show_while_fetching F "$big") || fail "show on F during the fetch: $reads"
+read -r reads partial <<<"$reads"
 wait_for 60 "the big media on F" has_media_of F "$big"
 took_ms=$((($(date +%s%N) - begin) / 1000000))
+pass "show read F's store consistently $reads times ($partial mid-transfer)"
 from_a=$(bytes_sent_to A "$fkey")
 from_m=$(bytes_sent_to M "$fkey")
 [ "$from_a" -gt $((CHUNK * 8)) ] || fail "A sent F only $from_a bytes"
