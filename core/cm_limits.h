@@ -36,7 +36,7 @@
 						--media-max says otherwise */
 #define CM_MEDIA_WRITE_BATCH 16              /* max verified chunks stored
 						per write transaction */
-#define CM_MEDIA_WRITE_SLOTS 32              /* verified chunks queued for
+#define CM_MEDIA_WRITE_SLOTS 48              /* verified chunks queued for
 						the writer thread or requested
 						from peers, over all fetches */
 #define CM_MEDIA_PENDING_MAX 256             /* media waiting for a fetch
