@@ -105,7 +105,7 @@ wait_media_complete() {
 			tail -n 20 "$work/$1.log" >&2
 			exit 1
 		}
-		sleep 0.02
+		sleep 0.2
 	done
 	out=$("$bin" --home "$work/$1" show "$clip" --json)
 	if ! grep -q '"present":true' <<<"$out" ||
