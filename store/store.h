@@ -281,9 +281,11 @@ cm_err store_chunks_present(store *s, const uint8_t (*hashes)[PROTO_HASH_LEN],
 			    size_t n, bool *present, size_t *count);
 
 /*
- * Copies chunk `hash` like store_chunk_get, then drops the whole memory
- * pages of the stored value from this process's resident set, so that
- * reading or serving large media keeps memory flat.
+ * Copies chunk `hash` like store_chunk_get without keeping its pages in
+ * this process's resident set, so that reading or serving large media
+ * keeps memory flat. It reads the store file with pread(). Where the map
+ * cannot be located, it copies from the map and then drops the value's
+ * whole pages.
  */
 cm_err store_chunk_get_cold(store *s, const uint8_t hash[PROTO_HASH_LEN],
 			    uint8_t *buf, size_t cap, size_t *len);
