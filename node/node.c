@@ -364,8 +364,10 @@ static void receive_router(node *n)
 		    (l = node_link_in(n, zmq_msg_data(&rid), zmq_msg_size(&rid),
 				      key, ip))) {
 			node_link_set_fd(l, zmq_msg_get(&msg, ZMQ_SRCFD));
+			n->rx_msg = &msg;
 			node_link_receive(n, l, zmq_msg_data(&msg),
 					  zmq_msg_size(&msg));
+			n->rx_msg = NULL;
 		}
 
 		/* Extra frames have no meaning in the protocol: drop them. */
@@ -498,9 +500,12 @@ static void receive_dealer(node *n, node_link *l)
 		whole = !zmq_msg_more(&msg);
 		if (whole)
 			node_link_set_fd(l, zmq_msg_get(&msg, ZMQ_SRCFD));
-		if (whole && !node_is_banned(n, l->key))
+		if (whole && !node_is_banned(n, l->key)) {
+			n->rx_msg = &msg;
 			node_link_receive(n, l, zmq_msg_data(&msg),
 					  zmq_msg_size(&msg));
+			n->rx_msg = NULL;
+		}
 		while (zmq_msg_more(&msg) &&
 		       zmq_msg_recv(&msg, l->dealer, 0) >= 0)
 			;

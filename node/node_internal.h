@@ -190,6 +190,10 @@ typedef struct node {
 	uint64_t served_size;
 	struct node_media_state *media;     /* write batch and policy
 					     * state (node_media.c) */
+	/* The zmq_msg_t of the message being handled, NULL outside
+	 * node_link_receive, so that a chunk can keep its bytes without a
+	 * copy (node_media_writer_put). */
+	void *rx_msg;
 } node;
 
 /* --- node.c ------------------------------------------------------------ */
@@ -383,8 +387,8 @@ typedef void (*node_media_settle_fn)(void *ctx,
 				     const uint8_t hash[PROTO_HASH_LEN],
 				     node_write_result result);
 
-/* Allocates CM_MEDIA_WRITE_SLOTS chunk buffers and starts the writer
- * thread, which writes to `st` until node_media_writer_stop. */
+/* Starts the writer thread, which writes to `st` until
+ * node_media_writer_stop. */
 cm_err node_media_writer_start(store *st, node_media_writer **out);
 
 /* Stores the chunks still queued, ends the thread and frees *w; NULL is
@@ -401,12 +405,14 @@ size_t node_media_writer_free(const node_media_writer *w);
 /* Returns the chunks queued or being written and not yet collected. */
 size_t node_media_writer_pending(const node_media_writer *w);
 
-/* Copies a verified chunk into a free slot and queues it for the writer.
- * False when no slot is free or len is over CM_CHUNK_SIZE. Node thread
- * only. */
+/* Queues a verified chunk for the writer in a free slot. data lies
+ * inside message rx_msg (a zmq_msg_t), which the slot keeps a reference
+ * to until the chunk is collected, so the bytes are not copied; without
+ * rx_msg they are copied. False when no slot is free, len is over
+ * CM_CHUNK_SIZE, or data is outside rx_msg. Node thread only. */
 bool node_media_writer_put(node_media_writer *w,
 			   const uint8_t root[PROTO_HASH_LEN], uint64_t index,
-			   const uint8_t hash[PROTO_HASH_LEN],
+			   const uint8_t hash[PROTO_HASH_LEN], void *rx_msg,
 			   const uint8_t *data, size_t len);
 
 /* Calls settle for each chunk whose transaction ended since the last

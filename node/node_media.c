@@ -999,7 +999,7 @@ static void write_chunk(node *n, node_media_job *job, size_t i,
 			const uint8_t *data, size_t len)
 {
 	if (!node_media_writer_put(n->media->writer, job->root, i,
-				   job->chunks[i], data, len)) {
+				   job->chunks[i], n->rx_msg, data, len)) {
 		/* request_room keeps a slot for every request, so this is
 		 * only a safeguard: the chunk is requested again. */
 		cm_debug(NODE_LOG, "no writer slot for chunk %zu of media=%s",

@@ -4,11 +4,11 @@
  * it) overlap with receiving and hashing the next chunks on the node
  * thread.
  *
- * The slots form a ring of CM_MEDIA_WRITE_SLOTS chunk buffers, indexed by
- * three counters that only grow: the node thread fills slot `filled`, the
- * writer thread stores the slots from `written` up to `filled` (at most
- * CM_MEDIA_WRITE_BATCH in one write transaction) and records each slot's
- * result, and the node thread collects the results from `collected` up to
+ * The slots form a ring of CM_MEDIA_WRITE_SLOTS chunks, indexed by three
+ * counters that only grow. The node thread fills slot `filled`. The
+ * writer thread stores the slots from `written` up to `filled`, at most
+ * CM_MEDIA_WRITE_BATCH in one write transaction, and records each slot's
+ * result. The node thread collects the results from `collected` up to
  * `written`. So collected <= written <= filled <= collected +
  * CM_MEDIA_WRITE_SLOTS. The node thread alone changes `filled` and the
  * writer thread alone changes `written`, both under the lock; only the
@@ -19,6 +19,10 @@
  * After each transaction the writer thread adds one to an eventfd, which
  * the node's poll loop watches, so that the node thread collects the
  * results at once and marks the chunks stored only after their commit.
+ *
+ * A slot does not copy its chunk: it holds a reference to the ZeroMQ
+ * message that the chunk arrived in (zmq_msg_copy shares the buffer of a
+ * message of this size), and the node thread closes it on collecting.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,6 +31,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
 #include "cm_log.h"
 #include "node_internal.h"
 
@@ -34,8 +40,9 @@ typedef struct write_slot {
 	uint8_t root[PROTO_HASH_LEN];
 	uint8_t hash[PROTO_HASH_LEN];
 	uint64_t index;
+	zmq_msg_t msg;                  /* contains the chunk */
+	size_t offset;                  /* of the chunk in msg */
 	size_t len;
-	uint8_t *data;                  /* CM_CHUNK_SIZE bytes */
 	node_write_result result;       /* set by the writer thread */
 } write_slot;
 
@@ -72,7 +79,7 @@ static void store_slots(node_media_writer *w, uint64_t first, size_t count)
 		write_slot *s = slot_at(w, first + i);
 
 		memcpy(hashes[i], s->hash, PROTO_HASH_LEN);
-		data[i] = s->data;
+		data[i] = (const uint8_t *)zmq_msg_data(&s->msg) + s->offset;
 		lens[i] = s->len;
 	}
 	err = store_fetched_chunks_put(w->st, count,
@@ -96,8 +103,8 @@ static void wake_node(node_media_writer *w)
 {
 	uint64_t one = 1;
 
-	/* The counter only fails to grow at its maximum, when the node
-	 * thread has a wake-up pending anyway. */
+	/* eventfd(2) fails a write with EAGAIN only when the counter would
+	 * pass its maximum, and then a wake-up is pending anyway. */
 	if (write(w->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		cm_error(NODE_LOG, "waking the node thread failed: %s",
 			 strerror(errno));
@@ -145,14 +152,6 @@ cm_err node_media_writer_start(store *st, node_media_writer **out)
 	w->wake_fd = -1;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->queued, NULL);
-	for (size_t i = 0; i < CM_MEDIA_WRITE_SLOTS; i++) {
-		w->slots[i].data = malloc(CM_CHUNK_SIZE);
-		if (!w->slots[i].data) {
-			err = cm_errf(CM_ERR_NOMEM, "cannot allocate %d chunk "
-				      "buffers", CM_MEDIA_WRITE_SLOTS);
-			goto out;
-		}
-	}
 	w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->wake_fd < 0) {
 		err = cm_errf(CM_ERR_IO, "eventfd for the chunk writer failed: "
@@ -187,8 +186,9 @@ void node_media_writer_stop(node_media_writer **wp)
 	}
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
-	for (size_t i = 0; i < CM_MEDIA_WRITE_SLOTS; i++)
-		free(w->slots[i].data);
+	/* The thread stored every queued slot; these were not collected. */
+	for (; w->collected < w->filled; w->collected++)
+		zmq_msg_close(&slot_at(w, w->collected)->msg);
 	pthread_cond_destroy(&w->queued);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
@@ -205,9 +205,35 @@ size_t node_media_writer_free(const node_media_writer *w)
 	return CM_MEDIA_WRITE_SLOTS - (size_t)(w->filled - w->collected);
 }
 
+/* Points slot s at the chunk data[len]: shares rx_msg when data lies in
+ * it, else copies the bytes into a message of its own. */
+static bool slot_take(write_slot *s, zmq_msg_t *rx_msg, const uint8_t *data,
+		      size_t len)
+{
+	const uint8_t *start;
+
+	zmq_msg_init(&s->msg);
+	if (!rx_msg) {
+		if (zmq_msg_init_size(&s->msg, len) != 0)
+			return false;
+		memcpy(zmq_msg_data(&s->msg), data, len);
+		s->offset = 0;
+		return true;
+	}
+	start = zmq_msg_data(rx_msg);
+	if (data < start || len > zmq_msg_size(rx_msg) ||
+	    (size_t)(data - start) > zmq_msg_size(rx_msg) - len ||
+	    zmq_msg_copy(&s->msg, rx_msg) != 0) {
+		zmq_msg_close(&s->msg);
+		return false;
+	}
+	s->offset = (size_t)(data - start);
+	return true;
+}
+
 bool node_media_writer_put(node_media_writer *w,
 			   const uint8_t root[PROTO_HASH_LEN], uint64_t index,
-			   const uint8_t hash[PROTO_HASH_LEN],
+			   const uint8_t hash[PROTO_HASH_LEN], void *rx_msg,
 			   const uint8_t *data, size_t len)
 {
 	write_slot *s;
@@ -215,11 +241,12 @@ bool node_media_writer_put(node_media_writer *w,
 	if (node_media_writer_free(w) == 0 || len > CM_CHUNK_SIZE)
 		return false;
 	s = slot_at(w, w->filled);
+	if (!slot_take(s, rx_msg, data, len))
+		return false;
 	memcpy(s->root, root, PROTO_HASH_LEN);
 	memcpy(s->hash, hash, PROTO_HASH_LEN);
 	s->index = index;
 	s->len = len;
-	memcpy(s->data, data, len);
 
 	pthread_mutex_lock(&w->lock);
 	w->filled++;
@@ -243,9 +270,10 @@ size_t node_media_writer_collect(node_media_writer *w,
 	pthread_mutex_unlock(&w->lock);
 
 	for (; w->collected < written; w->collected++, count++) {
-		const write_slot *s = slot_at(w, w->collected);
+		write_slot *s = slot_at(w, w->collected);
 
 		settle(ctx, s->root, s->index, s->hash, s->result);
+		zmq_msg_close(&s->msg);
 	}
 	return count;
 }
