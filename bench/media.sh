@@ -21,7 +21,11 @@
 #                  run affects both sides.
 #
 # MB is 10^6 bytes. Peak RSS is VmHWM from /proc/PID/status, read just
-# before each node is stopped. The load column is the 1-minute load
+# before each node is stopped. CPU time is user and system time from
+# /proc/PID/stat. For node B it is B's whole run plus what A used while B
+# fetched, and it stands beside the CPU time of both sides of the raw
+# transfer. Other work on the machine changes CPU times much less than
+# rates. The load column is the 1-minute load
 # average when the transfer started, since other work on the machine
 # changes the figures.
 #
@@ -116,6 +120,13 @@ wait_media_complete() {
 	fi
 }
 
+# Prints the CPU time (user and system) that the node of home $1 used so
+# far, in seconds.
+cpu_seconds() {
+	awk -v tck="$(getconf CLK_TCK)" '{print ($14 + $15) / tck}' \
+		"/proc/${pid_of[$1]}/stat"
+}
+
 # Prints the peak RSS of the node of home $1 in MiB.
 peak_rss_mib() {
 	local kib
@@ -142,15 +153,17 @@ fetch_from() {
 }
 
 # Runs bench_zmq_raw and appends its figures and the load average at
-# its start to the arrays raw_curve, raw_plain, blake2b and raw_load.
-raw_curve=() raw_plain=() blake2b=() raw_load=()
+# its start to the arrays raw_curve, raw_plain, blake2b, raw_cpu and
+# raw_load.
+raw_curve=() raw_plain=() blake2b=() raw_cpu=() raw_load=()
 measure_limits() {
-	local curve plain hash
+	local curve plain hash cpu
 	raw_load+=("$(cut -d' ' -f1 /proc/loadavg)")
-	read -r _ curve plain hash <<<"$("$build/bench/bench_zmq_raw" "$bytes")"
+	read -r _ curve plain hash cpu <<<"$("$build/bench/bench_zmq_raw" "$bytes")"
 	raw_curve+=("$curve")
 	raw_plain+=("$plain")
 	blake2b+=("$hash")
+	raw_cpu+=("$cpu")
 }
 
 # --- test file and creator ----------------------------------------------
@@ -171,8 +184,10 @@ rm -f "$work/clip.mp4"
 measure_limits
 root=$("$bin" --home "$work/a" show "$clip" --json |
 	python3 -c 'import json, sys; print(json.load(sys.stdin)["media"][0]["hash"])')
+cpu_a=$(cpu_seconds a)
 fetch_from b a
 seconds_b=$elapsed load_b=$load
+cpu_b=$(calc "$(cpu_seconds b) + $(cpu_seconds a) - $cpu_a")
 rss_a=$(peak_rss_mib a)
 rss_b=$(peak_rss_mib b)
 fetch_from c a
@@ -189,6 +204,7 @@ mean() { calc "round(($1 + $2) / 2, 1)"; }
 curve=$(mean "${raw_curve[@]}")
 plain=$(mean "${raw_plain[@]}")
 hash=$(mean "${blake2b[@]}")
+cpu_raw=$(calc "round((${raw_cpu[0]} + ${raw_cpu[1]}) / 2, 2)")
 node_b=$(mbps "$seconds_b")
 node_c=$(mbps "$seconds_c")
 node_d=$(mbps "$seconds_d")
@@ -205,14 +221,16 @@ printf '| node C from A (repeat) | %s MB/s (%.2f s) | %s | %s MB/s raw ZeroMQ, C
 	"$node_c" "$seconds_c" "$load_c" "$curve" "$(ratio "$node_c" "$curve")"
 printf '| node D from A, B and C | %s MB/s (%.2f s) | %s | %s MB/s raw ZeroMQ, CURVE | %s |\n' \
 	"$node_d" "$seconds_d" "$load_d" "$curve" "$(ratio "$node_d" "$curve")"
+printf '| CPU time, A and B while B fetched | %.2f s | | %s s raw ZeroMQ, CURVE, both sides | %s |\n' \
+	"$cpu_b" "$cpu_raw" "$(ratio "$cpu_raw" "$cpu_b")"
 printf '| peak RSS, seeder A | %s MiB after B, %s MiB at the end | | - | - |\n' \
 	"$rss_a" "$rss_a_end"
 printf '| peak RSS, fetcher B | %s MiB | | - | - |\n' "$rss_b"
 printf '| peak RSS, fetcher D | %s MiB | | - | - |\n' "$rss_d"
 printf '\nlimits, before B / after D (load): raw ZeroMQ with CURVE %s / %s MB/s, ' \
 	"${raw_curve[0]}" "${raw_curve[1]}"
-printf 'without %s / %s MB/s, BLAKE2b %s / %s MB/s (load %s / %s)\n' \
+printf 'without %s / %s MB/s, BLAKE2b %s / %s MB/s, CPU time with CURVE %s / %s s (load %s / %s)\n' \
 	"${raw_plain[0]}" "${raw_plain[1]}" "${blake2b[0]}" "${blake2b[1]}" \
-	"${raw_load[0]}" "${raw_load[1]}"
+	"${raw_cpu[0]}" "${raw_cpu[1]}" "${raw_load[0]}" "${raw_load[1]}"
 printf 'machine: %s cores, %s\n' "$(nproc)" \
 	"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
