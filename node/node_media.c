@@ -957,8 +957,8 @@ static void jobs_drop_freed(node *n)
 }
 
 /* Marks a chunk stored in its job once its write transaction committed,
- * returns it to the pool when the transaction failed, and ends the job
- * when its media was freed meanwhile. A chunk of a job that ended is
+ * returns it to the pool and pauses the job when the transaction failed,
+ * and ends the job when its media was freed meanwhile. A chunk of a job that ended is
  * skipped. */
 static void chunk_settle(void *ctx, const uint8_t root[PROTO_HASH_LEN],
 			 uint64_t index, const uint8_t hash[PROTO_HASH_LEN],
@@ -976,10 +976,15 @@ static void chunk_settle(void *ctx, const uint8_t root[PROTO_HASH_LEN],
 	switch (result) {
 	case NODE_WRITE_STORED:
 		job->state[i] = CHUNK_STORED;
+		job->attempts = 0;
 		break;
 	case NODE_WRITE_FAILED:
+		/* The pause keeps a full store from turning into a loop of
+		 * fetching and failing at network speed. */
 		job->done--;
 		chunk_return(n, job, i);
+		if (cm_mono_ms() >= job->not_before)
+			job_failed(job);
 		break;
 	case NODE_WRITE_UNLISTED:
 		job_drop_freed(n, job);
@@ -1294,7 +1299,6 @@ static void on_chunk(node *n, node_link *l, const proto_wire_msg *m)
 	if (src->window < CM_WIRE_CHUNKS_INFLIGHT)
 		src->window++;
 	job->bytes_in += m->data_len;
-	job->attempts = 0;
 	job_pump(n, job);
 }
 
