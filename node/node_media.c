@@ -958,8 +958,8 @@ static void jobs_drop_freed(node *n)
 
 /* Marks a chunk stored in its job once its write transaction committed,
  * returns it to the pool and pauses the job when the transaction failed,
- * and ends the job when its media was freed meanwhile. A chunk of a job that ended is
- * skipped. */
+ * and ends the job when its media was freed meanwhile. A chunk of a job
+ * that ended is skipped. */
 static void chunk_settle(void *ctx, const uint8_t root[PROTO_HASH_LEN],
 			 uint64_t index, const uint8_t hash[PROTO_HASH_LEN],
 			 node_write_result result)

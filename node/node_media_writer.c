@@ -82,9 +82,9 @@ static void store_slots(node_media_writer *w, uint64_t first, size_t count)
 		data[i] = (const uint8_t *)zmq_msg_data(&s->msg) + s->offset;
 		lens[i] = s->len;
 	}
-	err = store_fetched_chunks_put(w->st, count,
-				       (const uint8_t (*)[PROTO_HASH_LEN])hashes,
-				       data, lens, listed);
+	err = store_fetched_chunks_put(
+		w->st, count, (const uint8_t (*)[PROTO_HASH_LEN])hashes, data,
+		lens, listed);
 	if (err)
 		cm_error(NODE_LOG, "storing %zu chunks failed: %s (%s)", count,
 			 cm_err_name(err), cm_err_detail());
@@ -147,7 +147,8 @@ cm_err node_media_writer_start(store *st, node_media_writer **out)
 	*out = NULL;
 	w = calloc(1, sizeof(*w));
 	if (!w)
-		return cm_errf(CM_ERR_NOMEM, "cannot allocate the chunk writer");
+		return cm_errf(CM_ERR_NOMEM,
+			       "cannot allocate the chunk writer");
 	w->st = st;
 	w->wake_fd = -1;
 	pthread_mutex_init(&w->lock, NULL);
