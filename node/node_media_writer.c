@@ -117,13 +117,14 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		uint64_t first = w->written;
+		uint64_t first;
 		size_t count;
 
 		while (w->written == w->filled && !w->stopping)
 			pthread_cond_wait(&w->queued, &w->lock);
 		if (w->written == w->filled)
 			break;
+		first = w->written;
 		count = (size_t)(w->filled - w->written);
 		if (count > CM_MEDIA_WRITE_BATCH)
 			count = CM_MEDIA_WRITE_BATCH;
@@ -213,7 +214,6 @@ static bool slot_take(write_slot *s, zmq_msg_t *rx_msg, const uint8_t *data,
 {
 	const uint8_t *start;
 
-	zmq_msg_init(&s->msg);
 	if (!rx_msg) {
 		if (zmq_msg_init_size(&s->msg, len) != 0)
 			return false;
@@ -221,6 +221,7 @@ static bool slot_take(write_slot *s, zmq_msg_t *rx_msg, const uint8_t *data,
 		s->offset = 0;
 		return true;
 	}
+	zmq_msg_init(&s->msg);
 	start = zmq_msg_data(rx_msg);
 	if (data < start || len > zmq_msg_size(rx_msg) ||
 	    (size_t)(data - start) > zmq_msg_size(rx_msg) - len ||
