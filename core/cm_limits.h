@@ -34,8 +34,11 @@
 #define CM_MEDIA_FETCH_SIZE_DEFAULT (512ULL * 1024 * 1024) /* largest media
 						a node fetches unless its
 						--media-max says otherwise */
-#define CM_MEDIA_WRITE_BATCH 16              /* verified chunks stored per
-						write transaction */
+#define CM_MEDIA_WRITE_BATCH 16              /* max verified chunks stored
+						per write transaction */
+#define CM_MEDIA_WRITE_SLOTS 48              /* verified chunks queued for
+						the writer thread or requested
+						from peers, over all fetches */
 #define CM_MEDIA_PENDING_MAX 256             /* media waiting for a fetch
 						slot, newest fetched first */
 #define CM_MEDIA_RETRY_MIN_MS (60 * 1000)    /* first pause of media whose

@@ -300,8 +300,10 @@ static void receive_router(node *n)
 		    (l = node_link_in(n, zmq_msg_data(&rid), zmq_msg_size(&rid),
 				      key, ip, fd))) {
 			node_link_set_fd(l, fd);
+			n->rx_msg = &msg;
 			node_link_receive(n, l, zmq_msg_data(&msg),
 					  zmq_msg_size(&msg));
+			n->rx_msg = NULL;
 		}
 
 		/* Extra frames have no meaning in the protocol: drop them. */
@@ -440,9 +442,12 @@ static void receive_dealer(node *n, node_link *l)
 		whole = !zmq_msg_more(&msg);
 		if (whole)
 			node_link_set_fd(l, zmq_msg_get(&msg, ZMQ_SRCFD));
-		if (whole && cm_mono_ms() >= l->ban_until)
+		if (whole && cm_mono_ms() >= l->ban_until) {
+			n->rx_msg = &msg;
 			node_link_receive(n, l, zmq_msg_data(&msg),
 					  zmq_msg_size(&msg));
+			n->rx_msg = NULL;
+		}
 		while (zmq_msg_more(&msg) &&
 		       zmq_msg_recv(&msg, l->dealer, 0) >= 0)
 			;
@@ -468,18 +473,21 @@ static void tick(node *n, uint64_t *next_flush)
 
 static cm_err loop(node *n)
 {
-	zmq_pollitem_t items[4 + NODE_LINKS_MAX];
-	node_link *owners[4 + NODE_LINKS_MAX];
+	zmq_pollitem_t items[5 + NODE_LINKS_MAX];
+	node_link *owners[5 + NODE_LINKS_MAX];
 	uint64_t next_flush = 0;
 
 	while (!stop_signal) {
 		uint64_t now = cm_mono_ms(), wake = now + POLL_MS;
-		size_t count = 4;
+		size_t count = 5;
 
 		items[0] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
 		items[1] = (zmq_pollitem_t){n->control, 0, ZMQ_POLLIN, 0};
 		items[2] = (zmq_pollitem_t){n->zap, 0, ZMQ_POLLIN, 0};
 		items[3] = (zmq_pollitem_t){n->monitor, 0, ZMQ_POLLIN, 0};
+		/* The chunk writer's results; tick() collects them. */
+		items[4] = (zmq_pollitem_t){NULL, node_media_wake_fd(n),
+					    ZMQ_POLLIN, 0};
 		for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
 			node_link *l = &n->links[i];
 
@@ -507,7 +515,7 @@ static cm_err loop(node *n)
 			receive_router(n);
 		if (items[1].revents & ZMQ_POLLIN)
 			node_control_receive(n);
-		for (size_t i = 4; i < count; i++)
+		for (size_t i = 5; i < count; i++)
 			if (items[i].revents & ZMQ_POLLIN)
 				receive_dealer(n, owners[i]);
 		tick(n, &next_flush);

@@ -365,6 +365,10 @@ typedef struct node {
 	node_link_stats closed;
 	uint64_t next_stats;                /* monotonic ms */
 	bool hooks_started;                 /* cfg->on_start succeeded */
+	/* The zmq_msg_t of the message being handled, NULL outside
+	 * node_link_receive, so that a chunk can keep its bytes without a
+	 * copy (node_media_writer_put). */
+	void *rx_msg;
 } node;
 
 /* --- node_zap.c: the ZAP handler ---------------------------------------- */
@@ -626,6 +630,10 @@ bool node_media_job_active(const node *n, size_t i);
 void node_media_on_link_down(node *n, node_link *l);
 void node_media_on_message(node *n, node_link *l, const proto_wire_msg *m);
 
+/* Returns the descriptor that becomes readable when the chunk writer
+ * finished a write transaction; node_media_tick collects the results. */
+int node_media_wake_fd(const node *n);
+
 /* Answers a MANIFEST_REQ or CHUNK_REQ from a peer (node_media_serve.c). */
 void node_media_serve(node *n, node_link *l, const proto_wire_msg *m);
 
@@ -637,6 +645,60 @@ void node_media_serve(node *n, node_link *l, const proto_wire_msg *m);
  * the reference), or NULL when out of memory.
  */
 struct json_t *node_media_transfers_json(const node *n);
+
+/* --- node_media_writer.c: the thread that stores verified chunks ------- */
+
+typedef struct node_media_writer node_media_writer;
+
+/* Outcome of storing one chunk. */
+typedef enum node_write_result {
+	NODE_WRITE_STORED,
+	NODE_WRITE_FAILED,   /* the transaction failed: fetch it again */
+	NODE_WRITE_UNLISTED, /* no stored manifest lists it any more, because
+			      * its media was freed: not stored */
+} node_write_result;
+
+/* Called by node_media_writer_collect for each chunk whose write
+ * transaction ended. */
+typedef void (*node_media_settle_fn)(void *ctx,
+				     const uint8_t root[PROTO_HASH_LEN],
+				     uint64_t index,
+				     const uint8_t hash[PROTO_HASH_LEN],
+				     node_write_result result);
+
+/* Starts the writer thread, which writes to `st` until
+ * node_media_writer_stop. */
+cm_err node_media_writer_start(store *st, node_media_writer **out);
+
+/* Stores the chunks still queued, ends the thread and frees *w; NULL is
+ * fine, and *w is NULL afterwards. */
+void node_media_writer_stop(node_media_writer **w);
+
+/* Returns the eventfd that is readable once results wait to be
+ * collected. */
+int node_media_writer_fd(const node_media_writer *w);
+
+/* Returns the slots that node_media_writer_put can fill now. */
+size_t node_media_writer_free(const node_media_writer *w);
+
+/* Returns the chunks queued or being written and not yet collected. */
+size_t node_media_writer_pending(const node_media_writer *w);
+
+/* Queues a verified chunk for the writer in a free slot. data lies
+ * inside message rx_msg (a zmq_msg_t), which the slot keeps a reference
+ * to until the chunk is collected, so the bytes are not copied; without
+ * rx_msg they are copied. False when no slot is free, len is over
+ * CM_CHUNK_SIZE, or data is outside rx_msg. Node thread only. */
+bool node_media_writer_put(node_media_writer *w,
+			   const uint8_t root[PROTO_HASH_LEN], uint64_t index,
+			   const uint8_t hash[PROTO_HASH_LEN], void *rx_msg,
+			   const uint8_t *data, size_t len);
+
+/* Calls settle for each chunk whose transaction ended since the last
+ * call, in the order they were queued, and frees their slots. Returns
+ * their count. Node thread only. */
+size_t node_media_writer_collect(node_media_writer *w,
+				 node_media_settle_fn settle, void *ctx);
 
 /* --- node_control.c: local control socket ------------------------------ */
 

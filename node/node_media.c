@@ -19,12 +19,16 @@
  * the job while any other peer can be asked; the chunk is fetched
  * elsewhere.
  *
- * Each chunk is checked against its hash on arrival. Verified chunks are
- * stored CM_MEDIA_WRITE_BATCH at a time in one write transaction, at the
- * latest at the end of the poll loop turn. Jobs live in memory only: a
- * restarted node finds the stored manifest and chunks and fetches only
- * the missing ones, and the media scan at start-up queues the unfinished
- * media again.
+ * Each chunk is checked against its hash on arrival, on the node thread.
+ * Verified chunks go to the writer thread (node_media_writer.c), which
+ * stores up to CM_MEDIA_WRITE_BATCH of them in one write transaction
+ * while the node thread receives the next ones. A chunk counts as stored
+ * only once the node thread collected the result of its commit. Requests
+ * in flight over all jobs and chunks waiting for the writer together stay
+ * within CM_MEDIA_WRITE_SLOTS, so every requested chunk finds a slot.
+ * Jobs live in memory only: a restarted node finds the stored manifest
+ * and chunks and fetches only the missing ones, and the media scan at
+ * start-up queues the unfinished media again.
  *
  * Answers count only from the peer that a request went to; anything
  * else is dropped. A manifest must match the size that the clip declares.
@@ -38,6 +42,7 @@
  * stack, newest first, and scans queue the newest clips first.
  */
 #include <jansson.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +56,7 @@
 enum {
 	CHUNK_MISSING,  /* in the pool: nobody asked */
 	CHUNK_ASKED,    /* requested from asked_by[i] at asked_at[i] */
-	CHUNK_VERIFIED, /* hash checked, waiting in the write batch */
+	CHUNK_VERIFIED, /* hash checked, queued for the writer thread */
 	CHUNK_STORED,
 };
 
@@ -88,6 +93,7 @@ struct node_media_job {
 	size_t next;                    /* lowest index that may be missing */
 	size_t done;                    /* chunks verified or stored */
 	size_t in_flight;
+	size_t writing;                 /* chunks queued for the writer */
 
 	job_source sources[NODE_LINKS_MAX];
 	uint8_t bad[CM_PEERS_MAX][NODE_KEY_LEN]; /* penalised peers */
@@ -100,14 +106,6 @@ struct node_media_job {
 	uint64_t next_expire;           /* monotonic ms of the next sweep */
 };
 
-/* Verified chunks waiting to be stored together. */
-typedef struct write_entry {
-	uint8_t root[PROTO_HASH_LEN];
-	uint64_t index;
-	uint8_t hash[PROTO_HASH_LEN];
-	size_t len;
-} write_entry;
-
 /* Ids of the clips whose media was too large, logged once each. */
 #define SKIPPED_LOGGED 64
 
@@ -118,9 +116,7 @@ typedef struct pending_entry {
 } pending_entry;
 
 struct node_media_state {
-	write_entry writes[CM_MEDIA_WRITE_BATCH];
-	uint8_t *data;                  /* CM_MEDIA_WRITE_BATCH chunks */
-	size_t n_writes;
+	node_media_writer *writer;
 	uint8_t skipped[SKIPPED_LOGGED][PROTO_ID_LEN];
 	size_t n_skipped;
 	pending_entry pending[CM_MEDIA_PENDING_MAX]; /* a stack: the last
@@ -140,21 +136,44 @@ struct node_media_state {
 #define EXPIRE_SWEEP_MS 500
 #define BUDGET_CHECK_MS 1000
 
-static void job_flush_writes(node *n);
 static void job_free(node *n, node_media_job *job);
 static void budget_enforce(node *n, bool now);
 
+/* Allocations below this size come from malloc's arenas instead of
+ * their own mmap, and freed memory up to the trim threshold stays in the
+ * arenas. Each chunk passes through several such buffers (ZeroMQ's
+ * messages, LMDB's overflow pages). With glibc's defaults many of them
+ * went back to the kernel when freed, and the next chunk faulted them in
+ * and zeroed them again: a node fetching 1 GiB took about 350,000 page
+ * faults, and 5,000 with these settings. Peak memory stays the same,
+ * because the memory is reused rather than returned. */
+#define MALLOC_MMAP_THRESHOLD (2 * CM_WIRE_MSG_MAX)
+#define MALLOC_TRIM_THRESHOLD (64 * 1024 * 1024)
+
 cm_err node_media_init(node *n)
 {
+	cm_err err;
+
+	if (mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD) != 1 ||
+	    mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD) != 1)
+		cm_debug(NODE_LOG, "setting malloc's mmap and trim thresholds "
+			 "failed (an allocator other than glibc's?); media "
+			 "transfers take more page faults");
+
 	n->jobs = calloc(CM_MEDIA_JOBS_MAX, sizeof(*n->jobs));
 	n->chunk_buf = malloc(CM_CHUNK_SIZE);
 	n->media = calloc(1, sizeof(*n->media));
 	if (!n->jobs || !n->chunk_buf || !n->media)
 		return CM_ERR_NOMEM;
-	n->media->data = malloc((size_t)CM_MEDIA_WRITE_BATCH * CM_CHUNK_SIZE);
-	if (!n->media->data)
-		return CM_ERR_NOMEM;
-	return store_media_index_ensure(n->st);
+	err = store_media_index_ensure(n->st);
+	if (err)
+		return err;
+	return node_media_writer_start(n->st, &n->media->writer);
+}
+
+int node_media_wake_fd(const node *n)
+{
+	return n->media ? node_media_writer_fd(n->media->writer) : -1;
 }
 
 static size_t link_index(const node *n, const node_link *l)
@@ -201,8 +220,9 @@ static void job_free(node *n, node_media_job *job)
 
 void node_media_free(node *n)
 {
-	if (n->jobs && n->media && n->st)
-		job_flush_writes(n);
+	/* Stopping the writer stores the chunks still queued. */
+	if (n->media)
+		node_media_writer_stop(&n->media->writer);
 	if (n->jobs)
 		for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++)
 			job_free(n, &n->jobs[i]);
@@ -212,8 +232,6 @@ void node_media_free(node *n)
 	n->chunk_buf = NULL;
 	free(n->served_chunks);
 	n->served_chunks = NULL;
-	if (n->media)
-		free(n->media->data);
 	free(n->media);
 	n->media = NULL;
 }
@@ -838,6 +856,19 @@ static bool send_chunk_req(node *n, node_media_job *job, size_t link,
 	return true;
 }
 
+/* Returns how many more chunk requests may be sent, so that the chunks
+ * requested over all jobs and those queued for the writer fit in its
+ * CM_MEDIA_WRITE_SLOTS slots. */
+static size_t request_room(const node *n)
+{
+	size_t used = node_media_writer_pending(n->media->writer);
+
+	for (size_t j = 0; j < CM_MEDIA_JOBS_MAX; j++)
+		if (n->jobs[j].used)
+			used += n->jobs[j].in_flight;
+	return used < CM_MEDIA_WRITE_SLOTS ? CM_MEDIA_WRITE_SLOTS - used : 0;
+}
+
 /* Fills the windows of the peers, one request per peer in turn, so that
  * the missing chunks spread over every peer with room.
  * NOTE: a chunk is asked from one peer at a time, so the last chunks
@@ -846,14 +877,17 @@ static bool send_chunk_req(node *n, node_media_job *job, size_t link,
 static void request_chunks(node *n, node_media_job *job, uint64_t now)
 {
 	bool bad_ok = bad_sources_ok(n, job, now);
+	size_t room = request_room(n);
 	bool sent = true;
 
-	while (sent) {
+	while (sent && room > 0) {
 		sent = false;
 		for (size_t k = 0; k < NODE_LINKS_MAX; k++) {
 			job_source *src = &job->sources[k];
 			size_t i;
 
+			if (room == 0)
+				return;
 			if (!source_allowed(n, job, k, now, bad_ok) ||
 			    src->in_flight >= src->window ||
 			    n->links[k].chunks_in_flight >=
@@ -862,8 +896,10 @@ static void request_chunks(node *n, node_media_job *job, uint64_t now)
 			i = next_missing(n, job);
 			if (i >= job->n_chunks)
 				return;
-			if (send_chunk_req(n, job, k, i, now))
+			if (send_chunk_req(n, job, k, i, now)) {
 				sent = true;
+				room--;
+			}
 		}
 	}
 }
@@ -896,74 +932,88 @@ static void expire_requests(node *n, node_media_job *job, uint64_t now)
 		job_failed(job);
 }
 
-/* --- Write batch -------------------------------------------------------- */
+/* --- Writing ----------------------------------------------------------- */
 
-/* Marks the chunks of the batch stored in their jobs, or returns them to
- * the pool when the write failed. */
-static void writes_settle(node *n, bool stored)
+/* Ends a job whose media was freed while it ran, over the media budget or
+ * because its clips were removed. An eviction also stored a backoff, so
+ * a scan does not queue the media again at once. */
+static void job_drop_freed(node *n, node_media_job *job)
 {
-	struct node_media_state *ms = n->media;
+	cm_info(NODE_LOG, "media=%s was freed while it was being fetched; "
+		"stopping its fetch", job->short_root);
+	job_free(n, job);
+}
 
-	for (size_t w = 0; w < ms->n_writes; w++) {
-		node_media_job *job = job_find(n, ms->writes[w].root);
-		size_t i = (size_t)ms->writes[w].index;
+/* Ends the jobs whose manifest is no longer stored. */
+static void jobs_drop_freed(node *n)
+{
+	for (size_t j = 0; j < CM_MEDIA_JOBS_MAX; j++) {
+		node_media_job *job = &n->jobs[j];
 
-		if (!job || !job->state || i >= job->n_chunks ||
-		    job->state[i] != CHUNK_VERIFIED)
-			continue;
-		if (stored) {
-			job->state[i] = CHUNK_STORED;
-			continue;
-		}
+		if (job->used && job->have_manifest &&
+		    !store_manifest_has(n->st, job->root))
+			job_drop_freed(n, job);
+	}
+}
+
+/* Marks a chunk stored in its job once its write transaction committed,
+ * returns it to the pool and pauses the job when the transaction failed,
+ * and ends the job when its media was freed meanwhile. A chunk of a job
+ * that ended is skipped. */
+static void chunk_settle(void *ctx, const uint8_t root[PROTO_HASH_LEN],
+			 uint64_t index, const uint8_t hash[PROTO_HASH_LEN],
+			 node_write_result result)
+{
+	node *n = ctx;
+	node_media_job *job = job_find(n, root);
+	size_t i = (size_t)index;
+
+	if (!job || !job->state || index >= job->n_chunks ||
+	    job->state[i] != CHUNK_VERIFIED ||
+	    memcmp(job->chunks[i], hash, PROTO_HASH_LEN) != 0)
+		return;
+	job->writing--;
+	switch (result) {
+	case NODE_WRITE_STORED:
+		job->state[i] = CHUNK_STORED;
+		job->attempts = 0;
+		break;
+	case NODE_WRITE_FAILED:
+		/* The pause keeps a full store from turning into a loop of
+		 * fetching and failing at network speed. */
 		job->done--;
 		chunk_return(n, job, i);
+		if (cm_mono_ms() >= job->not_before)
+			job_failed(job);
+		break;
+	case NODE_WRITE_UNLISTED:
+		job_drop_freed(n, job);
+		break;
 	}
-	ms->n_writes = 0;
 }
 
-/* Stores the verified chunks waiting in the batch in one transaction. */
-static void job_flush_writes(node *n)
+/* Collects the results of the writer's finished transactions. The jobs
+ * pumped next in node_media_tick then request more chunks or finish. */
+static void writes_collect(node *n)
 {
-	struct node_media_state *ms = n->media;
-	uint8_t hashes[CM_MEDIA_WRITE_BATCH][PROTO_HASH_LEN];
-	const uint8_t *data[CM_MEDIA_WRITE_BATCH];
-	size_t lens[CM_MEDIA_WRITE_BATCH];
-	cm_err err;
-
-	if (ms->n_writes == 0)
-		return;
-	for (size_t w = 0; w < ms->n_writes; w++) {
-		memcpy(hashes[w], ms->writes[w].hash, PROTO_HASH_LEN);
-		data[w] = ms->data + w * CM_CHUNK_SIZE;
-		lens[w] = ms->writes[w].len;
-	}
-	err = store_chunks_put(n->st, ms->n_writes,
-			       (const uint8_t (*)[PROTO_HASH_LEN])hashes, data,
-			       lens);
-	if (err)
-		cm_error(NODE_LOG, "storing %zu chunks failed: %s (%s)",
-			 ms->n_writes, cm_err_name(err), cm_err_detail());
-	writes_settle(n, err == CM_OK);
+	node_media_writer_collect(n->media->writer, chunk_settle, n);
 }
 
-/* Copies a verified chunk into the write batch, storing the batch first
- * when it is full. */
+/* Queues a verified chunk for the writer thread. */
 static void write_chunk(node *n, node_media_job *job, size_t i,
 			const uint8_t *data, size_t len)
 {
-	struct node_media_state *ms = n->media;
-	write_entry *w;
-
-	if (ms->n_writes == CM_MEDIA_WRITE_BATCH)
-		job_flush_writes(n);
-	w = &ms->writes[ms->n_writes];
-	memcpy(w->root, job->root, PROTO_HASH_LEN);
-	w->index = i;
-	memcpy(w->hash, job->chunks[i], PROTO_HASH_LEN);
-	w->len = len;
-	memcpy(ms->data + ms->n_writes * CM_CHUNK_SIZE, data, len);
-	ms->n_writes++;
+	if (!node_media_writer_put(n->media->writer, job->root, i,
+				   job->chunks[i], n->rx_msg, data, len)) {
+		/* request_room keeps a slot for every request, so this is
+		 * only a safeguard: the chunk is requested again. */
+		cm_debug(NODE_LOG, "no writer slot for chunk %zu of media=%s",
+			 i, job->short_root);
+		chunk_return(n, job, i);
+		return;
+	}
 	job->state[i] = CHUNK_VERIFIED;
+	job->writing++;
 	job->done++;
 }
 
@@ -1020,34 +1070,8 @@ static cm_err budget_keep(node *n, uint8_t **keys, size_t *count)
 	return CM_OK;
 }
 
-/* Ends the jobs whose manifest the budget just evicted, so that they
- * stop storing chunks that no manifest lists any more. The eviction set
- * their fetch backoff. */
-static void drop_evicted_jobs(node *n)
-{
-	for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++) {
-		node_media_job *job = &n->jobs[i];
-		uint8_t (*chunks)[PROTO_HASH_LEN] = NULL;
-		uint64_t size;
-		size_t count;
-
-		if (!job->used || !job->have_manifest)
-			continue;
-		if (store_manifest_get(n->st, job->root, &size, &chunks,
-				       &count) != CM_ERR_NOT_FOUND) {
-			free(chunks);
-			continue;
-		}
-		cm_info(NODE_LOG, "media=%s not fetched: evicted by the media "
-			"budget", job->short_root);
-		job_free(n, job);
-	}
-	cm_err_clear();
-}
-
 /* Evicts whole media while the stored chunks exceed --media-budget; at
- * most every BUDGET_CHECK_MS unless `now`. Chunks waiting in the write
- * batch are stored first, so that the eviction counts and frees them. */
+ * most every BUDGET_CHECK_MS unless `now`. */
 static void budget_enforce(node *n, bool now)
 {
 	uint64_t mono = cm_mono_ms(), media = 0, bytes = 0;
@@ -1063,7 +1087,6 @@ static void budget_enforce(node *n, bool now)
 	err = store_get_counts(n->st, &counts);
 	if (err || counts.chunk_bytes <= n->cfg->media_budget)
 		return;
-	job_flush_writes(n);
 	err = budget_keep(n, &keep, &n_keep);
 	if (!err)
 		err = store_media_evict(n->st, n->cfg->media_budget, keep,
@@ -1081,7 +1104,7 @@ static void budget_enforce(node *n, bool now)
 	cm_info(NODE_LOG, "media budget of %llu bytes: evicted %llu media, "
 		"%llu bytes", (unsigned long long)n->cfg->media_budget,
 		(unsigned long long)media, (unsigned long long)bytes);
-	drop_evicted_jobs(n);
+	jobs_drop_freed(n);
 }
 
 /* --- Job progress ------------------------------------------------------- */
@@ -1090,7 +1113,6 @@ static void job_finish(node *n, node_media_job *job)
 {
 	double secs = (double)(cm_mono_ms() - job->started) / 1000.0;
 
-	job_flush_writes(n);
 	if (store_media_complete(n->st, job->root)) {
 		cm_info(NODE_LOG, "media complete media=%s size=%llu "
 			"chunks=%zu seconds=%.1f", job->short_root,
@@ -1137,13 +1159,14 @@ static void job_pump(node *n, node_media_job *job)
 	if (now < job->not_before)
 		return;
 	request_chunks(n, job, now);
-	if (job->done == job->n_chunks && job->in_flight == 0)
+	if (job->done == job->n_chunks && job->in_flight == 0 &&
+	    job->writing == 0)
 		job_finish(n, job);
 }
 
 void node_media_tick(node *n)
 {
-	job_flush_writes(n);
+	writes_collect(n);
 	for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++)
 		if (n->jobs[i].used)
 			job_pump(n, &n->jobs[i]);
@@ -1276,7 +1299,6 @@ static void on_chunk(node *n, node_link *l, const proto_wire_msg *m)
 	if (src->window < CM_WIRE_CHUNKS_INFLIGHT)
 		src->window++;
 	job->bytes_in += m->data_len;
-	job->attempts = 0;
 	job_pump(n, job);
 }
 

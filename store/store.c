@@ -231,6 +231,7 @@ static cm_err open_env(store *s, const char *dir, uint64_t map_size)
 	rc = mdb_reader_check(s->env, &dead);
 	if (rc)
 		return store_mdb_error(rc, "mdb_reader_check", dir);
+	s->map_base = store_map_locate(s);
 	if (dead > 0)
 		cm_info("store", "freed %d reader slots of dead processes",
 			dead);

@@ -254,6 +254,19 @@ cm_err store_chunks_put(store *s, size_t n,
 			const uint8_t (*hashes)[PROTO_HASH_LEN],
 			const uint8_t *const *data, const size_t *lens);
 
+/*
+ * Stores those of n verified chunks that a stored manifest lists, in one
+ * write transaction, and sets listed[i] for each of them. A fetched chunk
+ * that no manifest lists belongs to media freed since its fetch began
+ * (evicted over the budget, or its clips removed), so it is skipped:
+ * nothing would ever free it. Errors as store_chunks_put, and then no
+ * chunk is stored.
+ */
+cm_err store_fetched_chunks_put(store *s, size_t n,
+				const uint8_t (*hashes)[PROTO_HASH_LEN],
+				const uint8_t *const *data,
+				const size_t *lens, bool *listed);
+
 bool store_chunk_has(store *s, const uint8_t hash[PROTO_HASH_LEN]);
 
 /* Stores the chunk list of media `root` after checking it with
@@ -268,6 +281,10 @@ cm_err store_manifest_put(store *s, const uint8_t root[PROTO_HASH_LEN],
 cm_err store_manifest_get(store *s, const uint8_t root[PROTO_HASH_LEN],
 			  uint64_t *size, uint8_t (**chunks)[PROTO_HASH_LEN],
 			  size_t *n);
+
+/* True when the manifest of `root` is stored; false also when the read
+ * fails. */
+bool store_manifest_has(store *s, const uint8_t root[PROTO_HASH_LEN]);
 
 /* Resolves a hex prefix (>= CM_ID_PREFIX_MIN chars) of a stored media
  * root hash. CM_ERR_NOT_FOUND or CM_ERR_AMBIGUOUS otherwise. */
@@ -285,9 +302,11 @@ cm_err store_chunks_present(store *s, const uint8_t (*hashes)[PROTO_HASH_LEN],
 			    size_t n, bool *present, size_t *count);
 
 /*
- * Copies chunk `hash` like store_chunk_get, then drops the whole memory
- * pages of the stored value from this process's resident set, so that
- * reading or serving large media keeps memory flat.
+ * Copies chunk `hash` like store_chunk_get without keeping its pages in
+ * this process's resident set, so that reading or serving large media
+ * keeps memory flat. It reads the store file with pread(). Where the map
+ * cannot be located, it copies from the map and then drops the value's
+ * whole pages.
  */
 cm_err store_chunk_get_cold(store *s, const uint8_t hash[PROTO_HASH_LEN],
 			    uint8_t *buf, size_t cap, size_t *len);

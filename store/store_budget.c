@@ -202,6 +202,19 @@ out:
 
 static cm_err index_build(store *s, MDB_txn *txn);
 
+bool store_chunk_listed_txn(store *s, MDB_txn *txn,
+			    const uint8_t hash[PROTO_HASH_LEN])
+{
+	uint8_t key[STORE_CREF_KEY_LEN];
+	MDB_val v;
+
+	if (!index_ready(s, txn))
+		return true;
+	prefixed_key(key, STORE_CREF_PREFIX, hash);
+	return store_db_get(s, txn, STORE_DB_META, key, sizeof(key), &v) ==
+	       CM_OK;
+}
+
 cm_err store_media_refs_txn(store *s, MDB_txn *txn, const proto_record *rec,
 			    const uint8_t id[PROTO_ID_LEN], bool removed)
 {

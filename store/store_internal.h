@@ -77,6 +77,9 @@ struct store {
 	/* Aggregate changes of the write transaction in progress
 	 * (store_put_batch); NULL outside one. */
 	store_fp_batch *fp_batch;
+	/* Address at which LMDB mapped the data file, found at open for
+	 * reads with pread() (store_media.c); 0 when unknown. */
+	uintptr_t map_base;
 };
 
 /* Returns the LMDB name of database db, for error details. */
@@ -242,6 +245,15 @@ void store_fp_batch_end(store *s);
  */
 cm_err store_media_refs_txn(store *s, MDB_txn *txn, const proto_record *rec,
 			    const uint8_t id[PROTO_ID_LEN], bool removed);
+
+/* Returns the address at which the environment's data file is mapped
+ * in this process, or 0 when it cannot be found (store_media.c). */
+uintptr_t store_map_locate(store *s);
+
+/* True when a stored manifest lists chunk `hash` (its "cref" count is
+ * above 0), and also while the index is not built. */
+bool store_chunk_listed_txn(store *s, MDB_txn *txn,
+			    const uint8_t hash[PROTO_HASH_LEN]);
 
 /* Adds one to the "cref" count of each chunk of a manifest stored for
  * the first time in txn. */

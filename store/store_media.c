@@ -4,10 +4,14 @@
  */
 #include "store_internal.h"
 
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "proto_media.h"
@@ -34,9 +38,12 @@ static cm_err chunk_put_txn(store *s, MDB_txn *txn,
 	return CM_OK;
 }
 
-cm_err store_chunks_put(store *s, size_t n,
-			const uint8_t (*hashes)[PROTO_HASH_LEN],
-			const uint8_t *const *data, const size_t *lens)
+/* Stores n chunks in one write transaction. With `listed`, only those that
+ * a stored manifest lists, and sets listed[i] for each of them. */
+static cm_err chunks_put(store *s, size_t n,
+			 const uint8_t (*hashes)[PROTO_HASH_LEN],
+			 const uint8_t *const *data, const size_t *lens,
+			 bool *listed)
 {
 	uint64_t added = 0;
 	MDB_txn *txn = NULL;
@@ -48,6 +55,11 @@ cm_err store_chunks_put(store *s, size_t n,
 	if (err)
 		return err;
 	for (size_t i = 0; i < n; i++) {
+		if (listed) {
+			listed[i] = store_chunk_listed_txn(s, txn, hashes[i]);
+			if (!listed[i])
+				continue;
+		}
 		err = chunk_put_txn(s, txn, hashes[i], data[i], lens[i],
 				    &added);
 		if (err)
@@ -68,6 +80,21 @@ out:
 	return err;
 }
 
+cm_err store_chunks_put(store *s, size_t n,
+			const uint8_t (*hashes)[PROTO_HASH_LEN],
+			const uint8_t *const *data, const size_t *lens)
+{
+	return chunks_put(s, n, hashes, data, lens, NULL);
+}
+
+cm_err store_fetched_chunks_put(store *s, size_t n,
+				const uint8_t (*hashes)[PROTO_HASH_LEN],
+				const uint8_t *const *data,
+				const size_t *lens, bool *listed)
+{
+	return chunks_put(s, n, hashes, data, lens, listed);
+}
+
 cm_err store_chunk_put(store *s, const uint8_t hash[PROTO_HASH_LEN],
 		       const uint8_t *data, size_t len)
 {
@@ -75,15 +102,122 @@ cm_err store_chunk_put(store *s, const uint8_t hash[PROTO_HASH_LEN],
 				&data, &len);
 }
 
-/* Copies chunk `hash` into buf[cap]. With drop_pages, also drops the
- * whole memory pages of the stored value from the resident set. */
-static cm_err chunk_copy(store *s, const uint8_t hash[PROTO_HASH_LEN],
-			 uint8_t *buf, size_t cap, size_t *len,
-			 bool drop_pages)
+uintptr_t store_map_locate(store *s)
+{
+	char line[512];
+	mdb_filehandle_t fd;
+	MDB_envinfo info;
+	struct stat st;
+	uintptr_t base = 0;
+	FILE *maps;
+
+	if (mdb_env_get_fd(s->env, &fd) || fstat(fd, &st) ||
+	    mdb_env_info(s->env, &info))
+		return 0;
+	maps = fopen("/proc/self/maps", "re");
+	if (!maps)
+		return 0;
+	/* Lines are "start-end perms offset major:minor inode path". A
+	 * longer line is read in parts, and only its first part parses. */
+	while (!base && fgets(line, sizeof(line), maps)) {
+		unsigned long long start, end, offset, inode;
+		unsigned major, minor;
+
+		if (sscanf(line, "%llx-%llx %*s %llx %x:%x %llu", &start, &end,
+			   &offset, &major, &minor, &inode) == 6 &&
+		    inode == (unsigned long long)st.st_ino &&
+		    makedev(major, minor) == st.st_dev && offset == 0 &&
+		    end - start == info.me_mapsize)
+			base = (uintptr_t)start;
+	}
+	fclose(maps);
+	return base;
+}
+
+/* Copies the n bytes at `offset` of the data file into buf, looping
+ * over short reads. */
+static cm_err file_read(store *s, uint8_t *buf, size_t n, uint64_t offset)
+{
+	mdb_filehandle_t fd;
+	size_t done = 0;
+	int rc;
+
+	rc = mdb_env_get_fd(s->env, &fd);
+	if (rc)
+		return store_mdb_error(rc, "mdb_env_get_fd", "chunks");
+	while (done < n) {
+		ssize_t got = pread(fd, buf + done, n - done,
+				    (off_t)(offset + done));
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return cm_errf(CM_ERR_IO, "reading %zu bytes at offset "
+				       "%llu of the store failed: %s", n,
+				       (unsigned long long)offset,
+				       strerror(errno));
+		if (got == 0)
+			return cm_errf(CM_ERR_STORE, "the store file ends at "
+				       "offset %llu, inside a chunk; run "
+				       "clipmesh store check",
+				       (unsigned long long)(offset + done));
+		done += (size_t)got;
+	}
+	return CM_OK;
+}
+
+/* Drops the whole memory pages of value v from the resident set. The map
+ * is a read-only MAP_SHARED file mapping (the store does not use
+ * MDB_WRITEMAP), so this loses nothing: the next access reads the pages
+ * again. */
+static void pages_drop(const MDB_val *v)
 {
 	long page = sysconf(_SC_PAGESIZE);
-	MDB_txn *txn = NULL;
 	uintptr_t start, end;
+
+	if (page <= 0)
+		return;
+	start = ((uintptr_t)v->mv_data + (uintptr_t)page - 1) &
+		~((uintptr_t)page - 1);
+	end = ((uintptr_t)v->mv_data + v->mv_size) & ~((uintptr_t)page - 1);
+	if (end > start)
+		madvise((void *)start, end - start, MADV_DONTNEED);
+}
+
+/*
+ * Copies value v, found in a read transaction that is still open, into
+ * buf without keeping its pages in this process's resident set. The
+ * bytes come from the data file with pread(): v lies in the map at the
+ * same offset as in the file, and its pages do not change while the
+ * transaction is open. pread() neither maps pages nor takes page faults,
+ * and unlike the fallback it maps no neighbouring pages (the kernel maps
+ * up to 16 pages around a faulting one), which stayed resident when a
+ * peer requested every third chunk.
+ */
+static cm_err value_copy_cold(store *s, const MDB_val *v, uint8_t *buf)
+{
+	uintptr_t value = (uintptr_t)v->mv_data;
+	size_t map_size = 0;
+	MDB_envinfo info;
+
+	if (s->map_base && mdb_env_info(s->env, &info) == 0)
+		map_size = info.me_mapsize;
+	if (map_size > 0 && value >= s->map_base &&
+	    value - s->map_base <= map_size - v->mv_size)
+		return file_read(s, buf, v->mv_size,
+				 (uint64_t)(value - s->map_base));
+
+	memcpy(buf, v->mv_data, v->mv_size);
+	pages_drop(v);
+	return CM_OK;
+}
+
+/* Copies chunk `hash` into buf[cap], with `cold` through
+ * value_copy_cold. */
+static cm_err chunk_copy(store *s, const uint8_t hash[PROTO_HASH_LEN],
+			 uint8_t *buf, size_t cap, size_t *len, bool cold)
+{
+	MDB_txn *txn = NULL;
 	MDB_val v;
 	cm_err err;
 
@@ -100,18 +234,10 @@ static cm_err chunk_copy(store *s, const uint8_t hash[PROTO_HASH_LEN],
 			      v.mv_size, cap);
 		goto out;
 	}
-	memcpy(buf, v.mv_data, v.mv_size);
-	if (!drop_pages || page <= 0)
-		goto out;
-
-	/* The map is a read-only MAP_SHARED file mapping (the store does
-	 * not use MDB_WRITEMAP), so dropping the whole pages of the value
-	 * loses nothing: the next access reads them again. */
-	start = ((uintptr_t)v.mv_data + (uintptr_t)page - 1) &
-		~((uintptr_t)page - 1);
-	end = ((uintptr_t)v.mv_data + v.mv_size) & ~((uintptr_t)page - 1);
-	if (end > start)
-		madvise((void *)start, end - start, MADV_DONTNEED);
+	if (cold)
+		err = value_copy_cold(s, &v, buf);
+	else
+		memcpy(buf, v.mv_data, v.mv_size);
 out:
 	mdb_txn_abort(txn);
 	return err;
@@ -132,6 +258,11 @@ cm_err store_chunk_get_cold(store *s, const uint8_t hash[PROTO_HASH_LEN],
 bool store_chunk_has(store *s, const uint8_t hash[PROTO_HASH_LEN])
 {
 	return store_key_exists(s, STORE_DB_CHUNKS, hash, PROTO_HASH_LEN);
+}
+
+bool store_manifest_has(store *s, const uint8_t root[PROTO_HASH_LEN])
+{
+	return store_key_exists(s, STORE_DB_MANIFESTS, root, PROTO_HASH_LEN);
 }
 
 cm_err store_manifest_put(store *s, const uint8_t root[PROTO_HASH_LEN],

@@ -3,6 +3,9 @@
 # - a receiver R fetches a big clip from two seeders at once (creator A
 #   and mirror M), is killed with SIGKILL at random points of the
 #   transfer, resumes from the chunks it stored, and ends byte-identical;
+# - `show` in another process reads the store of a node while it fetches
+#   (held half done by stopping the seeder) and sees a consistent state
+#   every time;
 # - a hostile seeder that corrupts chunks is rejected, and the media comes
 #   from an honest seeder;
 # - two clips that share one file store its chunks once;
@@ -100,6 +103,76 @@ from_m=$(bytes_sent_to M "$fkey")
 	fail "A and M sent F $((from_a + from_m)) bytes for $total chunks"
 pass "F fetched from both seeders (A: $from_a bytes, M: $from_m bytes)"
 stop F
+
+# --- show while a fetch runs --------------------------------------------
+
+# Runs `show` on home $1 for clip $2 in a loop until its media is present
+# and appends one line per read to file $3: "partial" when the fetch was
+# half done, else "read", then "done". Fails when a read fails after the
+# clip arrived, when the stored chunk count goes down, or when the media
+# is reported present without every chunk.
+show_while_fetching() {
+	python3 - "$CLIPMESH" "$WORK/$1" "$2" "$3" <<'PY'
+import json, subprocess, sys, time
+
+cli, home, clip, out = sys.argv[1:5]
+seen = None
+reads = 0
+deadline = time.time() + 120
+with open(out, "a", buffering=1) as log:
+    while time.time() < deadline:
+        run = subprocess.run([cli, "--home", home, "show", clip, "--json"],
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            if seen is None:
+                time.sleep(0.05)
+                continue
+            sys.exit(f"show failed after {reads} reads: {run.stderr.strip()}")
+        media = json.loads(run.stdout)["media"][0]
+        reads += 1
+        # chunks is null until the manifest is stored. show reads
+        # "present" before the counts, so a chunk stored in between can
+        # make the counts complete while present is still false, never
+        # the other way round.
+        chunks = media["chunks"] or 0
+        total = media["chunks_total"] or 0
+        if seen is not None and chunks < seen:
+            sys.exit(f"stored chunks went down from {seen} to {chunks}")
+        if media["present"] and chunks != total:
+            sys.exit(f"present with {chunks} of {total} chunks")
+        seen = chunks
+        log.write("partial\n" if 0 < chunks < total else "read\n")
+        if media["present"]:
+            log.write("done\n")
+            sys.exit(0)
+sys.exit(f"media not present after {reads} reads in 120 s")
+PY
+}
+
+# G fetches the big clip from A while show reads G's store in a loop.
+# Once G stored some chunks, A is stopped with SIGSTOP, which keeps the
+# fetch half done until show has seen it so. Then A continues and G
+# completes.
+new_home G
+cm G follow "$akey"
+: >"$WORK/show.out"
+start G node --peer "$(addr_of A)" --media-max 1G
+show_while_fetching G "$big" "$WORK/show.out" 2>"$WORK/show.err" &
+reader=$!
+wait_for 60 "G to store its first chunks" has_chunks G 1
+kill -STOP "${NODE_PID[A]}"
+held=$(chunks_of G)
+if [ "$held" -lt "$total" ]; then
+	wait_for 60 "show to see G's fetch half done" \
+		grep -q partial "$WORK/show.out"
+fi
+kill -CONT "${NODE_PID[A]}"
+wait "$reader" || fail "show on G during the fetch: $(cat "$WORK/show.err")"
+has_media_of G "$big" || fail "G lacks the big media after show saw it present"
+reads=$(grep -c -v done "$WORK/show.out")
+partial=$(grep -c partial "$WORK/show.out" || true)
+pass "show read G's store consistently $reads times, $partial mid-transfer (A stopped at $held of $total chunks)"
+stop G
 
 # R is killed a random time after each start, between 10% and 70% of
 # the time that F took for the chunks R still lacks, until KILLS kills

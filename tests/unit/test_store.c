@@ -1301,6 +1301,155 @@ static void media_manifest(void **state)
 	free(media);
 }
 
+/* A fetched chunk is stored only while a stored manifest lists it, so a
+ * fetch that outlives the eviction of its media leaves no chunk behind. */
+static void media_fetched_unlisted(void **state)
+{
+	fixture *f = *state;
+	const uint64_t size = 2 * CM_CHUNK_SIZE;
+	uint8_t *media = malloc(size);
+	uint8_t chunks[2][PROTO_HASH_LEN], root[PROTO_HASH_LEN];
+	uint8_t stray[PROTO_HASH_LEN], hashes[2][PROTO_HASH_LEN];
+	uint8_t other[64];
+	const uint8_t *data[2];
+	size_t lens[2] = {CM_CHUNK_SIZE, sizeof(other)};
+	bool listed[2] = {false, true};
+	uint64_t evicted = 0, bytes = 0;
+	store_counts counts;
+
+	assert_non_null(media);
+	for (size_t i = 0; i < size; i++)
+		media[i] = (uint8_t)(i % 253);
+	memset(other, 0x33, sizeof(other));
+	proto_chunk_hash(media, CM_CHUNK_SIZE, chunks[0]);
+	proto_chunk_hash(media + CM_CHUNK_SIZE, CM_CHUNK_SIZE, chunks[1]);
+	proto_chunk_hash(other, sizeof(other), stray);
+	proto_media_root((const uint8_t(*)[PROTO_HASH_LEN])chunks, 2, size,
+			 root);
+	assert_int_equal(store_media_index_ensure(f->s), CM_OK);
+	assert_int_equal(store_manifest_put(f->s, root, size,
+					    (const uint8_t(*)[PROTO_HASH_LEN])
+						    chunks,
+					    2),
+			 CM_OK);
+	assert_true(store_manifest_has(f->s, root));
+
+	/* The first chunk is listed, the stray one is not. */
+	memcpy(hashes[0], chunks[0], PROTO_HASH_LEN);
+	memcpy(hashes[1], stray, PROTO_HASH_LEN);
+	data[0] = media;
+	data[1] = other;
+	assert_int_equal(store_fetched_chunks_put(
+				 f->s, 2,
+				 (const uint8_t(*)[PROTO_HASH_LEN])hashes,
+				 data, lens, listed),
+			 CM_OK);
+	assert_true(listed[0]);
+	assert_false(listed[1]);
+	assert_true(store_chunk_has(f->s, chunks[0]));
+	assert_false(store_chunk_has(f->s, stray));
+
+	/* No clip lists the media, so a budget of 0 evicts it. */
+	assert_int_equal(store_media_evict(f->s, 0, NULL, 0, 0, &evicted,
+					   &bytes),
+			 CM_OK);
+	assert_int_equal(evicted, 1);
+	assert_int_equal(bytes, CM_CHUNK_SIZE);
+	assert_false(store_manifest_has(f->s, root));
+
+	/* The rest of the fetch arrives after the eviction. */
+	data[0] = media + CM_CHUNK_SIZE;
+	listed[0] = true;
+	assert_int_equal(store_fetched_chunks_put(
+				 f->s, 1,
+				 (const uint8_t(*)[PROTO_HASH_LEN])chunks + 1,
+				 data, lens, listed),
+			 CM_OK);
+	assert_false(listed[0]);
+	assert_false(store_chunk_has(f->s, chunks[1]));
+	assert_int_equal(store_get_counts(f->s, &counts), CM_OK);
+	assert_int_equal(counts.chunks, 0);
+	assert_int_equal(counts.chunk_bytes, 0);
+	free(media);
+}
+
+/* Returns this process's resident file-backed memory in KiB, from
+ * RssFile in /proc/self/status. */
+static long rss_file_kib(void)
+{
+	char line[128];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssFile: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* Cold reads return the stored bytes, big and small, and leave no page of
+ * the store resident even when they skip chunks, as a peer that fetches
+ * from several seeders requests them. */
+static void media_cold_read(void **state)
+{
+	enum { CHUNKS = 96 };
+	fixture *f = *state;
+	uint8_t (*hashes)[PROTO_HASH_LEN] = malloc(CHUNKS * PROTO_HASH_LEN);
+	uint8_t *chunk = malloc(CM_CHUNK_SIZE);
+	uint8_t *buf = malloc(CM_CHUNK_SIZE);
+	uint8_t small[300];
+	uint8_t h_small[PROTO_HASH_LEN];
+	long before;
+	size_t len = 0;
+
+	assert_non_null(hashes);
+	assert_non_null(chunk);
+	assert_non_null(buf);
+	for (size_t i = 0; i < CHUNKS; i++) {
+		memset(chunk, (int)i, CM_CHUNK_SIZE);
+		chunk[i] = 0xee;
+		proto_chunk_hash(chunk, CM_CHUNK_SIZE, hashes[i]);
+		assert_int_equal(store_chunk_put(f->s, hashes[i], chunk,
+						 CM_CHUNK_SIZE),
+				 CM_OK);
+	}
+	memset(small, 0x44, sizeof(small));
+	proto_chunk_hash(small, sizeof(small), h_small);
+	assert_int_equal(store_chunk_put(f->s, h_small, small, sizeof(small)),
+			 CM_OK);
+
+	/* A new handle has nothing of the store mapped in yet. */
+	store_close(&f->s);
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	before = rss_file_kib();
+	assert_true(before >= 0);
+	for (size_t i = 0; i < CHUNKS; i += 3) {
+		memset(chunk, (int)i, CM_CHUNK_SIZE);
+		chunk[i] = 0xee;
+		assert_int_equal(store_chunk_get_cold(f->s, hashes[i], buf,
+						      CM_CHUNK_SIZE, &len),
+				 CM_OK);
+		assert_int_equal(len, CM_CHUNK_SIZE);
+		assert_memory_equal(buf, chunk, CM_CHUNK_SIZE);
+	}
+	/* 32 chunks are 8 MiB; the kernel maps up to 64 KiB around each
+	 * page fault, so reads through the map left megabytes here. */
+	assert_in_range(rss_file_kib() - before, 0, 512);
+
+	assert_int_equal(store_chunk_get_cold(f->s, h_small, buf,
+					      CM_CHUNK_SIZE, &len),
+			 CM_OK);
+	assert_int_equal(len, sizeof(small));
+	assert_memory_equal(buf, small, sizeof(small));
+	assert_int_equal(store_chunk_get_cold(f->s, hashes[0], buf, 10, &len),
+			 CM_ERR_TOO_LONG);
+	free(hashes);
+	free(chunk);
+	free(buf);
+}
+
 /* Empty media has no chunks: its manifest alone makes it complete. */
 static void media_empty(void **state)
 {
@@ -2092,6 +2241,8 @@ int main(void)
 		STORE_TEST(count_clips_by_author),
 		STORE_TEST(media_chunks),
 		STORE_TEST(media_manifest),
+		STORE_TEST(media_fetched_unlisted),
+		STORE_TEST(media_cold_read),
 		STORE_TEST(media_empty),
 		STORE_TEST(follows),
 		STORE_TEST(peers),

@@ -1,0 +1,286 @@
+/*
+ * node_media_writer.c - a thread that stores verified media chunks, so
+ * that LMDB's commits (copying the dirty pages into the file and syncing
+ * it) overlap with receiving and hashing the next chunks on the node
+ * thread.
+ *
+ * The slots form a ring of CM_MEDIA_WRITE_SLOTS chunks, indexed by three
+ * counters that only grow. The node thread fills slot `filled`. The
+ * writer thread stores the slots from `written` up to `filled`, at most
+ * CM_MEDIA_WRITE_BATCH in one write transaction, and records each slot's
+ * result. The node thread collects the results from `collected` up to
+ * `written`. So collected <= written <= filled <= collected +
+ * CM_MEDIA_WRITE_SLOTS. The node thread alone changes `filled` and the
+ * writer thread alone changes `written`, both under the lock; only the
+ * node thread uses `collected`. Slot contents need no lock, because each
+ * range has one owner: the node thread fills slot `filled` and reads
+ * [collected, written), and the writer thread reads [written, filled).
+ *
+ * After each transaction the writer thread adds one to an eventfd, which
+ * the node's poll loop watches, so that the node thread collects the
+ * results at once and marks the chunks stored only after their commit.
+ *
+ * A slot does not copy its chunk: it holds a reference to the ZeroMQ
+ * message that the chunk arrived in (zmq_msg_copy shares the buffer of a
+ * message of this size), and the node thread closes it on collecting.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "cm_log.h"
+#include "node_internal.h"
+
+typedef struct write_slot {
+	uint8_t root[PROTO_HASH_LEN];
+	uint8_t hash[PROTO_HASH_LEN];
+	uint64_t index;
+	zmq_msg_t msg;                  /* contains the chunk */
+	size_t offset;                  /* of the chunk in msg */
+	size_t len;
+	node_write_result result;       /* set by the writer thread */
+} write_slot;
+
+struct node_media_writer {
+	store *st;
+	pthread_t thread;
+	bool started;
+	int wake_fd;                    /* eventfd, -1 when not open */
+	pthread_mutex_t lock;
+	pthread_cond_t queued;          /* filled grew, or stopping */
+	bool stopping;
+	uint64_t filled;
+	uint64_t written;
+	uint64_t collected;
+	write_slot slots[CM_MEDIA_WRITE_SLOTS];
+};
+
+static write_slot *slot_at(node_media_writer *w, uint64_t counter)
+{
+	return &w->slots[counter % CM_MEDIA_WRITE_SLOTS];
+}
+
+/* Stores slots [first, first + count) in one write transaction and sets
+ * their results. */
+static void store_slots(node_media_writer *w, uint64_t first, size_t count)
+{
+	uint8_t hashes[CM_MEDIA_WRITE_BATCH][PROTO_HASH_LEN];
+	const uint8_t *data[CM_MEDIA_WRITE_BATCH];
+	size_t lens[CM_MEDIA_WRITE_BATCH];
+	bool listed[CM_MEDIA_WRITE_BATCH];
+	cm_err err;
+
+	for (size_t i = 0; i < count; i++) {
+		write_slot *s = slot_at(w, first + i);
+
+		memcpy(hashes[i], s->hash, PROTO_HASH_LEN);
+		data[i] = (const uint8_t *)zmq_msg_data(&s->msg) + s->offset;
+		lens[i] = s->len;
+	}
+	err = store_fetched_chunks_put(
+		w->st, count, (const uint8_t (*)[PROTO_HASH_LEN])hashes, data,
+		lens, listed);
+	if (err)
+		cm_error(NODE_LOG, "storing %zu chunks failed: %s (%s)", count,
+			 cm_err_name(err), cm_err_detail());
+	for (size_t i = 0; i < count; i++) {
+		write_slot *s = slot_at(w, first + i);
+
+		if (err)
+			s->result = NODE_WRITE_FAILED;
+		else
+			s->result = listed[i] ? NODE_WRITE_STORED
+					      : NODE_WRITE_UNLISTED;
+	}
+}
+
+static void wake_node(node_media_writer *w)
+{
+	uint64_t one = 1;
+
+	/* eventfd(2) fails a write with EAGAIN only when the counter would
+	 * pass its maximum, and then a wake-up is pending anyway. */
+	if (write(w->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		cm_error(NODE_LOG, "waking the node thread failed: %s",
+			 strerror(errno));
+}
+
+/* Stores queued slots until stopping is set and the queue is empty. */
+static void *writer_main(void *arg)
+{
+	node_media_writer *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		uint64_t first;
+		size_t count;
+
+		while (w->written == w->filled && !w->stopping)
+			pthread_cond_wait(&w->queued, &w->lock);
+		if (w->written == w->filled)
+			break;
+		first = w->written;
+		count = (size_t)(w->filled - w->written);
+		if (count > CM_MEDIA_WRITE_BATCH)
+			count = CM_MEDIA_WRITE_BATCH;
+		pthread_mutex_unlock(&w->lock);
+
+		store_slots(w, first, count);
+
+		pthread_mutex_lock(&w->lock);
+		w->written += count;
+		wake_node(w);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+cm_err node_media_writer_start(store *st, node_media_writer **out)
+{
+	node_media_writer *w;
+	cm_err err = CM_OK;
+
+	*out = NULL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return cm_errf(CM_ERR_NOMEM,
+			       "cannot allocate the chunk writer");
+	w->st = st;
+	w->wake_fd = -1;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->queued, NULL);
+	w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->wake_fd < 0) {
+		err = cm_errf(CM_ERR_IO, "eventfd for the chunk writer failed: "
+			      "%s", strerror(errno));
+		goto out;
+	}
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+		err = cm_errf(CM_ERR_IO, "starting the chunk writer thread "
+			      "failed");
+		goto out;
+	}
+	w->started = true;
+out:
+	if (err)
+		node_media_writer_stop(&w);
+	*out = w;
+	return err;
+}
+
+void node_media_writer_stop(node_media_writer **wp)
+{
+	node_media_writer *w = wp ? *wp : NULL;
+
+	if (!w)
+		return;
+	if (w->started) {
+		pthread_mutex_lock(&w->lock);
+		w->stopping = true;
+		pthread_cond_signal(&w->queued);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+	}
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
+	/* The thread stored every queued slot; these were not collected. */
+	for (; w->collected < w->filled; w->collected++)
+		zmq_msg_close(&slot_at(w, w->collected)->msg);
+	pthread_cond_destroy(&w->queued);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+	*wp = NULL;
+}
+
+int node_media_writer_fd(const node_media_writer *w)
+{
+	return w ? w->wake_fd : -1;
+}
+
+size_t node_media_writer_free(const node_media_writer *w)
+{
+	return CM_MEDIA_WRITE_SLOTS - (size_t)(w->filled - w->collected);
+}
+
+/* Points slot s at the chunk data[len]: shares rx_msg when data lies in
+ * it, else copies the bytes into a message of its own. */
+static bool slot_take(write_slot *s, zmq_msg_t *rx_msg, const uint8_t *data,
+		      size_t len)
+{
+	const uint8_t *start;
+
+	if (!rx_msg) {
+		if (zmq_msg_init_size(&s->msg, len) != 0)
+			return false;
+		memcpy(zmq_msg_data(&s->msg), data, len);
+		s->offset = 0;
+		return true;
+	}
+	zmq_msg_init(&s->msg);
+	start = zmq_msg_data(rx_msg);
+	if (data < start || len > zmq_msg_size(rx_msg) ||
+	    (size_t)(data - start) > zmq_msg_size(rx_msg) - len ||
+	    zmq_msg_copy(&s->msg, rx_msg) != 0) {
+		zmq_msg_close(&s->msg);
+		return false;
+	}
+	s->offset = (size_t)(data - start);
+	return true;
+}
+
+bool node_media_writer_put(node_media_writer *w,
+			   const uint8_t root[PROTO_HASH_LEN], uint64_t index,
+			   const uint8_t hash[PROTO_HASH_LEN], void *rx_msg,
+			   const uint8_t *data, size_t len)
+{
+	write_slot *s;
+
+	if (node_media_writer_free(w) == 0 || len > CM_CHUNK_SIZE)
+		return false;
+	s = slot_at(w, w->filled);
+	if (!slot_take(s, rx_msg, data, len))
+		return false;
+	memcpy(s->root, root, PROTO_HASH_LEN);
+	memcpy(s->hash, hash, PROTO_HASH_LEN);
+	s->index = index;
+	s->len = len;
+
+	pthread_mutex_lock(&w->lock);
+	w->filled++;
+	pthread_cond_signal(&w->queued);
+	pthread_mutex_unlock(&w->lock);
+	return true;
+}
+
+size_t node_media_writer_collect(node_media_writer *w,
+				 node_media_settle_fn settle, void *ctx)
+{
+	uint64_t written, counter;
+	size_t count = 0;
+
+	if (read(w->wake_fd, &counter, sizeof(counter)) < 0 &&
+	    errno != EAGAIN)
+		cm_error(NODE_LOG, "reading the chunk writer's eventfd failed: "
+			 "%s", strerror(errno));
+	pthread_mutex_lock(&w->lock);
+	written = w->written;
+	pthread_mutex_unlock(&w->lock);
+
+	for (; w->collected < written; w->collected++, count++) {
+		write_slot *s = slot_at(w, w->collected);
+
+		settle(ctx, s->root, s->index, s->hash, s->result);
+		zmq_msg_close(&s->msg);
+	}
+	return count;
+}
+
+size_t node_media_writer_pending(const node_media_writer *w)
+{
+	return (size_t)(w->filled - w->collected);
+}
