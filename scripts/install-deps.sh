@@ -8,7 +8,7 @@ packages=(
 	libsodium-dev libzmq3-dev liblmdb-dev libmsgpack-dev libjansson-dev
 	libinih-dev libcmocka-dev python3 python3-cryptography
 	clang libclang-rt-14-dev
-	dpkg-dev groff-base man-db systemd debootstrap iproute2 procps
+	dpkg-dev groff-base man-db systemd debootstrap iproute2 procps nftables
 )
 
 missing=()
