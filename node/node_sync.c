@@ -404,13 +404,16 @@ static void send_held(node *n, node_link *l)
 
 void node_sync_tick(node *n, node_link *l)
 {
-	uint64_t now = cm_mono_ms();
+	uint64_t now;
 
 	if (l->sync) {
 		send_unsent(n, l);
 		fetch_pump(n, l);
 		send_held(n, l);
 	}
+	/* Read after the calls above, which may set a session's last
+	 * activity to their own time. */
+	now = cm_mono_ms();
 	if (l->sync) {
 		sync_session *sessions[2] = {&l->sync->out, &l->sync->in};
 
