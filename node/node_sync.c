@@ -19,10 +19,10 @@
  * this node rescan its store in a loop. A session that hears nothing for
  * CM_RECON_SESSION_TIMEOUT_MS ends; the next interval starts a new one.
  *
- * A session message that finds the queue towards the peer full (RECORDS
- * sent for a WANT fill it during a catch-up) is kept and sent again by
- * node_sync_tick, one per direction, because the other side waits for it:
- * dropping it stalled the session until its timeout.
+ * A session message that finds the queue towards the peer full, as the
+ * RECORDS of a catch-up fill it, is kept and sent again by node_sync_tick,
+ * one per direction. The other side waits for it, so dropping it stalled
+ * the session until its timeout.
  *
  * The initiator paces its requests: it keeps at most
  * CM_RECON_FETCH_WINDOW requested records in flight and sends its next

@@ -5,8 +5,8 @@ usage: delay_relay.py LISTEN_PORT TARGET_HOST TARGET_PORT DELAY_MS
 
 Listens on 127.0.0.1:LISTEN_PORT and forwards each connection to
 TARGET_HOST:TARGET_PORT. Bytes read at time t are written at t + DELAY_MS,
-in order, so the connection keeps TCP's ordering and loses nothing; only
-its latency grows. tests/e2e/test_lossy_link.sh uses it in place of
+in order. The connection thus keeps TCP's ordering and loses nothing, and
+only its latency grows. tests/e2e/test_lossy_link.sh uses it in place of
 netem, which the test kernel lacks. Prints "listening" once it accepts.
 """
 import asyncio

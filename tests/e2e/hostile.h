@@ -1,8 +1,9 @@
 /*
- * hostile.h - what the scenario files of the hostile_peer test client
- * share with hostile_peer.c: connections to the node under test as a
- * CURVE client, messages, made-up records, and the lines the client
- * prints for the calling script (see the top of hostile_peer.c).
+ * hostile.h - the parts of the hostile_peer test client that its scenario
+ * files share with hostile_peer.c. They are connections to the node under
+ * test as a CURVE client, messages, made-up records, and the lines that
+ * the client prints for the calling script (see the top of
+ * hostile_peer.c).
  */
 #ifndef HOSTILE_H
 #define HOSTILE_H

@@ -58,8 +58,9 @@ typedef struct broken {
 } broken;
 
 /* RECON_START and RECON messages whose envelope breaks the protocol.
- * The valid parts are session 1, the salt 33 x 16, fp_len and hash_len 4,
- * authors nil and the payload `00 01` (one SKIP range to the end). */
+ * Their valid parts are session 1, the salt of 16 bytes 0x33, fp_len and
+ * hash_len 4, authors nil and the payload `00 01`, which is one SKIP
+ * range to the end. */
 static const broken envelopes[] = {
 	{"97 0c 01 c4 0f <33*15> 04 04 c0 c4 02 00 01", "bad_message",
 	 "a salt of 15 bytes"},
@@ -488,7 +489,7 @@ static bool request_all(conn *c, const stall_requests *sr)
 	return ok;
 }
 
-/* Starts a session that asks for every id the node holds. */
+/* Starts a session that requests every id of the node's store. */
 static bool request_every_id(conn *c)
 {
 	static const uint8_t all_ids[] = {0x80, 0x01, 0x00};

@@ -1,8 +1,8 @@
 #!/bin/bash
 # Reconciliation over a slow, lossy, delayed link. Mirrors a and b run in
-# two network namespaces that the test creates, joined by a veth pair
-# with an 8 Mbit/s tbf rate limit on each end and an nftables rule on
-# each side that drops 2% of the packets it receives at random. The
+# two network namespaces that the test creates, joined by a veth pair.
+# Each end has an 8 Mbit/s tbf rate limit, and an nftables rule on each
+# side drops 2% of the packets it receives at random. The
 # kernel has no netem, so delay_relay.py in a's namespace adds 100 ms in
 # each direction: a dials the relay, which forwards over the veth to b.
 # The loss hits the relay's leg to b, whose own round trip is short.

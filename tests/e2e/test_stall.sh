@@ -1,6 +1,6 @@
 #!/bin/bash
 # A peer that stops reading must not slow down the others. Creator A
-# publishes clips that mirror B (which dials A) takes; the delivery time
+# publishes clips that mirror B (which dials A) takes. The delivery time
 # of each runs from the clip's creation time, which `publish` sets when it
 # signs, to the time of B's log line that it stored the clip, so process
 # start-up and polling do not count. Then a stalled client
@@ -75,8 +75,8 @@ for target in A B; do
 	NODE_PID[stall-$target]=$!
 done
 
-# Succeeds once the stalled client is ready and the node holds bytes for
-# it that it did not read, so that its queue is full.
+# Succeeds once the stalled client is ready and more than 1 MiB that the
+# node sent it is unread, so that the node's queue towards it is full.
 backed_up() {
 	local target=$1 peer
 	grep -qx ready "$WORK/stall-$target.log" || return 1
