@@ -84,6 +84,16 @@
 						that one peer starts */
 #define CM_RECON_WORK_MAX 2000000            /* aggregates read plus items
 						scanned to answer one message */
+#define CM_RECON_FETCH_WINDOW 8192           /* records a session requests
+						from a peer before they
+						arrive; its next round waits
+						until all it found are
+						requested */
+#define CM_RECON_FETCH_STALL_MS 3000         /* no requested record for this
+						long: the rest count as lost,
+						and the next session asks */
+#define CM_RECON_FETCH_MAX 131072            /* ids a link lists to request:
+						two answers of 2 MiB */
 
 /* Node. */
 #define CM_PEERS_MAX 64

@@ -148,8 +148,9 @@ typedef struct node_link_stats {
 	uint64_t duplicates_in;             /* records we already had */
 	uint64_t recon_sessions;            /* finished, either role */
 	uint64_t recon_rounds;
-	uint64_t recon_bytes_in;
-	uint64_t recon_bytes_out;
+	uint64_t recon_bytes_in;            /* session messages of both */
+	uint64_t recon_bytes_out;           /* roles, as they are received or
+					     * queued */
 	uint64_t announced_in;              /* ids in HAVE messages */
 	uint64_t announced_out;
 	char last_error[32];                /* reason name, "" when none */
@@ -573,7 +574,9 @@ cm_err node_send_records(node *n, node_link *l, const proto_signed *recs,
  * peer, unless one started less than CM_RECON_SESSION_GAP_MS ago. */
 void node_sync_start(node *n, node_link *l);
 
-/* Ends silent sessions and starts the periodic one when it is due. */
+/* Sends session messages that found the queue full, ends silent
+ * sessions, and starts the periodic one when it is due and ours is not
+ * still running. */
 void node_sync_tick(node *n, node_link *l);
 
 /* Handles RECON_START or RECON (`len` bytes on the wire). */

@@ -18,6 +18,21 @@
  * CM_RECON_SESSION_GAP_MS / 2 of the previous one, so a peer cannot make
  * this node rescan its store in a loop. A session that hears nothing for
  * CM_RECON_SESSION_TIMEOUT_MS ends; the next interval starts a new one.
+ *
+ * A session message that finds the queue towards the peer full, as the
+ * RECORDS of a catch-up fill it, is kept and sent again by node_sync_tick,
+ * one per direction. The other side waits for it, so dropping it stalled
+ * the session until its timeout.
+ *
+ * The initiator paces its requests: it keeps at most
+ * CM_RECON_FETCH_WINDOW requested records in flight and sends its next
+ * round only when every id of the last answer is requested. Otherwise a
+ * catch-up of a large store requested all of each answer's ids at once,
+ * the peer's queue dropped most of the records, and the next answer
+ * queued behind the rest until the session timed out. A session that
+ * found records, or stopped at the round limit, is followed by a new one
+ * CM_RECON_SESSION_GAP_MS after the requested records have arrived, so
+ * that records dropped on the way, or not reached yet, come soon.
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -39,21 +54,61 @@ typedef struct sync_session {
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 	uint64_t wanted;
+	uint8_t *held;               /* our next round, malloc'd, while the
+				      * ids of the last answer are requested */
+	size_t held_len;
 	proto_recon_session recon;
 } sync_session;
+
+/* A session message that the full queue did not take, sent again later.
+ * It outlives its session, because a responder's last answer ends the
+ * session when it is written. */
+typedef struct sync_unsent {
+	uint8_t *buf;                /* malloc'd; NULL when none */
+	size_t len;
+	uint64_t since;              /* monotonic ms of the first attempt */
+} sync_unsent;
+
+/* Ids found by our sessions and not requested yet, and the records that
+ * are requested and not received. The next round of a session waits
+ * until the list is empty, so it holds the ids of one answer; a session
+ * that a HELLO starts meanwhile can add another. Ids over
+ * CM_RECON_FETCH_MAX are dropped, and the next session finds them. */
+typedef struct sync_fetch {
+	uint8_t *ids;                /* malloc'd, cap ids */
+	size_t n;
+	size_t head;                 /* ids before head are requested */
+	size_t cap;
+	uint64_t awaited;            /* requested, not received */
+	uint64_t received;           /* the link's records received (stored
+				      * or duplicate) at the last check */
+	uint64_t progress_at;        /* monotonic ms of the last record or
+				      * request */
+} sync_fetch;
 
 struct node_sync {
 	sync_session out;            /* ours, as initiator */
 	sync_session in;             /* the peer's, as responder */
+	sync_unsent unsent[2];       /* of out, of in */
+	sync_fetch fetch;
 };
 
 static void session_end(sync_session *ss)
 {
+	free(ss->held);
+	ss->held = NULL;
 	proto_recon_session_free(&ss->recon);
 	free(ss->authors);
 	ss->authors = NULL;
 	ss->n_authors = 0;
 	ss->active = false;
+}
+
+static void unsent_clear(sync_unsent *u)
+{
+	free(u->buf);
+	u->buf = NULL;
+	u->len = 0;
 }
 
 void node_sync_drop(node_link *l)
@@ -62,6 +117,9 @@ void node_sync_drop(node_link *l)
 		return;
 	session_end(&l->sync->out);
 	session_end(&l->sync->in);
+	unsent_clear(&l->sync->unsent[0]);
+	unsent_clear(&l->sync->unsent[1]);
+	free(l->sync->fetch.ids);
 	free(l->sync);
 	l->sync = NULL;
 }
@@ -97,16 +155,134 @@ static cm_err run_step(node *n, sync_session *ss, const uint8_t *in,
 	return err;
 }
 
-/* Sends a reconciliation message and counts its bytes. */
+/* Hands a message to the link and counts its bytes once it is queued.
+ * Frees buf, except that a message the full queue did not take becomes
+ * the direction's unsent message, replacing an older one. */
+static cm_err queue_recon(node *n, node_link *l, sync_unsent *u,
+			  uint8_t *buf, size_t len, uint64_t since)
+{
+	uint8_t *copy = malloc(len);
+	cm_err err;
+
+	if (!copy) {
+		free(buf);
+		return cm_errf(CM_ERR_NOMEM, "cannot copy a reconciliation "
+			       "message of %zu bytes", len);
+	}
+	memcpy(copy, buf, len);
+	err = node_link_send(n, l, buf, len);
+	if (err == CM_ERR_TIMEOUT) {
+		unsent_clear(u);
+		u->buf = copy;
+		u->len = len;
+		u->since = since;
+		return CM_OK;
+	}
+	free(copy);
+	if (!err)
+		l->stats.recon_bytes_out += len;
+	return err;
+}
+
+/* Sends a reconciliation message of session ss; see queue_recon. */
 static cm_err send_recon(node *n, node_link *l, sync_session *ss,
 			 uint8_t *buf, size_t len)
 {
-	cm_err err = node_link_send(n, l, buf, len);
+	sync_unsent *u = &l->sync->unsent[ss == &l->sync->out ? 0 : 1];
 
-	if (!err)
-		ss->bytes_out += len;
+	ss->bytes_out += len;
 	ss->last = cm_mono_ms();
-	return err;
+	return queue_recon(n, l, u, buf, len, ss->last);
+}
+
+/* Tries the unsent messages again; gives one up after the session
+ * timeout, as the peer has ended its side by then. */
+static void send_unsent(node *n, node_link *l)
+{
+	uint64_t now = cm_mono_ms();
+
+	for (size_t i = 0; i < 2; i++) {
+		sync_unsent *u = &l->sync->unsent[i];
+		uint8_t *buf = u->buf;
+		cm_err err;
+
+		if (!buf)
+			continue;
+		u->buf = NULL;
+		if (now - u->since >= CM_RECON_SESSION_TIMEOUT_MS) {
+			free(buf);
+			cm_debug(NODE_LOG, "gave up a reconciliation message "
+				 "to peer=%s: its queue stayed full",
+				 l->short_key);
+			continue;
+		}
+		err = queue_recon(n, l, u, buf, u->len, u->since);
+		if (err)
+			cm_debug(NODE_LOG, "sending a reconciliation message "
+				 "to peer=%s failed: %s", l->short_key,
+				 cm_err_name(err));
+	}
+}
+
+/* Counts the records that arrived from the peer since the last call
+ * against the awaited ones; after CM_RECON_FETCH_STALL_MS without one,
+ * the rest count as lost. */
+static void fetch_update(node_link *l, sync_fetch *f, uint64_t now)
+{
+	uint64_t received = l->stats.records_in + l->stats.duplicates_in;
+	uint64_t arrived = received - f->received;
+
+	f->received = received;
+	if (arrived > 0)
+		f->progress_at = now;
+	f->awaited = arrived < f->awaited ? f->awaited - arrived : 0;
+	if (f->awaited > 0 && now - f->progress_at >= CM_RECON_FETCH_STALL_MS) {
+		cm_debug(NODE_LOG, "%llu records requested from peer=%s did "
+			 "not arrive; the next session asks again",
+			 (unsigned long long)f->awaited, l->short_key);
+		f->awaited = 0;
+	}
+}
+
+/* Sends WANT pages of the listed ids while fewer than
+ * CM_RECON_FETCH_WINDOW requested records are awaited. */
+static void fetch_pump(node *n, node_link *l)
+{
+	sync_fetch *f = &l->sync->fetch;
+	uint64_t now = cm_mono_ms();
+	size_t len;
+	uint8_t *buf;
+
+	fetch_update(l, f, now);
+	while (f->head < f->n && f->awaited < CM_RECON_FETCH_WINDOW) {
+		size_t page = f->n - f->head;
+
+		if (page > CM_WIRE_IDS_MAX)
+			page = CM_WIRE_IDS_MAX;
+		if (proto_wire_ids(PROTO_WIRE_WANT,
+				   f->ids + f->head * PROTO_ID_LEN, page, &buf,
+				   &len))
+			break;
+		if (node_link_send(n, l, buf, len))
+			break; /* queue full: the next tick tries again */
+		f->head += page;
+		f->awaited += page;
+		f->progress_at = now;
+	}
+	if (f->head == f->n)
+		f->head = f->n = 0;
+}
+
+/* True while ids found by our sessions wait to be requested. */
+static bool fetch_pending(const node_link *l)
+{
+	return l->sync->fetch.n > 0;
+}
+
+/* True when no requested record is on its way either. */
+static bool fetch_idle(const node_link *l)
+{
+	return l->sync->fetch.n == 0 && l->sync->fetch.awaited == 0;
 }
 
 /* Copies the scopes of our interest into ss. */
@@ -188,11 +364,6 @@ void node_sync_start(node *n, node_link *l)
 		session_end(ss);
 		err = start_session(n, l, ss);
 	}
-	if (err == CM_ERR_TIMEOUT) {
-		/* Queue full: try again after the next pings. */
-		l->next_sync = now + CM_PING_INTERVAL_MS;
-		return;
-	}
 	l->next_sync = now + n->limits.sync_interval_ms;
 	if (err) {
 		cm_error(NODE_LOG, "starting reconciliation with peer=%s "
@@ -205,10 +376,44 @@ void node_sync_start(node *n, node_link *l)
 		 (unsigned long long)ss->bytes_out);
 }
 
+/* Sends our held round once every id of the last answer is requested.
+ * While records arrive, the session counts as active, so that it does not
+ * time out waiting for its own fetch. */
+static void send_held(node *n, node_link *l)
+{
+	sync_session *ss = &l->sync->out;
+	uint8_t *buf = ss->held;
+	cm_err err;
+
+	if (!ss->active || !buf)
+		return;
+	if (fetch_pending(l)) {
+		if (l->sync->fetch.progress_at > ss->last)
+			ss->last = l->sync->fetch.progress_at;
+		return;
+	}
+	ss->held = NULL;
+	err = send_recon(n, l, ss, buf, ss->held_len);
+	if (err) {
+		cm_warn(NODE_LOG, "reconciliation with peer=%s stopped: %s "
+			"(%s)", l->short_key, cm_err_name(err),
+			cm_err_detail());
+		session_end(ss);
+	}
+}
+
 void node_sync_tick(node *n, node_link *l)
 {
-	uint64_t now = cm_mono_ms();
+	uint64_t now;
 
+	if (l->sync) {
+		send_unsent(n, l);
+		fetch_pump(n, l);
+		send_held(n, l);
+	}
+	/* Read after the calls above, which may set a session's last
+	 * activity to their own time. */
+	now = cm_mono_ms();
 	if (l->sync) {
 		sync_session *sessions[2] = {&l->sync->out, &l->sync->in};
 
@@ -229,43 +434,72 @@ void node_sync_tick(node *n, node_link *l)
 			session_end(sessions[i]);
 		}
 	}
-	if (now >= l->next_sync)
-		node_sync_start(n, l);
+	if (now < l->next_sync)
+		return;
+	if (l->sync && l->sync->out.active) {
+		/* A session still running, as a long catch-up does, ends by
+		 * itself or times out; the interval restarts from here. */
+		l->next_sync = now + n->limits.sync_interval_ms;
+		return;
+	}
+	if (l->sync && !fetch_idle(l))
+		return; /* the records requested so far come first */
+	node_sync_start(n, l);
 }
 
-/* Asks the peer for the listed ids that we neither store nor know as
- * retracted, in WANT pages. */
-static void request_missing(node *n, node_link *l, sync_session *ss)
+/* Adds the listed ids that we neither store nor know as retracted to the
+ * ids to request, and requests what the window allows. */
+static cm_err request_missing(node *n, node_link *l, sync_session *ss)
 {
 	proto_recon_session *r = &ss->recon;
-	size_t k = 0, len;
-	uint8_t *buf;
+	sync_fetch *f = &l->sync->fetch;
+	size_t k = 0, left = 0;
 
+	if (f->head > 0) {
+		memmove(f->ids, f->ids + f->head * PROTO_ID_LEN,
+			(f->n - f->head) * PROTO_ID_LEN);
+		f->n -= f->head;
+		f->head = 0;
+	}
+	if (f->n + r->n_want > f->cap && f->cap < CM_RECON_FETCH_MAX) {
+		size_t cap = f->n + r->n_want;
+		uint8_t *ids;
+
+		if (cap > CM_RECON_FETCH_MAX)
+			cap = CM_RECON_FETCH_MAX;
+		ids = realloc(f->ids, cap * PROTO_ID_LEN);
+		if (!ids) {
+			r->n_want = 0;
+			return cm_errf(CM_ERR_NOMEM, "cannot list %zu ids to "
+				       "request", cap);
+		}
+		f->ids = ids;
+		f->cap = cap;
+	}
 	for (size_t i = 0; i < r->n_want; i++) {
 		const uint8_t *id = r->want + i * PROTO_ID_LEN;
 
 		if (store_has(n->st, id) || store_is_retracted(n->st, id, NULL))
 			continue;
-		memmove(r->want + k * PROTO_ID_LEN, id, PROTO_ID_LEN);
+		if (f->n + k == f->cap) {
+			left++;
+			continue;
+		}
+		memcpy(f->ids + (f->n + k) * PROTO_ID_LEN, id, PROTO_ID_LEN);
 		k++;
 	}
 	r->n_want = 0;
+	f->n += k;
 	ss->wanted += k;
-	for (size_t done = 0; done < k; done += CM_WIRE_IDS_MAX) {
-		size_t page = k - done;
-
-		if (page > CM_WIRE_IDS_MAX)
-			page = CM_WIRE_IDS_MAX;
-		if (proto_wire_ids(PROTO_WIRE_WANT,
-				   r->want + done * PROTO_ID_LEN, page, &buf,
-				   &len))
-			return;
-		if (node_link_send(n, l, buf, len))
-			return; /* queue full: the next session asks again */
-	}
 	if (k > 0)
-		cm_debug(NODE_LOG, "asking peer=%s for %zu records",
-			 l->short_key, k);
+		cm_debug(NODE_LOG, "asking peer=%s for %zu records", l->short_key,
+			 k);
+	if (left > 0)
+		cm_debug(NODE_LOG, "%zu records of peer=%s left for the next "
+			 "session: %d ids wait to be requested", left,
+			 l->short_key, CM_RECON_FETCH_MAX);
+	fetch_pump(n, l);
+	return CM_OK;
 }
 
 /* True when err blames the peer's message rather than this node. */
@@ -291,8 +525,6 @@ static void log_end(node_link *l, const sync_session *ss, const char *role)
 {
 	l->stats.recon_sessions++;
 	l->stats.recon_rounds += ss->round;
-	l->stats.recon_bytes_in += ss->bytes_in;
-	l->stats.recon_bytes_out += ss->bytes_out;
 	cm_debug(NODE_LOG, "reconciliation as %s with peer=%s done: %llu "
 		 "rounds, %llu bytes in, %llu out, %llu records wanted",
 		 role, l->short_key, (unsigned long long)ss->round,
@@ -319,20 +551,35 @@ static void on_answer(node *n, node_link *l, const proto_wire_msg *m,
 		return;
 	}
 	ss->bytes_in += msg_len;
+	l->stats.recon_bytes_in += msg_len;
 	ss->last = cm_mono_ms();
 	err = run_step(n, ss, m->payload, m->payload_len, &payload,
 		       &payload_len, &done);
 	if (!err)
-		request_missing(n, l, ss);
+		err = request_missing(n, l, ss);
 	ss->round = m->round;
-	if (!err && !done && ss->round + 1 > CM_RECON_ROUNDS_MAX)
-		err = cm_errf(CM_ERR_TOO_MANY, "session needs more than %d "
-			      "rounds", CM_RECON_ROUNDS_MAX);
+	if (!err && !done && ss->round + 2 > CM_RECON_ROUNDS_MAX) {
+		/* The answer to our next round would pass the round limit.
+		 * That is our own limit, not the peer's fault: a new session
+		 * goes on once the records found so far have arrived. */
+		free(payload);
+		cm_info(NODE_LOG, "reconciliation with peer=%s reached %d "
+			"rounds; a new session continues it", l->short_key,
+			CM_RECON_ROUNDS_MAX);
+		log_end(l, ss, "initiator");
+		l->next_sync = cm_mono_ms() + CM_RECON_SESSION_GAP_MS;
+		session_end(ss);
+		return;
+	}
 	if (!err && !done) {
 		err = proto_wire_recon(ss->id, ss->round + 1, payload,
 				       payload_len, &buf, &len);
-		if (!err)
+		if (!err && fetch_pending(l)) {
+			ss->held = buf;
+			ss->held_len = len;
+		} else if (!err) {
 			err = send_recon(n, l, ss, buf, len);
+		}
 		if (!err)
 			ss->round++;
 	}
@@ -347,6 +594,11 @@ static void on_answer(node *n, node_link *l, const proto_wire_msg *m,
 		return;
 	} else {
 		log_end(l, ss, "initiator");
+	}
+	if (ss->wanted > 0) {
+		/* Records dropped on the way show in a new session, which
+		 * starts once the requested ones have arrived. */
+		l->next_sync = cm_mono_ms() + CM_RECON_SESSION_GAP_MS;
 	}
 	session_end(ss);
 }
@@ -415,6 +667,7 @@ static void on_start(node *n, node_link *l, const proto_wire_msg *m,
 	ss->id = m->session;
 	ss->started = ss->last = now;
 	ss->bytes_in = msg_len;
+	l->stats.recon_bytes_in += msg_len;
 	ss->active = true;
 	memcpy(ss->recon.salt, m->salt, PROTO_RECON_SALT_LEN);
 	ss->recon.params = proto_recon_defaults();
@@ -452,6 +705,7 @@ void node_sync_on_recon(node *n, node_link *l, const proto_wire_msg *m,
 		return;
 	}
 	ss->bytes_in += msg_len;
+	l->stats.recon_bytes_in += msg_len;
 	ss->last = cm_mono_ms();
 	answer(n, l, m->payload, m->payload_len, m->round + 1);
 }

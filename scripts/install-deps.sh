@@ -9,7 +9,7 @@ packages=(
 	libinih-dev libcmocka-dev python3 python3-cryptography
 	libmicrohttpd-dev curl python3-jsonschema wrk
 	clang libclang-rt-14-dev
-	dpkg-dev groff-base man-db systemd debootstrap iproute2 procps
+	dpkg-dev groff-base man-db systemd debootstrap iproute2 procps nftables
 	tshark
 	chromium nodejs
 )

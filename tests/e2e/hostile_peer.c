@@ -22,8 +22,9 @@
  *   retracted ID               a clip the node must list as retracted
  *   expect REASON MIN MAX      the node counted MIN..MAX rejections under
  *                              REASON ("*": under any reason) in this run
- *   ready                      bad-media only: the bad responses were
- *                              rejected
+ *   ready                      bad-media: the bad responses were
+ *                              rejected; stall: the first requests went
+ *                              out
  *   flooding ROUND             rate-flood: round ROUND started sending
  *   banned ROUND MS MESSAGES   rate-flood: the node closed the connection
  *                              and denied it again MS ms after round
@@ -52,13 +53,8 @@
 #include "proto_media.h"
 #include "proto_record.h"
 #include "proto_wire.h"
+#include "hostile.h"
 
-/* Time within which a node must respond to one request, generous for
- * ASan builds. */
-#define REPLY_TIMEOUT_MS 10000
-/* Silence that counts as "the node ignores this", in the checks where no
- * response is the correct behaviour. */
-#define QUIET_MS 2000
 #define SEND_TIMEOUT_MS 30000
 #define FLOOD_COUNT 20000
 /* How long the flood scenario retries a new connection until the ban
@@ -75,75 +71,16 @@
 /* How long bad-media keeps its connection after it is ready, unless
  * SIGTERM ends it first. */
 #define HOLD_MS 120000
-#define KEEPALIVE_MS 1000
 
 #define ADDR_PREFIX "clipmesh://"
-#define ENDPOINT_MAX 256
-#define CURVE_KEY_LEN 32
-#define EXPORT_MAGIC "clipmesh-export\n"
-#define EXPORT_MAGIC_LEN 16
-#define FILE_MAX (64u * 1024 * 1024)   /* --records and --media files */
-#define MEDIA_LEN 600                  /* each made-up media file, bytes */
 #define GARBAGE_MAX 64                 /* bytes of a table entry */
 #define NESTING_DEPTH 1000
 #define BIG_FRAME_LEN (1024 * 1024)
 #define CHECK_MAX 8                    /* records in one check_stored() */
 
-/* Command line. */
-typedef struct options {
-	const char *scenario;
-	char endpoint[ENDPOINT_MAX];
-	uint8_t server_key[CURVE_KEY_LEN];
-	const char *records_path;
-	const char *media_path;
-	/* The endpoint, or with --source "tcp://SRC:0;HOST:PORT". */
-	char connect_endpoint[2 * ENDPOINT_MAX];
-	unsigned rate;                 /* rate-flood: messages a second */
-	unsigned rounds;               /* rate-flood: bans to cause */
-} options;
-
-typedef struct curve_keys {
-	uint8_t pub[CURVE_KEY_LEN];
-	uint8_t secret[CURVE_KEY_LEN];
-} curve_keys;
-
-/* A media file of one chunk that the client makes up and serves. */
-typedef struct media {
-	uint8_t data[MEDIA_LEN];
-	uint8_t chunk[PROTO_HASH_LEN];
-	uint8_t root[PROTO_HASH_LEN];
-} media;
-
-/* An Ed25519 identity and the media its clips refer to. */
-typedef struct creator {
-	uint8_t pk[crypto_sign_PUBLICKEYBYTES];
-	uint8_t sk[crypto_sign_SECRETKEYBYTES];
-	media media;
-} creator;
-
-/* A signed record as it travels, and what it tests. */
-typedef struct record {
-	const char *name;
-	uint8_t wire[CM_RECORD_MAX];
-	size_t len;
-	uint8_t id[PROTO_ID_LEN];
-} record;
-
-/* A DEALER connected to the node under test. */
-typedef struct conn {
-	void *sock;
-	void *events;              /* PAIR reading the socket monitor or NULL */
-	curve_keys keys;
-	const media *served;       /* served honestly; other roots NOT_FOUND */
-	bool auto_serve;           /* false: the scenario handles requests */
-	bool media_fetched;        /* the node received the chunk of served */
-	zmq_msg_t frame;           /* the last message received */
-	bool opened;               /* conn_close() has something to close */
-} conn;
-
-static void *zctx;
+void *zctx;
 static const char *scenario_name = "";
-static volatile sig_atomic_t stopping;
+volatile sig_atomic_t stopping;
 
 static void on_signal(int sig)
 {
@@ -153,9 +90,7 @@ static void on_signal(int sig)
 
 /* Reports why the node (or the client) failed the scenario; returns false
  * so that callers can `return failf(...)`. */
-static bool failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static bool failf(const char *fmt, ...)
+bool failf(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -167,12 +102,12 @@ static bool failf(const char *fmt, ...)
 	return false;
 }
 
-static bool zmq_failed(const char *action)
+bool zmq_failed(const char *action)
 {
 	return failf("%s failed: %s", action, zmq_strerror(errno));
 }
 
-static void print_hex(const char *label, const uint8_t *bin, size_t len)
+void print_hex(const char *label, const uint8_t *bin, size_t len)
 {
 	char hex[2 * 64 + 1];
 
@@ -180,24 +115,24 @@ static void print_hex(const char *label, const uint8_t *bin, size_t len)
 	printf("%s %s\n", label, hex);
 }
 
-static void expect(const char *reason, unsigned min, unsigned max)
+void expect(const char *reason, unsigned min, unsigned max)
 {
 	printf("expect %s %u %u\n", reason, min, max);
 }
 
-static void pass(const char *check)
+void pass(const char *check)
 {
 	printf("ok - %s\n", check);
 }
 
 /* --- Connections ----------------------------------------------------- */
 
-static void keys_new(curve_keys *k)
+void keys_new(curve_keys *k)
 {
 	crypto_box_keypair(k->pub, k->secret);
 }
 
-static bool set_options(conn *c, const options *opt)
+bool set_options(conn *c, const options *opt)
 {
 	int linger = 0, send_timeout = SEND_TIMEOUT_MS;
 	int64_t max = CM_WIRE_MSG_MAX;
@@ -218,7 +153,7 @@ static bool set_options(conn *c, const options *opt)
 
 /* Starts a monitor of the connection's handshakes and disconnects. It must
  * run before zmq_connect so that no event is missed. */
-static bool monitor_start(conn *c)
+bool monitor_start(conn *c)
 {
 	static unsigned sequence;
 	char endpoint[64];
@@ -240,7 +175,7 @@ static bool monitor_start(conn *c)
 
 /* Waits up to ms for a handshake outcome or a disconnect of a monitored
  * connection; returns the event, 0 on timeout. */
-static int monitor_wait(conn *c, int ms)
+int monitor_wait(conn *c, int ms)
 {
 	uint8_t event[6];
 	uint16_t code;
@@ -260,7 +195,7 @@ static int monitor_wait(conn *c, int ms)
 }
 
 /* Opens a connection with `keys`; `watch` adds a monitor of its events. */
-static bool conn_open(conn *c, const options *opt, const curve_keys *keys,
+bool conn_open(conn *c, const options *opt, const curve_keys *keys,
 		      bool watch)
 {
 	memset(c, 0, sizeof(*c));
@@ -282,7 +217,7 @@ static bool conn_open(conn *c, const options *opt, const curve_keys *keys,
 }
 
 /* Closes a connection; accepts one zeroed by `conn c = {0}`. */
-static void conn_close(conn *c)
+void conn_close(conn *c)
 {
 	if (!c->opened)
 		return;
@@ -296,7 +231,7 @@ static void conn_close(conn *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static bool send_frame(conn *c, const void *buf, size_t len, int flags)
+bool send_frame(conn *c, const void *buf, size_t len, int flags)
 {
 	if (zmq_send(c->sock, buf, len, flags) < 0)
 		return zmq_failed("sending a message");
@@ -309,7 +244,7 @@ static bool send_frame(conn *c, const void *buf, size_t len, int flags)
  * send_encoded(c, proto_wire_ping(t, &buf, &len), &buf, &len), because the
  * pointers are read only after it returned.
  */
-static bool send_encoded(conn *c, cm_err err, uint8_t **buf,
+bool send_encoded(conn *c, cm_err err, uint8_t **buf,
 			 const size_t *len)
 {
 	bool ok;
@@ -329,7 +264,7 @@ static bool send_encoded(conn *c, cm_err err, uint8_t **buf,
  * message arrived, 0 on timeout or SIGTERM, -1 on a failure (reported):
  * a node never sends a message that the strict decoder rejects.
  */
-static int conn_recv(conn *c, int ms, proto_wire_msg *m)
+int conn_recv(conn *c, int ms, proto_wire_msg *m)
 {
 	zmq_pollitem_t item = {c->sock, 0, ZMQ_POLLIN, 0};
 	cm_err err;
@@ -391,7 +326,7 @@ static bool serve_request(conn *c, const proto_wire_msg *m)
 /* Receives the next message before `deadline` (monotonic ms) and serves
  * the node's media requests on the way, unless the scenario handles them
  * itself. Returns as conn_recv(). */
-static int conn_next(conn *c, uint64_t deadline, proto_wire_msg *m)
+int conn_next(conn *c, uint64_t deadline, proto_wire_msg *m)
 {
 	for (;;) {
 		uint64_t now = cm_mono_ms();
@@ -412,7 +347,7 @@ static int conn_next(conn *c, uint64_t deadline, proto_wire_msg *m)
 
 /* Waits up to ms for a message of `type`, skipping others. Returns as
  * conn_recv(). */
-static int conn_await(conn *c, proto_wire_type type, int ms,
+int conn_await(conn *c, proto_wire_type type, int ms,
 		      proto_wire_msg *m)
 {
 	uint64_t deadline = cm_mono_ms() + (uint64_t)ms;
@@ -445,7 +380,7 @@ static bool await_fetch(conn *c)
 }
 
 /* Waits for the node's HELLO with the given reply flag. */
-static bool await_hello(conn *c, const options *opt, bool reply,
+bool await_hello(conn *c, const options *opt, bool reply,
 			const char *after)
 {
 	uint64_t deadline = cm_mono_ms() + REPLY_TIMEOUT_MS;
@@ -468,7 +403,7 @@ static bool await_hello(conn *c, const options *opt, bool reply,
 
 /* Introduces the client (interest: every author) and waits for the
  * node's reply HELLO. */
-static bool handshake(conn *c, const options *opt)
+bool handshake(conn *c, const options *opt)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -482,7 +417,7 @@ static bool handshake(conn *c, const options *opt)
 }
 
 /* Opens a connection with fresh keys, prints its key and sends HELLO. */
-static bool conn_start(conn *c, const options *opt)
+bool conn_start(conn *c, const options *opt)
 {
 	curve_keys keys;
 
@@ -507,14 +442,12 @@ static int try_handshake(conn *c, const options *opt, const curve_keys *keys)
 	return event;
 }
 
-typedef bool (*records_fn)(void *ctx, const proto_wire_msg *m);
-
 /* Sends a MANIFEST_REQ for a random root and receives messages until its
  * NOT_FOUND. A node handles one peer's messages in order, so everything
  * it sent in response to earlier messages has arrived by then.
  * on_records (may be NULL) is called with each RECORDS message on the
  * way. */
-static bool barrier(conn *c, records_fn on_records, void *ctx)
+bool barrier(conn *c, records_fn on_records, void *ctx)
 {
 	uint8_t root[PROTO_HASH_LEN], *buf = NULL;
 	uint64_t deadline = cm_mono_ms() + REPLY_TIMEOUT_MS;
@@ -542,7 +475,7 @@ static bool barrier(conn *c, records_fn on_records, void *ctx)
 
 /* --- Records --------------------------------------------------------- */
 
-static void creator_new(creator *cr)
+void creator_new(creator *cr)
 {
 	media *md = &cr->media;
 
@@ -556,7 +489,7 @@ static void creator_new(creator *cr)
 }
 
 /* Fills a valid clip by cr, created at created_ms, with its media. */
-static void clip_fill(proto_record *r, const creator *cr, const char *title,
+void clip_fill(proto_record *r, const creator *cr, const char *title,
 		      uint64_t created_ms)
 {
 	memset(r, 0, sizeof(*r));
@@ -582,7 +515,7 @@ static void retraction_fill(proto_record *r, const creator *cr,
 	memcpy(r->target, target, PROTO_ID_LEN);
 }
 
-static bool record_sign(const proto_record *r, const creator *cr,
+bool record_sign(const proto_record *r, const creator *cr,
 			const char *name, record *out)
 {
 	cm_err err;
@@ -646,7 +579,7 @@ static bool body_sign(const uint8_t *body, size_t len, const char *type,
 }
 
 /* Sends n records in one RECORDS message. */
-static bool push(conn *c, const record *const *recs, size_t n)
+bool push(conn *c, const record *const *recs, size_t n)
 {
 	const uint8_t *wires[CM_WIRE_BATCH_MAX];
 	size_t lens[CM_WIRE_BATCH_MAX], len = 0;
@@ -816,7 +749,7 @@ static bool hex_byte(const char *s, uint8_t *byte)
 
 /* Expands a garbage table entry into out[cap]. Returns false on a typo
  * in the table. */
-static bool garbage_bytes(const char *hex, uint8_t *out, size_t cap,
+bool garbage_bytes(const char *hex, uint8_t *out, size_t cap,
 			  size_t *len)
 {
 	const char *p = hex;
@@ -1289,7 +1222,7 @@ static bool run_retracted(const options *opt)
 /* --- Files given on the command line --------------------------------- */
 
 /* Reads a whole file of at most FILE_MAX bytes into a malloc'd buffer. */
-static bool read_file(const char *path, uint8_t **data, size_t *len)
+bool read_file(const char *path, uint8_t **data, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	uint8_t *buf = NULL;
@@ -1695,7 +1628,7 @@ static bool run_bad_media(const options *opt)
 /* Connects again with the flooding key until the node rejects the
  * handshake (ZAP denies a banned key). A handshake that succeeds means
  * the node has not read enough of the flood yet, so it retries. */
-static bool check_reconnect_denied(const options *opt, const curve_keys *keys)
+bool check_reconnect_denied(const options *opt, const curve_keys *keys)
 {
 	uint64_t deadline = cm_mono_ms() + BAN_DEADLINE_MS;
 	struct timespec pause = {0, BAN_RETRY_MS * 1000000L};
@@ -2138,6 +2071,12 @@ static const scenario scenarios[] = {
 	{"slots", run_slots,
 	 "fresh keys from one address until one is denied; it must be the "
 	 "one after CM_PEER_LINKS_PER_IP"},
+	{"recon", run_recon,
+	 "broken and oversized reconciliation messages, then enough of "
+	 "them to get banned"},
+	{"stall", run_stall,
+	 "say HELLO, then request every record of --records, its media and "
+	 "every id again and again, never reading; until SIGTERM"},
 };
 
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
@@ -2153,6 +2092,7 @@ static void usage(FILE *out)
 		"behaved correctly.\n\n"
 		"  --records FILE  export file whose first record is a clip "
 		"with media\n"
+		"                  (stall: all of its records)\n"
 		"  --media FILE    the bytes of that clip's first media\n"
 		"  --source IP     connect from this local address\n"
 		"  --rate N        rate-flood: messages a second (default "

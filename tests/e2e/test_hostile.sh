@@ -7,6 +7,8 @@
 # store the records that the client lists as stored and none that it lists
 # as absent. At the end N stores what M stored and nothing that M rejected,
 # M still delivers an honest clip, and `clipmesh store check` passes on M.
+# The recon scenario runs before those last checks, so they also show that
+# broken reconciliation messages harmed nothing else.
 source "$(dirname "$0")/lib.sh"
 
 : "${HOSTILE:?set HOSTILE to the hostile_peer test client}"
@@ -215,6 +217,16 @@ peers = json.load(sys.stdin)["node"]["peers"]
 sys.exit(1 if any(p["peer"] == sys.argv[1] for p in peers) else 0)' \
 	"$flood_peer" || fail "M still lists the banned peer $flood_peer"
 pass "a flood of malformed messages gets its sender banned"
+
+attack recon
+n_peer=$(addr_of N | sed 's|clipmesh://\(........\).*|\1|')
+cm M status --json | python3 -c '
+import json, sys
+peers = json.load(sys.stdin)["node"]["peers"]
+sys.exit(0 if any(p["peer"] == sys.argv[1] and p["connected"]
+                  for p in peers) else 1)' "$n_peer" ||
+	fail "M lost its link to the honest mirror N during the recon attack"
+pass "broken reconciliation messages rejected by reason, sender banned"
 
 last=$(cm A publish "$SAMPLES/recensione-cuffie.mp4" --as alice \
 	--product gtin:2000000002026 --title "Cuffie, dopo gli attacchi" \
