@@ -71,7 +71,7 @@ static uint64_t key_prefix(const node_link *l)
 }
 
 /* Returns the link that `ref` and `key` name, or NULL when it is gone or
- * its slot now holds another peer. */
+ * its slot now belongs to another peer. */
 static node_link *link_named(node *n, uint16_t ref, uint64_t key)
 {
 	node_link *l;
@@ -112,7 +112,7 @@ static void count_undelivered(node_link *l, uint64_t now)
  * While the id is requested from another link (less than
  * CM_GOSSIP_WANT_MS ago) it is not requested again. l's known-id cache
  * now contains it, so want_expired can ask l if the other link does not
- * deliver. A link that often does not deliver (link_unreliable) holds no
+ * deliver. A link that often does not deliver (link_unreliable) gets no
  * entry, so it cannot hold back the announcements of other peers. An
  * entry still in use is never replaced by another id, so that a flood of
  * made-up ids cannot erase it. Such an id is requested without an entry.

@@ -24,7 +24,7 @@
 #define NODE_ROUTING_ID_MAX 255      /* ZeroMQ routing ids are 1..255 */
 #define NODE_ENDPOINT_MAX 256
 #define NODE_LINKS_MAX (2 * CM_PEERS_MAX)
-#define NODE_KNOWN_IDS 2048          /* per link, ids the peer holds */
+#define NODE_KNOWN_IDS 2048          /* per link, ids the peer has */
 #define NODE_WANTS 8192              /* ids requested and not received */
 #define NODE_IP_MAX 64               /* an IPv4 or IPv6 address as text */
 
@@ -610,7 +610,7 @@ void node_gossip_received(node *n, const uint8_t id[PROTO_ID_LEN]);
  * peer that announced it. */
 void node_gossip_tick(node *n);
 
-/* Notes that the peer of l holds record id, so it is not announced to
+/* Notes that the peer of l has record id, so it is not announced to
  * it. */
 void node_gossip_note_known(node_link *l, const uint8_t id[PROTO_ID_LEN]);
 

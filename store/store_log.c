@@ -6,12 +6,12 @@
  *      reference index.
  *   2  clipmesh 0.2: adds the acceptance log below. Migrating from 1
  *      numbers the stored records in (created time, id) order.
- * The meta key "format_needs" holds the first clipmesh release that reads
+ * The meta key "format_needs" contains the first clipmesh release that reads
  * the store's format, as major << 32 | minor << 16 | patch, so that an
- * older release can say which one to install.
+ * older release can name the one to install.
  *
  * The log gives every accepted record the next sequence number (meta key
- * "log_head" holds the last one given), so that a reader such as an HTTP
+ * "log_head" contains the last one given), so that a reader such as an HTTP
  * stream client can resume after the last number it saw, across restarts.
  * A removed record keeps its number and its log entry; readers skip it.
  */
