@@ -151,6 +151,9 @@
 #define CM_BAN_MAX_MS (24 * 3600 * 1000)     /* longest ban */
 #define CM_BAN_FORGET_MS (24ULL * 3600 * 1000) /* strikes are forgotten
 						this long after a ban ended */
+#define CM_BAN_IP_STRIKES 2                  /* strikes of links from one
+						address before the address
+						itself is banned */
 #define CM_BANS_MAX 1024                     /* keys and addresses with
 						strikes; the entry whose ban
 						ended first makes room */

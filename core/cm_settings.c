@@ -125,8 +125,9 @@ static const cm_setting table[CM_SETTING_COUNT] = {
 	[CM_SETTING_BAN_TIME] = {
 		"ban_time", "limits", CM_VALUE_DURATION, CM_BAN_BASE_MS, NULL,
 		1000, CM_BAN_MAX_MS, NULL, NULL, "--ban-time",
-		"first ban of a misbehaving peer's key and address; it "
-		"doubles on each repeat, up to a day"},
+		"first ban of a misbehaving peer's key, and of its address "
+		"at the address's second strike; it doubles on each "
+		"repeat, up to a day"},
 };
 
 const cm_setting *cm_setting_get(cm_setting_id id)

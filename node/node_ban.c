@@ -4,6 +4,12 @@
  * The table has a fixed size, so that key rotation cannot grow the node's
  * memory. Entries keep their strikes after the ban ends, so that a repeat
  * bans for longer, until CM_BAN_FORGET_MS later.
+ *
+ * An address is banned only from its CM_BAN_IP_STRIKES-th strike on: one
+ * misbehaving node behind a NAT, or one on a host that runs other nodes
+ * too, gets its key banned without locking out its neighbours, while a
+ * peer that comes back from the same address with a fresh key after its
+ * ban bans the address.
  */
 #include <string.h>
 
@@ -58,12 +64,17 @@ static node_ban *make_room(node_bans *b, uint64_t now_ms)
 	return first;
 }
 
-/* Returns base_ms doubled `strikes - 1` times, at most max_ms. */
-static uint64_t ban_length(const node_bans *b, unsigned strikes)
+/* Returns base_ms doubled once for each strike past the first that bans,
+ * at most max_ms; 0 for an address below CM_BAN_IP_STRIKES. */
+static uint64_t ban_length(const node_bans *b, node_ban_kind kind,
+			   unsigned strikes)
 {
+	unsigned first = kind == NODE_BAN_IP ? CM_BAN_IP_STRIKES : 1;
 	uint64_t length = b->base_ms;
 
-	for (unsigned i = 1; i < strikes && length < b->max_ms; i++)
+	if (strikes < first)
+		return 0;
+	for (unsigned i = first; i < strikes && length < b->max_ms; i++)
 		length *= 2;
 	return length < b->max_ms ? length : b->max_ms;
 }
@@ -88,7 +99,7 @@ const node_ban *node_bans_strike(node_bans *b, node_ban_kind kind,
 	}
 	if (e->strikes < UINT32_MAX)
 		e->strikes++;
-	e->length_ms = ban_length(b, e->strikes);
+	e->length_ms = ban_length(b, kind, e->strikes);
 	e->until = now_ms + e->length_ms;
 	return e;
 }

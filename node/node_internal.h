@@ -85,8 +85,10 @@ typedef enum node_ban_kind {
 	NODE_BAN_IP,                        /* an IP address */
 } node_ban_kind;
 
-/* One key or address with strikes. A strike bans it for the table's base
- * time, doubled for each earlier strike, at most its maximum. */
+/* One key or address with strikes. A strike bans a key for the table's
+ * base time, doubled for each earlier strike, at most its maximum. An
+ * address is banned the same way from its CM_BAN_IP_STRIKES-th strike on;
+ * before that its length_ms is 0 and it is not banned. */
 typedef struct node_ban {
 	bool used;
 	node_ban_kind kind;
@@ -111,7 +113,8 @@ void node_bans_init(node_bans *b, uint64_t base_ms, uint64_t max_ms);
 
 /*
  * Adds a strike to a key (kind NODE_BAN_KEY, `key`) or an address
- * (NODE_BAN_IP, `ip`) and bans it from now_ms on. When the table is full,
+ * (NODE_BAN_IP, `ip`) and bans it from now_ms on (an address only from
+ * its CM_BAN_IP_STRIKES-th strike on). When the table is full,
  * the entry whose ban ended first makes room. Returns the entry, which
  * stays valid until the next strike.
  */

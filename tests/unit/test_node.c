@@ -175,7 +175,8 @@ static void bans_keys_and_addresses_apart(void **state)
 	(void)state;
 	node_bans_init(&bans, 1000, 10000);
 	node_bans_strike(&bans, NODE_BAN_KEY, key, NULL, T0);
-	node_bans_strike(&bans, NODE_BAN_IP, NULL, "127.0.0.2", T0);
+	for (int i = 0; i < CM_BAN_IP_STRIKES; i++)
+		node_bans_strike(&bans, NODE_BAN_IP, NULL, "127.0.0.2", T0);
 	assert_non_null(node_bans_active(&bans, NODE_BAN_KEY, key, NULL, T0));
 	assert_null(node_bans_active(&bans, NODE_BAN_KEY, other, NULL, T0));
 	assert_non_null(node_bans_active(&bans, NODE_BAN_IP, NULL, "127.0.0.2",
@@ -184,6 +185,30 @@ static void bans_keys_and_addresses_apart(void **state)
 				     T0));
 	assert_null(node_bans_active(&bans, NODE_BAN_IP, NULL, "127.0.0.20",
 				     T0));
+}
+
+/* An address gets strikes from the start but is banned only from its
+ * CM_BAN_IP_STRIKES-th on, for the base time, then doubling. */
+static void bans_address_from_second_strike(void **state)
+{
+	const char *ip = "192.0.2.7";
+	const node_ban *b;
+
+	(void)state;
+	node_bans_init(&bans, 1000, 10000);
+	for (int i = 1; i < CM_BAN_IP_STRIKES; i++) {
+		b = node_bans_strike(&bans, NODE_BAN_IP, NULL, ip, T0);
+		assert_int_equal(b->strikes, i);
+		assert_int_equal(b->length_ms, 0);
+		assert_null(node_bans_active(&bans, NODE_BAN_IP, NULL, ip, T0));
+	}
+	b = node_bans_strike(&bans, NODE_BAN_IP, NULL, ip, T0);
+	assert_int_equal(b->length_ms, 1000);
+	assert_non_null(node_bans_active(&bans, NODE_BAN_IP, NULL, ip,
+					 T0 + 999));
+	b = node_bans_strike(&bans, NODE_BAN_IP, NULL, ip, T0 + 2000);
+	assert_int_equal(b->strikes, CM_BAN_IP_STRIKES + 1);
+	assert_int_equal(b->length_ms, 2000);
 }
 
 /* Strikes are forgotten CM_BAN_FORGET_MS after the ban ended. */
@@ -371,7 +396,8 @@ static void zap_check_verdicts(void **state)
 	(void)state;
 	assert_int_equal(node_zap_check(n, key, "10.0.0.1"), NODE_ZAP_ACCEPT);
 
-	node_bans_strike(&n->bans, NODE_BAN_IP, NULL, "10.0.0.9", now);
+	for (int i = 0; i < CM_BAN_IP_STRIKES; i++)
+		node_bans_strike(&n->bans, NODE_BAN_IP, NULL, "10.0.0.9", now);
 	assert_int_equal(node_zap_check(n, key, "10.0.0.9"),
 			 NODE_ZAP_BANNED_IP);
 	node_bans_strike(&n->bans, NODE_BAN_KEY, key, NULL, now);
@@ -583,6 +609,7 @@ int main(void)
 		cmocka_unit_test(score_overruns_ban_in_time),
 		cmocka_unit_test(bans_double_up_to_max),
 		cmocka_unit_test(bans_keys_and_addresses_apart),
+		cmocka_unit_test(bans_address_from_second_strike),
 		cmocka_unit_test(bans_strikes_forgotten),
 		cmocka_unit_test(bans_table_full_evicts_oldest),
 		cmocka_unit_test(allow_file_read),
