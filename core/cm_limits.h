@@ -66,9 +66,14 @@
 						announcements stop holding
 						back other peers' */
 #define CM_GOSSIP_HAVE_RATE 16384            /* announced ids per second
-						that one peer may make the
-						node look up; the rest
+						that all peers together may
+						make the node look up,
+						shared evenly among the
+						established links; the rest
 						wait for reconciliation */
+#define CM_GOSSIP_HAVE_SHARE_MIN 512         /* each link's share of
+						CM_GOSSIP_HAVE_RATE is at
+						least this many a second */
 #define CM_WIRE_FOLLOWS_MAX 4096             /* authors in a HELLO */
 #define CM_WIRE_CHUNKS_INFLIGHT 8            /* chunk requests per peer */
 #define CM_WIRE_HWM 256                      /* messages queued per peer */

@@ -17,8 +17,8 @@
  *     often does not deliver cannot hold entries.
  * Both are direct-mapped caches of 64-bit id prefixes: a collision only
  * forgets an entry or skips it, which costs one extra announcement or
- * request. A peer's announcements are looked up at most
- * CM_GOSSIP_HAVE_RATE a second.
+ * request. Announcements are looked up at most CM_GOSSIP_HAVE_RATE a
+ * second in all, shared evenly among the links.
  * Records that a full queue or a lost message dropped come back by
  * reconciliation.
  */
@@ -253,17 +253,34 @@ void node_gossip_tick(node *n)
 		check_expired(n, &next, now);
 }
 
+/* Returns link l's share of the node's CM_GOSSIP_HAVE_RATE lookups a
+ * second: an even part over the established links, at least
+ * CM_GOSSIP_HAVE_SHARE_MIN. */
+static uint64_t have_share(const node *n)
+{
+	uint64_t links = 0, share;
+
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++)
+		if (n->links[i].used && n->links[i].established)
+			links++;
+	share = CM_GOSSIP_HAVE_RATE / (links ? links : 1);
+	return share > CM_GOSSIP_HAVE_SHARE_MIN ? share
+						: CM_GOSSIP_HAVE_SHARE_MIN;
+}
+
 /* Returns how many of `count` announced ids the node looks up for link
- * l: at most CM_GOSSIP_HAVE_RATE a second, so that a peer sending HAVEs
- * of made-up ids as fast as it can does not hold the node's loop. */
-static size_t have_allowance(node_link *l, size_t count, uint64_t now)
+ * l: at most the link's share a second, so that peers sending HAVEs of
+ * made-up ids as fast as they can, from one key or from many, do not
+ * hold the node's loop. */
+static size_t have_allowance(const node *n, node_link *l, size_t count,
+			     uint64_t now)
 {
 	uint64_t second = now / 1000;
 	size_t take;
 
 	if (second != l->have_second) {
 		l->have_second = second;
-		l->have_budget = CM_GOSSIP_HAVE_RATE;
+		l->have_budget = have_share(n);
 	}
 	take = count < l->have_budget ? count : (size_t)l->have_budget;
 	l->have_budget -= take;
@@ -333,10 +350,10 @@ void node_gossip_on_have(node *n, node_link *l, const proto_wire_msg *m)
 	l->stats.announced_in += m->n_ids;
 	for (size_t i = 0; i < m->n_ids; i++)
 		node_gossip_note_known(l, m->ids + i * PROTO_ID_LEN);
-	allowed = have_allowance(l, m->n_ids, now);
+	allowed = have_allowance(n, l, m->n_ids, now);
 	if (allowed < m->n_ids)
-		cm_debug(NODE_LOG, "peer=%s announced %zu records over %d a "
-			 "second; reconciliation brings them",
+		cm_debug(NODE_LOG, "peer=%s announced %zu records over its "
+			 "share of %d a second; reconciliation brings them",
 			 l->short_key, m->n_ids - allowed,
 			 CM_GOSSIP_HAVE_RATE);
 	if (allowed == 0)

@@ -218,8 +218,9 @@ typedef struct node_link {
 	 * (node_gossip.c). */
 	uint64_t known_ids[NODE_KNOWN_IDS];
 
-	/* Announced ids the node may still look up for this peer: up to
-	 * CM_GOSSIP_HAVE_RATE, refilled each second (node_gossip.c). */
+	/* Announced ids the node may still look up for this peer: its
+	 * share of CM_GOSSIP_HAVE_RATE, refilled each second
+	 * (node_gossip.c). */
 	uint64_t have_budget;
 	uint64_t have_second;               /* monotonic s of the refill */
 
@@ -600,7 +601,7 @@ void node_gossip_push(node *n, node_link *from, const proto_signed *recs,
 
 /* Answers a HAVE with one WANT of the ids this node lacks and has not
  * requested from another peer in the last CM_GOSSIP_WANT_MS, looking up
- * at most CM_GOSSIP_HAVE_RATE ids of the peer a second. */
+ * at most the peer's share of CM_GOSSIP_HAVE_RATE ids a second. */
 void node_gossip_on_have(node *n, node_link *l, const proto_wire_msg *m);
 
 /* Ends the request for record id, which a peer sent, whether or not the
