@@ -12,11 +12,19 @@
 #define VARINT_MAX 18
 
 /* Output bytes of one range at most, besides its data: the mode and depth
- * byte, the step count and the list length. */
+ * byte, the step count and the list length or record count. */
 #define RANGE_HEAD_MAX (1 + VARINT_MAX + 10)
 
 /* Pieces one split writes at most. */
 #define SPLIT_RANGES_MAX 64
+
+/* The first byte of a range is `mode << MODE_SHIFT | depth`. */
+#define MODE_SHIFT 5
+#define DEPTH_MASK 0x1f
+#define MODE_MAX PROTO_RECON_SUM
+
+/* Longest LEB128 encoding of a 64-bit count. */
+#define COUNT_GROUPS_MAX 10
 
 /* --- Keys and buckets ----------------------------------------------- */
 
@@ -210,37 +218,65 @@ static void writer_reserve(proto_recon_writer *w, size_t extra)
 	w->cap = cap;
 }
 
-static void writer_range(proto_recon_writer *w, proto_recon_key hi,
-			 proto_recon_mode mode, const uint8_t *data, size_t n,
-			 size_t item_len)
+/* Appends the mode and depth byte and the step count of a range ending
+ * at hi, with room for `extra` bytes of data after them. */
+static void writer_head(proto_recon_writer *w, proto_recon_key hi,
+			proto_recon_mode mode, size_t extra)
 {
 	unsigned depth = coarsest_depth(hi);
 	unsigned s = shift_of(depth);
 	proto_recon_key steps = (hi >> s) - (w->prev >> s);
-	size_t bytes = mode == PROTO_RECON_FP ? item_len : n * item_len;
 
-	writer_reserve(w, RANGE_HEAD_MAX + bytes);
+	writer_reserve(w, RANGE_HEAD_MAX + extra);
 	if (w->failed)
 		return;
-	w->buf[w->len++] = (uint8_t)(mode << 6 | depth);
+	w->buf[w->len++] = (uint8_t)(mode << MODE_SHIFT | depth);
 	w->len += varint_put(w->buf + w->len, steps);
-	if (mode == PROTO_RECON_IDS || mode == PROTO_RECON_FULL)
-		w->len += varint_put(w->buf + w->len, n);
-	if (bytes)
-		memcpy(w->buf + w->len, data, bytes);
-	w->len += bytes;
 	w->n_ranges++;
 	w->prev = hi == PROTO_RECON_END ? 0 : hi;
+}
+
+static void writer_bytes(proto_recon_writer *w, const uint8_t *data,
+			 size_t len)
+{
+	if (w->failed || len == 0)
+		return;
+	memcpy(w->buf + w->len, data, len);
+	w->len += len;
+}
+
+static void writer_range(proto_recon_writer *w, proto_recon_key hi,
+			 proto_recon_mode mode, const uint8_t *data, size_t n,
+			 size_t item_len)
+{
+	writer_head(w, hi, mode, n * item_len);
+	if (w->failed || mode == PROTO_RECON_SKIP)
+		return;
+	w->len += varint_put(w->buf + w->len, n);
+	writer_bytes(w, data, n * item_len);
+}
+
+/* Checks that hi follows the last bound, counting a pending SKIP. */
+static cm_err writer_check(const proto_recon_writer *w, proto_recon_key hi)
+{
+	proto_recon_key bound = w->skip_pending ? w->skip_hi : w->prev;
+
+	if (hi <= bound || hi > PROTO_RECON_END)
+		return cm_errf(CM_ERR_USAGE, "range bound does not increase");
+	return CM_OK;
 }
 
 cm_err proto_recon_write(proto_recon_writer *w, proto_recon_key hi,
 			 proto_recon_mode mode, const uint8_t *data, size_t n,
 			 size_t item_len)
 {
-	proto_recon_key bound = w->skip_pending ? w->skip_hi : w->prev;
+	cm_err err = writer_check(w, hi);
 
-	if (hi <= bound || hi > PROTO_RECON_END)
-		return cm_errf(CM_ERR_USAGE, "range bound does not increase");
+	if (err)
+		return err;
+	if (mode == PROTO_RECON_FP || mode == PROTO_RECON_SUM)
+		return cm_errf(CM_ERR_USAGE, "FP and SUM ranges need "
+			       "proto_recon_write_fp");
 	if (mode == PROTO_RECON_SKIP) {
 		w->skip_pending = true;
 		w->skip_hi = hi;
@@ -248,6 +284,26 @@ cm_err proto_recon_write(proto_recon_writer *w, proto_recon_key hi,
 	}
 	proto_recon_write_flush(w);
 	writer_range(w, hi, mode, data, n, item_len);
+	w->active = true;
+	return w->failed ? CM_ERR_NOMEM : CM_OK;
+}
+
+cm_err proto_recon_write_fp(proto_recon_writer *w, proto_recon_key hi,
+			    uint64_t count, const uint8_t *fp, size_t fp_len,
+			    const uint8_t *sum_low)
+{
+	proto_recon_mode mode = sum_low ? PROTO_RECON_SUM : PROTO_RECON_FP;
+	cm_err err = writer_check(w, hi);
+
+	if (err)
+		return err;
+	proto_recon_write_flush(w);
+	writer_head(w, hi, mode, fp_len + PROTO_RECON_SUM_LOW_LEN);
+	if (!w->failed)
+		w->len += varint_put(w->buf + w->len, count);
+	writer_bytes(w, fp, fp_len);
+	if (sum_low)
+		writer_bytes(w, sum_low, PROTO_RECON_SUM_LOW_LEN);
 	w->active = true;
 	return w->failed ? CM_ERR_NOMEM : CM_OK;
 }
@@ -266,14 +322,11 @@ void proto_recon_write_flush(proto_recon_writer *w)
 static cm_err read_bound(const uint8_t **p, size_t *left, uint8_t head,
 			 proto_recon_key prev, proto_recon_key *hi)
 {
-	unsigned depth = head & 0x3f;
+	unsigned depth = head & DEPTH_MASK;
 	proto_recon_key steps = 0, room;
 	unsigned s;
 	cm_err err;
 
-	if (depth > PROTO_RECON_DEPTH_MAX)
-		return cm_errf(CM_ERR_BAD_MESSAGE, "range depth %u, limit %d",
-			       depth, PROTO_RECON_DEPTH_MAX);
 	err = varint_get(p, left, VARINT_MAX, &steps);
 	if (err)
 		return err;
@@ -291,6 +344,35 @@ static cm_err read_bound(const uint8_t **p, size_t *left, uint8_t head,
 	return CM_OK;
 }
 
+/* Reads the count and fingerprint of an FP or SUM range, and the low 32
+ * bits of the id sum of a SUM range. */
+static cm_err read_fp(const uint8_t **p, size_t *left, proto_recon_range *r,
+		      size_t fp_len)
+{
+	size_t need = fp_len;
+	proto_recon_key count = 0;
+	cm_err err;
+
+	err = varint_get(p, left, COUNT_GROUPS_MAX, &count);
+	if (err)
+		return err;
+	if (count > UINT64_MAX)
+		return cm_errf(CM_ERR_BAD_MESSAGE, "record count over 2^64");
+	r->count = (uint64_t)count;
+	if (r->mode == PROTO_RECON_SUM)
+		need += PROTO_RECON_SUM_LOW_LEN;
+	if (*left < need)
+		return cm_errf(CM_ERR_TRUNCATED,
+			       "payload ends inside a fingerprint");
+	r->data = *p;
+	if (r->mode == PROTO_RECON_SUM)
+		for (size_t i = 0; i < PROTO_RECON_SUM_LOW_LEN; i++)
+			r->sum_low |= (uint32_t)(*p)[fp_len + i] << (8 * i);
+	*p += need;
+	*left -= need;
+	return CM_OK;
+}
+
 /* Reads the data of a range of `mode`. */
 static cm_err read_data(const uint8_t **p, size_t *left, proto_recon_range *r,
 			size_t fp_len, size_t hash_len)
@@ -303,13 +385,8 @@ static cm_err read_data(const uint8_t **p, size_t *left, proto_recon_range *r,
 	case PROTO_RECON_SKIP:
 		return CM_OK;
 	case PROTO_RECON_FP:
-		if (*left < fp_len)
-			return cm_errf(CM_ERR_TRUNCATED,
-				       "payload ends inside a fingerprint");
-		r->data = *p;
-		*p += fp_len;
-		*left -= fp_len;
-		return CM_OK;
+	case PROTO_RECON_SUM:
+		return read_fp(p, left, r, fp_len);
 	case PROTO_RECON_IDS:
 		item_len = hash_len;
 		max = CM_RECON_IDS_MAX;
@@ -386,7 +463,13 @@ cm_err proto_recon_decode(const uint8_t *payload, size_t len,
 		memset(r, 0, sizeof(*r));
 		head = *p++;
 		left--;
-		r->mode = (proto_recon_mode)(head >> 6);
+		if (head >> MODE_SHIFT > MODE_MAX) {
+			err = cm_errf(CM_ERR_BAD_MESSAGE, "range mode %u, "
+				      "limit %d", head >> MODE_SHIFT,
+				      MODE_MAX);
+			goto out;
+		}
+		r->mode = (proto_recon_mode)(head >> MODE_SHIFT);
 		err = read_bound(&p, &left, head, prev, &r->hi);
 		if (!err)
 			err = read_data(&p, &left, r, fp_len, hash_len);
@@ -421,6 +504,8 @@ proto_recon_params proto_recon_defaults(void)
 		.hash_len = PROTO_RECON_HASH_DEFAULT,
 		.leaf = 16,
 		.full_small = 1,
+		.pieces_per_diff = 2,
+		.split_sums = true,
 		.msg_max = CM_WIRE_MSG_MAX - 256 * 1024,
 	};
 
@@ -432,6 +517,7 @@ typedef struct step {
 	proto_recon_session *s;
 	proto_recon_writer w;
 	size_t scope;
+	proto_recon_key lo;       /* bound where the current range starts */
 	proto_recon_item *items;  /* CM_RECON_FULL_MAX + 1 or more */
 	uint64_t *hashes;         /* CM_RECON_IDS_MAX */
 } step;
@@ -458,14 +544,26 @@ static cm_err own_items(step *st, proto_recon_key lo, proto_recon_key hi,
 	return src->items(src->ctx, st->scope, lo, hi, st->items, max, n);
 }
 
-static cm_err write_fp(step *st, proto_recon_key hi,
-		       const proto_recon_agg *a)
+/* Returns the low 32 bits of a little-endian number. */
+static uint32_t low32(const uint8_t *le)
+{
+	uint32_t v = 0;
+
+	for (int i = PROTO_RECON_SUM_LOW_LEN - 1; i >= 0; i--)
+		v = v << 8 | le[i];
+	return v;
+}
+
+/* Writes an FP range with our count and fingerprint or, with sum, a SUM
+ * range that also carries the low 32 bits of our id sum. */
+static cm_err write_fp(step *st, proto_recon_key hi, const proto_recon_agg *a,
+		       bool sum)
 {
 	uint8_t fp[PROTO_RECON_FP_MAX];
 
 	proto_recon_fingerprint(st->s->salt, a, fp, st->s->params.fp_len);
-	return proto_recon_write(&st->w, hi, PROTO_RECON_FP, fp, 1,
-				 st->s->params.fp_len);
+	return proto_recon_write_fp(&st->w, hi, a->count, fp,
+				    st->s->params.fp_len, sum ? a->sum : NULL);
 }
 
 /* A range with none of our records: the initiator says so with an empty
@@ -484,6 +582,12 @@ typedef struct piece {
 	proto_recon_key hi;
 	proto_recon_agg agg;
 } piece;
+
+/* How one split cuts and writes its pieces. */
+typedef struct split_plan {
+	size_t pieces;           /* pieces wanted, 2..SPLIT_RANGES_MAX */
+	bool sums;               /* write pieces of a few records as SUM */
+} split_plan;
 
 /* Cuts [lo, hi) at the boundaries of the first depth that has one inside
  * it; fills out[16] and returns the number of pieces. */
@@ -510,13 +614,16 @@ static cm_err cut(step *st, proto_recon_key lo, proto_recon_key hi,
 }
 
 /* Writes the pieces of a split, merging neighbouring gaps. */
-static cm_err write_pieces(step *st, const piece *list, size_t n)
+static cm_err write_pieces(step *st, const piece *list, size_t n, bool sums)
 {
 	cm_err err = CM_OK;
 
 	for (size_t i = 0; i < n && !err; i++) {
-		if (list[i].agg.count > 0)
-			err = write_fp(st, list[i].hi, &list[i].agg);
+		uint64_t count = list[i].agg.count;
+
+		if (count > 0)
+			err = write_fp(st, list[i].hi, &list[i].agg,
+				       sums && count <= CM_RECON_FULL_MAX);
 		else if (i + 1 == n || list[i + 1].agg.count > 0)
 			err = write_gap(st, list[i].hi);
 	}
@@ -540,25 +647,64 @@ static size_t merge_gaps(piece *list, size_t n)
 }
 
 /*
- * Splits [lo, hi), where we hold at least 2 records, into ranges along
- * bucket boundaries. A piece that holds more than 1/4 of our records is
- * cut again, so that records bunched in time still split about evenly
- * and one message passes over the levels where they are not spread.
+ * Joins neighbouring pieces into groups of about `quota` records; gaps
+ * inside a group join it. Returns the new count, or n unchanged when the
+ * groups would be a single range, which would not narrow anything.
  */
-static cm_err split(step *st, proto_recon_key lo, proto_recon_key hi)
+static size_t group_pieces(piece *list, size_t n, uint64_t quota)
+{
+	piece out[SPLIT_RANGES_MAX];
+	size_t k = 0;
+	bool open = false;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t count = list[i].agg.count;
+
+		if (open && count > 0 &&
+		    out[k - 1].agg.count + count > quota + quota / 2)
+			open = false;
+		if (open) {
+			out[k - 1].hi = list[i].hi;
+			proto_recon_agg_add(&out[k - 1].agg, &list[i].agg);
+		} else if (k > 0 && count == 0 && out[k - 1].agg.count == 0) {
+			out[k - 1].hi = list[i].hi;
+		} else {
+			out[k++] = list[i];
+			open = count > 0;
+		}
+		if (open && out[k - 1].agg.count >= quota)
+			open = false;
+	}
+	if (k < 2)
+		return n;
+	memcpy(list, out, k * sizeof(out[0]));
+	return k;
+}
+
+/*
+ * Splits [lo, hi), where we hold at least 2 records, into about
+ * plan->pieces ranges along bucket boundaries. A piece that holds more
+ * than its share of our records is cut again (up to 64 pieces), so that
+ * records bunched in time still split about evenly and one message passes
+ * over the levels where they are not spread. Neighbouring small pieces
+ * are then joined, so that a range with few differences costs few
+ * fingerprints.
+ */
+static cm_err split(step *st, proto_recon_key lo, proto_recon_key hi,
+		    const split_plan *plan)
 {
 	piece list[SPLIT_RANGES_MAX];
 	piece cuts[16];
 	size_t n_list = 0, n_cuts = 0;
-	uint64_t total;
+	uint64_t total = 0, quota;
 	cm_err err;
 
 	err = cut(st, lo, hi, list, &n_list);
 	if (err)
 		return err;
-	total = 0;
 	for (size_t i = 0; i < n_list; i++)
 		total += list[i].agg.count;
+	quota = (total + plan->pieces - 1) / plan->pieces;
 
 	for (;;) {
 		size_t big = 0;
@@ -568,7 +714,7 @@ static cm_err split(step *st, proto_recon_key lo, proto_recon_key hi)
 			if (list[i].agg.count > list[big].agg.count)
 				big = i;
 		piece_lo = big ? list[big - 1].hi : lo;
-		if (list[big].agg.count * 4 <= total ||
+		if (list[big].agg.count <= quota ||
 		    list[big].agg.count < 2 || list[big].hi - piece_lo < 2 ||
 		    n_list + 15 > SPLIT_RANGES_MAX)
 			break;
@@ -580,24 +726,52 @@ static cm_err split(step *st, proto_recon_key lo, proto_recon_key hi)
 		memcpy(&list[big], cuts, n_cuts * sizeof(list[0]));
 		n_list = merge_gaps(list, n_list + n_cuts - 1);
 	}
-	return write_pieces(st, list, n_list);
+	n_list = group_pieces(list, n_list, quota);
+	return write_pieces(st, list, n_list, plan->sums);
 }
 
-/* Initiator: lists our records in [lo, hi) as short hashes, or splits. */
-static cm_err offer(step *st, proto_recon_key lo, proto_recon_key hi,
-		    const proto_recon_agg *own)
+/*
+ * Plans the split of a range where the two sides hold `mine` and
+ * `theirs` records and their fingerprints differ. The count difference
+ * estimates the differences (at least 2 when the counts are equal: one
+ * record on each side). Pieces aim at `pieces_per_diff` per difference
+ * and at most half the records that a SUM answer may scan, so that the
+ * next round can settle a piece with one difference by a SUM.
+ */
+static split_plan plan_split(const proto_recon_params *p, uint64_t mine,
+			     uint64_t theirs)
+{
+	uint64_t diffs = mine > theirs ? mine - theirs : theirs - mine;
+	uint64_t larger = mine > theirs ? mine : theirs;
+	uint64_t pieces, by_scan = larger / (CM_RECON_FULL_MAX / 2) + 1;
+	split_plan plan;
+
+	if (diffs < 2)
+		diffs = 2;
+	pieces = diffs > SPLIT_RANGES_MAX ? SPLIT_RANGES_MAX
+					  : diffs * p->pieces_per_diff;
+	if (pieces < by_scan)
+		pieces = by_scan;
+	if (pieces > SPLIT_RANGES_MAX)
+		pieces = SPLIT_RANGES_MAX;
+	if (pieces < 2)
+		pieces = 2;
+	plan.pieces = (size_t)pieces;
+	plan.sums = p->split_sums && pieces >= diffs;
+	return plan;
+}
+
+/* Initiator: lists our records in [lo, hi) as short hashes. */
+static cm_err offer_ids(step *st, proto_recon_key hi)
 {
 	size_t hash_len = st->s->params.hash_len;
 	uint8_t *hashes = NULL;
 	size_t n = 0;
 	cm_err err;
 
-	if (own->count > st->s->params.leaf && hi - lo >= 2)
-		return split(st, lo, hi);
-
 	/* NOTE: past CM_RECON_IDS_MAX records under one key (same
 	 * millisecond and same first 60 id bits) the rest are not offered. */
-	err = own_items(st, lo, hi, CM_RECON_IDS_MAX, &n);
+	err = own_items(st, st->lo, hi, CM_RECON_IDS_MAX, &n);
 	if (err && err != CM_ERR_TOO_MANY)
 		return err;
 	if (n > 0) {
@@ -665,16 +839,24 @@ static cm_err send_full(step *st, proto_recon_key hi, size_t n_items,
 }
 
 /* Responder: answers the initiator's short hashes of [lo, hi). */
-static cm_err answer_ids(step *st, proto_recon_key lo,
-			 const proto_recon_range *r)
+static cm_err answer_ids(step *st, const proto_recon_range *r)
 {
 	size_t hash_len = st->s->params.hash_len;
 	size_t n = 0;
 	cm_err err;
 
-	err = own_items(st, lo, r->hi, CM_RECON_FULL_MAX, &n);
-	if (err == CM_ERR_TOO_MANY && r->hi - lo >= 2)
-		return split(st, lo, r->hi);
+	err = own_items(st, st->lo, r->hi, CM_RECON_FULL_MAX, &n);
+	if (err == CM_ERR_TOO_MANY && r->hi - st->lo >= 2) {
+		proto_recon_agg own;
+		split_plan plan;
+
+		err = own_agg(st, st->lo, r->hi, &own);
+		if (err)
+			return err;
+		plan = plan_split(&st->s->params, own.count, r->n);
+		plan.sums = false;
+		return split(st, st->lo, r->hi, &plan);
+	}
 	if (err && err != CM_ERR_TOO_MANY)
 		return err;
 
@@ -710,13 +892,52 @@ static cm_err take_full(proto_recon_session *s, const proto_recon_range *r)
 	return CM_OK;
 }
 
-/* Initiator: handles one range of the responder's payload. */
-static cm_err initiator_range(step *st, proto_recon_key lo,
-			      const proto_recon_range *r)
+/* Reads our aggregate of the current range and compares it with the
+ * peer's count and fingerprint; *equal when both match. */
+static cm_err compare_fp(step *st, const proto_recon_range *r,
+			 proto_recon_agg *own, bool *equal)
 {
-	proto_recon_session *s = st->s;
 	uint8_t fp[PROTO_RECON_FP_MAX];
+	cm_err err;
+
+	err = own_agg(st, st->lo, r->hi, own);
+	if (err)
+		return err;
+	proto_recon_fingerprint(st->s->salt, own, fp, st->s->params.fp_len);
+	*equal = own->count == r->count &&
+		 memcmp(fp, r->data, st->s->params.fp_len) == 0;
+	return CM_OK;
+}
+
+/*
+ * Initiator: answers a differing range of the responder's. With one
+ * record fewer than the responder, a SUM lets the responder find that
+ * record, unless listing our few records is shorter. A few records are
+ * listed, more are split.
+ */
+static cm_err initiator_differs(step *st, const proto_recon_range *r,
+				const proto_recon_agg *own)
+{
+	const proto_recon_params *p = &st->s->params;
+	size_t sum_cost = p->fp_len + PROTO_RECON_SUM_LOW_LEN + 2;
+	split_plan plan;
+
+	if (own->count == 0)
+		return write_gap(st, r->hi);
+	if (r->count == own->count + 1 && r->count <= CM_RECON_FULL_MAX &&
+	    own->count * p->hash_len >= sum_cost)
+		return write_fp(st, r->hi, own, true);
+	if (own->count <= p->leaf || r->hi - st->lo < 2)
+		return offer_ids(st, r->hi);
+	plan = plan_split(p, own->count, r->count);
+	return split(st, st->lo, r->hi, &plan);
+}
+
+/* Initiator: handles one range of the responder's payload. */
+static cm_err initiator_range(step *st, const proto_recon_range *r)
+{
 	proto_recon_agg own;
+	bool equal = false;
 	cm_err err;
 
 	switch (r->mode) {
@@ -724,7 +945,7 @@ static cm_err initiator_range(step *st, proto_recon_key lo,
 		return proto_recon_write(&st->w, r->hi, PROTO_RECON_SKIP,
 					 NULL, 0, 0);
 	case PROTO_RECON_FULL:
-		err = take_full(s, r);
+		err = take_full(st->s, r);
 		if (err)
 			return err;
 		return proto_recon_write(&st->w, r->hi, PROTO_RECON_SKIP,
@@ -732,28 +953,107 @@ static cm_err initiator_range(step *st, proto_recon_key lo,
 	case PROTO_RECON_FP:
 		break;
 	case PROTO_RECON_IDS:
+	case PROTO_RECON_SUM:
 		return cm_errf(CM_ERR_BAD_MESSAGE,
-			       "responder sent short hashes");
+			       "responder sent an initiator's mode");
 	}
 
-	err = own_agg(st, lo, r->hi, &own);
+	err = compare_fp(st, r, &own, &equal);
 	if (err)
 		return err;
-	proto_recon_fingerprint(s->salt, &own, fp, s->params.fp_len);
-	if (memcmp(fp, r->data, s->params.fp_len) == 0)
+	if (equal)
 		return proto_recon_write(&st->w, r->hi, PROTO_RECON_SKIP,
 					 NULL, 0, 0);
-	return offer(st, lo, r->hi, &own);
+	return initiator_differs(st, r, &own);
+}
+
+/*
+ * Responder: looks for the one record that a SUM range lacks. With one
+ * record more than the initiator, the difference of the id sums is that
+ * record's id when it is the only difference. A record whose id matches
+ * the low 32 bits is sent when removing it from our aggregate gives the
+ * initiator's fingerprint, which is salted, so the short sum only picks
+ * candidates. *found is false when no record passes, and
+ * when our records in the range are too many to scan.
+ */
+static cm_err find_missing(step *st, const proto_recon_range *r,
+			   const proto_recon_agg *own, bool *found)
+{
+	uint32_t target = low32(own->sum) - r->sum_low;
+	uint8_t fp[PROTO_RECON_FP_MAX];
+	size_t n = 0;
+	cm_err err;
+
+	*found = false;
+	err = own_items(st, st->lo, r->hi, CM_RECON_FULL_MAX, &n);
+	if (err == CM_ERR_TOO_MANY)
+		return CM_OK;
+	if (err)
+		return err;
+	for (size_t i = 0; i < n; i++) {
+		proto_recon_agg rest = *own;
+
+		if (low32(st->items[i].id) != target)
+			continue;
+		proto_recon_agg_id(&rest, st->items[i].id, true);
+		proto_recon_fingerprint(st->s->salt, &rest, fp,
+					st->s->params.fp_len);
+		if (memcmp(fp, r->data, st->s->params.fp_len) != 0)
+			continue;
+		*found = true;
+		return proto_recon_write(&st->w, r->hi, PROTO_RECON_FULL,
+					 st->items[i].id, 1, PROTO_ID_LEN);
+	}
+	return CM_OK;
+}
+
+/*
+ * Responder: answers a differing FP or SUM range of the initiator's. A
+ * SUM with one record fewer is settled by that record's id. Very few
+ * records are sent whole. With one record more than an FP shows, our own
+ * FP asks the initiator for a SUM. Otherwise the range is split.
+ */
+static cm_err responder_differs(step *st, const proto_recon_range *r,
+				const proto_recon_agg *own)
+{
+	const proto_recon_params *p = &st->s->params;
+	bool one_more = own->count == r->count + 1;
+	split_plan plan;
+	size_t n = 0;
+	cm_err err;
+
+	if (own->count == 0)
+		return proto_recon_write(&st->w, r->hi, PROTO_RECON_SKIP, NULL,
+					 0, 0);
+	if (r->mode == PROTO_RECON_SUM && one_more) {
+		bool found = false;
+
+		err = find_missing(st, r, own, &found);
+		if (err || found)
+			return err;
+	}
+	if (own->count <= p->full_small || r->hi - st->lo < 2) {
+		err = own_items(st, st->lo, r->hi, CM_RECON_FULL_MAX, &n);
+		if (err && err != CM_ERR_TOO_MANY)
+			return err;
+		return send_full(st, r->hi, n, NULL, 0);
+	}
+	if (r->mode == PROTO_RECON_FP && one_more &&
+	    own->count <= CM_RECON_FULL_MAX)
+		return write_fp(st, r->hi, own, false);
+	plan = plan_split(p, own->count, r->count);
+	plan.sums = false;
+	/* A SUM that one more record did not explain hides at least 3. */
+	if (r->mode == PROTO_RECON_SUM && one_more && plan.pieces < 3)
+		plan.pieces = 3;
+	return split(st, st->lo, r->hi, &plan);
 }
 
 /* Responder: handles one range of the initiator's payload. */
-static cm_err responder_range(step *st, proto_recon_key lo,
-			      const proto_recon_range *r)
+static cm_err responder_range(step *st, const proto_recon_range *r)
 {
-	proto_recon_session *s = st->s;
-	uint8_t fp[PROTO_RECON_FP_MAX];
 	proto_recon_agg own;
-	size_t n = 0;
+	bool equal = false;
 	cm_err err;
 
 	switch (r->mode) {
@@ -761,26 +1061,21 @@ static cm_err responder_range(step *st, proto_recon_key lo,
 		return proto_recon_write(&st->w, r->hi, PROTO_RECON_SKIP,
 					 NULL, 0, 0);
 	case PROTO_RECON_IDS:
-		return answer_ids(st, lo, r);
+		return answer_ids(st, r);
 	case PROTO_RECON_FP:
+	case PROTO_RECON_SUM:
 		break;
 	case PROTO_RECON_FULL:
 		return cm_errf(CM_ERR_BAD_MESSAGE, "initiator sent full ids");
 	}
 
-	err = own_agg(st, lo, r->hi, &own);
+	err = compare_fp(st, r, &own, &equal);
 	if (err)
 		return err;
-	proto_recon_fingerprint(s->salt, &own, fp, s->params.fp_len);
-	if (own.count == 0 || memcmp(fp, r->data, s->params.fp_len) == 0)
+	if (equal)
 		return proto_recon_write(&st->w, r->hi, PROTO_RECON_SKIP,
 					 NULL, 0, 0);
-	if (own.count > s->params.full_small && r->hi - lo >= 2)
-		return split(st, lo, r->hi);
-	err = own_items(st, lo, r->hi, CM_RECON_FULL_MAX, &n);
-	if (err && err != CM_ERR_TOO_MANY)
-		return err;
-	return send_full(st, r->hi, n, NULL, 0);
+	return responder_differs(st, r, &own);
 }
 
 /* Bytes that one deferred range takes at most. */
@@ -815,7 +1110,7 @@ static cm_err defer(step *st, proto_recon_key lo)
 	if (err)
 		return err;
 	st->s->deferred++;
-	return write_fp(st, PROTO_RECON_END, &own);
+	return write_fp(st, PROTO_RECON_END, &own, false);
 }
 
 /* Takes back what was written since `before`, keeping the buffer. */
@@ -866,11 +1161,16 @@ static bool params_valid(const proto_recon_params *p)
 	       p->hash_len >= PROTO_RECON_HASH_MIN &&
 	       p->hash_len <= PROTO_RECON_HASH_MAX && p->leaf >= 1 &&
 	       p->leaf <= CM_RECON_IDS_MAX &&
-	       p->full_small <= CM_RECON_FULL_MAX;
+	       p->full_small <= CM_RECON_FULL_MAX &&
+	       p->pieces_per_diff >= 1 &&
+	       p->pieces_per_diff <= SPLIT_RANGES_MAX;
 }
 
 cm_err proto_recon_first(proto_recon_session *s, uint8_t **out, size_t *len)
 {
+	/* Nothing is known of the peer yet, so the first split takes as
+	 * many pieces as a split may. */
+	const split_plan first_plan = {.pieces = SPLIT_RANGES_MAX};
 	step st;
 	cm_err err;
 
@@ -888,10 +1188,13 @@ cm_err proto_recon_first(proto_recon_session *s, uint8_t **out, size_t *len)
 			break;
 		/* One scope (a mirror's): split at once, which saves a round.
 		 * Many (one per author): their whole fingerprints first. */
-		if (own.count > s->params.leaf && s->n_scopes > 1)
-			err = write_fp(&st, PROTO_RECON_END, &own);
+		st.lo = 0;
+		if (own.count <= s->params.leaf)
+			err = offer_ids(&st, PROTO_RECON_END);
+		else if (s->n_scopes > 1)
+			err = write_fp(&st, PROTO_RECON_END, &own, false);
 		else
-			err = offer(&st, 0, PROTO_RECON_END, &own);
+			err = split(&st, 0, PROTO_RECON_END, &first_plan);
 		proto_recon_write_flush(&st.w);
 	}
 	s->round = 1;
@@ -902,15 +1205,18 @@ cm_err proto_recon_first(proto_recon_session *s, uint8_t **out, size_t *len)
 static cm_err check_modes(const proto_recon_session *s,
 			  const proto_recon_range *ranges, size_t n)
 {
-	proto_recon_mode banned = s->initiator ? PROTO_RECON_IDS
-					       : PROTO_RECON_FULL;
+	for (size_t i = 0; i < n; i++) {
+		proto_recon_mode m = ranges[i].mode;
 
-	for (size_t i = 0; i < n; i++)
-		if (ranges[i].mode == banned)
-			return cm_errf(CM_ERR_BAD_MESSAGE, "%s sent %s",
-				       s->initiator ? "responder" : "initiator",
-				       s->initiator ? "short hashes"
-						    : "full ids");
+		if (s->initiator &&
+		    (m == PROTO_RECON_IDS || m == PROTO_RECON_SUM))
+			return cm_errf(CM_ERR_BAD_MESSAGE, "responder sent %s",
+				       m == PROTO_RECON_IDS ? "short hashes"
+							    : "an id sum");
+		if (!s->initiator && m == PROTO_RECON_FULL)
+			return cm_errf(CM_ERR_BAD_MESSAGE,
+				       "initiator sent full ids");
+	}
 	return CM_OK;
 }
 
@@ -955,8 +1261,9 @@ cm_err proto_recon_next(proto_recon_session *s, const uint8_t *in,
 		 * range writes no more than a SKIP, so it never starts the
 		 * deferral, and its ids are never taken twice. */
 		if (!deferring) {
-			err = s->initiator ? initiator_range(&st, lo, r)
-					   : responder_range(&st, lo, r);
+			st.lo = lo;
+			err = s->initiator ? initiator_range(&st, r)
+					   : responder_range(&st, r);
 			if (!err && r->mode != PROTO_RECON_FULL &&
 			    over_budget(&st, s->n_scopes - st.scope - 1)) {
 				undo(&st.w, &before);
