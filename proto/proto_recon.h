@@ -49,6 +49,11 @@ typedef unsigned __int128 proto_recon_key;
 /* Bytes of the id sum that a SUM range carries: its low 32 bits. */
 #define PROTO_RECON_SUM_LOW_LEN 4
 
+/* Output bytes of one range at most, besides its data: the mode and depth
+ * byte, the step count (18 bytes below 2^126) and the list length or
+ * record count (10 bytes below 2^64). */
+#define PROTO_RECON_RANGE_HEAD_MAX (1 + 18 + 10)
+
 /* Fingerprint and short-hash sizes an initiator may choose, in bytes. */
 #define PROTO_RECON_FP_MIN 2
 #define PROTO_RECON_FP_MAX 16
@@ -121,9 +126,11 @@ typedef struct proto_recon_range {
  * Decodes a payload of n_scopes coverings of the key space. *ranges is
  * malloc'd (caller frees) and holds *n_ranges ranges, scope after scope;
  * each scope ends with a range whose hi is PROTO_RECON_END. Fails with
- * CM_ERR_BAD_MESSAGE on a bound that does not increase, a bad mode or
- * depth, an unfinished scope or a non-minimal number, CM_ERR_TOO_MANY
- * over CM_RECON_RANGES_MAX ranges or a list over its limit,
+ * CM_ERR_BAD_MESSAGE on a bound that does not increase or is not written
+ * at its coarsest depth, a mode over 4 or a count over 2^64 - 1,
+ * CM_ERR_NONMINIMAL_INT on a number not in its shortest form,
+ * CM_ERR_TOO_MANY over CM_RECON_RANGES_MAX ranges or a list over its
+ * limit,
  * CM_ERR_TRUNCATED when a length is not backed by the input, and
  * CM_ERR_TRAILING on bytes after the last scope. Allocation grows only
  * with ranges read, and each range takes at least 2 input bytes.
