@@ -6,6 +6,7 @@
  * through the real wire encoders and decoder.
  *
  * usage: bench_recon [N] [fp=BYTES] [hash=BYTES] [leaf=N] [full=N]
+ *                    [pieces=N] [sums=0|1]
  *        (N defaults to 1000000; the others override proto_recon_defaults;
  *        BENCH_RECON_TRACE=1 prints the bytes after every round)
  *
@@ -422,7 +423,8 @@ static void parse_args(bench *b, int argc, char **argv)
 
 		if (!cm_parse_u64(eq ? eq + 1 : argv[i], &v)) {
 			fprintf(stderr, "usage: bench_recon [N] [fp=BYTES] "
-				"[hash=BYTES] [leaf=N] [full=N]\n");
+				"[hash=BYTES] [leaf=N] [full=N] [pieces=N] "
+				"[sums=0|1]\n");
 			exit(2);
 		}
 		if (!eq)
@@ -435,6 +437,10 @@ static void parse_args(bench *b, int argc, char **argv)
 			b->params.leaf = v;
 		else if (strncmp(argv[i], "full=", 5) == 0)
 			b->params.full_small = v;
+		else if (strncmp(argv[i], "pieces=", 7) == 0)
+			b->params.pieces_per_diff = v;
+		else if (strncmp(argv[i], "sums=", 5) == 0)
+			b->params.split_sums = v != 0;
 	}
 	if (b->n < 4 || b->n % PERMUTATION_STEP == 0) {
 		fprintf(stderr, "bench_recon: N must be at least 4 and not a "
@@ -489,9 +495,10 @@ int main(int argc, char **argv)
 		indexes[i] = permuted(&b, i);
 
 	printf("N = %llu clips; fingerprint %zu bytes, short hash %zu bytes, "
-	       "leaf %zu, full %zu\n\n", (unsigned long long)b.n,
-	       b.params.fp_len, b.params.hash_len, b.params.leaf,
-	       b.params.full_small);
+	       "leaf %zu, full %zu, pieces per difference %zu, split sums "
+	       "%s\n\n", (unsigned long long)b.n, b.params.fp_len,
+	       b.params.hash_len, b.params.leaf, b.params.full_small,
+	       b.params.pieces_per_diff, b.params.split_sums ? "on" : "off");
 	printf("| difference | recon bytes b->a | recon bytes a->b | round "
 	       "trips | recon time | every id: bytes a->b | WANT bytes "
 	       "(both) | every id: time | found | recon / every id |\n");

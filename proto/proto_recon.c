@@ -1,19 +1,12 @@
 /*
- * proto_recon.c - fingerprints, payload coding and the session logic of
- * range-based set reconciliation.
+ * proto_recon.c - keys, fingerprints and the session logic of range-based
+ * set reconciliation; proto_recon_code.c writes and reads the payloads.
  */
 #include "proto_recon.h"
 
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Longest LEB128 encoding of a number below 2^126: 18 groups of 7 bits. */
-#define VARINT_MAX 18
-
-/* Output bytes of one range at most, besides its data: the mode and depth
- * byte, the step count and the list length. */
-#define RANGE_HEAD_MAX (1 + VARINT_MAX + 10)
 
 /* Pieces one split writes at most. */
 #define SPLIT_RANGES_MAX 64
@@ -38,26 +31,6 @@ proto_recon_key proto_recon_width(unsigned depth)
 static unsigned shift_of(unsigned depth)
 {
 	return PROTO_RECON_KEY_BITS - 4 * depth;
-}
-
-static unsigned trailing_zeros(proto_recon_key k)
-{
-	uint64_t low = (uint64_t)k;
-
-	if (low)
-		return (unsigned)__builtin_ctzll(low);
-	return 64 + (unsigned)__builtin_ctzll((uint64_t)(k >> 64));
-}
-
-/* Returns the smallest depth whose bucket boundaries include bound b
- * (0 < b <= END). */
-static unsigned coarsest_depth(proto_recon_key b)
-{
-	unsigned tz = trailing_zeros(b);
-
-	if (tz >= PROTO_RECON_KEY_BITS)
-		return 0;
-	return (PROTO_RECON_KEY_BITS - tz + 3) / 4;
 }
 
 /* Returns the smallest depth that has a bucket boundary strictly inside
@@ -145,273 +118,6 @@ void proto_recon_short_hash(const uint8_t salt[PROTO_RECON_SALT_LEN],
 	memcpy(out, full, hash_len);
 }
 
-/* --- Numbers -------------------------------------------------------- */
-
-static size_t varint_put(uint8_t *out, proto_recon_key v)
-{
-	size_t n = 0;
-
-	do {
-		uint8_t b = (uint8_t)(v & 0x7f);
-
-		v >>= 7;
-		out[n++] = (uint8_t)(b | (v ? 0x80 : 0));
-	} while (v);
-	return n;
-}
-
-/* Reads a LEB128 number of at most max_groups groups in shortest form. */
-static cm_err varint_get(const uint8_t **p, size_t *left, size_t max_groups,
-			 proto_recon_key *v)
-{
-	proto_recon_key value = 0;
-
-	for (size_t i = 0; i < max_groups; i++) {
-		uint8_t b;
-
-		if (*left == 0)
-			return cm_errf(CM_ERR_TRUNCATED,
-				       "payload ends inside a number");
-		b = **p;
-		(*p)++;
-		(*left)--;
-		value |= (proto_recon_key)(b & 0x7f) << (7 * i);
-		if (!(b & 0x80)) {
-			if (b == 0 && i > 0)
-				return cm_errf(CM_ERR_NONMINIMAL_INT,
-					       "number with a zero last "
-					       "group");
-			*v = value;
-			return CM_OK;
-		}
-	}
-	return cm_errf(CM_ERR_BAD_MESSAGE, "number of more than %zu groups",
-		       max_groups);
-}
-
-/* --- Writing -------------------------------------------------------- */
-
-static void writer_reserve(proto_recon_writer *w, size_t extra)
-{
-	size_t cap;
-	uint8_t *buf;
-
-	if (w->failed || w->len + extra <= w->cap)
-		return;
-	cap = w->cap ? w->cap : 256;
-	while (cap < w->len + extra)
-		cap *= 2;
-	buf = realloc(w->buf, cap);
-	if (!buf) {
-		w->failed = true;
-		return;
-	}
-	w->buf = buf;
-	w->cap = cap;
-}
-
-static void writer_range(proto_recon_writer *w, proto_recon_key hi,
-			 proto_recon_mode mode, const uint8_t *data, size_t n,
-			 size_t item_len)
-{
-	unsigned depth = coarsest_depth(hi);
-	unsigned s = shift_of(depth);
-	proto_recon_key steps = (hi >> s) - (w->prev >> s);
-	size_t bytes = mode == PROTO_RECON_FP ? item_len : n * item_len;
-
-	writer_reserve(w, RANGE_HEAD_MAX + bytes);
-	if (w->failed)
-		return;
-	w->buf[w->len++] = (uint8_t)(mode << 6 | depth);
-	w->len += varint_put(w->buf + w->len, steps);
-	if (mode == PROTO_RECON_IDS || mode == PROTO_RECON_FULL)
-		w->len += varint_put(w->buf + w->len, n);
-	if (bytes)
-		memcpy(w->buf + w->len, data, bytes);
-	w->len += bytes;
-	w->n_ranges++;
-	w->prev = hi == PROTO_RECON_END ? 0 : hi;
-}
-
-cm_err proto_recon_write(proto_recon_writer *w, proto_recon_key hi,
-			 proto_recon_mode mode, const uint8_t *data, size_t n,
-			 size_t item_len)
-{
-	proto_recon_key bound = w->skip_pending ? w->skip_hi : w->prev;
-
-	if (hi <= bound || hi > PROTO_RECON_END)
-		return cm_errf(CM_ERR_USAGE, "range bound does not increase");
-	if (mode == PROTO_RECON_SKIP) {
-		w->skip_pending = true;
-		w->skip_hi = hi;
-		return CM_OK;
-	}
-	proto_recon_write_flush(w);
-	writer_range(w, hi, mode, data, n, item_len);
-	w->active = true;
-	return w->failed ? CM_ERR_NOMEM : CM_OK;
-}
-
-void proto_recon_write_flush(proto_recon_writer *w)
-{
-	if (!w->skip_pending)
-		return;
-	w->skip_pending = false;
-	writer_range(w, w->skip_hi, PROTO_RECON_SKIP, NULL, 0, 0);
-}
-
-/* --- Decoding ------------------------------------------------------- */
-
-/* Reads the bound of the next range, after `prev`. */
-static cm_err read_bound(const uint8_t **p, size_t *left, uint8_t head,
-			 proto_recon_key prev, proto_recon_key *hi)
-{
-	unsigned depth = head & 0x3f;
-	proto_recon_key steps = 0, room;
-	unsigned s;
-	cm_err err;
-
-	if (depth > PROTO_RECON_DEPTH_MAX)
-		return cm_errf(CM_ERR_BAD_MESSAGE, "range depth %u, limit %d",
-			       depth, PROTO_RECON_DEPTH_MAX);
-	err = varint_get(p, left, VARINT_MAX, &steps);
-	if (err)
-		return err;
-	s = shift_of(depth);
-	room = (PROTO_RECON_END >> s) - (prev >> s);
-	if (steps == 0 || steps > room)
-		return cm_errf(CM_ERR_BAD_MESSAGE,
-			       "range step count out of range at depth %u",
-			       depth);
-	*hi = ((prev >> s) + steps) << s;
-	if (coarsest_depth(*hi) != depth)
-		return cm_errf(CM_ERR_BAD_MESSAGE,
-			       "range bound at depth %u is not in its "
-			       "shortest form", depth);
-	return CM_OK;
-}
-
-/* Reads the data of a range of `mode`. */
-static cm_err read_data(const uint8_t **p, size_t *left, proto_recon_range *r,
-			size_t fp_len, size_t hash_len)
-{
-	proto_recon_key n = 0;
-	size_t item_len = 0, max = 0;
-	cm_err err;
-
-	switch (r->mode) {
-	case PROTO_RECON_SKIP:
-		return CM_OK;
-	case PROTO_RECON_FP:
-		if (*left < fp_len)
-			return cm_errf(CM_ERR_TRUNCATED,
-				       "payload ends inside a fingerprint");
-		r->data = *p;
-		*p += fp_len;
-		*left -= fp_len;
-		return CM_OK;
-	case PROTO_RECON_IDS:
-		item_len = hash_len;
-		max = CM_RECON_IDS_MAX;
-		break;
-	case PROTO_RECON_FULL:
-		item_len = PROTO_ID_LEN;
-		max = CM_RECON_FULL_MAX;
-		break;
-	}
-
-	err = varint_get(p, left, 3, &n);
-	if (err)
-		return err;
-	if (n > max)
-		return cm_errf(CM_ERR_TOO_MANY, "list of %llu in a range, "
-			       "limit %zu", (unsigned long long)n, max);
-	if ((size_t)n * item_len > *left)
-		return cm_errf(CM_ERR_TRUNCATED,
-			       "list of %llu claims more than the %zu bytes "
-			       "left", (unsigned long long)n, *left);
-	r->data = *p;
-	r->n = (size_t)n;
-	*p += r->n * item_len;
-	*left -= r->n * item_len;
-	return CM_OK;
-}
-
-static cm_err ranges_grow(proto_recon_range **ranges, size_t n, size_t *cap)
-{
-	proto_recon_range *grown;
-	size_t new_cap;
-
-	if (n < *cap)
-		return CM_OK;
-	if (n >= CM_RECON_RANGES_MAX)
-		return cm_errf(CM_ERR_TOO_MANY, "over %d ranges in a message",
-			       CM_RECON_RANGES_MAX);
-	new_cap = *cap ? 2 * *cap : 64;
-	if (new_cap > CM_RECON_RANGES_MAX)
-		new_cap = CM_RECON_RANGES_MAX;
-	grown = realloc(*ranges, new_cap * sizeof(*grown));
-	if (!grown)
-		return cm_errf(CM_ERR_NOMEM, "cannot allocate %zu ranges",
-			       new_cap);
-	*ranges = grown;
-	*cap = new_cap;
-	return CM_OK;
-}
-
-cm_err proto_recon_decode(const uint8_t *payload, size_t len,
-			  size_t n_scopes, size_t fp_len, size_t hash_len,
-			  proto_recon_range **ranges, size_t *n_ranges)
-{
-	const uint8_t *p = payload;
-	size_t left = len, n = 0, cap = 0, scope = 0;
-	proto_recon_key prev = 0;
-	cm_err err = CM_OK;
-
-	*ranges = NULL;
-	*n_ranges = 0;
-	while (scope < n_scopes) {
-		proto_recon_range *r;
-		uint8_t head;
-
-		if (left == 0) {
-			err = cm_errf(CM_ERR_TRUNCATED, "payload ends in scope "
-				      "%zu of %zu", scope + 1, n_scopes);
-			goto out;
-		}
-		err = ranges_grow(ranges, n, &cap);
-		if (err)
-			goto out;
-		r = &(*ranges)[n];
-		memset(r, 0, sizeof(*r));
-		head = *p++;
-		left--;
-		r->mode = (proto_recon_mode)(head >> 6);
-		err = read_bound(&p, &left, head, prev, &r->hi);
-		if (!err)
-			err = read_data(&p, &left, r, fp_len, hash_len);
-		if (err)
-			goto out;
-		n++;
-		prev = r->hi;
-		if (r->hi == PROTO_RECON_END) {
-			prev = 0;
-			scope++;
-		}
-	}
-	if (left)
-		err = cm_errf(CM_ERR_TRAILING, "%zu bytes after the last scope",
-			      left);
-out:
-	if (err) {
-		free(*ranges);
-		*ranges = NULL;
-		return err;
-	}
-	*n_ranges = n;
-	return CM_OK;
-}
-
 /* --- Sessions ------------------------------------------------------- */
 
 proto_recon_params proto_recon_defaults(void)
@@ -421,6 +127,8 @@ proto_recon_params proto_recon_defaults(void)
 		.hash_len = PROTO_RECON_HASH_DEFAULT,
 		.leaf = 16,
 		.full_small = 1,
+		.pieces_per_diff = 2,
+		.split_sums = true,
 		.msg_max = CM_WIRE_MSG_MAX - 256 * 1024,
 	};
 
@@ -432,6 +140,7 @@ typedef struct step {
 	proto_recon_session *s;
 	proto_recon_writer w;
 	size_t scope;
+	proto_recon_key lo;       /* bound where the current range starts */
 	proto_recon_item *items;  /* CM_RECON_FULL_MAX + 1 or more */
 	uint64_t *hashes;         /* CM_RECON_IDS_MAX */
 } step;
@@ -458,14 +167,26 @@ static cm_err own_items(step *st, proto_recon_key lo, proto_recon_key hi,
 	return src->items(src->ctx, st->scope, lo, hi, st->items, max, n);
 }
 
-static cm_err write_fp(step *st, proto_recon_key hi,
-		       const proto_recon_agg *a)
+/* Returns the low 32 bits of a little-endian number. */
+static uint32_t low32(const uint8_t *le)
+{
+	uint32_t v = 0;
+
+	for (int i = PROTO_RECON_SUM_LOW_LEN - 1; i >= 0; i--)
+		v = v << 8 | le[i];
+	return v;
+}
+
+/* Writes an FP range with our count and fingerprint or, with sum, a SUM
+ * range that also carries the low 32 bits of our id sum. */
+static cm_err write_fp(step *st, proto_recon_key hi, const proto_recon_agg *a,
+		       bool sum)
 {
 	uint8_t fp[PROTO_RECON_FP_MAX];
 
 	proto_recon_fingerprint(st->s->salt, a, fp, st->s->params.fp_len);
-	return proto_recon_write(&st->w, hi, PROTO_RECON_FP, fp, 1,
-				 st->s->params.fp_len);
+	return proto_recon_write_fp(&st->w, hi, a->count, fp,
+				    st->s->params.fp_len, sum ? a->sum : NULL);
 }
 
 /* A range with none of our records: the initiator says so with an empty
@@ -484,6 +205,12 @@ typedef struct piece {
 	proto_recon_key hi;
 	proto_recon_agg agg;
 } piece;
+
+/* How one split cuts and writes its pieces. */
+typedef struct split_plan {
+	size_t pieces;           /* pieces wanted, 2..SPLIT_RANGES_MAX */
+	bool sums;               /* write pieces of a few records as SUM */
+} split_plan;
 
 /* Cuts [lo, hi) at the boundaries of the first depth that has one inside
  * it; fills out[16] and returns the number of pieces. */
@@ -510,13 +237,16 @@ static cm_err cut(step *st, proto_recon_key lo, proto_recon_key hi,
 }
 
 /* Writes the pieces of a split, merging neighbouring gaps. */
-static cm_err write_pieces(step *st, const piece *list, size_t n)
+static cm_err write_pieces(step *st, const piece *list, size_t n, bool sums)
 {
 	cm_err err = CM_OK;
 
 	for (size_t i = 0; i < n && !err; i++) {
-		if (list[i].agg.count > 0)
-			err = write_fp(st, list[i].hi, &list[i].agg);
+		uint64_t count = list[i].agg.count;
+
+		if (count > 0)
+			err = write_fp(st, list[i].hi, &list[i].agg,
+				       sums && count <= CM_RECON_FULL_MAX);
 		else if (i + 1 == n || list[i + 1].agg.count > 0)
 			err = write_gap(st, list[i].hi);
 	}
@@ -540,25 +270,64 @@ static size_t merge_gaps(piece *list, size_t n)
 }
 
 /*
- * Splits [lo, hi), where we hold at least 2 records, into ranges along
- * bucket boundaries. A piece that holds more than 1/4 of our records is
- * cut again, so that records bunched in time still split about evenly
- * and one message passes over the levels where they are not spread.
+ * Joins neighbouring pieces into groups of about `quota` records; gaps
+ * inside a group join it. Returns the new count, or n unchanged when the
+ * groups would be a single range, which would not narrow anything.
  */
-static cm_err split(step *st, proto_recon_key lo, proto_recon_key hi)
+static size_t group_pieces(piece *list, size_t n, uint64_t quota)
+{
+	piece out[SPLIT_RANGES_MAX];
+	size_t k = 0;
+	bool open = false;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t count = list[i].agg.count;
+
+		if (open && count > 0 &&
+		    out[k - 1].agg.count + count > quota + quota / 2)
+			open = false;
+		if (open) {
+			out[k - 1].hi = list[i].hi;
+			proto_recon_agg_add(&out[k - 1].agg, &list[i].agg);
+		} else if (k > 0 && count == 0 && out[k - 1].agg.count == 0) {
+			out[k - 1].hi = list[i].hi;
+		} else {
+			out[k++] = list[i];
+			open = count > 0;
+		}
+		if (open && out[k - 1].agg.count >= quota)
+			open = false;
+	}
+	if (k < 2)
+		return n;
+	memcpy(list, out, k * sizeof(out[0]));
+	return k;
+}
+
+/*
+ * Splits [lo, hi), where we hold at least 2 records, into about
+ * plan->pieces ranges along bucket boundaries. A piece that holds more
+ * than its share of our records is cut again (up to 64 pieces), so that
+ * records bunched in time still split about evenly and one message passes
+ * over the levels where they are not spread. Neighbouring small pieces
+ * are then joined, so that a range with few differences costs few
+ * fingerprints.
+ */
+static cm_err split(step *st, proto_recon_key lo, proto_recon_key hi,
+		    const split_plan *plan)
 {
 	piece list[SPLIT_RANGES_MAX];
 	piece cuts[16];
 	size_t n_list = 0, n_cuts = 0;
-	uint64_t total;
+	uint64_t total = 0, quota;
 	cm_err err;
 
 	err = cut(st, lo, hi, list, &n_list);
 	if (err)
 		return err;
-	total = 0;
 	for (size_t i = 0; i < n_list; i++)
 		total += list[i].agg.count;
+	quota = (total + plan->pieces - 1) / plan->pieces;
 
 	for (;;) {
 		size_t big = 0;
@@ -568,7 +337,7 @@ static cm_err split(step *st, proto_recon_key lo, proto_recon_key hi)
 			if (list[i].agg.count > list[big].agg.count)
 				big = i;
 		piece_lo = big ? list[big - 1].hi : lo;
-		if (list[big].agg.count * 4 <= total ||
+		if (list[big].agg.count <= quota ||
 		    list[big].agg.count < 2 || list[big].hi - piece_lo < 2 ||
 		    n_list + 15 > SPLIT_RANGES_MAX)
 			break;
@@ -580,24 +349,52 @@ static cm_err split(step *st, proto_recon_key lo, proto_recon_key hi)
 		memcpy(&list[big], cuts, n_cuts * sizeof(list[0]));
 		n_list = merge_gaps(list, n_list + n_cuts - 1);
 	}
-	return write_pieces(st, list, n_list);
+	n_list = group_pieces(list, n_list, quota);
+	return write_pieces(st, list, n_list, plan->sums);
 }
 
-/* Initiator: lists our records in [lo, hi) as short hashes, or splits. */
-static cm_err offer(step *st, proto_recon_key lo, proto_recon_key hi,
-		    const proto_recon_agg *own)
+/*
+ * Plans the split of a range where the two sides hold `mine` and
+ * `theirs` records and their fingerprints differ. The count difference
+ * estimates the differences (at least 2 when the counts are equal: one
+ * record on each side). Pieces aim at `pieces_per_diff` per difference
+ * and at most half the records that a SUM answer may scan, so that the
+ * next round can settle a piece with one difference by a SUM.
+ */
+static split_plan plan_split(const proto_recon_params *p, uint64_t mine,
+			     uint64_t theirs)
+{
+	uint64_t diffs = mine > theirs ? mine - theirs : theirs - mine;
+	uint64_t larger = mine > theirs ? mine : theirs;
+	uint64_t pieces, by_scan = larger / (CM_RECON_FULL_MAX / 2) + 1;
+	split_plan plan;
+
+	if (diffs < 2)
+		diffs = 2;
+	pieces = diffs > SPLIT_RANGES_MAX ? SPLIT_RANGES_MAX
+					  : diffs * p->pieces_per_diff;
+	if (pieces < by_scan)
+		pieces = by_scan;
+	if (pieces > SPLIT_RANGES_MAX)
+		pieces = SPLIT_RANGES_MAX;
+	if (pieces < 2)
+		pieces = 2;
+	plan.pieces = (size_t)pieces;
+	plan.sums = p->split_sums && pieces >= diffs;
+	return plan;
+}
+
+/* Initiator: lists our records in [lo, hi) as short hashes. */
+static cm_err offer_ids(step *st, proto_recon_key hi)
 {
 	size_t hash_len = st->s->params.hash_len;
 	uint8_t *hashes = NULL;
 	size_t n = 0;
 	cm_err err;
 
-	if (own->count > st->s->params.leaf && hi - lo >= 2)
-		return split(st, lo, hi);
-
 	/* NOTE: past CM_RECON_IDS_MAX records under one key (same
 	 * millisecond and same first 60 id bits) the rest are not offered. */
-	err = own_items(st, lo, hi, CM_RECON_IDS_MAX, &n);
+	err = own_items(st, st->lo, hi, CM_RECON_IDS_MAX, &n);
 	if (err && err != CM_ERR_TOO_MANY)
 		return err;
 	if (n > 0) {
@@ -665,16 +462,24 @@ static cm_err send_full(step *st, proto_recon_key hi, size_t n_items,
 }
 
 /* Responder: answers the initiator's short hashes of [lo, hi). */
-static cm_err answer_ids(step *st, proto_recon_key lo,
-			 const proto_recon_range *r)
+static cm_err answer_ids(step *st, const proto_recon_range *r)
 {
 	size_t hash_len = st->s->params.hash_len;
 	size_t n = 0;
 	cm_err err;
 
-	err = own_items(st, lo, r->hi, CM_RECON_FULL_MAX, &n);
-	if (err == CM_ERR_TOO_MANY && r->hi - lo >= 2)
-		return split(st, lo, r->hi);
+	err = own_items(st, st->lo, r->hi, CM_RECON_FULL_MAX, &n);
+	if (err == CM_ERR_TOO_MANY && r->hi - st->lo >= 2) {
+		proto_recon_agg own;
+		split_plan plan;
+
+		err = own_agg(st, st->lo, r->hi, &own);
+		if (err)
+			return err;
+		plan = plan_split(&st->s->params, own.count, r->n);
+		plan.sums = false;
+		return split(st, st->lo, r->hi, &plan);
+	}
 	if (err && err != CM_ERR_TOO_MANY)
 		return err;
 
@@ -710,13 +515,52 @@ static cm_err take_full(proto_recon_session *s, const proto_recon_range *r)
 	return CM_OK;
 }
 
-/* Initiator: handles one range of the responder's payload. */
-static cm_err initiator_range(step *st, proto_recon_key lo,
-			      const proto_recon_range *r)
+/* Reads our aggregate of the current range and compares it with the
+ * peer's count and fingerprint; *equal when both match. */
+static cm_err compare_fp(step *st, const proto_recon_range *r,
+			 proto_recon_agg *own, bool *equal)
 {
-	proto_recon_session *s = st->s;
 	uint8_t fp[PROTO_RECON_FP_MAX];
+	cm_err err;
+
+	err = own_agg(st, st->lo, r->hi, own);
+	if (err)
+		return err;
+	proto_recon_fingerprint(st->s->salt, own, fp, st->s->params.fp_len);
+	*equal = own->count == r->count &&
+		 memcmp(fp, r->data, st->s->params.fp_len) == 0;
+	return CM_OK;
+}
+
+/*
+ * Initiator: answers a differing range of the responder's. With one
+ * record fewer than the responder, a SUM lets the responder find that
+ * record, unless listing our few records is shorter. A few records are
+ * listed, more are split.
+ */
+static cm_err initiator_differs(step *st, const proto_recon_range *r,
+				const proto_recon_agg *own)
+{
+	const proto_recon_params *p = &st->s->params;
+	size_t sum_cost = p->fp_len + PROTO_RECON_SUM_LOW_LEN + 2;
+	split_plan plan;
+
+	if (own->count == 0)
+		return write_gap(st, r->hi);
+	if (r->count == own->count + 1 && r->count <= CM_RECON_FULL_MAX &&
+	    own->count * p->hash_len >= sum_cost)
+		return write_fp(st, r->hi, own, true);
+	if (own->count <= p->leaf || r->hi - st->lo < 2)
+		return offer_ids(st, r->hi);
+	plan = plan_split(p, own->count, r->count);
+	return split(st, st->lo, r->hi, &plan);
+}
+
+/* Initiator: handles one range of the responder's payload. */
+static cm_err initiator_range(step *st, const proto_recon_range *r)
+{
 	proto_recon_agg own;
+	bool equal = false;
 	cm_err err;
 
 	switch (r->mode) {
@@ -724,7 +568,7 @@ static cm_err initiator_range(step *st, proto_recon_key lo,
 		return proto_recon_write(&st->w, r->hi, PROTO_RECON_SKIP,
 					 NULL, 0, 0);
 	case PROTO_RECON_FULL:
-		err = take_full(s, r);
+		err = take_full(st->s, r);
 		if (err)
 			return err;
 		return proto_recon_write(&st->w, r->hi, PROTO_RECON_SKIP,
@@ -732,28 +576,107 @@ static cm_err initiator_range(step *st, proto_recon_key lo,
 	case PROTO_RECON_FP:
 		break;
 	case PROTO_RECON_IDS:
+	case PROTO_RECON_SUM:
 		return cm_errf(CM_ERR_BAD_MESSAGE,
-			       "responder sent short hashes");
+			       "responder sent an initiator's mode");
 	}
 
-	err = own_agg(st, lo, r->hi, &own);
+	err = compare_fp(st, r, &own, &equal);
 	if (err)
 		return err;
-	proto_recon_fingerprint(s->salt, &own, fp, s->params.fp_len);
-	if (memcmp(fp, r->data, s->params.fp_len) == 0)
+	if (equal)
 		return proto_recon_write(&st->w, r->hi, PROTO_RECON_SKIP,
 					 NULL, 0, 0);
-	return offer(st, lo, r->hi, &own);
+	return initiator_differs(st, r, &own);
+}
+
+/*
+ * Responder: looks for the one record that a SUM range lacks. With one
+ * record more than the initiator, the difference of the id sums is that
+ * record's id when it is the only difference. A record whose id matches
+ * the low 32 bits is sent when removing it from our aggregate gives the
+ * initiator's fingerprint, which is salted, so the short sum only picks
+ * candidates. *found is false when no record passes, and
+ * when our records in the range are too many to scan.
+ */
+static cm_err find_missing(step *st, const proto_recon_range *r,
+			   const proto_recon_agg *own, bool *found)
+{
+	uint32_t target = low32(own->sum) - r->sum_low;
+	uint8_t fp[PROTO_RECON_FP_MAX];
+	size_t n = 0;
+	cm_err err;
+
+	*found = false;
+	err = own_items(st, st->lo, r->hi, CM_RECON_FULL_MAX, &n);
+	if (err == CM_ERR_TOO_MANY)
+		return CM_OK;
+	if (err)
+		return err;
+	for (size_t i = 0; i < n; i++) {
+		proto_recon_agg rest = *own;
+
+		if (low32(st->items[i].id) != target)
+			continue;
+		proto_recon_agg_id(&rest, st->items[i].id, true);
+		proto_recon_fingerprint(st->s->salt, &rest, fp,
+					st->s->params.fp_len);
+		if (memcmp(fp, r->data, st->s->params.fp_len) != 0)
+			continue;
+		*found = true;
+		return proto_recon_write(&st->w, r->hi, PROTO_RECON_FULL,
+					 st->items[i].id, 1, PROTO_ID_LEN);
+	}
+	return CM_OK;
+}
+
+/*
+ * Responder: answers a differing FP or SUM range of the initiator's. A
+ * SUM with one record fewer is settled by that record's id. Very few
+ * records are sent whole. With one record more than an FP shows, our own
+ * FP asks the initiator for a SUM. Otherwise the range is split.
+ */
+static cm_err responder_differs(step *st, const proto_recon_range *r,
+				const proto_recon_agg *own)
+{
+	const proto_recon_params *p = &st->s->params;
+	bool one_more = own->count == r->count + 1;
+	split_plan plan;
+	size_t n = 0;
+	cm_err err;
+
+	if (own->count == 0)
+		return proto_recon_write(&st->w, r->hi, PROTO_RECON_SKIP, NULL,
+					 0, 0);
+	if (r->mode == PROTO_RECON_SUM && one_more) {
+		bool found = false;
+
+		err = find_missing(st, r, own, &found);
+		if (err || found)
+			return err;
+	}
+	if (own->count <= p->full_small || r->hi - st->lo < 2) {
+		err = own_items(st, st->lo, r->hi, CM_RECON_FULL_MAX, &n);
+		if (err && err != CM_ERR_TOO_MANY)
+			return err;
+		return send_full(st, r->hi, n, NULL, 0);
+	}
+	if (r->mode == PROTO_RECON_FP && one_more &&
+	    own->count <= CM_RECON_FULL_MAX)
+		return write_fp(st, r->hi, own, false);
+	plan = plan_split(p, own->count, r->count);
+	plan.sums = false;
+	/* A SUM that one more record did not explain hides at least 3. */
+	if (r->mode == PROTO_RECON_SUM && one_more && plan.pieces < 3)
+		plan.pieces = 3;
+	return split(st, st->lo, r->hi, &plan);
 }
 
 /* Responder: handles one range of the initiator's payload. */
-static cm_err responder_range(step *st, proto_recon_key lo,
-			      const proto_recon_range *r)
+static cm_err responder_range(step *st, const proto_recon_range *r)
 {
-	proto_recon_session *s = st->s;
-	uint8_t fp[PROTO_RECON_FP_MAX];
 	proto_recon_agg own;
-	size_t n = 0;
+	bool equal = false;
 	cm_err err;
 
 	switch (r->mode) {
@@ -761,32 +684,27 @@ static cm_err responder_range(step *st, proto_recon_key lo,
 		return proto_recon_write(&st->w, r->hi, PROTO_RECON_SKIP,
 					 NULL, 0, 0);
 	case PROTO_RECON_IDS:
-		return answer_ids(st, lo, r);
+		return answer_ids(st, r);
 	case PROTO_RECON_FP:
+	case PROTO_RECON_SUM:
 		break;
 	case PROTO_RECON_FULL:
 		return cm_errf(CM_ERR_BAD_MESSAGE, "initiator sent full ids");
 	}
 
-	err = own_agg(st, lo, r->hi, &own);
+	err = compare_fp(st, r, &own, &equal);
 	if (err)
 		return err;
-	proto_recon_fingerprint(s->salt, &own, fp, s->params.fp_len);
-	if (own.count == 0 || memcmp(fp, r->data, s->params.fp_len) == 0)
+	if (equal)
 		return proto_recon_write(&st->w, r->hi, PROTO_RECON_SKIP,
 					 NULL, 0, 0);
-	if (own.count > s->params.full_small && r->hi - lo >= 2)
-		return split(st, lo, r->hi);
-	err = own_items(st, lo, r->hi, CM_RECON_FULL_MAX, &n);
-	if (err && err != CM_ERR_TOO_MANY)
-		return err;
-	return send_full(st, r->hi, n, NULL, 0);
+	return responder_differs(st, r, &own);
 }
 
 /* Bytes that one deferred range takes at most. */
 static size_t defer_cost(const proto_recon_params *p)
 {
-	return RANGE_HEAD_MAX + p->fp_len;
+	return PROTO_RECON_RANGE_HEAD_MAX + p->fp_len;
 }
 
 /* True when the payload broke its size, range or work budget, counting
@@ -805,7 +723,10 @@ static bool over_budget(const step *st, size_t scopes_left)
 }
 
 /* Answers the rest of a scope, from lo on, in a later round: one range
- * with our fingerprint, which the peer splits again unless it matches. */
+ * with our count and fingerprint, which the peer splits again unless it
+ * matches.
+ * NOTE: the range also covers ranges settled in earlier rounds, so a
+ * responder may send ids there again and the initiator list them twice. */
 static cm_err defer(step *st, proto_recon_key lo)
 {
 	proto_recon_agg own;
@@ -815,7 +736,7 @@ static cm_err defer(step *st, proto_recon_key lo)
 	if (err)
 		return err;
 	st->s->deferred++;
-	return write_fp(st, PROTO_RECON_END, &own);
+	return write_fp(st, PROTO_RECON_END, &own, false);
 }
 
 /* Takes back what was written since `before`, keeping the buffer. */
@@ -866,11 +787,16 @@ static bool params_valid(const proto_recon_params *p)
 	       p->hash_len >= PROTO_RECON_HASH_MIN &&
 	       p->hash_len <= PROTO_RECON_HASH_MAX && p->leaf >= 1 &&
 	       p->leaf <= CM_RECON_IDS_MAX &&
-	       p->full_small <= CM_RECON_FULL_MAX;
+	       p->full_small <= CM_RECON_FULL_MAX &&
+	       p->pieces_per_diff >= 1 &&
+	       p->pieces_per_diff <= SPLIT_RANGES_MAX;
 }
 
 cm_err proto_recon_first(proto_recon_session *s, uint8_t **out, size_t *len)
 {
+	/* Nothing is known of the peer yet, so the first split takes as
+	 * many pieces as a split may. */
+	const split_plan first_plan = {.pieces = SPLIT_RANGES_MAX};
 	step st;
 	cm_err err;
 
@@ -888,10 +814,13 @@ cm_err proto_recon_first(proto_recon_session *s, uint8_t **out, size_t *len)
 			break;
 		/* One scope (a mirror's): split at once, which saves a round.
 		 * Many (one per author): their whole fingerprints first. */
-		if (own.count > s->params.leaf && s->n_scopes > 1)
-			err = write_fp(&st, PROTO_RECON_END, &own);
+		st.lo = 0;
+		if (own.count <= s->params.leaf)
+			err = offer_ids(&st, PROTO_RECON_END);
+		else if (s->n_scopes > 1)
+			err = write_fp(&st, PROTO_RECON_END, &own, false);
 		else
-			err = offer(&st, 0, PROTO_RECON_END, &own);
+			err = split(&st, 0, PROTO_RECON_END, &first_plan);
 		proto_recon_write_flush(&st.w);
 	}
 	s->round = 1;
@@ -902,15 +831,18 @@ cm_err proto_recon_first(proto_recon_session *s, uint8_t **out, size_t *len)
 static cm_err check_modes(const proto_recon_session *s,
 			  const proto_recon_range *ranges, size_t n)
 {
-	proto_recon_mode banned = s->initiator ? PROTO_RECON_IDS
-					       : PROTO_RECON_FULL;
+	for (size_t i = 0; i < n; i++) {
+		proto_recon_mode m = ranges[i].mode;
 
-	for (size_t i = 0; i < n; i++)
-		if (ranges[i].mode == banned)
-			return cm_errf(CM_ERR_BAD_MESSAGE, "%s sent %s",
-				       s->initiator ? "responder" : "initiator",
-				       s->initiator ? "short hashes"
-						    : "full ids");
+		if (s->initiator &&
+		    (m == PROTO_RECON_IDS || m == PROTO_RECON_SUM))
+			return cm_errf(CM_ERR_BAD_MESSAGE, "responder sent %s",
+				       m == PROTO_RECON_IDS ? "short hashes"
+							    : "an id sum");
+		if (!s->initiator && m == PROTO_RECON_FULL)
+			return cm_errf(CM_ERR_BAD_MESSAGE,
+				       "initiator sent full ids");
+	}
 	return CM_OK;
 }
 
@@ -955,8 +887,9 @@ cm_err proto_recon_next(proto_recon_session *s, const uint8_t *in,
 		 * range writes no more than a SKIP, so it never starts the
 		 * deferral, and its ids are never taken twice. */
 		if (!deferring) {
-			err = s->initiator ? initiator_range(&st, lo, r)
-					   : responder_range(&st, lo, r);
+			st.lo = lo;
+			err = s->initiator ? initiator_range(&st, r)
+					   : responder_range(&st, r);
 			if (!err && r->mode != PROTO_RECON_FULL &&
 			    over_budget(&st, s->n_scopes - st.scope - 1)) {
 				undo(&st.w, &before);

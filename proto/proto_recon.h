@@ -10,12 +10,14 @@
  *
  * A message lists, per scope, ranges that cover the whole key space in
  * order. Each range ends at a bucket boundary and carries a mode. SKIP
- * marks it settled and FP carries the sender's fingerprint of its records
- * in the range. IDS lists salted short hashes of the initiator's records,
- * and FULL the ids of responder records that the initiator may lack. A
- * side whose
- * fingerprint differs splits the range along bucket boundaries or, when
- * the range is small, lists its records. The "Reconciliation" part of
+ * marks it settled. FP carries the sender's record count and fingerprint
+ * of the range, and SUM adds the low 32 bits of the initiator's id sum,
+ * from which the responder finds a single record that the initiator
+ * lacks. IDS lists salted short hashes of the initiator's records, and
+ * FULL the ids of responder records that the initiator may lack. A side
+ * whose fingerprint differs splits the range along bucket boundaries
+ * into about as many pieces as the counts show differences or, when the
+ * range is small, lists its records. The "Reconciliation" part of
  * proto/PROTOCOL.md gives the byte layout.
  *
  * The session logic here reads records through proto_recon_source, so it
@@ -44,6 +46,13 @@ typedef unsigned __int128 proto_recon_key;
 #define PROTO_RECON_DEPTH_MAX 31
 #define PROTO_RECON_SALT_LEN 16
 #define PROTO_RECON_SUM_LEN 32
+/* Bytes of the id sum that a SUM range carries: its low 32 bits. */
+#define PROTO_RECON_SUM_LOW_LEN 4
+
+/* Output bytes of one range at most, besides its data: the mode and depth
+ * byte, the step count (18 bytes below 2^126) and the list length or
+ * record count (10 bytes below 2^64). */
+#define PROTO_RECON_RANGE_HEAD_MAX (1 + 18 + 10)
 
 /* Fingerprint and short-hash sizes an initiator may choose, in bytes. */
 #define PROTO_RECON_FP_MIN 2
@@ -60,6 +69,7 @@ typedef enum proto_recon_mode {
 	PROTO_RECON_FP = 1,
 	PROTO_RECON_IDS = 2,
 	PROTO_RECON_FULL = 3,
+	PROTO_RECON_SUM = 4,
 } proto_recon_mode;
 
 /* Count of a set of records and the sum of their ids, each read as a
@@ -102,21 +112,25 @@ void proto_recon_short_hash(const uint8_t salt[PROTO_RECON_SALT_LEN],
 /* --- Payload coding ------------------------------------------------ */
 
 /* One decoded range [previous bound, hi). data aliases the payload: the
- * fingerprint (FP), n short hashes (IDS) or n ids (FULL). */
+ * fingerprint (FP, SUM), n short hashes (IDS) or n ids (FULL). */
 typedef struct proto_recon_range {
 	proto_recon_key hi;
 	proto_recon_mode mode;
 	const uint8_t *data;
 	size_t n;
+	uint64_t count;          /* FP, SUM: the sender's records in the range */
+	uint32_t sum_low;        /* SUM: low 32 bits of the sender's id sum */
 } proto_recon_range;
 
 /*
  * Decodes a payload of n_scopes coverings of the key space. *ranges is
  * malloc'd (caller frees) and holds *n_ranges ranges, scope after scope;
  * each scope ends with a range whose hi is PROTO_RECON_END. Fails with
- * CM_ERR_BAD_MESSAGE on a bound that does not increase, a bad mode or
- * depth, an unfinished scope or a non-minimal number, CM_ERR_TOO_MANY
- * over CM_RECON_RANGES_MAX ranges or a list over its limit,
+ * CM_ERR_BAD_MESSAGE on a bound that does not increase or is not written
+ * at its coarsest depth, a mode over 4 or a count over 2^64 - 1,
+ * CM_ERR_NONMINIMAL_INT on a number not in its shortest form,
+ * CM_ERR_TOO_MANY over CM_RECON_RANGES_MAX ranges or a list over its
+ * limit,
  * CM_ERR_TRUNCATED when a length is not backed by the input, and
  * CM_ERR_TRAILING on bytes after the last scope. Allocation grows only
  * with ranges read, and each range takes at least 2 input bytes.
@@ -139,12 +153,21 @@ typedef struct proto_recon_writer {
 	bool active;             /* a range other than SKIP was written */
 } proto_recon_writer;
 
-/* Appends range [previous bound, hi) of `mode`; data as in
+/* Appends a SKIP, IDS or FULL range [previous bound, hi); data as in
  * proto_recon_range, `n` items of item_len bytes. Consecutive SKIP ranges
- * are merged. Returns CM_ERR_USAGE when hi does not increase. */
+ * are merged. Returns CM_ERR_USAGE when hi does not increase or for the
+ * modes FP and SUM, which proto_recon_write_fp writes. */
 cm_err proto_recon_write(proto_recon_writer *w, proto_recon_key hi,
 			 proto_recon_mode mode, const uint8_t *data, size_t n,
 			 size_t item_len);
+
+/* Appends an FP range [previous bound, hi) of `count` records with the
+ * fingerprint fp (fp_len bytes) or, when sum_low is not NULL, a SUM
+ * range that also carries those PROTO_RECON_SUM_LOW_LEN bytes. Returns CM_ERR_USAGE when hi does not
+ * increase. */
+cm_err proto_recon_write_fp(proto_recon_writer *w, proto_recon_key hi,
+			    uint64_t count, const uint8_t *fp, size_t fp_len,
+			    const uint8_t *sum_low);
 
 /* Writes the pending SKIP range; call at the end of each scope. */
 void proto_recon_write_flush(proto_recon_writer *w);
@@ -175,6 +198,10 @@ typedef struct proto_recon_params {
 			      * this many in a differing range */
 	size_t full_small;   /* responder: send ids instead of splitting at
 			      * most this many records */
+	size_t pieces_per_diff; /* pieces a split aims for per difference
+				 * that the counts show */
+	bool split_sums;     /* initiator: send the pieces of a split as SUM
+			      * when they expect at most one difference */
 	size_t msg_max;      /* payload size budget, bytes */
 } proto_recon_params;
 

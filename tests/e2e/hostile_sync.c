@@ -97,16 +97,19 @@ static const broken envelopes[] = {
 static const broken payloads[] = {
 	{"", "truncated", "an empty payload"},
 	{"00 01 00", "trailing_bytes", "a byte after the last range"},
-	{"3f 01", "bad_message", "depth 63"},
+	{"e0 01", "bad_message", "mode 7"},
 	{"00 00", "bad_message", "zero steps"},
 	{"00 02", "bad_message", "a bound past 2^124"},
 	{"00 81 00", "nonminimal_int", "steps 1 in two bytes"},
 	{"02 10 00 01", "bad_message", "2^120 written at depth 2"},
-	{"80 01 c8 08", "too_many", "1096 short hashes"},
-	{"c0 01 c1 08 01", "too_many", "1089 full ids"},
-	{"80 01 02 01 02 03 04", "truncated", "2 hashes claimed, 1 sent"},
-	{"41 01 aa bb cc dd", "truncated", "a scope that ends at 2^120"},
-	{"c0 01 01 <01*32>", "bad_message", "full ids from the initiator"},
+	{"40 01 c8 08", "too_many", "1096 short hashes"},
+	{"60 01 c1 08 01", "too_many", "1089 full ids"},
+	{"40 01 02 01 02 03 04", "truncated", "2 hashes claimed, 1 sent"},
+	{"21 01 05 aa bb cc dd", "truncated", "a scope that ends at 2^120"},
+	{"80 01 05 aa bb cc dd 01 02 03", "truncated", "a sum of 3 bytes"},
+	{"20 01 80 80 80 80 80 80 80 80 80 02 aa bb cc dd", "bad_message",
+	 "a count of 2^64"},
+	{"60 01 01 <01*32>", "bad_message", "full ids from the initiator"},
 };
 #define N_PAYLOADS (sizeof(payloads) / sizeof(payloads[0]))
 
@@ -135,14 +138,15 @@ static size_t put_varint(uint8_t *out, uint64_t v)
 /*
  * Writes one scope of `count` ranges of `mode`: ranges that end at the
  * keys 1, 2, ... count - 1, each at the smallest depth that its bound
- * allows, then one to 2^124. FP ranges carry a random 4-byte fingerprint.
+ * allows, then one to 2^124. FP ranges carry a count of 1 and a random
+ * 4-byte fingerprint.
  * Over CM_RECON_RANGES_MAX ranges the last one also ends at a key, so the
  * scope is unfinished and only the range limit can stop a decoder first.
  * Returns the payload (malloc'd) and its length.
  */
 static uint8_t *many_ranges(size_t count, proto_recon_mode mode, size_t *len)
 {
-	size_t cap = count * (1 + 10 + 4), n = 0;
+	size_t cap = count * (1 + 10 + 1 + 4), n = 0;
 	uint8_t *out = malloc(cap);
 
 	if (!out)
@@ -159,9 +163,10 @@ static uint8_t *many_ranges(size_t count, proto_recon_mode mode, size_t *len)
 				depth--;
 			}
 		}
-		out[n++] = (uint8_t)(mode << 6 | depth);
+		out[n++] = (uint8_t)(mode << 5 | depth);
 		n += put_varint(out + n, 1);
 		if (mode == PROTO_RECON_FP) {
+			n += put_varint(out + n, 1);
 			randombytes_buf(out + n, 4);
 			n += 4;
 		}
@@ -232,7 +237,7 @@ static bool send_broken_tables(conn *c)
  * second as too soon and answers the first. */
 static bool send_starts_too_soon(conn *c)
 {
-	static const uint8_t all_ids[] = {0x80, 0x01, 0x00};
+	static const uint8_t all_ids[] = {0x40, 0x01, 0x00};
 	uint64_t first, second;
 	proto_wire_msg m;
 	int rc;
@@ -291,7 +296,7 @@ static bool send_largest_start(conn *c)
  * initiator may send. */
 static bool answer_with_ids(conn *c, uint64_t session)
 {
-	static const uint8_t ids[] = {0x80, 0x01, 0x00};
+	static const uint8_t ids[] = {0x40, 0x01, 0x00};
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
@@ -490,7 +495,7 @@ static bool request_all(conn *c, const stall_requests *sr)
 /* Starts a session that requests every id of the node's store. */
 static bool request_every_id(conn *c)
 {
-	static const uint8_t all_ids[] = {0x80, 0x01, 0x00};
+	static const uint8_t all_ids[] = {0x40, 0x01, 0x00};
 	uint8_t salt[PROTO_RECON_SALT_LEN], *buf = NULL;
 	uint64_t session;
 	size_t len = 0;

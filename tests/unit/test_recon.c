@@ -28,20 +28,24 @@
 #define X16(b) b b b b b b b b b b b b b b b b
 #define X32(b) X16(b) X16(b)
 #define SALT_HEX X16("33")
+#define T0 1700000000000ULL
 
-/* Initiator payload, one scope: no records below 2^72 (IDS, none),
- * fingerprint aabbccdd up to 2^120, two short hashes up to 2^121, SKIP
- * to the end. */
-#define PAYLOAD_OFFER "8d0100" "4101aabbccdd" "8101020102030405060708" "0001"
+/* Initiator payload, one scope: no records below 2^72 (IDS, none), then
+ * 5 records with fingerprint aabbccdd up to 2^120 and two short hashes up
+ * to 2^121. Then 3 records with fingerprint 11223344 and the id sum's low
+ * 32 bits 0x04030201 up to 2^122, and SKIP to the end. */
+#define PAYLOAD_OFFER \
+	"4d0100" "210105aabbccdd" "4101020102030405060708" \
+	"8102031122334401020304" "0001"
 /* Responder payload: one full id over the whole key space. */
-#define PAYLOAD_FULL "c00101" X32("01")
-/* Two scopes: a whole-set fingerprint, then nothing. */
-#define PAYLOAD_SCOPES "400111223344" "0001"
+#define PAYLOAD_FULL "600101" X32("01")
+/* Two scopes: 7 records with fingerprint 11223344, then nothing. */
+#define PAYLOAD_SCOPES "20010711223344" "0001"
 
-#define START_ALL "970c01c410" SALT_HEX "0404c0c416" PAYLOAD_OFFER
+#define START_ALL "970c01c410" SALT_HEX "0404c0c422" PAYLOAD_OFFER
 #define START_AUTHORS \
 	"970ccd1234c410" SALT_HEX "0404c440" X32("22") X32("44") \
-	"c408" PAYLOAD_SCOPES
+	"c409" PAYLOAD_SCOPES
 #define RECON_ROUND1 "940d0101c423" PAYLOAD_FULL
 
 /* Fingerprints with the salt above, 4 bytes. */
@@ -112,18 +116,21 @@ static void payload_vectors_encode(void **state)
 	const uint8_t fp[4] = {0xaa, 0xbb, 0xcc, 0xdd};
 	const uint8_t hashes[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 	const uint8_t scope_fp[4] = {0x11, 0x22, 0x33, 0x44};
+	const uint8_t sum_low[4] = {1, 2, 3, 4};
 	uint8_t id[32];
 	proto_recon_writer w = {0};
 
 	(void)state;
 	assert_err(proto_recon_write(&w, (proto_recon_key)1 << 72,
 				     PROTO_RECON_IDS, NULL, 0, 4), CM_OK);
-	assert_err(proto_recon_write(&w, (proto_recon_key)1 << 120,
-				     PROTO_RECON_FP, fp, 1, 4), CM_OK);
+	assert_err(proto_recon_write_fp(&w, (proto_recon_key)1 << 120, 5,
+					fp, 4, NULL), CM_OK);
 	assert_err(proto_recon_write(&w, (proto_recon_key)1 << 121,
 				     PROTO_RECON_IDS, hashes, 2, 4), CM_OK);
+	assert_err(proto_recon_write_fp(&w, (proto_recon_key)1 << 122, 3,
+					scope_fp, 4, sum_low), CM_OK);
 	/* Two SKIP ranges in a row are written as one. */
-	assert_err(proto_recon_write(&w, (proto_recon_key)1 << 122,
+	assert_err(proto_recon_write(&w, (proto_recon_key)1 << 123,
 				     PROTO_RECON_SKIP, NULL, 0, 0), CM_OK);
 	assert_err(proto_recon_write(&w, PROTO_RECON_END, PROTO_RECON_SKIP,
 				     NULL, 0, 0), CM_OK);
@@ -139,8 +146,8 @@ static void payload_vectors_encode(void **state)
 	free(w.buf);
 
 	memset(&w, 0, sizeof(w));
-	assert_err(proto_recon_write(&w, PROTO_RECON_END, PROTO_RECON_FP,
-				     scope_fp, 1, 4), CM_OK);
+	assert_err(proto_recon_write_fp(&w, PROTO_RECON_END, 7, scope_fp, 4,
+					NULL), CM_OK);
 	assert_err(proto_recon_write(&w, PROTO_RECON_END, PROTO_RECON_SKIP,
 				     NULL, 0, 0), CM_OK);
 	proto_recon_write_flush(&w);
@@ -155,17 +162,22 @@ static void payload_vectors_decode(void **state)
 
 	(void)state;
 	assert_err(decode_payload_hex(PAYLOAD_OFFER, 1, &r, &n), CM_OK);
-	assert_int_equal(n, 4);
+	assert_int_equal(n, 5);
 	assert_true(r[0].hi == (proto_recon_key)1 << 72);
 	assert_int_equal(r[0].mode, PROTO_RECON_IDS);
 	assert_int_equal(r[0].n, 0);
 	assert_true(r[1].hi == (proto_recon_key)1 << 120);
 	assert_int_equal(r[1].mode, PROTO_RECON_FP);
+	assert_int_equal(r[1].count, 5);
 	assert_true(r[2].hi == (proto_recon_key)1 << 121);
 	assert_int_equal(r[2].mode, PROTO_RECON_IDS);
 	assert_int_equal(r[2].n, 2);
-	assert_true(r[3].hi == PROTO_RECON_END);
-	assert_int_equal(r[3].mode, PROTO_RECON_SKIP);
+	assert_true(r[3].hi == (proto_recon_key)1 << 122);
+	assert_int_equal(r[3].mode, PROTO_RECON_SUM);
+	assert_int_equal(r[3].count, 3);
+	assert_int_equal(r[3].sum_low, 0x04030201);
+	assert_true(r[4].hi == PROTO_RECON_END);
+	assert_int_equal(r[4].mode, PROTO_RECON_SKIP);
 	free(r);
 
 	assert_err(decode_payload_hex(PAYLOAD_FULL, 1, &r, &n), CM_OK);
@@ -177,6 +189,7 @@ static void payload_vectors_decode(void **state)
 	assert_err(decode_payload_hex(PAYLOAD_SCOPES, 2, &r, &n), CM_OK);
 	assert_int_equal(n, 2);
 	assert_int_equal(r[0].mode, PROTO_RECON_FP);
+	assert_int_equal(r[0].count, 7);
 	assert_int_equal(r[1].mode, PROTO_RECON_SKIP);
 	free(r);
 }
@@ -282,16 +295,25 @@ static void payload_malformed(void **state)
 	} cases[] = {
 		{"", CM_ERR_TRUNCATED},
 		{"000100", CM_ERR_TRAILING},
-		{"3f01", CM_ERR_BAD_MESSAGE},         /* depth 63 */
+		{"a001", CM_ERR_BAD_MESSAGE},         /* mode 5 */
+		{"e001", CM_ERR_BAD_MESSAGE},         /* mode 7 */
 		{"0000", CM_ERR_BAD_MESSAGE},         /* zero steps */
 		{"0002", CM_ERR_BAD_MESSAGE},         /* past the end */
 		{"008100", CM_ERR_NONMINIMAL_INT},    /* steps 1 in 2 bytes */
 		{"02100001", CM_ERR_BAD_MESSAGE},     /* 2^120 at depth 2 */
-		{"8001c808", CM_ERR_TOO_MANY},        /* 1096 short hashes */
-		{"80010201020304", CM_ERR_TRUNCATED}, /* 2 claimed, 1 sent */
-		{"4101aabbccdd", CM_ERR_TRUNCATED},   /* scope unfinished */
-		{"4001aabb", CM_ERR_TRUNCATED},       /* short fingerprint */
-		{"c001c10801", CM_ERR_TOO_MANY},      /* 1089 full ids */
+		{"4001c808", CM_ERR_TOO_MANY},        /* 1096 short hashes */
+		{"40010201020304", CM_ERR_TRUNCATED}, /* 2 claimed, 1 sent */
+		{"210105aabbccdd", CM_ERR_TRUNCATED}, /* scope unfinished */
+		{"200105aabb", CM_ERR_TRUNCATED},     /* short fingerprint */
+		{"2001", CM_ERR_TRUNCATED},           /* no count */
+		/* a sum of 3 bytes */
+		{"800105aabbccdd010203", CM_ERR_TRUNCATED},
+		/* count 2^64 */
+		{"200180808080808080808002aabbccdd", CM_ERR_BAD_MESSAGE},
+		/* count of 11 groups */
+		{"20018080808080808080808001aabbccdd", CM_ERR_BAD_MESSAGE},
+		{"20018000aabbccdd", CM_ERR_NONMINIMAL_INT}, /* count 0 */
+		{"6001c10801", CM_ERR_TOO_MANY},      /* 1089 full ids */
 	};
 	proto_recon_range *r = NULL;
 	size_t n = 0;
@@ -318,10 +340,10 @@ static void payload_too_many_ranges(void **state)
 
 	(void)state;
 	for (size_t i = 1; i <= CM_RECON_RANGES_MAX; i++)
-		assert_err(proto_recon_write(&w, (proto_recon_key)i,
-					     PROTO_RECON_FP, fp, 1, 4), CM_OK);
-	assert_err(proto_recon_write(&w, PROTO_RECON_END, PROTO_RECON_FP, fp,
-				     1, 4), CM_OK);
+		assert_err(proto_recon_write_fp(&w, (proto_recon_key)i, 1, fp,
+						4, NULL), CM_OK);
+	assert_err(proto_recon_write_fp(&w, PROTO_RECON_END, 1, fp, 4, NULL),
+		   CM_OK);
 	assert_err(proto_recon_decode(w.buf, w.len, 1, 4, 4, &r, &n),
 		   CM_ERR_TOO_MANY);
 	assert_null(r);
@@ -428,9 +450,208 @@ static void session_wrong_modes(void **state)
 	proto_recon_session_free(&s);
 }
 
-/* ---- sessions between two stores ---- */
+/* ---- single ranges against a set in memory ---- */
 
-#define T0 1700000000000ULL
+#define MEM_SET_SIZE 200
+
+/* A set of records in key order, as a source for one scope. */
+typedef struct mem_set {
+	proto_recon_item items[MEM_SET_SIZE];
+	size_t n;
+} mem_set;
+
+static cm_err mem_agg(void *ctx, size_t scope, proto_recon_key lo,
+		      proto_recon_key hi, proto_recon_agg *out)
+{
+	const mem_set *set = ctx;
+
+	(void)scope;
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < set->n; i++)
+		if (set->items[i].key >= lo && set->items[i].key < hi)
+			proto_recon_agg_id(out, set->items[i].id, false);
+	return CM_OK;
+}
+
+static cm_err mem_items(void *ctx, size_t scope, proto_recon_key lo,
+			proto_recon_key hi, proto_recon_item *out, size_t max,
+			size_t *n)
+{
+	const mem_set *set = ctx;
+
+	(void)scope;
+	*n = 0;
+	for (size_t i = 0; i < set->n; i++) {
+		if (set->items[i].key < lo || set->items[i].key >= hi)
+			continue;
+		if (*n == max)
+			return CM_ERR_TOO_MANY;
+		out[(*n)++] = set->items[i];
+	}
+	return CM_OK;
+}
+
+/* Fills set with records one second apart, ids from their numbers. */
+static void mem_set_fill(mem_set *set)
+{
+	set->n = MEM_SET_SIZE;
+	for (uint32_t i = 0; i < MEM_SET_SIZE; i++) {
+		proto_recon_item *it = &set->items[i];
+
+		crypto_generichash(it->id, PROTO_ID_LEN, (const uint8_t *)&i,
+				   sizeof(i), NULL, 0);
+		it->key = proto_recon_key_of(T0 + i * 1000ULL, it->id);
+	}
+}
+
+/* Returns the aggregate of the set without record `skip`. */
+static proto_recon_agg mem_agg_without(const mem_set *set, size_t skip)
+{
+	proto_recon_agg a = {0};
+
+	for (size_t i = 0; i < set->n; i++)
+		if (i != skip)
+			proto_recon_agg_id(&a, set->items[i].id, false);
+	return a;
+}
+
+/* One payload of a single range, a responder's answer to it and the set
+ * of records that answered. */
+typedef struct exchange {
+	mem_set *set;
+	proto_recon_writer w;
+	proto_recon_range *r;     /* the decoded answer */
+	size_t n;
+	uint8_t *answer;
+} exchange;
+
+static exchange *exchange_new(void)
+{
+	exchange *x = calloc(1, sizeof(*x));
+
+	assert_non_null(x);
+	x->set = calloc(1, sizeof(*x->set));
+	assert_non_null(x->set);
+	mem_set_fill(x->set);
+	return x;
+}
+
+static void exchange_free(exchange *x)
+{
+	free(x->r);
+	free(x->answer);
+	free(x->w.buf);
+	free(x->set);
+	free(x);
+}
+
+/* Sends the payload in x->w to a responder whose records are x->set and
+ * decodes its answer. */
+static void exchange_run(exchange *x)
+{
+	proto_recon_source src = {.agg = mem_agg, .items = mem_items,
+				  .ctx = x->set};
+	proto_recon_session s = {.n_scopes = 1, .src = &src};
+	size_t len = 0;
+	bool done = false;
+
+	s.params = proto_recon_defaults();
+	memset(s.salt, 0x33, sizeof(s.salt));
+	assert_err(proto_recon_next(&s, x->w.buf, x->w.len, &x->answer, &len,
+				    &done), CM_OK);
+	assert_err(proto_recon_decode(x->answer, len, 1, s.params.fp_len,
+				      s.params.hash_len, &x->r, &x->n),
+		   CM_OK);
+	proto_recon_session_free(&s);
+}
+
+/* Writes one range over the whole key space with the count and the
+ * fingerprint of aggregate a, and with its sum when `sum`. */
+static void write_whole(proto_recon_writer *w, const proto_recon_agg *a,
+			bool sum, bool break_fp)
+{
+	uint8_t salt[PROTO_RECON_SALT_LEN], fp[4];
+
+	memset(salt, 0x33, sizeof(salt));
+	proto_recon_fingerprint(salt, a, fp, sizeof(fp));
+	if (break_fp)
+		fp[0] ^= 0x01;
+	assert_err(proto_recon_write_fp(w, PROTO_RECON_END, a->count, fp,
+					sizeof(fp), sum ? a->sum : NULL),
+		   CM_OK);
+}
+
+static void sum_finds_missing_record(void **state)
+{
+	exchange *x = exchange_new();
+	proto_recon_agg a = mem_agg_without(x->set, 57);
+
+	(void)state;
+	write_whole(&x->w, &a, true, false);
+	exchange_run(x);
+	assert_int_equal(x->n, 1);
+	assert_int_equal(x->r[0].mode, PROTO_RECON_FULL);
+	assert_int_equal(x->r[0].n, 1);
+	assert_memory_equal(x->r[0].data, x->set->items[57].id,
+			    PROTO_ID_LEN);
+	exchange_free(x);
+}
+
+static void sum_wrong_fingerprint_splits(void **state)
+{
+	exchange *x = exchange_new();
+	proto_recon_agg a = mem_agg_without(x->set, 57);
+
+	(void)state;
+	/* Count and sum point at record 57, but the fingerprint shows that
+	 * the sets differ in more: no id may be sent on the sum alone. */
+	write_whole(&x->w, &a, true, true);
+	exchange_run(x);
+	assert_true(x->n >= 3);
+	for (size_t i = 0; i < x->n; i++)
+		assert_int_not_equal(x->r[i].mode, PROTO_RECON_FULL);
+	exchange_free(x);
+}
+
+static void fp_one_more_asks_for_sum(void **state)
+{
+	exchange *x = exchange_new();
+	proto_recon_agg a = mem_agg_without(x->set, 3);
+
+	(void)state;
+	/* One record more than the initiator: the responder sends its own
+	 * count and fingerprint of the same range back. */
+	write_whole(&x->w, &a, false, false);
+	exchange_run(x);
+	assert_int_equal(x->n, 1);
+	assert_int_equal(x->r[0].mode, PROTO_RECON_FP);
+	assert_true(x->r[0].hi == PROTO_RECON_END);
+	assert_int_equal(x->r[0].count, MEM_SET_SIZE);
+	exchange_free(x);
+}
+
+static void hostile_counts_answered(void **state)
+{
+	static const uint64_t counts[] = {0, 1, MEM_SET_SIZE - 1,
+					  MEM_SET_SIZE + 1, UINT64_MAX};
+	const uint8_t fp[4] = {1, 2, 3, 4};
+	const uint8_t sum_low[4] = {5, 6, 7, 8};
+
+	(void)state;
+	for (size_t i = 0; i < 2 * sizeof(counts) / sizeof(counts[0]); i++) {
+		exchange *x = exchange_new();
+
+		assert_err(proto_recon_write_fp(&x->w, PROTO_RECON_END,
+						counts[i / 2], fp, sizeof(fp),
+						i % 2 ? sum_low : NULL),
+			   CM_OK);
+		exchange_run(x);
+		assert_true(x->n >= 1);
+		exchange_free(x);
+	}
+}
+
+/* ---- sessions between two stores ---- */
 
 typedef struct test_key {
 	uint8_t pk[PROTO_KEY_LEN];
@@ -805,6 +1026,32 @@ static void many_missing_both_ways(void **state)
 	free_records(recs, 1000);
 }
 
+static void scattered_missing_traffic(void **state)
+{
+	fixture *f = *state;
+	test_record **recs = make_clips(&f->x, 3000, 1000, 0);
+	size_t expected[30];
+	outcome o;
+
+	/* a lacks every 100th record, spread over the whole time range. */
+	for (size_t i = 0; i < 30; i++)
+		expected[i] = i * 100 + 37;
+	for (size_t i = 0; i < 3000; i++) {
+		test_record *one[1] = {recs[i]};
+
+		if (i % 100 != 37)
+			put_all(f->a, one, 1);
+	}
+	put_all(f->b, recs, 3000);
+	reconcile(f->a, f->b, NULL, 0, &o);
+	assert_wants(&o, recs, expected, 30);
+	/* 2,096 bytes in 2 round trips when written, of which the ids take
+	 * 960; splits of 16 pieces at every level took 5,147 bytes. */
+	assert_true(o.bytes <= 30 * 100);
+	assert_true(o.round_trips <= 3);
+	free_records(recs, 3000);
+}
+
 static void initiator_empty(void **state)
 {
 	fixture *f = *state;
@@ -1004,10 +1251,16 @@ int main(void)
 		cmocka_unit_test(payload_too_many_ranges),
 		cmocka_unit_test(message_malformed),
 		cmocka_unit_test(session_wrong_modes),
+		cmocka_unit_test(sum_finds_missing_record),
+		cmocka_unit_test(sum_wrong_fingerprint_splits),
+		cmocka_unit_test(fp_one_more_asks_for_sum),
+		cmocka_unit_test(hostile_counts_answered),
 		cmocka_unit_test_setup_teardown(stores_equal, setup, teardown),
 		cmocka_unit_test_setup_teardown(one_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(many_missing_both_ways, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(scattered_missing_traffic,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(initiator_empty, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(responder_empty, setup,
