@@ -3,9 +3,10 @@
  * peers that the node keeps in its store.
  *
  * Every outbound link dials on its own schedule instead of ZeroMQ's
- * reconnect timer. libzmq 4.3 resets its backoff whenever TCP connects,
- * so it would dial a host that accepts TCP and fails the CURVE handshake
- * (a wrong key) every few hundred milliseconds. A dial
+ * reconnect timer. In libzmq 4.3 (src/stream_connecter_base.cpp) the
+ * backoff starts again from ZMQ_RECONNECT_IVL after each TCP connect, so
+ * a host that accepts TCP and fails the CURVE handshake (a wrong key)
+ * would be dialled every few hundred milliseconds. A dial
  * opens a DEALER with reconnection off; when the peer's HELLO has not
  * arrived within CM_DIAL_TIMEOUT_MS, the DEALER is closed and the next
  * dial waits node_backoff_ms(failures). A link that was up and went

@@ -2,13 +2,14 @@
  * node_pex.c - peer exchange: PEERS_REQ and PEERS.
  *
  * A node sends PEERS_REQ to the peers it dialled, and sends PEERS in
- * return to every established peer that requests it. It shares only peers that it dialled
- * itself and completed a HELLO with in the last CM_PEX_SHARE_AGE_MS, at
- * the numeric address of that connection, because an inbound peer's
- * address is its outgoing TCP port, where nothing listens. Received
- * addresses become candidates (node_known.c) and are kept as known peers
- * only once this node dialled one and received the HELLO of its key
- * (node_dial.c): CURVE proves that the listener has the key.
+ * return to every established peer that requests it. It shares only
+ * peers that it dialled itself and completed a HELLO with in the last
+ * CM_PEX_SHARE_AGE_MS, at the numeric address of that connection. An
+ * inbound peer's address is its outgoing TCP port, where nothing
+ * listens. Received addresses become candidates (node_known.c). One is
+ * kept as a known peer only once this node dialled it and received the
+ * HELLO of its key (node_dial.c), because CURVE proves that the listener
+ * has the key.
  */
 #include <jansson.h>
 #include <string.h>
@@ -152,10 +153,12 @@ json_t *node_pex_json(const node *n)
 	const node_peer_table *t = &n->peers;
 	json_t *list = json_array(), *entries = json_object();
 
-	for (size_t i = 0; list && i < CM_PEX_CANDIDATES_MAX; i++)
-		if (t->candidates[i].used)
-			json_array_append_new(list,
-					      candidate_json(&t->candidates[i]));
+	for (size_t i = 0; list && i < CM_PEX_CANDIDATES_MAX; i++) {
+		const node_candidate *c = &t->candidates[i];
+
+		if (c->used)
+			json_array_append_new(list, candidate_json(c));
+	}
 	for (int v = 0; entries && v < NODE_PEX_VERDICTS; v++)
 		json_object_set_new(entries,
 				    node_pex_verdict_name((node_pex_verdict)v),

@@ -19,6 +19,15 @@ else:
     print("absent")' "$2" "$3"
 }
 
+# Publishes sample clip N (1: the first data line of clips.tsv) on home
+# NAME as identity AS with TITLE, and prints the clip id.
+publish_sample_as() {
+	local name=$1 as=$2 n=$3 title=$4 file
+	file=$(sed -n "$((n + 1))p" "$SAMPLES/clips.tsv" | cut -f1)
+	cm "$name" publish "$SAMPLES/$file" --as "$as" \
+		--product gtin:2000000001012 --title "$title"
+}
+
 # Succeeds when home NAME's known peer PEER has FIELD equal to VALUE.
 known_is() {
 	[ "$(known_field "$1" "$2" "$3")" = "$4" ]

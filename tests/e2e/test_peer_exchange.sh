@@ -40,8 +40,7 @@ pass "a node does not share peers that only dialled it"
 
 stop b
 cm c key new carol >/dev/null
-id=$(cm c publish "$SAMPLES/$(sed -n 2p "$SAMPLES/clips.tsv" | cut -f1)" \
-	--as carol --product gtin:2000000001012 --title "After b left")
+id=$(publish_sample_as c carol 1 "After b left")
 wait_for 60 "the clip from c to reach a without b" holds_clips a 1
 cm a show "$id" >/dev/null || fail "a lacks clip $id"
 pass "a clip published on c reached a after b stopped"
@@ -59,8 +58,31 @@ start b mirror
 wait_for 60 "a to reconnect to b" known_is a "$key_b" state connected
 pass "a restarted without --peer reached b once b came back"
 
-id=$(cm c publish "$SAMPLES/$(sed -n 3p "$SAMPLES/clips.tsv" | cut -f1)" \
-	--as carol --product gtin:2000000001012 --title "After the restart")
+cm a peer list >"$WORK/a.peers"
+grep -q "^$(addr_of c)	learned, 0 failed dials, last seen 20" "$WORK/a.peers" ||
+	fail "peer list lacks c as learned: $(cat "$WORK/a.peers")"
+grep -q "^$(addr_of b)	configured, 0 failed dials" "$WORK/a.peers" ||
+	fail "peer list lacks b as configured: $(cat "$WORK/a.peers")"
+pass "peer list shows the peers kept in the store"
+
+id=$(publish_sample_as c carol 2 "After the restart")
 wait_for 60 "the second clip from c to reach a" holds_clips a 2
 pass "a second clip from c reached the restarted a"
+
+# With peers_max=1 the stored peers share one outbound link: the node
+# links one of them at its first tick and leaves the other idle.
+stop a
+start a mirror --set peers_max=1
+states() {
+	echo "$(known_field a "$key_b" state) $(known_field a "$key_c" state)"
+}
+one_connected() {
+	case "$(states)" in
+	"connected idle" | "idle connected") return 0 ;;
+	*) return 1 ;;
+	esac
+}
+wait_for 60 "a to connect one stored peer and leave the other idle" \
+	one_connected
+pass "a stays within peers_max=1 with two stored peers ($(states))"
 finish

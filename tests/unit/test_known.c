@@ -243,16 +243,18 @@ static bool dialling_first(void *ctx, const uint8_t *key)
 static void candidates_expire_unless_dialled(void **state)
 {
 	uint8_t self[NODE_KEY_LEN], source[NODE_KEY_LEN];
+	uint64_t now = T0 + 1 + CM_PEX_CANDIDATE_TTL_MS;
 
 	(void)state;
 	memset(self, 0xee, sizeof(self));
 	memset(source, 0x51, sizeof(source));
 	for (unsigned i = 0; i < 3; i++)
-		node_candidate_add(&table, key_of(5, i), "192.0.2.1:1", source,
-				   self, T0 + i);
-	assert_int_equal(node_candidates_expire(&table,
-						T0 + 1 + CM_PEX_CANDIDATE_TTL_MS,
-						dialling_first, NULL),
+		assert_int_equal(node_candidate_add(&table, key_of(5, i),
+						    "192.0.2.1:1", source,
+						    self, T0 + i),
+				 NODE_PEX_TAKEN);
+	assert_int_equal(node_candidates_expire(&table, now, dialling_first,
+						NULL),
 			 1);
 	/* The candidate added at T0 + 1 is gone; T0 is being dialled and
 	 * T0 + 2 is young enough. */
