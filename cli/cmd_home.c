@@ -441,19 +441,48 @@ static int print_peer(void *arg, const char *addr)
 	return 0;
 }
 
+/* Prints a peer that a node reached, with where its address came from,
+ * its failed dials in a row and its last HELLO. */
+static int print_known(void *arg, const store_known_peer *p)
+{
+	const cli_ctx *ctx = arg;
+	const char *source = p->origin == STORE_KNOWN_LEARNED ? "learned"
+							      : "configured";
+	char hex[65], addr[300], seen[32] = "never";
+
+	cm_hex_encode(p->key, 32, hex);
+	snprintf(addr, sizeof(addr), "clipmesh://%s@%s", hex, p->addr);
+	if (p->last_seen_ms)
+		cm_time_rfc3339(p->last_seen_ms, seen);
+	if (ctx->json)
+		cli_json_line(json_pack("{s:s, s:s, s:I, s:s?}", "addr", addr,
+					"source", source, "failures",
+					(json_int_t)p->failures, "last_seen",
+					p->last_seen_ms ? seen : NULL));
+	else
+		printf("%s\t%s, %u failed dials, last seen %s\n", addr, source,
+		       (unsigned)p->failures, seen);
+	return 0;
+}
+
 static int peer_list(cli_ctx *ctx, int argc, char **argv)
 {
 	store *s = NULL;
+	size_t skipped = 0;
 	int first, rc;
 	cm_err err;
 
 	rc = parse_plain(ctx, argc, argv, true, "",
-			 "List the peers this home knows.", 0, &first);
+			 "List the peers this home knows: those added with "
+			 "'peer add', then those a node reached.",
+			 0, &first);
 	if (rc >= 0)
 		return rc;
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
 		return rc;
 	err = store_peer_list(s, print_peer, ctx);
+	if (!err)
+		err = store_known_list(s, print_known, ctx, &skipped);
 	store_close(&s);
 	if (err)
 		return cli_fail(err, "cannot list peers", NULL);

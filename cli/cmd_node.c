@@ -79,6 +79,8 @@ static void fill_node_config(const cli_ctx *ctx, node_role role,
 				c, CM_SETTING_HANDSHAKE_TIMEOUT),
 			.hello_timeout_ms = cm_config_num(
 				c, CM_SETTING_HELLO_TIMEOUT),
+			.reconnect_max_ms = cm_config_num(
+				c, CM_SETTING_RECONNECT_MAX),
 			.store_map_size = cm_config_num(
 				c, CM_SETTING_STORE_MAP_SIZE),
 		},

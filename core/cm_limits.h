@@ -130,6 +130,35 @@
 #define CM_BAN_LOG_INTERVAL_MS 10000         /* one summary line per
 						interval for further bans */
 
+/* Outbound dialling and peer exchange (node_known.c, node_pex.c). */
+#define CM_DIAL_TIMEOUT_MS 5000              /* a dial that brings no HELLO
+						in this long has failed */
+#define CM_RECONNECT_MIN_MS 1000             /* backoff after a first failed
+						dial; doubles with each
+						failure in a row */
+#define CM_RECONNECT_MAX_MS (5 * 60 * 1000)  /* default longest backoff */
+#define CM_RECONNECT_CEIL_MS (60 * 60 * 1000) /* largest reconnect_max */
+#define CM_KNOWN_PEERS_MAX 256               /* known peers kept, in memory
+						and in the store */
+#define CM_KNOWN_FAILURES_MAX 12             /* failed dials in a row after
+						which a peer that is not
+						configured is forgotten */
+#define CM_PEX_ENTRIES_MAX 32                /* addresses in one PEERS */
+#define CM_PEX_CANDIDATES_MAX 64             /* learned addresses waiting
+						to be verified */
+#define CM_PEX_PER_SOURCE_MAX 8              /* of those, from one peer */
+#define CM_PEX_VERIFY_MAX 4                  /* candidates dialled at once */
+#define CM_PEX_CANDIDATE_TTL_MS (10 * 60 * 1000) /* a candidate not dialled
+						in this long is dropped */
+#define CM_PEX_INTERVAL_MS (2 * 60 * 1000)   /* PEERS_REQ to an outbound
+						peer, after the first one at
+						its HELLO */
+#define CM_PEX_ANSWER_GAP_MS 10000           /* PEERS_REQ of one link
+						answered at most this often */
+#define CM_PEX_SHARE_AGE_MS (24ULL * 3600 * 1000) /* a known peer is shared
+						while this node reached it
+						within this long */
+
 /* Peer discipline (node_rate.c, node_ban.c). Every inbound message costs
  * one token of a messages bucket and its size from a bytes bucket, and
  * each bucket stores CM_PEER_BURST_S seconds of its rate. Chunks that the

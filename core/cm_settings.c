@@ -103,6 +103,12 @@ static const cm_setting table[CM_SETTING_COUNT] = {
 		CM_HELLO_DEADLINE_MS, NULL,
 		CM_HANDSHAKE_MIN_MS, CM_HANDSHAKE_MAX_MS, NULL, NULL, NULL,
 		"time an inbound link may take to send HELLO"},
+	[CM_SETTING_RECONNECT_MAX] = {
+		"reconnect_max", "limits", CM_VALUE_DURATION,
+		CM_RECONNECT_MAX_MS, NULL,
+		CM_RECONNECT_MIN_MS, CM_RECONNECT_CEIL_MS, NULL, NULL, NULL,
+		"longest wait before dialling an unreachable peer again; "
+		"the wait doubles from 1s with each failed dial"},
 	[CM_SETTING_STORE_MAP_SIZE] = {
 		"store_map_size", "limits", CM_VALUE_SIZE, CM_STORE_MAP_SIZE,
 		NULL, CM_STORE_MAP_SIZE_MIN, CM_STORE_MAP_SIZE_CEIL, NULL,

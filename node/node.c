@@ -184,7 +184,11 @@ static cm_err add_peers(node *n)
 		if (err)
 			return err;
 	}
-	return store_peer_list(n->st, add_stored_peer, n);
+	err = store_peer_list(n->st, add_stored_peer, n);
+	if (err)
+		return err;
+	node_known_load(n);
+	return CM_OK;
 }
 
 static cm_err open_store(node *n)
@@ -428,7 +432,7 @@ static void receive_dealer(node *n, node_link *l)
 {
 	uint64_t wake = UINT64_MAX;
 
-	for (int i = 0; i < RECV_BURST && l->used &&
+	for (int i = 0; i < RECV_BURST && l->used && l->dealer &&
 			!node_link_paused(l, cm_mono_ms(), &wake);
 	     i++) {
 		zmq_msg_t msg;
@@ -461,6 +465,7 @@ static void tick(node *n, uint64_t *next_flush)
 
 	node_interest_refresh(n, false);
 	node_links_tick(n);
+	node_dial_fill(n);
 	node_gossip_tick(n);
 	node_media_tick(n);
 	node_stats_publish(n, false);
@@ -493,7 +498,7 @@ static cm_err loop(node *n)
 
 			/* A paused DEALER is left unread, so that its peer
 			 * waits on TCP instead of filling our memory. */
-			if (!l->used || l->dir != NODE_LINK_OUT ||
+			if (!l->used || l->dir != NODE_LINK_OUT || !l->dealer ||
 			    node_link_paused(l, now, &wake))
 				continue;
 			owners[count] = l;
@@ -545,6 +550,8 @@ static void resolve_limits(const node_limits *in, node_limits *out)
 		out->handshake_ms = CM_HANDSHAKE_MS;
 	if (out->hello_timeout_ms == 0)
 		out->hello_timeout_ms = CM_HELLO_DEADLINE_MS;
+	if (out->reconnect_max_ms < CM_RECONNECT_MIN_MS)
+		out->reconnect_max_ms = CM_RECONNECT_MAX_MS;
 	if (out->store_map_size == 0)
 		out->store_map_size = CM_STORE_MAP_SIZE;
 }

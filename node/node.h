@@ -39,6 +39,7 @@ typedef struct node_limits {
 	uint64_t sync_interval_ms;   /* periodic reconciliation */
 	uint64_t handshake_ms;       /* ZMTP and CURVE handshake */
 	uint64_t hello_timeout_ms;   /* inbound link without HELLO */
+	uint64_t reconnect_max_ms;   /* longest backoff between dials */
 	uint64_t store_map_size;     /* LMDB map, bytes */
 	/* Per-peer rate limits and ban durations go here. */
 } node_limits;

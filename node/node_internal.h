@@ -137,6 +137,137 @@ typedef enum node_zap_verdict {
 	NODE_ZAP_VERDICTS
 } node_zap_verdict;
 
+/* --- node_known.c: known peers, exchange candidates, backoff --------- */
+
+/* Where a known peer's address comes from, as `status` shows it. */
+typedef enum node_known_source {
+	NODE_KNOWN_CONFIGURED,  /* this run's --peer, config or `peer add` */
+	NODE_KNOWN_REMEMBERED,  /* configured in an earlier run, stored */
+	NODE_KNOWN_LEARNED,     /* peer exchange, then verified */
+} node_known_source;
+
+/* A peer this node dials: configured, or reached before. Its outbound
+ * link, when it has one, is the link with the same key that is not a
+ * candidate's. */
+typedef struct node_known {
+	bool used;
+	uint8_t key[NODE_KEY_LEN];
+	char addr[STORE_KNOWN_ADDR_MAX + 1]; /* HOST:PORT */
+	node_known_source source;
+	bool stored;                        /* has an entry in the store */
+	uint32_t failures;                  /* failed dials in a row */
+	uint64_t last_seen_ms;              /* last HELLO, wall ms; 0 never */
+	/* Numeric address of the last connection to it, which PEERS
+	 * messages share. ip_len is 0 until a connection was made in this
+	 * run, unless the stored host is numeric. */
+	uint8_t ip[PROTO_WIRE_IPV6_LEN];
+	size_t ip_len;
+	uint16_t port;
+} node_known;
+
+/* An address learned from a peer and not verified yet. */
+typedef struct node_candidate {
+	bool used;
+	uint8_t key[NODE_KEY_LEN];
+	uint8_t source[NODE_KEY_LEN];       /* the peer that sent it */
+	char addr[STORE_KNOWN_ADDR_MAX + 1]; /* numeric HOST:PORT */
+	uint64_t added;                     /* monotonic ms */
+} node_candidate;
+
+/* Why a PEERS entry is taken as a candidate, or why not. */
+typedef enum node_pex_verdict {
+	NODE_PEX_TAKEN = 0,
+	NODE_PEX_UNUSABLE,      /* port 0, unspecified, multicast, broadcast,
+				 * link-local or reserved address */
+	NODE_PEX_LOCAL,         /* loopback or private, from a peer that is
+				 * not itself on such an address */
+	NODE_PEX_KNOWN,         /* our key, a known peer or a candidate */
+	NODE_PEX_SOURCE_FULL,   /* the sender has CM_PEX_PER_SOURCE_MAX */
+	NODE_PEX_TABLE_FULL,    /* CM_PEX_CANDIDATES_MAX candidates */
+	NODE_PEX_BANNED,        /* the key is banned */
+	NODE_PEX_VERDICTS
+} node_pex_verdict;
+
+/* Known peers and candidates with the exchange counters of `status`. */
+typedef struct node_peer_table {
+	node_known known[CM_KNOWN_PEERS_MAX];
+	node_candidate candidates[CM_PEX_CANDIDATES_MAX];
+	uint64_t learned;                   /* candidates verified */
+	uint64_t unverified;                /* candidates that failed */
+	uint64_t forgotten;                 /* known peers dropped after
+					     * CM_KNOWN_FAILURES_MAX */
+	uint64_t verdicts[NODE_PEX_VERDICTS]; /* PEERS entries by
+					     * node_pex_verdict, taken ones
+					     * included */
+} node_peer_table;
+
+/* Returns the stable name of a verdict for status and logs. */
+const char *node_pex_verdict_name(node_pex_verdict v);
+
+/* Returns the name of a source ("configured", ...). */
+const char *node_known_source_name(node_known_source s);
+
+/*
+ * Checks the address of a PEERS entry. `from_ip` is the numeric address
+ * of the sender's connection. Loopback addresses are taken only from a
+ * sender on loopback, and private ones (RFC 1918, 100.64/10, fc00::/7)
+ * only from a sender on loopback or a private address, because such an
+ * address names another host for each node. Writes the address as
+ * HOST:PORT (IPv6 in brackets) into addr when taken.
+ */
+node_pex_verdict node_pex_check_addr(const proto_wire_peer *p,
+				     const char *from_ip,
+				     char addr[STORE_KNOWN_ADDR_MAX + 1]);
+
+/* Returns the known peer of `key`, or NULL. */
+node_known *node_known_find(node_peer_table *t,
+			    const uint8_t key[NODE_KEY_LEN]);
+
+/*
+ * Adds a known peer. When the table is full, the peer that is neither
+ * configured nor in `busy` (keys of peers with a link, n_busy of them)
+ * makes room: the one with the most failures, then the oldest HELLO.
+ * Returns NULL when no peer can make room. The entry's other fields
+ * start at zero.
+ */
+node_known *node_known_add(node_peer_table *t,
+			   const uint8_t key[NODE_KEY_LEN], const char *addr,
+			   node_known_source source, const uint8_t *busy,
+			   size_t n_busy);
+
+/*
+ * Adds a candidate from peer `source` unless its key is known, already a
+ * candidate, or `self`, the source has CM_PEX_PER_SOURCE_MAX candidates,
+ * or the table is full.
+ */
+node_pex_verdict node_candidate_add(node_peer_table *t,
+				    const uint8_t key[NODE_KEY_LEN],
+				    const char *addr,
+				    const uint8_t source[NODE_KEY_LEN],
+				    const uint8_t self[NODE_KEY_LEN],
+				    uint64_t now_ms);
+
+/* Returns the candidate of `key`, or NULL. */
+node_candidate *node_candidate_find(node_peer_table *t,
+				    const uint8_t key[NODE_KEY_LEN]);
+
+/* Removes the candidates added more than CM_PEX_CANDIDATE_TTL_MS ago
+ * that `dialling` (a callback on the key) does not report as dialled;
+ * returns their count. */
+size_t node_candidates_expire(node_peer_table *t, uint64_t now_ms,
+			      bool (*dialling)(void *ctx, const uint8_t *key),
+			      void *ctx);
+
+/*
+ * Returns the wait in ms before the next dial after `failures` (1 or
+ * more) failed dials in a row. The base is CM_RECONNECT_MIN_MS doubled
+ * for each failure after the first, at most max_ms. The wait is half the
+ * base plus the other half scaled by random / 2^32, so it lies in
+ * [base / 2, base].
+ */
+uint64_t node_backoff_ms(uint32_t failures, uint64_t max_ms,
+			 uint32_t random);
+
 typedef enum node_link_dir {
 	NODE_LINK_OUT, /* we connected: a DEALER of our own */
 	NODE_LINK_IN,  /* the peer connected to our ROUTER */
@@ -190,6 +321,22 @@ typedef struct node_link {
 	uint8_t key[NODE_KEY_LEN];          /* peer's CURVE public key, as
 					     * authenticated by CURVE */
 	char short_key[9];
+
+	/* Outbound dialling (node_dial.c). The DEALER exists while a dial
+	 * runs or the link is up, and is NULL between dials. */
+	bool candidate;                     /* verifies a learned address */
+	bool orphan;                        /* no known peer took it: the
+					     * next tick removes it */
+	uint64_t dial_started;              /* monotonic ms of this dial */
+	uint64_t next_dial;                 /* monotonic ms, without DEALER */
+	uint64_t dials;                     /* dials of this link */
+
+	/* Peer exchange (node_pex.c). */
+	bool pex_requested;                     /* PEERS_REQ sent, PEERS due */
+	uint64_t next_pex;                  /* monotonic ms of the next
+					     * PEERS_REQ; outbound only */
+	uint64_t pex_answered;              /* monotonic ms of our last
+					     * PEERS to it */
 
 	/* Set once the peer's HELLO arrived; cleared on timeout. */
 	bool established;
@@ -283,6 +430,10 @@ typedef struct node {
 	int lock_fd;
 
 	node_link links[NODE_LINKS_MAX];
+
+	/* Known peers, exchange candidates and their counters. */
+	node_peer_table peers;
+	uint64_t next_dial_fill;            /* monotonic ms */
 
 	/* Keys and addresses whose connections ZAP denies while banned. */
 	node_bans bans;
@@ -405,9 +556,66 @@ cm_err node_socket_defaults(void *sock);
 
 /* --- node_peer.c: links, handshake, liveness, sending ------------------ */
 
-/* Creates the outbound link for a peer address; fails on a bad address,
- * our own key or a full table. */
+/* Adds a configured peer address to the known peers and dials it. Fails
+ * on a bad address or a full table, and skips our own key. */
 cm_err node_link_add_out(node *n, const char *addr);
+
+/* Creates an outbound link to `key` at `endpoint` (tcp://HOST:PORT) and
+ * dials it. `candidate` marks a learned address under verification.
+ * CM_ERR_TOO_MANY when peers_max outbound links exist. */
+cm_err node_link_open_out(node *n, const uint8_t key[NODE_KEY_LEN],
+			  const char *endpoint, bool candidate,
+			  node_link **out);
+
+/* Closes an outbound link's DEALER and frees its slot. */
+void node_link_remove_out(node *n, node_link *l);
+
+/* Returns the number of outbound links. */
+size_t node_links_out(const node *n);
+
+/* --- node_dial.c: dialling with backoff, known peers in the store ----- */
+
+/* Opens the link's DEALER and connects it. The dial has
+ * CM_DIAL_TIMEOUT_MS to bring the peer's HELLO. */
+cm_err node_dial_open(node *n, node_link *l);
+
+/* Starts a due dial and ends one that timed out. Returns false when the
+ * link has no DEALER afterwards or was freed. */
+bool node_dial_tick(node *n, node_link *l, uint64_t now);
+
+/* Records the first HELLO of an outbound link: the peer is verified. */
+void node_dial_on_hello(node *n, node_link *l);
+
+/* Closes the DEALER of an outbound link that went down and schedules
+ * the next dial. */
+void node_dial_link_down(node *n, node_link *l);
+
+/* Loads the known peers kept in the store, after the configured ones. */
+void node_known_load(node *n);
+
+/* Gives links to known peers without one and to candidates, configured
+ * peers first, while fewer than peers_max outbound links exist. */
+void node_dial_fill(node *n);
+
+/* Builds the "known_peers" list of the status JSON. */
+struct json_t *node_known_json(node *n);
+
+/* --- node_pex.c: peer exchange ------------------------------------------ */
+
+/* Sends PEERS_REQ to an outbound link whose HELLO just arrived, and
+ * again every CM_PEX_INTERVAL_MS. */
+void node_pex_tick(node *n, node_link *l, uint64_t now);
+
+/* Replies to PEERS_REQ with a PEERS of the known peers reached in the
+ * last CM_PEX_SHARE_AGE_MS, at most once per CM_PEX_ANSWER_GAP_MS. */
+void node_pex_on_request(node *n, node_link *l);
+
+/* Takes the addresses of a PEERS message that replies to our PEERS_REQ
+ * as candidates. A PEERS message that was not requested is ignored. */
+void node_pex_on_peers(node *n, node_link *l, const proto_wire_msg *m);
+
+/* Builds the "peer_exchange" object of the status JSON. */
+struct json_t *node_pex_json(const node *n);
 
 /* Returns the inbound link of `routing_id`, creating it for `key` when
  * new; NULL when the table is full, or when the key or address is banned

@@ -32,19 +32,6 @@ static const char *role_name(proto_wire_role role)
 	return role == PROTO_WIRE_ROLE_MIRROR ? "mirror" : "creator";
 }
 
-static cm_err set_curve_client(node *n, void *sock,
-			       const uint8_t server_key[NODE_KEY_LEN])
-{
-	if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server_key,
-			   NODE_KEY_LEN) ||
-	    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, n->pub, NODE_KEY_LEN) ||
-	    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, n->secret,
-			   NODE_KEY_LEN))
-		return cm_errf(CM_ERR_ZMQ, "setting CURVE client keys: %s",
-			       zmq_strerror(errno));
-	return CM_OK;
-}
-
 /* Starts a link's buckets full and its score at the maximum. */
 static void link_limits_init(const node *n, node_link *l, uint64_t now)
 {
@@ -59,42 +46,78 @@ static void link_limits_init(const node *n, node_link *l, uint64_t now)
 	node_score_init(&l->score, now);
 }
 
-static cm_err open_dealer(node *n, node_link *l)
+size_t node_links_out(const node *n)
 {
-	int on = 1, ivl = 250, ivl_max = 30000;
+	size_t count = 0;
+
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++)
+		count += n->links[i].used && n->links[i].dir == NODE_LINK_OUT;
+	return count;
+}
+
+cm_err node_link_open_out(node *n, const uint8_t key[NODE_KEY_LEN],
+			  const char *endpoint, bool candidate,
+			  node_link **out)
+{
+	node_link *slot = NULL;
 	cm_err err;
 
-	l->dealer = zmq_socket(n->ctx, ZMQ_DEALER);
-	if (!l->dealer)
-		return cm_errf(CM_ERR_ZMQ, "creating DEALER: %s",
-			       zmq_strerror(errno));
-	err = node_socket_defaults(l->dealer);
-	if (err)
-		return err;
-	err = set_curve_client(n, l->dealer, l->key);
-	if (err)
-		return err;
+	for (size_t i = 0; i < NODE_LINKS_MAX && !slot; i++)
+		if (!n->links[i].used)
+			slot = &n->links[i];
+	if (!slot || node_links_out(n) >= n->limits.peers_max)
+		return cm_errf(CM_ERR_TOO_MANY, "more than %u peers; raise "
+			       "peers_max (at most %d)", n->limits.peers_max,
+			       CM_PEERS_MAX);
 
-	/* IMMEDIATE makes sends fail while there is no connection, instead
-	 * of queueing HELLOs for a peer that may never come. */
-	if (zmq_setsockopt(l->dealer, ZMQ_IMMEDIATE, &on, sizeof(on)) ||
-	    zmq_setsockopt(l->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl)) ||
-	    zmq_setsockopt(l->dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max,
-			   sizeof(ivl_max)))
-		return cm_errf(CM_ERR_ZMQ, "setting DEALER options: %s",
-			       zmq_strerror(errno));
-	if (zmq_connect(l->dealer, l->endpoint))
-		return cm_errf(CM_ERR_ZMQ, "connecting to %s: %s", l->endpoint,
-			       zmq_strerror(errno));
+	memset(slot, 0, sizeof(*slot));
+	slot->used = true;
+	slot->dir = NODE_LINK_OUT;
+	slot->candidate = candidate;
+	slot->fd = -1;
+	slot->opened = cm_mono_ms();
+	link_limits_init(n, slot, slot->opened);
+	memcpy(slot->key, key, NODE_KEY_LEN);
+	cm_hex_short(key, slot->short_key);
+	cm_strlcpy(slot->endpoint, endpoint, sizeof(slot->endpoint));
+
+	err = node_dial_open(n, slot);
+	if (err) {
+		node_link_remove_out(n, slot);
+		return err;
+	}
+	if (out)
+		*out = slot;
 	return CM_OK;
+}
+
+void node_link_remove_out(node *n, node_link *l)
+{
+	if (l->established)
+		node_link_drop(n, l, "peer removed");
+	if (l->dealer)
+		zmq_close(l->dealer);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Returns the outbound link of `key` that is not a candidate's. */
+static node_link *out_link_of(node *n, const uint8_t key[NODE_KEY_LEN])
+{
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		node_link *l = &n->links[i];
+
+		if (l->used && l->dir == NODE_LINK_OUT && !l->candidate &&
+		    memcmp(l->key, key, NODE_KEY_LEN) == 0)
+			return l;
+	}
+	return NULL;
 }
 
 cm_err node_link_add_out(node *n, const char *addr)
 {
-	node_link *slot = NULL;
-	size_t outbound = 0;
 	uint8_t key[NODE_KEY_LEN];
 	char endpoint[NODE_ENDPOINT_MAX];
+	node_known *k;
 	cm_err err;
 
 	err = node_parse_addr(addr, endpoint, key);
@@ -104,45 +127,20 @@ cm_err node_link_add_out(node *n, const char *addr)
 		cm_info(NODE_LOG, "skipping peer %s: it is this node", addr);
 		return CM_OK;
 	}
+	if (out_link_of(n, key))
+		return CM_OK; /* listed twice */
 
-	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
-		node_link *l = &n->links[i];
-
-		if (!l->used) {
-			slot = slot ? slot : l;
-			continue;
-		}
-		if (l->dir != NODE_LINK_OUT)
-			continue;
-		outbound++;
-		if (memcmp(l->key, key, NODE_KEY_LEN) == 0)
-			return CM_OK; /* listed twice */
-	}
-	if (!slot || outbound >= n->limits.peers_max)
-		return cm_errf(CM_ERR_TOO_MANY, "more than %u peers; raise "
-			       "peers_max (at most %d)", n->limits.peers_max,
-			       CM_PEERS_MAX);
-
-	memset(slot, 0, sizeof(*slot));
-	slot->used = true;
-	slot->dir = NODE_LINK_OUT;
-	slot->fd = -1;
-	slot->opened = cm_mono_ms();
-	link_limits_init(n, slot, slot->opened);
-	memcpy(slot->key, key, NODE_KEY_LEN);
-	cm_hex_short(key, slot->short_key);
-	cm_strlcpy(slot->endpoint, endpoint, sizeof(slot->endpoint));
-
-	err = open_dealer(n, slot);
-	if (err) {
-		if (slot->dealer)
-			zmq_close(slot->dealer);
-		memset(slot, 0, sizeof(*slot));
-		return err;
-	}
-	cm_info(NODE_LOG, "connecting to peer=%s endpoint=%s", slot->short_key,
-		slot->endpoint);
-	return CM_OK;
+	/* The known peer of a key takes the latest configured address. */
+	k = node_known_find(&n->peers, key);
+	if (!k)
+		k = node_known_add(&n->peers, key, "", NODE_KNOWN_CONFIGURED,
+				   NULL, 0);
+	if (!k)
+		return cm_errf(CM_ERR_TOO_MANY, "more than %d known peers",
+			       CM_KNOWN_PEERS_MAX);
+	k->source = NODE_KNOWN_CONFIGURED;
+	cm_strlcpy(k->addr, endpoint + strlen("tcp://"), sizeof(k->addr));
+	return node_link_open_out(n, key, endpoint, false, NULL);
 }
 
 void node_ip_normalize(const char *ip, char out[NODE_IP_MAX])
@@ -436,6 +434,10 @@ cm_err node_link_send(node *n, node_link *l, uint8_t *buf, size_t len)
 {
 	int rc;
 
+	if (l->dir == NODE_LINK_OUT && !l->dealer) {
+		free(buf);
+		return CM_ERR_TIMEOUT; /* between two dials */
+	}
 	if (l->dir == NODE_LINK_OUT) {
 		rc = zmq_send(l->dealer, buf, len, ZMQ_DONTWAIT);
 	} else {
@@ -542,6 +544,8 @@ static void on_hello(node *n, node_link *l, const proto_wire_msg *m)
 			"interest=%s", l->short_key, l->endpoint,
 			role_name(l->role),
 			l->interest_all ? "all" : "authors");
+		if (l->dir == NODE_LINK_OUT)
+			node_dial_on_hello(n, l);
 	}
 	if (!m->reply)
 		send_hello(n, l, true);
@@ -610,6 +614,12 @@ void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 	case PROTO_WIRE_PING:
 		node_clock_on_ping(n, l, &m);
 		break;
+	case PROTO_WIRE_PEERS_REQ:
+		node_pex_on_request(n, l);
+		break;
+	case PROTO_WIRE_PEERS:
+		node_pex_on_peers(n, l, &m);
+		break;
 	default:
 		break;
 	}
@@ -630,9 +640,13 @@ void node_link_drop(node *n, node_link *l, const char *reason)
 	node_sync_drop(l);
 	l->chunks_in_flight = 0;
 
+	l->pex_requested = false;
+
 	if (l->dir == NODE_LINK_IN) {
 		node_link_stats_add(&n->closed, &l->stats);
 		memset(l, 0, sizeof(*l));
+	} else {
+		node_dial_link_down(n, l);
 	}
 }
 
@@ -644,8 +658,8 @@ void node_link_free_all(node *n)
 		if (!l->used)
 			continue;
 		node_link_drop(n, l, "node stopping");
-		if (l->dir == NODE_LINK_OUT && l->dealer)
-			zmq_close(l->dealer);
+		if (l->dir == NODE_LINK_OUT)
+			node_link_remove_out(n, l);
 		memset(l, 0, sizeof(*l));
 	}
 }
@@ -681,6 +695,8 @@ void node_links_tick(node *n)
 			continue;
 		}
 
+		if (l->dir == NODE_LINK_OUT && !node_dial_tick(n, l, now))
+			continue;
 		if (!l->established) {
 			/* Until a connection is up, sends fail at once
 			 * (ZMQ_IMMEDIATE), so retry soon; after a HELLO went
@@ -696,6 +712,8 @@ void node_links_tick(node *n)
 		if (now - l->last_ping >= CM_PING_INTERVAL_MS)
 			send_ping(n, l);
 		node_sync_tick(n, l);
+		if (l->dir == NODE_LINK_OUT)
+			node_pex_tick(n, l, now);
 	}
 }
 

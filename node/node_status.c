@@ -2,7 +2,8 @@
  * node_status.c - the status object that `clipmesh status` prints:
  *   {"role", "listen", "node", "peers": [...], "counts": {...},
  *    "rejected": {reason: count}, "media_fetching", "transfers",
- *    "limits": {...}, "bans": [...], "allow_list"}
+ *    "limits": {...}, "bans": [...], "allow_list",
+ *    "known_peers": [...], "peer_exchange": {...}}
  * Keys are shortened to their first 8 hex digits, as in the log.
  */
 #include <jansson.h>
@@ -211,7 +212,7 @@ char *node_status_json(node *n)
 		jobs += node_media_job_active(n, i);
 
 	root = json_pack("{s:s, s:s, s:s, s:O, s:o, s:O, s:I, s:o*, s:o*, "
-			 "s:o*, s:o}",
+			 "s:o*, s:o, s:o*, s:o*}",
 			 "role", n->cfg->role == NODE_ROLE_MIRROR ? "mirror"
 								  : "creator",
 			 "listen", n->cfg->listen,
@@ -223,7 +224,9 @@ char *node_status_json(node *n)
 			 "transfers", node_media_transfers_json(n),
 			 "limits", limits_json(n),
 			 "bans", bans_json(n),
-			 "allow_list", allow_json(n));
+			 "allow_list", allow_json(n),
+			 "known_peers", node_known_json(n),
+			 "peer_exchange", node_pex_json(n));
 	if (root)
 		out = json_dumps(root, JSON_COMPACT);
 out:

@@ -425,12 +425,66 @@ static cm_err decode_recon(reader *r, proto_wire_msg *m)
 			&m->payload_len);
 }
 
+/* One PEERS entry: [key, ip bin of 4 or 16 bytes, port uint]. */
+static cm_err decode_peer(reader *r, proto_wire_peer *p)
+{
+	const uint8_t *ip;
+	uint64_t n, port;
+	size_t ip_len;
+	cm_err err;
+
+	err = read_array(r, "peer entry", &n);
+	if (err)
+		return err;
+	if (n != 3)
+		return cm_errf(CM_ERR_BAD_MESSAGE, "peer entry of %llu "
+			       "elements, expected 3", (unsigned long long)n);
+	if ((err = read_hash(r, "peer key", &p->key)) ||
+	    (err = read_bin(r, "peer ip", PROTO_WIRE_IPV6_LEN, &ip, &ip_len)) ||
+	    (err = read_uint(r, "peer port", &port)))
+		return err;
+	if (ip_len != PROTO_WIRE_IPV4_LEN && ip_len != PROTO_WIRE_IPV6_LEN)
+		return cm_errf(CM_ERR_BAD_MESSAGE, "peer ip of %zu bytes, "
+			       "expected 4 or 16", ip_len);
+	if (port > UINT16_MAX)
+		return cm_errf(CM_ERR_BAD_MESSAGE, "peer port %llu over 65535",
+			       (unsigned long long)port);
+	memcpy(p->ip, ip, ip_len);
+	p->ip_len = ip_len;
+	p->port = (uint16_t)port;
+	return CM_OK;
+}
+
+/* PEERS: [15, [entry, ...]]. */
+static cm_err decode_peers(reader *r, proto_wire_msg *m)
+{
+	uint64_t n;
+	cm_err err;
+
+	err = read_array(r, "peer list", &n);
+	if (err)
+		return err;
+	if (n > CM_PEX_ENTRIES_MAX)
+		return cm_errf(CM_ERR_TOO_MANY, "peer list of %llu, limit %d",
+			       (unsigned long long)n, CM_PEX_ENTRIES_MAX);
+	for (size_t i = 0; i < n; i++) {
+		err = decode_peer(r, &m->peers[i]);
+		if (err)
+			return err;
+	}
+	m->n_peers = (size_t)n;
+	return CM_OK;
+}
+
 /* Number of array elements, type included, of each message type. */
 static size_t element_count(uint64_t type)
 {
 	switch (type) {
+	case PROTO_WIRE_PEERS_REQ:
+		return 1;
 	case PROTO_WIRE_HELLO:
 		return 7;
+	case PROTO_WIRE_PEERS:
 	case PROTO_WIRE_PING:
 	case PROTO_WIRE_RECORDS:
 	case PROTO_WIRE_HAVE:
@@ -477,6 +531,10 @@ static cm_err decode_body(reader *r, proto_wire_msg *m)
 		return decode_recon_start(r, m);
 	case PROTO_WIRE_RECON:
 		return decode_recon(r, m);
+	case PROTO_WIRE_PEERS_REQ:
+		return CM_OK;
+	case PROTO_WIRE_PEERS:
+		return decode_peers(r, m);
 	}
 	return cm_errf(CM_ERR_BAD_MESSAGE, "unknown message type %d",
 		       (int)m->type);
@@ -551,6 +609,10 @@ const char *proto_wire_type_name(proto_wire_type type)
 		return "recon_start";
 	case PROTO_WIRE_RECON:
 		return "recon";
+	case PROTO_WIRE_PEERS_REQ:
+		return "peers_req";
+	case PROTO_WIRE_PEERS:
+		return "peers";
 	}
 	return "unknown";
 }
@@ -793,5 +855,38 @@ cm_err proto_wire_recon(uint64_t session, uint64_t round,
 	w.failed |= msgpack_pack_uint64(&w.pk, session);
 	w.failed |= msgpack_pack_uint64(&w.pk, round);
 	write_bin(&w, payload, payload_len);
+	return writer_finish(&w, out, len);
+}
+
+cm_err proto_wire_peers_req(uint8_t **out, size_t *len)
+{
+	writer w;
+
+	writer_start(&w, PROTO_WIRE_PEERS_REQ, 1);
+	return writer_finish(&w, out, len);
+}
+
+cm_err proto_wire_peers(const proto_wire_peer *peers, size_t n, uint8_t **out,
+			size_t *len)
+{
+	writer w;
+
+	if (n > CM_PEX_ENTRIES_MAX)
+		return cm_errf(CM_ERR_USAGE, "peer list of %zu, limit %d", n,
+			       CM_PEX_ENTRIES_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (peers[i].ip_len != PROTO_WIRE_IPV4_LEN &&
+		    peers[i].ip_len != PROTO_WIRE_IPV6_LEN)
+			return cm_errf(CM_ERR_USAGE, "peer ip of %zu bytes",
+				       peers[i].ip_len);
+
+	writer_start(&w, PROTO_WIRE_PEERS, 2);
+	w.failed |= msgpack_pack_array(&w.pk, n);
+	for (size_t i = 0; i < n; i++) {
+		w.failed |= msgpack_pack_array(&w.pk, 3);
+		write_bin(&w, peers[i].key, PROTO_KEY_LEN);
+		write_bin(&w, peers[i].ip, peers[i].ip_len);
+		w.failed |= msgpack_pack_uint64(&w.pk, peers[i].port);
+	}
 	return writer_finish(&w, out, len);
 }

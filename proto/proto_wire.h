@@ -41,6 +41,8 @@ typedef enum proto_wire_type {
 	/* 11 is unused: the wire tests use it as the unknown type. */
 	PROTO_WIRE_RECON_START = 12,
 	PROTO_WIRE_RECON = 13,
+	PROTO_WIRE_PEERS_REQ = 14,
+	PROTO_WIRE_PEERS = 15,
 } proto_wire_type;
 
 /* Node roles announced in HELLO. */
@@ -54,6 +56,20 @@ typedef enum proto_wire_missing {
 	PROTO_WIRE_MISSING_MANIFEST = 1,
 	PROTO_WIRE_MISSING_CHUNK = 2,
 } proto_wire_missing;
+
+/* Bytes of an IPv4 and an IPv6 address in a PEERS entry. */
+#define PROTO_WIRE_IPV4_LEN 4
+#define PROTO_WIRE_IPV6_LEN 16
+
+/* One address of a PEERS message: a node key and a numeric IP address
+ * with a TCP port. The decoder accepts port 0, which nodes skip as
+ * unusable. */
+typedef struct proto_wire_peer {
+	const uint8_t *key;          /* node CURVE public key, 32 bytes */
+	uint8_t ip[PROTO_WIRE_IPV6_LEN]; /* ip_len bytes, network order */
+	size_t ip_len;               /* PROTO_WIRE_IPV4_LEN or _IPV6_LEN */
+	uint16_t port;
+} proto_wire_peer;
 
 /* Size of one interest entry as encoded: bin8 header (2 bytes) + key. */
 #define PROTO_WIRE_KEY_ENTRY (2 + PROTO_KEY_LEN)
@@ -111,6 +127,10 @@ typedef struct proto_wire_msg {
 	size_t n_authors;
 	const uint8_t *payload;      /* ranges, read by proto_recon_next */
 	size_t payload_len;
+
+	/* PEERS: 0..CM_PEX_ENTRIES_MAX addresses; keys alias the buffer */
+	proto_wire_peer peers[CM_PEX_ENTRIES_MAX];
+	size_t n_peers;
 } proto_wire_msg;
 
 /* Returns the message type's name ("hello", "records", ...), or
@@ -198,5 +218,13 @@ cm_err proto_wire_recon_start(uint64_t session,
 cm_err proto_wire_recon(uint64_t session, uint64_t round,
 			const uint8_t *payload, size_t payload_len,
 			uint8_t **out, size_t *len);
+
+/* PEERS_REQ: asks the peer for the addresses of nodes it reached. */
+cm_err proto_wire_peers_req(uint8_t **out, size_t *len);
+
+/* PEERS of n (0..CM_PEX_ENTRIES_MAX) addresses, each with a 4- or
+ * 16-byte IP address. */
+cm_err proto_wire_peers(const proto_wire_peer *peers, size_t n, uint8_t **out,
+			size_t *len);
 
 #endif

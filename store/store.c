@@ -22,6 +22,8 @@
  *   meta       name -> u64 (format version, store totals, log head)
  *   fp         reconciliation aggregates per time bucket (store_fp.c)
  *   log        sequence number -> id, in acceptance order (store_log.c)
+ *   known_peers  node key -> origin, failures, last seen, HOST:PORT
+ *              (store_known.c)
  *
  * The retracted key carries the retraction's author because a retraction
  * can arrive before its clip. Only when the clip arrives can the store
@@ -59,6 +61,7 @@ static const struct {
 	[STORE_DB_META] = {"meta", 0},
 	[STORE_DB_FP] = {"fp", 0},
 	[STORE_DB_LOG] = {"log", 0},
+	[STORE_DB_KNOWN_PEERS] = {"known_peers", 0},
 };
 
 const char *store_db_name(store_db db)

@@ -382,6 +382,39 @@ cm_err store_peer_add(store *s, const char *addr);
 cm_err store_peer_list(store *s, int (*fn)(void *ctx, const char *addr),
 		       void *ctx);
 
+/* Longest HOST:PORT of a known peer: a host of 170 bytes (as peer
+ * addresses allow), a colon and a port. */
+#define STORE_KNOWN_ADDR_MAX 176
+
+/* Where the node got a known peer's address from. */
+typedef enum store_known_origin {
+	STORE_KNOWN_CONFIGURED = 1,  /* --peer, a config line or `peer add` */
+	STORE_KNOWN_LEARNED = 2,     /* peer exchange, then verified */
+} store_known_origin;
+
+/* A peer this node dialled, as kept in the store (store_known.c). */
+typedef struct store_known_peer {
+	uint8_t key[PROTO_KEY_LEN];          /* node CURVE public key */
+	char addr[STORE_KNOWN_ADDR_MAX + 1]; /* HOST:PORT, NUL-terminated */
+	store_known_origin origin;
+	uint32_t failures;                   /* failed dials in a row */
+	uint64_t last_seen_ms;               /* last HELLO, wall ms; 0 never */
+} store_known_peer;
+
+/* Adds or replaces the known peer of p->key in one write transaction.
+ * CM_ERR_USAGE when the address is empty or too long. */
+cm_err store_known_put(store *s, const store_known_peer *p);
+
+/* Removes the known peer of `key`; an absent key is not an error. */
+cm_err store_known_del(store *s, const uint8_t key[PROTO_KEY_LEN]);
+
+/* Calls fn for each known peer in key order until it returns non-zero.
+ * The entry is a copy, valid during the call. Entries whose layout this
+ * release does not read are counted in *skipped and not passed. */
+cm_err store_known_list(store *s,
+			int (*fn)(void *ctx, const store_known_peer *p),
+			void *ctx, size_t *skipped);
+
 /* Adds `delta` to the persistent counter `name` (e.g. "rejected.bad_utf8"),
  * stopping at UINT64_MAX. CM_ERR_USAGE when name is empty or over
  * STORE_TEXT_KEY_MAX bytes. */

@@ -66,6 +66,7 @@ typedef enum store_db {
 	STORE_DB_META,
 	STORE_DB_FP,
 	STORE_DB_LOG,
+	STORE_DB_KNOWN_PEERS,
 	STORE_DB_COUNT
 } store_db;
 
@@ -113,6 +114,14 @@ bool store_key_exists(store *s, store_db db, const void *key,
 cm_err store_db_put(store *s, MDB_txn *txn, store_db db, const void *key,
 		    size_t key_len, const void *val, size_t val_len,
 		    unsigned flags);
+
+/*
+ * Calls fn(ctx, key, value) for each entry of db in key order until fn
+ * returns non-zero. Key and value are valid only during the call.
+ */
+cm_err store_db_walk(store *s, MDB_txn *txn, store_db db,
+		     int (*fn)(void *ctx, const MDB_val *k, const MDB_val *v),
+		     void *ctx);
 
 /* Deletes key from db; an absent key is not an error. */
 cm_err store_db_del(store *s, MDB_txn *txn, store_db db, const void *key,

@@ -6,6 +6,9 @@
  *      reference index.
  *   2  clipmesh 0.2: adds the acceptance log below. Migrating from 1
  *      numbers the stored records in (created time, id) order.
+ * Named databases added since format 2 without a format change, because
+ * a release that lacks them never opens them: known_peers
+ * (store_known.c).
  * The meta key "format_needs" contains the first clipmesh release that reads
  * the store's format, as major << 32 | minor << 16 | patch, so that an
  * older release can name the one to install.

@@ -56,13 +56,9 @@ cm_err store_unfollow(store *s, const uint8_t author[PROTO_KEY_LEN])
 	return store_txn_commit(txn);
 }
 
-/*
- * Calls fn(ctx, key, value) for each entry of db in key order until fn
- * returns non-zero. Key and value are valid only during the call.
- */
-static cm_err walk_db(store *s, MDB_txn *txn, store_db db,
-		      int (*fn)(void *ctx, const MDB_val *k, const MDB_val *v),
-		      void *ctx)
+cm_err store_db_walk(store *s, MDB_txn *txn, store_db db,
+		     int (*fn)(void *ctx, const MDB_val *k, const MDB_val *v),
+		     void *ctx)
 {
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
@@ -127,7 +123,7 @@ cm_err store_following(store *s, uint8_t **keys, size_t *n)
 			      c.cap);
 		goto out;
 	}
-	err = walk_db(s, txn, STORE_DB_FOLLOWS, copy_key, &c);
+	err = store_db_walk(s, txn, STORE_DB_FOLLOWS, copy_key, &c);
 	if (err || c.n == 0) {
 		free(c.keys);
 		goto out;
@@ -193,7 +189,7 @@ static cm_err list_text_keys(store *s, store_db db, text_walk *w)
 	err = store_txn_begin(s, false, &txn);
 	if (err)
 		return err;
-	err = walk_db(s, txn, db, call_text_fn, w);
+	err = store_db_walk(s, txn, db, call_text_fn, w);
 	mdb_txn_abort(txn);
 	return err;
 }

@@ -188,6 +188,16 @@ def wire_vectors():
             pack_uint(9), pack_bin(root), pack_uint(0), pack_bin(b"hello")]),
         "NOT_FOUND, chunk 128": pack_array([
             pack_uint(10), pack_uint(2), pack_bin(root), pack_uint(128)]),
+        "PEERS_REQ": pack_array([pack_uint(14)]),
+        "PEERS, 192.0.2.1 and 2001:db8::1, port 7701": pack_array([
+            pack_uint(15), pack_array([
+                pack_array([pack_bin(node_key),
+                            pack_bin(bytes([192, 0, 2, 1])),
+                            pack_uint(7701)]),
+                pack_array([pack_bin(author),
+                            pack_bin(bytes.fromhex("20010db8" + "00" * 11
+                                                   + "01")),
+                            pack_uint(7701)])])]),
     }
 
 

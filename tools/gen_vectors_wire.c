@@ -131,6 +131,29 @@ static cm_err print_media_rows(const wire_values *v)
 	return print_row("NOT_FOUND, chunk 128", err, buf, len);
 }
 
+/* PEERS_REQ, and PEERS of the documentation addresses 192.0.2.1 and
+ * 2001:db8::1 (RFC 5737, RFC 3849), both at port 7701. */
+static cm_err print_pex_rows(const wire_values *v)
+{
+	proto_wire_peer peers[2] = {
+		{.key = v->node_key, .ip = {192, 0, 2, 1}, .ip_len = 4,
+		 .port = 7701},
+		{.key = v->author, .ip = {0x20, 0x01, 0x0d, 0xb8, [15] = 1},
+		 .ip_len = 16, .port = 7701},
+	};
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	cm_err err;
+
+	err = proto_wire_peers_req(&buf, &len);
+	err = print_row("PEERS_REQ", err, buf, len);
+	if (err)
+		return err;
+	err = proto_wire_peers(peers, 2, &buf, &len);
+	return print_row("PEERS, 192.0.2.1 and 2001:db8::1, port 7701", err,
+			 buf, len);
+}
+
 cm_err gen_print_wire_vectors(void)
 {
 	wire_values v;
@@ -150,5 +173,7 @@ cm_err gen_print_wire_vectors(void)
 		err = print_record_rows(&v);
 	if (!err)
 		err = print_media_rows(&v);
+	if (!err)
+		err = print_pex_rows(&v);
 	return err;
 }

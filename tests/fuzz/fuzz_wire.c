@@ -77,6 +77,10 @@ static cm_err encode(const proto_wire_msg *m, uint8_t **out, size_t *len)
 	case PROTO_WIRE_NOT_FOUND:
 		return proto_wire_not_found(m->missing, m->root, m->index,
 					    out, len);
+	case PROTO_WIRE_PEERS_REQ:
+		return proto_wire_peers_req(out, len);
+	case PROTO_WIRE_PEERS:
+		return proto_wire_peers(m->peers, m->n_peers, out, len);
 	default:
 		/* NOTE: types without a case here (the reconciliation
 		 * messages so far) are decoded but not re-encoded. */

@@ -50,6 +50,10 @@ WIRE = {
     "chunk-req": "93 08 c4 20 <aa*32> 01",
     "chunk": "94 09 c4 20 <aa*32> 00 c4 05 68 65 6c 6c 6f",
     "not-found": "94 0a 02 c4 20 <aa*32> cc 80",
+    "peers-req": "91 0e",
+    "peers": "92 0f 92 93 c4 20 <11*32> c4 04 c0 00 02 01 cd 1e 15 "
+             "93 c4 20 <22*32> c4 10 20 01 0d b8 00 00 00 00 00 00 00 00 "
+             "00 00 00 01 cd 1e 15",
     "bad-trailing": "92 02 00 00",
     "bad-truncated": "92 05 c5 01 00 <01*32>",
     "bad-65-records": "92 03 dc 00 41",
@@ -68,6 +72,12 @@ WIRE = {
     "bad-hello-no-time": "96 01 01 01 c2 c4 20 <11*32> c0",
     "bad-ping-no-time": "91 02",
     "bad-ping-negative-time": "92 02 ff",
+    "bad-peers-req-extra": "92 0e 90",
+    "bad-peers-33": "92 0f dc 00 21",
+    "bad-peers-no-port": "92 0f 91 92 c4 20 <11*32> c4 04 c0 00 02 01",
+    "bad-peers-ip-5": "92 0f 91 93 c4 20 <11*32> c4 05 c0 00 02 01 01 01",
+    "bad-peers-port-65536":
+        "92 0f 91 93 c4 20 <11*32> c4 04 c0 00 02 01 ce 00 01 00 00",
 }
 
 

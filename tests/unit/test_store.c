@@ -1564,6 +1564,116 @@ static void peers(void **state)
 	free(l);
 }
 
+/* Known peers collected by a walk. */
+typedef struct known_list {
+	store_known_peer items[4];
+	size_t n;
+} known_list;
+
+static int collect_known(void *ctx, const store_known_peer *p)
+{
+	known_list *l = ctx;
+
+	assert_true(l->n < 4);
+	l->items[l->n++] = *p;
+	return 0;
+}
+
+/* Writes key -> value into a named database with LMDB itself, as a
+ * value of a layout the store never writes. */
+static void plant_value(const char *dir, const char *db, const void *key,
+			size_t key_len, const void *value, size_t value_len)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	MDB_val k = {key_len, (void *)key}, v = {value_len, (void *)value};
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+	assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void known_peers_kept(void **state)
+{
+	fixture *f = *state;
+	store_known_peer p = {0};
+	known_list l = {0};
+	uint8_t bad_key[PROTO_KEY_LEN];
+	const uint8_t bad_value[] = {2, 1, 0, 0, 0, 0, 0, 0, 0, 0,
+				     0, 0, 0, 0, 'x', ':', '1'};
+	size_t skipped = 9;
+
+	memset(p.key, 0xbb, sizeof(p.key));
+	cm_strlcpy(p.addr, "[2001:db8::1]:7701", sizeof(p.addr));
+	p.origin = STORE_KNOWN_LEARNED;
+	p.failures = 0x01020304;
+	p.last_seen_ms = 1796399220000ULL;
+	assert_int_equal(store_known_put(f->s, &p), CM_OK);
+	memset(p.key, 0xaa, sizeof(p.key));
+	cm_strlcpy(p.addr, "node1.example.org:7701", sizeof(p.addr));
+	p.origin = STORE_KNOWN_CONFIGURED;
+	p.failures = 0;
+	assert_int_equal(store_known_put(f->s, &p), CM_OK);
+
+	assert_int_equal(store_known_list(f->s, collect_known, &l, &skipped),
+			 CM_OK);
+	assert_int_equal(skipped, 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.items[0].key[0], 0xaa);
+	assert_string_equal(l.items[0].addr, "node1.example.org:7701");
+	assert_int_equal(l.items[0].origin, STORE_KNOWN_CONFIGURED);
+	assert_int_equal(l.items[1].key[0], 0xbb);
+	assert_string_equal(l.items[1].addr, "[2001:db8::1]:7701");
+	assert_int_equal(l.items[1].origin, STORE_KNOWN_LEARNED);
+	assert_int_equal(l.items[1].failures, 0x01020304);
+	assert_int_equal(l.items[1].last_seen_ms, 1796399220000ULL);
+
+	/* A put replaces; a delete removes; deleting twice is fine. */
+	p.failures = 7;
+	assert_int_equal(store_known_put(f->s, &p), CM_OK);
+	memset(bad_key, 0xbb, sizeof(bad_key));
+	assert_int_equal(store_known_del(f->s, bad_key), CM_OK);
+	assert_int_equal(store_known_del(f->s, bad_key), CM_OK);
+	l.n = 0;
+	assert_int_equal(store_known_list(f->s, collect_known, &l, &skipped),
+			 CM_OK);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.items[0].failures, 7);
+
+	/* A value of another version is skipped and counted. */
+	memset(bad_key, 0xcc, sizeof(bad_key));
+	store_close(&f->s);
+	plant_value(f->dir, "known_peers", bad_key, sizeof(bad_key),
+		    bad_value, sizeof(bad_value));
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	l.n = 0;
+	assert_int_equal(store_known_list(f->s, collect_known, &l, &skipped),
+			 CM_OK);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(skipped, 1);
+}
+
+static void known_peers_invalid(void **state)
+{
+	fixture *f = *state;
+	store_known_peer p = {0};
+
+	memset(p.key, 0xbb, sizeof(p.key));
+	p.origin = STORE_KNOWN_LEARNED;
+	assert_int_equal(store_known_put(f->s, &p), CM_ERR_USAGE);
+	memset(p.addr, 'x', STORE_KNOWN_ADDR_MAX);
+	p.addr[STORE_KNOWN_ADDR_MAX] = '\0';
+	assert_int_equal(store_known_put(f->s, &p), CM_OK);
+	p.origin = (store_known_origin)3;
+	assert_int_equal(store_known_put(f->s, &p), CM_ERR_USAGE);
+}
+
 static void counters(void **state)
 {
 	fixture *f = *state;
@@ -2246,6 +2356,8 @@ int main(void)
 		STORE_TEST(media_empty),
 		STORE_TEST(follows),
 		STORE_TEST(peers),
+		STORE_TEST(known_peers_kept),
+		STORE_TEST(known_peers_invalid),
 		STORE_TEST(counters),
 		STORE_TEST(reopen_keeps_data),
 		STORE_TEST(backup_copy),

@@ -48,10 +48,16 @@
 #define CHUNK_REQ "9308c420" ROOT_HEX "01"
 #define CHUNK "9409c420" ROOT_HEX "00c40568656c6c6f"
 #define NOT_FOUND "940a02c420" ROOT_HEX "cc80"
+#define PEERS_REQ "910e"
+/* 192.0.2.1 and 2001:db8::1, both at port 7701 (0x1e15). */
+#define PEER_V4 "93c420" NODE_KEY_HEX "c404c0000201cd1e15"
+#define PEER_V6 \
+	"93c420" AUTHOR_HEX "c41020010db8000000000000000000000001cd1e15"
+#define PEERS "920f92" PEER_V4 PEER_V6
 
 static const char *const all_vectors[] = {
 	HELLO_CREATOR, HELLO_MIRROR_REPLY, PING, RECORDS, HAVE, WANT,
-	MANIFEST_REQ, MANIFEST, CHUNK_REQ, CHUNK, NOT_FOUND,
+	MANIFEST_REQ, MANIFEST, CHUNK_REQ, CHUNK, NOT_FOUND, PEERS_REQ, PEERS,
 };
 
 static uint8_t node_key[32], author[32], root[32], id1[32], id2[32];
@@ -180,6 +186,127 @@ static void encode_vectors(void **state)
 	err = proto_wire_not_found(PROTO_WIRE_MISSING_CHUNK, root, 128, &buf,
 				   &len);
 	assert_encoded(err, buf, len, NOT_FOUND);
+}
+
+/* The two addresses of the PEERS vector. */
+static void vector_peers(proto_wire_peer peers[2])
+{
+	static const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+
+	memset(peers, 0, 2 * sizeof(*peers));
+	peers[0].key = node_key;
+	memcpy(peers[0].ip, (const uint8_t[]){192, 0, 2, 1}, 4);
+	peers[0].ip_len = 4;
+	peers[0].port = 7701;
+	peers[1].key = author;
+	memcpy(peers[1].ip, v6, 16);
+	peers[1].ip_len = 16;
+	peers[1].port = 7701;
+}
+
+static void encode_pex_vectors(void **state)
+{
+	proto_wire_peer peers[2];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	cm_err err;
+
+	(void)state;
+	vector_peers(peers);
+	err = proto_wire_peers_req(&buf, &len);
+	assert_encoded(err, buf, len, PEERS_REQ);
+	err = proto_wire_peers(peers, 2, &buf, &len);
+	assert_encoded(err, buf, len, PEERS);
+	err = proto_wire_peers(peers, 0, &buf, &len);
+	assert_encoded(err, buf, len, "920f90");
+}
+
+static void decode_pex_vectors(void **state)
+{
+	proto_wire_peer want[2];
+	proto_wire_msg m;
+
+	(void)state;
+	vector_peers(want);
+	decode_hex(PEERS_REQ, &m, CM_OK);
+	assert_int_equal(m.type, PROTO_WIRE_PEERS_REQ);
+
+	decode_hex(PEERS, &m, CM_OK);
+	assert_int_equal(m.type, PROTO_WIRE_PEERS);
+	assert_int_equal(m.n_peers, 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_memory_equal(m.peers[i].key, want[i].key, 32);
+		assert_int_equal(m.peers[i].ip_len, want[i].ip_len);
+		assert_memory_equal(m.peers[i].ip, want[i].ip, want[i].ip_len);
+		assert_int_equal(m.peers[i].port, want[i].port);
+	}
+
+	decode_hex("920f90", &m, CM_OK);
+	assert_int_equal(m.n_peers, 0);
+	/* Port 0 decodes; nodes skip it as unusable. */
+	decode_hex("920f9193c420" NODE_KEY_HEX "c404c000020100", &m, CM_OK);
+	assert_int_equal(m.peers[0].port, 0);
+}
+
+static void decode_pex_invalid(void **state)
+{
+	char *many;
+	size_t entry;
+	proto_wire_msg m;
+
+	(void)state;
+	decode_hex("920e90", &m, CM_ERR_BAD_MESSAGE);     /* extra element */
+	decode_hex("910f", &m, CM_ERR_BAD_MESSAGE);       /* no list */
+	decode_hex("920fdc0021", &m, CM_ERR_TOO_MANY);    /* 33 entries */
+	decode_hex("920f9192c420" NODE_KEY_HEX "c404c0000201", &m,
+		   CM_ERR_BAD_MESSAGE);                   /* no port */
+	decode_hex("920f9193c420" NODE_KEY_HEX "c405c000020101" "01", &m,
+		   CM_ERR_BAD_MESSAGE);                   /* 5-byte ip */
+	decode_hex("920f9193c420" NODE_KEY_HEX "c411" X32("00") "01", &m,
+		   CM_ERR_TOO_LONG);                      /* 17-byte ip */
+	decode_hex("920f9193c420" NODE_KEY_HEX "c404c0000201ce00010000", &m,
+		   CM_ERR_BAD_MESSAGE);                   /* port 65536 */
+	decode_hex("920f9193c41f" X32("11") "c404c0000201" "01", &m,
+		   CM_ERR_BAD_MESSAGE);                   /* 31-byte key */
+	decode_hex("920f9193c420" NODE_KEY_HEX "c404c0000201cd0001", &m,
+		   CM_ERR_NONMINIMAL_INT);                /* port 1 in uint16 */
+	decode_hex("920f91c0", &m, CM_ERR_BAD_TYPE);      /* entry is nil */
+
+	/* 32 entries decode; a list that claims 33 is over the limit even
+	 * when all 33 are present. */
+	entry = strlen(PEER_V4);
+	many = malloc(10 + 33 * entry + 1);
+	assert_non_null(many);
+	memcpy(many, "920fdc0020", 10);
+	for (size_t i = 0; i < 33; i++)
+		memcpy(many + 10 + i * entry, PEER_V4, entry);
+	many[10 + 32 * entry] = '\0';
+	decode_hex(many, &m, CM_OK);
+	assert_int_equal(m.n_peers, 32);
+	many[9] = '1';
+	many[10 + 33 * entry] = '\0';
+	decode_hex(many, &m, CM_ERR_TOO_MANY);
+	free(many);
+}
+
+static void encode_pex_rejects_over_limit(void **state)
+{
+	proto_wire_peer peers[CM_PEX_ENTRIES_MAX + 1];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	(void)state;
+	memset(peers, 0, sizeof(peers));
+	for (size_t i = 0; i <= CM_PEX_ENTRIES_MAX; i++) {
+		peers[i].key = node_key;
+		peers[i].ip_len = 4;
+		peers[i].port = 1;
+	}
+	assert_err(proto_wire_peers(peers, CM_PEX_ENTRIES_MAX + 1, &buf,
+				    &len), CM_ERR_USAGE);
+	peers[0].ip_len = 5;
+	assert_err(proto_wire_peers(peers, 1, &buf, &len), CM_ERR_USAGE);
+	assert_null(buf);
 }
 
 /* ---- vectors: decoding ---- */
@@ -687,6 +814,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(encode_vectors),
+		cmocka_unit_test(encode_pex_vectors),
+		cmocka_unit_test(decode_pex_vectors),
+		cmocka_unit_test(decode_pex_invalid),
+		cmocka_unit_test(encode_pex_rejects_over_limit),
 		cmocka_unit_test(decode_hello_vectors),
 		cmocka_unit_test(decode_hello_keys),
 		cmocka_unit_test(hello_ping_time_roundtrip),

@@ -1,0 +1,34 @@
+# peer_lib.sh - helpers for the end-to-end tests of known peers, peer
+# exchange and reconnect backoff. Source it after lib.sh.
+
+# Prints the short key (8 hex digits) of home NAME's node key.
+short_key_of() {
+	addr_of "$1" | sed 's|^clipmesh://\(........\).*|\1|'
+}
+
+# Prints field FIELD of home NAME's known peer PEER (a short key), or
+# "absent" when the node does not know it.
+known_field() {
+	cm "$1" status --json | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["node"]["known_peers"]:
+    if p["peer"] == sys.argv[1]:
+        print(p[sys.argv[2]])
+        break
+else:
+    print("absent")' "$2" "$3"
+}
+
+# Publishes sample clip N (1: the first data line of clips.tsv) on home
+# NAME as identity AS with TITLE, and prints the clip id.
+publish_sample_as() {
+	local name=$1 as=$2 n=$3 title=$4 file
+	file=$(sed -n "$((n + 1))p" "$SAMPLES/clips.tsv" | cut -f1)
+	cm "$name" publish "$SAMPLES/$file" --as "$as" \
+		--product gtin:2000000001012 --title "$title"
+}
+
+# Succeeds when home NAME's known peer PEER has FIELD equal to VALUE.
+known_is() {
+	[ "$(known_field "$1" "$2" "$3")" = "$4" ]
+}
