@@ -146,8 +146,22 @@ for line in sys.stdin:
     print(os.path.basename(obj["file"]), obj.get("reason", "valid"))'
 }
 
+# Prints home NAME's rejection counts as rejections does. When the last
+# verdict on NAME saved the counts it ended with, they are used once
+# instead, which saves a status request per record.
+rejections_since_verdict() {
+	local saved="$WORK/$1.rejections"
+	if [ -f "$saved" ]; then
+		cat "$saved"
+		rm -f "$saved"
+	else
+		rejections "$1"
+	fi
+}
+
 # Prints the one reason that home NAME counted since its rejections were
-# BEFORE, or what it counted instead once 10 seconds passed.
+# BEFORE, or what it counted instead once 10 seconds passed. Saves the
+# counts for rejections_since_verdict.
 counted_verdict() {
 	local name=$1 before=$2 after diff deadline
 	deadline=$((SECONDS + 10))
@@ -158,6 +172,7 @@ counted_verdict() {
 		[ "$SECONDS" -lt "$deadline" ] || break
 		sleep 0.1
 	done
+	printf '%s\n' "$after" >"$WORK/$name.rejections"
 	case "$diff" in
 	*+1) [ "${diff% *}" = "$diff" ] && echo "${diff%+1}" && return ;;
 	esac
@@ -167,7 +182,7 @@ counted_verdict() {
 # Pushes FILE to the node of home NAME and prints its verdict.
 gossip_verdict() {
 	local name=$1 file=$2 before
-	before=$(rejections "$name")
+	before=$(rejections_since_verdict "$name")
 	"$PUSH" "${ADDR[$name]}" "$file" ||
 		fail "push_records could not deliver $file"
 	counted_verdict "$name" "$before"
@@ -180,7 +195,7 @@ gossip_verdict() {
 # 3, and when nothing was counted the verdict is "not-requested".
 recon_verdict() {
 	local name=$1 file=$2 before status=0 got
-	before=$(rejections "$name")
+	before=$(rejections_since_verdict "$name")
 	"$RECON" "${ADDR[$name]}" "$file" 2>"$WORK/recon.err" || status=$?
 	case "$status" in
 	0 | 3) ;;
@@ -285,6 +300,7 @@ check_peer_entry() {
 	for line in "${lines[@]}"; do
 		IFS=$'\t' read -r file reason setup why <<<"$line"
 		[ "$setup" != "-" ] || continue
+		rm -f "$WORK/$name.rejections"
 		before_setup=$(snapshot "$name")
 		"$deliver" "${ADDR[$name]}" "$CORPUS/$setup" ||
 			fail "$(basename "$deliver") could not deliver $setup"
