@@ -231,8 +231,8 @@ static int on_start(responder *r, const proto_wire_msg *m)
 {
 	if (!m->recon_all) {
 		fprintf(stderr, PROG ": the node's session has %zu author "
-			"scopes; only a mirror's session of every author is "
-			"supported\n", m->n_authors);
+			"scopes, but only a session of every author is "
+			"supported: connect to a mirror\n", m->n_authors);
 		return -1;
 	}
 	proto_recon_session_free(&r->recon);
