@@ -11,7 +11,10 @@
  * Both sessions of a link run at once and are told apart by round parity:
  * the responder sends odd rounds. When a session lists ids the initiator
  * neither stores nor knows as retracted, the initiator asks for them in
- * WANT and receives RECORDS, which node_ingest stores and pushes on.
+ * WANT and receives RECORDS, which node_ingest stores and pushes on. An
+ * id known as retracted is counted as a rejected record instead, so that
+ * a retracted clip gets the same verdict from reconciliation as from
+ * gossip.
  *
  * A link holds at most one session per direction. A new RECON_START from
  * the peer replaces its old session, but not within
@@ -447,6 +450,16 @@ void node_sync_tick(node *n, node_link *l)
 	node_sync_start(n, l);
 }
 
+/* Counts an id that the peer's session listed and that its author
+ * retracted as a rejected record, as the record would be counted if it
+ * came. Requesting it would only fetch bytes to reject. */
+static void reject_retracted(node *n, node_link *l, const uint8_t *id)
+{
+	cm_errf(CM_ERR_RETRACTED, "clip was retracted by its author, so it "
+		"is not requested");
+	node_reject(n, l, "record", CM_ERR_RETRACTED, id);
+}
+
 /* Adds the listed ids that we neither store nor know as retracted to the
  * ids to request, and requests what the window allows. */
 static cm_err request_missing(node *n, node_link *l, sync_session *ss)
@@ -479,8 +492,12 @@ static cm_err request_missing(node *n, node_link *l, sync_session *ss)
 	for (size_t i = 0; i < r->n_want; i++) {
 		const uint8_t *id = r->want + i * PROTO_ID_LEN;
 
-		if (store_has(n->st, id) || store_is_retracted(n->st, id, NULL))
+		if (store_has(n->st, id))
 			continue;
+		if (store_is_retracted(n->st, id, NULL)) {
+			reject_retracted(n, l, id);
+			continue;
+		}
 		if (f->n + k == f->cap) {
 			left++;
 			continue;

@@ -2,19 +2,24 @@
 # Every record of the bad-input corpus (tests/corpus/records) gets the same
 # verdict from each entry point that takes records from outside. The entry
 # points are `clipmesh import` of an export file that contains only that
-# record, `clipmesh verify` of the record file, and gossip from a peer
-# that pushes it to a running mirror over CURVE. Import and gossip must
-# report and count the reason that index.tsv names, verify must report
-# it, and none may change the store. The records of valid/ must be
-# accepted by all three.
+# record, `clipmesh verify` of the record file, and two paths from a peer
+# to a running mirror over CURVE. In gossip the peer pushes the record. In
+# reconciliation the peer offers it in the session that the mirror
+# starts, and sends it when the mirror requests it. Import, gossip and
+# reconciliation must report and count the reason that index.tsv names,
+# verify must report it, and none may change the store. The records of
+# valid/ must be accepted by all four.
 #
-# Needs push_records (tests/corpus/push_records.c); it is looked up in the
-# build folder of CLIPMESH unless PUSH_RECORDS names it.
+# Needs push_records and recon_records (tests/corpus). They are looked up
+# in the build folder of CLIPMESH unless PUSH_RECORDS and RECON_RECORDS
+# name them.
 source "$(dirname "$0")/lib.sh"
 
 CORPUS=$(cd "$(dirname "$0")/../corpus/records" && pwd)
 PUSH=${PUSH_RECORDS:-$(dirname "$CLIPMESH")/../tests/corpus/push_records}
 [ -x "$PUSH" ] || fail "push_records not found at $PUSH; build the push_records target or set PUSH_RECORDS"
+RECON=${RECON_RECORDS:-$(dirname "$CLIPMESH")/../tests/corpus/recon_records}
+[ -x "$RECON" ] || fail "recon_records not found at $RECON; build the recon_records target or set RECON_RECORDS"
 
 # Entry points that cannot report a record's reason yet, as
 # "entry:file" words. A listed mismatch is printed as a known gap and
@@ -141,13 +146,24 @@ for line in sys.stdin:
     print(os.path.basename(obj["file"]), obj.get("reason", "valid"))'
 }
 
-# Pushes FILE to the node of home NAME and prints the one reason the node
-# counted, or what it counted instead once 10 seconds passed.
-gossip_verdict() {
-	local name=$1 file=$2 before after diff deadline
-	before=$(rejections "$name")
-	"$PUSH" "${ADDR[$name]}" "$file" ||
-		fail "push_records could not deliver $file"
+# Prints home NAME's rejection counts as rejections does. When the last
+# verdict on NAME saved the counts it ended with, they are used once
+# instead, which saves a status request per record.
+rejections_since_verdict() {
+	local saved="$WORK/$1.rejections"
+	if [ -f "$saved" ]; then
+		cat "$saved"
+		rm -f "$saved"
+	else
+		rejections "$1"
+	fi
+}
+
+# Prints the one reason that home NAME counted since its rejections were
+# BEFORE, or what it counted instead once 10 seconds passed. Saves the
+# counts for rejections_since_verdict.
+counted_verdict() {
+	local name=$1 before=$2 after diff deadline
 	deadline=$((SECONDS + 10))
 	while :; do
 		after=$(rejections "$name")
@@ -156,10 +172,40 @@ gossip_verdict() {
 		[ "$SECONDS" -lt "$deadline" ] || break
 		sleep 0.1
 	done
+	printf '%s\n' "$after" >"$WORK/$name.rejections"
 	case "$diff" in
 	*+1) [ "${diff% *}" = "$diff" ] && echo "${diff%+1}" && return ;;
 	esac
 	echo "counted(${diff:-nothing})"
+}
+
+# Pushes FILE to the node of home NAME and prints its verdict.
+gossip_verdict() {
+	local name=$1 file=$2 before
+	before=$(rejections_since_verdict "$name")
+	"$PUSH" "${ADDR[$name]}" "$file" ||
+		fail "push_records could not deliver $file"
+	counted_verdict "$name" "$before"
+}
+
+# Offers FILE to the mirror of home NAME in a reconciliation session,
+# sends it when the mirror requests it, and prints the mirror's verdict.
+# A mirror does not request a clip whose retraction it stores, but it
+# counts the offer as that clip would be counted. recon_records then exits
+# 3, and when nothing was counted the verdict is "not-requested".
+recon_verdict() {
+	local name=$1 file=$2 before status=0 got
+	before=$(rejections_since_verdict "$name")
+	"$RECON" "${ADDR[$name]}" "$file" 2>"$WORK/recon.err" || status=$?
+	case "$status" in
+	0 | 3) ;;
+	*) fail "recon_records could not deliver $file: $(cat "$WORK/recon.err")" ;;
+	esac
+	got=$(counted_verdict "$name" "$before")
+	if [ "$status" -eq 3 ] && [ "$got" = "counted(nothing)" ]; then
+		got=not-requested
+	fi
+	echo "$got"
 }
 
 mapfile -t lines < <(grep -v '^#' "$CORPUS/index.tsv")
@@ -227,41 +273,66 @@ for file in "$CORPUS"/valid/*.rec; do
 done
 pass "import accepts all $n_valid records at the limits"
 
-# ---- gossip ----
-new_home M
-start M mirror
-declare -A ADDR=([M]="$(addr_of M)")
-empty=$(snapshot M)
-for line in "${lines[@]}"; do
-	IFS=$'\t' read -r file reason setup why <<<"$line"
-	[ "$setup" = "-" ] || continue
-	verdict gossip "$file" "$reason" "$(gossip_verdict M "$CORPUS/$file")"
-done
-[ "$(snapshot M)" = "$empty" ] || fail "gossip of rejected records changed the store"
-pass "gossip rejects every corpus record with its reason; the store is unchanged"
+# Runs the corpus through the peer entry point ENTRY (gossip or recon)
+# of home NAME, a running mirror that stores nothing yet. DELIVER is the
+# peer program of ENTRY, and WHAT names ENTRY in messages.
+check_peer_entry() {
+	local entry=$1 name=$2 deliver=$3 what=$4
+	local line file reason setup why empty before before_setup stored
 
-before=$(rejections M)
-"$PUSH" "${ADDR[M]}" "$CORPUS"/valid/*.rec || fail "push_records could not deliver valid/"
+	empty=$(snapshot "$name")
+	for line in "${lines[@]}"; do
+		IFS=$'\t' read -r file reason setup why <<<"$line"
+		[ "$setup" = "-" ] || continue
+		verdict "$entry" "$file" "$reason" \
+			"$("${entry}_verdict" "$name" "$CORPUS/$file")"
+	done
+	[ "$(snapshot "$name")" = "$empty" ] || fail "$what of rejected records changed the store"
+	pass "$what rejects every corpus record with its reason; the store is unchanged"
+
+	before=$(rejections "$name")
+	"$deliver" "${ADDR[$name]}" "$CORPUS"/valid/*.rec ||
+		fail "$(basename "$deliver") could not deliver valid/"
+	wait_for 30 "$n_clips valid clips on $name" has_clips "$name" "$n_clips"
+	[ "$(rejections "$name")" = "$before" ] || fail "$what rejected a valid record: $(counted_diff "$before" "$(rejections "$name")")"
+	pass "$what accepts all $n_clips clips at the limits and rejects nothing"
+
+	for line in "${lines[@]}"; do
+		IFS=$'\t' read -r file reason setup why <<<"$line"
+		[ "$setup" != "-" ] || continue
+		rm -f "$WORK/$name.rejections"
+		before_setup=$(snapshot "$name")
+		"$deliver" "${ADDR[$name]}" "$CORPUS/$setup" ||
+			fail "$(basename "$deliver") could not deliver $setup"
+		wait_for 10 "$name to store $setup" snapshot_changed "$name" "$before_setup"
+		stored=$(snapshot "$name")
+		verdict "$entry" "$file" "$reason" \
+			"$("${entry}_verdict" "$name" "$CORPUS/$file")"
+		[ "$(snapshot "$name")" = "$stored" ] || fail "$what of $file changed the store"
+	done
+	pass "$what rejects records that need a stored record first"
+}
+
 n_clips=$(python3 - "$CORPUS"/valid/*.rec <<'PY'
 import sys
 print(sum(1 for f in sys.argv[1:] if b"\xa4type\xa4clip" in open(f, "rb").read()))
 PY
 )
-wait_for 30 "$n_clips valid clips on M" has_clips M "$n_clips"
-[ "$(rejections M)" = "$before" ] || fail "gossip rejected a valid record: $(counted_diff "$before" "$(rejections M)")"
-pass "gossip accepts all $n_clips clips at the limits and rejects nothing"
+declare -A ADDR=()
 
-for line in "${lines[@]}"; do
-	IFS=$'\t' read -r file reason setup why <<<"$line"
-	[ "$setup" != "-" ] || continue
-	before_setup=$(snapshot M)
-	"$PUSH" "${ADDR[M]}" "$CORPUS/$setup" || fail "cannot push $setup"
-	wait_for 10 "M to store $setup" snapshot_changed M "$before_setup"
-	stored=$(snapshot M)
-	verdict gossip "$file" "$reason" "$(gossip_verdict M "$CORPUS/$file")"
-	[ "$(snapshot M)" = "$stored" ] || fail "gossip of $file changed the store"
-done
-pass "gossip rejects records that need a stored record first"
+# ---- gossip ----
+new_home M
+start M mirror
+ADDR[M]=$(addr_of M)
+check_peer_entry gossip M "$PUSH" gossip
+
+# ---- reconciliation ----
+# A mirror of its own, so that the records of valid/ and setup/ arrive
+# by reconciliation too.
+new_home N
+start N mirror
+ADDR[N]=$(addr_of N)
+check_peer_entry recon N "$RECON" reconciliation
 
 [ "$MISMATCHES" -eq 0 ] || fail "$MISMATCHES verdicts differ from tests/corpus/records/index.tsv"
 for gap in $KNOWN_GAPS; do
@@ -270,5 +341,5 @@ for gap in $KNOWN_GAPS; do
 	*) fail "known gap $gap was not exercised" ;;
 	esac
 done
-pass "import, verify and gossip agree with the corpus index"
+pass "import, verify, gossip and reconciliation agree with the corpus index"
 finish
