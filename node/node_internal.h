@@ -176,6 +176,15 @@ typedef struct node_clock {
 					     * 0 once answered */
 } node_clock;
 
+/* A peer's chunk response times and the request timeout derived from
+ * them (node_media_rto.c). All zero: nothing measured yet. */
+typedef struct node_rto {
+	uint64_t srtt_ms;                   /* smoothed response time */
+	uint64_t rttvar_ms;                 /* its smoothed mean deviation */
+	uint64_t timeout_ms;                /* 0: CM_CHUNK_TIMEOUT_INITIAL_MS */
+	uint64_t samples;
+} node_rto;
+
 typedef struct node_link {
 	bool used;
 	node_link_dir dir;
@@ -210,6 +219,7 @@ typedef struct node_link {
 					     * first session */
 
 	unsigned chunks_in_flight;
+	node_rto chunk_rto;                 /* reset when the link goes down */
 
 	/* 64-bit prefixes of ids the peer is known to hold, direct-mapped
 	 * (node_gossip.c). */
@@ -648,6 +658,23 @@ void node_media_serve(node *n, node_link *l, const proto_wire_msg *m);
  * the reference), or NULL when out of memory.
  */
 struct json_t *node_media_transfers_json(const node *n);
+
+/* --- node_media_rto.c: per-peer chunk request timeouts ----------------- */
+
+/* Returns the time after which a chunk request to the peer of r times
+ * out, in ms, between CM_CHUNK_TIMEOUT_MIN_MS and CM_CHUNK_TIMEOUT_MAX_MS. */
+uint64_t node_rto_timeout(const node_rto *r);
+
+/* Adds the response time of one chunk request, in ms, and derives the
+ * timeout from the smoothed time and deviation. Only requests sent once
+ * may be sampled, because the response to a repeated request may belong
+ * to the earlier one. */
+void node_rto_sample(node_rto *r, uint64_t response_ms);
+
+/* Doubles the timeout, up to CM_CHUNK_TIMEOUT_MAX_MS, after a request to
+ * the peer timed out; the next sample sets it from the measurements
+ * again. */
+void node_rto_backoff(node_rto *r);
 
 /* --- node_media_writer.c: the thread that stores verified chunks ------- */
 

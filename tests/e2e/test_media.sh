@@ -104,6 +104,58 @@ from_m=$(bytes_sent_to M "$fkey")
 pass "F fetched from both seeders (A: $from_a bytes, M: $from_m bytes)"
 stop F
 
+# --- a seeder that stalls mid-transfer ----------------------------------
+
+# H fetches from A and M; once H stored a few chunks, M is stopped with
+# SIGSTOP. The chunks that H requested from M must time out, or move to
+# A, after the timeout that H measured for M. That timeout stays far
+# below the 10 s after which a silent peer is dropped, and H completes
+# from A while M is still stopped. When H completed before the stop took
+# effect, or M had no request of H in flight, H starts over empty (at
+# most five rounds). The size of H's store file shows the first chunks
+# sooner than `status` does, which matters when the whole transfer takes
+# about a second.
+
+# Waits until the store file of home $1 is larger than $2 bytes.
+wait_store_over() {
+	local deadline=$((SECONDS + 60)) file="$WORK/$1/store/data.mdb"
+	until [ "$(stat -c %s "$file" 2>/dev/null || echo 0)" -gt "$2" ]; do
+		[ "$SECONDS" -lt "$deadline" ] ||
+			fail "timed out after 60s waiting for $1's store to pass $2 bytes"
+		sleep 0.01
+	done
+}
+
+# Prints the longest wait in ms after which H gave up a request to the
+# peer with short key $1 (0 when none did).
+longest_stall_wait() {
+	sed -n -e "s/.* at peer=$1 after \([0-9]*\) ms.*/\1/p" \
+		-e "s/.* from peer=$1 after \([0-9]*\) ms.*/\1/p" \
+		"$WORK/H.log" | sort -n | tail -n 1 | grep . || echo 0
+}
+
+mkey=$(short_key M)
+stall_ms=0
+for ((round = 1; round <= 5 && stall_ms == 0; round++)); do
+	rm -rf "$WORK/H" "$WORK/H.log"
+	new_home H
+	cm H follow "$akey"
+	start H node --peer "$(addr_of A)" --peer "$(addr_of M)" --media-max 1G
+	wait_store_over H $((8 * CHUNK))
+	kill -STOP "${NODE_PID[M]}"
+	held=$(chunks_of H)
+	wait_for 60 "the big media on H while M is stopped" has_media_of H "$big"
+	kill -CONT "${NODE_PID[M]}"
+	stall_ms=$(longest_stall_wait "$mkey")
+	echo "# round $round: M stopped at $held of $total chunks," \
+		"requests to M given up after at most $stall_ms ms"
+	stop H
+done
+[ "$stall_ms" -gt 0 ] || fail "H never had a request in flight at the stopped M"
+[ "$stall_ms" -lt 5000 ] ||
+	fail "H waited $stall_ms ms for the stopped M; expected under 5000"
+pass "requests to a stopped seeder moved to the other after $stall_ms ms"
+
 # --- show while a fetch runs --------------------------------------------
 
 # Runs `show` on home $1 for clip $2 in a loop until its media is present
