@@ -363,7 +363,6 @@ typedef struct node {
 	node_media_job *jobs;               /* CM_MEDIA_JOBS_MAX slots */
 	uint64_t next_media_scan;
 	bool media_rescan;                  /* a job gave up: scan again */
-	uint8_t *chunk_buf;                 /* CM_CHUNK_SIZE bytes */
 	uint8_t served_root[PROTO_HASH_LEN];
 	uint8_t (*served_chunks)[PROTO_HASH_LEN];
 	size_t served_n;
@@ -437,10 +436,15 @@ size_t node_links_from_ip(const node *n, const char *ip, const uint8_t *key);
  * another connection (libzmq closed the old one and reused the number). */
 void node_link_close_connection(node_link *l);
 
-/* Sends a message to a link and frees `buf` in every case. Returns
+/* Sends a message to a link and takes `buf`, a malloc'd buffer, in every
+ * case: ZeroMQ sends it without a copy and frees it once sent. Returns
  * CM_ERR_TIMEOUT when the queue towards the peer is full (the message is
  * dropped; catch-up delivers it later). */
 cm_err node_link_send(node *n, node_link *l, uint8_t *buf, size_t len);
+
+/* Sends the message `msg` (a zmq_msg_t) to a link as node_link_send,
+ * and closes it in every case. */
+cm_err node_link_send_msg(node *n, node_link *l, void *msg);
 
 /* Handles one message that arrived on a link. */
 void node_link_receive(node *n, node_link *l, const uint8_t *buf,

@@ -166,9 +166,8 @@ cm_err node_media_init(node *n)
 			 "transfers take more page faults");
 
 	n->jobs = calloc(CM_MEDIA_JOBS_MAX, sizeof(*n->jobs));
-	n->chunk_buf = malloc(CM_CHUNK_SIZE);
 	n->media = calloc(1, sizeof(*n->media));
-	if (!n->jobs || !n->chunk_buf || !n->media)
+	if (!n->jobs || !n->media)
 		return CM_ERR_NOMEM;
 	err = store_media_index_ensure(n->st);
 	if (err)
@@ -234,8 +233,6 @@ void node_media_free(node *n)
 			job_free(n, &n->jobs[i]);
 	free(n->jobs);
 	n->jobs = NULL;
-	free(n->chunk_buf);
-	n->chunk_buf = NULL;
 	free(n->served_chunks);
 	n->served_chunks = NULL;
 	free(n->media);
