@@ -228,12 +228,13 @@ stop G
 
 # R is killed a random time after each start, between 10% and 70% of
 # the time that F took for the chunks R still lacks, until KILLS kills
-# landed mid-transfer (at most 4 * KILLS rounds). When R completed before
-# a kill, its home starts over empty so that the next kill has a
+# landed mid-transfer (at most 4 * KILLS rounds). A kill lands when R
+# stored chunks since its start and not all of them. When R completed
+# before a kill, its home starts over empty so that the next kill has a
 # transfer to interrupt. The delays adapt to the speed seen: a kill that
-# came after the transfer ended halves them, one that came before the
-# first chunk makes them half as long again, so that a machine faster or
-# slower than during F's fetch still gets kills mid-transfer.
+# came after the transfer ended halves them, one that came before R
+# stored another chunk makes them half as long again, so that a machine
+# faster or slower than during F's fetch still gets kills mid-transfer.
 # Succeeds once R.log holds more fetch starts than N.
 fetch_started() {
 	[ "$(grep -c "fetching media=" "$WORK/R.log" || true)" -gt "$1" ]
@@ -251,6 +252,7 @@ for ((k = 1; k <= 4 * KILLS && landed < KILLS; k++)); do
 		cm R follow "$akey"
 		got=0
 	fi
+	before=$got
 	touch "$WORK/R.log"
 	fetches=$(grep -c "fetching media=" "$WORK/R.log" || true)
 	"$CLIPMESH" --home "$WORK/R" node --log-level debug --media-max 1G \
@@ -265,9 +267,10 @@ for ((k = 1; k <= 4 * KILLS && landed < KILLS; k++)); do
 	kill -KILL "$pid"
 	wait "$pid" 2>/dev/null || true
 	got=$(chunks_of R)
-	[ "$got" -gt 0 ] && [ "$got" -lt "$total" ] && landed=$((landed + 1))
+	[ "$got" -gt "$before" ] && [ "$got" -lt "$total" ] &&
+		landed=$((landed + 1))
 	[ "$got" -eq "$total" ] && scale=$((scale / 2 > 1 ? scale / 2 : 1))
-	[ "$got" -eq 0 ] && scale=$((scale * 3 / 2))
+	[ "$got" -le "$before" ] && scale=$((scale * 3 / 2 + 1))
 	echo "# kill $k after $delay_ms ms at $got of $total chunks"
 done
 start R node --peer "$(addr_of A)" --peer "$(addr_of M)" --media-max 1G
