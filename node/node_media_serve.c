@@ -68,9 +68,8 @@ static size_t served_chunk_size(const node *n, uint64_t index)
 }
 
 /* Sends chunk `index` of `root`. The chunk is read from the store straight
- * into the message after its head, so its bytes are copied once on the
- * way out (from the page cache); ZeroMQ sends the message without a
- * copy. */
+ * into the message after its head, and ZeroMQ sends the message without
+ * a copy. */
 static void serve_chunk(node *n, node_link *l, const uint8_t *root,
 			uint64_t index)
 {
