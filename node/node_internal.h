@@ -658,7 +658,7 @@ void node_media_serve(node *n, node_link *l, const proto_wire_msg *m);
  * Builds the "transfers" list of the status JSON: one object per running
  * fetch with root, chunks_done, chunks_total, bytes_done, size, rate
  * (bytes per second since the job started) and peers (per peer: peer,
- * chunks, in_flight, state). Returns a new jansson array (the caller owns
+ * chunks, in_flight, timeout_ms of its chunk requests, state). Returns a new jansson array (the caller owns
  * the reference), or NULL when out of memory.
  */
 struct json_t *node_media_transfers_json(const node *n);

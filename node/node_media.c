@@ -1453,9 +1453,11 @@ static json_t *job_peers_json(const node *n, const node_media_job *job,
 			continue;
 		json_array_append_new(
 			peers,
-			json_pack("{s:s, s:I, s:I, s:s}", "peer", l->short_key,
-				  "chunks", (json_int_t)src->chunks,
+			json_pack("{s:s, s:I, s:I, s:I, s:s}", "peer",
+				  l->short_key, "chunks", (json_int_t)src->chunks,
 				  "in_flight", (json_int_t)src->in_flight,
+				  "timeout_ms",
+				  (json_int_t)node_rto_timeout(&l->chunk_rto),
 				  "state", source_state(n, job, k, now)));
 	}
 	return peers;
