@@ -107,6 +107,15 @@
 #define CM_SYNC_INTERVAL_MS 30000            /* periodic catch-up */
 #define CM_CONTROL_TIMEOUT_MS 2000           /* CLI to node request */
 #define CM_MEDIA_JOBS_MAX 32                 /* media fetched at once */
+/* Chunk request timeouts. Each peer's timeout is its smoothed chunk
+ * response time plus four mean deviations (as TCP's retransmission
+ * timeout, RFC 6298), clamped to these bounds. The floor keeps a busy
+ * but healthy peer from timing out on a scheduling pause, the ceiling is
+ * the silence after which the peer is dropped anyway, and a peer not yet
+ * measured starts at the initial value. */
+#define CM_CHUNK_TIMEOUT_MIN_MS 1000
+#define CM_CHUNK_TIMEOUT_INITIAL_MS 3000
+#define CM_CHUNK_TIMEOUT_MAX_MS CM_PEER_TIMEOUT_MS
 #define CM_HANDSHAKE_MS 5000                 /* ZMTP and CURVE handshake of
 						an inbound connection */
 #define CM_HELLO_DEADLINE_MS 5000            /* inbound link without HELLO

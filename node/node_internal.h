@@ -310,6 +310,15 @@ typedef struct node_clock {
 					     * 0 once answered */
 } node_clock;
 
+/* A peer's chunk response times and the request timeout derived from
+ * them (node_media_rto.c). All zero: nothing measured yet. */
+typedef struct node_rto {
+	uint64_t srtt_ms;                   /* smoothed response time */
+	uint64_t rttvar_ms;                 /* its smoothed mean deviation */
+	uint64_t timeout_ms;                /* 0: CM_CHUNK_TIMEOUT_INITIAL_MS */
+	uint64_t samples;
+} node_rto;
+
 typedef struct node_link {
 	bool used;
 	node_link_dir dir;
@@ -360,6 +369,7 @@ typedef struct node_link {
 					     * first session */
 
 	unsigned chunks_in_flight;
+	node_rto chunk_rto;                 /* reset when the link goes down */
 
 	/* 64-bit prefixes of ids the peer is known to hold, direct-mapped
 	 * (node_gossip.c). */
@@ -508,7 +518,6 @@ typedef struct node {
 	node_media_job *jobs;               /* CM_MEDIA_JOBS_MAX slots */
 	uint64_t next_media_scan;
 	bool media_rescan;                  /* a job gave up: scan again */
-	uint8_t *chunk_buf;                 /* CM_CHUNK_SIZE bytes */
 	uint8_t served_root[PROTO_HASH_LEN];
 	uint8_t (*served_chunks)[PROTO_HASH_LEN];
 	size_t served_n;
@@ -639,10 +648,15 @@ size_t node_links_from_ip(const node *n, const char *ip, const uint8_t *key);
  * another connection (libzmq closed the old one and reused the number). */
 void node_link_close_connection(node_link *l);
 
-/* Sends a message to a link and frees `buf` in every case. Returns
+/* Sends a message to a link and takes `buf`, a malloc'd buffer, in every
+ * case: ZeroMQ sends it without a copy and frees it once sent. Returns
  * CM_ERR_TIMEOUT when the queue towards the peer is full (the message is
  * dropped; catch-up delivers it later). */
 cm_err node_link_send(node *n, node_link *l, uint8_t *buf, size_t len);
+
+/* Sends the message `msg` (a zmq_msg_t) to a link as node_link_send,
+ * and closes it in every case. */
+cm_err node_link_send_msg(node *n, node_link *l, void *msg);
 
 /* Handles one message that arrived on a link. */
 void node_link_receive(node *n, node_link *l, const uint8_t *buf,
@@ -856,10 +870,27 @@ void node_media_serve(node *n, node_link *l, const proto_wire_msg *m);
  * Builds the "transfers" list of the status JSON: one object per running
  * fetch with root, chunks_done, chunks_total, bytes_done, size, rate
  * (bytes per second since the job started) and peers (per peer: peer,
- * chunks, in_flight, state). Returns a new jansson array (the caller owns
+ * chunks, in_flight, timeout_ms of its chunk requests, state). Returns a new jansson array (the caller owns
  * the reference), or NULL when out of memory.
  */
 struct json_t *node_media_transfers_json(const node *n);
+
+/* --- node_media_rto.c: per-peer chunk request timeouts ----------------- */
+
+/* Returns the time after which a chunk request to the peer of r times
+ * out, in ms, between CM_CHUNK_TIMEOUT_MIN_MS and CM_CHUNK_TIMEOUT_MAX_MS. */
+uint64_t node_rto_timeout(const node_rto *r);
+
+/* Adds the response time of one chunk request, in ms, and derives the
+ * timeout from the smoothed time and deviation. Only requests sent once
+ * may be sampled, because the response to a repeated request may belong
+ * to the earlier one. */
+void node_rto_sample(node_rto *r, uint64_t response_ms);
+
+/* Doubles the timeout, up to CM_CHUNK_TIMEOUT_MAX_MS, after a request to
+ * the peer timed out; the next sample sets it from the measurements
+ * again. */
+void node_rto_backoff(node_rto *r);
 
 /* --- node_media_writer.c: the thread that stores verified chunks ------- */
 

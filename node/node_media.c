@@ -10,7 +10,10 @@
  * peer over all jobs); a window refills as its peer answers, so faster
  * peers serve more chunks. A window grows by one per verified chunk and
  * halves when a request times out, and timed-out requests go back to the
- * pool for the other peers.
+ * pool for the other peers. Each peer's timeout follows its measured
+ * response times (node_media_rto.c). Once the pool is empty, a peer with
+ * room also takes over requests that waited at another peer for longer
+ * than its own timeout, so a stalled peer does not hold the last chunks.
  *
  * A NOT_FOUND means that the peer lacks the media for now: it gets no
  * requests of the job for a while, doubling up to CM_PEER_TIMEOUT_MS,
@@ -90,6 +93,8 @@ struct node_media_job {
 	uint8_t *state;                 /* CHUNK_*, per chunk */
 	uint16_t *asked_by;             /* link index, per chunk */
 	uint64_t *asked_at;             /* monotonic ms, per chunk */
+	bool *reasked;                  /* per chunk: asked again after a
+					 * timeout, so not timed */
 	size_t next;                    /* lowest index that may be missing */
 	size_t done;                    /* chunks verified or stored */
 	size_t in_flight;
@@ -161,9 +166,8 @@ cm_err node_media_init(node *n)
 			 "transfers take more page faults");
 
 	n->jobs = calloc(CM_MEDIA_JOBS_MAX, sizeof(*n->jobs));
-	n->chunk_buf = malloc(CM_CHUNK_SIZE);
 	n->media = calloc(1, sizeof(*n->media));
-	if (!n->jobs || !n->chunk_buf || !n->media)
+	if (!n->jobs || !n->media)
 		return CM_ERR_NOMEM;
 	err = store_media_index_ensure(n->st);
 	if (err)
@@ -215,6 +219,7 @@ static void job_free(node *n, node_media_job *job)
 	free(job->state);
 	free(job->asked_by);
 	free(job->asked_at);
+	free(job->reasked);
 	memset(job, 0, sizeof(*job));
 }
 
@@ -228,8 +233,6 @@ void node_media_free(node *n)
 			job_free(n, &n->jobs[i]);
 	free(n->jobs);
 	n->jobs = NULL;
-	free(n->chunk_buf);
-	n->chunk_buf = NULL;
 	free(n->served_chunks);
 	n->served_chunks = NULL;
 	free(n->media);
@@ -741,8 +744,11 @@ static cm_err job_setup_chunks(node *n, node_media_job *job)
 			       sizeof(*job->asked_by));
 	job->asked_at = calloc(job->n_chunks ? job->n_chunks : 1,
 			       sizeof(*job->asked_at));
+	job->reasked = calloc(job->n_chunks ? job->n_chunks : 1,
+			      sizeof(*job->reasked));
 	present = calloc(job->n_chunks ? job->n_chunks : 1, sizeof(*present));
-	if (!job->state || !job->asked_by || !job->asked_at || !present) {
+	if (!job->state || !job->asked_by || !job->asked_at ||
+	    !job->reasked || !present) {
 		err = cm_errf(CM_ERR_NOMEM, "fetch state of %zu chunks",
 			      job->n_chunks);
 		goto out;
@@ -805,9 +811,11 @@ static bool load_manifest(node *n, node_media_job *job)
 		free(job->state);
 		free(job->asked_by);
 		free(job->asked_at);
+		free(job->reasked);
 		job->state = NULL;
 		job->asked_by = NULL;
 		job->asked_at = NULL;
+		job->reasked = NULL;
 		job_failed(job);
 		return false;
 	}
@@ -852,7 +860,8 @@ static bool send_chunk_req(node *n, node_media_job *job, size_t link,
 	job->sources[link].in_flight++;
 	job->in_flight++;
 	l->chunks_in_flight++;
-	job->next = i + 1;
+	if (i >= job->next)
+		job->next = i + 1;
 	return true;
 }
 
@@ -869,11 +878,47 @@ static size_t request_room(const node *n)
 	return used < CM_MEDIA_WRITE_SLOTS ? CM_MEDIA_WRITE_SLOTS - used : 0;
 }
 
+/* Asks link k for the chunk that has waited longest at another peer, if
+ * it waited longer than k's own timeout. So once the pool is empty, the
+ * last chunks of a job move from a stalled peer to a responsive one. The
+ * stalled peer's window halves, and its late response is dropped. False
+ * when no request qualifies or sending failed. */
+static bool steal_request(node *n, node_media_job *job, size_t k,
+			  uint64_t now)
+{
+	uint64_t limit = node_rto_timeout(&n->links[k].chunk_rto);
+	size_t oldest = job->n_chunks, from;
+
+	if (job->in_flight <= job->sources[k].in_flight)
+		return false;
+	for (size_t i = 0; i < job->n_chunks; i++) {
+		if (job->state[i] != CHUNK_ASKED || job->asked_by[i] == k ||
+		    now - job->asked_at[i] <= limit)
+			continue;
+		if (oldest == job->n_chunks ||
+		    job->asked_at[i] < job->asked_at[oldest])
+			oldest = i;
+	}
+	if (oldest == job->n_chunks)
+		return false;
+
+	from = job->asked_by[oldest];
+	if (job->sources[from].window > 1)
+		job->sources[from].window /= 2;
+	cm_debug(NODE_LOG, "chunk %zu of media=%s moves from peer=%s after "
+		 "%llu ms to peer=%s (timeout %llu ms)", oldest,
+		 job->short_root, n->links[from].short_key,
+		 (unsigned long long)(now - job->asked_at[oldest]),
+		 n->links[k].short_key, (unsigned long long)limit);
+	chunk_return(n, job, oldest);
+	job->reasked[oldest] = true;
+	return send_chunk_req(n, job, k, oldest, now);
+}
+
 /* Fills the windows of the peers, one request per peer in turn, so that
- * the missing chunks spread over every peer with room.
- * NOTE: a chunk is asked from one peer at a time, so the last chunks
- * held by a stalled peer wait for CM_PEER_TIMEOUT_MS before another peer
- * gets them. */
+ * the missing chunks spread over every peer with room. Once no chunk is
+ * missing, a peer with room takes over requests that wait too long
+ * elsewhere (steal_request). */
 static void request_chunks(node *n, node_media_job *job, uint64_t now)
 {
 	bool bad_ok = bad_sources_ok(n, job, now);
@@ -894,8 +939,13 @@ static void request_chunks(node *n, node_media_job *job, uint64_t now)
 				    CM_WIRE_CHUNKS_INFLIGHT)
 				continue;
 			i = next_missing(n, job);
-			if (i >= job->n_chunks)
-				return;
+			if (i >= job->n_chunks) {
+				if (steal_request(n, job, k, now)) {
+					sent = true;
+					room--;
+				}
+				continue;
+			}
 			if (send_chunk_req(n, job, k, i, now)) {
 				sent = true;
 				room--;
@@ -904,30 +954,42 @@ static void request_chunks(node *n, node_media_job *job, uint64_t now)
 	}
 }
 
-/* Returns requests older than CM_PEER_TIMEOUT_MS to the pool and halves
- * the window of their peers. */
+/* Returns requests that waited longer than their peer's timeout to the
+ * pool, halves the window of those peers, and doubles their timeout once
+ * per sweep. */
 static void expire_requests(node *n, node_media_job *job, uint64_t now)
 {
+	bool timed_out[NODE_LINKS_MAX] = {false};
 	bool expired = false;
 
 	if (now < job->next_expire || job->in_flight == 0)
 		return;
 	job->next_expire = now + EXPIRE_SWEEP_MS;
 	for (size_t i = 0; i < job->n_chunks; i++) {
-		job_source *src;
+		size_t k = job->asked_by[i];
+		node_link *l = &n->links[k];
+		uint64_t timeout;
 
-		if (job->state[i] != CHUNK_ASKED ||
-		    now - job->asked_at[i] <= CM_PEER_TIMEOUT_MS)
+		if (job->state[i] != CHUNK_ASKED)
 			continue;
-		src = &job->sources[job->asked_by[i]];
-		if (src->window > 1)
-			src->window /= 2;
+		timeout = node_rto_timeout(&l->chunk_rto);
+		if (now - job->asked_at[i] <= timeout)
+			continue;
+		if (job->sources[k].window > 1)
+			job->sources[k].window /= 2;
 		cm_debug(NODE_LOG, "chunk %zu of media=%s timed out at "
-			 "peer=%s", i, job->short_root,
-			 n->links[job->asked_by[i]].short_key);
+			 "peer=%s after %llu ms (timeout %llu ms)", i,
+			 job->short_root, l->short_key,
+			 (unsigned long long)(now - job->asked_at[i]),
+			 (unsigned long long)timeout);
 		chunk_return(n, job, i);
+		job->reasked[i] = true;
+		timed_out[k] = true;
 		expired = true;
 	}
+	for (size_t k = 0; expired && k < NODE_LINKS_MAX; k++)
+		if (timed_out[k])
+			node_rto_backoff(&n->links[k].chunk_rto);
 	if (expired && !good_source_exists(n, job, now))
 		job_failed(job);
 }
@@ -1179,6 +1241,7 @@ void node_media_on_link_down(node *n, node_link *l)
 {
 	size_t k = link_index(n, l);
 
+	memset(&l->chunk_rto, 0, sizeof(l->chunk_rto));
 	if (!n->jobs)
 		return;
 	for (size_t j = 0; j < CM_MEDIA_JOBS_MAX; j++) {
@@ -1194,8 +1257,10 @@ void node_media_on_link_down(node *n, node_link *l)
 		}
 		for (size_t i = 0; job->state && i < job->n_chunks; i++)
 			if (job->state[i] == CHUNK_ASKED &&
-			    job->asked_by[i] == k)
+			    job->asked_by[i] == k) {
 				chunk_return(n, job, i);
+				job->reasked[i] = true;
+			}
 		memset(&job->sources[k], 0, sizeof(job->sources[k]));
 		job->sources[k].window = CM_WIRE_CHUNKS_INFLIGHT;
 	}
@@ -1292,6 +1357,8 @@ static void on_chunk(node *n, node_link *l, const proto_wire_msg *m)
 		return;
 	}
 
+	if (!job->reasked[i])
+		node_rto_sample(&l->chunk_rto, now - job->asked_at[i]);
 	request_release(n, job, i);
 	write_chunk(n, job, i, m->data, m->data_len);
 	src->chunks++;
@@ -1386,9 +1453,11 @@ static json_t *job_peers_json(const node *n, const node_media_job *job,
 			continue;
 		json_array_append_new(
 			peers,
-			json_pack("{s:s, s:I, s:I, s:s}", "peer", l->short_key,
-				  "chunks", (json_int_t)src->chunks,
+			json_pack("{s:s, s:I, s:I, s:I, s:s}", "peer",
+				  l->short_key, "chunks", (json_int_t)src->chunks,
 				  "in_flight", (json_int_t)src->in_flight,
+				  "timeout_ms",
+				  (json_int_t)node_rto_timeout(&l->chunk_rto),
 				  "state", source_state(n, job, k, now)));
 	}
 	return peers;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zmq.h>
+
 #include "node_internal.h"
 
 static void send_not_found(node *n, node_link *l, proto_wire_missing what,
@@ -56,21 +58,44 @@ static bool served_manifest(node *n, const uint8_t *root)
 	return true;
 }
 
+/* Returns the size of chunk `index` of the media served last, whose
+ * manifest served_manifest loaded. */
+static size_t served_chunk_size(const node *n, uint64_t index)
+{
+	uint64_t rest = n->served_size - index * (uint64_t)CM_CHUNK_SIZE;
+
+	return rest < CM_CHUNK_SIZE ? (size_t)rest : CM_CHUNK_SIZE;
+}
+
+/* Sends chunk `index` of `root`. The chunk is read from the store straight
+ * into the message after its head, and ZeroMQ sends the message without
+ * a copy. */
 static void serve_chunk(node *n, node_link *l, const uint8_t *root,
 			uint64_t index)
 {
-	size_t len = 0, msg_len;
-	uint8_t *buf;
+	uint8_t head[PROTO_WIRE_CHUNK_HEAD_MAX];
+	size_t size, head_len, len = 0;
+	zmq_msg_t msg;
+	uint8_t *data;
 
-	if (!served_manifest(n, root) || index >= n->served_n ||
-	    store_chunk_get_cold(n->st, n->served_chunks[index],
-				 n->chunk_buf, CM_CHUNK_SIZE, &len)) {
+	if (!served_manifest(n, root) || index >= n->served_n) {
 		send_not_found(n, l, PROTO_WIRE_MISSING_CHUNK, root, index);
 		return;
 	}
-	if (proto_wire_chunk(root, index, n->chunk_buf, len, &buf,
-			     &msg_len) == CM_OK)
-		node_link_send(n, l, buf, msg_len);
+	size = served_chunk_size(n, index);
+	if (proto_wire_chunk_head(root, index, size, head, &head_len) ||
+	    zmq_msg_init_size(&msg, head_len + size) != 0)
+		return;
+	data = zmq_msg_data(&msg);
+	memcpy(data, head, head_len);
+	if (store_chunk_get_cold(n->st, n->served_chunks[index],
+				 data + head_len, size, &len) ||
+	    len != size) {
+		zmq_msg_close(&msg);
+		send_not_found(n, l, PROTO_WIRE_MISSING_CHUNK, root, index);
+		return;
+	}
+	node_link_send_msg(n, l, &msg);
 }
 
 void node_media_serve(node *n, node_link *l, const proto_wire_msg *m)

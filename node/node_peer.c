@@ -430,34 +430,62 @@ node_link *node_link_in(node *n, const uint8_t *routing_id, size_t len,
 	return slot;
 }
 
+/* Frees a buffer that node_link_send passed to ZeroMQ, once sent. */
+static void free_sent(void *data, void *hint)
+{
+	(void)hint;
+	free(data);
+}
+
 cm_err node_link_send(node *n, node_link *l, uint8_t *buf, size_t len)
 {
-	int rc;
+	zmq_msg_t msg;
 
-	if (l->dir == NODE_LINK_OUT && !l->dealer) {
+	if (zmq_msg_init_data(&msg, buf, len, free_sent, NULL) != 0) {
 		free(buf);
+		return cm_errf(CM_ERR_NOMEM, "message of %zu bytes to peer %s",
+			       len, l->short_key);
+	}
+	return node_link_send_msg(n, l, &msg);
+}
+
+cm_err node_link_send_msg(node *n, node_link *l, void *msg)
+{
+	size_t len = zmq_msg_size(msg);
+	size_t head_len = len < 2 ? len : 2;
+	uint8_t head[2] = {0};
+	int rc, error = 0;
+
+	/* The type is copied first, because ZeroMQ may free the data as
+	 * soon as it is sent. */
+	memcpy(head, zmq_msg_data(msg), head_len);
+	if (l->dir == NODE_LINK_OUT && !l->dealer) {
+		zmq_msg_close(msg);
 		return CM_ERR_TIMEOUT; /* between two dials */
 	}
 	if (l->dir == NODE_LINK_OUT) {
-		rc = zmq_send(l->dealer, buf, len, ZMQ_DONTWAIT);
+		rc = zmq_msg_send(msg, l->dealer, ZMQ_DONTWAIT);
 	} else {
 		rc = zmq_send(n->router, l->routing_id, l->routing_id_len,
 			      ZMQ_DONTWAIT | ZMQ_SNDMORE);
 		if (rc >= 0)
-			rc = zmq_send(n->router, buf, len, ZMQ_DONTWAIT);
+			rc = zmq_msg_send(msg, n->router, ZMQ_DONTWAIT);
 	}
-	if (rc >= 0)
-		node_link_sent(l, buf, len);
-	free(buf);
+	if (rc < 0) {
+		error = errno;
+		zmq_msg_close(msg);
+	} else {
+		node_link_sent(l, head, head_len);
+	}
 
-	if (rc < 0 && errno == EAGAIN)
+	if (error == EAGAIN)
 		return CM_ERR_TIMEOUT;
-	if (rc < 0 && errno == EHOSTUNREACH)
+	if (error == EHOSTUNREACH)
 		return cm_errf(CM_ERR_NOT_FOUND, "peer %s is gone",
 			       l->short_key);
-	if (rc < 0)
+	if (error)
 		return cm_errf(CM_ERR_ZMQ, "sending to peer %s: %s",
-			       l->short_key, zmq_strerror(errno));
+			       l->short_key, zmq_strerror(error));
 	l->stats.bytes_out += len;
 	return CM_OK;
 }

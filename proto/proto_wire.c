@@ -770,11 +770,13 @@ cm_err proto_wire_chunk_req(const uint8_t root[PROTO_HASH_LEN],
 	return writer_finish(&w, out, len);
 }
 
-cm_err proto_wire_chunk(const uint8_t root[PROTO_HASH_LEN], uint64_t index,
-			const uint8_t *data, size_t data_len, uint8_t **out,
-			size_t *len)
+cm_err proto_wire_chunk_head(const uint8_t root[PROTO_HASH_LEN],
+			     uint64_t index, size_t data_len,
+			     uint8_t head[PROTO_WIRE_CHUNK_HEAD_MAX],
+			     size_t *len)
 {
 	writer w;
+	cm_err err = CM_OK;
 
 	if (index >= CM_MANIFEST_CHUNKS_MAX || data_len > CM_CHUNK_SIZE)
 		return cm_errf(CM_ERR_USAGE, "chunk %llu of %zu bytes",
@@ -783,8 +785,39 @@ cm_err proto_wire_chunk(const uint8_t root[PROTO_HASH_LEN], uint64_t index,
 	writer_start(&w, PROTO_WIRE_CHUNK, 4);
 	write_bin(&w, root, PROTO_HASH_LEN);
 	w.failed |= msgpack_pack_uint64(&w.pk, index);
-	write_bin(&w, data, data_len);
-	return writer_finish(&w, out, len);
+	w.failed |= msgpack_pack_bin(&w.pk, data_len);
+	if (w.failed)
+		err = CM_ERR_NOMEM;
+	else if (w.buf.size > PROTO_WIRE_CHUNK_HEAD_MAX)
+		err = cm_errf(CM_ERR_USAGE, "CHUNK head of %zu bytes",
+			      w.buf.size);
+	if (!err) {
+		memcpy(head, w.buf.data, w.buf.size);
+		*len = w.buf.size;
+	}
+	msgpack_sbuffer_destroy(&w.buf);
+	return err;
+}
+
+cm_err proto_wire_chunk(const uint8_t root[PROTO_HASH_LEN], uint64_t index,
+			const uint8_t *data, size_t data_len, uint8_t **out,
+			size_t *len)
+{
+	uint8_t head[PROTO_WIRE_CHUNK_HEAD_MAX];
+	size_t head_len = 0;
+	cm_err err;
+
+	err = proto_wire_chunk_head(root, index, data_len, head, &head_len);
+	if (err)
+		return err;
+	*out = malloc(head_len + data_len);
+	if (!*out)
+		return CM_ERR_NOMEM;
+	memcpy(*out, head, head_len);
+	if (data_len > 0)
+		memcpy(*out + head_len, data, data_len);
+	*len = head_len + data_len;
+	return CM_OK;
 }
 
 cm_err proto_wire_not_found(proto_wire_missing missing,

@@ -195,6 +195,19 @@ cm_err proto_wire_chunk(const uint8_t root[PROTO_HASH_LEN], uint64_t index,
 			const uint8_t *data, size_t data_len, uint8_t **out,
 			size_t *len);
 
+/* Maximum size of a CHUNK head, in bytes. */
+#define PROTO_WIRE_CHUNK_HEAD_MAX 64
+
+/* Encodes the head of a CHUNK message that carries data_len bytes: the
+ * head followed by the data is the message that proto_wire_chunk builds,
+ * so a caller can read the data straight into the message after the head.
+ * Writes *len bytes (at most PROTO_WIRE_CHUNK_HEAD_MAX) into head.
+ * CM_ERR_USAGE as proto_wire_chunk. */
+cm_err proto_wire_chunk_head(const uint8_t root[PROTO_HASH_LEN],
+			     uint64_t index, size_t data_len,
+			     uint8_t head[PROTO_WIRE_CHUNK_HEAD_MAX],
+			     size_t *len);
+
 /* NOT_FOUND: the manifest of `root` (index 0) or chunk `index` of it. */
 cm_err proto_wire_not_found(proto_wire_missing missing,
 			    const uint8_t root[PROTO_HASH_LEN],

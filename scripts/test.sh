@@ -2,8 +2,9 @@
 # Builds clipmesh once optimised (to catch -O3 warnings), then with
 # AddressSanitizer and UndefinedBehaviorSanitizer, and
 # runs every test (unit tests and end-to-end tests with real processes),
-# then builds the libFuzzer harnesses with clang in build-fuzz and runs
-# each for at most 20000 inputs or 20 seconds, and last tests the Debian
+# then the tests labelled release in the optimised build. Then it builds
+# the libFuzzer harnesses with clang in build-fuzz and runs each for at
+# most 20000 inputs or 20 seconds, and last tests the Debian
 # package of the optimised build in fresh Debian 12 roots.
 # Usage: scripts/test.sh [extra ctest arguments for the first build]
 set -euo pipefail
@@ -33,6 +34,10 @@ CC=clang cmake -S . -B "$fuzz_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DCLIPMESH_FUZZ=ON >/dev/null
 cmake --build "$fuzz_build" --target fuzz_all -j"$(nproc)"
 (cd "$fuzz_build" && ctest --output-on-failure -R '^fuzz_')
+
+# Tests that need the optimised build's speed: the media test with a
+# 200 MB clip and ten SIGKILLs (label release).
+(cd build-release && ctest --output-on-failure -L release)
 
 # The .deb from the optimised build, installed with apt into fresh
 # Debian 12 roots made by debootstrap, and its mirror unit run under a

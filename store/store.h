@@ -260,7 +260,9 @@ cm_err store_chunks_put(store *s, size_t n,
  * that no manifest lists belongs to media freed since its fetch began
  * (evicted over the budget, or its clips removed), so it is skipped:
  * nothing would ever free it. Errors as store_chunks_put, and then no
- * chunk is stored.
+ * chunk is stored. After the commit, the file pages of the stored chunks
+ * are dropped from the page cache (posix_fadvise), so that a fetch does
+ * not fill it.
  */
 cm_err store_fetched_chunks_put(store *s, size_t n,
 				const uint8_t (*hashes)[PROTO_HASH_LEN],

@@ -5,6 +5,7 @@
 #include "store_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,12 +88,111 @@ cm_err store_chunks_put(store *s, size_t n,
 	return chunks_put(s, n, hashes, data, lens, NULL);
 }
 
+/* A range of the data file, in bytes. */
+typedef struct file_range {
+	uint64_t start;
+	uint64_t end;
+} file_range;
+
+/* Sets *r to the pages of the data file that value v, found in an open
+ * transaction, occupies. v is a chunk, which fills overflow pages of its
+ * own, so the range is widened to whole pages. False when v is not in
+ * the map. */
+static bool value_pages(const store *s, const MDB_val *v, uint64_t map_size,
+			uint64_t page, file_range *r)
+{
+	uintptr_t value = (uintptr_t)v->mv_data;
+	uint64_t offset;
+
+	if (value < s->map_base || value - s->map_base > map_size - v->mv_size)
+		return false;
+	offset = (uint64_t)(value - s->map_base);
+	r->start = offset & ~(page - 1);
+	r->end = (offset + v->mv_size + page - 1) & ~(page - 1);
+	return true;
+}
+
+/* Sorts ranges[0..n) by start and merges those that touch or overlap;
+ * returns the count left. */
+static size_t ranges_merge(file_range *ranges, size_t n)
+{
+	size_t out = 0;
+
+	for (size_t i = 1; i < n; i++) {
+		file_range r = ranges[i];
+		size_t j = i;
+
+		for (; j > 0 && ranges[j - 1].start > r.start; j--)
+			ranges[j] = ranges[j - 1];
+		ranges[j] = r;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (out > 0 && ranges[i].start <= ranges[out - 1].end) {
+			if (ranges[i].end > ranges[out - 1].end)
+				ranges[out - 1].end = ranges[i].end;
+			continue;
+		}
+		ranges[out++] = ranges[i];
+	}
+	return out;
+}
+
+/*
+ * Drops the file pages of the listed chunks from the page cache, after
+ * their commit synced them. Otherwise a fetch fills the page cache with
+ * media that is read again only when a peer requests it. On a virtual
+ * machine whose host backs guest memory lazily, the kernel's copy into
+ * newly allocated page-cache pages also cost a fetcher about as much CPU
+ * as the network transfer (bench/RESULTS.md). Pages freed here are
+ * reused by the next commit instead.
+ *
+ * The chunks of one commit mostly lie next to each other, and their
+ * ranges are merged first. Dropped one chunk at a time, nearly all pages
+ * stayed cached (Linux 6.18, ext4), most likely because the kernel keeps
+ * a large folio that reaches outside the range it is asked to drop.
+ * Errors are ignored: the pages then stay cached, which is only slower.
+ */
+static void chunks_uncache(store *s, size_t n,
+			   const uint8_t (*hashes)[PROTO_HASH_LEN],
+			   const bool *listed)
+{
+	file_range ranges[CM_MEDIA_WRITE_BATCH];
+	long page = sysconf(_SC_PAGESIZE);
+	MDB_txn *txn = NULL;
+	mdb_filehandle_t fd;
+	size_t count = 0;
+	MDB_envinfo info;
+	MDB_val v;
+
+	if (!s->map_base || page <= 0 || mdb_env_get_fd(s->env, &fd) ||
+	    mdb_env_info(s->env, &info) || store_txn_begin(s, false, &txn))
+		return;
+	for (size_t i = 0; i < n && count < CM_MEDIA_WRITE_BATCH; i++)
+		if (listed[i] &&
+		    store_db_get(s, txn, STORE_DB_CHUNKS, hashes[i],
+				 PROTO_HASH_LEN, &v) == CM_OK &&
+		    value_pages(s, &v, info.me_mapsize, (uint64_t)page,
+				&ranges[count]))
+			count++;
+	mdb_txn_abort(txn);
+
+	count = ranges_merge(ranges, count);
+	for (size_t i = 0; i < count; i++)
+		posix_fadvise(fd, (off_t)ranges[i].start,
+			      (off_t)(ranges[i].end - ranges[i].start),
+			      POSIX_FADV_DONTNEED);
+}
+
 cm_err store_fetched_chunks_put(store *s, size_t n,
 				const uint8_t (*hashes)[PROTO_HASH_LEN],
 				const uint8_t *const *data,
 				const size_t *lens, bool *listed)
 {
-	return chunks_put(s, n, hashes, data, lens, listed);
+	cm_err err = chunks_put(s, n, hashes, data, lens, listed);
+
+	if (!err)
+		chunks_uncache(s, n, hashes, listed);
+	return err;
 }
 
 cm_err store_chunk_put(store *s, const uint8_t hash[PROTO_HASH_LEN],

@@ -104,6 +104,62 @@ from_m=$(bytes_sent_to M "$fkey")
 pass "F fetched from both seeders (A: $from_a bytes, M: $from_m bytes)"
 stop F
 
+# --- a seeder that stalls mid-transfer ----------------------------------
+
+# H fetches from A and M; once H stored a few chunks, M is stopped with
+# SIGSTOP. The chunks that H requested from M must time out, or move to
+# A, after the timeout that H measured for M. That timeout stays far
+# below the 10 s after which a silent peer is dropped, and H completes
+# from A while M is still stopped. When H completed before the stop took
+# effect, or M had no request of H in flight, H starts over empty (at
+# most five rounds). The size of H's store file shows the first chunks
+# sooner than `status` does, which matters when the whole transfer takes
+# about a second.
+
+# Waits until the store file of home $1 is larger than $2 bytes.
+wait_store_over() {
+	local deadline=$((SECONDS + 60)) file="$WORK/$1/store/data.mdb"
+	until [ "$(stat -c %s "$file" 2>/dev/null || echo 0)" -gt "$2" ]; do
+		[ "$SECONDS" -lt "$deadline" ] ||
+			fail "timed out after 60s waiting for $1's store to pass $2 bytes"
+		sleep 0.01
+	done
+}
+
+# Prints the longest wait in ms after which H gave up a request to the
+# peer with short key $1 (0 when none did).
+longest_stall_wait() {
+	sed -n -e "s/.* at peer=$1 after \([0-9]*\) ms.*/\1/p" \
+		-e "s/.* from peer=$1 after \([0-9]*\) ms.*/\1/p" \
+		"$WORK/H.log" | sort -n | tail -n 1 | grep . || echo 0
+}
+
+mkey=$(short_key M)
+stall_ms=0
+for ((round = 1; round <= 5 && stall_ms == 0; round++)); do
+	rm -rf "$WORK/H" "$WORK/H.log"
+	new_home H
+	cm H follow "$akey"
+	# Started directly, not with start(), whose wait for the node's
+	# `status` reply can outlast a whole transfer.
+	"$CLIPMESH" --home "$WORK/H" node --log-level debug --media-max 1G \
+		--peer "$(addr_of A)" --peer "$(addr_of M)" >>"$WORK/H.log" 2>&1 &
+	NODE_PID[H]=$!
+	wait_store_over H $((4 * CHUNK))
+	kill -STOP "${NODE_PID[M]}"
+	held=$(($(stat -c %s "$WORK/H/store/data.mdb") / CHUNK))
+	wait_for 60 "the big media on H while M is stopped" has_media_of H "$big"
+	kill -CONT "${NODE_PID[M]}"
+	stall_ms=$(longest_stall_wait "$mkey")
+	echo "# round $round: M stopped at about $held of $total chunks," \
+		"requests to M given up after at most $stall_ms ms"
+	stop H
+done
+[ "$stall_ms" -gt 0 ] || fail "H never had a request in flight at the stopped M"
+[ "$stall_ms" -lt 5000 ] ||
+	fail "H waited $stall_ms ms for the stopped M; expected under 5000"
+pass "requests to a stopped seeder moved to the other after $stall_ms ms"
+
 # --- show while a fetch runs --------------------------------------------
 
 # Runs `show` on home $1 for clip $2 in a loop until its media is present
@@ -152,20 +208,22 @@ PY
 # G fetches the big clip from A while show reads G's store in a loop.
 # Once G stored some chunks, A is stopped with SIGSTOP, which keeps the
 # fetch half done until show has seen it so. Then A continues and G
-# completes.
+# completes. G starts as H did, and its store file shows the first
+# chunks.
 new_home G
 cm G follow "$akey"
 : >"$WORK/show.out"
-start G node --peer "$(addr_of A)" --media-max 1G
+"$CLIPMESH" --home "$WORK/G" node --log-level debug --media-max 1G \
+	--peer "$(addr_of A)" >>"$WORK/G.log" 2>&1 &
+NODE_PID[G]=$!
 show_while_fetching G "$big" "$WORK/show.out" 2>"$WORK/show.err" &
 reader=$!
-wait_for 60 "G to store its first chunks" has_chunks G 1
+wait_store_over G $((4 * CHUNK))
 kill -STOP "${NODE_PID[A]}"
 held=$(chunks_of G)
-if [ "$held" -lt "$total" ]; then
-	wait_for 60 "show to see G's fetch half done" \
-		grep -q partial "$WORK/show.out"
-fi
+[ "$held" -lt "$total" ] ||
+	fail "G stored all $total chunks before A was stopped"
+wait_for 60 "show to see G's fetch half done" grep -q partial "$WORK/show.out"
 kill -CONT "${NODE_PID[A]}"
 wait "$reader" || fail "show on G during the fetch: $(cat "$WORK/show.err")"
 has_media_of G "$big" || fail "G lacks the big media after show saw it present"
@@ -174,14 +232,14 @@ partial=$(grep -c partial "$WORK/show.out" || true)
 pass "show read G's store consistently $reads times, $partial mid-transfer (A stopped at $held of $total chunks)"
 stop G
 
-# R is killed a random time after each start, between 10% and 70% of
-# the time that F took for the chunks R still lacks, until KILLS kills
-# landed mid-transfer (at most 4 * KILLS rounds). When R completed before
-# a kill, its home starts over empty so that the next kill has a
-# transfer to interrupt. The delays adapt to the speed seen: a kill that
-# came after the transfer ended halves them, one that came before the
-# first chunk makes them half as long again, so that a machine faster or
-# slower than during F's fetch still gets kills mid-transfer.
+# After each start, R is killed once its store file grew by a chunk, at a
+# random delay of up to 60% of the time that F took for the chunks R
+# still lacks. This repeats until KILLS kills landed mid-transfer, in at
+# most 4 * KILLS rounds. A kill lands when R stored chunks since its start and not all
+# of them. When R completed before a kill, its home starts over empty so
+# that the next kill has a transfer to interrupt, and the delays halve,
+# so that a machine faster than during F's fetch still gets kills
+# mid-transfer.
 # Succeeds once R.log holds more fetch starts than N.
 fetch_started() {
 	[ "$(grep -c "fetching media=" "$WORK/R.log" || true)" -gt "$1" ]
@@ -199,31 +257,34 @@ for ((k = 1; k <= 4 * KILLS && landed < KILLS; k++)); do
 		cm R follow "$akey"
 		got=0
 	fi
+	before=$got
+	size=$(stat -c %s "$WORK/R/store/data.mdb" 2>/dev/null || echo 0)
 	touch "$WORK/R.log"
 	fetches=$(grep -c "fetching media=" "$WORK/R.log" || true)
 	"$CLIPMESH" --home "$WORK/R" node --log-level debug --media-max 1G \
 		--peer "$(addr_of A)" --peer "$(addr_of M)" \
 		>>"$WORK/R.log" 2>&1 &
 	pid=$!
-	# The delay counts from the start of the fetch, not of the process.
 	wait_for 30 "R to start fetching" fetch_started "$fetches"
-	delay_ms=$((took_ms * (total - got) / total * (10 + RANDOM % 60) / 100 \
+	wait_store_over R $((size + CHUNK))
+	delay_ms=$((took_ms * (total - got) / total * (RANDOM % 60) / 100 \
 		* scale / 100))
 	sleep "$((delay_ms / 1000)).$(printf %03d $((delay_ms % 1000)))"
 	kill -KILL "$pid"
 	wait "$pid" 2>/dev/null || true
 	got=$(chunks_of R)
-	[ "$got" -gt 0 ] && [ "$got" -lt "$total" ] && landed=$((landed + 1))
+	[ "$got" -gt "$before" ] && [ "$got" -lt "$total" ] &&
+		landed=$((landed + 1))
 	[ "$got" -eq "$total" ] && scale=$((scale / 2 > 1 ? scale / 2 : 1))
-	[ "$got" -eq 0 ] && scale=$((scale * 3 / 2))
 	echo "# kill $k after $delay_ms ms at $got of $total chunks"
 done
 start R node --peer "$(addr_of A)" --peer "$(addr_of M)" --media-max 1G
 wait_for 90 "the big media on R" has_media_of R "$big"
 cm R media get "$big" -o "$WORK/r-big.mp4"
 cmp "$WORK/big.mp4" "$WORK/r-big.mp4" || fail "media on R differs after the kills"
+[ "$landed" -ge "$KILLS" ] ||
+	fail "only $landed of $KILLS kills landed mid-transfer in $((k - 1)) rounds"
 pass "R resumed after $landed SIGKILLs mid-transfer and is byte-identical"
-[ "$landed" -gt 0 ] || fail "no kill landed mid-transfer"
 grep -q "resuming media=" "$WORK/R.log" ||
 	fail "R never reported resuming from stored chunks"
 pass "R resumed from the chunks it had stored"

@@ -1,6 +1,6 @@
 /* Unit tests of node/ peer discipline: token buckets, scores, the ban
- * table, allow-list files and the ZAP handler; and of peers' clock
- * offsets. */
+ * table, allow-list files and the ZAP handler; of peers' clock offsets;
+ * and of the per-peer chunk request timeout. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -597,6 +597,71 @@ static void clock_hello_then_ping(void **state)
 	clock_node_free(n);
 }
 
+static void rto_starts_at_initial(void **state)
+{
+	node_rto r = {0};
+
+	(void)state;
+	assert_int_equal(node_rto_timeout(&r), CM_CHUNK_TIMEOUT_INITIAL_MS);
+}
+
+/* Steady 40 ms responses: the timeout converges to the floor. */
+static void rto_steady_peer_gets_floor(void **state)
+{
+	node_rto r = {0};
+
+	(void)state;
+	for (int i = 0; i < 50; i++)
+		node_rto_sample(&r, 40);
+	assert_int_equal(r.srtt_ms, 40);
+	assert_int_equal(node_rto_timeout(&r), CM_CHUNK_TIMEOUT_MIN_MS);
+}
+
+/* Responses alternating between 500 and 1,500 ms: srtt + 4 deviations
+ * lies well above the mean and below the ceiling. */
+static void rto_jittery_peer_above_mean(void **state)
+{
+	node_rto r = {0};
+	uint64_t timeout;
+
+	(void)state;
+	for (int i = 0; i < 100; i++)
+		node_rto_sample(&r, i % 2 ? 1500 : 500);
+	timeout = node_rto_timeout(&r);
+	assert_in_range(r.srtt_ms, 800, 1200);
+	assert_in_range(timeout, 2500, CM_CHUNK_TIMEOUT_MAX_MS - 1);
+}
+
+static void rto_slow_peer_capped(void **state)
+{
+	node_rto r = {0};
+
+	(void)state;
+	for (int i = 0; i < 10; i++)
+		node_rto_sample(&r, 60000);
+	assert_int_equal(node_rto_timeout(&r), CM_CHUNK_TIMEOUT_MAX_MS);
+}
+
+/* Each backoff doubles up to the ceiling; a new sample derives the
+ * timeout from the measurements again. */
+static void rto_backoff_doubles_then_resets(void **state)
+{
+	node_rto r = {0};
+
+	(void)state;
+	for (int i = 0; i < 50; i++)
+		node_rto_sample(&r, 40);
+	node_rto_backoff(&r);
+	assert_int_equal(node_rto_timeout(&r), 2 * CM_CHUNK_TIMEOUT_MIN_MS);
+	node_rto_backoff(&r);
+	assert_int_equal(node_rto_timeout(&r), 4 * CM_CHUNK_TIMEOUT_MIN_MS);
+	for (int i = 0; i < 10; i++)
+		node_rto_backoff(&r);
+	assert_int_equal(node_rto_timeout(&r), CM_CHUNK_TIMEOUT_MAX_MS);
+	node_rto_sample(&r, 40);
+	assert_int_equal(node_rto_timeout(&r), CM_CHUNK_TIMEOUT_MIN_MS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -623,6 +688,11 @@ int main(void)
 		cmocka_unit_test(clock_now_shifted),
 		cmocka_unit_test(clock_window_keeps_max),
 		cmocka_unit_test(clock_hello_then_ping),
+		cmocka_unit_test(rto_starts_at_initial),
+		cmocka_unit_test(rto_steady_peer_gets_floor),
+		cmocka_unit_test(rto_jittery_peer_above_mean),
+		cmocka_unit_test(rto_slow_peer_capped),
+		cmocka_unit_test(rto_backoff_doubles_then_resets),
 	};
 
 	if (sodium_init() < 0)

@@ -11,7 +11,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1450,6 +1454,106 @@ static void media_cold_read(void **state)
 	free(buf);
 }
 
+/* Returns how many pages of the file at `path` are in the page cache,
+ * and their total in *pages. */
+static size_t file_pages_cached(const char *path, size_t *pages)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned char *vec;
+	size_t cached = 0;
+	struct stat st;
+	void *map;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_true(page > 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	*pages = ((size_t)st.st_size + (size_t)page - 1) / (size_t)page;
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(map != MAP_FAILED);
+	vec = malloc(*pages);
+	assert_non_null(vec);
+	assert_int_equal(mincore(map, (size_t)st.st_size, vec), 0);
+	for (size_t i = 0; i < *pages; i++)
+		cached += vec[i] & 1;
+	free(vec);
+	munmap(map, (size_t)st.st_size);
+	close(fd);
+	return cached;
+}
+
+/* Fetched chunks stored in batches leave the page cache after their
+ * commit and read back unchanged. On tmpfs, whose pages are the files
+ * themselves, only the reads are checked. */
+static void media_fetched_leave_page_cache(void **state)
+{
+	enum { CHUNKS = 64, BATCH = 16 };
+	fixture *f = *state;
+	uint64_t size = (uint64_t)CHUNKS * CM_CHUNK_SIZE;
+	uint8_t (*hashes)[PROTO_HASH_LEN] = malloc(CHUNKS * PROTO_HASH_LEN);
+	uint8_t *media = malloc(size);
+	uint8_t *buf = malloc(CM_CHUNK_SIZE);
+	uint8_t root[PROTO_HASH_LEN];
+	const uint8_t *data[BATCH];
+	size_t lens[BATCH], len = 0, pages = 0, cached;
+	bool listed[BATCH];
+	char path[128];
+	struct statfs fs;
+
+	assert_non_null(hashes);
+	assert_non_null(media);
+	assert_non_null(buf);
+	for (uint64_t i = 0; i < size; i++)
+		media[i] = (uint8_t)((i * 7) % 251);
+	for (size_t i = 0; i < CHUNKS; i++)
+		proto_chunk_hash(media + i * CM_CHUNK_SIZE, CM_CHUNK_SIZE,
+				 hashes[i]);
+	proto_media_root((const uint8_t(*)[PROTO_HASH_LEN])hashes, CHUNKS,
+			 size, root);
+	assert_int_equal(store_media_index_ensure(f->s), CM_OK);
+	assert_int_equal(store_manifest_put(f->s, root, size,
+					    (const uint8_t(*)[PROTO_HASH_LEN])
+						    hashes,
+					    CHUNKS),
+			 CM_OK);
+
+	for (size_t first = 0; first < CHUNKS; first += BATCH) {
+		for (size_t i = 0; i < BATCH; i++) {
+			data[i] = media + (first + i) * CM_CHUNK_SIZE;
+			lens[i] = CM_CHUNK_SIZE;
+		}
+		assert_int_equal(store_fetched_chunks_put(
+					 f->s, BATCH,
+					 (const uint8_t(*)[PROTO_HASH_LEN])
+						 hashes + first,
+					 data, lens, listed),
+				 CM_OK);
+		for (size_t i = 0; i < BATCH; i++)
+			assert_true(listed[i]);
+	}
+
+	/* 64 chunks fill 4,160 pages. What stays cached is mostly B-tree
+	 * pages and the pages at the edges of each commit's range. */
+	snprintf(path, sizeof(path), "%s/data.mdb", f->dir);
+	cached = file_pages_cached(path, &pages);
+	assert_int_equal(statfs(f->dir, &fs), 0);
+	if (fs.f_type != 0x01021994) /* TMPFS_MAGIC */
+		assert_in_range(cached, 0, pages / 4);
+
+	for (size_t i = 0; i < CHUNKS; i++) {
+		assert_int_equal(store_chunk_get(f->s, hashes[i], buf,
+						 CM_CHUNK_SIZE, &len),
+				 CM_OK);
+		assert_int_equal(len, CM_CHUNK_SIZE);
+		assert_memory_equal(buf, media + i * CM_CHUNK_SIZE,
+				    CM_CHUNK_SIZE);
+	}
+	assert_true(store_media_complete(f->s, root));
+	free(hashes);
+	free(media);
+	free(buf);
+}
+
 /* Empty media has no chunks: its manifest alone makes it complete. */
 static void media_empty(void **state)
 {
@@ -2353,6 +2457,7 @@ int main(void)
 		STORE_TEST(media_manifest),
 		STORE_TEST(media_fetched_unlisted),
 		STORE_TEST(media_cold_read),
+		STORE_TEST(media_fetched_leave_page_cache),
 		STORE_TEST(media_empty),
 		STORE_TEST(follows),
 		STORE_TEST(peers),

@@ -728,6 +728,52 @@ static void roundtrip_largest_messages(void **state)
 	free(ids);
 }
 
+/* A CHUNK head followed by the data decodes to the chunk, for each size
+ * class of msgpack's bin header and of the index. */
+static void chunk_head_then_data_decodes(void **state)
+{
+	static const size_t sizes[] = {1, 255, 256, 65535, 65536,
+				       CM_CHUNK_SIZE};
+	static const uint64_t indices[] = {0, 127, 128, 255, 256,
+					   CM_MANIFEST_CHUNKS_MAX - 1};
+	uint8_t *msg = malloc(PROTO_WIRE_CHUNK_HEAD_MAX + CM_CHUNK_SIZE);
+	uint8_t *chunk = malloc(CM_CHUNK_SIZE);
+	size_t head_len;
+	proto_wire_msg m;
+
+	(void)state;
+	assert_non_null(msg);
+	assert_non_null(chunk);
+	for (size_t b = 0; b < CM_CHUNK_SIZE; b++)
+		chunk[b] = (uint8_t)(b * 131 + 7);
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		for (size_t i = 0; i < sizeof(indices) / sizeof(indices[0]);
+		     i++) {
+			assert_err(proto_wire_chunk_head(root, indices[i],
+							 sizes[s], msg,
+							 &head_len),
+				   CM_OK);
+			memcpy(msg + head_len, chunk, sizes[s]);
+			assert_err(proto_wire_decode(msg, head_len + sizes[s],
+						     &m),
+				   CM_OK);
+			assert_int_equal(m.type, PROTO_WIRE_CHUNK);
+			assert_memory_equal(m.root, root, 32);
+			assert_int_equal(m.index, indices[i]);
+			assert_int_equal(m.data_len, sizes[s]);
+			assert_memory_equal(m.data, chunk, sizes[s]);
+		}
+	}
+	assert_err(proto_wire_chunk_head(root, 0, CM_CHUNK_SIZE + 1, msg,
+					 &head_len),
+		   CM_ERR_USAGE);
+	assert_err(proto_wire_chunk_head(root, CM_MANIFEST_CHUNKS_MAX,
+					 CM_CHUNK_SIZE, msg, &head_len),
+		   CM_ERR_USAGE);
+	free(chunk);
+	free(msg);
+}
+
 /* ---- peer addresses ---- */
 
 static void addr_parse_valid(void **state)
@@ -836,6 +882,7 @@ int main(void)
 		cmocka_unit_test(decode_bad_layout),
 		cmocka_unit_test(encode_rejects_over_limit),
 		cmocka_unit_test(roundtrip_largest_messages),
+		cmocka_unit_test(chunk_head_then_data_decodes),
 		cmocka_unit_test(addr_parse_valid),
 		cmocka_unit_test(addr_parse_invalid),
 		cmocka_unit_test(addr_format_roundtrip),
