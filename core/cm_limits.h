@@ -97,6 +97,10 @@
 #define CM_RECON_FETCH_STALL_MS 3000         /* no requested record for this
 						long: the rest count as lost,
 						and the next session asks */
+#define CM_RECON_REFUSED_MS (10 * 60 * 1000) /* a record that a peer sent
+						and this node rejected is
+						not requested from that
+						peer again for this long */
 #define CM_RECON_FETCH_MAX 131072            /* ids a link lists to request:
 						two answers of 2 MiB */
 

@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <sodium.h>
 #include <zmq.h>
 
 #include "cm_home.h"
@@ -591,6 +592,7 @@ cm_err node_run(const node_config *cfg)
 	if (!n)
 		return CM_ERR_NOMEM;
 	n->cfg = cfg;
+	randombytes_buf(n->refused_salt, sizeof(n->refused_salt));
 	resolve_limits(&cfg->limits, &n->limits);
 	n->lock_fd = -1;
 	stop_signal = 0;

@@ -255,6 +255,8 @@ void node_reject(node *n, node_link *l, const char *what, cm_err reason,
 	char short_id[9] = "-";
 
 	n->rejected[reason]++;
+	if (l && id && strcmp(what, "record") == 0)
+		node_sync_refused(n, l, id, reason);
 	if (l) {
 		cm_strlcpy(l->stats.last_error, cm_err_name(reason),
 			   sizeof(l->stats.last_error));

@@ -26,6 +26,8 @@
 #define NODE_LINKS_MAX (2 * CM_PEERS_MAX)
 #define NODE_KNOWN_IDS 2048          /* per link, ids the peer has */
 #define NODE_WANTS 8192              /* ids requested and not received */
+#define NODE_REFUSED 4096            /* (peer, id) pairs of rejected
+				      * records, not requested again */
 #define NODE_IP_MAX 64               /* an IPv4 or IPv6 address as text */
 
 /* --- node_rate.c: token buckets and scores ----------------------------- */
@@ -534,6 +536,17 @@ typedef struct node {
 	 * node_link_receive, so that a chunk can keep its bytes without a
 	 * copy (node_media_writer_put). */
 	void *rx_msg;
+
+	/* Records that a peer sent and this node rejected, so that
+	 * reconciliation with that peer does not ask for them again until
+	 * `until` (node_sync.c). Direct-mapped by a hash of the peer's key
+	 * and the id, keyed with a random salt so that no peer can aim at
+	 * another peer's entries. */
+	struct node_refused {
+		uint64_t tag;               /* 0: free */
+		uint64_t until;             /* monotonic ms */
+	} refused[NODE_REFUSED];
+	uint8_t refused_salt[16];
 } node;
 
 /* --- node_zap.c: the ZAP handler ---------------------------------------- */
@@ -813,6 +826,13 @@ void node_sync_on_want(node *n, node_link *l, const proto_wire_msg *m);
 
 /* Frees the link's reconciliation state. */
 void node_sync_drop(node_link *l);
+
+/* Notes that the peer of link l sent record `id` and that this node
+ * rejected it for `reason`, so that reconciliation does not request it
+ * from that peer again for CM_RECON_REFUSED_MS. Reasons that say
+ * nothing about the record (no memory, a full store) note nothing. */
+void node_sync_refused(node *n, const node_link *l,
+		       const uint8_t id[PROTO_ID_LEN], cm_err reason);
 
 /* --- node_gossip.c: announce-then-fetch gossip ------------------------- */
 

@@ -14,7 +14,10 @@
  * WANT and receives RECORDS, which node_ingest stores and pushes on. An
  * id known as retracted is counted as a rejected record instead, so that
  * a retracted clip gets the same verdict from reconciliation as from
- * gossip.
+ * gossip. A record that the peer sent and this node rejected is not
+ * requested from that peer again for CM_RECON_REFUSED_MS (n->refused):
+ * otherwise each session would find it missing, request it, and start
+ * the next session a few seconds later.
  *
  * A link holds at most one session per direction. A new RECON_START from
  * the peer replaces its old session, but not within
@@ -460,13 +463,74 @@ static void reject_retracted(node *n, node_link *l, const uint8_t *id)
 	node_reject(n, l, "record", CM_ERR_RETRACTED, id);
 }
 
-/* Adds the listed ids that we neither store nor know as retracted to the
- * ids to request, and requests what the window allows. */
+/* Returns the nonzero tag of (l's peer, id) in n->refused. */
+static uint64_t refused_tag(const node *n, const node_link *l,
+			    const uint8_t id[PROTO_ID_LEN])
+{
+	uint8_t in[NODE_KEY_LEN + PROTO_ID_LEN], out[crypto_shorthash_BYTES];
+	uint64_t tag;
+
+	memcpy(in, l->key, NODE_KEY_LEN);
+	memcpy(in + NODE_KEY_LEN, id, PROTO_ID_LEN);
+	crypto_shorthash(out, in, sizeof(in), n->refused_salt);
+	memcpy(&tag, out, sizeof(tag));
+	return tag ? tag : 1;
+}
+
+/* True for rejections that come from the record itself, so that asking
+ * the same peer again would bring the same verdict. */
+static bool refusal_lasts(cm_err reason)
+{
+	switch (reason) {
+	case CM_ERR_NOMEM:
+	case CM_ERR_IO:
+	case CM_ERR_USAGE:
+	case CM_ERR_STORE:
+	case CM_ERR_STORE_FULL:
+	case CM_ERR_ZMQ:
+	case CM_ERR_TIMEOUT:
+	case CM_ERR_NOT_FOUND:
+	case CM_ERR_MEDIA_MISSING:
+	case CM_ERR_DUPLICATE:
+		return false;
+	default:
+		return true;
+	}
+}
+
+void node_sync_refused(node *n, const node_link *l,
+		       const uint8_t id[PROTO_ID_LEN], cm_err reason)
+{
+	uint64_t tag;
+	struct node_refused *r;
+
+	if (!refusal_lasts(reason))
+		return;
+	tag = refused_tag(n, l, id);
+	r = &n->refused[tag % NODE_REFUSED];
+	r->tag = tag;
+	r->until = cm_mono_ms() + CM_RECON_REFUSED_MS;
+}
+
+/* True when l's peer sent record id lately and this node rejected it. */
+static bool was_refused(const node *n, const node_link *l,
+			const uint8_t id[PROTO_ID_LEN], uint64_t now)
+{
+	uint64_t tag = refused_tag(n, l, id);
+	const struct node_refused *r = &n->refused[tag % NODE_REFUSED];
+
+	return r->tag == tag && now < r->until;
+}
+
+/* Adds the listed ids that we neither store nor know as retracted, and
+ * that the peer did not send us lately only to be rejected, to the ids
+ * to request, and requests what the window allows. */
 static cm_err request_missing(node *n, node_link *l, sync_session *ss)
 {
 	proto_recon_session *r = &ss->recon;
 	sync_fetch *f = &l->sync->fetch;
-	size_t k = 0, left = 0;
+	size_t k = 0, left = 0, refused = 0;
+	uint64_t now = cm_mono_ms();
 
 	if (f->head > 0) {
 		memmove(f->ids, f->ids + f->head * PROTO_ID_LEN,
@@ -494,6 +558,10 @@ static cm_err request_missing(node *n, node_link *l, sync_session *ss)
 
 		if (store_has(n->st, id))
 			continue;
+		if (was_refused(n, l, id, now)) {
+			refused++;
+			continue;
+		}
 		if (store_is_retracted(n->st, id, NULL)) {
 			reject_retracted(n, l, id);
 			continue;
@@ -511,6 +579,10 @@ static cm_err request_missing(node *n, node_link *l, sync_session *ss)
 	if (k > 0)
 		cm_debug(NODE_LOG, "asking peer=%s for %zu records", l->short_key,
 			 k);
+	if (refused > 0)
+		cm_debug(NODE_LOG, "not asking peer=%s again for %zu records "
+			 "that it sent and this node rejected", l->short_key,
+			 refused);
 	if (left > 0)
 		cm_debug(NODE_LOG, "%zu records of peer=%s left for the next "
 			 "session: %d ids wait to be requested", left,

@@ -109,6 +109,41 @@ static int handshake(corpus_peer *p)
 	}
 }
 
+/* Sets pub_z85 and sec_z85 to a fresh key pair or, when CORPUS_PEER_KEY
+ * names a file, to the pair in it, writing a fresh one there first when
+ * the file does not exist. Returns 0 on success. */
+static int load_keys(const corpus_peer *p, char pub_z85[41], char sec_z85[41])
+{
+	const char *path = getenv("CORPUS_PEER_KEY");
+	FILE *f;
+	int rc = -1;
+
+	if (path == NULL || *path == '\0')
+		return zmq_curve_keypair(pub_z85, sec_z85);
+	f = fopen(path, "r");
+	if (f != NULL) {
+		if (fscanf(f, "%40s %40s", pub_z85, sec_z85) == 2 &&
+		    strlen(pub_z85) == 40 && strlen(sec_z85) == 40)
+			rc = 0;
+		fclose(f);
+		if (rc != 0)
+			fprintf(stderr, "%s: invalid key file %s: expected two "
+				"Z85 keys of 40 characters\n", p->prog, path);
+		return rc;
+	}
+	if (zmq_curve_keypair(pub_z85, sec_z85) != 0)
+		return -1;
+	f = fopen(path, "w");
+	if (f == NULL || fprintf(f, "%s\n%s\n", pub_z85, sec_z85) < 0) {
+		fprintf(stderr, "%s: cannot write key file %s: %s\n", p->prog,
+			path, strerror(errno));
+		if (f != NULL)
+			fclose(f);
+		return -1;
+	}
+	return fclose(f) == 0 ? 0 : -1;
+}
+
 int corpus_peer_open(corpus_peer *p, const char *prog, const char *address)
 {
 	char endpoint[256], pub_z85[41], sec_z85[41];
@@ -127,7 +162,7 @@ int corpus_peer_open(corpus_peer *p, const char *prog, const char *address)
 
 	p->ctx = zmq_ctx_new();
 	p->sock = p->ctx ? zmq_socket(p->ctx, ZMQ_DEALER) : NULL;
-	if (p->sock == NULL || zmq_curve_keypair(pub_z85, sec_z85) != 0 ||
+	if (p->sock == NULL || load_keys(p, pub_z85, sec_z85) != 0 ||
 	    zmq_z85_decode(p->pub, pub_z85) == NULL ||
 	    zmq_setsockopt(p->sock, ZMQ_CURVE_SERVERKEY, server_key, 32) ||
 	    zmq_setsockopt(p->sock, ZMQ_CURVE_PUBLICKEY, pub_z85, 40) ||

@@ -2,7 +2,10 @@
  * corpus_peer.h - the minimal CURVE peer that push_records and
  * recon_records use to hand corpus records to a running clipmesh node.
  *
- * The peer connects with a fresh key pair, sends a HELLO with an empty
+ * The peer connects with a fresh key pair (or, when the environment
+ * variable CORPUS_PEER_KEY names a file, the key pair kept in that file,
+ * made on first use, so that several runs are one peer to the node),
+ * sends a HELLO with an empty
  * interest, so that the node sends it no records, and waits for the
  * node's HELLO. Records are framed by hand, not with
  * proto_wire_records(), so that records over the size limit reach the

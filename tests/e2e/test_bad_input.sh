@@ -334,6 +334,23 @@ start N mirror
 ADDR[N]=$(addr_of N)
 check_peer_entry recon N "$RECON" reconciliation
 
+# ---- a rejected record is not requested again from its peer ----
+# One peer (its key kept by CORPUS_PEER_KEY) offers a clip dated in 2100
+# twice. N requests and rejects it the first time. The second time N does
+# not request it and counts nothing. A peer with another key is still
+# asked, so one peer cannot hide a record from the others.
+future=$CORPUS/time-year-2100.rec
+export CORPUS_PEER_KEY=$WORK/refused-peer.key
+got=$(recon_verdict N "$future")
+[ "$got" = future ] || fail "first offer of $future: expected future, got $got"
+got=$(recon_verdict N "$future")
+[ "$got" = not-requested ] ||
+	fail "second offer by the same peer: expected not-requested, got $got"
+unset CORPUS_PEER_KEY
+got=$(recon_verdict N "$future")
+[ "$got" = future ] || fail "offer by another peer: expected future, got $got"
+pass "a record a peer sent and N rejected is not requested from that peer again"
+
 [ "$MISMATCHES" -eq 0 ] || fail "$MISMATCHES verdicts differ from tests/corpus/records/index.tsv"
 for gap in $KNOWN_GAPS; do
 	case " $GAPS_SEEN " in
