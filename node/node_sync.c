@@ -477,11 +477,10 @@ static uint64_t refused_tag(const node *n, const node_link *l,
 	return tag ? tag : 1;
 }
 
-/* True for rejections that come from the record itself, so that asking
- * the same peer again would bring the same verdict. */
-static bool refusal_lasts(cm_err reason)
+/* True when err blames the peer's message rather than this node. */
+static bool peer_fault(cm_err err)
 {
-	switch (reason) {
+	switch (err) {
 	case CM_ERR_NOMEM:
 	case CM_ERR_IO:
 	case CM_ERR_USAGE:
@@ -490,12 +489,18 @@ static bool refusal_lasts(cm_err reason)
 	case CM_ERR_ZMQ:
 	case CM_ERR_TIMEOUT:
 	case CM_ERR_NOT_FOUND:
-	case CM_ERR_MEDIA_MISSING:
-	case CM_ERR_DUPLICATE:
 		return false;
 	default:
 		return true;
 	}
+}
+
+/* True for rejections that come from the record itself, so that asking
+ * the same peer again would bring the same verdict. */
+static bool refusal_lasts(cm_err reason)
+{
+	return peer_fault(reason) && reason != CM_ERR_MEDIA_MISSING &&
+	       reason != CM_ERR_DUPLICATE;
 }
 
 void node_sync_refused(node *n, const node_link *l,
@@ -589,24 +594,6 @@ static cm_err request_missing(node *n, node_link *l, sync_session *ss)
 			 l->short_key, CM_RECON_FETCH_MAX);
 	fetch_pump(n, l);
 	return CM_OK;
-}
-
-/* True when err blames the peer's message rather than this node. */
-static bool peer_fault(cm_err err)
-{
-	switch (err) {
-	case CM_ERR_NOMEM:
-	case CM_ERR_IO:
-	case CM_ERR_USAGE:
-	case CM_ERR_STORE:
-	case CM_ERR_STORE_FULL:
-	case CM_ERR_ZMQ:
-	case CM_ERR_TIMEOUT:
-	case CM_ERR_NOT_FOUND:
-		return false;
-	default:
-		return true;
-	}
 }
 
 /* Logs the end of a session and adds it to the link's statistics. */
