@@ -371,6 +371,12 @@ void node_sync_start(node *n, node_link *l)
 		err = start_session(n, l, ss);
 	}
 	l->next_sync = now + n->limits.sync_interval_ms;
+	if (err == CM_ERR_NOT_FOUND) {
+		/* The peer closed its connection; its link goes soon. */
+		cm_debug(NODE_LOG, "not starting reconciliation with peer=%s: "
+			 "%s", l->short_key, cm_err_detail());
+		return;
+	}
 	if (err) {
 		cm_error(NODE_LOG, "starting reconciliation with peer=%s "
 			 "failed: %s (%s)", l->short_key, cm_err_name(err),
