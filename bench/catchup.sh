@@ -11,6 +11,8 @@
 # usage: bench/catchup.sh [N]   (default 1000000)
 # env:   CATCHUP_PERF=1 records the mirror with `perf record -g` into
 #        the work folder and prints `perf report` top entries.
+#        CATCHUP_BIN=FILE runs the mirror from that clipmesh binary (an
+#        older build, to compare with in the same conditions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
@@ -70,6 +72,10 @@ by_name["ended"] = total - sum(by_name.values())
 print(", ".join("%s %.1f" % kv for kv in by_name.most_common()))
 PY
 }
+# Prints the bytes that process PID passed to write system calls.
+written_bytes() {
+	awk '/^wchar/ { print $2 }' "/proc/$1/io"
+}
 # Prints the seconds that the threads of process PID waited for a CPU.
 cpu_wait_seconds() {
 	cat /proc/"$1"/task/*/schedstat |
@@ -100,7 +106,7 @@ source_addr=$("$bin" --home "$source_home" id --listen "$source_ep")
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 source_cpu_before=$(cpu_seconds "$source_pid")
 start=$(now)
-"$bin" --home "$work/mirror" mirror --listen "tcp://127.0.0.1:$(free_port)" \
+"${CATCHUP_BIN:-$bin}" --home "$work/mirror" mirror --listen "tcp://127.0.0.1:$(free_port)" \
 	--peer "$source_addr" --log-level "${CATCHUP_LOG:-warn}" >"$work/mirror.log" 2>&1 &
 mirror_pid=$!
 pids+=("$mirror_pid")
@@ -123,6 +129,7 @@ done
 end=$(now)
 mirror_cpu=$(cpu_seconds "$mirror_pid")
 mirror_threads=$(thread_cpu "$mirror_pid")
+mirror_written=$(written_bytes "$mirror_pid")
 source_cpu=$(python3 -c "print(round($(cpu_seconds "$source_pid") - $source_cpu_before, 1))")
 mirror_rss=$(anon_rss_mib "$mirror_pid")
 mirror_wait=$(cpu_wait_seconds "$mirror_pid")
@@ -159,7 +166,8 @@ printf '| (same) | | %s verifies/s (libsodium, 1 core) | %s |\n' \
 	"$verify_one" "$(python3 -c "print(round($rate / $verify_one, 3))")"
 printf '\nmirror: %s CPU s, %s s waiting for a CPU, %s MiB anonymous RSS;' \
 	"$mirror_cpu" "$mirror_wait" "$mirror_rss"
-printf ' CPU s by thread: %s;' "$mirror_threads"
+printf ' CPU s by thread: %s; %s bytes written per clip;' \
+	"$mirror_threads" "$((mirror_written / n))"
 printf ' source: %s CPU s;' "$source_cpu"
 printf ' reconciliation: %s sessions, %s rounds, %s bytes\n' \
 	"$sessions" "$rounds" "$recon_bytes"
