@@ -11,6 +11,8 @@
 # usage: bench/catchup.sh [N]   (default 1000000)
 # env:   CATCHUP_PERF=1 records the mirror with `perf record -g` into
 #        the work folder and prints `perf report` top entries.
+#        CATCHUP_BIN=FILE runs the mirror from that clipmesh binary (an
+#        older build, to compare with in the same conditions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
@@ -49,6 +51,31 @@ PY
 anon_rss_mib() {
 	awk '/RssAnon/ { printf "%.0f\n", $2 / 1024 }' "/proc/$1/status"
 }
+# Prints the user plus system CPU seconds of each live thread of process
+# PID by thread name, and the rest (threads that ended, such as the
+# verifiers of each message) as "ended".
+thread_cpu() {
+	python3 - "$1" <<'PY'
+import collections, os, sys
+tick = os.sysconf("SC_CLK_TCK")
+def cpu(path):
+    text = open(path).read()
+    name = text[text.index("(") + 1:text.rindex(")")]
+    f = text.rsplit(")", 1)[1].split()
+    return name, (int(f[11]) + int(f[12])) / tick
+_, total = cpu("/proc/%s/stat" % sys.argv[1])
+by_name = collections.Counter()
+for tid in os.listdir("/proc/%s/task" % sys.argv[1]):
+    name, seconds = cpu("/proc/%s/task/%s/stat" % (sys.argv[1], tid))
+    by_name[name] += seconds
+by_name["ended"] = total - sum(by_name.values())
+print(", ".join("%s %.1f" % kv for kv in by_name.most_common()))
+PY
+}
+# Prints the bytes that process PID passed to write system calls.
+written_bytes() {
+	awk '/^wchar/ { print $2 }' "/proc/$1/io"
+}
 # Prints the seconds that the threads of process PID waited for a CPU.
 cpu_wait_seconds() {
 	cat /proc/"$1"/task/*/schedstat |
@@ -79,7 +106,7 @@ source_addr=$("$bin" --home "$source_home" id --listen "$source_ep")
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 source_cpu_before=$(cpu_seconds "$source_pid")
 start=$(now)
-"$bin" --home "$work/mirror" mirror --listen "tcp://127.0.0.1:$(free_port)" \
+"${CATCHUP_BIN:-$bin}" --home "$work/mirror" mirror --listen "tcp://127.0.0.1:$(free_port)" \
 	--peer "$source_addr" --log-level "${CATCHUP_LOG:-warn}" >"$work/mirror.log" 2>&1 &
 mirror_pid=$!
 pids+=("$mirror_pid")
@@ -101,6 +128,8 @@ until [ "$(clips_of "$work/mirror" 2>/dev/null || echo 0)" -ge "$n" ]; do
 done
 end=$(now)
 mirror_cpu=$(cpu_seconds "$mirror_pid")
+mirror_threads=$(thread_cpu "$mirror_pid")
+mirror_written=$(written_bytes "$mirror_pid")
 source_cpu=$(python3 -c "print(round($(cpu_seconds "$source_pid") - $source_cpu_before, 1))")
 mirror_rss=$(anon_rss_mib "$mirror_pid")
 mirror_wait=$(cpu_wait_seconds "$mirror_pid")
@@ -108,8 +137,13 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 if [ -n "${perf_pid:-}" ]; then
 	kill -INT "$perf_pid"
 	wait "$perf_pid" || true
+	# head ends the pipe early, which pipefail would count as a failure.
+	perf report -i "$work/perf.data" --no-children --sort comm,dso \
+		-g none --stdio 2>/dev/null | grep -v '^#' | grep '%' |
+		head -20 >&2 || true
 	perf report -i "$work/perf.data" --no-children --sort dso,symbol \
-		--stdio 2>/dev/null | grep -v '^#' | grep '%' | head -40 >&2
+		-g none --stdio 2>/dev/null | grep -v '^#' | grep '%' |
+		head -40 >&2 || true
 fi
 "$bin" --home "$work/mirror" status --json >"$work/status.json"
 read -r rounds sessions recon_bytes < <(python3 - "$work/status.json" <<'PY'
@@ -132,6 +166,8 @@ printf '| (same) | | %s verifies/s (libsodium, 1 core) | %s |\n' \
 	"$verify_one" "$(python3 -c "print(round($rate / $verify_one, 3))")"
 printf '\nmirror: %s CPU s, %s s waiting for a CPU, %s MiB anonymous RSS;' \
 	"$mirror_cpu" "$mirror_wait" "$mirror_rss"
+printf ' CPU s by thread: %s; %s bytes written per clip;' \
+	"$mirror_threads" "$((mirror_written / n))"
 printf ' source: %s CPU s;' "$source_cpu"
 printf ' reconciliation: %s sessions, %s rounds, %s bytes\n' \
 	"$sessions" "$rounds" "$recon_bytes"

@@ -39,6 +39,13 @@
 #define CM_MEDIA_WRITE_SLOTS 48              /* verified chunks queued for
 						the writer thread or requested
 						from peers, over all fetches */
+#define CM_INGEST_BATCH_MAX 512              /* max records from peers
+						stored per write
+						transaction */
+#define CM_INGEST_BATCH_MS 5                 /* max ms a verified record
+						waits for more before its
+						transaction starts, unless
+						the previous one still runs */
 #define CM_MEDIA_PENDING_MAX 256             /* media waiting for a fetch
 						slot, newest fetched first */
 #define CM_MEDIA_RETRY_MIN_MS (60 * 1000)    /* first pause of media whose

@@ -95,6 +95,26 @@ void node_fd_shutdown(int fd)
 		shutdown(fd, SHUT_RDWR);
 }
 
+void node_event_signal(int fd, const char *who)
+{
+	uint64_t one = 1;
+
+	/* eventfd(2) fails a write with EAGAIN only when the counter would
+	 * pass its maximum, and then a wake-up is pending anyway. */
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		cm_error(NODE_LOG, "waking the node thread from the %s failed: "
+			 "%s", who, strerror(errno));
+}
+
+void node_event_drain(int fd, const char *who)
+{
+	uint64_t counter;
+
+	if (read(fd, &counter, sizeof(counter)) < 0 && errno != EAGAIN)
+		cm_error(NODE_LOG, "reading the %s's eventfd failed: %s", who,
+			 strerror(errno));
+}
+
 /* Takes HOME/node.lock so that one node at most runs per home. */
 static cm_err take_lock(node *n)
 {
@@ -218,11 +238,7 @@ static cm_err start(node *n)
 		return err;
 	cm_hex_short(n->pub, n->short_key);
 
-	n->batch = calloc(CM_WIRE_BATCH_MAX, sizeof(*n->batch));
-	n->batch_results = calloc(CM_WIRE_BATCH_MAX, sizeof(cm_err));
-	if (!n->batch || !n->batch_results)
-		return CM_ERR_NOMEM;
-	if ((err = node_media_init(n)))
+	if ((err = node_ingest_start(n)) || (err = node_media_init(n)))
 		return err;
 
 	n->ctx = zmq_ctx_new();
@@ -251,6 +267,8 @@ static void stop(node *n)
 	if (n->hooks_started && n->cfg->on_stop)
 		n->cfg->on_stop(n->cfg->hook_ctx);
 	node_stats_withdraw();
+	/* Commits the records queued; they are not announced any more. */
+	node_ingest_stop(n);
 	node_flush_rejected(n);
 	node_link_free_all(n);
 	node_control_close(n);
@@ -266,8 +284,6 @@ static void stop(node *n)
 		zmq_ctx_term(n->ctx);
 
 	node_media_free(n);
-	free(n->batch);
-	free(n->batch_results);
 	free(n->interest);
 	free(n->allow);
 	cm_secret_free(&n->secret);
@@ -464,6 +480,8 @@ static void tick(node *n, uint64_t *next_flush)
 {
 	uint64_t now = cm_mono_ms();
 
+	/* Stored records first, so that catch-up requests more at once. */
+	node_ingest_collect(n);
 	node_interest_refresh(n, false);
 	node_links_tick(n);
 	node_dial_fill(n);
@@ -479,13 +497,13 @@ static void tick(node *n, uint64_t *next_flush)
 
 static cm_err loop(node *n)
 {
-	zmq_pollitem_t items[5 + NODE_LINKS_MAX];
-	node_link *owners[5 + NODE_LINKS_MAX];
+	zmq_pollitem_t items[6 + NODE_LINKS_MAX];
+	node_link *owners[6 + NODE_LINKS_MAX];
 	uint64_t next_flush = 0;
 
 	while (!stop_signal) {
 		uint64_t now = cm_mono_ms(), wake = now + POLL_MS;
-		size_t count = 5;
+		size_t count = 6;
 
 		items[0] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
 		items[1] = (zmq_pollitem_t){n->control, 0, ZMQ_POLLIN, 0};
@@ -493,6 +511,9 @@ static cm_err loop(node *n)
 		items[3] = (zmq_pollitem_t){n->monitor, 0, ZMQ_POLLIN, 0};
 		/* The chunk writer's results; tick() collects them. */
 		items[4] = (zmq_pollitem_t){NULL, node_media_wake_fd(n),
+					    ZMQ_POLLIN, 0};
+		/* The record writer's results; tick() collects them too. */
+		items[5] = (zmq_pollitem_t){NULL, node_ingest_wake_fd(n),
 					    ZMQ_POLLIN, 0};
 		for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
 			node_link *l = &n->links[i];
@@ -521,7 +542,7 @@ static cm_err loop(node *n)
 			receive_router(n);
 		if (items[1].revents & ZMQ_POLLIN)
 			node_control_receive(n);
-		for (size_t i = 5; i < count; i++)
+		for (size_t i = 6; i < count; i++)
 			if (items[i].revents & ZMQ_POLLIN)
 				receive_dealer(n, owners[i]);
 		tick(n, &next_flush);

@@ -217,19 +217,20 @@ static size_t open_batch(node *n, node_link *from, const proto_wire_msg *m)
 	return k;
 }
 
-/* Moves the records that store_put_batch added to the front of n->batch
- * and handles the others; returns how many were added. */
-static size_t keep_added(node *n, node_link *from, size_t count)
+/* Moves the records that store_put_batch added to the front of recs and
+ * handles the others; returns how many were added. */
+static size_t keep_added(node *n, node_link *from, proto_signed *recs,
+			 const cm_err *results, size_t count)
 {
 	size_t fresh = 0;
 	char short_id[9];
 
 	for (size_t i = 0; i < count; i++) {
-		cm_err result = n->batch_results[i];
+		cm_err result = results[i];
 
 		if (result == CM_OK) {
 			if (fresh != i)
-				n->batch[fresh] = n->batch[i];
+				recs[fresh] = recs[i];
 			fresh++;
 		} else if (result == CM_ERR_DUPLICATE ||
 			   result == CM_ERR_SUPERSEDED) {
@@ -237,22 +238,29 @@ static size_t keep_added(node *n, node_link *from, size_t count)
 			 * or a profile that a newer one replaced. */
 			if (from != NULL)
 				from->stats.duplicates_in++;
-			cm_hex_short(n->batch[i].id, short_id);
+			cm_hex_short(recs[i].id, short_id);
 			cm_debug(NODE_LOG, "record id=%s not stored: %s",
 				 short_id, cm_err_name(result));
 		} else {
 			cm_err_clear();
-			node_reject(n, from, "record", result, n->batch[i].id);
+			node_reject(n, from, "record", result, recs[i].id);
 		}
 	}
 	return fresh;
 }
 
+/* Returns the peer's short key for log lines, or a placeholder when its
+ * link dropped while the records waited for the writer. */
+static const char *link_name(const node_link *from)
+{
+	return from ? from->short_key : "(disconnected)";
+}
+
 /*
- * Handles a batch that the store could not write because its map or disk
- * is full. LMDB reports a short write on a full disk as an I/O error, so
- * err is CM_ERR_STORE_FULL or CM_ERR_IO. Logs once when writes start
- * failing, counts the dropped records and stops writing until
+ * Handles records that the store could not write because its map or
+ * disk is full. LMDB reports a short write on a full disk as an I/O
+ * error, so err is CM_ERR_STORE_FULL or CM_ERR_IO. Logs once when writes
+ * start failing, counts the dropped records and stops writing until
  * CM_STORE_FULL_RETRY_MS has passed. Reads and serving go on.
  */
 static void store_full(node *n, const node_link *from, size_t count,
@@ -267,16 +275,56 @@ static void store_full(node *n, const node_link *from, size_t count,
 			 "reconciliation",
 			 cm_err_name(err), cm_err_detail());
 	cm_debug(NODE_LOG, "dropped %zu records from peer=%s: %s", count,
-		 from->short_key, cm_err_name(err));
+		 link_name(from), cm_err_name(err));
 	n->store_full = true;
 	n->store_retry_at = cm_mono_ms() + CM_STORE_FULL_RETRY_MS;
 	n->rejected[CM_ERR_STORE_FULL] += count;
 	cm_err_clear();
 }
 
+/* Handles the records of one message after their write transaction
+ * ended (node_record_settle_fn). */
+static void settle_records(void *ctx, node_link *from, proto_signed *recs,
+			   cm_err *results, size_t count, cm_err err,
+			   const char *detail)
+{
+	node *n = ctx;
+	size_t fresh;
+
+	if (err == CM_ERR_STORE_FULL || err == CM_ERR_IO) {
+		cm_errf(err, "%s", detail);
+		store_full(n, from, count, err);
+		return;
+	}
+	if (err) {
+		cm_error(NODE_LOG, "storing %zu records from peer=%s failed: "
+			 "%s (%s)", count, link_name(from), cm_err_name(err),
+			 detail);
+		return;
+	}
+	/* Batches queued before a failure may still commit, as the failed
+	 * one may have been the larger. Only a commit after the pause ends
+	 * the full state, so that one failure gets one log line. */
+	if (n->store_full && cm_mono_ms() >= n->store_retry_at) {
+		n->store_full = false;
+		cm_info(NODE_LOG, "store accepts records again");
+	}
+
+	for (size_t i = 0; from && i < count; i++)
+		node_gossip_note_known(from, recs[i].id);
+	fresh = keep_added(n, from, recs, results, count);
+	if (from)
+		from->stats.records_in += fresh;
+	if (fresh) {
+		cm_debug(NODE_LOG, "stored %zu records from peer=%s", fresh,
+			 link_name(from));
+		after_store(n, from, recs, fresh);
+	}
+}
+
 void node_ingest(node *n, node_link *from, const proto_wire_msg *m)
 {
-	size_t count, fresh;
+	size_t count;
 	cm_err err;
 
 	count = open_batch(n, from, m);
@@ -287,31 +335,51 @@ void node_ingest(node *n, node_link *from, const proto_wire_msg *m)
 		n->rejected[CM_ERR_STORE_FULL] += count;
 		return;
 	}
-	err = store_put_batch(n->st, n->batch, count, n->batch_results);
-	if (err == CM_ERR_STORE_FULL || err == CM_ERR_IO) {
-		store_full(n, from, count, err);
-		return;
-	}
-	if (err) {
-		cm_error(NODE_LOG, "storing %zu records from peer=%s failed: "
+	err = node_record_writer_put(n->record_writer, from, n->rx_msg,
+				     n->batch, count, settle_records, n);
+	if (err)
+		cm_error(NODE_LOG, "queueing %zu records from peer=%s failed: "
 			 "%s (%s)", count, from->short_key, cm_err_name(err),
 			 cm_err_detail());
-		return;
-	}
-	if (n->store_full) {
-		n->store_full = false;
-		cm_info(NODE_LOG, "store accepts records again");
-	}
+}
 
-	for (size_t i = 0; i < count; i++)
-		node_gossip_note_known(from, n->batch[i].id);
-	fresh = keep_added(n, from, count);
-	from->stats.records_in += fresh;
-	if (fresh) {
-		cm_debug(NODE_LOG, "stored %zu records from peer=%s", fresh,
-			 from->short_key);
-		after_store(n, from, n->batch, fresh);
-	}
+cm_err node_ingest_start(node *n)
+{
+	n->batch = calloc(CM_WIRE_BATCH_MAX, sizeof(*n->batch));
+	if (!n->batch)
+		return cm_errf(CM_ERR_NOMEM, "cannot allocate a batch of %d "
+			       "records", CM_WIRE_BATCH_MAX);
+	return node_record_writer_start(n->st, &n->record_writer);
+}
+
+void node_ingest_stop(node *n)
+{
+	node_record_writer_stop(&n->record_writer);
+	free(n->batch);
+	n->batch = NULL;
+}
+
+int node_ingest_wake_fd(const node *n)
+{
+	return node_record_writer_fd(n->record_writer);
+}
+
+void node_ingest_collect(node *n)
+{
+	if (n->record_writer)
+		node_record_writer_collect(n->record_writer, settle_records, n);
+}
+
+void node_ingest_on_link_down(node *n, node_link *l)
+{
+	node_record_writer_forget(n->record_writer, l);
+}
+
+void node_ingest_flush_link(node *n, node_link *l)
+{
+	if (n->record_writer)
+		node_record_writer_flush(n->record_writer, l, settle_records,
+					 n);
 }
 
 cm_err node_load_record(node *n, const uint8_t id[PROTO_ID_LEN],

@@ -514,7 +514,8 @@ typedef struct node {
 
 	/* Scratch space for one RECORDS message (CM_WIRE_BATCH_MAX). */
 	proto_signed *batch;
-	cm_err *batch_results;
+	/* Stores verified records in batches (node_record_writer.c). */
+	struct node_record_writer *record_writer;
 
 	/* Media transfers. */
 	node_media_job *jobs;               /* CM_MEDIA_JOBS_MAX slots */
@@ -709,6 +710,13 @@ uint64_t node_link_queued(const node_link *l);
  * shutting it down; libzmq then closes it and frees its queues. */
 void node_fd_shutdown(int fd);
 
+/* Adds one to eventfd `fd`, which a writer thread (`who`) uses to wake
+ * the poll loop; a failure is logged. */
+void node_event_signal(int fd, const char *who);
+
+/* Resets eventfd `fd` to zero; a failure is logged. */
+void node_event_drain(int fd, const char *who);
+
 /* --- node_clock.c: peers' clock offsets -------------------------------- */
 
 /* Returns the offset of a peer's clock that read peer_ms when it sent a
@@ -786,8 +794,29 @@ void node_interest_refresh(node *n, bool force);
 
 bool node_wants(const node *n, const uint8_t author[PROTO_KEY_LEN]);
 
-/* Opens, filters and stores the records of one RECORDS message. */
+/* Opens and filters the records of one RECORDS message and queues them
+ * for the record writer; node_ingest_collect handles them once stored. */
 void node_ingest(node *n, node_link *from, const proto_wire_msg *m);
+
+/* Starts the record writer thread. */
+cm_err node_ingest_start(node *n);
+
+/* Stores the records still queued and stops the record writer. */
+void node_ingest_stop(node *n);
+
+/* Returns the descriptor that becomes readable when the record writer
+ * finished a write transaction. */
+int node_ingest_wake_fd(const node *n);
+
+/* Counts, logs and pushes on the records whose transaction ended. */
+void node_ingest_collect(node *n);
+
+/* Forgets link l as the source of records still queued. */
+void node_ingest_on_link_down(node *n, node_link *l);
+
+/* Stores the queued records first when some came from link l, so that a
+ * peer that sends records and then requests them gets them back. */
+void node_ingest_flush_link(node *n, node_link *l);
 
 /* Reads records `ids` from the store (added by another process) and
  * pushes them to peers. */
@@ -965,6 +994,63 @@ bool node_media_writer_put(node_media_writer *w,
  * their count. Node thread only. */
 size_t node_media_writer_collect(node_media_writer *w,
 				 node_media_settle_fn settle, void *ctx);
+
+/* --- node_record_writer.c: the thread that stores verified records --- */
+
+typedef struct node_record_writer node_record_writer;
+
+/*
+ * Called by node_record_writer_collect for the records of each message
+ * once their write transaction ended, in the order they were queued.
+ * `from` is the link they came from, NULL when it dropped since. err is
+ * the transaction's error with its detail; when it is CM_OK, results[i]
+ * is the outcome of recs[i] (store_put_batch). The callback may reorder
+ * both arrays; they are valid until it returns.
+ */
+typedef void (*node_record_settle_fn)(void *ctx, node_link *from,
+				      proto_signed *recs, cm_err *results,
+				      size_t count, cm_err err,
+				      const char *detail);
+
+/* Starts the writer thread, which writes to `st` until
+ * node_record_writer_stop. */
+cm_err node_record_writer_start(store *st, node_record_writer **out);
+
+/* Stores the records still queued, ends the thread and frees *w without
+ * collecting them; NULL is fine, and *w is NULL afterwards. */
+void node_record_writer_stop(node_record_writer **w);
+
+/* Returns the eventfd that is readable once results wait to be
+ * collected. */
+int node_record_writer_fd(const node_record_writer *w);
+
+/*
+ * Queues `count` (at most CM_WIRE_BATCH_MAX) verified records of one
+ * message from link `from` for the writer. Their wire bytes lie inside
+ * message rx_msg (a zmq_msg_t), which is kept by reference until the
+ * records are collected; without rx_msg they are copied. When every
+ * batch of the queue is full, waits for the writer and collects with
+ * `settle` first. Fails only when out of memory. Node thread only.
+ */
+cm_err node_record_writer_put(node_record_writer *w, node_link *from,
+			      void *rx_msg, const proto_signed *recs,
+			      size_t count, node_record_settle_fn settle,
+			      void *ctx);
+
+/* Calls settle for the records of each message whose transaction ended
+ * since the last call and releases them. Returns the number of records.
+ * Node thread only. */
+size_t node_record_writer_collect(node_record_writer *w,
+				  node_record_settle_fn settle, void *ctx);
+
+/* Stores and collects every queued record when any of them came from
+ * `from`, waiting for the writer. Node thread only. */
+void node_record_writer_flush(node_record_writer *w, const node_link *from,
+			      node_record_settle_fn settle, void *ctx);
+
+/* Clears the link of queued records that came from `from`, which is
+ * being dropped. Node thread only. */
+void node_record_writer_forget(node_record_writer *w, const node_link *from);
 
 /* --- node_control.c: local control socket ------------------------------ */
 

@@ -99,17 +99,6 @@ static void store_slots(node_media_writer *w, uint64_t first, size_t count)
 	}
 }
 
-static void wake_node(node_media_writer *w)
-{
-	uint64_t one = 1;
-
-	/* eventfd(2) fails a write with EAGAIN only when the counter would
-	 * pass its maximum, and then a wake-up is pending anyway. */
-	if (write(w->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		cm_error(NODE_LOG, "waking the node thread failed: %s",
-			 strerror(errno));
-}
-
 /* Stores queued slots until stopping is set and the queue is empty. */
 static void *writer_main(void *arg)
 {
@@ -134,7 +123,7 @@ static void *writer_main(void *arg)
 
 		pthread_mutex_lock(&w->lock);
 		w->written += count;
-		wake_node(w);
+		node_event_signal(w->wake_fd, "chunk writer");
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -260,13 +249,10 @@ bool node_media_writer_put(node_media_writer *w,
 size_t node_media_writer_collect(node_media_writer *w,
 				 node_media_settle_fn settle, void *ctx)
 {
-	uint64_t written, counter;
+	uint64_t written;
 	size_t count = 0;
 
-	if (read(w->wake_fd, &counter, sizeof(counter)) < 0 &&
-	    errno != EAGAIN)
-		cm_error(NODE_LOG, "reading the chunk writer's eventfd failed: "
-			 "%s", strerror(errno));
+	node_event_drain(w->wake_fd, "chunk writer");
 	pthread_mutex_lock(&w->lock);
 	written = w->written;
 	pthread_mutex_unlock(&w->lock);

@@ -616,6 +616,7 @@ void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 		node_gossip_on_have(n, l, &m);
 		break;
 	case PROTO_WIRE_WANT:
+		node_ingest_flush_link(n, l);
 		node_sync_on_want(n, l, &m);
 		break;
 	case PROTO_WIRE_RECON_START:
@@ -660,6 +661,7 @@ void node_link_drop(node *n, node_link *l, const char *reason)
 		cm_info(NODE_LOG, "peer disconnected peer=%s endpoint=%s "
 			"reason=%s", l->short_key, l->endpoint, reason);
 	node_media_on_link_down(n, l);
+	node_ingest_on_link_down(n, l);
 
 	l->established = false;
 	free(l->interest);

@@ -5,7 +5,8 @@
  * Verification dominates the cost of ingesting records (an Ed25519 verify
  * takes about 48 us on one core of the machines we measure on), so import
  * and the node's ingest open each batch in parallel and then store it from
- * one thread.
+ * one thread: import after each batch, the node in its store writer
+ * thread.
  */
 #ifndef PROTO_BATCH_H
 #define PROTO_BATCH_H
@@ -27,8 +28,9 @@ typedef struct proto_open_result {
  * Opens records wires[i] (lens[i] bytes) with proto_record_open at now_ms
  * into out[i] and results[i], using up to `threads` threads including the
  * caller's (1 means all in the caller's thread). out[i].wire aliases
- * wires[i]. Records are split into contiguous ranges; when a thread cannot
- * be started, the caller's thread does its share.
+ * wires[i]. Each thread takes the next record not yet taken, so the
+ * records are shared out however the threads get scheduled; when a
+ * thread cannot be started, the others do its share.
  */
 void proto_open_batch(const uint8_t *const *wires, const size_t *lens,
 		      size_t n, uint64_t now_ms, unsigned threads,

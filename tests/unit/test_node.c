@@ -1,6 +1,7 @@
 /* Unit tests of node/ peer discipline: token buckets, scores, the ban
  * table, allow-list files and the ZAP handler; of peers' clock offsets;
- * and of the per-peer chunk request timeout. */
+ * of the per-peer chunk request timeout; and of the thread that stores
+ * verified records. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -660,6 +663,286 @@ static void rto_backoff_doubles_then_resets(void **state)
 	assert_int_equal(node_rto_timeout(&r), CM_CHUNK_TIMEOUT_MAX_MS);
 	node_rto_sample(&r, 40);
 	assert_int_equal(node_rto_timeout(&r), CM_CHUNK_TIMEOUT_MIN_MS);
+/* --- Record writer ------------------------------------------------------ */
+
+/* The wire size of a test clip is about 200 bytes. */
+#define WRITER_WIRE_MAX 1024
+
+/* Signed clips and the buffers their proto_signed point into. */
+typedef struct writer_clips {
+	uint8_t (*wires)[WRITER_WIRE_MAX];
+	proto_signed *recs;
+	size_t n;
+} writer_clips;
+
+/* Signs n clips of one author, 1 ms apart. */
+static void writer_clips_make(writer_clips *c, size_t n)
+{
+	uint8_t pk[PROTO_KEY_LEN], sk[PROTO_SECRET_LEN];
+	uint8_t seed[crypto_sign_SEEDBYTES];
+	proto_record *r = calloc(1, sizeof(*r));
+	uint64_t now = cm_now_ms();
+
+	c->wires = calloc(n, sizeof(*c->wires));
+	c->recs = calloc(n, sizeof(*c->recs));
+	c->n = n;
+	assert_non_null(r);
+	assert_non_null(c->wires);
+	assert_non_null(c->recs);
+	memset(seed, 0x5e, sizeof(seed));
+	assert_int_equal(crypto_sign_seed_keypair(pk, sk, seed), 0);
+	r->kind = PROTO_KIND_CLIP;
+	memcpy(r->author, pk, PROTO_KEY_LEN);
+	cm_strlcpy(r->product, "url:https://example.com/kettle", sizeof(r->product));
+	cm_strlcpy(r->lang, "en", sizeof(r->lang));
+	r->rating = 3;
+	r->media[0].size = 1000;
+	cm_strlcpy(r->media[0].type, "video/mp4", sizeof(r->media[0].type));
+	r->n_media = 1;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t id[PROTO_ID_LEN];
+		size_t len;
+
+		r->created_ms = now - n + i;
+		snprintf(r->title, sizeof(r->title), "clip %zu", i);
+		crypto_generichash(r->media[0].hash, PROTO_HASH_LEN,
+				   (const uint8_t *)r->title, strlen(r->title),
+				   NULL, 0);
+		assert_int_equal(proto_record_sign(r, sk, c->wires[i],
+						   WRITER_WIRE_MAX, &len, id),
+				 CM_OK);
+		assert_int_equal(proto_record_open(c->wires[i], len,
+						   cm_now_ms(), &c->recs[i]),
+				 CM_OK);
+	}
+	free(r);
+}
+
+static void writer_clips_free(writer_clips *c)
+{
+	free(c->wires);
+	free(c->recs);
+}
+
+/* What the settle callback saw, in call order. */
+typedef struct writer_seen {
+	size_t groups;
+	size_t records;
+	size_t stored;
+	size_t duplicates;
+	size_t failed;                  /* records of failed transactions */
+	size_t unlinked;                /* records whose link was forgotten */
+	uint8_t last_id[PROTO_ID_LEN];
+} writer_seen;
+
+static void writer_settle(void *ctx, node_link *from, proto_signed *recs,
+			  cm_err *results, size_t count, cm_err err,
+			  const char *detail)
+{
+	writer_seen *seen = ctx;
+
+	(void)detail;
+	seen->groups++;
+	seen->records += count;
+	if (from == NULL)
+		seen->unlinked += count;
+	for (size_t i = 0; i < count; i++) {
+		if (err)
+			seen->failed++;
+		else if (results[i] == CM_OK)
+			seen->stored++;
+		else if (results[i] == CM_ERR_DUPLICATE)
+			seen->duplicates++;
+		memcpy(seen->last_id, recs[i].id, PROTO_ID_LEN);
+	}
+}
+
+/* Collects until `records` records were settled, or fails after 10 s. */
+static void writer_wait(node_record_writer *w, writer_seen *seen,
+			size_t records)
+{
+	uint64_t deadline = cm_mono_ms() + 10000;
+	struct pollfd p = {node_record_writer_fd(w), POLLIN, 0};
+
+	while (seen->records < records) {
+		if (cm_mono_ms() > deadline)
+			fail_msg("%zu of %zu records settled after 10 s",
+				 seen->records, records);
+		poll(&p, 1, 100);
+		node_record_writer_collect(w, writer_settle, seen);
+	}
+}
+
+static store *writer_store(const char *name)
+{
+	char path[128];
+	store *st = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(store_open(path, &st), CM_OK);
+	return st;
+}
+
+static void record_writer_lone_record_stored(void **state)
+{
+	store *st = writer_store("lone");
+	node_record_writer *w = NULL;
+	writer_seen seen = {0};
+	node_link link = {0};
+	writer_clips c;
+	uint8_t *wire = NULL;
+	size_t len;
+
+	(void)state;
+	writer_clips_make(&c, 1);
+	assert_int_equal(node_record_writer_start(st, &w), CM_OK);
+	assert_int_equal(node_record_writer_put(w, &link, NULL, c.recs, 1,
+						writer_settle, &seen),
+			 CM_OK);
+
+	/* Nothing else arrives, so only the time bound starts the
+	 * transaction. */
+	writer_wait(w, &seen, 1);
+	assert_int_equal(seen.groups, 1);
+	assert_int_equal(seen.stored, 1);
+	assert_int_equal(seen.unlinked, 0);
+	assert_memory_equal(seen.last_id, c.recs[0].id, PROTO_ID_LEN);
+	assert_int_equal(store_get(st, c.recs[0].id, &wire, &len), CM_OK);
+	assert_int_equal(len, c.recs[0].wire_len);
+	free(wire);
+
+	node_record_writer_stop(&w);
+	assert_null(w);
+	store_close(&st);
+	writer_clips_free(&c);
+}
+
+static void record_writer_batches_many_messages(void **state)
+{
+	store *st = writer_store("many");
+	node_record_writer *w = NULL;
+	writer_seen seen = {0};
+	node_link link = {0};
+	size_t messages = 3 * CM_INGEST_BATCH_MAX / CM_WIRE_BATCH_MAX + 5;
+	size_t total = messages * CM_WIRE_BATCH_MAX;
+	uint64_t head = 0;
+	writer_clips c;
+
+	(void)state;
+	writer_clips_make(&c, total);
+	assert_int_equal(node_record_writer_start(st, &w), CM_OK);
+
+	/* More messages than the queue holds: put collects on the way. */
+	for (size_t i = 0; i < messages; i++)
+		assert_int_equal(node_record_writer_put(
+					 w, &link, NULL,
+					 c.recs + i * CM_WIRE_BATCH_MAX,
+					 CM_WIRE_BATCH_MAX, writer_settle,
+					 &seen),
+				 CM_OK);
+	/* The first message again: every record is a duplicate. */
+	assert_int_equal(node_record_writer_put(w, &link, NULL, c.recs,
+						CM_WIRE_BATCH_MAX,
+						writer_settle, &seen),
+			 CM_OK);
+	writer_wait(w, &seen, total + CM_WIRE_BATCH_MAX);
+
+	assert_int_equal(seen.groups, messages + 1);
+	assert_int_equal(seen.stored, total);
+	assert_int_equal(seen.duplicates, CM_WIRE_BATCH_MAX);
+	assert_int_equal(seen.failed, 0);
+	assert_int_equal(store_log_head(st, &head), CM_OK);
+	assert_int_equal(head, total);
+
+	node_record_writer_stop(&w);
+	store_close(&st);
+	writer_clips_free(&c);
+}
+
+static void record_writer_forgets_link(void **state)
+{
+	store *st = writer_store("forget");
+	node_record_writer *w = NULL;
+	writer_seen seen = {0};
+	node_link gone = {0}, kept = {0};
+	writer_clips c;
+
+	(void)state;
+	writer_clips_make(&c, 3);
+	assert_int_equal(node_record_writer_start(st, &w), CM_OK);
+	assert_int_equal(node_record_writer_put(w, &gone, NULL, c.recs, 2,
+						writer_settle, &seen),
+			 CM_OK);
+	assert_int_equal(node_record_writer_put(w, &kept, NULL, c.recs + 2, 1,
+						writer_settle, &seen),
+			 CM_OK);
+	node_record_writer_forget(w, &gone);
+
+	writer_wait(w, &seen, 3);
+	assert_int_equal(seen.unlinked, 2);
+	assert_int_equal(seen.stored, 3);
+
+	node_record_writer_stop(&w);
+	store_close(&st);
+	writer_clips_free(&c);
+}
+
+static void record_writer_flush_by_link(void **state)
+{
+	store *st = writer_store("flush");
+	node_record_writer *w = NULL;
+	writer_seen seen = {0};
+	node_link sender = {0}, other = {0};
+	writer_clips c;
+
+	(void)state;
+	writer_clips_make(&c, 2);
+	assert_int_equal(node_record_writer_start(st, &w), CM_OK);
+	assert_int_equal(node_record_writer_put(w, &sender, NULL, c.recs, 2,
+						writer_settle, &seen),
+			 CM_OK);
+
+	/* No record of `other` is queued: nothing is waited for. */
+	node_record_writer_flush(w, &other, writer_settle, &seen);
+	assert_int_equal(seen.records, 0);
+
+	/* The sender's records are stored and settled before it returns. */
+	node_record_writer_flush(w, &sender, writer_settle, &seen);
+	assert_int_equal(seen.records, 2);
+	assert_int_equal(seen.stored, 2);
+
+	node_record_writer_stop(&w);
+	store_close(&st);
+	writer_clips_free(&c);
+}
+
+static void record_writer_stop_stores_queued(void **state)
+{
+	char path[128];
+	store *st = writer_store("stop");
+	node_record_writer *w = NULL;
+	writer_seen seen = {0};
+	node_link link = {0};
+	writer_clips c;
+	bool lacks;
+
+	(void)state;
+	writer_clips_make(&c, 1);
+	assert_int_equal(node_record_writer_start(st, &w), CM_OK);
+	assert_int_equal(node_record_writer_put(w, &link, NULL, c.recs, 1,
+						writer_settle, &seen),
+			 CM_OK);
+	node_record_writer_stop(&w);
+	store_close(&st);
+	assert_int_equal(seen.records, 0);
+
+	snprintf(path, sizeof(path), "%s/stop", dir);
+	assert_int_equal(store_open(path, &st), CM_OK);
+	assert_int_equal(store_lacks(st, c.recs[0].id, 1, &lacks), CM_OK);
+	assert_false(lacks);
+	store_close(&st);
+	writer_clips_free(&c);
 }
 
 int main(void)
@@ -693,6 +976,11 @@ int main(void)
 		cmocka_unit_test(rto_jittery_peer_above_mean),
 		cmocka_unit_test(rto_slow_peer_capped),
 		cmocka_unit_test(rto_backoff_doubles_then_resets),
+		cmocka_unit_test(record_writer_lone_record_stored),
+		cmocka_unit_test(record_writer_batches_many_messages),
+		cmocka_unit_test(record_writer_forgets_link),
+		cmocka_unit_test(record_writer_flush_by_link),
+		cmocka_unit_test(record_writer_stop_stores_queued),
 	};
 
 	if (sodium_init() < 0)
