@@ -663,6 +663,8 @@ static void rto_backoff_doubles_then_resets(void **state)
 	assert_int_equal(node_rto_timeout(&r), CM_CHUNK_TIMEOUT_MAX_MS);
 	node_rto_sample(&r, 40);
 	assert_int_equal(node_rto_timeout(&r), CM_CHUNK_TIMEOUT_MIN_MS);
+}
+
 /* --- Record writer ------------------------------------------------------ */
 
 /* The wire size of a test clip is about 200 bytes. */
