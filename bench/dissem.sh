@@ -65,6 +65,9 @@ keys=()
 for i in $(seq 0 $((nodes - 1))); do
 	cm "$i" init >/dev/null
 	printf 'listen = tcp://127.0.0.1:%s\n' "$(free_port)" >>"$work/n$i/config"
+	# The topology below is the one measured: no links learned by
+	# peer exchange on top of it.
+	printf '[limits]\npeers_learned = 0\n' >>"$work/n$i/config"
 	keys+=("$(cm "$i" key new "creator$i")")
 done
 for i in $(seq 0 $((nodes - 1))); do

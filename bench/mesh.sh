@@ -39,6 +39,9 @@ build-bench/bench/bench_gen "$clips" "$work/clips.export" >/dev/null
 for i in $(seq 0 $((nodes - 1))); do
 	"$bin" --home "$work/n$i" init >/dev/null
 	printf 'listen = tcp://127.0.0.1:%s\n' "$(free_port)" >>"$work/n$i/config"
+	# The topology below is the one measured: no links learned by
+	# peer exchange on top of it.
+	printf '[limits]\npeers_learned = 0\n' >>"$work/n$i/config"
 done
 
 # Node i dials node i-1 and DEGREE-1 other random earlier or later nodes.

@@ -62,6 +62,8 @@ static void fill_node_config(const cli_ctx *ctx, node_role role,
 		.media = policies[cm_config_num(c, CM_SETTING_MEDIA)],
 		.media_size_max = cm_config_num(c, CM_SETTING_MEDIA_MAX),
 		.media_budget = cm_config_num(c, CM_SETTING_MEDIA_BUDGET),
+		.peers_learned = (unsigned)cm_config_num(
+			c, CM_SETTING_PEERS_LEARNED),
 		.limits = {
 			.peers_max = (unsigned)cm_config_num(
 				c, CM_SETTING_PEERS_MAX),

@@ -113,6 +113,9 @@
 
 /* Node. */
 #define CM_PEERS_MAX 64
+#define CM_PEERS_LEARNED 4                   /* default outbound links to
+						peers learned by peer
+						exchange */
 #define CM_PING_INTERVAL_MS 2000
 #define CM_PEER_TIMEOUT_MS 10000             /* silence before disconnect */
 #define CM_SYNC_INTERVAL_MS 30000            /* periodic catch-up */

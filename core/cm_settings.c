@@ -68,6 +68,12 @@ static const cm_setting table[CM_SETTING_COUNT] = {
 		"peers_max", "limits", CM_VALUE_COUNT, CM_PEERS_MAX, NULL,
 		1, CM_PEERS_MAX, NULL, NULL, NULL,
 		"peer links in each direction (outbound, inbound)"},
+	[CM_SETTING_PEERS_LEARNED] = {
+		"peers_learned", "limits", CM_VALUE_COUNT, CM_PEERS_LEARNED,
+		NULL, 0, CM_PEERS_MAX, NULL, NULL, NULL,
+		"peers learned by peer exchange are dialled while the node "
+		"has fewer outbound links than this; 0: the node asks for no "
+		"addresses and dials only configured peers"},
 	[CM_SETTING_CONNECTIONS_MAX] = {
 		"connections_max", "limits", CM_VALUE_COUNT,
 		CM_CONNECTIONS_MAX, NULL,

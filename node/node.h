@@ -56,6 +56,9 @@ typedef struct node_config {
 	uint64_t media_budget;     /* bytes of stored chunks over which whole
 				    * media is evicted; 0: unlimited */
 	node_limits limits;
+	unsigned peers_learned;    /* outbound links to peers learned by
+				    * exchange while fewer exist; 0: no
+				    * exchange */
 	uint64_t peer_msgs;        /* messages a second each peer may send;
 				    * 0: CM_PEER_MSGS_DEFAULT */
 	uint64_t peer_bytes;       /* bytes a second each peer may send,

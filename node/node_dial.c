@@ -422,7 +422,20 @@ static bool candidate_dialling(void *ctx, const uint8_t *key)
 	return false;
 }
 
-/* Starts verifying candidates, at most CM_PEX_VERIFY_MAX at once. */
+/* Returns how many outbound links the node may have before it dials
+ * known peer k: peers_max for a peer the operator named, fewer for one
+ * that peer exchange brought, so that learning keeps the mesh sparse. */
+static unsigned out_limit(const node *n, const node_known *k)
+{
+	unsigned learned = n->cfg->peers_learned;
+
+	if (k->source != NODE_KNOWN_LEARNED)
+		return n->limits.peers_max;
+	return learned < n->limits.peers_max ? learned : n->limits.peers_max;
+}
+
+/* Starts verifying candidates, at most CM_PEX_VERIFY_MAX at once, while
+ * the node has fewer outbound links than peers_learned. */
 static void verify_candidates(node *n)
 {
 	size_t running = 0;
@@ -432,7 +445,8 @@ static void verify_candidates(node *n)
 		running += n->links[i].used && n->links[i].candidate;
 	for (size_t i = 0; i < CM_PEX_CANDIDATES_MAX &&
 			   running < CM_PEX_VERIFY_MAX &&
-			   node_links_out(n) < n->limits.peers_max;
+			   node_links_out(n) < n->limits.peers_max &&
+			   node_links_out(n) < n->cfg->peers_learned;
 	     i++) {
 		node_candidate *c = &n->peers.candidates[i];
 
@@ -463,8 +477,7 @@ void node_dial_fill(node *n)
 		return;
 	n->next_dial_fill = now + FILL_INTERVAL_MS;
 
-	while (node_links_out(n) < n->limits.peers_max &&
-	       (k = next_unlinked(n))) {
+	while ((k = next_unlinked(n)) && node_links_out(n) < out_limit(n, k)) {
 		snprintf(endpoint, sizeof(endpoint), TCP_SCHEME "%s", k->addr);
 		if (node_link_open_out(n, k->key, endpoint, false, NULL)) {
 			cm_warn(NODE_LOG, "dialling a known peer failed: %s",

@@ -23,7 +23,8 @@ void node_pex_tick(node *n, node_link *l, uint64_t now)
 	uint8_t *buf;
 	size_t len;
 
-	if (l->candidate || l->next_pex == 0 || now < l->next_pex)
+	if (l->candidate || l->next_pex == 0 || now < l->next_pex ||
+	    n->cfg->peers_learned == 0)
 		return;
 	l->next_pex = now + CM_PEX_INTERVAL_MS;
 	if (proto_wire_peers_req(&buf, &len))

@@ -1,8 +1,10 @@
 #!/bin/bash
-# Peer exchange and known peers across restarts. Three mirrors, a dialling
+# Peer exchange and known peers across restarts. Mirrors a, b and c: a dialling
 # b and b dialling c: a learns c through b, dials it and keeps it as a
 # verified peer, so a clip published on c reaches a after b stopped. A
 # restart of a without any --peer dials b and c again from the store.
+# Mirror d dials b too, started just before a, but with peers_learned=0:
+# by the time a learned c, d must not have asked b for addresses.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sync_lib.sh"
 source "$(dirname "$0")/peer_lib.sh"
@@ -10,6 +12,7 @@ source "$(dirname "$0")/peer_lib.sh"
 new_home a
 new_home b
 new_home c
+new_home d
 key_b=$(short_key_of b)
 key_c=$(short_key_of c)
 # A short backoff cap, so that a restarted b is dialled again soon.
@@ -18,6 +21,7 @@ fast=(--set reconnect_max=4s)
 start c mirror
 start b mirror --peer "$(addr_of c)"
 wait_for 60 "b to reach c" links_up b 1
+start d mirror --set peers_learned=0 --peer "$(addr_of b)"
 start a mirror "${fast[@]}" --peer "$(addr_of b)"
 wait_for 60 "a to know c" known_is a "$key_c" state connected
 [ "$(known_field a "$key_c" source)" = learned ] ||
@@ -27,6 +31,13 @@ wait_for 60 "a to know c" known_is a "$key_c" state connected
 [ "$(known_field a "$key_c" last_seen)" != None ] ||
 	fail "a keeps c without a HELLO time"
 pass "a learned c through b and connected to it"
+
+[ "$(known_field d "$key_c" source)" = absent ] ||
+	fail "d, with peers_learned=0, lists c as $(known_field d "$key_c" source)"
+grep -q "addresses" "$WORK/d.log" &&
+	fail "d, with peers_learned=0, took part in peer exchange: $(grep addresses "$WORK/d.log")"
+stop d
+pass "a node with peers_learned=0 learned no peer"
 
 grep -q "learned peer=$key_c .*verified by its HELLO" "$WORK/a.log" ||
 	fail "a's log lacks the verification of c"
