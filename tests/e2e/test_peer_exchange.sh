@@ -1,6 +1,6 @@
 #!/bin/bash
-# Peer exchange and known peers across restarts. Mirrors a, b and c: a dialling
-# b and b dialling c: a learns c through b, dials it and keeps it as a
+# Peer exchange and known peers across restarts. Of mirrors a, b and c, a dials
+# b and b dials c: a learns c through b, dials it and keeps it as a
 # verified peer, so a clip published on c reaches a after b stopped. A
 # restart of a without any --peer dials b and c again from the store.
 # Mirror d dials b too, started just before a, but with peers_learned=0:
