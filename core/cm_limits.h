@@ -211,9 +211,10 @@
 #define CM_BAN_IP_STRIKES 2                  /* strikes of links from one
 						address before the address
 						itself is banned */
-#define CM_BANS_MAX 1024                     /* keys and addresses with
-						strikes; the entry whose ban
-						ended first makes room */
+#define CM_BANS_MAX 1024                     /* keys with strikes, and as
+						many addresses; an entry
+						without a running ban makes
+						room first */
 #define CM_PEER_LINKS_PER_IP 16              /* inbound links from one IP
 						address */
 #define CM_ALLOW_MAX 65536                   /* keys in an allow-list */

@@ -101,10 +101,12 @@ typedef struct node_ban {
 	uint64_t length_ms;                 /* of the latest ban */
 } node_ban;
 
-/* Every key and address with strikes, at most CM_BANS_MAX. An entry is
- * forgotten CM_BAN_FORGET_MS after its ban ended. */
+/* Every key and address with strikes: at most CM_BANS_MAX keys in the
+ * first part of `entries` and as many addresses in the second. An entry
+ * is forgotten CM_BAN_FORGET_MS after its ban ended. */
+#define NODE_BANS_SLOTS (2 * CM_BANS_MAX)
 typedef struct node_bans {
-	node_ban entries[CM_BANS_MAX];
+	node_ban entries[NODE_BANS_SLOTS];
 	uint64_t base_ms;
 	uint64_t max_ms;
 } node_bans;
@@ -115,9 +117,11 @@ void node_bans_init(node_bans *b, uint64_t base_ms, uint64_t max_ms);
 
 /*
  * Adds a strike to a key (kind NODE_BAN_KEY, `key`) or an address
- * (NODE_BAN_IP, `ip`) and bans it from now_ms on (an address only from
- * its CM_BAN_IP_STRIKES-th strike on). When the table is full,
- * the entry whose ban ended first makes room. Returns the entry, which
+ * (NODE_BAN_IP, `ip`; an IPv6 address counts as its /64) and bans it
+ * from now_ms on (an address only from its CM_BAN_IP_STRIKES-th strike
+ * on). When the kind's part of the table is full, an entry without a
+ * running ban makes room, the one whose ban ended first; a running ban
+ * only when every entry has one. Returns the entry, which
  * stays valid until the next strike.
  */
 const node_ban *node_bans_strike(node_bans *b, node_ban_kind kind,

@@ -170,7 +170,7 @@ static json_t *bans_json(const node *n)
 	uint64_t mono = cm_mono_ms(), wall = cm_now_ms();
 	json_t *list = json_array();
 
-	for (size_t i = 0; list && i < CM_BANS_MAX; i++) {
+	for (size_t i = 0; list && i < NODE_BANS_SLOTS; i++) {
 		const node_ban *b = &n->bans.entries[i];
 
 		if (b->used && mono < b->until + CM_BAN_FORGET_MS)

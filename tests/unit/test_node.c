@@ -214,6 +214,52 @@ static void bans_address_from_second_strike(void **state)
 	assert_int_equal(b->length_ms, 2000);
 }
 
+/* Bans of more rotated keys than the table holds do not push out the
+ * strike of the address they came from, and an address's strike without
+ * a ban makes room only after entries without a running ban. */
+static void bans_address_strikes_survive_key_rotation(void **state)
+{
+	uint8_t key[NODE_KEY_LEN] = {0};
+	const char *ip = "198.51.100.9";
+	char other[NODE_IP_MAX];
+	const node_ban *b;
+
+	(void)state;
+	node_bans_init(&bans, 100000, 1000000);
+	node_bans_strike(&bans, NODE_BAN_IP, NULL, ip, T0);
+	for (uint32_t i = 0; i < 4 * CM_BANS_MAX; i++) {
+		memcpy(key, &i, sizeof(i));
+		node_bans_strike(&bans, NODE_BAN_KEY, key, NULL, T0 + i);
+	}
+	b = node_bans_strike(&bans, NODE_BAN_IP, NULL, ip, T0 + 5000);
+	assert_int_equal(b->strikes, 2);
+	assert_non_null(node_bans_active(&bans, NODE_BAN_IP, NULL, ip,
+					 T0 + 5001));
+
+	/* A full address part keeps the running ban of ip. */
+	for (uint32_t i = 0; i < 2 * CM_BANS_MAX; i++) {
+		snprintf(other, sizeof(other), "10.%u.%u.%u", (i >> 16) & 255,
+			 (i >> 8) & 255, i & 255);
+		node_bans_strike(&bans, NODE_BAN_IP, NULL, other, T0 + 6000);
+	}
+	assert_non_null(node_bans_active(&bans, NODE_BAN_IP, NULL, ip,
+					 T0 + 6001));
+}
+
+/* IPv6 addresses count by their /64: two hosts of one /64 share it. */
+static void bans_ipv6_counts_per_64(void **state)
+{
+	(void)state;
+	node_bans_init(&bans, 1000, 10000);
+	node_bans_strike(&bans, NODE_BAN_IP, NULL, "2001:db8:1:2::1", T0);
+	node_bans_strike(&bans, NODE_BAN_IP, NULL, "2001:db8:1:2:ffff::7",
+			 T0);
+	assert_non_null(node_bans_active(&bans, NODE_BAN_IP, NULL,
+					 "2001:db8:1:2::99", T0 + 1));
+	assert_null(node_bans_active(&bans, NODE_BAN_IP, NULL,
+				     "2001:db8:1:3::1", T0 + 1));
+}
+
 /* Strikes are forgotten CM_BAN_FORGET_MS after the ban ended. */
 static void bans_strikes_forgotten(void **state)
 {
@@ -960,6 +1006,8 @@ int main(void)
 		cmocka_unit_test(bans_double_up_to_max),
 		cmocka_unit_test(bans_keys_and_addresses_apart),
 		cmocka_unit_test(bans_address_from_second_strike),
+		cmocka_unit_test(bans_address_strikes_survive_key_rotation),
+		cmocka_unit_test(bans_ipv6_counts_per_64),
 		cmocka_unit_test(bans_strikes_forgotten),
 		cmocka_unit_test(bans_table_full_evicts_oldest),
 		cmocka_unit_test(allow_file_read),
