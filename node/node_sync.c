@@ -812,16 +812,52 @@ static cm_err send_page(node *n, node_link *l, const uint8_t *ids,
 	return err;
 }
 
-/* Stops at the first page that does not fit in the peer's queue, so that
- * a peer that requests more than it reads costs little work. */
+static int compare_ids(const void *a, const void *b)
+{
+	return memcmp(a, b, PROTO_ID_LEN);
+}
+
+/* Sorts ids[count] and removes repeats; returns how many are left. */
+static size_t unique_ids(uint8_t *ids, size_t count)
+{
+	size_t k = 0;
+
+	qsort(ids, count, PROTO_ID_LEN, compare_ids);
+	for (size_t i = 0; i < count; i++) {
+		if (k > 0 && memcmp(ids + (k - 1) * PROTO_ID_LEN,
+				    ids + i * PROTO_ID_LEN, PROTO_ID_LEN) == 0)
+			continue;
+		memmove(ids + k * PROTO_ID_LEN, ids + i * PROTO_ID_LEN,
+			PROTO_ID_LEN);
+		k++;
+	}
+	return k;
+}
+
+/* Answers each id once, however often the WANT names it: a peer that
+ * repeats one id 4,096 times per message gets one record, not a core's
+ * worth of reads and sends. Stops at the first page that does not fit in
+ * the peer's queue, so that a peer that requests more than it reads
+ * costs little work. */
 void node_sync_on_want(node *n, node_link *l, const proto_wire_msg *m)
 {
-	for (size_t done = 0; done < m->n_ids; done += CM_WIRE_BATCH_MAX) {
-		size_t page = m->n_ids - done;
+	uint8_t *ids = malloc(m->n_ids * PROTO_ID_LEN + 1);
+	size_t count;
+
+	if (!ids) {
+		cm_error(NODE_LOG, "out of memory for a WANT of %zu ids from "
+			 "peer=%s", m->n_ids, l->short_key);
+		return;
+	}
+	memcpy(ids, m->ids, m->n_ids * PROTO_ID_LEN);
+	count = unique_ids(ids, m->n_ids);
+	for (size_t done = 0; done < count; done += CM_WIRE_BATCH_MAX) {
+		size_t page = count - done;
 
 		if (page > CM_WIRE_BATCH_MAX)
 			page = CM_WIRE_BATCH_MAX;
-		if (send_page(n, l, m->ids + done * PROTO_ID_LEN, page))
-			return;
+		if (send_page(n, l, ids + done * PROTO_ID_LEN, page))
+			break;
 	}
+	free(ids);
 }
