@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -353,6 +354,23 @@ bad:
 
 /* --- Start and stop --------------------------------------------------- */
 
+/* Returns the address the server binds, as http://HOST:PORT, in a static
+ * buffer, so that a bare port in the settings shows where it listens. */
+static const char *bound_name(const struct sockaddr_storage *addr,
+			      socklen_t len)
+{
+	static char name[INET6_ADDRSTRLEN + 32];
+	char host[INET6_ADDRSTRLEN], port[8];
+
+	if (getnameinfo((const struct sockaddr *)addr, len, host, sizeof(host),
+			port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV))
+		return "?";
+	snprintf(name, sizeof(name),
+		 addr->ss_family == AF_INET6 ? "http://[%s]:%s" : "http://%s:%s",
+		 host, port);
+	return name;
+}
+
 cm_err http_start(const http_config *cfg, store *st, http_server **out)
 {
 	struct sockaddr_storage addr;
@@ -397,7 +415,8 @@ cm_err http_start(const http_config *cfg, store *st, http_server **out)
 			      cfg->addr, strerror(errno));
 		goto fail;
 	}
-	cm_info(HTTP_LOG, "listening on %s rate=%u/s burst=%u", cfg->addr,
+	cm_info(HTTP_LOG, "listening on %s (%s) rate=%u/s burst=%u",
+		bound_name(&addr, addr_len), cfg->addr,
 		cfg->rate ? cfg->rate : CM_HTTP_RATE_DEFAULT,
 		cfg->burst ? cfg->burst : CM_HTTP_BURST_DEFAULT);
 	*out = srv;
