@@ -119,8 +119,8 @@ void node_bans_init(node_bans *b, uint64_t base_ms, uint64_t max_ms);
  * Adds a strike to a key (kind NODE_BAN_KEY, `key`) or an address
  * (NODE_BAN_IP, `ip`; an IPv6 address counts as its /64) and bans it
  * from now_ms on (an address only from its CM_BAN_IP_STRIKES-th strike
- * on). When the kind's part of the table is full, an entry without a
- * running ban makes room, the one whose ban ended first; a running ban
+ * on). When the kind's part of the table is full, the entry without a
+ * running ban whose ban ended first makes room. A running ban makes room
  * only when every entry has one. Returns the entry, which
  * stays valid until the next strike.
  */
@@ -862,8 +862,8 @@ void node_sync_drop(node_link *l);
 
 /* Notes that the peer of link l sent record `id` and that this node
  * rejected it for `reason`, so that reconciliation does not request it
- * from that peer again for CM_RECON_REFUSED_MS. Reasons that say
- * nothing about the record (no memory, a full store) note nothing. */
+ * from that peer again for CM_RECON_REFUSED_MS. Reasons that do not
+ * come from the record itself (no memory, a full store) are ignored. */
 void node_sync_refused(node *n, const node_link *l,
 		       const uint8_t id[PROTO_ID_LEN], cm_err reason);
 

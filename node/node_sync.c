@@ -834,11 +834,10 @@ static size_t unique_ids(uint8_t *ids, size_t count)
 	return k;
 }
 
-/* Answers each id once, however often the WANT names it: a peer that
- * repeats one id 4,096 times per message gets one record, not a core's
- * worth of reads and sends. Stops at the first page that does not fit in
- * the peer's queue, so that a peer that requests more than it reads
- * costs little work. */
+/* Sends the record of each requested id once, however often the WANT
+ * names it, so a WANT that repeats one id 4,096 times costs one record.
+ * Stops at the first page that does not fit in the peer's queue, so that
+ * a peer that requests more than it reads costs little work. */
 void node_sync_on_want(node *n, node_link *l, const proto_wire_msg *m)
 {
 	uint8_t *ids = malloc(m->n_ids * PROTO_ID_LEN + 1);
