@@ -42,6 +42,8 @@
 #define CM_INGEST_BATCH_MAX 512              /* max records from peers
 						stored per write
 						transaction */
+#define CM_VERIFY_MESSAGES 8                /* RECORDS messages queued for
+						the verify threads */
 #define CM_INGEST_BATCH_MS 5                 /* max ms a verified record
 						waits for more before its
 						transaction starts, unless

@@ -497,13 +497,13 @@ static void tick(node *n, uint64_t *next_flush)
 
 static cm_err loop(node *n)
 {
-	zmq_pollitem_t items[6 + NODE_LINKS_MAX];
-	node_link *owners[6 + NODE_LINKS_MAX];
+	zmq_pollitem_t items[7 + NODE_LINKS_MAX];
+	node_link *owners[7 + NODE_LINKS_MAX];
 	uint64_t next_flush = 0;
 
 	while (!stop_signal) {
 		uint64_t now = cm_mono_ms(), wake = now + POLL_MS;
-		size_t count = 6;
+		size_t count = 7;
 
 		items[0] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
 		items[1] = (zmq_pollitem_t){n->control, 0, ZMQ_POLLIN, 0};
@@ -514,6 +514,9 @@ static cm_err loop(node *n)
 					    ZMQ_POLLIN, 0};
 		/* The record writer's results; tick() collects them too. */
 		items[5] = (zmq_pollitem_t){NULL, node_ingest_wake_fd(n),
+					    ZMQ_POLLIN, 0};
+		/* Verified records; tick() hands them to the writer. */
+		items[6] = (zmq_pollitem_t){NULL, node_ingest_verify_fd(n),
 					    ZMQ_POLLIN, 0};
 		for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
 			node_link *l = &n->links[i];
@@ -542,7 +545,7 @@ static cm_err loop(node *n)
 			receive_router(n);
 		if (items[1].revents & ZMQ_POLLIN)
 			node_control_receive(n);
-		for (size_t i = 6; i < count; i++)
+		for (size_t i = 7; i < count; i++)
 			if (items[i].revents & ZMQ_POLLIN)
 				receive_dealer(n, owners[i]);
 		tick(n, &next_flush);

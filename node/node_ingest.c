@@ -172,33 +172,24 @@ static const uint8_t *try_id(const uint8_t *wire, size_t len,
 	return id;
 }
 
-/* Records per message below which verifying in one thread is faster than
- * starting more. */
-#define PARALLEL_OPEN_MIN 8
-
-/* Opens the records of a message into n->batch, verifying over several
- * threads; keeps the valid and wanted ones at the front and returns how
- * many they are. */
-static size_t open_batch(node *n, node_link *from, const proto_wire_msg *m)
+/* Keeps the valid and wanted records of one message at the front of out,
+ * rejects and counts the others, and returns how many it kept. */
+static size_t keep_wanted(node *n, node_link *from,
+			  const uint8_t *const *wires, const size_t *lens,
+			  proto_signed *out, const proto_open_result *results,
+			  size_t count)
 {
-	proto_open_result results[CM_WIRE_BATCH_MAX];
-	unsigned threads = m->n_records >= PARALLEL_OPEN_MIN
-				   ? proto_cpu_count()
-				   : 1;
 	size_t k = 0;
 
-	proto_open_batch(m->records, m->record_lens, m->n_records,
-			 cm_now_ms(), threads, n->batch, results);
-	for (size_t i = 0; i < m->n_records; i++) {
-		proto_signed *rec = &n->batch[i];
+	for (size_t i = 0; i < count; i++) {
+		proto_signed *rec = &out[i];
 		uint8_t id[PROTO_ID_LEN];
 		char short_id[9], short_author[9];
 
 		if (results[i].err) {
 			cm_errf(results[i].err, "%s", results[i].detail);
 			node_reject(n, from, "record", results[i].err,
-				    try_id(m->records[i], m->record_lens[i],
-					   id));
+				    try_id(wires[i], lens[i], id));
 			continue;
 		}
 		if (!node_wants(n, rec->rec.author)) {
@@ -207,11 +198,11 @@ static size_t open_batch(node *n, node_link *from, const proto_wire_msg *m)
 			cm_hex_short(rec->rec.author, short_author);
 			cm_debug(NODE_LOG, "ignored record id=%s author=%s "
 				 "from peer=%s: not followed", short_id,
-				 short_author, from->short_key);
+				 short_author, from ? from->short_key : "-");
 			continue;
 		}
 		if (k != i)
-			n->batch[k] = *rec;
+			out[k] = *rec;
 		k++;
 	}
 	return k;
@@ -322,38 +313,65 @@ static void settle_records(void *ctx, node_link *from, proto_signed *recs,
 	}
 }
 
-void node_ingest(node *n, node_link *from, const proto_wire_msg *m)
+/* Queues the valid and wanted records of a verified message for the
+ * record writer (node_verified_fn). */
+static void verified_records(void *ctx, node_link *from, void *msg,
+			     const uint8_t *const *wires, const size_t *lens,
+			     proto_signed *out,
+			     const proto_open_result *results, size_t count)
 {
-	size_t count;
+	node *n = ctx;
 	cm_err err;
 
-	count = open_batch(n, from, m);
+	count = keep_wanted(n, from, wires, lens, out, results, count);
 	if (count == 0)
 		return;
-
 	if (n->store_full && cm_mono_ms() < n->store_retry_at) {
 		n->rejected[CM_ERR_STORE_FULL] += count;
 		return;
 	}
-	err = node_record_writer_put(n->record_writer, from, n->rx_msg,
-				     n->batch, count, settle_records, n);
+	err = node_record_writer_put(n->record_writer, from, msg, out, count,
+				     settle_records, n);
 	if (err)
 		cm_error(NODE_LOG, "queueing %zu records from peer=%s failed: "
-			 "%s (%s)", count, from->short_key, cm_err_name(err),
+			 "%s (%s)", count, link_name(from), cm_err_name(err),
 			 cm_err_detail());
+}
+
+void node_ingest(node *n, node_link *from, const proto_wire_msg *m)
+{
+	proto_open_result results[CM_WIRE_BATCH_MAX];
+
+	if (m->n_records == 0)
+		return;
+	if (node_verifier_put(n->verifier, from, n->rx_msg, m, cm_now_ms(),
+			      verified_records, n) == CM_OK)
+		return;
+	/* Without room to keep the message, verify it here. */
+	cm_err_clear();
+	proto_open_batch(m->records, m->record_lens, m->n_records,
+			 cm_now_ms(), 1, n->batch, results);
+	verified_records(n, from, n->rx_msg, m->records, m->record_lens,
+			 n->batch, results, m->n_records);
 }
 
 cm_err node_ingest_start(node *n)
 {
+	cm_err err;
+
 	n->batch = calloc(CM_WIRE_BATCH_MAX, sizeof(*n->batch));
 	if (!n->batch)
 		return cm_errf(CM_ERR_NOMEM, "cannot allocate a batch of %d "
 			       "records", CM_WIRE_BATCH_MAX);
-	return node_record_writer_start(n->st, &n->record_writer);
+	err = node_record_writer_start(n->st, &n->record_writer);
+	if (!err)
+		err = node_verifier_start(&n->verifier);
+	return err;
 }
 
 void node_ingest_stop(node *n)
 {
+	node_verifier_stop(&n->verifier);
 	node_record_writer_stop(&n->record_writer);
 	free(n->batch);
 	n->batch = NULL;
@@ -364,19 +382,29 @@ int node_ingest_wake_fd(const node *n)
 	return node_record_writer_fd(n->record_writer);
 }
 
+int node_ingest_verify_fd(const node *n)
+{
+	return node_verifier_fd(n->verifier);
+}
+
 void node_ingest_collect(node *n)
 {
+	if (n->verifier)
+		node_verifier_collect(n->verifier, verified_records, n);
 	if (n->record_writer)
 		node_record_writer_collect(n->record_writer, settle_records, n);
 }
 
 void node_ingest_on_link_down(node *n, node_link *l)
 {
+	node_verifier_forget(n->verifier, l);
 	node_record_writer_forget(n->record_writer, l);
 }
 
 void node_ingest_flush_link(node *n, node_link *l)
 {
+	if (n->verifier)
+		node_verifier_flush(n->verifier, l, verified_records, n);
 	if (n->record_writer)
 		node_record_writer_flush(n->record_writer, l, settle_records,
 					 n);

@@ -16,6 +16,7 @@
 #include "cm_error.h"
 #include "cm_limits.h"
 #include "node.h"
+#include "proto_batch.h"
 #include "proto_wire.h"
 #include "store.h"
 
@@ -518,6 +519,8 @@ typedef struct node {
 
 	/* Scratch space for one RECORDS message (CM_WIRE_BATCH_MAX). */
 	proto_signed *batch;
+	/* Verifies the records of RECORDS messages (node_verifier.c). */
+	struct node_verifier *verifier;
 	/* Stores verified records in batches (node_record_writer.c). */
 	struct node_record_writer *record_writer;
 
@@ -812,7 +815,12 @@ void node_ingest_stop(node *n);
  * finished a write transaction. */
 int node_ingest_wake_fd(const node *n);
 
-/* Counts, logs and pushes on the records whose transaction ended. */
+/* Returns the descriptor that becomes readable when the verify threads
+ * finished a message. */
+int node_ingest_verify_fd(const node *n);
+
+/* Queues the records of verified messages for the record writer, then
+ * counts, logs and pushes on the records whose transaction ended. */
 void node_ingest_collect(node *n);
 
 /* Forgets link l as the source of records still queued. */
@@ -1028,6 +1036,10 @@ void node_record_writer_stop(node_record_writer **w);
  * collected. */
 int node_record_writer_fd(const node_record_writer *w);
 
+/* Returns the number of records queued and not yet collected. Node
+ * thread only. */
+size_t node_record_writer_queued(const node_record_writer *w);
+
 /*
  * Queues `count` (at most CM_WIRE_BATCH_MAX) verified records of one
  * message from link `from` for the writer. Their wire bytes lie inside
@@ -1055,6 +1067,64 @@ void node_record_writer_flush(node_record_writer *w, const node_link *from,
 /* Clears the link of queued records that came from `from`, which is
  * being dropped. Node thread only. */
 void node_record_writer_forget(node_record_writer *w, const node_link *from);
+
+/* --- node_verifier.c: the threads that verify records from peers ------ */
+
+typedef struct node_verifier node_verifier;
+
+/*
+ * Called by the node thread for each queued message once every record is
+ * opened, in the order the messages arrived. wires[i] (lens[i] bytes)
+ * lies inside msg (a zmq_msg_t); results[i] is the verdict of
+ * proto_record_open and out[i] the opened record when it is CM_OK. from
+ * is NULL when the link dropped since. The callback may reorder out; the
+ * arrays are valid until it returns.
+ */
+typedef void (*node_verified_fn)(void *ctx, node_link *from, void *msg,
+				 const uint8_t *const *wires,
+				 const size_t *lens, proto_signed *out,
+				 const proto_open_result *results,
+				 size_t count);
+
+/* Starts one verify thread per online processor. */
+cm_err node_verifier_start(node_verifier **out);
+
+/* Ends the threads and frees *v, dropping messages not yet collected;
+ * NULL is fine, and *v is NULL afterwards. */
+void node_verifier_stop(node_verifier **v);
+
+/* Returns the eventfd that is readable once a message is verified. */
+int node_verifier_fd(const node_verifier *v);
+
+/* Returns the number of records queued and not yet collected. Node
+ * thread only. */
+size_t node_verifier_queued(node_verifier *v);
+
+/*
+ * Queues the records of message m from link `from` to be opened at
+ * now_ms. Their wire bytes must lie inside rx_msg (a zmq_msg_t), which is
+ * kept by reference. When CM_VERIFY_MESSAGES messages are queued, waits
+ * for the oldest and hands it to `done` first. Fails only when out of
+ * memory or when a record lies outside rx_msg. Node thread only.
+ */
+cm_err node_verifier_put(node_verifier *v, node_link *from, void *rx_msg,
+			 const proto_wire_msg *m, uint64_t now_ms,
+			 node_verified_fn done, void *ctx);
+
+/* Hands each verified message to `done`, oldest first, up to the first
+ * one still being verified. Returns the number of records. Node thread
+ * only. */
+size_t node_verifier_collect(node_verifier *v, node_verified_fn done,
+			     void *ctx);
+
+/* Waits for and hands on every queued message up to the last one from
+ * link `from`. Node thread only. */
+void node_verifier_flush(node_verifier *v, const node_link *from,
+			 node_verified_fn done, void *ctx);
+
+/* Clears the link of queued messages that came from `from`, which is
+ * being dropped. Node thread only. */
+void node_verifier_forget(node_verifier *v, const node_link *from);
 
 /* --- node_control.c: local control socket ------------------------------ */
 

@@ -276,6 +276,16 @@ int node_record_writer_fd(const node_record_writer *w)
 	return w ? w->wake_fd : -1;
 }
 
+size_t node_record_writer_queued(const node_record_writer *w)
+{
+	size_t count = 0;
+
+	/* Only the node thread changes n_recs: it appends and clears. */
+	for (size_t i = 0; w && i < RING_BATCHES; i++)
+		count += w->ring[i].n_recs;
+	return count;
+}
+
 /* Points g->msg at the message that contains the wire bytes of recs:
  * shares rx_msg when every record lies in it, else copies the records
  * into a message of its own. Sets each record's wire pointer into

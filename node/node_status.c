@@ -212,7 +212,7 @@ char *node_status_json(node *n)
 		jobs += node_media_job_active(n, i);
 
 	root = json_pack("{s:s, s:s, s:s, s:O, s:o, s:O, s:I, s:o*, s:o*, "
-			 "s:o*, s:o, s:o*, s:o*}",
+			 "s:o*, s:o, s:o*, s:o*, s:{s:I, s:I}}",
 			 "role", n->cfg->role == NODE_ROLE_MIRROR ? "mirror"
 								  : "creator",
 			 "listen", n->cfg->listen,
@@ -226,7 +226,12 @@ char *node_status_json(node *n)
 			 "bans", bans_json(n),
 			 "allow_list", allow_json(n),
 			 "known_peers", node_known_json(n),
-			 "peer_exchange", node_pex_json(n));
+			 "peer_exchange", node_pex_json(n),
+			 "queues",
+			 "verifying",
+			 (json_int_t)node_verifier_queued(n->verifier),
+			 "storing",
+			 (json_int_t)node_record_writer_queued(n->record_writer));
 	if (root)
 		out = json_dumps(root, JSON_COMPACT);
 out:

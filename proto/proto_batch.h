@@ -3,10 +3,10 @@
  * verification spread over several threads.
  *
  * Verification dominates the cost of ingesting records (an Ed25519 verify
- * takes about 48 us on one core of the machines we measure on), so import
- * and the node's ingest open each batch in parallel and then store it from
- * one thread: import after each batch, the node in its store writer
- * thread.
+ * takes about 43 to 48 us on one core of the machines we measure on), so
+ * import opens each batch in parallel and then stores it from one thread.
+ * The node keeps verify threads of its own (node_verifier.c), which take
+ * records the same way from a queue of messages.
  */
 #ifndef PROTO_BATCH_H
 #define PROTO_BATCH_H

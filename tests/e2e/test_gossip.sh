@@ -95,6 +95,16 @@ sys.exit(0 if ok else 1)'
 wait_for 30 "M to report a finished reconciliation" recon_reported
 pass "status reports reconciliation sessions per peer"
 
+# Once the records are in, nothing waits to be verified or stored.
+queues_empty() {
+	cm M status --json | python3 -c '
+import json, sys
+q = json.load(sys.stdin)["node"]["queues"]
+sys.exit(0 if q["verifying"] == 0 and q["storing"] == 0 else 1)'
+}
+wait_for 30 "M to report empty verify and store queues" queues_empty
+pass "status reports the verify and store queues, empty when idle"
+
 for home in A M B; do
 	stop "$home"
 done

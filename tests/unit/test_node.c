@@ -1,7 +1,7 @@
 /* Unit tests of node/ peer discipline: token buckets, scores, the ban
  * table, allow-list files and the ZAP handler; of peers' clock offsets;
- * of the per-peer chunk request timeout; and of the thread that stores
- * verified records. */
+ * of the per-peer chunk request timeout; of the threads that verify
+ * records and the thread that stores them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -993,6 +993,209 @@ static void record_writer_stop_stores_queued(void **state)
 	writer_clips_free(&c);
 }
 
+/* --- Record verifier ---------------------------------------------------- */
+
+/* One RECORDS message as the node receives it: the wire bytes of clips
+ * [first, first + count) of c in one ZeroMQ message, and the decoded
+ * message pointing into it. */
+typedef struct verify_msg {
+	zmq_msg_t msg;
+	proto_wire_msg m;
+} verify_msg;
+
+static void verify_msg_make(verify_msg *vm, const writer_clips *c,
+			    size_t first, size_t count)
+{
+	size_t total = 0;
+	uint8_t *data;
+
+	for (size_t i = 0; i < count; i++)
+		total += c->recs[first + i].wire_len;
+	assert_int_equal(zmq_msg_init_size(&vm->msg, total), 0);
+	data = zmq_msg_data(&vm->msg);
+	memset(&vm->m, 0, sizeof(vm->m));
+	vm->m.type = PROTO_WIRE_RECORDS;
+	for (size_t i = 0; i < count; i++) {
+		size_t len = c->recs[first + i].wire_len;
+
+		memcpy(data, c->wires[first + i], len);
+		vm->m.records[i] = data;
+		vm->m.record_lens[i] = len;
+		data += len;
+	}
+	vm->m.n_records = count;
+}
+
+/* What the verified callback saw, in call order. */
+typedef struct verify_seen {
+	size_t messages;
+	size_t records;
+	size_t valid;
+	size_t invalid;
+	size_t unlinked;                /* records whose link was forgotten */
+	uint8_t ids[64][PROTO_ID_LEN];  /* of valid records, in order */
+} verify_seen;
+
+static void verify_done(void *ctx, node_link *from, void *msg,
+			const uint8_t *const *wires, const size_t *lens,
+			proto_signed *out, const proto_open_result *results,
+			size_t count)
+{
+	verify_seen *seen = ctx;
+
+	assert_non_null(msg);
+	seen->messages++;
+	seen->records += count;
+	if (from == NULL)
+		seen->unlinked += count;
+	for (size_t i = 0; i < count; i++) {
+		assert_non_null(wires[i]);
+		assert_true(lens[i] > 0);
+		if (results[i].err) {
+			seen->invalid++;
+			assert_true(results[i].detail[0] != '\0');
+			continue;
+		}
+		if (seen->valid < 64)
+			memcpy(seen->ids[seen->valid], out[i].id,
+			       PROTO_ID_LEN);
+		seen->valid++;
+	}
+}
+
+/* Collects until `records` records were verified, or fails after 10 s. */
+static void verify_wait(node_verifier *v, verify_seen *seen, size_t records)
+{
+	uint64_t deadline = cm_mono_ms() + 10000;
+	struct pollfd p = {node_verifier_fd(v), POLLIN, 0};
+
+	while (seen->records < records) {
+		if (cm_mono_ms() > deadline)
+			fail_msg("%zu of %zu records verified after 10 s",
+				 seen->records, records);
+		poll(&p, 1, 100);
+		node_verifier_collect(v, verify_done, seen);
+	}
+}
+
+static void verifier_keeps_order_and_verdicts(void **state)
+{
+	node_verifier *v = NULL;
+	verify_seen seen = {0};
+	node_link link = {0};
+	verify_msg vm[3];
+	writer_clips c;
+
+	(void)state;
+	writer_clips_make(&c, 12);
+	/* A flipped signature bit makes clip 5 invalid. */
+	c.wires[5][c.recs[5].wire_len - 1] ^= 0x01;
+	assert_int_equal(node_verifier_start(&v), CM_OK);
+	for (size_t k = 0; k < 3; k++) {
+		verify_msg_make(&vm[k], &c, 4 * k, 4);
+		assert_int_equal(node_verifier_put(v, &link, &vm[k].msg,
+						   &vm[k].m, cm_now_ms(),
+						   verify_done, &seen),
+				 CM_OK);
+		/* The verifier keeps its own reference. */
+		zmq_msg_close(&vm[k].msg);
+	}
+	verify_wait(v, &seen, 12);
+	assert_int_equal(seen.messages, 3);
+	assert_int_equal(seen.invalid, 1);
+	assert_int_equal(seen.valid, 11);
+	for (size_t i = 0, k = 0; i < 12; i++) {
+		if (i == 5)
+			continue;
+		assert_memory_equal(seen.ids[k++], c.recs[i].id,
+				    PROTO_ID_LEN);
+	}
+	node_verifier_stop(&v);
+	assert_null(v);
+	writer_clips_free(&c);
+}
+
+static void verifier_full_queue_hands_on_oldest(void **state)
+{
+	node_verifier *v = NULL;
+	verify_seen seen = {0};
+	node_link link = {0};
+	verify_msg vm;
+	writer_clips c;
+	size_t n = CM_VERIFY_MESSAGES + 2;
+
+	(void)state;
+	writer_clips_make(&c, n);
+	assert_int_equal(node_verifier_start(&v), CM_OK);
+	for (size_t k = 0; k < n; k++) {
+		verify_msg_make(&vm, &c, k, 1);
+		assert_int_equal(node_verifier_put(v, &link, &vm.msg, &vm.m,
+						   cm_now_ms(), verify_done,
+						   &seen),
+				 CM_OK);
+		zmq_msg_close(&vm.msg);
+	}
+	/* Nothing was collected, so the last two puts made room. */
+	assert_true(seen.messages >= 2);
+	verify_wait(v, &seen, n);
+	assert_int_equal(seen.valid, n);
+	node_verifier_stop(&v);
+	writer_clips_free(&c);
+}
+
+static void verifier_flush_and_forget_by_link(void **state)
+{
+	node_verifier *v = NULL;
+	verify_seen seen = {0};
+	node_link gone = {0}, kept = {0};
+	verify_msg vm;
+	writer_clips c;
+
+	(void)state;
+	writer_clips_make(&c, 6);
+	assert_int_equal(node_verifier_start(&v), CM_OK);
+	for (size_t k = 0; k < 6; k++) {
+		verify_msg_make(&vm, &c, k, 1);
+		assert_int_equal(node_verifier_put(v, k < 3 ? &gone : &kept,
+						   &vm.msg, &vm.m, cm_now_ms(),
+						   verify_done, &seen),
+				 CM_OK);
+		zmq_msg_close(&vm.msg);
+	}
+	node_verifier_forget(v, &gone);
+	/* A flush for the first link hands on its three messages at
+	 * least; one for the other waits for all six. */
+	node_verifier_flush(v, &gone, verify_done, &seen);
+	node_verifier_flush(v, &kept, verify_done, &seen);
+	assert_int_equal(seen.records, 6);
+	assert_int_equal(seen.unlinked, 3);
+	node_verifier_stop(&v);
+	writer_clips_free(&c);
+}
+
+static void verifier_stop_drops_queued(void **state)
+{
+	node_verifier *v = NULL;
+	verify_seen seen = {0};
+	node_link link = {0};
+	verify_msg vm;
+	writer_clips c;
+
+	(void)state;
+	writer_clips_make(&c, 64);
+	assert_int_equal(node_verifier_start(&v), CM_OK);
+	verify_msg_make(&vm, &c, 0, 64);
+	assert_int_equal(node_verifier_put(v, &link, &vm.msg, &vm.m,
+					   cm_now_ms(), verify_done, &seen),
+			 CM_OK);
+	zmq_msg_close(&vm.msg);
+	/* Stopping at once frees the message without calling back. */
+	node_verifier_stop(&v);
+	assert_null(v);
+	assert_int_equal(seen.messages, 0);
+	writer_clips_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1031,6 +1234,10 @@ int main(void)
 		cmocka_unit_test(record_writer_forgets_link),
 		cmocka_unit_test(record_writer_flush_by_link),
 		cmocka_unit_test(record_writer_stop_stores_queued),
+		cmocka_unit_test(verifier_keeps_order_and_verdicts),
+		cmocka_unit_test(verifier_full_queue_hands_on_oldest),
+		cmocka_unit_test(verifier_flush_and_forget_by_link),
+		cmocka_unit_test(verifier_stop_drops_queued),
 	};
 
 	if (sodium_init() < 0)
