@@ -1076,7 +1076,8 @@ static node_link *chunk_sender(node *n, const node_media_job *job, size_t i,
 /* Rejects and counts chunk i, which the peer with `key` sent on link l
  * (NULL once that peer disconnected). The chunk goes back to the pool,
  * and the peer gets no more requests of the job while another peer can
- * be asked. */
+ * be asked. NOTE: a peer that disconnected before its chunk's hash check
+ * ended loses no score, because the score belongs to the link. */
 static void chunk_bad(node *n, node_media_job *job, size_t i, node_link *l,
 		      const uint8_t key[NODE_KEY_LEN])
 {
