@@ -1174,9 +1174,11 @@ static void write_chunk(node *n, node_media_job *job, size_t i,
 				   job->chunks[i], l->key, n->rx_msg, data,
 				   len)) {
 		/* request_room keeps a slot for every request, so this is
-		 * only a safeguard: the chunk is requested again. */
+		 * only a safeguard: the chunk is requested again. Its request
+		 * was released on arrival, so it must not be released twice. */
 		cm_debug(NODE_LOG, "no writer slot for chunk %zu of media=%s",
 			 i, job->short_root);
+		job->state[i] = CHUNK_MISSING;
 		chunk_return(n, job, i);
 		return;
 	}
