@@ -953,7 +953,7 @@ void node_rto_sample(node_rto *r, uint64_t response_ms);
  * again. */
 void node_rto_backoff(node_rto *r);
 
-/* --- node_media_writer.c: the thread that stores verified chunks ------- */
+/* --- node_media_writer.c: the threads that check and store chunks ------ */
 
 typedef struct node_media_writer node_media_writer;
 
@@ -963,22 +963,27 @@ typedef enum node_write_result {
 	NODE_WRITE_FAILED,   /* the transaction failed: fetch it again */
 	NODE_WRITE_UNLISTED, /* no stored manifest lists it any more, because
 			      * its media was freed: not stored */
+	NODE_WRITE_BAD,      /* its BLAKE2b hash differs from the expected
+			      * one: not stored */
 } node_write_result;
 
-/* Called by node_media_writer_collect for each chunk whose write
- * transaction ended. */
+/* Called by node_media_writer_collect for each chunk whose check ended
+ * and, for a valid chunk, whose write transaction ended. `hash` is the
+ * expected hash and `peer` the key of the peer that sent the chunk, as
+ * given to node_media_writer_put. */
 typedef void (*node_media_settle_fn)(void *ctx,
 				     const uint8_t root[PROTO_HASH_LEN],
 				     uint64_t index,
 				     const uint8_t hash[PROTO_HASH_LEN],
+				     const uint8_t peer[NODE_KEY_LEN],
 				     node_write_result result);
 
-/* Starts the writer thread, which writes to `st` until
+/* Starts the hasher and writer threads, which store to `st` until
  * node_media_writer_stop. */
 cm_err node_media_writer_start(store *st, node_media_writer **out);
 
-/* Stores the chunks still queued, ends the thread and frees *w; NULL is
- * fine, and *w is NULL afterwards. */
+/* Checks and stores the chunks still queued, ends the threads and frees
+ * *w; NULL is fine, and *w is NULL afterwards. */
 void node_media_writer_stop(node_media_writer **w);
 
 /* Returns the eventfd that is readable once results wait to be
@@ -991,19 +996,23 @@ size_t node_media_writer_free(const node_media_writer *w);
 /* Returns the chunks queued or being written and not yet collected. */
 size_t node_media_writer_pending(const node_media_writer *w);
 
-/* Queues a verified chunk for the writer in a free slot. data lies
- * inside message rx_msg (a zmq_msg_t), which the slot keeps a reference
- * to until the chunk is collected, so the bytes are not copied; without
- * rx_msg they are copied. False when no slot is free, len is over
- * CM_CHUNK_SIZE, or data is outside rx_msg. Node thread only. */
+/* Queues a received chunk in a free slot. The hasher thread compares its
+ * BLAKE2b hash with `hash`, and only a chunk that matches is stored,
+ * under that hash. data lies inside message rx_msg (a zmq_msg_t). The
+ * slot keeps a reference to rx_msg until the chunk is collected, so the
+ * bytes are not copied. Without rx_msg they are copied. `peer`, the key
+ * of the sender, is handed back to the settle function. False when no
+ * slot is free, len is over CM_CHUNK_SIZE, or data is outside rx_msg.
+ * Node thread only. */
 bool node_media_writer_put(node_media_writer *w,
 			   const uint8_t root[PROTO_HASH_LEN], uint64_t index,
-			   const uint8_t hash[PROTO_HASH_LEN], void *rx_msg,
+			   const uint8_t hash[PROTO_HASH_LEN],
+			   const uint8_t peer[NODE_KEY_LEN], void *rx_msg,
 			   const uint8_t *data, size_t len);
 
-/* Calls settle for each chunk whose transaction ended since the last
- * call, in the order they were queued, and frees their slots. Returns
- * their count. Node thread only. */
+/* Calls settle for each chunk that was checked and, when valid, stored
+ * since the last call, in the order they were queued, and frees their
+ * slots. Returns their count. Node thread only. */
 size_t node_media_writer_collect(node_media_writer *w,
 				 node_media_settle_fn settle, void *ctx);
 

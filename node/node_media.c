@@ -8,10 +8,11 @@
  * from every connected peer in parallel. Each peer has a window of
  * requests in flight for the job (at most CM_WIRE_CHUNKS_INFLIGHT per
  * peer over all jobs); a window refills as its peer answers, so faster
- * peers serve more chunks. A window grows by one per verified chunk and
- * halves when a request times out, and timed-out requests go back to the
- * pool for the other peers. Each peer's timeout follows its measured
- * response times (node_media_rto.c). Once the pool is empty, a peer with
+ * peers serve more chunks. A window grows by one per chunk that passes
+ * its hash check and halves when a request times out, and timed-out
+ * requests go back to the pool for the other peers. Each peer's timeout
+ * follows its measured response times (node_media_rto.c), and manifest
+ * requests time out after the same time. Once the pool is empty, a peer with
  * room also takes over requests that waited at another peer for longer
  * than its own timeout, so a stalled peer does not hold the last chunks.
  *
@@ -22,13 +23,17 @@
  * the job while any other peer can be asked; the chunk is fetched
  * elsewhere.
  *
- * Each chunk is checked against its hash on arrival, on the node thread.
- * Verified chunks go to the writer thread (node_media_writer.c), which
- * stores up to CM_MEDIA_WRITE_BATCH of them in one write transaction
- * while the node thread receives the next ones. A chunk counts as stored
- * only once the node thread collected the result of its commit. Requests
- * in flight over all jobs and chunks waiting for the writer together stay
- * within CM_MEDIA_WRITE_SLOTS, so every requested chunk finds a slot.
+ * The node thread checks a chunk's length on arrival and queues it with
+ * its expected hash for the hasher and writer threads
+ * (node_media_writer.c). The hasher compares the hashes, and the writer
+ * stores the chunks that match, up to CM_MEDIA_WRITE_BATCH of them in one
+ * write transaction, while the node thread receives the next ones. A
+ * chunk counts as stored only once the node thread collected the result
+ * of its commit. A chunk that fails the hash check comes back unstored
+ * and is handled like a chunk of the wrong length: its peer is
+ * penalised and the chunk is requested again. Requests in flight over
+ * all jobs and chunks waiting for the writer together stay within
+ * CM_MEDIA_WRITE_SLOTS, so every requested chunk finds a slot.
  * Jobs live in memory only: a restarted node finds the stored manifest
  * and chunks and fetches only the missing ones, and the media scan at
  * start-up queues the unfinished media again.
@@ -59,7 +64,7 @@
 enum {
 	CHUNK_MISSING,  /* in the pool: nobody asked */
 	CHUNK_ASKED,    /* requested from asked_by[i] at asked_at[i] */
-	CHUNK_VERIFIED, /* hash checked, queued for the writer thread */
+	CHUNK_QUEUED,   /* received, queued for the hash check and commit */
 	CHUNK_STORED,
 };
 
@@ -71,7 +76,8 @@ typedef struct job_source {
 	unsigned window;                /* 1..CM_WIRE_CHUNKS_INFLIGHT */
 	unsigned not_found;             /* NOT_FOUNDs in a row */
 	uint64_t lacks_until;           /* monotonic ms; ask again after */
-	uint64_t chunks;                /* verified chunks received */
+	uint64_t chunks;                /* received chunks that passed the
+					 * hash check */
 } job_source;
 
 struct node_media_job {
@@ -96,7 +102,7 @@ struct node_media_job {
 	bool *reasked;                  /* per chunk: asked again after a
 					 * timeout, so not timed */
 	size_t next;                    /* lowest index that may be missing */
-	size_t done;                    /* chunks verified or stored */
+	size_t done;                    /* chunks stored */
 	size_t in_flight;
 	size_t writing;                 /* chunks queued for the writer */
 
@@ -107,7 +113,8 @@ struct node_media_job {
 					 * may be asked when no other can */
 
 	uint64_t started;               /* monotonic ms */
-	uint64_t bytes_in;              /* verified bytes since started */
+	uint64_t bytes_in;              /* bytes received since started
+					 * that passed the hash check */
 	uint64_t next_expire;           /* monotonic ms of the next sweep */
 };
 
@@ -607,15 +614,18 @@ static bool key_bad(const node_media_job *job, const uint8_t *key)
 	return false;
 }
 
-/* Penalises the peer on link l for this job; true the first time. */
-static bool mark_bad(node_media_job *job, const node_link *l)
+/* Penalises the peer with `key` for this job; true the first time. */
+static bool mark_bad(node_media_job *job, const uint8_t key[NODE_KEY_LEN])
 {
-	if (key_bad(job, l->key))
+	char short_key[9];
+
+	if (key_bad(job, key))
 		return false;
 	if (job->n_bad < CM_PEERS_MAX)
-		memcpy(job->bad[job->n_bad++], l->key, NODE_KEY_LEN);
+		memcpy(job->bad[job->n_bad++], key, NODE_KEY_LEN);
+	cm_hex_short(key, short_key);
 	cm_warn(NODE_LOG, "peer=%s sent bad data for media=%s; asking other "
-		"peers", l->short_key, job->short_root);
+		"peers", short_key, job->short_root);
 	return true;
 }
 
@@ -728,6 +738,34 @@ static void manifest_failed(node *n, node_media_job *job, uint64_t now)
 	job->manifest_sent = 0;
 	if (!good_source_exists(n, job, now))
 		job_failed(job);
+}
+
+/* Returns the time after which the manifest request in flight times
+ * out, in ms: the timeout of chunk requests to the same peer, so that a
+ * stalled peer is left as quickly for the manifest as for chunks. */
+static uint64_t manifest_timeout(const node_media_job *job)
+{
+	if (!job->manifest_link)
+		return CM_CHUNK_TIMEOUT_INITIAL_MS;
+	return node_rto_timeout(&job->manifest_link->chunk_rto);
+}
+
+/* Gives up the manifest request in flight after manifest_timeout, so
+ * that the next request goes to another peer, and doubles the timeout
+ * of its peer as a chunk request's timeout does. */
+static void manifest_timed_out(node *n, node_media_job *job, uint64_t now)
+{
+	node_link *l = job->manifest_link;
+
+	if (l) {
+		cm_debug(NODE_LOG, "manifest of media=%s timed out at peer=%s "
+			 "after %llu ms (timeout %llu ms)", job->short_root,
+			 l->short_key,
+			 (unsigned long long)(now - job->manifest_sent),
+			 (unsigned long long)manifest_timeout(job));
+		node_rto_backoff(&l->chunk_rto);
+	}
+	manifest_failed(n, job, now);
 }
 
 /* Allocates the per-chunk state of a job whose manifest is known and
@@ -1018,12 +1056,72 @@ static void jobs_drop_freed(node *n)
 	}
 }
 
-/* Marks a chunk stored in its job once its write transaction committed,
- * returns it to the pool and pauses the job when the transaction failed,
- * and ends the job when its media was freed meanwhile. A chunk of a job
- * that ended is skipped. */
+/* Returns the link to the peer with `key` that sent chunk i: the link
+ * that the chunk was requested on, else another link to that peer, else
+ * NULL once the peer is no longer connected. */
+static node_link *chunk_sender(node *n, const node_media_job *job, size_t i,
+			       const uint8_t key[NODE_KEY_LEN])
+{
+	node_link *l = &n->links[job->asked_by[i]];
+
+	if (l->used && memcmp(l->key, key, NODE_KEY_LEN) == 0)
+		return l;
+	for (size_t k = 0; k < NODE_LINKS_MAX; k++)
+		if (n->links[k].used &&
+		    memcmp(n->links[k].key, key, NODE_KEY_LEN) == 0)
+			return &n->links[k];
+	return NULL;
+}
+
+/* Rejects and counts chunk i, which the peer with `key` sent on link l
+ * (NULL once that peer disconnected). The chunk goes back to the pool,
+ * and the peer gets no more requests of the job while another peer can
+ * be asked. NOTE: a peer that disconnected before its chunk's hash check
+ * ended loses no score, because the score belongs to the link. */
+static void chunk_bad(node *n, node_media_job *job, size_t i, node_link *l,
+		      const uint8_t key[NODE_KEY_LEN])
+{
+	char short_key[9];
+
+	cm_hex_short(key, short_key);
+	cm_errf(CM_ERR_BAD_CHUNK, "chunk %zu of media %s from peer=%s%s", i,
+		job->short_root, short_key, l ? "" : ", since disconnected");
+	node_reject(n, l, "chunk", CM_ERR_BAD_CHUNK, NULL);
+	chunk_return(n, job, i);
+	if (mark_bad(job, key)) {
+		job->attempts++;
+		job->bad_retry = cm_mono_ms() + backoff_ms(job->attempts,
+							   JOB_BACKOFF_MS);
+	}
+}
+
+/* Credits the peer that sent chunk i with a chunk that passed its hash
+ * check: grows its window and counts the chunk and its bytes. */
+static void chunk_credit(node *n, node_media_job *job, size_t i,
+			 const uint8_t key[NODE_KEY_LEN])
+{
+	node_link *l = chunk_sender(n, job, i, key);
+	uint64_t len = job->size - (uint64_t)i * CM_CHUNK_SIZE;
+	job_source *src;
+
+	job->bytes_in += len < CM_CHUNK_SIZE ? len : CM_CHUNK_SIZE;
+	if (!l)
+		return;
+	src = &job->sources[link_index(n, l)];
+	src->chunks++;
+	if (src->window < CM_WIRE_CHUNKS_INFLIGHT)
+		src->window++;
+}
+
+/* Settles a chunk once the hasher checked it and, when it matched, the
+ * writer's transaction ended. A stored chunk is marked so. After a
+ * failed transaction the chunk returns to the pool and the job pauses.
+ * A job whose media was freed meanwhile ends, and a chunk whose hash
+ * differs is rejected. A chunk of a job that ended is skipped.
+ * node_media_tick pumps the jobs right after collecting. */
 static void chunk_settle(void *ctx, const uint8_t root[PROTO_HASH_LEN],
 			 uint64_t index, const uint8_t hash[PROTO_HASH_LEN],
+			 const uint8_t peer[NODE_KEY_LEN],
 			 node_write_result result)
 {
 	node *n = ctx;
@@ -1031,19 +1129,21 @@ static void chunk_settle(void *ctx, const uint8_t root[PROTO_HASH_LEN],
 	size_t i = (size_t)index;
 
 	if (!job || !job->state || index >= job->n_chunks ||
-	    job->state[i] != CHUNK_VERIFIED ||
+	    job->state[i] != CHUNK_QUEUED ||
 	    memcmp(job->chunks[i], hash, PROTO_HASH_LEN) != 0)
 		return;
 	job->writing--;
 	switch (result) {
 	case NODE_WRITE_STORED:
+		chunk_credit(n, job, i, peer);
 		job->state[i] = CHUNK_STORED;
+		job->done++;
 		job->attempts = 0;
 		break;
 	case NODE_WRITE_FAILED:
 		/* The pause keeps a full store from turning into a loop of
 		 * fetching and failing at network speed. */
-		job->done--;
+		chunk_credit(n, job, i, peer);
 		chunk_return(n, job, i);
 		if (cm_mono_ms() >= job->not_before)
 			job_failed(job);
@@ -1051,32 +1151,39 @@ static void chunk_settle(void *ctx, const uint8_t root[PROTO_HASH_LEN],
 	case NODE_WRITE_UNLISTED:
 		job_drop_freed(n, job);
 		break;
+	case NODE_WRITE_BAD:
+		chunk_bad(n, job, i, chunk_sender(n, job, i, peer), peer);
+		break;
 	}
 }
 
-/* Collects the results of the writer's finished transactions. The jobs
- * pumped next in node_media_tick then request more chunks or finish. */
+/* Collects the results of the hasher's checks and the writer's finished
+ * transactions. The jobs pumped next in node_media_tick then request
+ * more chunks or finish. */
 static void writes_collect(node *n)
 {
 	node_media_writer_collect(n->media->writer, chunk_settle, n);
 }
 
-/* Queues a verified chunk for the writer thread. */
+/* Queues a received chunk, which the peer on link l sent, for the hash
+ * check and the commit. */
 static void write_chunk(node *n, node_media_job *job, size_t i,
-			const uint8_t *data, size_t len)
+			const node_link *l, const uint8_t *data, size_t len)
 {
 	if (!node_media_writer_put(n->media->writer, job->root, i,
-				   job->chunks[i], n->rx_msg, data, len)) {
+				   job->chunks[i], l->key, n->rx_msg, data,
+				   len)) {
 		/* request_room keeps a slot for every request, so this is
-		 * only a safeguard: the chunk is requested again. */
+		 * only a safeguard: the chunk is requested again. Its request
+		 * was released on arrival, so it must not be released twice. */
 		cm_debug(NODE_LOG, "no writer slot for chunk %zu of media=%s",
 			 i, job->short_root);
+		job->state[i] = CHUNK_MISSING;
 		chunk_return(n, job, i);
 		return;
 	}
-	job->state[i] = CHUNK_VERIFIED;
+	job->state[i] = CHUNK_QUEUED;
 	job->writing++;
-	job->done++;
 }
 
 /* --- Budget ------------------------------------------------------------- */
@@ -1210,8 +1317,8 @@ static void job_pump(node *n, node_media_job *job)
 		if (!job->used)
 			return; /* the clip's size was wrong: given up */
 		if (job->manifest_sent != 0 &&
-		    now - job->manifest_sent > CM_PEER_TIMEOUT_MS)
-			manifest_failed(n, job, now);
+		    now - job->manifest_sent > manifest_timeout(job))
+			manifest_timed_out(n, job, now);
 		if (job->manifest_sent == 0 && now >= job->not_before)
 			send_manifest_req(n, job, now);
 		return;
@@ -1286,7 +1393,7 @@ static void on_manifest(node *n, node_link *l, const proto_wire_msg *m)
 					 m->n_chunks);
 	if (err) {
 		node_reject(n, l, "manifest", err, m->root);
-		if (mark_bad(job, l))
+		if (mark_bad(job, l->key))
 			job->bad_retry = now + backoff_ms(job->attempts + 1,
 							  JOB_BACKOFF_MS);
 		job->manifest_sent = 0;
@@ -1314,19 +1421,17 @@ static void on_manifest(node *n, node_link *l, const proto_wire_msg *m)
 	job_pump(n, job);
 }
 
-/* Checks a chunk against its expected length and hash. */
-static bool chunk_valid(const node_media_job *job, const proto_wire_msg *m)
+/* True when the chunk has the length that its index requires. The hash
+ * is checked off the node thread, before the chunk is stored. */
+static bool chunk_length_valid(const node_media_job *job,
+			       const proto_wire_msg *m)
 {
-	uint8_t hash[PROTO_HASH_LEN];
 	uint64_t expected;
 
 	expected = job->size - m->index * (uint64_t)CM_CHUNK_SIZE;
 	if (expected > CM_CHUNK_SIZE)
 		expected = CM_CHUNK_SIZE;
-	if (m->data_len != expected)
-		return false;
-	proto_chunk_hash(m->data, m->data_len, hash);
-	return memcmp(hash, job->chunks[m->index], PROTO_HASH_LEN) == 0;
+	return m->data_len == expected;
 }
 
 static void on_chunk(node *n, node_link *l, const proto_wire_msg *m)
@@ -1334,38 +1439,27 @@ static void on_chunk(node *n, node_link *l, const proto_wire_msg *m)
 	node_media_job *job = job_find(n, m->root);
 	size_t k = link_index(n, l), i;
 	uint64_t now = cm_mono_ms();
-	job_source *src;
 
 	if (!job || !job->have_manifest || m->index >= job->n_chunks)
 		return;
 	i = (size_t)m->index;
 	if (job->state[i] != CHUNK_ASKED || job->asked_by[i] != k)
 		return; /* not requested from this peer: drop it */
-	src = &job->sources[k];
 
-	if (!chunk_valid(job, m)) {
-		cm_errf(CM_ERR_BAD_CHUNK, "chunk %zu of media %s", i,
-			job->short_root);
-		node_reject(n, l, "chunk", CM_ERR_BAD_CHUNK, NULL);
-		chunk_return(n, job, i);
-		if (mark_bad(job, l)) {
-			job->attempts++;
-			job->bad_retry = now + backoff_ms(job->attempts,
-							  JOB_BACKOFF_MS);
-		}
+	if (!chunk_length_valid(job, m)) {
+		chunk_bad(n, job, i, l, l->key);
 		job_pump(n, job);
 		return;
 	}
 
+	/* The response time measures the peer's speed, so it is sampled
+	 * before the hash check. A chunk that fails the check gets its
+	 * peer penalised in chunk_settle. */
 	if (!job->reasked[i])
 		node_rto_sample(&l->chunk_rto, now - job->asked_at[i]);
 	request_release(n, job, i);
-	write_chunk(n, job, i, m->data, m->data_len);
-	src->chunks++;
-	src->not_found = 0;
-	if (src->window < CM_WIRE_CHUNKS_INFLIGHT)
-		src->window++;
-	job->bytes_in += m->data_len;
+	write_chunk(n, job, i, l, m->data, m->data_len);
+	job->sources[k].not_found = 0;
 	job_pump(n, job);
 }
 

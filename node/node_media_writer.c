@@ -1,20 +1,28 @@
 /*
- * node_media_writer.c - a thread that stores verified media chunks, so
- * that LMDB's commits (copying the dirty pages into the file and syncing
- * it) overlap with receiving and hashing the next chunks on the node
- * thread.
+ * node_media_writer.c - two threads that check fetched media chunks
+ * against their expected BLAKE2b hashes and store the valid ones. So
+ * neither the hashing nor LMDB's commits (copying the dirty pages into
+ * the file and syncing it) run on the node thread.
  *
- * The slots form a ring of CM_MEDIA_WRITE_SLOTS chunks, indexed by three
+ * The slots form a ring of CM_MEDIA_WRITE_SLOTS chunks, indexed by four
  * counters that only grow. The node thread fills slot `filled`. The
- * writer thread stores the slots from `written` up to `filled`, at most
- * CM_MEDIA_WRITE_BATCH in one write transaction, and records each slot's
- * result. The node thread collects the results from `collected` up to
- * `written`. So collected <= written <= filled <= collected +
- * CM_MEDIA_WRITE_SLOTS. The node thread alone changes `filled` and the
- * writer thread alone changes `written`, both under the lock; only the
- * node thread uses `collected`. Slot contents need no lock, because each
- * range has one owner: the node thread fills slot `filled` and reads
- * [collected, written), and the writer thread reads [written, filled).
+ * hasher thread hashes the slots from `checked` up to `filled`, one at a
+ * time, and marks each valid or not. The writer thread stores the valid
+ * slots from `written` up to `checked`, at most CM_MEDIA_WRITE_BATCH
+ * slots in one write transaction, and records each slot's result. The
+ * node thread collects the results from `collected` up to `written`. So
+ * collected <= written <= checked <= filled <= collected +
+ * CM_MEDIA_WRITE_SLOTS. The node thread alone changes `filled`, the
+ * hasher alone `checked` and the writer alone `written`, each under the
+ * lock; only the node thread uses `collected`. Slot contents need no
+ * lock, because each range has one owner: the node thread fills slot
+ * `filled` and reads [collected, written), the hasher reads and marks
+ * [checked, filled), and the writer reads [written, checked).
+ *
+ * Two threads instead of one, because a commit mostly waits for its
+ * sync: while the writer commits one batch, the hasher checks the next.
+ * A chunk that fails its check is never stored; its result
+ * NODE_WRITE_BAD reaches the node thread in queue order like the others.
  *
  * After each transaction the writer thread adds one to an eventfd, which
  * the node's poll loop watches, so that the node thread collects the
@@ -24,6 +32,7 @@
  * message that the chunk arrived in (zmq_msg_copy shares the buffer of a
  * message of this size), and the node thread closes it on collecting.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -35,26 +44,35 @@
 
 #include "cm_log.h"
 #include "node_internal.h"
+#include "proto_media.h"
 
 typedef struct write_slot {
 	uint8_t root[PROTO_HASH_LEN];
-	uint8_t hash[PROTO_HASH_LEN];
+	uint8_t hash[PROTO_HASH_LEN];   /* expected BLAKE2b of the chunk */
+	uint8_t peer[NODE_KEY_LEN];     /* sent the chunk */
 	uint64_t index;
 	zmq_msg_t msg;                  /* contains the chunk */
 	size_t offset;                  /* of the chunk in msg */
 	size_t len;
+	bool valid;                     /* set by the hasher thread */
 	node_write_result result;       /* set by the writer thread */
 } write_slot;
 
 struct node_media_writer {
 	store *st;
-	pthread_t thread;
-	bool started;
+	pthread_t hasher;
+	pthread_t writer;
+	bool hasher_started;
+	bool writer_started;
 	int wake_fd;                    /* eventfd, -1 when not open */
 	pthread_mutex_t lock;
 	pthread_cond_t queued;          /* filled grew, or stopping */
+	pthread_cond_t checked_more;    /* checked grew, or hasher_done */
 	bool stopping;
+	bool hasher_done;               /* the hasher checked every slot
+					 * and ended, or never started */
 	uint64_t filled;
+	uint64_t checked;
 	uint64_t written;
 	uint64_t collected;
 	write_slot slots[CM_MEDIA_WRITE_SLOTS];
@@ -65,56 +83,107 @@ static write_slot *slot_at(node_media_writer *w, uint64_t counter)
 	return &w->slots[counter % CM_MEDIA_WRITE_SLOTS];
 }
 
-/* Stores slots [first, first + count) in one write transaction and sets
- * their results. */
+static const uint8_t *slot_data(write_slot *s)
+{
+	return (const uint8_t *)zmq_msg_data(&s->msg) + s->offset;
+}
+
+/* Hashes the chunks of queued slots until stopping is set and every
+ * queued slot is checked. */
+static void *hasher_main(void *arg)
+{
+	node_media_writer *w = arg;
+
+	/* The name shows in top, perf and /proc/PID/task. */
+	pthread_setname_np(pthread_self(), "cm-chunk-hash");
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		uint8_t hash[PROTO_HASH_LEN];
+		write_slot *s;
+
+		while (w->checked == w->filled && !w->stopping)
+			pthread_cond_wait(&w->queued, &w->lock);
+		if (w->checked == w->filled)
+			break;
+		s = slot_at(w, w->checked);
+		pthread_mutex_unlock(&w->lock);
+
+		proto_chunk_hash(slot_data(s), s->len, hash);
+		s->valid = memcmp(hash, s->hash, PROTO_HASH_LEN) == 0;
+
+		pthread_mutex_lock(&w->lock);
+		w->checked++;
+		pthread_cond_signal(&w->checked_more);
+	}
+	w->hasher_done = true;
+	pthread_cond_signal(&w->checked_more);
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Stores the valid chunks of slots [first, first + count) in one write
+ * transaction and sets the results of all of them. */
 static void store_slots(node_media_writer *w, uint64_t first, size_t count)
 {
 	uint8_t hashes[CM_MEDIA_WRITE_BATCH][PROTO_HASH_LEN];
 	const uint8_t *data[CM_MEDIA_WRITE_BATCH];
 	size_t lens[CM_MEDIA_WRITE_BATCH];
 	bool listed[CM_MEDIA_WRITE_BATCH];
-	cm_err err;
+	size_t n_valid = 0;
+	cm_err err = CM_OK;
 
 	for (size_t i = 0; i < count; i++) {
 		write_slot *s = slot_at(w, first + i);
 
-		memcpy(hashes[i], s->hash, PROTO_HASH_LEN);
-		data[i] = (const uint8_t *)zmq_msg_data(&s->msg) + s->offset;
-		lens[i] = s->len;
+		if (!s->valid)
+			continue;
+		memcpy(hashes[n_valid], s->hash, PROTO_HASH_LEN);
+		data[n_valid] = slot_data(s);
+		lens[n_valid] = s->len;
+		n_valid++;
 	}
-	err = store_fetched_chunks_put(
-		w->st, count, (const uint8_t (*)[PROTO_HASH_LEN])hashes, data,
-		lens, listed);
+	if (n_valid > 0)
+		err = store_fetched_chunks_put(
+			w->st, n_valid,
+			(const uint8_t (*)[PROTO_HASH_LEN])hashes, data, lens,
+			listed);
 	if (err)
-		cm_error(NODE_LOG, "storing %zu chunks failed: %s (%s)", count,
-			 cm_err_name(err), cm_err_detail());
-	for (size_t i = 0; i < count; i++) {
+		cm_error(NODE_LOG, "storing %zu chunks failed: %s (%s)",
+			 n_valid, cm_err_name(err), cm_err_detail());
+
+	for (size_t i = 0, v = 0; i < count; i++) {
 		write_slot *s = slot_at(w, first + i);
 
-		if (err)
+		if (!s->valid)
+			s->result = NODE_WRITE_BAD;
+		else if (err)
 			s->result = NODE_WRITE_FAILED;
 		else
-			s->result = listed[i] ? NODE_WRITE_STORED
+			s->result = listed[v] ? NODE_WRITE_STORED
 					      : NODE_WRITE_UNLISTED;
+		if (s->valid)
+			v++;
 	}
 }
 
-/* Stores queued slots until stopping is set and the queue is empty. */
+/* Stores checked slots until the hasher ended and every checked slot is
+ * stored. */
 static void *writer_main(void *arg)
 {
 	node_media_writer *w = arg;
 
+	pthread_setname_np(pthread_self(), "cm-chunk-write");
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		uint64_t first;
 		size_t count;
 
-		while (w->written == w->filled && !w->stopping)
-			pthread_cond_wait(&w->queued, &w->lock);
-		if (w->written == w->filled)
+		while (w->written == w->checked && !w->hasher_done)
+			pthread_cond_wait(&w->checked_more, &w->lock);
+		if (w->written == w->checked)
 			break;
 		first = w->written;
-		count = (size_t)(w->filled - w->written);
+		count = (size_t)(w->checked - w->written);
 		if (count > CM_MEDIA_WRITE_BATCH)
 			count = CM_MEDIA_WRITE_BATCH;
 		pthread_mutex_unlock(&w->lock);
@@ -143,18 +212,25 @@ cm_err node_media_writer_start(store *st, node_media_writer **out)
 	w->wake_fd = -1;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->queued, NULL);
+	pthread_cond_init(&w->checked_more, NULL);
 	w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->wake_fd < 0) {
 		err = cm_errf(CM_ERR_IO, "eventfd for the chunk writer failed: "
 			      "%s", strerror(errno));
 		goto out;
 	}
-	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+	if (pthread_create(&w->writer, NULL, writer_main, w) != 0) {
 		err = cm_errf(CM_ERR_IO, "starting the chunk writer thread "
 			      "failed");
 		goto out;
 	}
-	w->started = true;
+	w->writer_started = true;
+	if (pthread_create(&w->hasher, NULL, hasher_main, w) != 0) {
+		err = cm_errf(CM_ERR_IO, "starting the chunk hasher thread "
+			      "failed");
+		goto out;
+	}
+	w->hasher_started = true;
 out:
 	if (err)
 		node_media_writer_stop(&w);
@@ -168,18 +244,24 @@ void node_media_writer_stop(node_media_writer **wp)
 
 	if (!w)
 		return;
-	if (w->started) {
-		pthread_mutex_lock(&w->lock);
-		w->stopping = true;
-		pthread_cond_signal(&w->queued);
-		pthread_mutex_unlock(&w->lock);
-		pthread_join(w->thread, NULL);
-	}
+	pthread_mutex_lock(&w->lock);
+	w->stopping = true;
+	if (!w->hasher_started)
+		w->hasher_done = true;
+	pthread_cond_signal(&w->queued);
+	pthread_cond_signal(&w->checked_more);
+	pthread_mutex_unlock(&w->lock);
+	if (w->hasher_started)
+		pthread_join(w->hasher, NULL);
+	if (w->writer_started)
+		pthread_join(w->writer, NULL);
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
-	/* The thread stored every queued slot; these were not collected. */
+	/* The threads checked and stored every queued slot; these were not
+	 * collected. */
 	for (; w->collected < w->filled; w->collected++)
 		zmq_msg_close(&slot_at(w, w->collected)->msg);
+	pthread_cond_destroy(&w->checked_more);
 	pthread_cond_destroy(&w->queued);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
@@ -224,7 +306,8 @@ static bool slot_take(write_slot *s, zmq_msg_t *rx_msg, const uint8_t *data,
 
 bool node_media_writer_put(node_media_writer *w,
 			   const uint8_t root[PROTO_HASH_LEN], uint64_t index,
-			   const uint8_t hash[PROTO_HASH_LEN], void *rx_msg,
+			   const uint8_t hash[PROTO_HASH_LEN],
+			   const uint8_t peer[NODE_KEY_LEN], void *rx_msg,
 			   const uint8_t *data, size_t len)
 {
 	write_slot *s;
@@ -236,7 +319,9 @@ bool node_media_writer_put(node_media_writer *w,
 		return false;
 	memcpy(s->root, root, PROTO_HASH_LEN);
 	memcpy(s->hash, hash, PROTO_HASH_LEN);
+	memcpy(s->peer, peer, NODE_KEY_LEN);
 	s->index = index;
+	s->valid = false;
 	s->len = len;
 
 	pthread_mutex_lock(&w->lock);
@@ -260,7 +345,7 @@ size_t node_media_writer_collect(node_media_writer *w,
 	for (; w->collected < written; w->collected++, count++) {
 		write_slot *s = slot_at(w, w->collected);
 
-		settle(ctx, s->root, s->index, s->hash, s->result);
+		settle(ctx, s->root, s->index, s->hash, s->peer, s->result);
 		zmq_msg_close(&s->msg);
 	}
 	return count;

@@ -1,7 +1,8 @@
 /* Unit tests of node/ peer discipline: token buckets, scores, the ban
  * table, allow-list files and the ZAP handler; of peers' clock offsets;
  * of the per-peer chunk request timeout; of the threads that verify
- * records and the thread that stores them. */
+ * records and the thread that stores them; and of the threads that check
+ * and store media chunks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,7 @@
 #include "cm_limits.h"
 #include "cm_util.h"
 #include "node_internal.h"
+#include "proto_media.h"
 
 #define T0 1000000 /* a monotonic start time, in ms */
 
@@ -1196,6 +1198,148 @@ static void verifier_stop_drops_queued(void **state)
 	writer_clips_free(&c);
 }
 
+/* --- Chunk writer --------------------------------------------------- */
+
+#define MEDIA_CHUNKS 3
+
+/* Media of MEDIA_CHUNKS chunks whose manifest is stored, so that the
+ * writer stores its chunks as listed. */
+typedef struct writer_media {
+	uint8_t data[MEDIA_CHUNKS][CM_CHUNK_SIZE];
+	uint8_t hashes[MEDIA_CHUNKS][PROTO_HASH_LEN];
+	uint8_t root[PROTO_HASH_LEN];
+} writer_media;
+
+static writer_media *writer_media_make(store *st)
+{
+	writer_media *m = malloc(sizeof(*m));
+
+	assert_non_null(m);
+	randombytes_buf(m->data, sizeof(m->data));
+	for (size_t i = 0; i < MEDIA_CHUNKS; i++)
+		proto_chunk_hash(m->data[i], CM_CHUNK_SIZE, m->hashes[i]);
+	proto_media_root((const uint8_t (*)[PROTO_HASH_LEN])m->hashes,
+			 MEDIA_CHUNKS, sizeof(m->data), m->root);
+	assert_int_equal(store_manifest_put(
+				 st, m->root, sizeof(m->data),
+				 (const uint8_t (*)[PROTO_HASH_LEN])m->hashes,
+				 MEDIA_CHUNKS),
+			 CM_OK);
+	return m;
+}
+
+/* The results that chunk_writer_settle saw, by chunk index. */
+typedef struct chunk_seen {
+	size_t count;
+	node_write_result result[MEDIA_CHUNKS];
+	uint8_t peer[MEDIA_CHUNKS][NODE_KEY_LEN];
+	uint64_t order[MEDIA_CHUNKS];   /* index of the count-th result */
+} chunk_seen;
+
+static void chunk_writer_settle(void *ctx, const uint8_t root[PROTO_HASH_LEN],
+				uint64_t index,
+				const uint8_t hash[PROTO_HASH_LEN],
+				const uint8_t peer[NODE_KEY_LEN],
+				node_write_result result)
+{
+	chunk_seen *seen = ctx;
+
+	(void)root;
+	(void)hash;
+	assert_true(index < MEDIA_CHUNKS);
+	assert_true(seen->count < MEDIA_CHUNKS);
+	seen->result[index] = result;
+	memcpy(seen->peer[index], peer, NODE_KEY_LEN);
+	seen->order[seen->count++] = index;
+}
+
+/* Collects until `count` chunks were settled, or fails after 10 s. */
+static void chunk_writer_wait(node_media_writer *w, chunk_seen *seen,
+			      size_t count)
+{
+	uint64_t deadline = cm_mono_ms() + 10000;
+	struct pollfd p = {node_media_writer_fd(w), POLLIN, 0};
+
+	while (seen->count < count) {
+		if (cm_mono_ms() > deadline)
+			fail_msg("%zu of %zu chunks settled after 10 s",
+				 seen->count, count);
+		poll(&p, 1, 100);
+		node_media_writer_collect(w, chunk_writer_settle, seen);
+	}
+}
+
+static void chunk_writer_stores_only_matching(void **state)
+{
+	store *st = writer_store("chunks");
+	writer_media *m = writer_media_make(st);
+	uint8_t honest[NODE_KEY_LEN], liar[NODE_KEY_LEN];
+	uint8_t bad[CM_CHUNK_SIZE];
+	node_media_writer *w = NULL;
+	chunk_seen seen = {0};
+
+	(void)state;
+	memset(honest, 0x11, sizeof(honest));
+	memset(liar, 0x22, sizeof(liar));
+	memcpy(bad, m->data[1], sizeof(bad));
+	bad[CM_CHUNK_SIZE / 2] ^= 0x01;
+
+	assert_int_equal(node_media_writer_start(st, &w), CM_OK);
+	assert_true(node_media_writer_put(w, m->root, 0, m->hashes[0], honest,
+					  NULL, m->data[0], CM_CHUNK_SIZE));
+	assert_true(node_media_writer_put(w, m->root, 1, m->hashes[1], liar,
+					  NULL, bad, sizeof(bad)));
+	assert_true(node_media_writer_put(w, m->root, 2, m->hashes[2], honest,
+					  NULL, m->data[2], CM_CHUNK_SIZE));
+	chunk_writer_wait(w, &seen, MEDIA_CHUNKS);
+
+	/* Results come back in queue order, each with its sender. */
+	for (size_t i = 0; i < MEDIA_CHUNKS; i++)
+		assert_int_equal(seen.order[i], i);
+	assert_int_equal(seen.result[0], NODE_WRITE_STORED);
+	assert_int_equal(seen.result[1], NODE_WRITE_BAD);
+	assert_int_equal(seen.result[2], NODE_WRITE_STORED);
+	assert_memory_equal(seen.peer[0], honest, NODE_KEY_LEN);
+	assert_memory_equal(seen.peer[1], liar, NODE_KEY_LEN);
+	assert_memory_equal(seen.peer[2], honest, NODE_KEY_LEN);
+	assert_true(store_chunk_has(st, m->hashes[0]));
+	assert_false(store_chunk_has(st, m->hashes[1]));
+	assert_true(store_chunk_has(st, m->hashes[2]));
+	assert_int_equal(node_media_writer_pending(w), 0);
+
+	node_media_writer_stop(&w);
+	assert_null(w);
+	store_close(&st);
+	free(m);
+}
+
+static void chunk_writer_stop_checks_queued(void **state)
+{
+	char path[128];
+	store *st = writer_store("chunks-stop");
+	writer_media *m = writer_media_make(st);
+	uint8_t peer[NODE_KEY_LEN] = {0};
+	uint8_t bad[CM_CHUNK_SIZE] = {0};
+	node_media_writer *w = NULL;
+
+	(void)state;
+	assert_int_equal(node_media_writer_start(st, &w), CM_OK);
+	assert_true(node_media_writer_put(w, m->root, 0, m->hashes[0], peer,
+					  NULL, m->data[0], CM_CHUNK_SIZE));
+	assert_true(node_media_writer_put(w, m->root, 1, m->hashes[1], peer,
+					  NULL, bad, sizeof(bad)));
+	node_media_writer_stop(&w);
+	store_close(&st);
+
+	/* Stopping stored the valid chunk and still left out the bad one. */
+	snprintf(path, sizeof(path), "%s/chunks-stop", dir);
+	assert_int_equal(store_open(path, &st), CM_OK);
+	assert_true(store_chunk_has(st, m->hashes[0]));
+	assert_false(store_chunk_has(st, m->hashes[1]));
+	store_close(&st);
+	free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1238,6 +1382,8 @@ int main(void)
 		cmocka_unit_test(verifier_full_queue_hands_on_oldest),
 		cmocka_unit_test(verifier_flush_and_forget_by_link),
 		cmocka_unit_test(verifier_stop_drops_queued),
+		cmocka_unit_test(chunk_writer_stores_only_matching),
+		cmocka_unit_test(chunk_writer_stop_checks_queued),
 	};
 
 	if (sodium_init() < 0)
