@@ -350,6 +350,21 @@ static void close_fd_from(int fd, const char *ip)
 		node_fd_shutdown(fd);
 }
 
+/* Hands on the records still queued from inbound links of `key`, so that
+ * their rejections lower the score that replace_key() carries over, and a
+ * ban they cause rejects the new connection. Otherwise a peer could
+ * reconnect before its records are verified and escape the penalty. */
+static void flush_key_records(node *n, const uint8_t key[NODE_KEY_LEN])
+{
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		node_link *l = &n->links[i];
+
+		if (l->used && l->dir == NODE_LINK_IN &&
+		    memcmp(l->key, key, NODE_KEY_LEN) == 0)
+			node_ingest_flush_link(n, l);
+	}
+}
+
 /* Closes the link of `key`, if any, because the peer reconnected; that
  * frees what libzmq still queues for the old connection. Copies the old
  * link's score to *score, so that reconnecting does not restore it. */
@@ -400,6 +415,7 @@ node_link *node_link_in(node *n, const uint8_t *routing_id, size_t len,
 		inbound++;
 	}
 	node_ip_normalize(peer_ip, ip);
+	flush_key_records(n, key);
 	if (refuse_link(n, key, ip)) {
 		close_fd_from(fd, ip);
 		return NULL;

@@ -1720,6 +1720,112 @@ static bool run_flood(const options *opt)
 	return ok;
 }
 
+/* --- Scenario: reconnect-forged ------------------------------------- */
+
+/* Messages of valid records sent ahead of the forged ones in each round,
+ * so that the node is still verifying when the next connection's HELLO
+ * arrives. */
+#define RECONNECT_VALID_MESSAGES 6
+/* Rounds of CM_WIRE_BATCH_MAX badly signed records. Two rounds cost more
+ * than the CM_PEER_SCORE_MAX points of a fresh peer. */
+#define RECONNECT_ROUNDS 2
+
+/* Signs CM_WIRE_BATCH_MAX retractions of random ids into valid, and as
+ * many into forged with one signature bit flipped. Retractions, unlike
+ * clips, make the node fetch no media from this client. */
+static bool reconnect_records(const creator *cr, record *valid,
+			      record *forged)
+{
+	static proto_record r;
+	uint8_t target[PROTO_ID_LEN];
+
+	for (size_t i = 0; i < CM_WIRE_BATCH_MAX; i++) {
+		randombytes_buf(target, sizeof(target));
+		retraction_fill(&r, cr, target);
+		if (!record_sign(&r, cr, "valid retraction", &valid[i]))
+			return false;
+		randombytes_buf(target, sizeof(target));
+		retraction_fill(&r, cr, target);
+		if (!record_sign(&r, cr, "forged retraction", &forged[i]))
+			return false;
+		forged[i].wire[forged[i].len - 1] ^= 0x01;
+	}
+	return true;
+}
+
+/* Sends a HELLO without waiting for the reply. */
+static bool send_hello(conn *c)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	cm_err err;
+
+	err = proto_wire_hello(PROTO_WIRE_ROLE_MIRROR, false, c->keys.pub,
+			       NULL, 0, cm_now_ms(), &buf, &len);
+	return send_encoded(c, err, &buf, &len);
+}
+
+/* One round: valid records, then forged ones on `c`, then the HELLO of
+ * `next`, whose CURVE handshake is done, so that the node replaces the
+ * link of `c` while its records are still queued. The barrier makes sure
+ * that the node read every message of `c` before the HELLO. */
+static bool reconnect_round(conn *c, conn *next, const record *const *valid,
+			    const record *const *forged)
+{
+	bool ok = true;
+
+	for (unsigned k = 0; ok && k < RECONNECT_VALID_MESSAGES; k++)
+		ok = push(c, valid, CM_WIRE_BATCH_MAX);
+	ok = ok && push(c, forged, CM_WIRE_BATCH_MAX) &&
+	     barrier(c, NULL, NULL);
+	return ok && send_hello(next);
+}
+
+static bool run_reconnect_forged(const options *opt)
+{
+	static record valid[CM_WIRE_BATCH_MAX], forged[CM_WIRE_BATCH_MAX];
+	const record *valid_refs[CM_WIRE_BATCH_MAX];
+	const record *forged_refs[CM_WIRE_BATCH_MAX];
+	conn conns[2] = {{0}, {0}};
+	curve_keys keys;
+	unsigned cur = 0;
+	creator cr;
+	bool ok;
+
+	creator_new(&cr);
+	keys_new(&keys);
+	print_hex("peer", keys.pub, CURVE_KEY_LEN);
+	ok = reconnect_records(&cr, valid, forged);
+	for (size_t i = 0; i < CM_WIRE_BATCH_MAX; i++) {
+		valid_refs[i] = &valid[i];
+		forged_refs[i] = &forged[i];
+	}
+	ok = ok && conn_open(&conns[cur], opt, &keys, false) &&
+	     handshake(&conns[cur], opt);
+	for (unsigned round = 0; ok && round < RECONNECT_ROUNDS; round++) {
+		conn *next = &conns[1 - cur];
+
+		ok = try_handshake(next, opt, &keys) ==
+			     ZMQ_EVENT_HANDSHAKE_SUCCEEDED &&
+		     reconnect_round(&conns[cur], next, valid_refs,
+				     forged_refs);
+		conn_close(&conns[cur]);
+		cur = 1 - cur;
+	}
+	if (ok)
+		printf("ok - sent %d forged records over %d connections\n",
+		       RECONNECT_ROUNDS * CM_WIRE_BATCH_MAX, RECONNECT_ROUNDS);
+	/* Reconnecting keeps the score, so the forged records of all rounds
+	 * count against the key. */
+	ok = ok && check_reconnect_denied(opt, &keys);
+	if (ok)
+		pass("reconnecting with records queued does not escape a ban");
+	expect("bad_signature", RECONNECT_ROUNDS * CM_WIRE_BATCH_MAX,
+	       RECONNECT_ROUNDS * CM_WIRE_BATCH_MAX);
+	conn_close(&conns[cur]);
+	return ok;
+}
+
 /* --- Command line ---------------------------------------------------- */
 
 /* --- Scenario: honest-rejects --------------------------------------- */
@@ -2074,6 +2180,9 @@ static const scenario scenarios[] = {
 	 "--rate records a second, 1 in 50 badly signed, until banned; "
 	 "then a fresh key from the same address must get in after the "
 	 "first ban and be denied after the second; --rounds times"},
+	{"reconnect-forged", run_reconnect_forged,
+	 "valid records, then badly signed ones, then a new connection "
+	 "with the same key, twice; the key must end up banned"},
 	{"slots", run_slots,
 	 "fresh keys from one address until one is denied; it must be the "
 	 "one after CM_PEER_LINKS_PER_IP"},

@@ -218,6 +218,12 @@ sys.exit(1 if any(p["peer"] == sys.argv[1] for p in peers) else 0)' \
 	"$flood_peer" || fail "M still lists the banned peer $flood_peer"
 pass "a flood of malformed messages gets its sender banned"
 
+# A peer that reconnects with the same key while its forged records wait
+# to be verified keeps the penalty for them and gets banned. From
+# 127.0.0.4, so that the ban of its address hits no other client.
+attack reconnect-forged --source 127.0.0.4
+pass "forged records count against a key that reconnects before they are verified"
+
 attack recon
 n_peer=$(addr_of N | sed 's|clipmesh://\(........\).*|\1|')
 cm M status --json | python3 -c '
