@@ -33,10 +33,14 @@ now() { date +%s.%N; }
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+# Prints the clips that home $1 stores. It runs every 0.2 s during the
+# catch-up, so it parses with sed: starting python3 five times a second
+# took about 0.4 of a core (80 ms of CPU each) from the two cores measured.
 clips_of() {
-	"$bin" --home "$1" status --json | python3 -c '
-import json, sys
-print(json.load(sys.stdin)["records"]["clips"])'
+	local clips
+	clips=$("$bin" --home "$1" status --json |
+		sed -n 's/^{"records":{"clips":\([0-9]*\),.*/\1/p')
+	echo "${clips:-0}"
 }
 # Prints the user plus system CPU seconds of process PID.
 cpu_seconds() {
