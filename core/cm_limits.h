@@ -39,10 +39,10 @@
 #define CM_MEDIA_WRITE_SLOTS 48              /* verified chunks queued for
 						the writer thread or requested
 						from peers, over all fetches */
-#define CM_INGEST_BATCH_MAX 512              /* max records from peers
+#define CM_INGEST_BATCH_MAX 1024             /* max records from peers
 						stored per write
 						transaction */
-#define CM_VERIFY_MESSAGES 8                /* RECORDS messages queued for
+#define CM_VERIFY_MESSAGES 8                 /* RECORDS messages queued for
 						the verify threads */
 #define CM_INGEST_BATCH_MS 5                 /* max ms a verified record
 						waits for more before its
