@@ -42,6 +42,9 @@
 #define CM_INGEST_BATCH_MAX 1024             /* max records from peers
 						stored per write
 						transaction */
+#define CM_MREF_DEFER_MAX 16384              /* stored clips whose media
+						reference entries wait to be
+						written in one sorted batch */
 #define CM_VERIFY_MESSAGES 8                 /* RECORDS messages queued for
 						the verify threads */
 #define CM_INGEST_BATCH_MS 5                 /* max ms a verified record

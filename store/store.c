@@ -187,6 +187,8 @@ static cm_err open_dbs(store *s, const char *dir)
 		err = store_format_migrate(s, txn, dir);
 	if (!err)
 		err = store_log_check_head(s, txn, dir);
+	if (!err)
+		err = store_mrefs_init(s, txn);
 	if (err)
 		goto out;
 	err = store_txn_commit(txn);

@@ -36,7 +36,11 @@
  *   "cref" || chunk hash -> be32 count of stored manifests listing it;
  *   "mfail" || root -> until_be64 (wall ms) || be32 failures
  *     media whose fetch failed or was evicted, not fetched before until;
- *   "media_index" -> 1 once mref and cref entries cover the whole store.
+ *   "media_index" -> 1 once mref and cref entries cover the whole store;
+ *   "mref_seq" -> be64 acceptance log number: every stored clip accepted
+ *     up to it has its "mref" entries. Those of later clips are written
+ *     in one sorted batch (store_mrefs_catch_up) before any reader
+ *     needs them, or once CM_MREF_DEFER_MAX of them wait.
  */
 #define STORE_MREF_PREFIX "mref"
 #define STORE_MREF_PREFIX_LEN 4
@@ -47,6 +51,7 @@
 #define STORE_MFAIL_PREFIX "mfail"
 #define STORE_MFAIL_KEY_LEN (5 + PROTO_HASH_LEN)
 #define STORE_META_MEDIA_INDEX "media_index"
+#define STORE_META_MREF_SEQ "mref_seq"
 
 /* The named LMDB databases; store.c describes their keys and values. */
 typedef enum store_db {
@@ -223,6 +228,9 @@ cm_err store_format_migrate(store *s, MDB_txn *txn, const char *dir);
 cm_err store_log_check_head(store *s, MDB_txn *txn, const char *dir);
 
 /* Gives record id, added in txn, the next sequence number. */
+/* Reads the last acceptance log number inside txn. */
+cm_err store_log_head_txn(store *s, MDB_txn *txn, uint64_t *seq);
+
 cm_err store_log_append(store *s, MDB_txn *txn,
 			const uint8_t id[PROTO_ID_LEN]);
 
@@ -254,6 +262,17 @@ void store_fp_batch_end(store *s);
  */
 cm_err store_media_refs_txn(store *s, MDB_txn *txn, const proto_record *rec,
 			    const uint8_t id[PROTO_ID_LEN], bool removed);
+
+/* Writes the "mref" entries of the clips accepted after "mref_seq", in
+ * key order, and moves "mref_seq" to the log head. */
+cm_err store_mrefs_catch_up(store *s, MDB_txn *txn);
+
+/* Catches up (store_mrefs_catch_up) once CM_MREF_DEFER_MAX clips wait. */
+cm_err store_mrefs_defer_check(store *s, MDB_txn *txn);
+
+/* Sets "mref_seq" to the log head when the key is missing: a store
+ * written before references were deferred has every entry. */
+cm_err store_mrefs_init(store *s, MDB_txn *txn);
 
 /* Returns the address at which the environment's data file is mapped
  * in this process, or 0 when it cannot be found (store_media.c). */

@@ -8,7 +8,11 @@
  *      numbers the stored records in (created time, id) order.
  * Named databases added since format 2 without a format change, because
  * a release that lacks them never opens them: known_peers
- * (store_known.c).
+ * (store_known.c). Also added without one: the meta key "mref_seq"
+ * (store_budget.c), after which media reference entries are written
+ * late. NOTE: a release before it reads the entries as complete, so it
+ * may free media that only clips accepted after "mref_seq" list; their
+ * node then fetches that media again.
  * The meta key "format_needs" contains the first clipmesh release that reads
  * the store's format, as major << 32 | minor << 16 | patch, so that an
  * older release can name the one to install.
@@ -277,6 +281,11 @@ cm_err store_log_append(store *s, MDB_txn *txn,
 	if (err)
 		return err;
 	return meta_set(s, txn, META_LOG_HEAD, head);
+}
+
+cm_err store_log_head_txn(store *s, MDB_txn *txn, uint64_t *seq)
+{
+	return meta_get(s, txn, META_LOG_HEAD, seq);
 }
 
 cm_err store_log_head(store *s, uint64_t *seq)

@@ -19,7 +19,8 @@ static void retracted_key(uint8_t out[STORE_RETRACTED_KEY_LEN],
 	memcpy(out + PROTO_ID_LEN + PROTO_KEY_LEN, retraction, PROTO_ID_LEN);
 }
 
-/* Stores the wire bytes and time-ordered index entries of r. */
+/* Stores the wire bytes and time-ordered index entries of r. Its media
+ * reference entries follow later (store_mrefs_catch_up). */
 static cm_err add_record(store *s, MDB_txn *txn, const proto_signed *r)
 {
 	store_index_entry entries[STORE_INDEX_ENTRIES_MAX];
@@ -42,9 +43,7 @@ static cm_err add_record(store *s, MDB_txn *txn, const proto_signed *r)
 		if (err)
 			return err;
 	}
-	err = store_media_refs_txn(s, txn, &r->rec, r->id, false);
-	if (!err)
-		err = store_log_append(s, txn, r->id);
+	err = store_log_append(s, txn, r->id);
 	if (err)
 		return err;
 	return store_fp_note(s, &r->rec, r->id, false);
@@ -353,7 +352,9 @@ static cm_err put_batch(store *s, const proto_signed *recs, size_t n,
 		if (err)
 			goto out;
 	}
-	err = store_fp_batch_flush(s, txn);
+	err = store_mrefs_defer_check(s, txn);
+	if (!err)
+		err = store_fp_batch_flush(s, txn);
 	if (err)
 		goto out;
 	store_fp_batch_end(s);

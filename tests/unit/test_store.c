@@ -83,11 +83,12 @@ static test_record *sign_record(const proto_record *r, const test_key *k)
 	return t;
 }
 
-/* Makes a clip; tags must be sorted and NULL-terminated. The title makes
- * clips of equal time and product distinct. */
-static test_record *make_clip(const test_key *k, uint64_t created,
-			      const char *product, const char *const *tags,
-			      const char *title)
+/* Makes a clip whose one media item is root; tags must be sorted and
+ * NULL-terminated. */
+static test_record *make_clip_of(const test_key *k, uint64_t created,
+				 const char *product, const char *const *tags,
+				 const char *title,
+				 const uint8_t root[PROTO_HASH_LEN])
 {
 	proto_record *r = calloc(1, sizeof(*r));
 	test_record *t;
@@ -102,14 +103,27 @@ static test_record *make_clip(const test_key *k, uint64_t created,
 	r->rating = 4;
 	for (size_t i = 0; tags && tags[i]; i++)
 		cm_strlcpy(r->tags[r->n_tags++], tags[i], sizeof(r->tags[0]));
-	crypto_generichash(r->media[0].hash, PROTO_HASH_LEN,
-			   (const uint8_t *)title, strlen(title), NULL, 0);
+	memcpy(r->media[0].hash, root, PROTO_HASH_LEN);
 	r->media[0].size = 1000;
 	cm_strlcpy(r->media[0].type, "video/mp4", sizeof(r->media[0].type));
 	r->n_media = 1;
 	t = sign_record(r, k);
 	free(r);
 	return t;
+}
+
+/* Makes a clip; tags must be sorted and NULL-terminated. The title makes
+ * clips of equal time and product distinct, and its hash is the media
+ * root. */
+static test_record *make_clip(const test_key *k, uint64_t created,
+			      const char *product, const char *const *tags,
+			      const char *title)
+{
+	uint8_t root[PROTO_HASH_LEN];
+
+	crypto_generichash(root, sizeof(root), (const uint8_t *)title,
+			   strlen(title), NULL, 0);
+	return make_clip_of(k, created, product, tags, title, root);
 }
 
 static test_record *make_retraction(const test_key *k, uint64_t created,
@@ -1377,6 +1391,67 @@ static void media_fetched_unlisted(void **state)
 	free(media);
 }
 
+static uint64_t media_users(store *s, const uint8_t root[PROTO_HASH_LEN])
+{
+	uint64_t users = 0;
+
+	assert_int_equal(store_media_users(s, root, &users), CM_OK);
+	return users;
+}
+
+/* Media reference entries of new clips are written late, in batches:
+ * clips still waiting count as users, and removing a clip first writes
+ * the waiting entries, so media that another clip lists is kept. */
+static void media_refs_deferred(void **state)
+{
+	fixture *f = *state;
+	uint8_t chunk[64], hash[PROTO_HASH_LEN], root[PROTO_HASH_LEN];
+	test_record *one, *two, *drop_one, *drop_two;
+
+	memset(chunk, 9, sizeof(chunk));
+	proto_chunk_hash(chunk, sizeof(chunk), hash);
+	proto_media_root((const uint8_t(*)[PROTO_HASH_LEN])hash, 1,
+			 sizeof(chunk), root);
+	one = make_clip_of(&f->a, T0, PRODUCT_KETTLE, NULL, "first look",
+			   root);
+	two = make_clip_of(&f->b, T0 + 1, PRODUCT_KETTLE, NULL, "second look",
+			   root);
+	drop_one = make_retraction(&f->a, T0 + 2, one->sig.id);
+	drop_two = make_retraction(&f->b, T0 + 3, two->sig.id);
+	assert_int_equal(store_media_index_ensure(f->s), CM_OK);
+	assert_int_equal(store_chunk_put(f->s, hash, chunk, sizeof(chunk)),
+			 CM_OK);
+	assert_int_equal(store_manifest_put(f->s, root, sizeof(chunk),
+					    (const uint8_t(*)[PROTO_HASH_LEN])
+						    hash,
+					    1),
+			 CM_OK);
+
+	assert_int_equal(put1(f->s, one), CM_OK);
+	assert_int_equal(put1(f->s, two), CM_OK);
+	assert_int_equal(media_users(f->s, root), 2);
+
+	/* The second clip's entry was still waiting when the first clip
+	 * was retracted. */
+	assert_int_equal(put1(f->s, drop_one), CM_OK);
+	assert_int_equal(media_users(f->s, root), 1);
+	assert_true(store_manifest_has(f->s, root));
+	assert_true(store_chunk_has(f->s, hash));
+
+	store_close(&f->s);
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	assert_int_equal(media_users(f->s, root), 1);
+
+	assert_int_equal(put1(f->s, drop_two), CM_OK);
+	assert_int_equal(media_users(f->s, root), 0);
+	assert_false(store_manifest_has(f->s, root));
+	assert_false(store_chunk_has(f->s, hash));
+	free(one);
+	free(two);
+	free(drop_one);
+	free(drop_two);
+}
+
 /* Returns this process's resident file-backed memory in KiB, from
  * RssFile in /proc/self/status. */
 static long rss_file_kib(void)
@@ -2456,6 +2531,7 @@ int main(void)
 		STORE_TEST(media_chunks),
 		STORE_TEST(media_manifest),
 		STORE_TEST(media_fetched_unlisted),
+		STORE_TEST(media_refs_deferred),
 		STORE_TEST(media_cold_read),
 		STORE_TEST(media_fetched_leave_page_cache),
 		STORE_TEST(media_empty),
