@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cm_log.h"
 #include "proto_media.h"
 
 static void mref_key(uint8_t out[STORE_MREF_KEY_LEN],
@@ -408,25 +409,42 @@ cm_err store_mrefs_defer_check(store *s, MDB_txn *txn)
 	cm_err err;
 
 	err = mref_seqs(s, txn, &done, &head);
-	if (err || head - done < CM_MREF_DEFER_MAX)
+	if (err || done >= head || head - done < CM_MREF_DEFER_MAX)
 		return err;
 	return store_mrefs_catch_up(s, txn);
 }
 
-cm_err store_mrefs_init(store *s, MDB_txn *txn)
+cm_err store_mrefs_init(store *s, MDB_txn *txn, const char *dir)
 {
-	uint64_t head = 0;
+	uint64_t head = 0, done = 0;
 	MDB_val v;
 	cm_err err;
 
+	err = store_log_head_txn(s, txn, &head);
+	if (err)
+		return err;
 	err = store_db_get(s, txn, STORE_DB_META, STORE_META_MREF_SEQ,
 			   strlen(STORE_META_MREF_SEQ), &v);
-	if (err != CM_ERR_NOT_FOUND)
+	if (err == CM_ERR_NOT_FOUND)
+		return mref_seq_set(s, txn, head);
+	if (err)
 		return err;
-	err = store_log_head_txn(s, txn, &head);
-	if (!err)
-		err = mref_seq_set(s, txn, head);
-	return err;
+	if (v.mv_size == 8) {
+		done = store_be64_get(v.mv_data);
+		if (done <= head)
+			return CM_OK;
+	}
+	/* Which entries exist is unknown, so those of every clip in the log
+	 * are written again (rewriting an entry changes nothing). Left as
+	 * it was, a value above the head would keep the entries of the
+	 * clips accepted up to it from ever being written, and their media
+	 * could be freed while they list it. */
+	cm_warn("store", "store %s: meta key 'mref_seq' (%zu bytes, reads "
+		"%llu) is not a log number up to the head %llu; the key was "
+		"damaged and is set to 0, so the media reference entries of "
+		"every logged clip are written again", dir, v.mv_size,
+		(unsigned long long)done, (unsigned long long)head);
+	return mref_seq_set(s, txn, 0);
 }
 
 /* Counts the clips accepted after "mref_seq" that list root. */

@@ -1452,6 +1452,79 @@ static void media_refs_deferred(void **state)
 	free(drop_two);
 }
 
+static void plant_value(const char *dir, const char *db, const void *key,
+			size_t key_len, const void *value, size_t value_len);
+
+/* Stores one chunk of media and its manifest; root receives its root. */
+static void media_store_one_chunk(store *s, uint8_t root[PROTO_HASH_LEN])
+{
+	uint8_t chunk[64], hash[PROTO_HASH_LEN];
+
+	memset(chunk, 7, sizeof(chunk));
+	proto_chunk_hash(chunk, sizeof(chunk), hash);
+	proto_media_root((const uint8_t(*)[PROTO_HASH_LEN])hash, 1,
+			 sizeof(chunk), root);
+	assert_int_equal(store_media_index_ensure(s), CM_OK);
+	assert_int_equal(store_chunk_put(s, hash, chunk, sizeof(chunk)), CM_OK);
+	assert_int_equal(store_manifest_put(s, root, sizeof(chunk),
+					    (const uint8_t(*)[PROTO_HASH_LEN])
+						    hash,
+					    1),
+			 CM_OK);
+}
+
+/*
+ * Stores a clip listing root, plants `value` as "mref_seq" while the store
+ * is closed, then stores a second clip listing root and retracts it: the
+ * first clip still lists the media, so it must be kept.
+ */
+static void media_refs_after_bad_seq(fixture *f, const void *value,
+				     size_t value_len)
+{
+	uint8_t root[PROTO_HASH_LEN];
+	test_record *one, *two, *drop_two;
+
+	media_store_one_chunk(f->s, root);
+	one = make_clip_of(&f->a, T0, PRODUCT_KETTLE, NULL, "first look",
+			   root);
+	two = make_clip_of(&f->b, T0 + 1, PRODUCT_KETTLE, NULL, "second look",
+			   root);
+	drop_two = make_retraction(&f->b, T0 + 2, two->sig.id);
+	assert_int_equal(put1(f->s, one), CM_OK);
+
+	store_close(&f->s);
+	plant_value(f->dir, "meta", "mref_seq", strlen("mref_seq"), value,
+		    value_len);
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+
+	assert_int_equal(put1(f->s, two), CM_OK);
+	assert_int_equal(media_users(f->s, root), 2);
+	assert_int_equal(put1(f->s, drop_two), CM_OK);
+	assert_int_equal(media_users(f->s, root), 1);
+	assert_true(store_manifest_has(f->s, root));
+	free(one);
+	free(two);
+	free(drop_two);
+}
+
+/* A "mref_seq" above the log head is set back on open: left there, the
+ * entries of the clips accepted up to it would never be written. */
+static void media_refs_seq_above_head(void **state)
+{
+	const uint8_t above[8] = {0, 0, 0, 0, 0, 0, 0x03, 0xe8};
+
+	media_refs_after_bad_seq(*state, above, sizeof(above));
+}
+
+/* A "mref_seq" of the wrong size is set back on open rather than failing
+ * every later write of records. */
+static void media_refs_seq_damaged(void **state)
+{
+	const uint8_t damaged[3] = {1, 2, 3};
+
+	media_refs_after_bad_seq(*state, damaged, sizeof(damaged));
+}
+
 /* Returns this process's resident file-backed memory in KiB, from
  * RssFile in /proc/self/status. */
 static long rss_file_kib(void)
@@ -2532,6 +2605,8 @@ int main(void)
 		STORE_TEST(media_manifest),
 		STORE_TEST(media_fetched_unlisted),
 		STORE_TEST(media_refs_deferred),
+		STORE_TEST(media_refs_seq_above_head),
+		STORE_TEST(media_refs_seq_damaged),
 		STORE_TEST(media_cold_read),
 		STORE_TEST(media_fetched_leave_page_cache),
 		STORE_TEST(media_empty),
