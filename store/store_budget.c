@@ -831,8 +831,12 @@ cm_err store_media_users(store *s, const uint8_t root[PROTO_HASH_LEN],
 	for (bool after = false;; after = true) {
 		err = store_seek(s, txn, STORE_DB_META, key, sizeof(key), after,
 				 &k, &v);
-		if (err == CM_ERR_NOT_FOUND)
+		/* Past the last key, store_seek leaves k at the sought key,
+		 * which would match the prefix forever. */
+		if (err == CM_ERR_NOT_FOUND) {
 			err = CM_OK;
+			break;
+		}
 		if (err || k.mv_size != sizeof(key) ||
 		    memcmp(k.mv_data, prefix, sizeof(prefix)) != 0)
 			break;

@@ -1525,6 +1525,36 @@ static void media_refs_seq_damaged(void **state)
 	media_refs_after_bad_seq(*state, damaged, sizeof(damaged));
 }
 
+/* Counts the users of a root whose "mref" keys sort after every other
+ * meta key: past the last key, store_seek leaves the sought key in place,
+ * which must end the count rather than match the prefix again. */
+static void media_users_last_root(void **state)
+{
+	fixture *f = *state;
+	uint8_t root[PROTO_HASH_LEN], last[PROTO_HASH_LEN];
+	test_record *clip, *other, *drop_other;
+
+	media_store_one_chunk(f->s, root);
+	memset(last, 0xff, sizeof(last));
+	clip = make_clip_of(&f->a, T0, PRODUCT_KETTLE, NULL, "last root",
+			    last);
+	other = make_clip_of(&f->a, T0 + 1, PRODUCT_KETTLE, NULL, "other",
+			     root);
+	drop_other = make_retraction(&f->a, T0 + 2, other->sig.id);
+	assert_int_equal(media_users(f->s, last), 0);
+	assert_int_equal(put1(f->s, clip), CM_OK);
+	assert_int_equal(media_users(f->s, last), 1);
+
+	/* The retraction writes the waiting entry of clip, which is then
+	 * the last meta key. */
+	assert_int_equal(put1(f->s, other), CM_OK);
+	assert_int_equal(put1(f->s, drop_other), CM_OK);
+	assert_int_equal(media_users(f->s, last), 1);
+	free(clip);
+	free(other);
+	free(drop_other);
+}
+
 /* Returns this process's resident file-backed memory in KiB, from
  * RssFile in /proc/self/status. */
 static long rss_file_kib(void)
@@ -2607,6 +2637,7 @@ int main(void)
 		STORE_TEST(media_refs_deferred),
 		STORE_TEST(media_refs_seq_above_head),
 		STORE_TEST(media_refs_seq_damaged),
+		STORE_TEST(media_users_last_root),
 		STORE_TEST(media_cold_read),
 		STORE_TEST(media_fetched_leave_page_cache),
 		STORE_TEST(media_empty),
