@@ -775,6 +775,7 @@ cm_err store_media_evict(store *s, uint64_t budget, const uint8_t *keep,
 {
 	evict_state ev = {.budget = budget, .keep = keep, .n_keep = n_keep,
 			  .retry_at = retry_at_ms};
+	uint64_t done = 0, head = 0;
 	MDB_txn *txn = NULL;
 	cm_err err;
 
@@ -791,12 +792,17 @@ cm_err store_media_evict(store *s, uint64_t budget, const uint8_t *keep,
 			    strlen(STORE_META_CHUNK_BYTES), &ev.stored);
 	if (err || ev.stored <= budget)
 		goto out;
-	err = store_mrefs_catch_up(s, txn);
+	err = mref_seqs(s, txn, &done, &head);
+	if (!err)
+		err = store_mrefs_catch_up(s, txn);
 	if (!err)
 		err = evict_orphans(s, txn, &ev);
 	if (!err)
 		err = evict_unkept(s, txn, &ev);
-	if (err || ev.media == 0)
+	/* Entries that the catch-up wrote are committed even when nothing
+	 * was evicted, so that the next check does not decode the same
+	 * waiting clips again. */
+	if (err || (ev.media == 0 && done >= head))
 		goto out;
 	err = store_txn_commit(txn);
 	txn = NULL;

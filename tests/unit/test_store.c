@@ -1555,6 +1555,59 @@ static void media_users_last_root(void **state)
 	free(drop_other);
 }
 
+/* Reads the big-endian meta value of key straight from the closed store
+ * in dir. */
+static uint64_t meta_read(const char *dir, const char *key)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	MDB_val k = {strlen(key), (void *)key}, v;
+	uint64_t value = 0;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+	assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+	assert_int_equal(v.mv_size, 8);
+	for (size_t i = 0; i < 8; i++)
+		value = value << 8 | ((const uint8_t *)v.mv_data)[i];
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return value;
+}
+
+/* Over the budget with nothing to evict, the media reference entries
+ * that the check wrote are kept, so the next check, a second later in a
+ * node, does not decode the same waiting clips again. */
+static void media_evict_none_keeps_entries(void **state)
+{
+	fixture *f = *state;
+	uint8_t root[PROTO_HASH_LEN];
+	uint64_t evicted = 1, bytes = 1;
+	test_record *clip;
+
+	media_store_one_chunk(f->s, root);
+	clip = make_clip_of(&f->a, T0, PRODUCT_KETTLE, NULL, "kept look",
+			    root);
+	assert_int_equal(put1(f->s, clip), CM_OK);
+
+	assert_int_equal(store_media_evict(f->s, 0, f->a.pk, 1, 0, &evicted,
+					   &bytes),
+			 CM_OK);
+	assert_int_equal(evicted, 0);
+	assert_int_equal(bytes, 0);
+	assert_true(store_manifest_has(f->s, root));
+
+	store_close(&f->s);
+	assert_int_equal(meta_read(f->dir, "mref_seq"), 1);
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	assert_int_equal(media_users(f->s, root), 1);
+	free(clip);
+}
+
 /* Returns this process's resident file-backed memory in KiB, from
  * RssFile in /proc/self/status. */
 static long rss_file_kib(void)
@@ -2637,6 +2690,7 @@ int main(void)
 		STORE_TEST(media_refs_deferred),
 		STORE_TEST(media_refs_seq_above_head),
 		STORE_TEST(media_refs_seq_damaged),
+		STORE_TEST(media_evict_none_keeps_entries),
 		STORE_TEST(media_users_last_root),
 		STORE_TEST(media_cold_read),
 		STORE_TEST(media_fetched_leave_page_cache),
