@@ -188,7 +188,7 @@ static cm_err open_dbs(store *s, const char *dir)
 	if (!err)
 		err = store_log_check_head(s, txn, dir);
 	if (!err)
-		err = store_mrefs_init(s, txn);
+		err = store_mrefs_init(s, txn, dir);
 	if (err)
 		goto out;
 	err = store_txn_commit(txn);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cm_log.h"
 #include "proto_media.h"
 
 static void mref_key(uint8_t out[STORE_MREF_KEY_LEN],
@@ -408,25 +409,42 @@ cm_err store_mrefs_defer_check(store *s, MDB_txn *txn)
 	cm_err err;
 
 	err = mref_seqs(s, txn, &done, &head);
-	if (err || head - done < CM_MREF_DEFER_MAX)
+	if (err || done >= head || head - done < CM_MREF_DEFER_MAX)
 		return err;
 	return store_mrefs_catch_up(s, txn);
 }
 
-cm_err store_mrefs_init(store *s, MDB_txn *txn)
+cm_err store_mrefs_init(store *s, MDB_txn *txn, const char *dir)
 {
-	uint64_t head = 0;
+	uint64_t head = 0, done = 0;
 	MDB_val v;
 	cm_err err;
 
+	err = store_log_head_txn(s, txn, &head);
+	if (err)
+		return err;
 	err = store_db_get(s, txn, STORE_DB_META, STORE_META_MREF_SEQ,
 			   strlen(STORE_META_MREF_SEQ), &v);
-	if (err != CM_ERR_NOT_FOUND)
+	if (err == CM_ERR_NOT_FOUND)
+		return mref_seq_set(s, txn, head);
+	if (err)
 		return err;
-	err = store_log_head_txn(s, txn, &head);
-	if (!err)
-		err = mref_seq_set(s, txn, head);
-	return err;
+	if (v.mv_size == 8) {
+		done = store_be64_get(v.mv_data);
+		if (done <= head)
+			return CM_OK;
+	}
+	/* Which entries exist is unknown, so those of every clip in the log
+	 * are written again (rewriting an entry changes nothing). Left as
+	 * it was, a value above the head would keep the entries of the
+	 * clips accepted up to it from ever being written, and their media
+	 * could be freed while they list it. */
+	cm_warn("store", "store %s: meta key 'mref_seq' (%zu bytes, reads "
+		"%llu) is not a log number up to the head %llu; the key was "
+		"damaged and is set to 0, so the media reference entries of "
+		"every logged clip are written again", dir, v.mv_size,
+		(unsigned long long)done, (unsigned long long)head);
+	return mref_seq_set(s, txn, 0);
 }
 
 /* Counts the clips accepted after "mref_seq" that list root. */
@@ -757,6 +775,7 @@ cm_err store_media_evict(store *s, uint64_t budget, const uint8_t *keep,
 {
 	evict_state ev = {.budget = budget, .keep = keep, .n_keep = n_keep,
 			  .retry_at = retry_at_ms};
+	uint64_t done = 0, head = 0;
 	MDB_txn *txn = NULL;
 	cm_err err;
 
@@ -773,12 +792,17 @@ cm_err store_media_evict(store *s, uint64_t budget, const uint8_t *keep,
 			    strlen(STORE_META_CHUNK_BYTES), &ev.stored);
 	if (err || ev.stored <= budget)
 		goto out;
-	err = store_mrefs_catch_up(s, txn);
+	err = mref_seqs(s, txn, &done, &head);
+	if (!err)
+		err = store_mrefs_catch_up(s, txn);
 	if (!err)
 		err = evict_orphans(s, txn, &ev);
 	if (!err)
 		err = evict_unkept(s, txn, &ev);
-	if (err || ev.media == 0)
+	/* Entries that the catch-up wrote are committed even when nothing
+	 * was evicted, so that the next check does not decode the same
+	 * waiting clips again. */
+	if (err || (ev.media == 0 && done >= head))
 		goto out;
 	err = store_txn_commit(txn);
 	txn = NULL;
@@ -813,8 +837,12 @@ cm_err store_media_users(store *s, const uint8_t root[PROTO_HASH_LEN],
 	for (bool after = false;; after = true) {
 		err = store_seek(s, txn, STORE_DB_META, key, sizeof(key), after,
 				 &k, &v);
-		if (err == CM_ERR_NOT_FOUND)
+		/* Past the last key, store_seek leaves k at the sought key,
+		 * which would match the prefix forever. */
+		if (err == CM_ERR_NOT_FOUND) {
 			err = CM_OK;
+			break;
+		}
 		if (err || k.mv_size != sizeof(key) ||
 		    memcmp(k.mv_data, prefix, sizeof(prefix)) != 0)
 			break;

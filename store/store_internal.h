@@ -271,8 +271,9 @@ cm_err store_mrefs_catch_up(store *s, MDB_txn *txn);
 cm_err store_mrefs_defer_check(store *s, MDB_txn *txn);
 
 /* Sets "mref_seq" to the log head when the key is missing: a store
- * written before references were deferred has every entry. */
-cm_err store_mrefs_init(store *s, MDB_txn *txn);
+ * written before references were deferred has every entry. Sets it to 0,
+ * with a warning naming dir, when it is damaged or above the log head. */
+cm_err store_mrefs_init(store *s, MDB_txn *txn, const char *dir);
 
 /* Returns the address at which the environment's data file is mapped
  * in this process, or 0 when it cannot be found (store_media.c). */

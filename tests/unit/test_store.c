@@ -1452,6 +1452,162 @@ static void media_refs_deferred(void **state)
 	free(drop_two);
 }
 
+static void plant_value(const char *dir, const char *db, const void *key,
+			size_t key_len, const void *value, size_t value_len);
+
+/* Stores one chunk of media and its manifest; root receives its root. */
+static void media_store_one_chunk(store *s, uint8_t root[PROTO_HASH_LEN])
+{
+	uint8_t chunk[64], hash[PROTO_HASH_LEN];
+
+	memset(chunk, 7, sizeof(chunk));
+	proto_chunk_hash(chunk, sizeof(chunk), hash);
+	proto_media_root((const uint8_t(*)[PROTO_HASH_LEN])hash, 1,
+			 sizeof(chunk), root);
+	assert_int_equal(store_media_index_ensure(s), CM_OK);
+	assert_int_equal(store_chunk_put(s, hash, chunk, sizeof(chunk)), CM_OK);
+	assert_int_equal(store_manifest_put(s, root, sizeof(chunk),
+					    (const uint8_t(*)[PROTO_HASH_LEN])
+						    hash,
+					    1),
+			 CM_OK);
+}
+
+/*
+ * Stores a clip listing root, plants `value` as "mref_seq" while the store
+ * is closed, then stores a second clip listing root and retracts it: the
+ * first clip still lists the media, so it must be kept.
+ */
+static void media_refs_after_bad_seq(fixture *f, const void *value,
+				     size_t value_len)
+{
+	uint8_t root[PROTO_HASH_LEN];
+	test_record *one, *two, *drop_two;
+
+	media_store_one_chunk(f->s, root);
+	one = make_clip_of(&f->a, T0, PRODUCT_KETTLE, NULL, "first look",
+			   root);
+	two = make_clip_of(&f->b, T0 + 1, PRODUCT_KETTLE, NULL, "second look",
+			   root);
+	drop_two = make_retraction(&f->b, T0 + 2, two->sig.id);
+	assert_int_equal(put1(f->s, one), CM_OK);
+
+	store_close(&f->s);
+	plant_value(f->dir, "meta", "mref_seq", strlen("mref_seq"), value,
+		    value_len);
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+
+	assert_int_equal(put1(f->s, two), CM_OK);
+	assert_int_equal(media_users(f->s, root), 2);
+	assert_int_equal(put1(f->s, drop_two), CM_OK);
+	assert_int_equal(media_users(f->s, root), 1);
+	assert_true(store_manifest_has(f->s, root));
+	free(one);
+	free(two);
+	free(drop_two);
+}
+
+/* A "mref_seq" above the log head is set back on open: left there, the
+ * entries of the clips accepted up to it would never be written. */
+static void media_refs_seq_above_head(void **state)
+{
+	const uint8_t above[8] = {0, 0, 0, 0, 0, 0, 0x03, 0xe8};
+
+	media_refs_after_bad_seq(*state, above, sizeof(above));
+}
+
+/* A "mref_seq" of the wrong size is set back on open rather than failing
+ * every later write of records. */
+static void media_refs_seq_damaged(void **state)
+{
+	const uint8_t damaged[3] = {1, 2, 3};
+
+	media_refs_after_bad_seq(*state, damaged, sizeof(damaged));
+}
+
+/* Counts the users of a root whose "mref" keys sort after every other
+ * meta key: past the last key, store_seek leaves the sought key in place,
+ * which must end the count rather than match the prefix again. */
+static void media_users_last_root(void **state)
+{
+	fixture *f = *state;
+	uint8_t root[PROTO_HASH_LEN], last[PROTO_HASH_LEN];
+	test_record *clip, *other, *drop_other;
+
+	media_store_one_chunk(f->s, root);
+	memset(last, 0xff, sizeof(last));
+	clip = make_clip_of(&f->a, T0, PRODUCT_KETTLE, NULL, "last root",
+			    last);
+	other = make_clip_of(&f->a, T0 + 1, PRODUCT_KETTLE, NULL, "other",
+			     root);
+	drop_other = make_retraction(&f->a, T0 + 2, other->sig.id);
+	assert_int_equal(media_users(f->s, last), 0);
+	assert_int_equal(put1(f->s, clip), CM_OK);
+	assert_int_equal(media_users(f->s, last), 1);
+
+	/* The retraction writes the waiting entry of clip, which is then
+	 * the last meta key. */
+	assert_int_equal(put1(f->s, other), CM_OK);
+	assert_int_equal(put1(f->s, drop_other), CM_OK);
+	assert_int_equal(media_users(f->s, last), 1);
+	free(clip);
+	free(other);
+	free(drop_other);
+}
+
+/* Reads the big-endian meta value of key straight from the closed store
+ * in dir. */
+static uint64_t meta_read(const char *dir, const char *key)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	MDB_val k = {strlen(key), (void *)key}, v;
+	uint64_t value = 0;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+	assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+	assert_int_equal(v.mv_size, 8);
+	for (size_t i = 0; i < 8; i++)
+		value = value << 8 | ((const uint8_t *)v.mv_data)[i];
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return value;
+}
+
+/* Over the budget with nothing to evict, the media reference entries
+ * that the check wrote are kept, so the next check, a second later in a
+ * node, does not decode the same waiting clips again. */
+static void media_evict_none_keeps_entries(void **state)
+{
+	fixture *f = *state;
+	uint8_t root[PROTO_HASH_LEN];
+	uint64_t evicted = 1, bytes = 1;
+	test_record *clip;
+
+	media_store_one_chunk(f->s, root);
+	clip = make_clip_of(&f->a, T0, PRODUCT_KETTLE, NULL, "kept look",
+			    root);
+	assert_int_equal(put1(f->s, clip), CM_OK);
+
+	assert_int_equal(store_media_evict(f->s, 0, f->a.pk, 1, 0, &evicted,
+					   &bytes),
+			 CM_OK);
+	assert_int_equal(evicted, 0);
+	assert_int_equal(bytes, 0);
+	assert_true(store_manifest_has(f->s, root));
+
+	store_close(&f->s);
+	assert_int_equal(meta_read(f->dir, "mref_seq"), 1);
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	assert_int_equal(media_users(f->s, root), 1);
+	free(clip);
+}
+
 /* Returns this process's resident file-backed memory in KiB, from
  * RssFile in /proc/self/status. */
 static long rss_file_kib(void)
@@ -2532,6 +2688,10 @@ int main(void)
 		STORE_TEST(media_manifest),
 		STORE_TEST(media_fetched_unlisted),
 		STORE_TEST(media_refs_deferred),
+		STORE_TEST(media_refs_seq_above_head),
+		STORE_TEST(media_refs_seq_damaged),
+		STORE_TEST(media_evict_none_keeps_entries),
+		STORE_TEST(media_users_last_root),
 		STORE_TEST(media_cold_read),
 		STORE_TEST(media_fetched_leave_page_cache),
 		STORE_TEST(media_empty),
