@@ -1516,6 +1516,13 @@ static void media_refs_seq_above_head(void **state)
 	media_refs_after_bad_seq(*state, above, sizeof(above));
 }
 
+/* A lost "mref_seq" is set below the log head on open, so that the
+ * entries still waiting are written. */
+static void media_refs_seq_missing(void **state)
+{
+	media_refs_after_bad_seq(*state, NULL, 0);
+}
+
 /* A "mref_seq" of the wrong size is set back on open rather than failing
  * every later write of records. */
 static void media_refs_seq_damaged(void **state)
@@ -1915,7 +1922,7 @@ static int collect_known(void *ctx, const store_known_peer *p)
 }
 
 /* Writes key -> value into a named database with LMDB itself, as a
- * value of a layout the store never writes. */
+ * value of a layout the store never writes; a NULL value deletes key. */
 static void plant_value(const char *dir, const char *db, const void *key,
 			size_t key_len, const void *value, size_t value_len)
 {
@@ -1929,7 +1936,10 @@ static void plant_value(const char *dir, const char *db, const void *key,
 	assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
 	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
 	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
-	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	if (value)
+		assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	else
+		assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
 }
@@ -2688,6 +2698,7 @@ int main(void)
 		STORE_TEST(media_manifest),
 		STORE_TEST(media_fetched_unlisted),
 		STORE_TEST(media_refs_deferred),
+		STORE_TEST(media_refs_seq_missing),
 		STORE_TEST(media_refs_seq_above_head),
 		STORE_TEST(media_refs_seq_damaged),
 		STORE_TEST(media_evict_none_keeps_entries),
