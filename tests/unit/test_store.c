@@ -1399,33 +1399,42 @@ static uint64_t media_users(store *s, const uint8_t root[PROTO_HASH_LEN])
 	return users;
 }
 
+/* Stores one chunk of media and its manifest; hash receives the chunk's
+ * hash and root the media root. */
+static void media_store_one_chunk(store *s, uint8_t hash[PROTO_HASH_LEN],
+				  uint8_t root[PROTO_HASH_LEN])
+{
+	uint8_t chunk[64];
+
+	memset(chunk, 7, sizeof(chunk));
+	proto_chunk_hash(chunk, sizeof(chunk), hash);
+	proto_media_root((const uint8_t(*)[PROTO_HASH_LEN])hash, 1,
+			 sizeof(chunk), root);
+	assert_int_equal(store_media_index_ensure(s), CM_OK);
+	assert_int_equal(store_chunk_put(s, hash, chunk, sizeof(chunk)), CM_OK);
+	assert_int_equal(store_manifest_put(s, root, sizeof(chunk),
+					    (const uint8_t(*)[PROTO_HASH_LEN])
+						    hash,
+					    1),
+			 CM_OK);
+}
+
 /* Media reference entries of new clips are written late, in batches:
  * clips still waiting count as users, and removing a clip first writes
  * the waiting entries, so media that another clip lists is kept. */
 static void media_refs_deferred(void **state)
 {
 	fixture *f = *state;
-	uint8_t chunk[64], hash[PROTO_HASH_LEN], root[PROTO_HASH_LEN];
+	uint8_t hash[PROTO_HASH_LEN], root[PROTO_HASH_LEN];
 	test_record *one, *two, *drop_one, *drop_two;
 
-	memset(chunk, 9, sizeof(chunk));
-	proto_chunk_hash(chunk, sizeof(chunk), hash);
-	proto_media_root((const uint8_t(*)[PROTO_HASH_LEN])hash, 1,
-			 sizeof(chunk), root);
+	media_store_one_chunk(f->s, hash, root);
 	one = make_clip_of(&f->a, T0, PRODUCT_KETTLE, NULL, "first look",
 			   root);
 	two = make_clip_of(&f->b, T0 + 1, PRODUCT_KETTLE, NULL, "second look",
 			   root);
 	drop_one = make_retraction(&f->a, T0 + 2, one->sig.id);
 	drop_two = make_retraction(&f->b, T0 + 3, two->sig.id);
-	assert_int_equal(store_media_index_ensure(f->s), CM_OK);
-	assert_int_equal(store_chunk_put(f->s, hash, chunk, sizeof(chunk)),
-			 CM_OK);
-	assert_int_equal(store_manifest_put(f->s, root, sizeof(chunk),
-					    (const uint8_t(*)[PROTO_HASH_LEN])
-						    hash,
-					    1),
-			 CM_OK);
 
 	assert_int_equal(put1(f->s, one), CM_OK);
 	assert_int_equal(put1(f->s, two), CM_OK);
@@ -1455,23 +1464,6 @@ static void media_refs_deferred(void **state)
 static void plant_value(const char *dir, const char *db, const void *key,
 			size_t key_len, const void *value, size_t value_len);
 
-/* Stores one chunk of media and its manifest; root receives its root. */
-static void media_store_one_chunk(store *s, uint8_t root[PROTO_HASH_LEN])
-{
-	uint8_t chunk[64], hash[PROTO_HASH_LEN];
-
-	memset(chunk, 7, sizeof(chunk));
-	proto_chunk_hash(chunk, sizeof(chunk), hash);
-	proto_media_root((const uint8_t(*)[PROTO_HASH_LEN])hash, 1,
-			 sizeof(chunk), root);
-	assert_int_equal(store_media_index_ensure(s), CM_OK);
-	assert_int_equal(store_chunk_put(s, hash, chunk, sizeof(chunk)), CM_OK);
-	assert_int_equal(store_manifest_put(s, root, sizeof(chunk),
-					    (const uint8_t(*)[PROTO_HASH_LEN])
-						    hash,
-					    1),
-			 CM_OK);
-}
 
 /*
  * Stores a clip listing root, plants `value` as "mref_seq" while the store
@@ -1481,10 +1473,10 @@ static void media_store_one_chunk(store *s, uint8_t root[PROTO_HASH_LEN])
 static void media_refs_after_bad_seq(fixture *f, const void *value,
 				     size_t value_len)
 {
-	uint8_t root[PROTO_HASH_LEN];
+	uint8_t hash[PROTO_HASH_LEN], root[PROTO_HASH_LEN];
 	test_record *one, *two, *drop_two;
 
-	media_store_one_chunk(f->s, root);
+	media_store_one_chunk(f->s, hash, root);
 	one = make_clip_of(&f->a, T0, PRODUCT_KETTLE, NULL, "first look",
 			   root);
 	two = make_clip_of(&f->b, T0 + 1, PRODUCT_KETTLE, NULL, "second look",
@@ -1538,10 +1530,11 @@ static void media_refs_seq_damaged(void **state)
 static void media_users_last_root(void **state)
 {
 	fixture *f = *state;
-	uint8_t root[PROTO_HASH_LEN], last[PROTO_HASH_LEN];
+	uint8_t hash[PROTO_HASH_LEN], root[PROTO_HASH_LEN];
+	uint8_t last[PROTO_HASH_LEN];
 	test_record *clip, *other, *drop_other;
 
-	media_store_one_chunk(f->s, root);
+	media_store_one_chunk(f->s, hash, root);
 	memset(last, 0xff, sizeof(last));
 	clip = make_clip_of(&f->a, T0, PRODUCT_KETTLE, NULL, "last root",
 			    last);
@@ -1592,11 +1585,11 @@ static uint64_t meta_read(const char *dir, const char *key)
 static void media_evict_none_keeps_entries(void **state)
 {
 	fixture *f = *state;
-	uint8_t root[PROTO_HASH_LEN];
+	uint8_t hash[PROTO_HASH_LEN], root[PROTO_HASH_LEN];
 	uint64_t evicted = 1, bytes = 1;
 	test_record *clip;
 
-	media_store_one_chunk(f->s, root);
+	media_store_one_chunk(f->s, hash, root);
 	clip = make_clip_of(&f->a, T0, PRODUCT_KETTLE, NULL, "kept look",
 			    root);
 	assert_int_equal(put1(f->s, clip), CM_OK);
