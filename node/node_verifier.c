@@ -10,9 +10,9 @@
  * The verify threads take one record at a time from the oldest job with
  * records left (`taking`), so that a thread the scheduler holds back
  * leaves the rest to the others. All counters and a job's `next` change
- * under the lock; a thread writes only the output slot of the record it
- * took, and `done`, counted under the lock, shows the node thread when
- * every slot of a job is written.
+ * under the lock. A thread writes only the output slot of the record it
+ * took, and `done`, also counted under the lock, shows the node thread
+ * when every slot of a job is written.
  *
  * When a job's last record is done, the finishing thread adds one to an
  * eventfd, which the node's poll loop watches, so that the node thread

@@ -10,9 +10,9 @@
  * a release that lacks them never opens them: known_peers
  * (store_known.c). Also added without one: the meta key "mref_seq"
  * (store_budget.c), after which media reference entries are written
- * late. NOTE: a release before it reads the entries as complete, so it
- * may free media that only clips accepted after "mref_seq" list; their
- * node then fetches that media again.
+ * late. NOTE: a release before it reads the entries as complete. So it
+ * may free media that only clips accepted after "mref_seq" list, and
+ * their node then fetches that media again.
  * The meta key "format_needs" contains the first clipmesh release that reads
  * the store's format, as major << 32 | minor << 16 | patch, so that an
  * older release can name the one to install.

@@ -1,8 +1,7 @@
 /* Unit tests of node/ peer discipline: token buckets, scores, the ban
- * table, allow-list files and the ZAP handler; of peers' clock offsets;
- * of the per-peer chunk request timeout; of the threads that verify
- * records and the thread that stores them; and of the threads that check
- * and store media chunks. */
+ * table, allow-list files and the ZAP handler. Also of peers' clock
+ * offsets, the per-peer chunk request timeout, the threads that verify
+ * and store records, and the threads that check and store media chunks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
