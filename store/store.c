@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -199,10 +200,45 @@ out:
 	return err;
 }
 
+/* Checks that the data file reaches the last page in use. LMDB maps the
+ * file and reads pages in place, so a file cut short by a damaged disk or
+ * an interrupted copy would end the process with SIGBUS at its first read
+ * of a missing page instead of returning an error. */
+static cm_err check_file_size(store *s, const char *dir)
+{
+	MDB_envinfo info;
+	MDB_stat stat;
+	struct stat st;
+	uint64_t needed;
+	int fd = -1;
+	int rc;
+
+	rc = mdb_env_info(s->env, &info);
+	if (!rc)
+		rc = mdb_env_stat(s->env, &stat);
+	if (!rc)
+		rc = mdb_env_get_fd(s->env, &fd);
+	if (rc)
+		return store_mdb_error(rc, "mdb_env_info", dir);
+	if (fstat(fd, &st) != 0)
+		return cm_errf(CM_ERR_IO, "fstat of %s/data.mdb failed: %s", dir,
+			       strerror(errno));
+	needed = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
+	if ((uint64_t)st.st_size >= needed)
+		return CM_OK;
+	return cm_errf(CM_ERR_STORE, "store %s: data.mdb is %llu bytes, but "
+		       "its pages reach %llu bytes, so the file was cut short "
+		       "(a damaged disk or an interrupted copy); restore the "
+		       "store from a backup ('clipmesh store backup')", dir,
+		       (unsigned long long)st.st_size,
+		       (unsigned long long)needed);
+}
+
 static cm_err open_env(store *s, const char *dir, uint64_t map_size)
 {
 	MDB_envinfo info;
 	int dead = 0;
+	cm_err err;
 	int rc;
 
 	rc = mdb_env_set_mapsize(s->env, (size_t)map_size);
@@ -224,6 +260,9 @@ static cm_err open_env(store *s, const char *dir, uint64_t map_size)
 			       (unsigned long long)map_size);
 	if (rc)
 		return store_mdb_error(rc, "mdb_env_open", dir);
+	err = check_file_size(s, dir);
+	if (err)
+		return err;
 
 	/* LMDB grows a map smaller than the data file to the file's size,
 	 * and then every write that needs a new page fails. */

@@ -2619,6 +2619,31 @@ static void lacks_matches_has(void **state)
 	free(never);
 }
 
+/* A data file cut short below its last page in use is rejected on open
+ * with a hint, rather than ending the process with SIGBUS at the first
+ * read of a missing page. */
+static void open_truncated_file(void **state)
+{
+	fixture *f = *state;
+	test_record *c = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "cut");
+	long page = sysconf(_SC_PAGESIZE);
+	char path[128];
+	cm_err err;
+
+	assert_int_equal(put1(f->s, c), CM_OK);
+	store_close(&f->s);
+	snprintf(path, sizeof(path), "%s/data.mdb", f->dir);
+	/* The two meta pages stay, so LMDB opens the file. */
+	assert_int_equal(truncate(path, 2 * page), 0);
+
+	err = store_open(f->dir, &f->s);
+	assert_int_equal(err, CM_ERR_STORE);
+	assert_null(f->s);
+	assert_non_null(strstr(cm_err_detail(), "cut short"));
+	assert_non_null(strstr(cm_err_detail(), "backup"));
+	free(c);
+}
+
 static void open_missing_dir(void **state)
 {
 	store *s = (store *)1;
@@ -2712,6 +2737,7 @@ int main(void)
 		STORE_TEST(format_newer_refused),
 		STORE_TEST(format_key_damaged),
 		STORE_TEST(log_head_damaged),
+		STORE_TEST(open_truncated_file),
 		STORE_TEST(lacks_matches_has),
 		cmocka_unit_test(map_full),
 		cmocka_unit_test(open_missing_dir),
