@@ -190,6 +190,8 @@ static cm_err open_dbs(store *s, const char *dir)
 		err = store_log_check_head(s, txn, dir);
 	if (!err)
 		err = store_mrefs_init(s, txn, dir);
+	if (!err)
+		err = store_chunk_bytes_init(s, txn, dir);
 	if (err)
 		goto out;
 	err = store_txn_commit(txn);

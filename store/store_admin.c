@@ -21,6 +21,7 @@ typedef struct check_state {
 	store_check_report *rep;
 	void (*problem)(void *ctx, const char *message);
 	void *ctx;
+	uint64_t chunk_bytes;   /* sizes of the chunks read */
 	proto_signed rec;
 } check_state;
 
@@ -140,6 +141,7 @@ static void check_chunk(check_state *st, const MDB_val *key,
 	uint8_t hash[PROTO_HASH_LEN];
 
 	st->rep->chunks++;
+	st->chunk_bytes += val->mv_size;
 	proto_chunk_hash(val->mv_data, val->mv_size, hash);
 	if (key->mv_size != PROTO_HASH_LEN ||
 	    memcmp(hash, key->mv_data, PROTO_HASH_LEN) != 0) {
@@ -149,6 +151,25 @@ static void check_chunk(check_state *st, const MDB_val *key,
 			cm_hex_encode(key->mv_data, PROTO_HASH_LEN, hex);
 		report(st, "chunk %s does not match its hash", hex);
 	}
+}
+
+/* Compares the meta key "chunk_bytes", which a media budget check reads,
+ * with the sizes of the chunks that the walk read. */
+static void check_chunk_bytes(check_state *st)
+{
+	const char *key = STORE_META_CHUNK_BYTES;
+	uint64_t stored = 0;
+	cm_err err;
+
+	err = store_u64_get(st->s, st->txn, STORE_DB_META, key, strlen(key),
+			    &stored);
+	if (err)
+		report(st, "meta key 'chunk_bytes' is damaged: %s",
+		       cm_err_detail());
+	else if (stored != st->chunk_bytes)
+		report(st, "meta key 'chunk_bytes' reads %llu, but the stored "
+		       "chunks contain %llu bytes", (unsigned long long)stored,
+		       (unsigned long long)st->chunk_bytes);
 }
 
 cm_err store_check(store *s, uint64_t now_ms, store_check_report *rep,
@@ -170,6 +191,8 @@ cm_err store_check(store *s, uint64_t now_ms, store_check_report *rep,
 		err = check_index(&st, indexes[i]);
 	if (!err)
 		err = walk(&st, STORE_DB_CHUNKS, check_chunk);
+	if (!err)
+		check_chunk_bytes(&st);
 	mdb_txn_abort(st.txn);
 	return err;
 }

@@ -19,7 +19,8 @@ typedef struct store_check_report {
  * Verifies every stored record (canonical form, signature, id) with
  * proto_record_open at now_ms, that every index entry points at a stored
  * record with matching fields, that every record has its index entries,
- * and that every chunk matches its hash. Calls `problem` with a one-line
+ * that every chunk matches its hash, and that the meta key "chunk_bytes"
+ * is the chunks' total size. Calls `problem` with a one-line
  * description of each mismatch. Runs in one read transaction, so it sees
  * one consistent state while a node keeps writing.
  */

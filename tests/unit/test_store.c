@@ -2580,6 +2580,69 @@ static void log_head_damaged(void **state)
 	}
 }
 
+/* A "chunk_bytes" that cannot be right (missing while chunks exist, the
+ * wrong size, or above CM_CHUNK_SIZE per chunk) is recounted on open, so
+ * that a media budget check does not free media that fits the budget. */
+static void chunk_bytes_damaged(void **state)
+{
+	static const uint8_t huge[8] = {0xff, 0xff, 0xff, 0xff,
+					0xff, 0xff, 0xff, 0xff};
+	static const uint8_t short_value[3] = {1, 2, 3};
+	static const struct {
+		const void *value;
+		size_t len;
+	} cases[] = {{huge, sizeof(huge)},
+		     {short_value, sizeof(short_value)},
+		     {NULL, 0}};
+	fixture *f = *state;
+	uint8_t hash[PROTO_HASH_LEN], root[PROTO_HASH_LEN];
+	uint64_t media = 0, bytes = 0;
+	store_counts counts;
+
+	media_store_one_chunk(f->s, hash, root);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		store_close(&f->s);
+		plant_value(f->dir, "meta", "chunk_bytes", strlen("chunk_bytes"),
+			    cases[i].value, cases[i].len);
+		assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+		assert_int_equal(store_get_counts(f->s, &counts), CM_OK);
+		assert_int_equal(counts.chunk_bytes, 64);
+	}
+
+	/* No clip lists the media, so a budget check that believed the
+	 * store over 1,000 bytes would free it first. */
+	assert_int_equal(store_media_evict(f->s, 1000, NULL, 0, 0, &media,
+					   &bytes),
+			 CM_OK);
+	assert_int_equal(media, 0);
+	assert_true(store_manifest_has(f->s, root));
+	assert_true(store_chunk_has(f->s, hash));
+}
+
+/* store check reports a "chunk_bytes" that differs from the chunks'
+ * total by less than opening the store can see. */
+static void check_finds_chunk_bytes(void **state)
+{
+	static const uint8_t low[8] = {0, 0, 0, 0, 0, 0, 0, 63};
+	fixture *f = *state;
+	uint8_t hash[PROTO_HASH_LEN], root[PROTO_HASH_LEN];
+	store_check_report report;
+	size_t problems = 0;
+
+	media_store_one_chunk(f->s, hash, root);
+	store_close(&f->s);
+	plant_value(f->dir, "meta", "chunk_bytes", strlen("chunk_bytes"), low,
+		    sizeof(low));
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+
+	assert_int_equal(store_check(f->s, cm_now_ms(), &report,
+				     count_problem, &problems),
+			 CM_OK);
+	assert_int_equal(report.chunks, 1);
+	assert_int_equal(report.problems, 1);
+	assert_int_equal(problems, 1);
+}
+
 /* store_lacks gives, in one transaction, what store_has and
  * store_is_retracted give one id at a time. */
 static void lacks_matches_has(void **state)
@@ -2738,6 +2801,8 @@ int main(void)
 		STORE_TEST(format_key_damaged),
 		STORE_TEST(log_head_damaged),
 		STORE_TEST(open_truncated_file),
+		STORE_TEST(chunk_bytes_damaged),
+		STORE_TEST(check_finds_chunk_bytes),
 		STORE_TEST(lacks_matches_has),
 		cmocka_unit_test(map_full),
 		cmocka_unit_test(open_missing_dir),
