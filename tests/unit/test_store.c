@@ -2682,6 +2682,60 @@ static void lacks_matches_has(void **state)
 	free(never);
 }
 
+/* Opens the store at f->dir and returns the problems store check finds. */
+static uint64_t reopen_and_check(fixture *f)
+{
+	store_check_report report;
+	size_t problems = 0;
+
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	assert_int_equal(store_check(f->s, cm_now_ms(), &report,
+				     count_problem, &problems),
+			 CM_OK);
+	assert_int_equal(problems, report.problems);
+	return report.problems;
+}
+
+/* store check reports a manifest that no longer matches its media root
+ * and an acceptance log entry that names no record id. */
+static void check_finds_bad_manifest(void **state)
+{
+	fixture *f = *state;
+	test_record *c = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "logged");
+	uint8_t hash[PROTO_HASH_LEN], root[PROTO_HASH_LEN];
+	uint8_t good[8 + PROTO_HASH_LEN], wrong_size[8 + PROTO_HASH_LEN];
+	const uint8_t short_value[2] = {1, 2}, seq_one[8] = {0, 0, 0, 0,
+							    0, 0, 0, 1};
+	const struct {
+		const uint8_t *value;
+		size_t len;
+	} manifests[] = {{wrong_size, sizeof(wrong_size)},
+			 {short_value, sizeof(short_value)}};
+
+	media_store_one_chunk(f->s, hash, root);
+	assert_int_equal(put1(f->s, c), CM_OK);
+	memset(good, 0, 8);
+	good[7] = 64;
+	memcpy(good + 8, hash, PROTO_HASH_LEN);
+	memcpy(wrong_size, good, sizeof(good));
+	wrong_size[7] = 1;
+
+	for (size_t i = 0; i < sizeof(manifests) / sizeof(*manifests); i++) {
+		store_close(&f->s);
+		plant_value(f->dir, "manifests", root, PROTO_HASH_LEN,
+			    manifests[i].value, manifests[i].len);
+		assert_int_equal(reopen_and_check(f), 1);
+	}
+
+	store_close(&f->s);
+	plant_value(f->dir, "manifests", root, PROTO_HASH_LEN, good,
+		    sizeof(good));
+	plant_value(f->dir, "log", seq_one, sizeof(seq_one), short_value,
+		    sizeof(short_value));
+	assert_int_equal(reopen_and_check(f), 1);
+	free(c);
+}
+
 /* A data file cut short below its last page in use is rejected on open
  * with a hint, rather than ending the process with SIGBUS at the first
  * read of a missing page. */
@@ -2803,6 +2857,7 @@ int main(void)
 		STORE_TEST(open_truncated_file),
 		STORE_TEST(chunk_bytes_damaged),
 		STORE_TEST(check_finds_chunk_bytes),
+		STORE_TEST(check_finds_bad_manifest),
 		STORE_TEST(lacks_matches_has),
 		cmocka_unit_test(map_full),
 		cmocka_unit_test(open_missing_dir),
