@@ -50,6 +50,8 @@ expect_error 1 "bob" "unknown identity rejected" -- \
 expect_error 2 "--bogus" "unknown option rejected" -- \
 	publish "$blender" --bogus
 expect_error 2 "zz" "invalid author key rejected" -- feed --author zz
+expect_error 2 "name is empty" "empty profile name rejected" -- \
+	profile set --as alice --name ""
 expect_error 1 "0123456789abcdef" "unknown id rejected" -- \
 	show 0123456789abcdef
 
