@@ -33,6 +33,7 @@
 #include "store_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -203,9 +204,9 @@ out:
 }
 
 /* Checks that the data file reaches the last page in use. LMDB maps the
- * file and reads pages in place, so a file cut short by a damaged disk or
- * an interrupted copy would end the process with SIGBUS at its first read
- * of a missing page instead of returning an error. */
+ * file and reads pages in place. A file cut short by a damaged disk or an
+ * interrupted copy would end the process with SIGBUS at its first read of
+ * a missing page instead of returning an error. */
 static cm_err check_file_size(store *s, const char *dir)
 {
 	MDB_envinfo info;
@@ -236,6 +237,25 @@ static cm_err check_file_size(store *s, const char *dir)
 		       (unsigned long long)needed);
 }
 
+/* Fails when dir/data.mdb exists but is empty. LMDB would write a new
+ * store into it, so a file emptied by a damaged disk would lose every
+ * record without a word. */
+static cm_err check_not_emptied(const char *dir)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/data.mdb", dir) >=
+	    sizeof(path))
+		return cm_errf(CM_ERR_USAGE, "store folder path of %zu bytes "
+			       "is too long", strlen(dir));
+	if (stat(path, &st) != 0 || st.st_size > 0)
+		return CM_OK;
+	return cm_errf(CM_ERR_STORE, "store %s: data.mdb is empty; restore "
+		       "the store from a backup ('clipmesh store backup'), or "
+		       "delete the empty file to start a new store", dir);
+}
+
 static cm_err open_env(store *s, const char *dir, uint64_t map_size)
 {
 	MDB_envinfo info;
@@ -252,6 +272,9 @@ static cm_err open_env(store *s, const char *dir, uint64_t map_size)
 	rc = mdb_env_set_maxdbs(s->env, STORE_DB_COUNT);
 	if (rc)
 		return store_mdb_error(rc, "mdb_env_set_maxdbs", dir);
+	err = check_not_emptied(dir);
+	if (err)
+		return err;
 	rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
 	if (rc == ENOMEM)
 		return cm_errf(CM_ERR_NOMEM, "mdb_env_open %s failed: %s: the "

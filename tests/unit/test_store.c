@@ -2761,6 +2761,31 @@ static void open_truncated_file(void **state)
 	free(c);
 }
 
+/* An emptied data file is rejected rather than opened as a new store,
+ * which would drop every record without a word. */
+static void open_emptied_file(void **state)
+{
+	fixture *f = *state;
+	test_record *c = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "gone");
+	char path[128];
+
+	assert_int_equal(put1(f->s, c), CM_OK);
+	store_close(&f->s);
+	snprintf(path, sizeof(path), "%s/data.mdb", f->dir);
+	assert_int_equal(truncate(path, 0), 0);
+
+	assert_int_equal(store_open(f->dir, &f->s), CM_ERR_STORE);
+	assert_null(f->s);
+	assert_non_null(strstr(cm_err_detail(), "data.mdb is empty"));
+
+	/* Deleting the file, the second fix the message gives, starts a new
+	 * store. */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	assert_false(store_has(f->s, c->sig.id));
+	free(c);
+}
+
 static void open_missing_dir(void **state)
 {
 	store *s = (store *)1;
@@ -2855,6 +2880,7 @@ int main(void)
 		STORE_TEST(format_key_damaged),
 		STORE_TEST(log_head_damaged),
 		STORE_TEST(open_truncated_file),
+		STORE_TEST(open_emptied_file),
 		STORE_TEST(chunk_bytes_damaged),
 		STORE_TEST(check_finds_chunk_bytes),
 		STORE_TEST(check_finds_bad_manifest),
