@@ -258,6 +258,11 @@ cm_err store_open_sized(const char *dir, uint64_t map_size, store **out)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return cm_errf(CM_ERR_NOMEM, "cannot allocate the store");
+	err = store_waiting_new(&s->waiting);
+	if (err) {
+		free(s);
+		return err;
+	}
 
 	rc = mdb_env_create(&s->env);
 	if (rc) {
@@ -287,6 +292,7 @@ void store_close(store **s)
 		return;
 	if ((*s)->env)
 		mdb_env_close((*s)->env);
+	store_waiting_free(&(*s)->waiting);
 	free(*s);
 	*s = NULL;
 }

@@ -76,6 +76,7 @@ typedef enum store_db {
 } store_db;
 
 typedef struct store_fp_batch store_fp_batch;
+typedef struct store_waiting store_waiting;
 
 struct store {
 	MDB_env *env;
@@ -86,6 +87,9 @@ struct store {
 	/* Address at which LMDB mapped the data file, found at open for
 	 * reads with pread() (store_media.c); 0 when unknown. */
 	uintptr_t map_base;
+	/* Media roots of the clips whose "mref" entries wait
+	 * (store_waiting.c). */
+	store_waiting *waiting;
 };
 
 /* Returns the LMDB name of database db, for error details. */
@@ -274,6 +278,31 @@ cm_err store_mrefs_defer_check(store *s, MDB_txn *txn);
  * written before references were deferred has every entry. Sets it to 0,
  * with a warning naming dir, when it is damaged or above the log head. */
 cm_err store_mrefs_init(store *s, MDB_txn *txn, const char *dir);
+
+/* Calls fn for each clip still stored that was accepted after log number
+ * `after`, in acceptance order. Entries whose record is gone or does not
+ * load are skipped, as readers of the log skip them. */
+cm_err store_log_walk_clips(store *s, MDB_txn *txn, uint64_t after,
+			    cm_err (*fn)(void *ctx, const proto_record *rec,
+					 const uint8_t id[PROTO_ID_LEN]),
+			    void *ctx);
+
+/* --- store_waiting.c: media roots of clips whose entries wait --------- */
+
+/* Allocates an empty list; store_waiting_free frees it, accepts NULL and
+ * clears the caller's pointer. */
+cm_err store_waiting_new(store_waiting **out);
+void store_waiting_free(store_waiting **w);
+
+/*
+ * Counts the clips accepted after log number done ("mref_seq") up to head
+ * (both read in txn) that list root. Decodes only the clips accepted since
+ * the last count, unless "mref_seq" moved. Safe to call from several
+ * threads with transactions of their own.
+ */
+cm_err store_waiting_users(store *s, MDB_txn *txn, uint64_t done,
+			   uint64_t head, const uint8_t root[PROTO_HASH_LEN],
+			   uint64_t *count);
 
 /* Returns the address at which the environment's data file is mapped
  * in this process, or 0 when it cannot be found (store_media.c). */

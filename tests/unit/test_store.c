@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1555,6 +1556,84 @@ static void media_users_last_root(void **state)
 	free(drop_other);
 }
 
+/* Returns the CPU time this thread has used, in ns. */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	assert_int_equal(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts), 0);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Stores n clips by key k, each listing a media root of its own, in
+ * batches of CM_WIRE_BATCH_MAX. */
+static void put_many_clips(store *s, const test_key *k, size_t n)
+{
+	proto_signed *sigs = calloc(CM_WIRE_BATCH_MAX, sizeof(*sigs));
+	test_record *batch[CM_WIRE_BATCH_MAX];
+	cm_err results[CM_WIRE_BATCH_MAX];
+	char title[32];
+
+	assert_non_null(sigs);
+	for (size_t done = 0; done < n;) {
+		size_t count = n - done < CM_WIRE_BATCH_MAX ? n - done
+							     : CM_WIRE_BATCH_MAX;
+
+		for (size_t i = 0; i < count; i++) {
+			snprintf(title, sizeof(title), "clip %zu", done + i);
+			batch[i] = make_clip(k, T0 + done + i, PRODUCT_KETTLE,
+					     NULL, title);
+			sigs[i] = batch[i]->sig;
+		}
+		assert_int_equal(store_put_batch(s, sigs, count, results),
+				 CM_OK);
+		for (size_t i = 0; i < count; i++)
+			assert_int_equal(results[i], CM_OK);
+		free_all(batch, count);
+		done += count;
+	}
+	free(sigs);
+}
+
+/*
+ * Counting the users of media decodes each clip whose media reference
+ * entry waits once, not once per count: the HTTP server counts them for
+ * every 404, which anyone can request. 100 later counts must cost less
+ * CPU than the first; decoding every time costs about 100 times more.
+ */
+static void media_users_decodes_waiting_once(void **state)
+{
+	fixture *f = *state;
+	uint8_t unknown[PROTO_HASH_LEN], first[PROTO_HASH_LEN];
+	uint64_t start, first_ns, later_ns;
+	test_record *again;
+
+	memset(unknown, 0x5a, sizeof(unknown));
+	crypto_generichash(first, sizeof(first), (const uint8_t *)"clip 0",
+			   strlen("clip 0"), NULL, 0);
+	put_many_clips(f->s, &f->a, 4000);
+
+	start = thread_cpu_ns();
+	assert_int_equal(media_users(f->s, unknown), 0);
+	first_ns = thread_cpu_ns() - start;
+	start = thread_cpu_ns();
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(media_users(f->s, unknown), 0);
+	later_ns = thread_cpu_ns() - start;
+	if (later_ns >= first_ns)
+		fail_msg("100 counts took %llu us of CPU, the first alone "
+			 "%llu us", (unsigned long long)later_ns / 1000,
+			 (unsigned long long)first_ns / 1000);
+
+	/* A clip accepted after the last count is counted too. */
+	assert_int_equal(media_users(f->s, first), 1);
+	again = make_clip_of(&f->b, T0, PRODUCT_KETTLE, NULL, "same media",
+			     first);
+	assert_int_equal(put1(f->s, again), CM_OK);
+	assert_int_equal(media_users(f->s, first), 2);
+	free(again);
+}
+
 /* Reads the big-endian meta value of key straight from the closed store
  * in dir. */
 static uint64_t meta_read(const char *dir, const char *key)
@@ -2696,6 +2775,7 @@ int main(void)
 		STORE_TEST(media_refs_seq_damaged),
 		STORE_TEST(media_evict_none_keeps_entries),
 		STORE_TEST(media_users_last_root),
+		STORE_TEST(media_users_decodes_waiting_once),
 		STORE_TEST(media_cold_read),
 		STORE_TEST(media_fetched_leave_page_cache),
 		STORE_TEST(media_empty),
