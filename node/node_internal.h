@@ -691,6 +691,14 @@ void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 /* Sends pings and HELLOs, detects silent peers, runs catch-up pages. */
 void node_links_tick(node *n);
 
+/* True when the outbound link `l` waits for its connection to send its
+ * first HELLO, so that the loop should wake as soon as it can send. */
+bool node_link_hello_waits(const node_link *l, uint64_t now_ms);
+
+/* Sends the first HELLO of an outbound link whose connection just came
+ * up, instead of at the next retry. */
+void node_link_writable(node *n, node_link *l);
+
 /* Announces our interest again to every established peer. */
 void node_links_rehello(node *n);
 
