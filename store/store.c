@@ -164,14 +164,14 @@ size_t store_index_entries(const proto_record *rec,
 static cm_err open_dbs(store *s, const char *dir)
 {
 	MDB_txn *txn = NULL;
-	bool migrate = false;
+	uint64_t migrate_from = 0;
 	cm_err err;
 	int rc;
 
 	err = store_txn_begin(s, true, &txn);
 	if (err)
 		return err;
-	err = store_format_check(s, txn, dir, &migrate);
+	err = store_format_check(s, txn, dir, &migrate_from);
 	if (err)
 		goto out;
 	for (int i = 0; i < STORE_DB_COUNT; i++) {
@@ -183,8 +183,8 @@ static cm_err open_dbs(store *s, const char *dir)
 			goto out;
 		}
 	}
-	if (migrate)
-		err = store_format_migrate(s, txn, dir);
+	if (migrate_from)
+		err = store_format_migrate(s, txn, dir, migrate_from);
 	if (!err)
 		err = store_log_check_head(s, txn, dir);
 	if (!err)

@@ -208,7 +208,7 @@ size_t store_index_key(uint8_t out[STORE_INDEX_KEY_MAX], const uint8_t *prefix,
 /* --- store_log.c: format version and acceptance log --------------- */
 
 /* The store format this code writes; store_log.c lists each version. */
-#define STORE_FORMAT 2
+#define STORE_FORMAT 3
 
 /*
  * Checks the format version of an opened store in write transaction txn
@@ -218,12 +218,14 @@ size_t store_index_key(uint8_t out[STORE_INDEX_KEY_MAX], const uint8_t *prefix,
  * anything is written.
  */
 cm_err store_format_check(store *s, MDB_txn *txn, const char *dir,
-			  bool *migrate);
+			  uint64_t *migrate_from);
 
-/* Migrates the store to STORE_FORMAT once every database is open. A
- * store that already has an acceptance log only gets its format key
- * set again, because a format 1 store has none. */
-cm_err store_format_migrate(store *s, MDB_txn *txn, const char *dir);
+/* Migrates a store of format `from` (set by store_format_check) to
+ * STORE_FORMAT once every database is open. A format 1 store whose
+ * acceptance log already has entries only gets its format key set
+ * again, because a real format 1 store has none. */
+cm_err store_format_migrate(store *s, MDB_txn *txn, const char *dir,
+			    uint64_t from);
 
 /* Sets the meta key log_head to the last acceptance log entry when the
  * two differ, with a warning. Every append writes both in one

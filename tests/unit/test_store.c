@@ -2541,6 +2541,13 @@ static void log_order_and_skips(void **state)
 	free_all((test_record *[]){c1, c2, p1, p2, r1, p3}, 6);
 }
 
+/* Store formats and releases as the meta keys "format" and
+ * "format_needs" hold them (store/store_log.c lists the formats). */
+#define FORMAT_NOW 3
+#define FORMAT_NEXT 4
+#define RELEASE_0_2_0 ((uint64_t)2 << 16)
+#define RELEASE_0_3_0 ((uint64_t)3 << 16)
+
 /* Writes meta key -> big-endian value straight into the LMDB file, as a
  * store written by another clipmesh release would hold it. */
 static void meta_write(const char *dir, const char *key, uint64_t value)
@@ -2564,6 +2571,37 @@ static void meta_write(const char *dir, const char *key, uint64_t value)
 	mdb_env_close(env);
 }
 
+/* A format 2 store, written before media reference entries were written
+ * late, opens as format 3 with its records and entries. Its format keys
+ * then name release 0.3.0, so a format 2 release refuses the store
+ * instead of freeing media that waiting clips list. */
+static void format2_migrates(void **state)
+{
+	fixture *f = *state;
+	uint8_t root[PROTO_HASH_LEN];
+	test_record *c;
+	uint64_t head = 0, users = 0;
+
+	memset(root, 0x42, sizeof(root));
+	c = make_clip_of(&f->a, T0, PRODUCT_KETTLE, NULL, "old", root);
+	assert_int_equal(put1(f->s, c), CM_OK);
+	store_close(&f->s);
+	meta_write(f->dir, "format", 2);
+	meta_write(f->dir, "format_needs", RELEASE_0_2_0);
+
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	assert_true(store_has(f->s, c->sig.id));
+	assert_int_equal(store_log_head(f->s, &head), CM_OK);
+	assert_int_equal(head, 1);
+	assert_int_equal(store_media_users(f->s, root, &users), CM_OK);
+	assert_int_equal(users, 1);
+	store_close(&f->s);
+	assert_int_equal(meta_read(f->dir, "format"), FORMAT_NOW);
+	assert_int_equal(meta_read(f->dir, "format_needs"), RELEASE_0_3_0);
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	free(c);
+}
+
 static void format_newer_refused(void **state)
 {
 	fixture *f = *state;
@@ -2573,21 +2611,21 @@ static void format_newer_refused(void **state)
 	assert_int_equal(put1(f->s, c), CM_OK);
 	store_close(&f->s);
 
-	meta_write(f->dir, "format", 3);
+	meta_write(f->dir, "format", FORMAT_NEXT);
 	meta_write(f->dir, "format_needs", 0);
 	assert_int_equal(store_open(f->dir, &s), CM_ERR_STORE_VERSION);
 	assert_null(s);
-	assert_non_null(strstr(cm_err_detail(), "format 3"));
+	assert_non_null(strstr(cm_err_detail(), "format 4"));
 	assert_non_null(strstr(cm_err_detail(), "install the clipmesh"));
 
 	meta_write(f->dir, "format_needs",
-		   (uint64_t)0 << 32 | (uint64_t)3 << 16 | 1);
+		   (uint64_t)0 << 32 | (uint64_t)4 << 16 | 1);
 	assert_int_equal(store_open(f->dir, &s), CM_ERR_STORE_VERSION);
-	assert_non_null(strstr(cm_err_detail(), "needs clipmesh 0.3.1"));
+	assert_non_null(strstr(cm_err_detail(), "needs clipmesh 0.4.1"));
 
-	/* The refused store was not changed: back at format 2 it opens
-	 * with its clip. */
-	meta_write(f->dir, "format", 2);
+	/* The refused store was not changed: back at its own format it
+	 * opens with its clip. */
+	meta_write(f->dir, "format", FORMAT_NOW);
 	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
 	assert_true(store_has(f->s, c->sig.id));
 	free(c);
@@ -2617,11 +2655,11 @@ static void format_key_damaged(void **state)
 	assert_int_equal(head, 2);
 	store_close(&f->s);
 
-	meta_write(f->dir, "format", 3);
+	meta_write(f->dir, "format", FORMAT_NEXT);
 	assert_int_equal(store_open(f->dir, &s), CM_ERR_STORE_VERSION);
 	assert_null(s);
 	assert_non_null(strstr(cm_err_detail(), "'format' is damaged"));
-	meta_write(f->dir, "format", 2);
+	meta_write(f->dir, "format", FORMAT_NOW);
 	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
 	free(c1);
 	free(c2);
@@ -2789,6 +2827,7 @@ int main(void)
 		STORE_TEST(check_finds_damage),
 		STORE_TEST(two_processes),
 		STORE_TEST(log_order_and_skips),
+		STORE_TEST(format2_migrates),
 		STORE_TEST(format_newer_refused),
 		STORE_TEST(format_key_damaged),
 		STORE_TEST(log_head_damaged),
