@@ -15,7 +15,11 @@
 #   three seeders  fresh node D fetches the clip from A, B and C at once.
 #   limits         bench_zmq_raw moves the same bytes over raw ZeroMQ in
 #                  256 KiB replies with 8 requests in flight, with and
-#                  without CURVE, and hashes them with BLAKE2b. It runs
+#                  without CURVE, and hashes them with BLAKE2b; dd
+#                  then writes as many bytes to a file in the work
+#                  folder in 4 MiB writes, each synced to the disk
+#                  (oflag=dsync), as a node commits fetched chunks
+#                  (CM_MEDIA_WRITE_BATCH chunks of CM_CHUNK_SIZE). It runs
 #                  before B and again after D, and the ratios use the mean
 #                  of the two runs, so that a load that changes during the
 #                  run affects both sides.
@@ -30,6 +34,8 @@
 # changes the figures.
 #
 # usage: bench/media.sh [MIB]   (default 1024)
+# env:   MEDIA_DIR=DIR puts the homes and the disk test in DIR instead
+#        of /tmp: a tmpfs such as /dev/shm takes the disk out of the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mib=${1:-1024}
@@ -44,7 +50,7 @@ build=build-mediabench
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j"$(nproc)" --target clipmesh bench_zmq_raw >/dev/null
 bin=$PWD/$build/cli/clipmesh
-work=$(mktemp -d /tmp/clipmesh-media.XXXXXX)
+work=$(mktemp -d "${MEDIA_DIR:-/tmp}/clipmesh-media.XXXXXX")
 declare -A pid_of=()
 cleanup() {
 	for pid in "${pid_of[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -152,18 +158,23 @@ fetch_from() {
 	elapsed=$(calc "$finished - $start")
 }
 
-# Runs bench_zmq_raw and appends its figures and the load average at
-# its start to the arrays raw_curve, raw_plain, blake2b, raw_cpu and
-# raw_load.
-raw_curve=() raw_plain=() blake2b=() raw_cpu=() raw_load=()
+# Runs bench_zmq_raw and the synced disk writes, and appends their
+# figures and the load average at its start to the arrays raw_curve,
+# raw_plain, blake2b, raw_cpu, disk and raw_load.
+raw_curve=() raw_plain=() blake2b=() raw_cpu=() disk=() raw_load=()
 measure_limits() {
-	local curve plain hash cpu
+	local curve plain hash cpu start
 	raw_load+=("$(cut -d' ' -f1 /proc/loadavg)")
 	read -r _ curve plain hash cpu <<<"$("$build/bench/bench_zmq_raw" "$bytes")"
 	raw_curve+=("$curve")
 	raw_plain+=("$plain")
 	blake2b+=("$hash")
 	raw_cpu+=("$cpu")
+	start=$(now)
+	dd if=/dev/zero of="$work/disk.test" bs=4M count=$((mib / 4 + 1)) \
+		oflag=dsync status=none
+	disk+=("$(calc "round($(((mib / 4 + 1) * 4 * 1048576)) / 1e6 / ($(now) - $start), 1)")")
+	rm -f "$work/disk.test"
 }
 
 # --- test file and creator ----------------------------------------------
@@ -204,6 +215,7 @@ mean() { calc "round(($1 + $2) / 2, 1)"; }
 curve=$(mean "${raw_curve[@]}")
 plain=$(mean "${raw_plain[@]}")
 hash=$(mean "${blake2b[@]}")
+disk_rate=$(mean "${disk[@]}")
 cpu_raw=$(calc "round((${raw_cpu[0]} + ${raw_cpu[1]}) / 2, 2)")
 node_b=$(mbps "$seconds_b")
 node_c=$(mbps "$seconds_c")
@@ -217,6 +229,8 @@ printf '| (same) | | | %s MB/s raw ZeroMQ, no CURVE | %s |\n' \
 	"$plain" "$(ratio "$node_b" "$plain")"
 printf '| (same) | | | %s MB/s BLAKE2b, 256 KiB blocks, 1 core | %s |\n' \
 	"$hash" "$(ratio "$node_b" "$hash")"
+printf '| (same) | | | %s MB/s synced 4 MiB writes to the same disk | %s |\n' \
+	"$disk_rate" "$(ratio "$node_b" "$disk_rate")"
 printf '| node C from A (repeat) | %s MB/s (%.2f s) | %s | %s MB/s raw ZeroMQ, CURVE | %s |\n' \
 	"$node_c" "$seconds_c" "$load_c" "$curve" "$(ratio "$node_c" "$curve")"
 printf '| node D from A, B and C | %s MB/s (%.2f s) | %s | %s MB/s raw ZeroMQ, CURVE | %s |\n' \
@@ -229,8 +243,9 @@ printf '| peak RSS, fetcher B | %s MiB | | - | - |\n' "$rss_b"
 printf '| peak RSS, fetcher D | %s MiB | | - | - |\n' "$rss_d"
 printf '\nlimits, before B / after D (load): raw ZeroMQ with CURVE %s / %s MB/s, ' \
 	"${raw_curve[0]}" "${raw_curve[1]}"
-printf 'without %s / %s MB/s, BLAKE2b %s / %s MB/s, CPU time with CURVE %s / %s s (load %s / %s)\n' \
+printf 'without %s / %s MB/s, BLAKE2b %s / %s MB/s, synced disk writes %s / %s MB/s, CPU time with CURVE %s / %s s (load %s / %s)\n' \
 	"${raw_plain[0]}" "${raw_plain[1]}" "${blake2b[0]}" "${blake2b[1]}" \
+	"${disk[0]}" "${disk[1]}" \
 	"${raw_cpu[0]}" "${raw_cpu[1]}" "${raw_load[0]}" "${raw_load[1]}"
 printf 'machine: %s cores, %s\n' "$(nproc)" \
 	"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

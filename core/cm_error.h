@@ -78,7 +78,10 @@
 	X(CM_ERR_TIMEOUT, "timeout", "timed out")                            \
 	/* Keys. */                                                          \
 	X(CM_ERR_PASSPHRASE, "passphrase",                                   \
-	  "wrong passphrase or damaged key file")
+	  "wrong passphrase or damaged key file")                            \
+	/* Peers. */                                                         \
+	X(CM_ERR_PEER_BANNED, "peer_banned",                                 \
+	  "sender was banned before its input was stored")
 
 typedef enum cm_err {
 #define CM_ERR_ENUM(code, name, text) code,

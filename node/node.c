@@ -527,8 +527,12 @@ static cm_err loop(node *n)
 			    node_link_paused(l, now, &wake))
 				continue;
 			owners[count] = l;
-			items[count++] =
-				(zmq_pollitem_t){l->dealer, 0, ZMQ_POLLIN, 0};
+			items[count++] = (zmq_pollitem_t){
+				l->dealer, 0,
+				ZMQ_POLLIN | (node_link_hello_waits(l, now)
+						      ? ZMQ_POLLOUT
+						      : 0),
+				0};
 		}
 
 		if (zmq_poll(items, (int)count, (long)(wake - now)) < 0) {
@@ -545,9 +549,14 @@ static cm_err loop(node *n)
 			receive_router(n);
 		if (items[1].revents & ZMQ_POLLIN)
 			node_control_receive(n);
-		for (size_t i = 7; i < count; i++)
+		for (size_t i = 7; i < count; i++) {
+			/* A DEALER with ZMQ_IMMEDIATE becomes writable once
+			 * its connection finished the CURVE handshake. */
+			if (items[i].revents & ZMQ_POLLOUT)
+				node_link_writable(n, owners[i]);
 			if (items[i].revents & ZMQ_POLLIN)
 				receive_dealer(n, owners[i]);
+		}
 		tick(n, &next_flush);
 	}
 	return CM_OK;

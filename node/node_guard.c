@@ -107,9 +107,11 @@ static void ban(node *n, node_link *l, const char *reason)
 	uint64_t now = cm_mono_ms(), length;
 	unsigned strikes, ip_strikes = 0;
 	const node_ban *b;
+	size_t dropped;
 
 	b = node_bans_strike(&n->bans, NODE_BAN_KEY, l->key, NULL, now);
 	strikes = b->strikes;
+	dropped = node_ingest_drop_key(n, l->key);
 	length = b->length_ms;
 	if (l->dir == NODE_LINK_IN && l->endpoint[0]) {
 		b = node_bans_strike(&n->bans, NODE_BAN_IP, NULL, l->endpoint,
@@ -129,10 +131,11 @@ static void ban(node *n, node_link *l, const char *reason)
 		return;
 	}
 	cm_warn(NODE_LOG, "banned peer=%s endpoint=%s for %llu s (strike %u "
-		"of the key, %u of the address): %s (%llu other bans since "
-		"the last line)", l->short_key, l->endpoint,
-		(unsigned long long)(length / 1000), strikes, ip_strikes,
-		reason, (unsigned long long)n->bans_unlogged);
+		"of the key, %u of the address): %s; dropped %zu queued "
+		"records (%llu other bans since the last line)", l->short_key,
+		l->endpoint, (unsigned long long)(length / 1000), strikes,
+		ip_strikes, reason, dropped,
+		(unsigned long long)n->bans_unlogged);
 	n->bans_unlogged = 0;
 	n->ban_log_until = now + CM_BAN_LOG_INTERVAL_MS;
 }
@@ -242,6 +245,7 @@ static bool reason_is_hostile(cm_err reason)
 	case CM_ERR_STORE_FULL:
 	case CM_ERR_ZMQ:
 	case CM_ERR_CRYPTO:
+	case CM_ERR_PEER_BANNED:
 		return false;
 	default:
 		return true;
@@ -299,4 +303,56 @@ void node_flush_rejected(node *n)
 		}
 		n->rejected[code] = 0;
 	}
+}
+
+/* Returns a link of the peer with node key `key`, or NULL when none is
+ * open. An outbound link's slot outlives its connection. */
+static node_link *link_of_key(node *n, const uint8_t key[NODE_KEY_LEN])
+{
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		node_link *l = &n->links[i];
+
+		if (l->used && memcmp(l->key, key, NODE_KEY_LEN) == 0)
+			return l;
+	}
+	return NULL;
+}
+
+bool node_reject_sender(node *n, node_link *l, const uint8_t *key,
+			const char *what, cm_err reason, const uint8_t *id)
+{
+	uint64_t second = cm_mono_ms() / 1000;
+	char short_key[9], short_id[9] = "-";
+
+	if (!l && key)
+		l = link_of_key(n, key);
+	if (l || !key) {
+		node_reject(n, l, what, reason, id);
+		return l && l->banned;
+	}
+
+	/* NOTE: a peer with no link left has no score to lower, because
+	 * scores belong to links, so its input is only counted. */
+	n->rejected[reason]++;
+	if (n->unlinked_log_second != second) {
+		if (n->unlinked_log_suppressed)
+			cm_warn(NODE_LOG, "suppressed %llu rejection lines "
+				"from disconnected peers",
+				(unsigned long long)n->unlinked_log_suppressed);
+		n->unlinked_log_second = second;
+		n->unlinked_log_lines = 0;
+		n->unlinked_log_suppressed = 0;
+	}
+	if (n->unlinked_log_lines >= REJECT_LOG_LINES_PER_SECOND) {
+		n->unlinked_log_suppressed++;
+		return false;
+	}
+	n->unlinked_log_lines++;
+	cm_hex_short(key, short_key);
+	if (id)
+		cm_hex_short(id, short_id);
+	cm_warn(NODE_LOG, "rejected %s reason=%s id=%s peer=%s (disconnected): "
+		"%s", what, cm_err_name(reason), short_id, short_key,
+		cm_err_detail());
+	return false;
 }

@@ -172,9 +172,25 @@ static const uint8_t *try_id(const uint8_t *wire, size_t len,
 	return id;
 }
 
+/* Counts the records of a message from a banned sender, from index
+ * `first` on, as rejected. */
+static void drop_banned(node *n, const uint8_t *key, size_t first,
+			size_t count)
+{
+	char short_key[9];
+
+	if (first >= count)
+		return;
+	n->rejected[CM_ERR_PEER_BANNED] += count - first;
+	cm_hex_short(key, short_key);
+	cm_debug(NODE_LOG, "dropped %zu records from peer=%s: the peer is "
+		 "banned", count - first, short_key);
+}
+
 /* Keeps the valid and wanted records of one message at the front of out,
- * rejects and counts the others, and returns how many it kept. */
-static size_t keep_wanted(node *n, node_link *from,
+ * rejects and counts the others, and returns how many it kept. A ban that
+ * a rejection causes drops the records after it. */
+static size_t keep_wanted(node *n, node_link *from, const uint8_t *key,
 			  const uint8_t *const *wires, const size_t *lens,
 			  proto_signed *out, const proto_open_result *results,
 			  size_t count)
@@ -188,8 +204,12 @@ static size_t keep_wanted(node *n, node_link *from,
 
 		if (results[i].err) {
 			cm_errf(results[i].err, "%s", results[i].detail);
-			node_reject(n, from, "record", results[i].err,
-				    try_id(wires[i], lens[i], id));
+			if (node_reject_sender(n, from, key, "record",
+					       results[i].err,
+					       try_id(wires[i], lens[i], id))) {
+				drop_banned(n, key, i + 1, count);
+				break;
+			}
 			continue;
 		}
 		if (!node_wants(n, rec->rec.author)) {
@@ -210,8 +230,9 @@ static size_t keep_wanted(node *n, node_link *from,
 
 /* Moves the records that store_put_batch added to the front of recs and
  * handles the others; returns how many were added. */
-static size_t keep_added(node *n, node_link *from, proto_signed *recs,
-			 const cm_err *results, size_t count)
+static size_t keep_added(node *n, node_link *from, const uint8_t *key,
+			 proto_signed *recs, const cm_err *results,
+			 size_t count)
 {
 	size_t fresh = 0;
 	char short_id[9];
@@ -234,7 +255,8 @@ static size_t keep_added(node *n, node_link *from, proto_signed *recs,
 				 short_id, cm_err_name(result));
 		} else {
 			cm_err_clear();
-			node_reject(n, from, "record", result, recs[i].id);
+			(void)node_reject_sender(n, from, key, "record",
+						 result, recs[i].id);
 		}
 	}
 	return fresh;
@@ -275,9 +297,9 @@ static void store_full(node *n, const node_link *from, size_t count,
 
 /* Handles the records of one message after their write transaction
  * ended (node_record_settle_fn). */
-static void settle_records(void *ctx, node_link *from, proto_signed *recs,
-			   cm_err *results, size_t count, cm_err err,
-			   const char *detail)
+static void settle_records(void *ctx, node_link *from, const uint8_t *key,
+			   proto_signed *recs, cm_err *results, size_t count,
+			   cm_err err, const char *detail)
 {
 	node *n = ctx;
 	size_t fresh;
@@ -303,7 +325,7 @@ static void settle_records(void *ctx, node_link *from, proto_signed *recs,
 
 	for (size_t i = 0; from && i < count; i++)
 		node_gossip_note_known(from, recs[i].id);
-	fresh = keep_added(n, from, recs, results, count);
+	fresh = keep_added(n, from, key, recs, results, count);
 	if (from)
 		from->stats.records_in += fresh;
 	if (fresh) {
@@ -315,15 +337,15 @@ static void settle_records(void *ctx, node_link *from, proto_signed *recs,
 
 /* Queues the valid and wanted records of a verified message for the
  * record writer (node_verified_fn). */
-static void verified_records(void *ctx, node_link *from, void *msg,
-			     const uint8_t *const *wires, const size_t *lens,
-			     proto_signed *out,
+static void verified_records(void *ctx, node_link *from, const uint8_t *key,
+			     void *msg, const uint8_t *const *wires,
+			     const size_t *lens, proto_signed *out,
 			     const proto_open_result *results, size_t count)
 {
 	node *n = ctx;
 	cm_err err;
 
-	count = keep_wanted(n, from, wires, lens, out, results, count);
+	count = keep_wanted(n, from, key, wires, lens, out, results, count);
 	if (count == 0)
 		return;
 	if (n->store_full && cm_mono_ms() < n->store_retry_at) {
@@ -351,8 +373,9 @@ void node_ingest(node *n, node_link *from, const proto_wire_msg *m)
 	cm_err_clear();
 	proto_open_batch(m->records, m->record_lens, m->n_records,
 			 cm_now_ms(), 1, n->batch, results);
-	verified_records(n, from, n->rx_msg, m->records, m->record_lens,
-			 n->batch, results, m->n_records);
+	verified_records(n, from, from ? from->key : NULL, n->rx_msg,
+			 m->records, m->record_lens, n->batch, results,
+			 m->n_records);
 }
 
 cm_err node_ingest_start(node *n)
@@ -399,6 +422,14 @@ void node_ingest_on_link_down(node *n, node_link *l)
 {
 	node_verifier_forget(n->verifier, l);
 	node_record_writer_forget(n->record_writer, l);
+}
+
+size_t node_ingest_drop_key(node *n, const uint8_t key[NODE_KEY_LEN])
+{
+	size_t dropped = node_verifier_drop(n->verifier, key);
+
+	n->rejected[CM_ERR_PEER_BANNED] += dropped;
+	return dropped;
 }
 
 void node_ingest_flush_link(node *n, node_link *l)

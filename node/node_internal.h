@@ -456,6 +456,11 @@ typedef struct node {
 	node_bans bans;
 	uint64_t ban_log_until;             /* end of the ban log interval */
 	uint64_t bans_unlogged;             /* bans since its last line */
+	/* Rejection log rate limit for peers with no link left: lines in
+	 * the current second (node_reject_sender). */
+	uint64_t unlinked_log_second;
+	unsigned unlinked_log_lines;
+	uint64_t unlinked_log_suppressed;
 
 	/* Allow-list mode: only these keys (sorted) pass ZAP. */
 	bool allow_only;
@@ -686,6 +691,14 @@ void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 /* Sends pings and HELLOs, detects silent peers, runs catch-up pages. */
 void node_links_tick(node *n);
 
+/* True when the outbound link `l` waits for its connection to send its
+ * first HELLO, so that the loop should wake as soon as it can send. */
+bool node_link_hello_waits(const node_link *l, uint64_t now_ms);
+
+/* Sends the first HELLO of an outbound link whose connection just came
+ * up, instead of at the next retry. */
+void node_link_writable(node *n, node_link *l);
+
 /* Announces our interest again to every established peer. */
 void node_links_rehello(node *n);
 
@@ -784,6 +797,17 @@ void node_reject_log_flush(node_link *l, uint64_t second);
 void node_reject(node *n, node_link *l, const char *what, cm_err reason,
 		 const uint8_t *id);
 
+/*
+ * Rejects input as node_reject does, for input that waited in a queue:
+ * key (NULL for local input) is the sender's node key, kept with the
+ * queued work. When l is NULL because the link dropped, a link of the
+ * same key takes the score penalty, and with none left the log line
+ * names the key. Returns true when that link is banned, also when this
+ * rejection banned it.
+ */
+bool node_reject_sender(node *n, node_link *l, const uint8_t *key,
+			const char *what, cm_err reason, const uint8_t *id);
+
 /* True while `key` is banned. */
 bool node_is_banned(const node *n, const uint8_t key[NODE_KEY_LEN]);
 
@@ -825,6 +849,12 @@ void node_ingest_collect(node *n);
 
 /* Forgets link l as the source of records still queued. */
 void node_ingest_on_link_down(node *n, node_link *l);
+
+/* Drops the messages of node key `key` still waiting to be verified,
+ * because the key was just banned, and counts their records as rejected
+ * (peer_banned). Records already verified and queued for the store are
+ * kept. Returns the number of records dropped. */
+size_t node_ingest_drop_key(node *n, const uint8_t key[NODE_KEY_LEN]);
 
 /* Stores the queued records first when some came from link l, so that a
  * peer that sends records and then requests them gets them back. */
@@ -1023,13 +1053,16 @@ typedef struct node_record_writer node_record_writer;
 /*
  * Called by node_record_writer_collect for the records of each message
  * once their write transaction ended, in the order they were queued.
- * `from` is the link they came from, NULL when it dropped since. err is
- * the transaction's error with its detail; when it is CM_OK, results[i]
- * is the outcome of recs[i] (store_put_batch). The callback may reorder
- * both arrays; they are valid until it returns.
+ * `from` is the link they came from, NULL when it dropped since, and key
+ * the sender's node key (NODE_KEY_LEN bytes), NULL only for records
+ * queued without a link. err is the transaction's error with its detail;
+ * when it is CM_OK, results[i] is the outcome of recs[i]
+ * (store_put_batch). The callback may reorder both arrays; they are
+ * valid until it returns.
  */
 typedef void (*node_record_settle_fn)(void *ctx, node_link *from,
-				      proto_signed *recs, cm_err *results,
+				      const uint8_t *key, proto_signed *recs,
+				      cm_err *results,
 				      size_t count, cm_err err,
 				      const char *detail);
 
@@ -1086,10 +1119,13 @@ typedef struct node_verifier node_verifier;
  * opened, in the order the messages arrived. wires[i] (lens[i] bytes)
  * lies inside msg (a zmq_msg_t); results[i] is the verdict of
  * proto_record_open and out[i] the opened record when it is CM_OK. from
- * is NULL when the link dropped since. The callback may reorder out; the
+ * is NULL when the link dropped since, but key is the sender's node key
+ * (NODE_KEY_LEN bytes) until the message is handed on, and NULL only for
+ * a message queued without a link. The callback may reorder out; the
  * arrays are valid until it returns.
  */
-typedef void (*node_verified_fn)(void *ctx, node_link *from, void *msg,
+typedef void (*node_verified_fn)(void *ctx, node_link *from,
+				 const uint8_t *key, void *msg,
 				 const uint8_t *const *wires,
 				 const size_t *lens, proto_signed *out,
 				 const proto_open_result *results,
@@ -1134,6 +1170,15 @@ void node_verifier_flush(node_verifier *v, const node_link *from,
 /* Clears the link of queued messages that came from `from`, which is
  * being dropped. Node thread only. */
 void node_verifier_forget(node_verifier *v, const node_link *from);
+
+/*
+ * Drops the queued messages whose sender has node key `key`, because the
+ * key was banned: their records are not handed to `done`, and those no
+ * thread took yet are not opened. The message being handed to `done`
+ * when this is called is not dropped. Returns the number of records
+ * dropped. Node thread only.
+ */
+size_t node_verifier_drop(node_verifier *v, const uint8_t key[NODE_KEY_LEN]);
 
 /* --- node_control.c: local control socket ------------------------------ */
 

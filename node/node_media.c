@@ -1099,10 +1099,9 @@ static node_link *chunk_sender(node *n, const node_media_job *job, size_t i,
 }
 
 /* Rejects and counts chunk i, which the peer with `key` sent on link l
- * (NULL once that peer disconnected). The chunk goes back to the pool,
- * and the peer gets no more requests of the job while another peer can
- * be asked. NOTE: a peer that disconnected before its chunk's hash check
- * ended loses no score, because the score belongs to the link. */
+ * (NULL once that peer disconnected), lowering the score of a link of
+ * that key. The chunk goes back to the pool, and the peer gets no more
+ * requests of the job while another peer can be asked. */
 static void chunk_bad(node *n, node_media_job *job, size_t i, node_link *l,
 		      const uint8_t key[NODE_KEY_LEN])
 {
@@ -1111,7 +1110,7 @@ static void chunk_bad(node *n, node_media_job *job, size_t i, node_link *l,
 	cm_hex_short(key, short_key);
 	cm_errf(CM_ERR_BAD_CHUNK, "chunk %zu of media %s from peer=%s%s", i,
 		job->short_root, short_key, l ? "" : ", since disconnected");
-	node_reject(n, l, "chunk", CM_ERR_BAD_CHUNK, NULL);
+	(void)node_reject_sender(n, l, key, "chunk", CM_ERR_BAD_CHUNK, NULL);
 	chunk_return(n, job, i);
 	if (mark_bad(job, key)) {
 		job->attempts++;

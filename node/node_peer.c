@@ -745,13 +745,17 @@ void node_links_tick(node *n)
 			continue;
 		if (!l->established) {
 			/* Until a connection is up, sends fail at once
-			 * (ZMQ_IMMEDIATE), so retry soon; after a HELLO went
-			 * out, wait a ping interval for the reply. */
+			 * (ZMQ_IMMEDIATE). The loop sends a dial's first
+			 * HELLO as soon as the DEALER is writable; this is
+			 * the retry after HELLO_RETRY_MS, and after a HELLO
+			 * went out it waits a ping interval for the reply. */
 			uint64_t retry = l->hello_sent ? CM_PING_INTERVAL_MS
 						       : HELLO_RETRY_MS;
+			uint64_t since = l->last_hello ? l->last_hello
+						       : l->dial_started;
 
-			if (l->dir == NODE_LINK_OUT &&
-			    now - l->last_hello >= retry && now >= l->ban_until)
+			if (l->dir == NODE_LINK_OUT && now - since >= retry &&
+			    now >= l->ban_until)
 				send_hello(n, l, false);
 			continue;
 		}
@@ -761,6 +765,21 @@ void node_links_tick(node *n)
 		if (l->dir == NODE_LINK_OUT)
 			node_pex_tick(n, l, now);
 	}
+}
+
+/* Only the first HELLO of a dial waits for the socket: if that send
+ * fails anyway, the retry in node_links_tick takes over, so that a socket
+ * that keeps reporting room cannot spin the loop. */
+bool node_link_hello_waits(const node_link *l, uint64_t now_ms)
+{
+	return l->dir == NODE_LINK_OUT && l->dealer && !l->established &&
+	       l->last_hello == 0 && now_ms >= l->ban_until;
+}
+
+void node_link_writable(node *n, node_link *l)
+{
+	if (node_link_hello_waits(l, cm_mono_ms()))
+		send_hello(n, l, false);
 }
 
 void node_links_rehello(node *n)

@@ -52,6 +52,8 @@
  * bytes. Node thread only. */
 typedef struct record_group {
 	node_link *from;                /* NULL once the link dropped */
+	uint8_t key[NODE_KEY_LEN];      /* the sender's node key */
+	bool has_key;                   /* false for local input */
 	zmq_msg_t msg;
 	size_t first;
 	size_t count;
@@ -378,6 +380,9 @@ cm_err node_record_writer_put(node_record_writer *w, node_link *from,
 			       "writer", count);
 	}
 	g->from = from;
+	g->has_key = from != NULL;
+	if (from)
+		memcpy(g->key, from->key, NODE_KEY_LEN);
 	g->first = b->n_recs;
 	g->count = count;
 	if (b->n_recs == 0)
@@ -412,7 +417,8 @@ size_t node_record_writer_collect(node_record_writer *w,
 		for (size_t k = 0; k < b->n_groups; k++) {
 			record_group *g = &b->groups[k];
 
-			settle(ctx, g->from, b->recs + g->first,
+			settle(ctx, g->from, g->has_key ? g->key : NULL,
+			       b->recs + g->first,
 			       b->results + g->first, g->count, b->err,
 			       b->detail);
 			count += g->count;

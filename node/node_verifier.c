@@ -50,6 +50,9 @@
 
 typedef struct verify_job {
 	node_link *from;                /* NULL once the link dropped */
+	uint8_t key[NODE_KEY_LEN];      /* the sender's node key */
+	bool has_key;                   /* false for local input */
+	bool dropped;                   /* its sender was banned since */
 	zmq_msg_t msg;                  /* contains the wire bytes */
 	const uint8_t *wires[CM_WIRE_BATCH_MAX];
 	size_t lens[CM_WIRE_BATCH_MAX];
@@ -72,6 +75,7 @@ struct node_verifier {
 	uint64_t filled;
 	uint64_t taking;                /* oldest job with records left */
 	uint64_t collected;
+	bool handing;                   /* job `collected` is with `done` */
 	verify_job jobs[CM_VERIFY_MESSAGES];
 };
 
@@ -276,8 +280,14 @@ static size_t collect(node_verifier *v, uint64_t until, bool wait,
 		j = job_at(v, v->collected);
 		pthread_mutex_unlock(&v->lock);
 
-		done(ctx, j->from, &j->msg, j->wires, j->lens, j->out,
-		     j->results, j->n);
+		/* node_verifier_drop counted the records of a dropped job. */
+		if (!j->dropped) {
+			v->handing = true;
+			done(ctx, j->from, j->has_key ? j->key : NULL,
+			     &j->msg, j->wires, j->lens, j->out, j->results,
+			     j->n);
+			v->handing = false;
+		}
 		count += j->n;
 		zmq_msg_close(&j->msg);
 
@@ -347,6 +357,10 @@ cm_err node_verifier_put(node_verifier *v, node_link *from, void *rx_msg,
 		return cm_errf(CM_ERR_NOMEM, "cannot keep a message of %zu "
 			       "records to verify", m->n_records);
 	j->from = from;
+	j->has_key = from != NULL;
+	if (from)
+		memcpy(j->key, from->key, NODE_KEY_LEN);
+	j->dropped = false;
 	j->now_ms = now_ms;
 	pthread_mutex_lock(&v->lock);
 	v->filled++;
@@ -374,4 +388,34 @@ void node_verifier_forget(node_verifier *v, const node_link *from)
 	for (uint64_t c = v->collected; c < v->filled; c++)
 		if (job_at(v, c)->from == from)
 			job_at(v, c)->from = NULL;
+}
+
+size_t node_verifier_drop(node_verifier *v, const uint8_t key[NODE_KEY_LEN])
+{
+	size_t count = 0;
+	uint64_t first;
+
+	if (!v)
+		return 0;
+	pthread_mutex_lock(&v->lock);
+	/* The job being handed on is the caller's own. */
+	first = v->collected + (v->handing ? 1 : 0);
+	for (uint64_t c = first; c < v->filled; c++) {
+		verify_job *j = job_at(v, c);
+
+		if (j->dropped || !j->has_key ||
+		    memcmp(j->key, key, NODE_KEY_LEN) != 0)
+			continue;
+		/* Records that a thread took finish; the rest are skipped. */
+		j->dropped = true;
+		j->done += j->n - j->next;
+		j->next = j->n;
+		count += j->n;
+		if (j->done == j->n) {
+			pthread_cond_broadcast(&v->finished);
+			node_event_signal(v->wake_fd, "record verifier");
+		}
+	}
+	pthread_mutex_unlock(&v->lock);
+	return count;
 }

@@ -166,14 +166,14 @@ size_t store_index_entries(const proto_record *rec,
 static cm_err open_dbs(store *s, const char *dir)
 {
 	MDB_txn *txn = NULL;
-	bool migrate = false;
+	uint64_t migrate_from = 0;
 	cm_err err;
 	int rc;
 
 	err = store_txn_begin(s, true, &txn);
 	if (err)
 		return err;
-	err = store_format_check(s, txn, dir, &migrate);
+	err = store_format_check(s, txn, dir, &migrate_from);
 	if (err)
 		goto out;
 	for (int i = 0; i < STORE_DB_COUNT; i++) {
@@ -185,8 +185,8 @@ static cm_err open_dbs(store *s, const char *dir)
 			goto out;
 		}
 	}
-	if (migrate)
-		err = store_format_migrate(s, txn, dir);
+	if (migrate_from)
+		err = store_format_migrate(s, txn, dir, migrate_from);
 	if (!err)
 		err = store_log_check_head(s, txn, dir);
 	if (!err)
@@ -322,6 +322,11 @@ cm_err store_open_sized(const char *dir, uint64_t map_size, store **out)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return cm_errf(CM_ERR_NOMEM, "cannot allocate the store");
+	err = store_waiting_new(&s->waiting);
+	if (err) {
+		free(s);
+		return err;
+	}
 
 	rc = mdb_env_create(&s->env);
 	if (rc) {
@@ -351,6 +356,7 @@ void store_close(store **s)
 		return;
 	if ((*s)->env)
 		mdb_env_close((*s)->env);
+	store_waiting_free(&(*s)->waiting);
 	free(*s);
 	*s = NULL;
 }

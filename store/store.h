@@ -337,7 +337,14 @@ cm_err store_media_evict(store *s, uint64_t budget, const uint8_t *keep,
 			 size_t n_keep, uint64_t retry_at_ms, uint64_t *media,
 			 uint64_t *bytes);
 
-/* Counts the stored clips that list media `root`. */
+/*
+ * Counts the stored clips that list media `root`. The clips whose "mref"
+ * entries still wait are decoded once and their roots kept in memory, so
+ * a later call decodes only the clips accepted since, unless the entries
+ * were written in between. When more than CM_MREF_DEFER_MAX clips wait,
+ * which happens only after "mref_seq" was set back, every call decodes
+ * them all.
+ */
 cm_err store_media_users(store *s, const uint8_t root[PROTO_HASH_LEN],
 			 uint64_t *count);
 

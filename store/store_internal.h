@@ -76,6 +76,7 @@ typedef enum store_db {
 } store_db;
 
 typedef struct store_fp_batch store_fp_batch;
+typedef struct store_waiting store_waiting;
 
 struct store {
 	MDB_env *env;
@@ -86,6 +87,9 @@ struct store {
 	/* Address at which LMDB mapped the data file, found at open for
 	 * reads with pread() (store_media.c); 0 when unknown. */
 	uintptr_t map_base;
+	/* Media roots of the clips whose "mref" entries wait
+	 * (store_waiting.c). */
+	store_waiting *waiting;
 };
 
 /* Returns the LMDB name of database db, for error details. */
@@ -204,7 +208,7 @@ size_t store_index_key(uint8_t out[STORE_INDEX_KEY_MAX], const uint8_t *prefix,
 /* --- store_log.c: format version and acceptance log --------------- */
 
 /* The store format this code writes; store_log.c lists each version. */
-#define STORE_FORMAT 2
+#define STORE_FORMAT 3
 
 /*
  * Checks the format version of an opened store in write transaction txn
@@ -214,12 +218,14 @@ size_t store_index_key(uint8_t out[STORE_INDEX_KEY_MAX], const uint8_t *prefix,
  * anything is written.
  */
 cm_err store_format_check(store *s, MDB_txn *txn, const char *dir,
-			  bool *migrate);
+			  uint64_t *migrate_from);
 
-/* Migrates the store to STORE_FORMAT once every database is open. A
- * store that already has an acceptance log only gets its format key
- * set again, because a format 1 store has none. */
-cm_err store_format_migrate(store *s, MDB_txn *txn, const char *dir);
+/* Migrates a store of format `from` (set by store_format_check) to
+ * STORE_FORMAT once every database is open. A format 1 store whose
+ * acceptance log already has entries only gets its format key set
+ * again, because a real format 1 store has none. */
+cm_err store_format_migrate(store *s, MDB_txn *txn, const char *dir,
+			    uint64_t from);
 
 /* Sets the meta key log_head to the last acceptance log entry when the
  * two differ, with a warning. Every append writes both in one
@@ -282,6 +288,31 @@ cm_err store_mrefs_init(store *s, MDB_txn *txn, const char *dir);
  * pass, because only a walk over every chunk finds them; store_check
  * does that walk (store_media.c). */
 cm_err store_chunk_bytes_init(store *s, MDB_txn *txn, const char *dir);
+
+/* Calls fn for each clip still stored that was accepted after log number
+ * `after`, in acceptance order. Entries whose record is gone or does not
+ * load are skipped, as readers of the log skip them. */
+cm_err store_log_walk_clips(store *s, MDB_txn *txn, uint64_t after,
+			    cm_err (*fn)(void *ctx, const proto_record *rec,
+					 const uint8_t id[PROTO_ID_LEN]),
+			    void *ctx);
+
+/* --- store_waiting.c: media roots of clips whose entries wait --------- */
+
+/* Allocates an empty list; store_waiting_free frees it, accepts NULL and
+ * clears the caller's pointer. */
+cm_err store_waiting_new(store_waiting **out);
+void store_waiting_free(store_waiting **w);
+
+/*
+ * Counts the clips accepted after log number done ("mref_seq") up to head
+ * (both read in txn) that list root. Decodes only the clips accepted since
+ * the last count, unless "mref_seq" moved. Safe to call from several
+ * threads with transactions of their own.
+ */
+cm_err store_waiting_users(store *s, MDB_txn *txn, uint64_t done,
+			   uint64_t head, const uint8_t root[PROTO_HASH_LEN],
+			   uint64_t *count);
 
 /* Returns the address at which the environment's data file is mapped
  * in this process, or 0 when it cannot be found (store_media.c). */

@@ -6,13 +6,15 @@
  *      reference index.
  *   2  clipmesh 0.2: adds the acceptance log below. Migrating from 1
  *      numbers the stored records in (created time, id) order.
+ *   3  clipmesh 0.3: media reference entries are written late, up to
+ *      the log number in meta key "mref_seq" (store_budget.c). A release
+ *      that reads format 2 would take the entries as complete and could
+ *      free media that only the waiting clips list, so it must refuse
+ *      the store. Migrating from 2 changes nothing else; opening the
+ *      store then sets "mref_seq" (store_mrefs_init).
  * Named databases added since format 2 without a format change, because
  * a release that lacks them never opens them: known_peers
- * (store_known.c). Also added without one: the meta key "mref_seq"
- * (store_budget.c), after which media reference entries are written
- * late. NOTE: a release before it reads the entries as complete. So it
- * may free media that only clips accepted after "mref_seq" list, and
- * their node then fetches that media again.
+ * (store_known.c).
  * The meta key "format_needs" contains the first clipmesh release that reads
  * the store's format, as major << 32 | minor << 16 | patch, so that an
  * older release can name the one to install.
@@ -37,7 +39,7 @@
 	((uint64_t)(major) << 32 | (uint64_t)(minor) << 16 | (patch))
 
 /* First release that reads STORE_FORMAT. */
-#define STORE_FORMAT_NEEDS RELEASE(0, 2, 0)
+#define STORE_FORMAT_NEEDS RELEASE(0, 3, 0)
 
 static cm_err meta_get(store *s, MDB_txn *txn, const char *key,
 		       uint64_t *value)
@@ -114,13 +116,13 @@ static cm_err newer_format(store *s, MDB_txn *txn, const char *dir,
 }
 
 cm_err store_format_check(store *s, MDB_txn *txn, const char *dir,
-			  bool *migrate)
+			  uint64_t *migrate_from)
 {
 	uint64_t format = 0;
 	cm_err err;
 	int rc;
 
-	*migrate = false;
+	*migrate_from = 0;
 	rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->dbi[STORE_DB_META]);
 	if (rc)
 		return store_mdb_error(rc, "mdb_dbi_open", "meta");
@@ -133,7 +135,7 @@ cm_err store_format_check(store *s, MDB_txn *txn, const char *dir,
 		return CM_OK;
 	if (format == 0 && store_is_new(txn))
 		return set_format(s, txn);
-	*migrate = true;
+	*migrate_from = format ? format : 1;
 	return CM_OK;
 }
 
@@ -201,12 +203,24 @@ static cm_err log_entries(store *s, MDB_txn *txn, size_t *entries)
 	return CM_OK;
 }
 
-cm_err store_format_migrate(store *s, MDB_txn *txn, const char *dir)
+cm_err store_format_migrate(store *s, MDB_txn *txn, const char *dir,
+			    uint64_t from)
 {
 	uint64_t numbered = 0;
 	size_t entries = 0;
 	cm_err err;
 
+	if (from >= 2) {
+		err = set_format(s, txn);
+		if (!err)
+			cm_info("store",
+				"migrated store %s from format %llu to %d: "
+				"media reference entries are now written "
+				"late; clipmesh releases before 0.3.0 no "
+				"longer open it",
+				dir, (unsigned long long)from, STORE_FORMAT);
+		return err;
+	}
 	/* A format 1 store has no acceptance log. One with log entries and
 	 * a format key that reads 1, or none, lost its key: numbering its
 	 * records again would collide with the log, so set the key. */

@@ -652,9 +652,9 @@ static bool check_records_message(void *ctx, const proto_wire_msg *m)
  * of the absent ones. A node sends each requested record that it stores,
  * so this reads the node's store from the outside.
  */
-static bool check_stored(conn *c, const record *const *present,
-			 size_t n_present, const record *const *absent,
-			 size_t n_absent)
+static bool ask_stored(conn *c, const record *const *present,
+		       size_t n_present, const record *const *absent,
+		       size_t n_absent)
 {
 	stored_check sc = {present, n_present, {false}, absent, n_absent};
 	uint8_t ids[2 * CHECK_MAX][PROTO_ID_LEN], *buf = NULL;
@@ -677,6 +677,17 @@ static bool check_stored(conn *c, const record *const *present,
 			return failf("the node does not send back the %s "
 				     "record, so it did not store it",
 				     present[i]->name);
+	return true;
+}
+
+/* Runs ask_stored() and prints the "stored" and "absent" lines that
+ * test_hostile.sh checks on every node. */
+static bool check_stored(conn *c, const record *const *present,
+			 size_t n_present, const record *const *absent,
+			 size_t n_absent)
+{
+	if (!ask_stored(c, present, n_present, absent, n_absent))
+		return false;
 	for (size_t i = 0; i < n_present; i++)
 		print_hex("stored", present[i]->id, PROTO_ID_LEN);
 	for (size_t i = 0; i < n_absent; i++)
@@ -1816,13 +1827,116 @@ static bool run_reconnect_forged(const options *opt)
 		printf("ok - sent %d forged records over %d connections\n",
 		       RECONNECT_ROUNDS * CM_WIRE_BATCH_MAX, RECONNECT_ROUNDS);
 	/* Reconnecting keeps the score, so the forged records of all rounds
-	 * count against the key. */
+	 * count against the key. Those after the ban are dropped. */
 	ok = ok && check_reconnect_denied(opt, &keys);
 	if (ok)
 		pass("reconnecting with records queued does not escape a ban");
-	expect("bad_signature", RECONNECT_ROUNDS * CM_WIRE_BATCH_MAX,
+	expect("bad_signature", CM_PEER_SCORE_MAX / CM_PEER_PENALTY_INVALID,
 	       RECONNECT_ROUNDS * CM_WIRE_BATCH_MAX);
+	expect("peer_banned", 0,
+	       RECONNECT_ROUNDS * CM_WIRE_BATCH_MAX -
+		       CM_PEER_SCORE_MAX / CM_PEER_PENALTY_INVALID);
 	conn_close(&conns[cur]);
+	return ok;
+}
+
+/* --- Scenario: ban-midstream ---------------------------------------- */
+
+/* Badly signed records at the start of the stream: more than the
+ * CM_PEER_SCORE_MAX / CM_PEER_PENALTY_INVALID that get a fresh peer
+ * banned, and fewer than two messages, so that the ban falls inside the
+ * second message. Recovered points would have to exceed 100 (10 s) for
+ * the ban to come later. */
+#define MIDSTREAM_FORGED 110
+/* Messages in the burst, all sent at once. They fit in the node's verify
+ * queue of CM_VERIFY_MESSAGES, so the last ones may still wait there at
+ * the ban. */
+#define MIDSTREAM_MESSAGES 5
+#define MIDSTREAM_RECORDS (MIDSTREAM_MESSAGES * CM_WIRE_BATCH_MAX)
+/* Valid records whose "absent" lines test_hostile.sh checks on each
+ * node; the client itself checks all of them. */
+#define MIDSTREAM_LISTED 8
+
+/* Signs n retractions of random ids by cr into recs, the first `forged`
+ * of them with one signature bit flipped. */
+static bool midstream_records(const creator *cr, record *recs, size_t n,
+			      size_t forged)
+{
+	static proto_record r;
+	uint8_t target[PROTO_ID_LEN];
+
+	for (size_t i = 0; i < n; i++) {
+		randombytes_buf(target, sizeof(target));
+		retraction_fill(&r, cr, target);
+		if (!record_sign(&r, cr, i < forged ? "forged" : "valid",
+				 &recs[i]))
+			return false;
+		if (i < forged)
+			recs[i].wire[recs[i].len - 1] ^= 0x01;
+	}
+	return true;
+}
+
+/* Checks over connection c that the node stores none of the n records,
+ * CHECK_MAX at a time. */
+static bool check_none_stored(conn *c, const record *recs, size_t n)
+{
+	const record *absent[CHECK_MAX];
+	bool ok = true;
+
+	for (size_t first = 0; ok && first < n; first += CHECK_MAX) {
+		size_t count = n - first < CHECK_MAX ? n - first : CHECK_MAX;
+
+		for (size_t i = 0; i < count; i++)
+			absent[i] = &recs[first + i];
+		ok = ask_stored(c, NULL, 0, absent, count);
+	}
+	return ok;
+}
+
+/*
+ * Sends badly signed records and then valid ones in one burst, so that
+ * the node bans the peer inside the second message while later messages
+ * wait to be verified. No valid record may be stored: each came after the
+ * record that got the peer banned.
+ */
+static bool run_ban_midstream(const options *opt)
+{
+	static record recs[MIDSTREAM_RECORDS];
+	const record *batch[CM_WIRE_BATCH_MAX];
+	const record *const valid = recs + MIDSTREAM_FORGED;
+	const size_t n_valid = MIDSTREAM_RECORDS - MIDSTREAM_FORGED;
+	conn c = {0}, check = {0};
+	creator cr;
+	bool ok;
+
+	creator_new(&cr);
+	ok = midstream_records(&cr, recs, MIDSTREAM_RECORDS,
+			       MIDSTREAM_FORGED) &&
+	     conn_start(&c, opt);
+	for (size_t k = 0; ok && k < MIDSTREAM_MESSAGES; k++) {
+		for (size_t i = 0; i < CM_WIRE_BATCH_MAX; i++)
+			batch[i] = &recs[k * CM_WIRE_BATCH_MAX + i];
+		ok = push(&c, batch, CM_WIRE_BATCH_MAX);
+	}
+	ok = ok && check_reconnect_denied(opt, &c.keys);
+	ok = ok && conn_start(&check, opt) &&
+	     check_none_stored(&check, valid, n_valid);
+	if (ok) {
+		for (size_t i = 0; i < MIDSTREAM_LISTED; i++)
+			print_hex("absent", valid[i].id, PROTO_ID_LEN);
+		pass("no record sent after the ban point was stored");
+	}
+	expect("bad_signature", CM_PEER_SCORE_MAX / CM_PEER_PENALTY_INVALID,
+	       MIDSTREAM_FORGED);
+	/* At least the valid records of the second message; later messages
+	 * are dropped unverified or, once the connection is closed, never
+	 * read. */
+	expect("peer_banned", 2 * CM_WIRE_BATCH_MAX - MIDSTREAM_FORGED,
+	       MIDSTREAM_RECORDS -
+		       CM_PEER_SCORE_MAX / CM_PEER_PENALTY_INVALID);
+	conn_close(&check);
+	conn_close(&c);
 	return ok;
 }
 
@@ -2183,6 +2297,9 @@ static const scenario scenarios[] = {
 	{"reconnect-forged", run_reconnect_forged,
 	 "valid records, then badly signed ones, then a new connection "
 	 "with the same key, twice; the key must end up banned"},
+	{"ban-midstream", run_ban_midstream,
+	 "badly signed records, then valid ones in the same burst; none of "
+	 "the valid ones may be stored"},
 	{"slots", run_slots,
 	 "fresh keys from one address until one is denied; it must be the "
 	 "one after CM_PEER_LINKS_PER_IP"},

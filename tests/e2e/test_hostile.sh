@@ -224,6 +224,12 @@ pass "a flood of malformed messages gets its sender banned"
 attack reconnect-forged --source 127.0.0.4
 pass "forged records count against a key that reconnects before they are verified"
 
+# A peer banned inside a burst: none of the valid records it sent after
+# the ban point is stored, including those that waited to be verified.
+# From 127.0.0.5, so that the ban of its address hits no other client.
+attack ban-midstream --source 127.0.0.5
+pass "records queued behind the ban point are dropped, not stored"
+
 attack recon
 n_peer=$(addr_of N | sed 's|clipmesh://\(........\).*|\1|')
 cm M status --json | python3 -c '

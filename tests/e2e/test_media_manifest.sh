@@ -13,11 +13,6 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sync_lib.sh"
 
 CHUNK=262144
-# The fetch, from the job's start to its last commit, must take less
-# than this: the first manifest request times out after 3 s, and four
-# chunks follow from the other seeder. A fetch that waits until the
-# stopped seeder is dropped, after 10 s of silence, takes 7 s or more.
-FETCH_MAX_S=6
 
 new_home T
 new_home U
@@ -74,8 +69,9 @@ pass "the manifest request to the stopped $stalled timed out after $waited_ms ms
 seconds=$(sed -n -e "s/.*media complete media=${root:0:8} .*seconds=\([0-9.]*\).*/\1/p" \
 	"$WORK/K.log" | head -n 1)
 [ -n "$seconds" ] || fail "K did not log the media of the clip complete"
-python3 -c "import sys; sys.exit(0 if $seconds < $FETCH_MAX_S else 1)" ||
-	fail "K took $seconds s to fetch the media; expected under $FETCH_MAX_S s"
+# The fetch must not wait until the stopped seeder is dropped after 10 s
+# of silence. The order of the two log lines shows that without a
+# limit on the fetch's time, which a loaded machine could break.
 complete_at=$(grep -n -m1 "media complete media=${root:0:8}" "$WORK/K.log" |
 	cut -d: -f1)
 dropped_at=$(grep -n -m1 "peer disconnected peer=$first" "$WORK/K.log" |

@@ -20,7 +20,7 @@ cm old --log-level info store check >"$WORK/check.out" 2>"$WORK/check.err" ||
 	fail "store check of the old home failed: $(cat "$WORK/check.out" "$WORK/check.err")"
 grep -q "records 44, .* problems 0" "$WORK/check.out" ||
 	fail "unexpected store check result: $(cat "$WORK/check.out")"
-grep -q "from format 1 to 2: 44 records" "$WORK/check.err" ||
+grep -q "from format 1 to 3: 44 records" "$WORK/check.err" ||
 	fail "no migration line: $(cat "$WORK/check.err")"
 pass "format 1 store migrated and checked"
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -781,12 +782,13 @@ typedef struct writer_seen {
 	size_t duplicates;
 	size_t failed;                  /* records of failed transactions */
 	size_t unlinked;                /* records whose link was forgotten */
+	uint8_t unlinked_key[NODE_KEY_LEN]; /* their sender's key, or 0 */
 	uint8_t last_id[PROTO_ID_LEN];
 } writer_seen;
 
-static void writer_settle(void *ctx, node_link *from, proto_signed *recs,
-			  cm_err *results, size_t count, cm_err err,
-			  const char *detail)
+static void writer_settle(void *ctx, node_link *from, const uint8_t *key,
+			  proto_signed *recs, cm_err *results, size_t count,
+			  cm_err err, const char *detail)
 {
 	writer_seen *seen = ctx;
 
@@ -795,6 +797,8 @@ static void writer_settle(void *ctx, node_link *from, proto_signed *recs,
 	seen->records += count;
 	if (from == NULL)
 		seen->unlinked += count;
+	if (from == NULL && key)
+		memcpy(seen->unlinked_key, key, NODE_KEY_LEN);
 	for (size_t i = 0; i < count; i++) {
 		if (err)
 			seen->failed++;
@@ -918,6 +922,8 @@ static void record_writer_forgets_link(void **state)
 	writer_clips c;
 
 	(void)state;
+	/* The sender's key outlives the link, for its rejections. */
+	memset(gone.key, 0xa7, NODE_KEY_LEN);
 	writer_clips_make(&c, 3);
 	assert_int_equal(node_record_writer_start(st, &w), CM_OK);
 	assert_int_equal(node_record_writer_put(w, &gone, NULL, c.recs, 2,
@@ -930,6 +936,7 @@ static void record_writer_forgets_link(void **state)
 
 	writer_wait(w, &seen, 3);
 	assert_int_equal(seen.unlinked, 2);
+	assert_memory_equal(seen.unlinked_key, gone.key, NODE_KEY_LEN);
 	assert_int_equal(seen.stored, 3);
 
 	node_record_writer_stop(&w);
@@ -1034,13 +1041,14 @@ typedef struct verify_seen {
 	size_t valid;
 	size_t invalid;
 	size_t unlinked;                /* records whose link was forgotten */
+	uint8_t unlinked_key[NODE_KEY_LEN]; /* their sender's key, or 0 */
 	uint8_t ids[64][PROTO_ID_LEN];  /* of valid records, in order */
 } verify_seen;
 
-static void verify_done(void *ctx, node_link *from, void *msg,
-			const uint8_t *const *wires, const size_t *lens,
-			proto_signed *out, const proto_open_result *results,
-			size_t count)
+static void verify_done(void *ctx, node_link *from, const uint8_t *key,
+			void *msg, const uint8_t *const *wires,
+			const size_t *lens, proto_signed *out,
+			const proto_open_result *results, size_t count)
 {
 	verify_seen *seen = ctx;
 
@@ -1049,6 +1057,8 @@ static void verify_done(void *ctx, node_link *from, void *msg,
 	seen->records += count;
 	if (from == NULL)
 		seen->unlinked += count;
+	if (from == NULL && key)
+		memcpy(seen->unlinked_key, key, NODE_KEY_LEN);
 	for (size_t i = 0; i < count; i++) {
 		assert_non_null(wires[i]);
 		assert_true(lens[i] > 0);
@@ -1153,6 +1163,8 @@ static void verifier_flush_and_forget_by_link(void **state)
 	writer_clips c;
 
 	(void)state;
+	/* The sender's key outlives the link, for its rejections. */
+	memset(gone.key, 0xa7, NODE_KEY_LEN);
 	writer_clips_make(&c, 6);
 	assert_int_equal(node_verifier_start(&v), CM_OK);
 	for (size_t k = 0; k < 6; k++) {
@@ -1170,6 +1182,7 @@ static void verifier_flush_and_forget_by_link(void **state)
 	node_verifier_flush(v, &kept, verify_done, &seen);
 	assert_int_equal(seen.records, 6);
 	assert_int_equal(seen.unlinked, 3);
+	assert_memory_equal(seen.unlinked_key, gone.key, NODE_KEY_LEN);
 	node_verifier_stop(&v);
 	writer_clips_free(&c);
 }
@@ -1195,6 +1208,144 @@ static void verifier_stop_drops_queued(void **state)
 	assert_null(v);
 	assert_int_equal(seen.messages, 0);
 	writer_clips_free(&c);
+}
+
+/* The queued messages of a banned key are dropped unverified and never
+ * handed on; those of other keys are. */
+static void verifier_drop_by_key(void **state)
+{
+	node_verifier *v = NULL;
+	verify_seen seen = {0};
+	node_link banned = {0}, kept = {0};
+	verify_msg vm;
+	writer_clips c;
+
+	(void)state;
+	memset(banned.key, 0xb1, NODE_KEY_LEN);
+	memset(kept.key, 0x4e, NODE_KEY_LEN);
+	writer_clips_make(&c, 6);
+	assert_int_equal(node_verifier_start(&v), CM_OK);
+	for (size_t k = 0; k < 6; k++) {
+		verify_msg_make(&vm, &c, k, 1);
+		assert_int_equal(node_verifier_put(v, k % 2 ? &kept : &banned,
+						   &vm.msg, &vm.m, cm_now_ms(),
+						   verify_done, &seen),
+				 CM_OK);
+		zmq_msg_close(&vm.msg);
+	}
+	assert_int_equal(node_verifier_drop(v, banned.key), 3);
+	assert_int_equal(node_verifier_drop(v, banned.key), 0);
+	node_verifier_flush(v, &kept, verify_done, &seen);
+	assert_int_equal(seen.messages, 3);
+	assert_int_equal(seen.records, 3);
+	assert_int_equal(seen.valid, 3);
+	for (size_t k = 0; k < 3; k++)
+		assert_memory_equal(seen.ids[k], c.recs[2 * k + 1].id,
+				    PROTO_ID_LEN);
+	assert_int_equal(node_verifier_queued(v), 0);
+	node_verifier_stop(&v);
+	writer_clips_free(&c);
+}
+
+/* --- Rejections of queued input --------------------------------------- */
+
+/* A node with the ban table set up and no links, for node_reject_sender. */
+static node *reject_node(void)
+{
+	node *n = clock_node(0);
+
+	node_bans_init(&n->bans, CM_BAN_BASE_MS, CM_BAN_MAX_MS);
+	return n;
+}
+
+/* Runs node_reject_sender for a bad signature with stderr in a file, and
+ * returns what was logged (freed by the caller). */
+static char *reject_logged(node *n, node_link *l, const uint8_t *key,
+			   bool *banned)
+{
+	char path[128], *text = calloc(1, 4096);
+	int saved, fd;
+	FILE *f;
+
+	assert_non_null(text);
+	snprintf(path, sizeof(path), "%s/reject.log", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	saved = dup(2);
+	dup2(fd, 2);
+	close(fd);
+	cm_errf(CM_ERR_BAD_SIGNATURE, "test signature");
+	*banned = node_reject_sender(n, l, key, "record",
+				     CM_ERR_BAD_SIGNATURE, NULL);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+
+	f = fopen(path, "r");
+	assert_non_null(f);
+	(void)!fread(text, 1, 4095, f);
+	fclose(f);
+	return text;
+}
+
+/* A rejection whose link dropped while the input waited names the
+ * sender's key, not "local", and is counted. */
+static void reject_sender_names_dropped_key(void **state)
+{
+	node *n = reject_node();
+	uint8_t key[NODE_KEY_LEN];
+	bool banned = true;
+	char *logged;
+
+	(void)state;
+	memset(key, 0xc3, sizeof(key));
+	logged = reject_logged(n, NULL, key, &banned);
+	assert_non_null(strstr(logged, "peer=c3c3c3c3 (disconnected)"));
+	assert_null(strstr(logged, "peer=local"));
+	assert_false(banned);
+	assert_int_equal(n->rejected[CM_ERR_BAD_SIGNATURE], 1);
+	free(logged);
+	clock_node_free(n);
+}
+
+/* With its link dropped, the penalty of a sender's input lands on another
+ * link of the same key, up to a ban. */
+static void reject_sender_lowers_key_link(void **state)
+{
+	node *n = reject_node();
+	node_link *l = &n->links[3];
+	uint64_t now = cm_mono_ms();
+	bool banned = false;
+	char *logged;
+	unsigned rejections = 1;
+
+	(void)state;
+	l->used = true;
+	l->dir = NODE_LINK_OUT;
+	memset(l->key, 0xd4, NODE_KEY_LEN);
+	cm_hex_short(l->key, l->short_key);
+	node_score_init(&l->score, now);
+
+	logged = reject_logged(n, NULL, l->key, &banned);
+	assert_non_null(strstr(logged, "peer=d4d4d4d4:"));
+	assert_false(banned);
+	assert_true(node_score_points(&l->score, cm_mono_ms()) <=
+		    CM_PEER_SCORE_MAX - CM_PEER_PENALTY_INVALID + 1);
+	free(logged);
+
+	while (!banned && rejections < 2 * CM_PEER_SCORE_MAX) {
+		cm_errf(CM_ERR_BAD_SIGNATURE, "test signature");
+		banned = node_reject_sender(n, NULL, l->key, "record",
+					    CM_ERR_BAD_SIGNATURE, NULL);
+		rejections++;
+	}
+	assert_true(banned);
+	assert_true(l->banned);
+	assert_true(node_is_banned(n, l->key));
+	assert_true(rejections >= CM_PEER_SCORE_MAX / CM_PEER_PENALTY_INVALID);
+	assert_int_equal(n->rejected[CM_ERR_BAD_SIGNATURE], rejections);
+	clock_node_free(n);
 }
 
 /* --- Chunk writer --------------------------------------------------- */
@@ -1381,6 +1532,9 @@ int main(void)
 		cmocka_unit_test(verifier_full_queue_hands_on_oldest),
 		cmocka_unit_test(verifier_flush_and_forget_by_link),
 		cmocka_unit_test(verifier_stop_drops_queued),
+		cmocka_unit_test(verifier_drop_by_key),
+		cmocka_unit_test(reject_sender_names_dropped_key),
+		cmocka_unit_test(reject_sender_lowers_key_link),
 		cmocka_unit_test(chunk_writer_stores_only_matching),
 		cmocka_unit_test(chunk_writer_stop_checks_queued),
 	};

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1555,6 +1556,84 @@ static void media_users_last_root(void **state)
 	free(drop_other);
 }
 
+/* Returns the CPU time this thread has used, in ns. */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	assert_int_equal(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts), 0);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Stores n clips by key k, each listing a media root of its own, in
+ * batches of CM_WIRE_BATCH_MAX. */
+static void put_many_clips(store *s, const test_key *k, size_t n)
+{
+	proto_signed *sigs = calloc(CM_WIRE_BATCH_MAX, sizeof(*sigs));
+	test_record *batch[CM_WIRE_BATCH_MAX];
+	cm_err results[CM_WIRE_BATCH_MAX];
+	char title[32];
+
+	assert_non_null(sigs);
+	for (size_t done = 0; done < n;) {
+		size_t count = n - done < CM_WIRE_BATCH_MAX ? n - done
+							     : CM_WIRE_BATCH_MAX;
+
+		for (size_t i = 0; i < count; i++) {
+			snprintf(title, sizeof(title), "clip %zu", done + i);
+			batch[i] = make_clip(k, T0 + done + i, PRODUCT_KETTLE,
+					     NULL, title);
+			sigs[i] = batch[i]->sig;
+		}
+		assert_int_equal(store_put_batch(s, sigs, count, results),
+				 CM_OK);
+		for (size_t i = 0; i < count; i++)
+			assert_int_equal(results[i], CM_OK);
+		free_all(batch, count);
+		done += count;
+	}
+	free(sigs);
+}
+
+/*
+ * Counting the users of media decodes each clip whose media reference
+ * entry waits once, not once per count: the HTTP server counts them for
+ * every 404, which anyone can request. 100 later counts must cost less
+ * CPU than the first; decoding every time costs about 100 times more.
+ */
+static void media_users_decodes_waiting_once(void **state)
+{
+	fixture *f = *state;
+	uint8_t unknown[PROTO_HASH_LEN], first[PROTO_HASH_LEN];
+	uint64_t start, first_ns, later_ns;
+	test_record *again;
+
+	memset(unknown, 0x5a, sizeof(unknown));
+	crypto_generichash(first, sizeof(first), (const uint8_t *)"clip 0",
+			   strlen("clip 0"), NULL, 0);
+	put_many_clips(f->s, &f->a, 4000);
+
+	start = thread_cpu_ns();
+	assert_int_equal(media_users(f->s, unknown), 0);
+	first_ns = thread_cpu_ns() - start;
+	start = thread_cpu_ns();
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(media_users(f->s, unknown), 0);
+	later_ns = thread_cpu_ns() - start;
+	if (later_ns >= first_ns)
+		fail_msg("100 counts took %llu us of CPU, the first alone "
+			 "%llu us", (unsigned long long)later_ns / 1000,
+			 (unsigned long long)first_ns / 1000);
+
+	/* A clip accepted after the last count is counted too. */
+	assert_int_equal(media_users(f->s, first), 1);
+	again = make_clip_of(&f->b, T0, PRODUCT_KETTLE, NULL, "same media",
+			     first);
+	assert_int_equal(put1(f->s, again), CM_OK);
+	assert_int_equal(media_users(f->s, first), 2);
+	free(again);
+}
+
 /* Reads the big-endian meta value of key straight from the closed store
  * in dir. */
 static uint64_t meta_read(const char *dir, const char *key)
@@ -2462,6 +2541,13 @@ static void log_order_and_skips(void **state)
 	free_all((test_record *[]){c1, c2, p1, p2, r1, p3}, 6);
 }
 
+/* Store formats and releases as the meta keys "format" and
+ * "format_needs" hold them (store/store_log.c lists the formats). */
+#define FORMAT_NOW 3
+#define FORMAT_NEXT 4
+#define RELEASE_0_2_0 ((uint64_t)2 << 16)
+#define RELEASE_0_3_0 ((uint64_t)3 << 16)
+
 /* Writes meta key -> big-endian value straight into the LMDB file, as a
  * store written by another clipmesh release would hold it. */
 static void meta_write(const char *dir, const char *key, uint64_t value)
@@ -2485,6 +2571,37 @@ static void meta_write(const char *dir, const char *key, uint64_t value)
 	mdb_env_close(env);
 }
 
+/* A format 2 store, written before media reference entries were written
+ * late, opens as format 3 with its records and entries. Its format keys
+ * then name release 0.3.0, so a format 2 release refuses the store
+ * instead of freeing media that waiting clips list. */
+static void format2_migrates(void **state)
+{
+	fixture *f = *state;
+	uint8_t root[PROTO_HASH_LEN];
+	test_record *c;
+	uint64_t head = 0, users = 0;
+
+	memset(root, 0x42, sizeof(root));
+	c = make_clip_of(&f->a, T0, PRODUCT_KETTLE, NULL, "old", root);
+	assert_int_equal(put1(f->s, c), CM_OK);
+	store_close(&f->s);
+	meta_write(f->dir, "format", 2);
+	meta_write(f->dir, "format_needs", RELEASE_0_2_0);
+
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	assert_true(store_has(f->s, c->sig.id));
+	assert_int_equal(store_log_head(f->s, &head), CM_OK);
+	assert_int_equal(head, 1);
+	assert_int_equal(store_media_users(f->s, root, &users), CM_OK);
+	assert_int_equal(users, 1);
+	store_close(&f->s);
+	assert_int_equal(meta_read(f->dir, "format"), FORMAT_NOW);
+	assert_int_equal(meta_read(f->dir, "format_needs"), RELEASE_0_3_0);
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	free(c);
+}
+
 static void format_newer_refused(void **state)
 {
 	fixture *f = *state;
@@ -2494,21 +2611,21 @@ static void format_newer_refused(void **state)
 	assert_int_equal(put1(f->s, c), CM_OK);
 	store_close(&f->s);
 
-	meta_write(f->dir, "format", 3);
+	meta_write(f->dir, "format", FORMAT_NEXT);
 	meta_write(f->dir, "format_needs", 0);
 	assert_int_equal(store_open(f->dir, &s), CM_ERR_STORE_VERSION);
 	assert_null(s);
-	assert_non_null(strstr(cm_err_detail(), "format 3"));
+	assert_non_null(strstr(cm_err_detail(), "format 4"));
 	assert_non_null(strstr(cm_err_detail(), "install the clipmesh"));
 
 	meta_write(f->dir, "format_needs",
-		   (uint64_t)0 << 32 | (uint64_t)3 << 16 | 1);
+		   (uint64_t)0 << 32 | (uint64_t)4 << 16 | 1);
 	assert_int_equal(store_open(f->dir, &s), CM_ERR_STORE_VERSION);
-	assert_non_null(strstr(cm_err_detail(), "needs clipmesh 0.3.1"));
+	assert_non_null(strstr(cm_err_detail(), "needs clipmesh 0.4.1"));
 
-	/* The refused store was not changed: back at format 2 it opens
-	 * with its clip. */
-	meta_write(f->dir, "format", 2);
+	/* The refused store was not changed: back at its own format it
+	 * opens with its clip. */
+	meta_write(f->dir, "format", FORMAT_NOW);
 	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
 	assert_true(store_has(f->s, c->sig.id));
 	free(c);
@@ -2538,11 +2655,11 @@ static void format_key_damaged(void **state)
 	assert_int_equal(head, 2);
 	store_close(&f->s);
 
-	meta_write(f->dir, "format", 3);
+	meta_write(f->dir, "format", FORMAT_NEXT);
 	assert_int_equal(store_open(f->dir, &s), CM_ERR_STORE_VERSION);
 	assert_null(s);
 	assert_non_null(strstr(cm_err_detail(), "'format' is damaged"));
-	meta_write(f->dir, "format", 2);
+	meta_write(f->dir, "format", FORMAT_NOW);
 	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
 	free(c1);
 	free(c2);
@@ -2863,6 +2980,7 @@ int main(void)
 		STORE_TEST(media_refs_seq_damaged),
 		STORE_TEST(media_evict_none_keeps_entries),
 		STORE_TEST(media_users_last_root),
+		STORE_TEST(media_users_decodes_waiting_once),
 		STORE_TEST(media_cold_read),
 		STORE_TEST(media_fetched_leave_page_cache),
 		STORE_TEST(media_empty),
@@ -2876,6 +2994,7 @@ int main(void)
 		STORE_TEST(check_finds_damage),
 		STORE_TEST(two_processes),
 		STORE_TEST(log_order_and_skips),
+		STORE_TEST(format2_migrates),
 		STORE_TEST(format_newer_refused),
 		STORE_TEST(format_key_damaged),
 		STORE_TEST(log_head_damaged),
