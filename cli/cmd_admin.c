@@ -283,8 +283,11 @@ static void check_store(doctor *d)
 	if (err) {
 		snprintf(detail, sizeof(detail), "cannot open: %s",
 			 *cm_err_detail() ? cm_err_detail() : cm_err_text(err));
+		/* CM_ERR_STORE is damage found in the file itself. */
 		report(d, false, "store", detail,
-		       "check the folder's owner and free disk space");
+		       err == CM_ERR_STORE
+			       ? "restore the store from a backup"
+			       : "check the folder's owner and free disk space");
 		return;
 	}
 	if (d->quick) {

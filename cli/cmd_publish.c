@@ -354,6 +354,11 @@ static int profile_set(cli_ctx *ctx, int argc, char **argv)
 	    (rc = load_identity(ctx, &o, r, &secret)) != CLI_OK)
 		goto out;
 	r->created_ms = cm_now_ms();
+	cm_err_clear();
+	if (proto_record_validate(r)) {
+		rc = cli_fail(CM_ERR_USAGE, "invalid profile", NULL);
+		goto out;
+	}
 	rc = sign_and_store(ctx, s, r, secret);
 out:
 	free(r);

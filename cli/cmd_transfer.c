@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -27,6 +28,36 @@ static int out_opt(void *state, int key, const char *value)
 	(void)key;
 	((out_opts *)state)->out = value;
 	return -1;
+}
+
+/*
+ * Creates tmp, the partial file that a rename turns into `path` once it
+ * is complete, and opens it for writing into *fd. `path` must be new or a
+ * regular file, because the rename would replace a device, FIFO or folder
+ * with the file. The partial file is created afresh and without following
+ * links, so that a link planted at its name cannot redirect the write.
+ */
+static cm_err output_create(const char *path, char *tmp, size_t tmp_size,
+			    int *fd)
+{
+	struct stat st;
+
+	*fd = -1;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return cm_errf(CM_ERR_IO, "%s is not a regular file; give the "
+			       "path of a new or regular file", path);
+	if ((size_t)snprintf(tmp, tmp_size, "%s.partial", path) >= tmp_size)
+		return cm_errf(CM_ERR_IO, "output path of %zu bytes is too "
+			       "long", strlen(path));
+	if (unlink(tmp) != 0 && errno != ENOENT)
+		return cm_errf(CM_ERR_IO, "cannot remove the old %s: %s", tmp,
+			       strerror(errno));
+	*fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		   0644);
+	if (*fd < 0)
+		return cm_errf(CM_ERR_IO, "cannot create %s: %s", tmp,
+			       strerror(errno));
+	return CM_OK;
 }
 
 /* Finds the media to write: a clip id (its first media) or a media hash. */
@@ -133,15 +164,12 @@ static int media_get(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if ((rc = resolve_media(s, argv[first], root)) != CLI_OK)
 		goto out;
-	snprintf(tmp, sizeof(tmp), "%s.partial", o.out);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		rc = cli_fail(cm_errf(CM_ERR_IO, "%s: %s", tmp,
-				      strerror(errno)),
-			      "cannot create the output file", NULL);
+	cm_err_clear();
+	err = output_create(o.out, tmp, sizeof(tmp), &fd);
+	if (err) {
+		rc = cli_fail(err, "cannot create the output file", NULL);
 		goto out;
 	}
-	cm_err_clear();
 	err = write_media(s, root, fd);
 	if (!err && fsync(fd) != 0)
 		err = cm_errf(CM_ERR_IO, "%s: %s", tmp, strerror(errno));
@@ -264,7 +292,7 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 	export_opts o = {.ctx = ctx};
 	export_state st = {0};
 	store *s = NULL;
-	int first, rc;
+	int first, rc, fd;
 	cm_err err;
 
 	rc = cli_parse(ctx, argc, argv, opts, false, "[filters] -o FILE",
@@ -280,13 +308,20 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage_error(ctx, "expected -o FILE");
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
 		return rc;
-	snprintf(tmp, sizeof(tmp), "%s.partial", o.out);
-	st.f = fopen(tmp, "wb");
-	if (st.f == NULL) {
+	cm_err_clear();
+	err = output_create(o.out, tmp, sizeof(tmp), &fd);
+	if (!err) {
+		st.f = fdopen(fd, "wb");
+		if (st.f == NULL) {
+			err = cm_errf(CM_ERR_IO, "fdopen of %s failed: %s",
+				      tmp, strerror(errno));
+			close(fd);
+			unlink(tmp);
+		}
+	}
+	if (err) {
 		store_close(&s);
-		fprintf(stderr, "clipmesh: cannot create %s: %s\n", tmp,
-			strerror(errno));
-		return CLI_FAIL;
+		return cli_fail(err, "cannot create the output file", NULL);
 	}
 	cm_err_clear();
 	fwrite(cli_export_magic, CLI_EXPORT_MAGIC_LEN, 1, st.f);

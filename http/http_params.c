@@ -9,13 +9,23 @@
 #include "http_internal.h"
 
 static enum MHD_Result read_one(void *cls, enum MHD_ValueKind kind,
-				const char *key, const char *value)
+				const char *key, size_t key_size,
+				const char *value, size_t value_size)
 {
 	http_params *p = cls;
 
 	(void)kind;
 	if (p->error[0])
 		return MHD_NO;
+	/* A decoded %00 would cut the C string short, so that
+	 * "tag=a%00b" filtered on "a". */
+	if (strlen(key) != key_size ||
+	    (value != NULL && strlen(value) != value_size)) {
+		snprintf(p->error, sizeof(p->error),
+			 "parameter %.40s contains a NUL byte (%%00); remove "
+			 "it", key);
+		return MHD_NO;
+	}
 	for (size_t i = 0; p->names[i]; i++) {
 		if (strcmp(key, p->names[i]) != 0)
 			continue;
@@ -43,8 +53,8 @@ bool http_params_read(http_request *req, http_params *p)
 {
 	memset(p->values, 0, sizeof(p->values));
 	p->error[0] = '\0';
-	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, read_one,
-				  p);
+	MHD_get_connection_values_n(req->conn, MHD_GET_ARGUMENT_KIND,
+				    read_one, p);
 	return p->error[0] == '\0';
 }
 

@@ -821,7 +821,21 @@ static void size_lie(node *n, node_media_job *job, uint64_t size)
 	job_give_up(n, job, "its clip declares another size");
 }
 
-/* Uses a manifest stored by an earlier run or another process. */
+/* Pauses the job of media whose stored manifest is damaged. A peer's
+ * manifest of the same root is not stored over it, so asking peers again
+ * would loop at network speed, and a damaged chunk list would blame
+ * honest peers for every chunk. The job gives up after JOB_ATTEMPTS_MAX
+ * pauses, like one that no peer serves. */
+static void manifest_damaged(node_media_job *job)
+{
+	cm_warn(NODE_LOG, "stored manifest of media=%s is damaged (%s), so "
+		"its fetch pauses; restore the store from a backup",
+		job->short_root, cm_err_detail());
+	job_failed(job);
+}
+
+/* Uses a manifest stored by an earlier run or another process, once it
+ * matches the media root. */
 static bool load_manifest(node *n, node_media_job *job)
 {
 	uint8_t (*chunks)[PROTO_HASH_LEN];
@@ -829,8 +843,19 @@ static bool load_manifest(node *n, node_media_job *job)
 	size_t count;
 	cm_err err;
 
-	if (store_manifest_get(n->st, job->root, &size, &chunks, &count))
+	cm_err_clear();
+	err = store_manifest_get(n->st, job->root, &size, &chunks, &count);
+	if (err == CM_ERR_NOT_FOUND)
 		return false;
+	if (!err)
+		err = proto_media_check_manifest(
+			job->root, size,
+			(const uint8_t (*)[PROTO_HASH_LEN])chunks, count);
+	if (err) {
+		free(chunks);
+		manifest_damaged(job);
+		return false;
+	}
 	if (size != job->clip_size) {
 		free(chunks);
 		size_lie(n, job, size);

@@ -33,8 +33,10 @@
 #include "store_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -189,6 +191,8 @@ static cm_err open_dbs(store *s, const char *dir)
 		err = store_log_check_head(s, txn, dir);
 	if (!err)
 		err = store_mrefs_init(s, txn, dir);
+	if (!err)
+		err = store_chunk_bytes_init(s, txn, dir);
 	if (err)
 		goto out;
 	err = store_txn_commit(txn);
@@ -199,10 +203,64 @@ out:
 	return err;
 }
 
+/* Checks that the data file reaches the last page in use. LMDB maps the
+ * file and reads pages in place. A file cut short by a damaged disk or an
+ * interrupted copy would end the process with SIGBUS at its first read of
+ * a missing page instead of returning an error. */
+static cm_err check_file_size(store *s, const char *dir)
+{
+	MDB_envinfo info;
+	MDB_stat stat;
+	struct stat st;
+	uint64_t needed;
+	int fd = -1;
+	int rc;
+
+	rc = mdb_env_info(s->env, &info);
+	if (!rc)
+		rc = mdb_env_stat(s->env, &stat);
+	if (!rc)
+		rc = mdb_env_get_fd(s->env, &fd);
+	if (rc)
+		return store_mdb_error(rc, "mdb_env_info", dir);
+	if (fstat(fd, &st) != 0)
+		return cm_errf(CM_ERR_IO, "fstat of %s/data.mdb failed: %s", dir,
+			       strerror(errno));
+	needed = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
+	if ((uint64_t)st.st_size >= needed)
+		return CM_OK;
+	return cm_errf(CM_ERR_STORE, "store %s: data.mdb is %llu bytes, but "
+		       "its pages reach %llu bytes, so the file was cut short "
+		       "(a damaged disk or an interrupted copy); restore the "
+		       "store from a backup ('clipmesh store backup')", dir,
+		       (unsigned long long)st.st_size,
+		       (unsigned long long)needed);
+}
+
+/* Fails when dir/data.mdb exists but is empty. LMDB would write a new
+ * store into it, so a file emptied by a damaged disk would lose every
+ * record without a word. */
+static cm_err check_not_emptied(const char *dir)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/data.mdb", dir) >=
+	    sizeof(path))
+		return cm_errf(CM_ERR_USAGE, "store folder path of %zu bytes "
+			       "is too long", strlen(dir));
+	if (stat(path, &st) != 0 || st.st_size > 0)
+		return CM_OK;
+	return cm_errf(CM_ERR_STORE, "store %s: data.mdb is empty; restore "
+		       "the store from a backup ('clipmesh store backup'), or "
+		       "delete the empty file to start a new store", dir);
+}
+
 static cm_err open_env(store *s, const char *dir, uint64_t map_size)
 {
 	MDB_envinfo info;
 	int dead = 0;
+	cm_err err;
 	int rc;
 
 	rc = mdb_env_set_mapsize(s->env, (size_t)map_size);
@@ -214,6 +272,9 @@ static cm_err open_env(store *s, const char *dir, uint64_t map_size)
 	rc = mdb_env_set_maxdbs(s->env, STORE_DB_COUNT);
 	if (rc)
 		return store_mdb_error(rc, "mdb_env_set_maxdbs", dir);
+	err = check_not_emptied(dir);
+	if (err)
+		return err;
 	rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
 	if (rc == ENOMEM)
 		return cm_errf(CM_ERR_NOMEM, "mdb_env_open %s failed: %s: the "
@@ -224,6 +285,9 @@ static cm_err open_env(store *s, const char *dir, uint64_t map_size)
 			       (unsigned long long)map_size);
 	if (rc)
 		return store_mdb_error(rc, "mdb_env_open", dir);
+	err = check_file_size(s, dir);
+	if (err)
+		return err;
 
 	/* LMDB grows a map smaller than the data file to the file's size,
 	 * and then every write that needs a new page fails. */

@@ -21,6 +21,7 @@ typedef struct check_state {
 	store_check_report *rep;
 	void (*problem)(void *ctx, const char *message);
 	void *ctx;
+	uint64_t chunk_bytes;   /* sizes of the chunks read */
 	proto_signed rec;
 } check_state;
 
@@ -140,6 +141,7 @@ static void check_chunk(check_state *st, const MDB_val *key,
 	uint8_t hash[PROTO_HASH_LEN];
 
 	st->rep->chunks++;
+	st->chunk_bytes += val->mv_size;
 	proto_chunk_hash(val->mv_data, val->mv_size, hash);
 	if (key->mv_size != PROTO_HASH_LEN ||
 	    memcmp(hash, key->mv_data, PROTO_HASH_LEN) != 0) {
@@ -149,6 +151,64 @@ static void check_chunk(check_state *st, const MDB_val *key,
 			cm_hex_encode(key->mv_data, PROTO_HASH_LEN, hex);
 		report(st, "chunk %s does not match its hash", hex);
 	}
+}
+
+/* Checks one stored manifest: its size and chunk hashes must hash to the
+ * media root that is its key, as they did when a peer sent them. */
+static void check_manifest(check_state *st, const MDB_val *key,
+			   const MDB_val *val)
+{
+	char hex[2 * PROTO_HASH_LEN + 1] = "?";
+	size_t n;
+
+	if (key->mv_size == PROTO_HASH_LEN)
+		cm_hex_encode(key->mv_data, PROTO_HASH_LEN, hex);
+	if (key->mv_size != PROTO_HASH_LEN || val->mv_size < 8 ||
+	    (val->mv_size - 8) % PROTO_HASH_LEN != 0) {
+		report(st, "manifest of media %s is malformed (%zu bytes)", hex,
+		       val->mv_size);
+		return;
+	}
+	n = (val->mv_size - 8) / PROTO_HASH_LEN;
+	if (proto_media_check_manifest(
+		    key->mv_data, store_be64_get(val->mv_data),
+		    (const uint8_t (*)[PROTO_HASH_LEN])((const uint8_t *)
+							 val->mv_data + 8),
+		    n) != CM_OK)
+		report(st, "manifest of media %s does not match its hash", hex);
+}
+
+/* Checks one acceptance log entry, whose value must be a record id. A
+ * wrong one is skipped by readers, so its record never reaches the event
+ * stream. */
+static void check_log_entry(check_state *st, const MDB_val *key,
+			    const MDB_val *val)
+{
+	if (key->mv_size != 8 || val->mv_size != PROTO_ID_LEN)
+		report(st, "acceptance log entry %llu is malformed (%zu bytes)",
+		       key->mv_size == 8
+			       ? (unsigned long long)store_be64_get(key->mv_data)
+			       : 0ULL,
+		       val->mv_size);
+}
+
+/* Compares the meta key "chunk_bytes", which a media budget check reads,
+ * with the sizes of the chunks that the walk read. */
+static void check_chunk_bytes(check_state *st)
+{
+	const char *key = STORE_META_CHUNK_BYTES;
+	uint64_t stored = 0;
+	cm_err err;
+
+	err = store_u64_get(st->s, st->txn, STORE_DB_META, key, strlen(key),
+			    &stored);
+	if (err)
+		report(st, "meta key 'chunk_bytes' is damaged: %s",
+		       cm_err_detail());
+	else if (stored != st->chunk_bytes)
+		report(st, "meta key 'chunk_bytes' reads %llu, but the stored "
+		       "chunks contain %llu bytes", (unsigned long long)stored,
+		       (unsigned long long)st->chunk_bytes);
 }
 
 cm_err store_check(store *s, uint64_t now_ms, store_check_report *rep,
@@ -170,6 +230,12 @@ cm_err store_check(store *s, uint64_t now_ms, store_check_report *rep,
 		err = check_index(&st, indexes[i]);
 	if (!err)
 		err = walk(&st, STORE_DB_CHUNKS, check_chunk);
+	if (!err)
+		check_chunk_bytes(&st);
+	if (!err)
+		err = walk(&st, STORE_DB_MANIFESTS, check_manifest);
+	if (!err)
+		err = walk(&st, STORE_DB_LOG, check_log_entry);
 	mdb_txn_abort(st.txn);
 	return err;
 }

@@ -19,9 +19,11 @@ typedef struct store_check_report {
  * Verifies every stored record (canonical form, signature, id) with
  * proto_record_open at now_ms, that every index entry points at a stored
  * record with matching fields, that every record has its index entries,
- * and that every chunk matches its hash. Calls `problem` with a one-line
- * description of each mismatch. Runs in one read transaction, so it sees
- * one consistent state while a node keeps writing.
+ * that every chunk matches its hash, that the meta key "chunk_bytes" is
+ * the chunks' total size, that every manifest matches its media root and
+ * that every acceptance log entry names a record id. Calls `problem` with
+ * a one-line description of each mismatch. Runs in one read transaction,
+ * so it sees one consistent state while a node keeps writing.
  */
 cm_err store_check(store *s, uint64_t now_ms, store_check_report *rep,
 		   void (*problem)(void *ctx, const char *message),

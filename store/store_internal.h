@@ -281,6 +281,14 @@ cm_err store_mrefs_defer_check(store *s, MDB_txn *txn);
  * with a warning naming dir, when it is damaged or above the log head. */
 cm_err store_mrefs_init(store *s, MDB_txn *txn, const char *dir);
 
+/* Sets "chunk_bytes" to the stored chunks' total, with a warning naming
+ * dir, when the key is missing while chunks exist, is not 8 bytes, or is
+ * above CM_CHUNK_SIZE bytes per stored chunk. A value that high would
+ * make a media budget check free media that fits the budget. Lower values
+ * pass, because only a walk over every chunk finds them; store_check
+ * does that walk (store_media.c). */
+cm_err store_chunk_bytes_init(store *s, MDB_txn *txn, const char *dir);
+
 /* Calls fn for each clip still stored that was accepted after log number
  * `after`, in acceptance order. Entries whose record is gone or does not
  * load are skipped, as readers of the log skip them. */

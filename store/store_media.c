@@ -15,6 +15,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "cm_log.h"
 #include "proto_media.h"
 
 /* Stores one chunk inside txn and adds its size to *added_bytes unless it
@@ -504,4 +505,67 @@ bool store_media_complete(store *s, const uint8_t root[PROTO_HASH_LEN])
 out:
 	mdb_txn_abort(txn);
 	return complete;
+}
+
+/* Sums the sizes of the stored chunks inside txn. */
+static cm_err chunk_bytes_count(store *s, MDB_txn *txn, uint64_t *total)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc;
+
+	*total = 0;
+	rc = mdb_cursor_open(txn, s->dbi[STORE_DB_CHUNKS], &cur);
+	if (rc)
+		return store_mdb_error(rc, "mdb_cursor_open", "chunks");
+	/* A chunk's size is in its leaf node, so its overflow pages are
+	 * not read. */
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		*total += v.mv_size;
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return store_mdb_error(rc, "mdb_cursor_get", "chunks");
+	return CM_OK;
+}
+
+cm_err store_chunk_bytes_init(store *s, MDB_txn *txn, const char *dir)
+{
+	const char *key = STORE_META_CHUNK_BYTES;
+	uint64_t stored = 0, counted = 0;
+	char found[48] = "is missing";
+	uint8_t buf[8];
+	MDB_stat stat;
+	MDB_val v;
+	cm_err err;
+	int rc;
+
+	rc = mdb_stat(txn, s->dbi[STORE_DB_CHUNKS], &stat);
+	if (rc)
+		return store_mdb_error(rc, "mdb_stat", "chunks");
+	err = store_db_get(s, txn, STORE_DB_META, key, strlen(key), &v);
+	if (err == CM_ERR_NOT_FOUND && stat.ms_entries == 0)
+		return CM_OK;
+	if (err && err != CM_ERR_NOT_FOUND)
+		return err;
+	if (!err && v.mv_size == 8) {
+		stored = store_be64_get(v.mv_data);
+		if (stored <= (uint64_t)stat.ms_entries * CM_CHUNK_SIZE)
+			return CM_OK;
+		snprintf(found, sizeof(found), "reads %llu",
+			 (unsigned long long)stored);
+	} else if (!err) {
+		snprintf(found, sizeof(found), "is %zu bytes", v.mv_size);
+	}
+
+	err = chunk_bytes_count(s, txn, &counted);
+	if (err)
+		return err;
+	cm_warn("store", "store %s: meta key 'chunk_bytes' %s, which does "
+		"not fit the %zu stored chunks; the key was damaged and is "
+		"set to their total, %llu bytes", dir, found, stat.ms_entries,
+		(unsigned long long)counted);
+	store_be64_put(buf, counted);
+	return store_db_put(s, txn, STORE_DB_META, key, strlen(key), buf,
+			    sizeof(buf), 0);
 }

@@ -273,7 +273,9 @@ def check_feed(c, f):
                        ("product=gtin:123", "bad product"),
                        ("colour=red", "unknown parameter"),
                        ("tag=a&tag=b", "repeated parameter"),
-                       ("tag=", "empty parameter")):
+                       ("tag=", "empty parameter"),
+                       ("tag=review%00x", "NUL byte in a value"),
+                       ("tag%00x=review", "NUL byte in a name")):
         c.json("/api/v1/clips?" + query, 400)
     passed("malformed feed queries are 400 with a JSON error")
 

@@ -50,6 +50,8 @@ expect_error 1 "bob" "unknown identity rejected" -- \
 expect_error 2 "--bogus" "unknown option rejected" -- \
 	publish "$blender" --bogus
 expect_error 2 "zz" "invalid author key rejected" -- feed --author zz
+expect_error 2 "name is empty" "empty profile name rejected" -- \
+	profile set --as alice --name ""
 expect_error 1 "0123456789abcdef" "unknown id rejected" -- \
 	show 0123456789abcdef
 
@@ -135,6 +137,26 @@ cm K import --json "$WORK/cut.export" >"$WORK/out" 2>/dev/null || status=$?
 grep -q '"rejected": *"truncated"' "$WORK/out" || fail "cut file not reported as truncated: $(cat "$WORK/out")"
 cm K status --json | grep -q '"rejected.truncated": *1' || fail "truncated import not counted"
 pass "export filters and a cut import file"
+
+# An output path that is not a regular file is rejected, because the
+# rename that completes the file would replace it. A link planted at the
+# partial file's name is not followed.
+mkfifo "$WORK/fifo"
+expect_error 1 "$WORK/fifo" "media get to a FIFO rejected" -- \
+	media get "$id" -o "$WORK/fifo"
+[ -p "$WORK/fifo" ] || fail "media get replaced the FIFO"
+expect_error 1 "$WORK/fifo" "export to a FIFO rejected" -- \
+	export -o "$WORK/fifo"
+[ -p "$WORK/fifo" ] || fail "export replaced the FIFO"
+printf 'keep me\n' >"$WORK/victim"
+ln -s "$WORK/victim" "$WORK/got.mp4.partial"
+cm A media get "$id" -o "$WORK/got.mp4" || fail "media get beside a planted link failed"
+[ "$(cat "$WORK/victim")" = "keep me" ] || fail "media get wrote through a planted link"
+cmp -s "$WORK/got.mp4" "$blender" || fail "media get wrote other bytes"
+ln -s "$WORK/victim" "$WORK/all.export.partial"
+cm A export -o "$WORK/all.export" 2>/dev/null || fail "export beside a planted link failed"
+[ "$(cat "$WORK/victim")" = "keep me" ] || fail "export wrote through a planted link"
+pass "output files are written beside, not through, a planted link"
 
 # Every command prints its --help and exits 0.
 for command in key peer media profile store config init "key new" \

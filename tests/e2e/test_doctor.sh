@@ -181,4 +181,17 @@ expect_line FAIL clock "s behind this clock"
 expect_line FAIL clock "this clock disagrees with every peer in the same direction"
 pass "a clock off from every peer is named as the likely wrong one"
 
+# A data file cut short by a bad disk fails the store check with the
+# restore advice, not a hint about permissions or disk space.
+new_home cut
+cm cut key new carol >/dev/null
+cm cut publish "$SAMPLES/review-blender.mp4" --as carol \
+	--product gtin:2000000001012 --title "cut short" >/dev/null
+truncate -s 8192 "$WORK/cut/store/data.mdb"
+doctor cut --quick
+[ "$STATUS" -eq 1 ] || fail "doctor exited $STATUS on a cut store:"$'\n'"$OUT"
+expect_line FAIL store "cut short"
+expect_line FAIL store "fix: restore the store from a backup"
+pass "a store file cut short fails with the restore advice"
+
 finish

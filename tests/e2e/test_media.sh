@@ -240,6 +240,23 @@ stop G
 # that the next kill has a transfer to interrupt, and the delays halve,
 # so that a machine faster than during F's fetch still gets kills
 # mid-transfer.
+# Waits until R stored a chunk since its start: its store file grew past
+# $1 bytes or, checked every half second, it stores more than $2 chunks.
+# A commit cut short by the previous kill may have grown the file
+# already, and then the file can keep its size until R completes.
+wait_r_progress() {
+	local deadline=$((SECONDS + 60)) polls=0
+	until [ "$(stat -c %s "$WORK/R/store/data.mdb" 2>/dev/null || echo 0)" -gt "$1" ]; do
+		polls=$((polls + 1))
+		if [ $((polls % 50)) -eq 0 ] && [ "$(chunks_of R)" -gt "$2" ]; then
+			return 0
+		fi
+		[ "$SECONDS" -lt "$deadline" ] ||
+			fail "timed out after 60s waiting for R to store a chunk"
+		sleep 0.01
+	done
+}
+
 # Succeeds once R.log holds more fetch starts than N.
 fetch_started() {
 	[ "$(grep -c "fetching media=" "$WORK/R.log" || true)" -gt "$1" ]
@@ -265,13 +282,16 @@ for ((k = 1; k <= 4 * KILLS && landed < KILLS; k++)); do
 		--peer "$(addr_of A)" --peer "$(addr_of M)" \
 		>>"$WORK/R.log" 2>&1 &
 	pid=$!
+	# So that a failure below stops R too, instead of waiting for it.
+	NODE_PID[R]=$pid
 	wait_for 30 "R to start fetching" fetch_started "$fetches"
-	wait_store_over R $((size + CHUNK))
+	wait_r_progress $((size + CHUNK)) "$got"
 	delay_ms=$((took_ms * (total - got) / total * (RANDOM % 60) / 100 \
 		* scale / 100))
 	sleep "$((delay_ms / 1000)).$(printf %03d $((delay_ms % 1000)))"
 	kill -KILL "$pid"
 	wait "$pid" 2>/dev/null || true
+	unset "NODE_PID[R]"
 	got=$(chunks_of R)
 	[ "$got" -gt "$before" ] && [ "$got" -lt "$total" ] &&
 		landed=$((landed + 1))

@@ -2697,6 +2697,69 @@ static void log_head_damaged(void **state)
 	}
 }
 
+/* A "chunk_bytes" that cannot be right (missing while chunks exist, the
+ * wrong size, or above CM_CHUNK_SIZE per chunk) is recounted on open, so
+ * that a media budget check does not free media that fits the budget. */
+static void chunk_bytes_damaged(void **state)
+{
+	static const uint8_t huge[8] = {0xff, 0xff, 0xff, 0xff,
+					0xff, 0xff, 0xff, 0xff};
+	static const uint8_t short_value[3] = {1, 2, 3};
+	static const struct {
+		const void *value;
+		size_t len;
+	} cases[] = {{huge, sizeof(huge)},
+		     {short_value, sizeof(short_value)},
+		     {NULL, 0}};
+	fixture *f = *state;
+	uint8_t hash[PROTO_HASH_LEN], root[PROTO_HASH_LEN];
+	uint64_t media = 0, bytes = 0;
+	store_counts counts;
+
+	media_store_one_chunk(f->s, hash, root);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		store_close(&f->s);
+		plant_value(f->dir, "meta", "chunk_bytes", strlen("chunk_bytes"),
+			    cases[i].value, cases[i].len);
+		assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+		assert_int_equal(store_get_counts(f->s, &counts), CM_OK);
+		assert_int_equal(counts.chunk_bytes, 64);
+	}
+
+	/* No clip lists the media, so a budget check that believed the
+	 * store over 1,000 bytes would free it first. */
+	assert_int_equal(store_media_evict(f->s, 1000, NULL, 0, 0, &media,
+					   &bytes),
+			 CM_OK);
+	assert_int_equal(media, 0);
+	assert_true(store_manifest_has(f->s, root));
+	assert_true(store_chunk_has(f->s, hash));
+}
+
+/* store check reports a "chunk_bytes" that differs from the chunks'
+ * total by less than opening the store can see. */
+static void check_finds_chunk_bytes(void **state)
+{
+	static const uint8_t low[8] = {0, 0, 0, 0, 0, 0, 0, 63};
+	fixture *f = *state;
+	uint8_t hash[PROTO_HASH_LEN], root[PROTO_HASH_LEN];
+	store_check_report report;
+	size_t problems = 0;
+
+	media_store_one_chunk(f->s, hash, root);
+	store_close(&f->s);
+	plant_value(f->dir, "meta", "chunk_bytes", strlen("chunk_bytes"), low,
+		    sizeof(low));
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+
+	assert_int_equal(store_check(f->s, cm_now_ms(), &report,
+				     count_problem, &problems),
+			 CM_OK);
+	assert_int_equal(report.chunks, 1);
+	assert_int_equal(report.problems, 1);
+	assert_int_equal(problems, 1);
+}
+
 /* store_lacks gives, in one transaction, what store_has and
  * store_is_retracted give one id at a time. */
 static void lacks_matches_has(void **state)
@@ -2734,6 +2797,110 @@ static void lacks_matches_has(void **state)
 	free(gone);
 	free(retr);
 	free(never);
+}
+
+/* Opens the store at f->dir and returns the problems store check finds. */
+static uint64_t reopen_and_check(fixture *f)
+{
+	store_check_report report;
+	size_t problems = 0;
+
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	assert_int_equal(store_check(f->s, cm_now_ms(), &report,
+				     count_problem, &problems),
+			 CM_OK);
+	assert_int_equal(problems, report.problems);
+	return report.problems;
+}
+
+/* store check reports a manifest that no longer matches its media root
+ * and an acceptance log entry that names no record id. */
+static void check_finds_bad_manifest(void **state)
+{
+	fixture *f = *state;
+	test_record *c = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "logged");
+	uint8_t hash[PROTO_HASH_LEN], root[PROTO_HASH_LEN];
+	uint8_t good[8 + PROTO_HASH_LEN], wrong_size[8 + PROTO_HASH_LEN];
+	const uint8_t short_value[2] = {1, 2}, seq_one[8] = {0, 0, 0, 0,
+							    0, 0, 0, 1};
+	const struct {
+		const uint8_t *value;
+		size_t len;
+	} manifests[] = {{wrong_size, sizeof(wrong_size)},
+			 {short_value, sizeof(short_value)}};
+
+	media_store_one_chunk(f->s, hash, root);
+	assert_int_equal(put1(f->s, c), CM_OK);
+	memset(good, 0, 8);
+	good[7] = 64;
+	memcpy(good + 8, hash, PROTO_HASH_LEN);
+	memcpy(wrong_size, good, sizeof(good));
+	wrong_size[7] = 1;
+
+	for (size_t i = 0; i < sizeof(manifests) / sizeof(*manifests); i++) {
+		store_close(&f->s);
+		plant_value(f->dir, "manifests", root, PROTO_HASH_LEN,
+			    manifests[i].value, manifests[i].len);
+		assert_int_equal(reopen_and_check(f), 1);
+	}
+
+	store_close(&f->s);
+	plant_value(f->dir, "manifests", root, PROTO_HASH_LEN, good,
+		    sizeof(good));
+	plant_value(f->dir, "log", seq_one, sizeof(seq_one), short_value,
+		    sizeof(short_value));
+	assert_int_equal(reopen_and_check(f), 1);
+	free(c);
+}
+
+/* A data file cut short below its last page in use is rejected on open
+ * with a hint, rather than ending the process with SIGBUS at the first
+ * read of a missing page. */
+static void open_truncated_file(void **state)
+{
+	fixture *f = *state;
+	test_record *c = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "cut");
+	long page = sysconf(_SC_PAGESIZE);
+	char path[128];
+	cm_err err;
+
+	assert_int_equal(put1(f->s, c), CM_OK);
+	store_close(&f->s);
+	snprintf(path, sizeof(path), "%s/data.mdb", f->dir);
+	/* The two meta pages stay, so LMDB opens the file. */
+	assert_int_equal(truncate(path, 2 * page), 0);
+
+	err = store_open(f->dir, &f->s);
+	assert_int_equal(err, CM_ERR_STORE);
+	assert_null(f->s);
+	assert_non_null(strstr(cm_err_detail(), "cut short"));
+	assert_non_null(strstr(cm_err_detail(), "backup"));
+	free(c);
+}
+
+/* An emptied data file is rejected rather than opened as a new store,
+ * which would drop every record without a word. */
+static void open_emptied_file(void **state)
+{
+	fixture *f = *state;
+	test_record *c = make_clip(&f->a, T0, PRODUCT_KETTLE, NULL, "gone");
+	char path[128];
+
+	assert_int_equal(put1(f->s, c), CM_OK);
+	store_close(&f->s);
+	snprintf(path, sizeof(path), "%s/data.mdb", f->dir);
+	assert_int_equal(truncate(path, 0), 0);
+
+	assert_int_equal(store_open(f->dir, &f->s), CM_ERR_STORE);
+	assert_null(f->s);
+	assert_non_null(strstr(cm_err_detail(), "data.mdb is empty"));
+
+	/* Deleting the file, the second fix the message gives, starts a new
+	 * store. */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(store_open(f->dir, &f->s), CM_OK);
+	assert_false(store_has(f->s, c->sig.id));
+	free(c);
 }
 
 static void open_missing_dir(void **state)
@@ -2831,6 +2998,11 @@ int main(void)
 		STORE_TEST(format_newer_refused),
 		STORE_TEST(format_key_damaged),
 		STORE_TEST(log_head_damaged),
+		STORE_TEST(open_truncated_file),
+		STORE_TEST(open_emptied_file),
+		STORE_TEST(chunk_bytes_damaged),
+		STORE_TEST(check_finds_chunk_bytes),
+		STORE_TEST(check_finds_bad_manifest),
 		STORE_TEST(lacks_matches_has),
 		cmocka_unit_test(map_full),
 		cmocka_unit_test(open_missing_dir),
