@@ -291,6 +291,29 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	cm_warn(HTTP_LOG, "libmicrohttpd: %s", line);
 }
 
+/* --- Conditional requests --------------------------------------------- */
+
+bool http_etag_matches(const char *list, const char *etag)
+{
+	size_t len = strlen(etag);
+
+	for (const char *p = list; *p;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '*')
+			return true;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		if (strncmp(p, etag, len) == 0 &&
+		    (p[len] == '\0' || p[len] == ',' || p[len] == ' ' ||
+		     p[len] == '\t'))
+			return true;
+		while (*p && *p != ',')
+			p++;
+	}
+	return false;
+}
+
 /* --- Address ---------------------------------------------------------- */
 
 static bool parse_port(const char *text, uint16_t *port)

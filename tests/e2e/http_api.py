@@ -327,6 +327,22 @@ def check_raw(c, f):
     verify_raw(short.body, f["profile"])
     passed("raw records re-hash to their id and their signatures verify")
 
+    etag = short.header("ETag")
+    expect(etag == '"%s"' % f["profile"], "raw ETag %r" % etag)
+    for path in ("/api/v1/records/%s/raw" % f["profile"],
+                 "/api/v1/records/%s/raw" % f["profile"][:10]):
+        resp = c.request(path, {"If-None-Match": etag})
+        expect(resp.status == 304, "raw If-None-Match %s: %d" %
+               (path, resp.status))
+        expect(resp.body == b"", "raw 304 has a body: %r" % resp.body[:50])
+        expect(resp.header("ETag") == etag, "raw 304 ETag %r" %
+               resp.header("ETag"))
+    resp = c.request("/api/v1/records/%s/raw" % f["profile"],
+                     {"If-None-Match": '"%s"' % f["retraction"]})
+    expect(resp.status == 200, "raw with another ETag: %d" % resp.status)
+    verify_raw(resp.body, f["profile"])
+    passed("raw records answer If-None-Match with 304")
+
 
 def check_creator(c, f):
     alice = c.json("/api/v1/creators/" + f["alice"])
