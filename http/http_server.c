@@ -254,6 +254,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	return answer(req, url);
 }
 
+/* Writes the access log line of a finished request. A client over its
+ * rate sends requests as fast as it can, so its 429 lines are warnings,
+ * which the log limits when they repeat. The metrics count every one. */
+static void log_request(const http_request *req,
+			enum MHD_RequestTerminationCode toe)
+{
+	if (req->status == MHD_HTTP_TOO_MANY_REQUESTS) {
+		cm_warn(HTTP_LOG, "%.16s %s 429 rate limited client=%s",
+			req->method, req->path, req->client);
+		return;
+	}
+	cm_info(HTTP_LOG, "%.16s %s %u %llu %llums client=%s%s", req->method,
+		req->path, req->status, (unsigned long long)req->bytes,
+		(unsigned long long)(cm_mono_ms() - req->started_ms),
+		req->client,
+		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
+		: toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
+			? " ended=timeout"
+			: " ended=early");
+}
+
 /* Logs the request and counts it, once MHD is done with it. */
 static void on_completed(void *cls, struct MHD_Connection *conn,
 			 void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -266,14 +287,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 		return;
 	if (req->status)
 		http_metrics_count(srv, req->route, req->status);
-	cm_info(HTTP_LOG, "%.16s %s %u %llu %llums client=%s%s", req->method,
-		req->path, req->status, (unsigned long long)req->bytes,
-		(unsigned long long)(cm_mono_ms() - req->started_ms),
-		req->client,
-		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
-		: toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
-			? " ended=timeout"
-			: " ended=early");
+	log_request(req, toe);
 	free(req);
 	*con_cls = NULL;
 }
