@@ -105,6 +105,14 @@ static int fill_clip(const sign_opts *o, proto_record *r)
 					CM_LANG_MAX)))
 		return rc;
 	for (size_t i = 0; i < o->n_tags; i++) {
+		cm_err_clear();
+		if (proto_tag_check(o->tags[i]) != CM_OK)
+			return cli_usage_error(ctx,
+					       "invalid --tag '%s': %s; a tag "
+					       "is one word of up to %d bytes "
+					       "(join words with '-')",
+					       o->tags[i], cm_err_detail(),
+					       CM_TAG_MAX);
 		if ((rc = copy_field(ctx, "tag", o->tags[i], r->tags[r->n_tags],
 				     CM_TAG_MAX)))
 			return rc;

@@ -136,6 +136,10 @@ grep -q '"rejected": *"truncated"' "$WORK/out" || fail "cut file not reported as
 cm K status --json | grep -q '"rejected.truncated": *1' || fail "truncated import not counted"
 pass "export filters and a cut import file"
 
+expect_error 2 "--tag 'two words'" "tag with a space rejected" -- \
+	publish "$blender" --as alice --product gtin:2000000001012 --title t \
+	--tag kitchen --tag 'two words'
+
 # Every command prints its --help and exits 0.
 for command in key peer media profile store config init "key new" \
 	"key list" publish retract "profile set" \
