@@ -29,26 +29,50 @@ static int out_opt(void *state, int key, const char *value)
 	return -1;
 }
 
-/* Finds the media to write: a clip id (its first media) or a media hash. */
+/* Prints the media hashes of a clip that has more than one. */
+static void print_media_choice(const char *arg, const proto_record *clip)
+{
+	char hex[2 * PROTO_HASH_LEN + 1];
+
+	fprintf(stderr,
+		"clipmesh: clip %s has %zu media; give the hash of the one to "
+		"write:\n",
+		arg, clip->n_media);
+	for (size_t i = 0; i < clip->n_media; i++) {
+		cm_hex_encode(clip->media[i].hash, PROTO_HASH_LEN, hex);
+		fprintf(stderr, "  clipmesh media get %s -o FILE  # %s\n", hex,
+			clip->media[i].type);
+	}
+}
+
+/*
+ * Finds the media to write: a media hash, or a clip id when the clip has
+ * exactly one media. Returns CLI_USAGE for a malformed id or a clip with
+ * several media, so that no file silently holds only one of them.
+ */
 static int resolve_media(store *s, const char *arg, uint8_t root[32])
 {
 	uint8_t id[PROTO_ID_LEN], *wire = NULL;
 	proto_signed *rec;
 	size_t len;
-	int rc = CLI_FAIL;
+	int rc;
 
 	if (store_media_resolve(s, arg, root) == CM_OK)
 		return CLI_OK;
-	if (cli_resolve_id(s, arg, id) != CLI_OK)
-		return CLI_FAIL;
+	if ((rc = cli_resolve_id(s, arg, id)) != CLI_OK)
+		return rc;
 	rec = malloc(sizeof(*rec));
-	if (rec != NULL && store_get(s, id, &wire, &len) == CM_OK &&
-	    proto_record_open(wire, len, cm_now_ms(), rec) == CM_OK &&
-	    rec->rec.kind == PROTO_KIND_CLIP) {
+	if (rec == NULL || store_get(s, id, &wire, &len) != CM_OK ||
+	    proto_record_open(wire, len, cm_now_ms(), rec) != CM_OK ||
+	    rec->rec.kind != PROTO_KIND_CLIP) {
+		fprintf(stderr, "clipmesh: record %s is not a clip\n", arg);
+		rc = CLI_FAIL;
+	} else if (rec->rec.n_media > 1) {
+		print_media_choice(arg, &rec->rec);
+		rc = CLI_USAGE;
+	} else {
 		memcpy(root, rec->rec.media[0].hash, PROTO_HASH_LEN);
 		rc = CLI_OK;
-	} else {
-		fprintf(stderr, "clipmesh: record %s is not a clip\n", arg);
 	}
 	free(wire);
 	free(rec);
@@ -123,7 +147,9 @@ static int media_get(cli_ctx *ctx, int argc, char **argv)
 
 	rc = cli_parse(ctx, argc, argv, opts, false, "ID -o FILE",
 		       "Write the media of clip ID (or of media hash ID) to "
-		       "FILE, checking every chunk against its hash.",
+		       "FILE, checking every chunk against its hash. A clip "
+		       "with several media is rejected with the list of "
+		       "their hashes: give one of those.",
 		       out_opt, &o, &first);
 	if (rc >= 0)
 		return rc;

@@ -140,6 +140,27 @@ expect_error 2 "--tag 'two words'" "tag with a space rejected" -- \
 	publish "$blender" --as alice --product gtin:2000000001012 --title t \
 	--tag kitchen --tag 'two words'
 
+# media get rejects a malformed id as bad usage, as show does. For a clip
+# with two media it names both hashes and writes nothing. A clip with one
+# media is written whole.
+expect_error 2 "'a32d'" "media get of a short id rejected" -- \
+	media get a32d -o "$WORK/short.out"
+[ ! -e "$WORK/short.out" ] || fail "media get of a short id wrote a file"
+two=$(cm A publish "$SAMPLES/photo-backpack.jpg" "$blender" --as alice \
+	--product gtin:2000000004044 --title "Backpack and blender")
+expect_error 2 "has 2 media" "media get of a clip with two media rejected" \
+	-- media get "$two" -o "$WORK/two.out"
+for hash in $(cm A show "$two" --json | python3 -c '
+import json, sys
+print(" ".join(m["hash"] for m in json.load(sys.stdin)["media"]))'); do
+	grep -qF "$hash" "$WORK/err" || fail "media get does not name media $hash: $(cat "$WORK/err")"
+done
+[ ! -e "$WORK/two.out" ] || fail "media get of a clip with two media wrote a file"
+[ ! -e "$WORK/two.out.partial" ] || fail "media get left a partial file"
+cm A media get "$id" -o "$WORK/one.out" || fail "media get of a one-media clip failed"
+cmp -s "$WORK/one.out" "$blender" || fail "media get wrote other bytes than the sample"
+pass "media get writes one media, names the choices of a clip with two"
+
 # Every command prints its --help and exits 0.
 for command in key peer media profile store config init "key new" \
 	"key list" publish retract "profile set" \
