@@ -198,7 +198,8 @@ int cli_resolve_id(store *s, const char *prefix, uint8_t id[32])
 	if (err == CM_ERR_NOT_FOUND) {
 		fprintf(stderr,
 			"clipmesh: no record with id '%s' in the store\n"
-			"check the id with 'clipmesh feed'\n",
+			"check the id with 'clipmesh feed'; a retracted "
+			"clip is named only by its full id\n",
 			prefix);
 		return CLI_FAIL;
 	}

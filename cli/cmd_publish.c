@@ -260,6 +260,26 @@ int cmd_publish(cli_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
+/*
+ * Returns true after printing the existing retraction's id when `arg` is
+ * the full id of a clip that is already retracted. Only the full id can
+ * name such a clip, because the store no longer contains it.
+ */
+static bool report_retracted(store *s, const char *arg)
+{
+	uint8_t id[PROTO_ID_LEN], by[PROTO_ID_LEN];
+	char hex[2 * PROTO_ID_LEN + 1];
+
+	if (!cm_hex_decode(arg, id, PROTO_ID_LEN) ||
+	    !store_is_retracted(s, id, by))
+		return false;
+	cm_hex_encode(by, PROTO_ID_LEN, hex);
+	fprintf(stderr, "clipmesh: clip %.16s is already retracted, so there "
+			"is nothing to sign\n", arg);
+	printf("%s\n", hex);
+	return true;
+}
+
 int cmd_retract(cli_ctx *ctx, int argc, char **argv)
 {
 	static const cli_opt opts[] = {
@@ -292,8 +312,13 @@ int cmd_retract(cli_ctx *ctx, int argc, char **argv)
 		rc = cli_fail(CM_ERR_NOMEM, "cannot retract", NULL);
 		goto out;
 	}
-	if ((rc = cli_open_store(ctx, &s)) != CLI_OK ||
-	    (rc = load_identity(ctx, &o, r, &secret)) != CLI_OK ||
+	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
+		goto out;
+	if (report_retracted(s, argv[first])) {
+		rc = CLI_OK;
+		goto out;
+	}
+	if ((rc = load_identity(ctx, &o, r, &secret)) != CLI_OK ||
 	    (rc = cli_resolve_id(s, argv[first], id)) != CLI_OK)
 		goto out;
 	if (store_get(s, id, &wire, &len) ||

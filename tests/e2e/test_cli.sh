@@ -161,6 +161,19 @@ cm A media get "$id" -o "$WORK/one.out" || fail "media get of a one-media clip f
 cmp -s "$WORK/one.out" "$blender" || fail "media get wrote other bytes than the sample"
 pass "media get writes one media, names the choices of a clip with two"
 
+# Retracting twice prints the first retraction and signs nothing new. A
+# prefix of a retracted clip gets a hint.
+retraction=$(cm A retract "$two" --as alice)
+records_before=$(store_state)
+again=$(cm A retract "$two" --as alice 2>"$WORK/err") ||
+	fail "second retract failed: $(cat "$WORK/err")"
+[ "$again" = "$retraction" ] || fail "second retract printed '$again', expected $retraction"
+grep -q "already retracted" "$WORK/err" || fail "second retract not explained: $(cat "$WORK/err")"
+[ "$(store_state)" = "$records_before" ] || fail "second retract changed the store"
+expect_error 1 "full id" "prefix of a retracted clip explained" -- \
+	retract "${two:0:12}" --as alice
+pass "retracting a retracted clip prints its retraction"
+
 # Every command prints its --help and exits 0.
 for command in key peer media profile store config init "key new" \
 	"key list" publish retract "profile set" \
