@@ -251,7 +251,7 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 	cfg.n_allow = o.n_allow;
 	cm_err_clear();
 	err = node_run(&cfg);
-	rc = err ? cli_fail(err, "node stopped", NULL) : CLI_OK;
+	rc = err ? cli_fail(err, "node failed", NULL) : CLI_OK;
 out:
 	free(o.allow);
 	return rc;

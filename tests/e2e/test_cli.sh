@@ -174,6 +174,25 @@ expect_error 1 "full id" "prefix of a retracted clip explained" -- \
 	retract "${two:0:12}" --as alice
 pass "retracting a retracted clip prints its retraction"
 
+# A node that cannot start names the cause and the fix: the listen port
+# is taken, or another node runs in the home.
+port=$(free_port)
+start A node --listen "tcp://127.0.0.1:$port"
+new_home B
+status=0
+timeout 60 "$CLIPMESH" --home "$WORK/B" node \
+	--listen "tcp://127.0.0.1:$port" 2>"$WORK/err" || status=$?
+[ "$status" -eq 1 ] || fail "node on a taken port: exit $status, expected 1"
+grep -qF "tcp://127.0.0.1:$port" "$WORK/err" || fail "taken port not named: $(cat "$WORK/err")"
+grep -qF -- "--listen" "$WORK/err" || fail "no hint to pick another port: $(cat "$WORK/err")"
+status=0
+timeout 60 "$CLIPMESH" --home "$WORK/A" node \
+	--listen "tcp://127.0.0.1:$(free_port)" 2>"$WORK/err" || status=$?
+[ "$status" -eq 1 ] || fail "second node in a home: exit $status, expected 1"
+grep -qF "pid ${NODE_PID[A]}" "$WORK/err" || fail "running node's pid not named: $(cat "$WORK/err")"
+stop A
+pass "node start failures name the port or the running node"
+
 # Every command prints its --help and exits 0.
 for command in key peer media profile store config init "key new" \
 	"key list" publish retract "profile set" \
