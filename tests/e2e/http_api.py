@@ -273,7 +273,11 @@ def check_feed(c, f):
                        ("product=gtin:123", "bad product"),
                        ("colour=red", "unknown parameter"),
                        ("tag=a&tag=b", "repeated parameter"),
-                       ("tag=", "empty parameter")):
+                       ("tag=", "empty parameter"),
+                       ("limit=5%00", "NUL after a valid limit"),
+                       ("tag=review%00x", "NUL inside a tag"),
+                       ("lim%00it=5", "NUL inside a name"),
+                       ("&limit=5", "parameter without a name")):
         c.json("/api/v1/clips?" + query, 400)
     passed("malformed feed queries are 400 with a JSON error")
 
