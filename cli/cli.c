@@ -18,8 +18,10 @@ static void print_help(const cli_ctx *ctx, const cli_opt *opts,
 		       bool allow_json, const char *usage,
 		       const char *summary)
 {
-	printf("usage: clipmesh %s %s\n\n%s\n\noptions:\n", ctx->cmd_name,
-	       usage, summary);
+	/* The usage line names --json as the manual's headings do. */
+	printf("usage: clipmesh %s%s%s%s\n\n%s\n\noptions:\n", ctx->cmd_name,
+	       usage[0] ? " " : "", usage, allow_json ? " [--json]" : "",
+	       summary);
 	for (const cli_opt *o = opts; o && o->name; o++) {
 		char left[64];
 

@@ -203,6 +203,11 @@ for command in key peer media profile store config init "key new" \
 	"$CLIPMESH" $command --help >"$WORK/out" ||
 		fail "$command --help failed"
 	grep -q "^usage: clipmesh $command" "$WORK/out" || fail "$command --help has no usage line"
+	! head -1 "$WORK/out" | grep -q " $" || fail "$command usage line ends in a blank"
+	if grep -q "^  --json" "$WORK/out"; then
+		head -1 "$WORK/out" | grep -qF "[--json]" ||
+			fail "$command takes --json but its usage line omits it"
+	fi
 done
 pass "every command has --help"
 finish
