@@ -325,10 +325,7 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
 	if (ctx->json) {
 		cli_json_line(o);
 	} else {
-		char *text = json_dumps(o, JSON_INDENT(2));
-
-		printf("%s\n", text ? text : "{}");
-		free(text);
+		cli_status_print_text(o);
 		json_decref(o);
 	}
 	return CLI_OK;

@@ -190,8 +190,18 @@ timeout 60 "$CLIPMESH" --home "$WORK/A" node \
 	--listen "tcp://127.0.0.1:$(free_port)" 2>"$WORK/err" || status=$?
 [ "$status" -eq 1 ] || fail "second node in a home: exit $status, expected 1"
 grep -qF "pid ${NODE_PID[A]}" "$WORK/err" || fail "running node's pid not named: $(cat "$WORK/err")"
+cm A status >"$WORK/out" || fail "status with a running node failed"
+grep -qE "^node +creator on tcp://127.0.0.1:$port" "$WORK/out" ||
+	fail "status text lacks the running node: $(cat "$WORK/out")"
+grep -qE "^records +[0-9]+ clips" "$WORK/out" || fail "status text lacks the counts: $(cat "$WORK/out")"
 stop A
 pass "node start failures name the port or the running node"
+
+cm A status >"$WORK/out" || fail "status without a node failed"
+grep -q "^node .*not running" "$WORK/out" ||
+	fail "status text does not say that no node runs: $(cat "$WORK/out")"
+! grep -q "{" "$WORK/out" || fail "status without --json printed JSON: $(cat "$WORK/out")"
+pass "status prints a text summary without --json"
 
 # Every command prints its --help and exits 0.
 for command in key peer media profile store config init "key new" \
