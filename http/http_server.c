@@ -408,6 +408,13 @@ static const char *bound_name(const struct sockaddr_storage *addr,
 	return name;
 }
 
+static uint16_t sockaddr_port(const struct sockaddr_storage *addr)
+{
+	if (addr->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)addr)->sin_port);
+}
+
 cm_err http_start(const http_config *cfg, store *st, http_server **out)
 {
 	struct sockaddr_storage addr;
@@ -434,8 +441,10 @@ cm_err http_start(const http_config *cfg, store *st, http_server **out)
 	if (err)
 		goto fail;
 
+	/* MHD binds SOCK_ADDR; the port argument only names the port in
+	 * its own error messages, which showed "port 0" without it. */
 	srv->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, srv,
+		flags, sockaddr_port(&addr), NULL, NULL, on_request, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 		MHD_OPTION_CONNECTION_LIMIT,
@@ -452,8 +461,8 @@ cm_err http_start(const http_config *cfg, store *st, http_server **out)
 			      cfg->addr, strerror(errno));
 		goto fail;
 	}
-	cm_info(HTTP_LOG, "listening on %s (%s) rate=%u/s burst=%u",
-		bound_name(&addr, addr_len), cfg->addr,
+	cm_info(HTTP_LOG, "listening on %s rate=%u/s burst=%u",
+		bound_name(&addr, addr_len),
 		cfg->rate ? cfg->rate : CM_HTTP_RATE_DEFAULT,
 		cfg->burst ? cfg->burst : CM_HTTP_BURST_DEFAULT);
 	*out = srv;
