@@ -383,6 +383,13 @@ static int profile_set(cli_ctx *ctx, int argc, char **argv)
 	    (o.bio && (rc = copy_field(ctx, "bio", o.bio, r->bio,
 				       CM_BIO_MAX))))
 		goto out;
+	/* Validated before the passphrase prompt, so a bad value exits 2. */
+	cm_err_clear();
+	if (proto_record_validate(r) != CM_OK) {
+		rc = cli_fail(CM_ERR_USAGE, "invalid profile",
+			      "check the values of --name and --bio");
+		goto out;
+	}
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK ||
 	    (rc = load_identity(ctx, &o, r, &secret)) != CLI_OK)
 		goto out;

@@ -136,6 +136,8 @@ grep -q '"rejected": *"truncated"' "$WORK/out" || fail "cut file not reported as
 cm K status --json | grep -q '"rejected.truncated": *1' || fail "truncated import not counted"
 pass "export filters and a cut import file"
 
+expect_error 2 "name is empty" "empty profile name rejected" -- \
+	profile set --as alice --name ''
 expect_error 2 "--tag 'two words'" "tag with a space rejected" -- \
 	publish "$blender" --as alice --product gtin:2000000001012 --title t \
 	--tag kitchen --tag 'two words'
