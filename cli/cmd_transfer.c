@@ -45,9 +45,19 @@ static void print_media_choice(const char *arg, const proto_record *clip)
 	}
 }
 
+/* True when the clip lists more than one distinct media hash. */
+static bool has_several_media(const proto_record *clip)
+{
+	for (size_t i = 1; i < clip->n_media; i++)
+		if (memcmp(clip->media[i].hash, clip->media[0].hash,
+			   PROTO_HASH_LEN) != 0)
+			return true;
+	return false;
+}
+
 /*
  * Finds the media to write: a media hash, or a clip id when the clip has
- * exactly one media. Returns CLI_USAGE for a malformed id or a clip with
+ * exactly one distinct media. Returns CLI_USAGE for a malformed id or a clip with
  * several media, so that no file silently holds only one of them.
  */
 static int resolve_media(store *s, const char *arg, uint8_t root[32])
@@ -67,7 +77,7 @@ static int resolve_media(store *s, const char *arg, uint8_t root[32])
 	    rec->rec.kind != PROTO_KIND_CLIP) {
 		fprintf(stderr, "clipmesh: record %s is not a clip\n", arg);
 		rc = CLI_FAIL;
-	} else if (rec->rec.n_media > 1) {
+	} else if (has_several_media(&rec->rec)) {
 		print_media_choice(arg, &rec->rec);
 		rc = CLI_USAGE;
 	} else {

@@ -161,6 +161,11 @@ done
 [ ! -e "$WORK/two.out.partial" ] || fail "media get left a partial file"
 cm A media get "$id" -o "$WORK/one.out" || fail "media get of a one-media clip failed"
 cmp -s "$WORK/one.out" "$blender" || fail "media get wrote other bytes than the sample"
+twice=$(cm A publish "$blender" "$blender" --as alice \
+	--product gtin:2000000001012 --title "Blender, listed twice")
+cm A media get "$twice" -o "$WORK/twice.out" ||
+	fail "media get of a clip that lists one media twice failed"
+cmp -s "$WORK/twice.out" "$blender" || fail "media get of a twice-listed media wrote other bytes"
 pass "media get writes one media, names the choices of a clip with two"
 
 # Retracting twice prints the first retraction and signs nothing new. A
