@@ -136,6 +136,9 @@ grep -q '"rejected": *"truncated"' "$WORK/out" || fail "cut file not reported as
 cm K status --json | grep -q '"rejected.truncated": *1' || fail "truncated import not counted"
 pass "export filters and a cut import file"
 
+stranger=$(printf '0%.0s' $(seq 1 64))
+expect_error 1 "$stranger" "unfollow of a key not followed names it" -- \
+	unfollow "$stranger"
 expect_error 2 "name is empty" "empty profile name rejected" -- \
 	profile set --as alice --name ''
 expect_error 2 "--tag 'two words'" "tag with a space rejected" -- \
