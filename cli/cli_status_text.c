@@ -95,8 +95,9 @@ void cli_status_print_text(struct json_t *status)
 	json_t *media = json_object_get(status, "media");
 	json_t *node = json_object_get(status, "node");
 
-	printf("records    %" JSON_INTEGER_FORMAT " clips, %" JSON_INTEGER_FORMAT
-	       " retractions, %" JSON_INTEGER_FORMAT " profiles\n",
+	printf("records    %" JSON_INTEGER_FORMAT " clips, %"
+	       JSON_INTEGER_FORMAT " retractions, %" JSON_INTEGER_FORMAT
+	       " profiles\n",
 	       get_int(records, "clips"), get_int(records, "retractions"),
 	       get_int(records, "profiles"));
 	printf("stored     %" JSON_INTEGER_FORMAT " media chunks, %"

@@ -57,8 +57,9 @@ static bool has_several_media(const proto_record *clip)
 
 /*
  * Finds the media to write: a media hash, or a clip id when the clip has
- * exactly one distinct media. Returns CLI_USAGE for a malformed id or a clip with
- * several media, so that no file silently holds only one of them.
+ * exactly one distinct media. Returns CLI_USAGE for a malformed id or a
+ * clip with several media, so that no file silently holds only one of
+ * them.
  */
 static int resolve_media(store *s, const char *arg, uint8_t root[32])
 {
