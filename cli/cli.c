@@ -177,8 +177,10 @@ int cli_parse_key(const cli_ctx *ctx, const char *hex, uint8_t key[32])
 	if (!cm_hex_decode(hex, key, 32))
 		return cli_usage_error(ctx,
 				       "invalid public key '%s': expected 64 "
-				       "hex characters (see 'clipmesh key "
-				       "list')",
+				       "hex characters, of which the feed's "
+				       "text shows only 8. 'clipmesh feed "
+				       "--json', 'following' and 'key list' "
+				       "print whole keys",
 				       hex);
 	return CLI_OK;
 }

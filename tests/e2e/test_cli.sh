@@ -50,6 +50,8 @@ expect_error 1 "bob" "unknown identity rejected" -- \
 expect_error 2 "--bogus" "unknown option rejected" -- \
 	publish "$blender" --bogus
 expect_error 2 "zz" "invalid author key rejected" -- feed --author zz
+expect_error 2 "feed --json" "short author key points to whole keys" -- \
+	feed --author 0123abcd
 expect_error 1 "0123456789abcdef" "unknown id rejected" -- \
 	show 0123456789abcdef
 
