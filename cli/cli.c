@@ -18,8 +18,10 @@ static void print_help(const cli_ctx *ctx, const cli_opt *opts,
 		       bool allow_json, const char *usage,
 		       const char *summary)
 {
-	printf("usage: clipmesh %s %s\n\n%s\n\noptions:\n", ctx->cmd_name,
-	       usage, summary);
+	/* The usage line names --json as the manual's headings do. */
+	printf("usage: clipmesh %s%s%s%s\n\n%s\n\noptions:\n", ctx->cmd_name,
+	       usage[0] ? " " : "", usage, allow_json ? " [--json]" : "",
+	       summary);
 	for (const cli_opt *o = opts; o && o->name; o++) {
 		char left[64];
 
@@ -175,8 +177,10 @@ int cli_parse_key(const cli_ctx *ctx, const char *hex, uint8_t key[32])
 	if (!cm_hex_decode(hex, key, 32))
 		return cli_usage_error(ctx,
 				       "invalid public key '%s': expected 64 "
-				       "hex characters (see 'clipmesh key "
-				       "list')",
+				       "hex characters, of which the feed's "
+				       "text shows only 8. 'clipmesh feed "
+				       "--json', 'following' and 'key list' "
+				       "print whole keys",
 				       hex);
 	return CLI_OK;
 }
@@ -198,7 +202,8 @@ int cli_resolve_id(store *s, const char *prefix, uint8_t id[32])
 	if (err == CM_ERR_NOT_FOUND) {
 		fprintf(stderr,
 			"clipmesh: no record with id '%s' in the store\n"
-			"check the id with 'clipmesh feed'\n",
+			"check the id with 'clipmesh feed'; a retracted "
+			"clip is named only by its full id\n",
 			prefix);
 		return CLI_FAIL;
 	}

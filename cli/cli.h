@@ -161,6 +161,11 @@ int cli_run_sub(cli_ctx *ctx, int argc, char **argv, const cli_sub *subs,
 /* Prints o as one compact JSON line and releases it (steals o). */
 void cli_json_line(void *o);
 
+/* Prints the status object that 'status --json' prints as a short text
+ * summary: counts, the node's role, peers, rejections and queues. */
+struct json_t;
+void cli_status_print_text(struct json_t *status);
+
 /* Export file: this 16-byte magic, then per record a 4-byte big-endian
  * length followed by the record's exact wire bytes (proto/PROTOCOL.md,
  * "Export file"). */

@@ -355,6 +355,13 @@ static int change_follow(cli_ctx *ctx, int argc, char **argv, bool follow)
 	cm_err_clear();
 	err = follow ? store_follow(s, key) : store_unfollow(s, key);
 	store_close(&s);
+	if (err == CM_ERR_NOT_FOUND && !follow) {
+		fprintf(stderr, "clipmesh: cannot unfollow %s: this home does "
+				"not follow it\nlist the followed keys with "
+				"'clipmesh following'\n",
+			argv[first]);
+		return CLI_FAIL;
+	}
 	if (err)
 		return cli_fail(err, follow ? "cannot follow" : "cannot unfollow",
 				NULL);

@@ -251,7 +251,7 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 	cfg.n_allow = o.n_allow;
 	cm_err_clear();
 	err = node_run(&cfg);
-	rc = err ? cli_fail(err, "node stopped", NULL) : CLI_OK;
+	rc = err ? cli_fail(err, "node failed", NULL) : CLI_OK;
 out:
 	free(o.allow);
 	return rc;
@@ -325,10 +325,7 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
 	if (ctx->json) {
 		cli_json_line(o);
 	} else {
-		char *text = json_dumps(o, JSON_INDENT(2));
-
-		printf("%s\n", text ? text : "{}");
-		free(text);
+		cli_status_print_text(o);
 		json_decref(o);
 	}
 	return CLI_OK;

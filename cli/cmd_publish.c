@@ -105,6 +105,14 @@ static int fill_clip(const sign_opts *o, proto_record *r)
 					CM_LANG_MAX)))
 		return rc;
 	for (size_t i = 0; i < o->n_tags; i++) {
+		cm_err_clear();
+		if (proto_tag_check(o->tags[i]) != CM_OK)
+			return cli_usage_error(ctx,
+					       "invalid --tag '%s': %s; a tag "
+					       "is one word of up to %d bytes "
+					       "(join words with '-')",
+					       o->tags[i], cm_err_detail(),
+					       CM_TAG_MAX);
 		if ((rc = copy_field(ctx, "tag", o->tags[i], r->tags[r->n_tags],
 				     CM_TAG_MAX)))
 			return rc;
@@ -252,6 +260,26 @@ int cmd_publish(cli_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
+/*
+ * Returns true after printing the existing retraction's id when `arg` is
+ * the full id of a clip that is already retracted. Only the full id can
+ * name such a clip, because the store no longer contains it.
+ */
+static bool report_retracted(store *s, const char *arg)
+{
+	uint8_t id[PROTO_ID_LEN], by[PROTO_ID_LEN];
+	char hex[2 * PROTO_ID_LEN + 1];
+
+	if (!cm_hex_decode(arg, id, PROTO_ID_LEN) ||
+	    !store_is_retracted(s, id, by))
+		return false;
+	cm_hex_encode(by, PROTO_ID_LEN, hex);
+	fprintf(stderr, "clipmesh: clip %.16s is already retracted, so there "
+			"is nothing to sign\n", arg);
+	printf("%s\n", hex);
+	return true;
+}
+
 int cmd_retract(cli_ctx *ctx, int argc, char **argv)
 {
 	static const cli_opt opts[] = {
@@ -284,8 +312,13 @@ int cmd_retract(cli_ctx *ctx, int argc, char **argv)
 		rc = cli_fail(CM_ERR_NOMEM, "cannot retract", NULL);
 		goto out;
 	}
-	if ((rc = cli_open_store(ctx, &s)) != CLI_OK ||
-	    (rc = load_identity(ctx, &o, r, &secret)) != CLI_OK ||
+	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
+		goto out;
+	if (report_retracted(s, argv[first])) {
+		rc = CLI_OK;
+		goto out;
+	}
+	if ((rc = load_identity(ctx, &o, r, &secret)) != CLI_OK ||
 	    (rc = cli_resolve_id(s, argv[first], id)) != CLI_OK)
 		goto out;
 	if (store_get(s, id, &wire, &len) ||
@@ -350,6 +383,13 @@ static int profile_set(cli_ctx *ctx, int argc, char **argv)
 	    (o.bio && (rc = copy_field(ctx, "bio", o.bio, r->bio,
 				       CM_BIO_MAX))))
 		goto out;
+	/* Validated before the passphrase prompt, so a bad value exits 2. */
+	cm_err_clear();
+	if (proto_record_validate(r) != CM_OK) {
+		rc = cli_fail(CM_ERR_USAGE, "invalid profile",
+			      "check the values of --name and --bio");
+		goto out;
+	}
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK ||
 	    (rc = load_identity(ctx, &o, r, &secret)) != CLI_OK)
 		goto out;

@@ -60,26 +60,61 @@ static cm_err output_create(const char *path, char *tmp, size_t tmp_size,
 	return CM_OK;
 }
 
-/* Finds the media to write: a clip id (its first media) or a media hash. */
+/* Prints the media hashes of a clip that has more than one. */
+static void print_media_choice(const char *arg, const proto_record *clip)
+{
+	char hex[2 * PROTO_HASH_LEN + 1];
+
+	fprintf(stderr,
+		"clipmesh: clip %s has %zu media; give the hash of the one to "
+		"write:\n",
+		arg, clip->n_media);
+	for (size_t i = 0; i < clip->n_media; i++) {
+		cm_hex_encode(clip->media[i].hash, PROTO_HASH_LEN, hex);
+		fprintf(stderr, "  clipmesh media get %s -o FILE  # %s\n", hex,
+			clip->media[i].type);
+	}
+}
+
+/* True when the clip lists more than one distinct media hash. */
+static bool has_several_media(const proto_record *clip)
+{
+	for (size_t i = 1; i < clip->n_media; i++)
+		if (memcmp(clip->media[i].hash, clip->media[0].hash,
+			   PROTO_HASH_LEN) != 0)
+			return true;
+	return false;
+}
+
+/*
+ * Finds the media to write: a media hash, or a clip id when the clip has
+ * exactly one distinct media. Returns CLI_USAGE for a malformed id or a
+ * clip with several media, so that no file silently holds only one of
+ * them.
+ */
 static int resolve_media(store *s, const char *arg, uint8_t root[32])
 {
 	uint8_t id[PROTO_ID_LEN], *wire = NULL;
 	proto_signed *rec;
 	size_t len;
-	int rc = CLI_FAIL;
+	int rc;
 
 	if (store_media_resolve(s, arg, root) == CM_OK)
 		return CLI_OK;
-	if (cli_resolve_id(s, arg, id) != CLI_OK)
-		return CLI_FAIL;
+	if ((rc = cli_resolve_id(s, arg, id)) != CLI_OK)
+		return rc;
 	rec = malloc(sizeof(*rec));
-	if (rec != NULL && store_get(s, id, &wire, &len) == CM_OK &&
-	    proto_record_open(wire, len, cm_now_ms(), rec) == CM_OK &&
-	    rec->rec.kind == PROTO_KIND_CLIP) {
+	if (rec == NULL || store_get(s, id, &wire, &len) != CM_OK ||
+	    proto_record_open(wire, len, cm_now_ms(), rec) != CM_OK ||
+	    rec->rec.kind != PROTO_KIND_CLIP) {
+		fprintf(stderr, "clipmesh: record %s is not a clip\n", arg);
+		rc = CLI_FAIL;
+	} else if (has_several_media(&rec->rec)) {
+		print_media_choice(arg, &rec->rec);
+		rc = CLI_USAGE;
+	} else {
 		memcpy(root, rec->rec.media[0].hash, PROTO_HASH_LEN);
 		rc = CLI_OK;
-	} else {
-		fprintf(stderr, "clipmesh: record %s is not a clip\n", arg);
 	}
 	free(wire);
 	free(rec);
@@ -154,7 +189,9 @@ static int media_get(cli_ctx *ctx, int argc, char **argv)
 
 	rc = cli_parse(ctx, argc, argv, opts, false, "ID -o FILE",
 		       "Write the media of clip ID (or of media hash ID) to "
-		       "FILE, checking every chunk against its hash.",
+		       "FILE, checking every chunk against its hash. A clip "
+		       "with several media is rejected with the list of "
+		       "their hashes: give one of those.",
 		       out_opt, &o, &first);
 	if (rc >= 0)
 		return rc;

@@ -38,7 +38,7 @@ static const command commands[] = {
 	{"id", cmd_id, "print this node's peer address"},
 	{"status", cmd_status, "counts, peers and rejected input"},
 	{"store", cmd_store, "store check | store backup DIR"},
-	{"config", cmd_config, "config show: effective settings"},
+	{"config", cmd_config, "config show | example: settings"},
 	{"doctor", cmd_doctor, "check the home and print fixes"},
 };
 

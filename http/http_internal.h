@@ -94,6 +94,11 @@ unsigned http_reply_error(http_request *req, unsigned status, json_t *extra,
 unsigned http_reply_store_error(http_request *req, cm_err err,
 				struct MHD_Response **resp);
 
+/* True when the If-None-Match header value `list` names the quoted
+ * `etag`, or is "*". Weak comparison, as RFC 9110 requires for
+ * If-None-Match. */
+bool http_etag_matches(const char *list, const char *etag);
+
 /* --- http_params.c: query parameters ----------------------------------- */
 
 #define HTTP_PARAMS_MAX 8

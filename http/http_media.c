@@ -89,29 +89,6 @@ static ssize_t read_media(void *cls, uint64_t pos, char *buf, size_t max)
 
 /* --- Conditional and range requests ----------------------------------- */
 
-/* True when an If-None-Match list names etag (or is "*"). Weak
- * comparison, as RFC 9110 requires for If-None-Match. */
-static bool etag_matches(const char *list, const char *etag)
-{
-	size_t len = strlen(etag);
-
-	for (const char *p = list; *p;) {
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		if (*p == '*')
-			return true;
-		if (strncmp(p, "W/", 2) == 0)
-			p += 2;
-		if (strncmp(p, etag, len) == 0 &&
-		    (p[len] == '\0' || p[len] == ',' || p[len] == ' ' ||
-		     p[len] == '\t'))
-			return true;
-		while (*p && *p != ',')
-			p++;
-	}
-	return false;
-}
-
 typedef enum range_kind {
 	RANGE_NONE,          /* absent or ignored: send everything */
 	RANGE_OK,            /* satisfiable: send [first, last] */
@@ -309,7 +286,7 @@ unsigned http_media(http_request *req, const char *tail,
 
 	header = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
 					     MHD_HTTP_HEADER_IF_NONE_MATCH);
-	if (header && etag_matches(header, etag)) {
+	if (header && http_etag_matches(header, etag)) {
 		*resp = MHD_create_response_from_buffer(0, NULL,
 							MHD_RESPMEM_PERSISTENT);
 		if (*resp)

@@ -8,6 +8,23 @@
 
 #include "http_internal.h"
 
+/* Rejects a name or value that the C string would cut short: a %00 in
+ * the query would otherwise make "limit=5%00x" read as limit=5. */
+static bool check_bytes(http_params *p, const char *key, size_t key_size,
+			const char *value, size_t value_size)
+{
+	if (key_size == 0)
+		snprintf(p->error, sizeof(p->error),
+			 "the query has a parameter without a name; remove "
+			 "the extra '&' or '='");
+	else if (strlen(key) != key_size ||
+		 (value && strlen(value) != value_size))
+		snprintf(p->error, sizeof(p->error),
+			 "parameter %.40s contains a NUL byte (%%00); remove "
+			 "it", key);
+	return p->error[0] == '\0';
+}
+
 static enum MHD_Result read_one(void *cls, enum MHD_ValueKind kind,
 				const char *key, size_t key_size,
 				const char *value, size_t value_size)
@@ -17,15 +34,8 @@ static enum MHD_Result read_one(void *cls, enum MHD_ValueKind kind,
 	(void)kind;
 	if (p->error[0])
 		return MHD_NO;
-	/* A decoded %00 would cut the C string short, so that
-	 * "tag=a%00b" filtered on "a". */
-	if (strlen(key) != key_size ||
-	    (value != NULL && strlen(value) != value_size)) {
-		snprintf(p->error, sizeof(p->error),
-			 "parameter %.40s contains a NUL byte (%%00); remove "
-			 "it", key);
+	if (!check_bytes(p, key, key_size, value, value_size))
 		return MHD_NO;
-	}
 	for (size_t i = 0; p->names[i]; i++) {
 		if (strcmp(key, p->names[i]) != 0)
 			continue;

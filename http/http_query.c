@@ -298,9 +298,9 @@ unsigned http_record_raw(http_request *req, const char *tail,
 	http_params p = {.names = names};
 	char hex[2 * PROTO_ID_LEN + 1], etag[2 * PROTO_ID_LEN + 3];
 	uint8_t id[PROTO_ID_LEN], *wire = NULL;
-	const char *slash = strchr(tail, '/');
+	const char *slash = strchr(tail, '/'), *header;
 	unsigned status;
-	size_t len, n;
+	size_t len = 0, n;
 	cm_err err;
 
 	n = slash ? (size_t)(slash - tail) : 0;
@@ -318,26 +318,37 @@ unsigned http_record_raw(http_request *req, const char *tail,
 	if ((status = check_retracted(req, hex, resp)) ||
 	    (status = resolve(req, hex, id, resp)))
 		return status;
-	err = store_get(req->srv->st, id, &wire, &len);
-	if (err)
-		return http_reply_store_error(req, err, resp);
-	*resp = MHD_create_response_from_buffer(len, wire,
-						MHD_RESPMEM_MUST_FREE);
-	if (*resp == NULL) {
-		free(wire);
-		return MHD_HTTP_INTERNAL_SERVER_ERROR;
-	}
 	cm_hex_encode(id, PROTO_ID_LEN, hex);
 	snprintf(etag, sizeof(etag), "\"%s\"", hex);
-	MHD_add_response_header(*resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				"application/octet-stream");
+	header = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+					     MHD_HTTP_HEADER_IF_NONE_MATCH);
+	if (header && http_etag_matches(header, etag)) {
+		*resp = MHD_create_response_from_buffer(0, NULL,
+							MHD_RESPMEM_PERSISTENT);
+		status = MHD_HTTP_NOT_MODIFIED;
+	} else {
+		err = store_get(req->srv->st, id, &wire, &len);
+		if (err)
+			return http_reply_store_error(req, err, resp);
+		*resp = MHD_create_response_from_buffer(len, wire,
+							MHD_RESPMEM_MUST_FREE);
+		if (*resp == NULL)
+			free(wire);
+		else
+			MHD_add_response_header(*resp,
+						MHD_HTTP_HEADER_CONTENT_TYPE,
+						"application/octet-stream");
+		status = MHD_HTTP_OK;
+	}
+	if (*resp == NULL)
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	MHD_add_response_header(*resp, MHD_HTTP_HEADER_ETAG, etag);
 	/* A record's bytes never change under its id. */
 	MHD_add_response_header(*resp, MHD_HTTP_HEADER_CACHE_CONTROL,
 				"public, max-age=31536000, immutable");
-	if (!req->head)
+	if (status == MHD_HTTP_OK && !req->head)
 		req->bytes += len;
-	return MHD_HTTP_OK;
+	return status;
 }
 
 /* --- GET /api/v1/creators/KEY ----------------------------------------- */

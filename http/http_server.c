@@ -254,6 +254,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	return answer(req, url);
 }
 
+/* Writes the access log line of a finished request. A client over its
+ * rate sends requests as fast as it can, so its 429 lines are warnings,
+ * which the log limits when they repeat. The metrics count every one. */
+static void log_request(const http_request *req,
+			enum MHD_RequestTerminationCode toe)
+{
+	if (req->status == MHD_HTTP_TOO_MANY_REQUESTS) {
+		cm_warn(HTTP_LOG, "%.16s %s 429 rate limited client=%s",
+			req->method, req->path, req->client);
+		return;
+	}
+	cm_info(HTTP_LOG, "%.16s %s %u %llu %llums client=%s%s", req->method,
+		req->path, req->status, (unsigned long long)req->bytes,
+		(unsigned long long)(cm_mono_ms() - req->started_ms),
+		req->client,
+		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
+		: toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
+			? " ended=timeout"
+			: " ended=early");
+}
+
 /* Logs the request and counts it, once MHD is done with it. */
 static void on_completed(void *cls, struct MHD_Connection *conn,
 			 void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -266,14 +287,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 		return;
 	if (req->status)
 		http_metrics_count(srv, req->route, req->status);
-	cm_info(HTTP_LOG, "%.16s %s %u %llu %llums client=%s%s", req->method,
-		req->path, req->status, (unsigned long long)req->bytes,
-		(unsigned long long)(cm_mono_ms() - req->started_ms),
-		req->client,
-		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
-		: toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
-			? " ended=timeout"
-			: " ended=early");
+	log_request(req, toe);
 	free(req);
 	*con_cls = NULL;
 }
@@ -289,6 +303,29 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	while (len > 0 && line[len - 1] == '\n')
 		line[--len] = '\0';
 	cm_warn(HTTP_LOG, "libmicrohttpd: %s", line);
+}
+
+/* --- Conditional requests --------------------------------------------- */
+
+bool http_etag_matches(const char *list, const char *etag)
+{
+	size_t len = strlen(etag);
+
+	for (const char *p = list; *p;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '*')
+			return true;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		if (strncmp(p, etag, len) == 0 &&
+		    (p[len] == '\0' || p[len] == ',' || p[len] == ' ' ||
+		     p[len] == '\t'))
+			return true;
+		while (*p && *p != ',')
+			p++;
+	}
+	return false;
 }
 
 /* --- Address ---------------------------------------------------------- */
@@ -371,6 +408,13 @@ static const char *bound_name(const struct sockaddr_storage *addr,
 	return name;
 }
 
+static uint16_t sockaddr_port(const struct sockaddr_storage *addr)
+{
+	if (addr->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)addr)->sin_port);
+}
+
 cm_err http_start(const http_config *cfg, store *st, http_server **out)
 {
 	struct sockaddr_storage addr;
@@ -397,8 +441,10 @@ cm_err http_start(const http_config *cfg, store *st, http_server **out)
 	if (err)
 		goto fail;
 
+	/* MHD binds SOCK_ADDR; the port argument only names the port in
+	 * its own error messages, which showed "port 0" without it. */
 	srv->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, srv,
+		flags, sockaddr_port(&addr), NULL, NULL, on_request, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 		MHD_OPTION_CONNECTION_LIMIT,
@@ -415,8 +461,8 @@ cm_err http_start(const http_config *cfg, store *st, http_server **out)
 			      cfg->addr, strerror(errno));
 		goto fail;
 	}
-	cm_info(HTTP_LOG, "listening on %s (%s) rate=%u/s burst=%u",
-		bound_name(&addr, addr_len), cfg->addr,
+	cm_info(HTTP_LOG, "listening on %s rate=%u/s burst=%u",
+		bound_name(&addr, addr_len),
 		cfg->rate ? cfg->rate : CM_HTTP_RATE_DEFAULT,
 		cfg->burst ? cfg->burst : CM_HTTP_BURST_DEFAULT);
 	*out = srv;

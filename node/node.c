@@ -115,6 +115,22 @@ void node_event_drain(int fd, const char *who)
 			 strerror(errno));
 }
 
+/* Makes the error for a home whose lock another node holds, naming that
+ * node's pid, which it wrote into the lock file. */
+static cm_err lock_holder_error(int lock_fd, const char *home)
+{
+	char text[24] = "";
+	ssize_t n = pread(lock_fd, text, sizeof(text) - 1, 0);
+	long pid = n > 0 ? strtol(text, NULL, 10) : 0;
+
+	if (pid > 0)
+		return cm_errf(CM_ERR_EXISTS,
+			       "another node (pid %ld) runs in %s; stop it "
+			       "first", pid, home);
+	return cm_errf(CM_ERR_EXISTS, "another node runs in %s; stop it first",
+		       home);
+}
+
 /* Takes HOME/node.lock so that one node at most runs per home. */
 static cm_err take_lock(node *n)
 {
@@ -130,9 +146,7 @@ static cm_err take_lock(node *n)
 			       strerror(errno));
 	if (flock(n->lock_fd, LOCK_EX | LOCK_NB) < 0)
 		return errno == EWOULDBLOCK
-			       ? cm_errf(CM_ERR_EXISTS,
-					 "another node runs in %s; stop it "
-					 "first", n->cfg->home)
+			       ? lock_holder_error(n->lock_fd, n->cfg->home)
 			       : cm_errf(CM_ERR_IO, "locking %s: %s", path,
 					 strerror(errno));
 	if (ftruncate(n->lock_fd, 0) == 0)
@@ -181,8 +195,11 @@ static cm_err open_router(node *n)
 		return cm_errf(CM_ERR_ZMQ, "connecting to the ROUTER monitor: "
 			       "%s", zmq_strerror(errno));
 	if (zmq_bind(n->router, n->cfg->listen))
-		return cm_errf(CM_ERR_ZMQ, "binding %s: %s", n->cfg->listen,
-			       zmq_strerror(errno));
+		return cm_errf(CM_ERR_ZMQ,
+			       "cannot listen on %s: %s; free the port or "
+			       "give another with --listen or 'listen' in "
+			       "HOME/config",
+			       n->cfg->listen, zmq_strerror(errno));
 	return CM_OK;
 }
 

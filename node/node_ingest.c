@@ -106,7 +106,8 @@ void node_interest_refresh(node *n, bool force)
 	free(n->interest);
 	n->interest = kl.keys;
 	n->n_interest = kl.n;
-	cm_info(NODE_LOG, "interest is now %zu authors", kl.n);
+	cm_info(NODE_LOG, "interest is now %zu author%s", kl.n,
+		kl.n == 1 ? "" : "s");
 	if (!force)
 		node_links_rehello(n);
 }

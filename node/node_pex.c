@@ -134,8 +134,11 @@ void node_pex_on_peers(node *n, node_link *l, const proto_wire_msg *m)
 		n->peers.verdicts[v]++;
 		added += v == NODE_PEX_TAKEN;
 	}
-	cm_info(NODE_LOG, "peer=%s sent %zu addresses: %zu new candidates",
-		l->short_key, m->n_peers, added);
+	/* Every link exchanges addresses when it opens, so an exchange that
+	 * brings nothing new is routine and stays out of the info log. */
+	cm_log(added ? CM_LOG_INFO : CM_LOG_DEBUG, NODE_LOG,
+	       "peer=%s sent %zu addresses: %zu new candidates", l->short_key,
+	       m->n_peers, added);
 }
 
 /* One candidate: "peer", "address" and "from", the peer that sent it. */

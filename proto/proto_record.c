@@ -103,10 +103,45 @@ static cm_err check_lang(const char *lang)
 	return CM_OK;
 }
 
+/* Checks one tag. The error names it as `what`, e.g. "tags[2]". */
+static cm_err check_tag(const char *what, const char *tag)
+{
+	size_t len, at = 0;
+	uint32_t cp;
+	cm_err err;
+
+	err = check_string(what, tag, CM_TAG_MAX + 1, 1, CM_TAG_MAX, false,
+			   &len);
+	if (err == CM_ERR_MISSING_FIELD)
+		return cm_errf(CM_ERR_BAD_FIELD, "%s is empty", what);
+	if (err)
+		return err;
+
+	while (at < len) {
+		size_t start = at;
+
+		proto_utf8_next((const uint8_t *)tag, len, &at, &cp);
+		if (proto_is_space(cp))
+			return cm_errf(CM_ERR_BAD_FIELD,
+				       "%s has whitespace U+%04" PRIX32
+				       " at byte %zu",
+				       what, cp, start);
+	}
+	return CM_OK;
+}
+
+cm_err proto_tag_check(const char *tag)
+{
+	/* check_tag expects a buffer of CM_TAG_MAX + 1 bytes. */
+	if (strlen(tag) > CM_TAG_MAX)
+		return cm_errf(CM_ERR_TOO_LONG, "tag is %zu bytes, max %d",
+			       strlen(tag), CM_TAG_MAX);
+	return check_tag("tag", tag);
+}
+
 static cm_err check_tags(const proto_record *r)
 {
 	char what[48];
-	size_t len;
 	cm_err err;
 
 	if (r->n_tags > CM_TAGS_MAX)
@@ -115,27 +150,10 @@ static cm_err check_tags(const proto_record *r)
 
 	for (size_t i = 0; i < r->n_tags; i++) {
 		const char *tag = r->tags[i];
-		size_t at = 0;
-		uint32_t cp;
 
 		snprintf(what, sizeof(what), "tags[%zu]", i);
-		err = check_string(what, tag, CM_TAG_MAX + 1, 1, CM_TAG_MAX,
-				   false, &len);
-		if (err == CM_ERR_MISSING_FIELD)
-			return cm_errf(CM_ERR_BAD_FIELD, "%s is empty", what);
-		if (err)
+		if ((err = check_tag(what, tag)))
 			return err;
-
-		while (at < len) {
-			size_t start = at;
-
-			proto_utf8_next((const uint8_t *)tag, len, &at, &cp);
-			if (proto_is_space(cp))
-				return cm_errf(CM_ERR_BAD_FIELD,
-					       "%s has whitespace U+%04" PRIX32
-					       " at byte %zu",
-					       what, cp, start);
-		}
 
 		/* strcmp compares as unsigned char, i.e. bytewise. */
 		if (i > 0 && strcmp(r->tags[i - 1], tag) >= 0)

@@ -92,6 +92,13 @@ const char *proto_kind_name(proto_kind kind);
 cm_err proto_record_validate(const proto_record *r);
 
 /*
+ * Checks one tag as proto_record_validate() does: 1 to CM_TAG_MAX bytes
+ * of valid UTF-8 without control characters or whitespace. The error
+ * detail names the first offending character.
+ */
+cm_err proto_tag_check(const char *tag);
+
+/*
  * Sorts r->tags bytewise and drops duplicates, the order that
  * proto_record_validate() requires. Tags past CM_TAGS_MAX are dropped.
  * Each of the first n_tags tags must be NUL-terminated in its buffer.

@@ -274,8 +274,10 @@ def check_feed(c, f):
                        ("colour=red", "unknown parameter"),
                        ("tag=a&tag=b", "repeated parameter"),
                        ("tag=", "empty parameter"),
-                       ("tag=review%00x", "NUL byte in a value"),
-                       ("tag%00x=review", "NUL byte in a name")):
+                       ("limit=5%00", "NUL after a valid limit"),
+                       ("tag=review%00x", "NUL inside a tag"),
+                       ("lim%00it=5", "NUL inside a name"),
+                       ("&limit=5", "parameter without a name")):
         c.json("/api/v1/clips?" + query, 400)
     passed("malformed feed queries are 400 with a JSON error")
 
@@ -328,6 +330,22 @@ def check_raw(c, f):
     short = c.request("/api/v1/records/%s/raw" % f["profile"][:10])
     verify_raw(short.body, f["profile"])
     passed("raw records re-hash to their id and their signatures verify")
+
+    etag = short.header("ETag")
+    expect(etag == '"%s"' % f["profile"], "raw ETag %r" % etag)
+    for path in ("/api/v1/records/%s/raw" % f["profile"],
+                 "/api/v1/records/%s/raw" % f["profile"][:10]):
+        resp = c.request(path, {"If-None-Match": etag})
+        expect(resp.status == 304, "raw If-None-Match %s: %d" %
+               (path, resp.status))
+        expect(resp.body == b"", "raw 304 has a body: %r" % resp.body[:50])
+        expect(resp.header("ETag") == etag, "raw 304 ETag %r" %
+               resp.header("ETag"))
+    resp = c.request("/api/v1/records/%s/raw" % f["profile"],
+                     {"If-None-Match": '"%s"' % f["retraction"]})
+    expect(resp.status == 200, "raw with another ETag: %d" % resp.status)
+    verify_raw(resp.body, f["profile"])
+    passed("raw records answer If-None-Match with 304")
 
 
 def check_creator(c, f):

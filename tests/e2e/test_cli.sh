@@ -50,8 +50,8 @@ expect_error 1 "bob" "unknown identity rejected" -- \
 expect_error 2 "--bogus" "unknown option rejected" -- \
 	publish "$blender" --bogus
 expect_error 2 "zz" "invalid author key rejected" -- feed --author zz
-expect_error 2 "name is empty" "empty profile name rejected" -- \
-	profile set --as alice --name ""
+expect_error 2 "feed --json" "short author key points to whole keys" -- \
+	feed --author 0123abcd
 expect_error 1 "0123456789abcdef" "unknown id rejected" -- \
 	show 0123456789abcdef
 
@@ -158,6 +158,83 @@ cm A export -o "$WORK/all.export" 2>/dev/null || fail "export beside a planted l
 [ "$(cat "$WORK/victim")" = "keep me" ] || fail "export wrote through a planted link"
 pass "output files are written beside, not through, a planted link"
 
+stranger=$(printf '0%.0s' $(seq 1 64))
+expect_error 1 "$stranger" "unfollow of a key not followed names it" -- \
+	unfollow "$stranger"
+expect_error 2 "name is empty" "empty profile name rejected" -- \
+	profile set --as alice --name ''
+expect_error 2 "--tag 'two words'" "tag with a space rejected" -- \
+	publish "$blender" --as alice --product gtin:2000000001012 --title t \
+	--tag kitchen --tag 'two words'
+
+# media get rejects a malformed id as bad usage, as show does. For a clip
+# with two media it names both hashes and writes nothing. A clip with one
+# media is written whole.
+expect_error 2 "'a32d'" "media get of a short id rejected" -- \
+	media get a32d -o "$WORK/short.out"
+[ ! -e "$WORK/short.out" ] || fail "media get of a short id wrote a file"
+two=$(cm A publish "$SAMPLES/photo-backpack.jpg" "$blender" --as alice \
+	--product gtin:2000000004044 --title "Backpack and blender")
+expect_error 2 "has 2 media" "media get of a clip with two media rejected" \
+	-- media get "$two" -o "$WORK/two.out"
+for hash in $(cm A show "$two" --json | python3 -c '
+import json, sys
+print(" ".join(m["hash"] for m in json.load(sys.stdin)["media"]))'); do
+	grep -qF "$hash" "$WORK/err" || fail "media get does not name media $hash: $(cat "$WORK/err")"
+done
+[ ! -e "$WORK/two.out" ] || fail "media get of a clip with two media wrote a file"
+[ ! -e "$WORK/two.out.partial" ] || fail "media get left a partial file"
+cm A media get "$id" -o "$WORK/one.out" || fail "media get of a one-media clip failed"
+cmp -s "$WORK/one.out" "$blender" || fail "media get wrote other bytes than the sample"
+twice=$(cm A publish "$blender" "$blender" --as alice \
+	--product gtin:2000000001012 --title "Blender, listed twice")
+cm A media get "$twice" -o "$WORK/twice.out" ||
+	fail "media get of a clip that lists one media twice failed"
+cmp -s "$WORK/twice.out" "$blender" || fail "media get of a twice-listed media wrote other bytes"
+pass "media get writes one media, names the choices of a clip with two"
+
+# Retracting twice prints the first retraction and signs nothing new. A
+# prefix of a retracted clip gets a hint.
+retraction=$(cm A retract "$two" --as alice)
+records_before=$(store_state)
+again=$(cm A retract "$two" --as alice 2>"$WORK/err") ||
+	fail "second retract failed: $(cat "$WORK/err")"
+[ "$again" = "$retraction" ] || fail "second retract printed '$again', expected $retraction"
+grep -q "already retracted" "$WORK/err" || fail "second retract not explained: $(cat "$WORK/err")"
+[ "$(store_state)" = "$records_before" ] || fail "second retract changed the store"
+expect_error 1 "full id" "prefix of a retracted clip explained" -- \
+	retract "${two:0:12}" --as alice
+pass "retracting a retracted clip prints its retraction"
+
+# A node that cannot start names the cause and the fix: the listen port
+# is taken, or another node runs in the home.
+port=$(free_port)
+start A node --listen "tcp://127.0.0.1:$port"
+new_home B
+status=0
+timeout 60 "$CLIPMESH" --home "$WORK/B" node \
+	--listen "tcp://127.0.0.1:$port" 2>"$WORK/err" || status=$?
+[ "$status" -eq 1 ] || fail "node on a taken port: exit $status, expected 1"
+grep -qF "tcp://127.0.0.1:$port" "$WORK/err" || fail "taken port not named: $(cat "$WORK/err")"
+grep -qF -- "--listen" "$WORK/err" || fail "no hint to pick another port: $(cat "$WORK/err")"
+status=0
+timeout 60 "$CLIPMESH" --home "$WORK/A" node \
+	--listen "tcp://127.0.0.1:$(free_port)" 2>"$WORK/err" || status=$?
+[ "$status" -eq 1 ] || fail "second node in a home: exit $status, expected 1"
+grep -qF "pid ${NODE_PID[A]}" "$WORK/err" || fail "running node's pid not named: $(cat "$WORK/err")"
+cm A status >"$WORK/out" || fail "status with a running node failed"
+grep -qE "^node +creator on tcp://127.0.0.1:$port" "$WORK/out" ||
+	fail "status text lacks the running node: $(cat "$WORK/out")"
+grep -qE "^records +[0-9]+ clips" "$WORK/out" || fail "status text lacks the counts: $(cat "$WORK/out")"
+stop A
+pass "node start failures name the port or the running node"
+
+cm A status >"$WORK/out" || fail "status without a node failed"
+grep -q "^node .*not running" "$WORK/out" ||
+	fail "status text does not say that no node runs: $(cat "$WORK/out")"
+! grep -q "{" "$WORK/out" || fail "status without --json printed JSON: $(cat "$WORK/out")"
+pass "status prints a text summary without --json"
+
 # Every command prints its --help and exits 0.
 for command in key peer media profile store config init "key new" \
 	"key list" publish retract "profile set" \
@@ -168,6 +245,11 @@ for command in key peer media profile store config init "key new" \
 	"$CLIPMESH" $command --help >"$WORK/out" ||
 		fail "$command --help failed"
 	grep -q "^usage: clipmesh $command" "$WORK/out" || fail "$command --help has no usage line"
+	! head -1 "$WORK/out" | grep -q " $" || fail "$command usage line ends in a blank"
+	if grep -q "^  --json" "$WORK/out"; then
+		head -1 "$WORK/out" | grep -qF "[--json]" ||
+			fail "$command takes --json but its usage line omits it"
+	fi
 done
 pass "every command has --help"
 finish

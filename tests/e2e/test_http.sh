@@ -79,6 +79,16 @@ wait_for 10 "the bucket to refill" curl -sf "$base/healthz"
 pass "429 with Retry-After past the burst of 100 ($limited), then served again"
 stop M
 
+# A client past its rate must not flood the log: its 429 lines are
+# printed a few times per window and the rest counted on one line.
+rejected_lines=$(grep -c "http: GET /healthz 429 " "$WORK/M.log" || true)
+[ "$rejected_lines" -ge 1 ] || fail "no log line for the 429 answers"
+[ "$rejected_lines" -le 25 ] ||
+	fail "$rejected_lines log lines for 429 answers, expected at most 25"
+grep -q 'more lines like ".* 429 rate limited.*" suppressed' "$WORK/M.log" ||
+	fail "the suppressed 429 lines were not counted in the log"
+pass "429 answers logged $rejected_lines times, the rest counted"
+
 # --- Stream: 1,000 clips while a client is killed and resumed -----------
 new_home S
 sport=$(free_port)
