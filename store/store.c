@@ -36,7 +36,10 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -256,6 +259,40 @@ static cm_err check_not_emptied(const char *dir)
 		       "delete the empty file to start a new store", dir);
 }
 
+/*
+ * Opens the environment while holding a lock on the store folder. LMDB
+ * creates data.mdb empty before it writes the first pages, so without
+ * the lock another process could find that file empty and reject it.
+ */
+static cm_err open_env_locked(store *s, const char *dir,
+			       uint64_t map_size)
+{
+	cm_err err;
+	int fd, rc;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return cm_errf(CM_ERR_IO, "cannot open store folder %s: %s",
+			       dir, strerror(errno));
+	while (flock(fd, LOCK_EX) != 0 && errno == EINTR)
+		;
+	err = check_not_emptied(dir);
+	rc = err ? 0 : mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+	close(fd);
+	if (err)
+		return err;
+	if (rc == ENOMEM)
+		return cm_errf(CM_ERR_NOMEM, "mdb_env_open %s failed: %s: the "
+			       "map of %llu bytes does not fit this process's "
+			       "address space; lower store_map_size in "
+			       "HOME/config or raise the limit (ulimit -v)",
+			       dir, mdb_strerror(rc),
+			       (unsigned long long)map_size);
+	if (rc)
+		return store_mdb_error(rc, "mdb_env_open", dir);
+	return CM_OK;
+}
+
 static cm_err open_env(store *s, const char *dir, uint64_t map_size)
 {
 	MDB_envinfo info;
@@ -272,19 +309,9 @@ static cm_err open_env(store *s, const char *dir, uint64_t map_size)
 	rc = mdb_env_set_maxdbs(s->env, STORE_DB_COUNT);
 	if (rc)
 		return store_mdb_error(rc, "mdb_env_set_maxdbs", dir);
-	err = check_not_emptied(dir);
+	err = open_env_locked(s, dir, map_size);
 	if (err)
 		return err;
-	rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
-	if (rc == ENOMEM)
-		return cm_errf(CM_ERR_NOMEM, "mdb_env_open %s failed: %s: the "
-			       "map of %llu bytes does not fit this process's "
-			       "address space; lower store_map_size in "
-			       "HOME/config or raise the limit (ulimit -v)",
-			       dir, mdb_strerror(rc),
-			       (unsigned long long)map_size);
-	if (rc)
-		return store_mdb_error(rc, "mdb_env_open", dir);
 	err = check_file_size(s, dir);
 	if (err)
 		return err;

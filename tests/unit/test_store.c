@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,8 +15,10 @@
 #include <stdlib.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -2911,9 +2915,101 @@ static void open_missing_dir(void **state)
 	assert_int_not_equal(store_open("/nonexistent/clipmesh-test", &s),
 			     CM_OK);
 	assert_null(s);
-	assert_non_null(strstr(cm_err_detail(), "mdb_env_open"));
+	assert_non_null(strstr(cm_err_detail(), "/nonexistent/clipmesh-test"));
 	store_close(NULL);
 	store_close(&s);
+}
+
+/* store_open in a thread of its own, so that the test can see it wait. */
+typedef struct {
+	const char *dir;
+	pid_t tid;
+	cm_err err;
+	char detail[256];
+	int done;
+} open_job;
+
+static void *open_job_run(void *arg)
+{
+	open_job *job = arg;
+	store *s = NULL;
+
+	__atomic_store_n(&job->tid, (pid_t)syscall(SYS_gettid),
+			 __ATOMIC_SEQ_CST);
+	job->err = store_open(job->dir, &s);
+	if (job->err)
+		cm_strlcpy(job->detail, cm_err_detail(), sizeof(job->detail));
+	store_close(&s);
+	__atomic_store_n(&job->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* True when thread tid of this process waits in flock(2). */
+static bool waits_in_flock(pid_t tid)
+{
+	char path[64];
+	long nr = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (fscanf(f, "%ld", &nr) != 1)
+		nr = -1;
+	fclose(f);
+	return nr == SYS_flock;
+}
+
+/*
+ * Checks that store_open waits for a store another process is creating.
+ * The child locks the folder over an empty data.mdb, as LMDB leaves it
+ * during creation, and removes the file once store_open waits.
+ */
+static void open_waits_for_creation(void **state)
+{
+	int to_parent[2], to_child[2], status;
+	char dir[64], path[80], byte = 0;
+	open_job job = {0};
+	pthread_t thread;
+	pid_t pid;
+
+	(void)state;
+	make_temp_dir(dir);
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	assert_int_equal(pipe(to_parent), 0);
+	assert_int_equal(pipe(to_child), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(dir, O_RDONLY | O_DIRECTORY);
+
+		if (fd < 0 || flock(fd, LOCK_EX) != 0)
+			_exit(1);
+		close(open(path, O_WRONLY | O_CREAT, 0600));
+		if (write(to_parent[1], &byte, 1) != 1 ||
+		    read(to_child[0], &byte, 1) != 1)
+			_exit(1);
+		unlink(path);
+		_exit(0);
+	}
+	assert_int_equal(read(to_parent[0], &byte, 1), 1);
+	job.dir = dir;
+	assert_int_equal(pthread_create(&thread, NULL, open_job_run, &job), 0);
+	while (!__atomic_load_n(&job.done, __ATOMIC_SEQ_CST) &&
+	       !waits_in_flock(__atomic_load_n(&job.tid, __ATOMIC_SEQ_CST)))
+		poll(NULL, 0, 1);
+	assert_int_equal(write(to_child[1], &byte, 1), 1);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (job.err)
+		fail_msg("store_open: %s", job.detail);
+	for (int i = 0; i < 2; i++) {
+		close(to_parent[i]);
+		close(to_child[i]);
+	}
+	remove_dir(dir);
 }
 
 /* Counts only clips, only of the author asked for, and not retracted
@@ -3006,6 +3102,7 @@ int main(void)
 		STORE_TEST(lacks_matches_has),
 		cmocka_unit_test(map_full),
 		cmocka_unit_test(open_missing_dir),
+		cmocka_unit_test(open_waits_for_creation),
 	};
 
 	if (sodium_init() < 0)
