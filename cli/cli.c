@@ -207,12 +207,14 @@ int cli_resolve_id(store *s, const char *prefix, uint8_t id[32])
 			prefix);
 		return CLI_FAIL;
 	}
+	/* The prefix is the user's input to fix, so this is bad usage, as
+	 * the HTTP API returns 400 for it. */
 	if (err == CM_ERR_AMBIGUOUS) {
 		fprintf(stderr,
 			"clipmesh: id prefix '%s' matches several records\n"
 			"give more characters of the id\n",
 			prefix);
-		return CLI_FAIL;
+		return CLI_USAGE;
 	}
 	if (err)
 		return cli_fail(err, "cannot look up the id", NULL);

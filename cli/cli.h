@@ -101,7 +101,9 @@ int cli_load_settings(cli_ctx *ctx, const cli_setting_flags *flags);
 /* Parses a 64-char hex public key; prints a usage error on failure. */
 int cli_parse_key(const cli_ctx *ctx, const char *hex, uint8_t key[32]);
 
-/* Resolves an id prefix to a stored record id; prints errors. */
+/* Resolves an id prefix to a stored record id. Prints the error and
+ * returns CLI_USAGE for a malformed or ambiguous prefix, CLI_FAIL when no
+ * record has it. */
 int cli_resolve_id(store *s, const char *prefix, uint8_t id[32]);
 
 /* Tells a running node about new records; silent when none runs. */

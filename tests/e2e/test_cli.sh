@@ -235,6 +235,22 @@ grep -q "^node .*not running" "$WORK/out" ||
 ! grep -q "{" "$WORK/out" || fail "status without --json printed JSON: $(cat "$WORK/out")"
 pass "status prints a text summary without --json"
 
+# An id prefix that two records share is the user's input to fix: exit 2,
+# naming the prefix, for every command that takes an id.
+python3 "$(dirname "$0")/http_api.py" ambiguous "$WORK/twins.export" \
+	>"$WORK/twins.prefix"
+twins=$(cat "$WORK/twins.prefix")
+cm A import "$WORK/twins.export" >/dev/null
+expect_error 2 "'$twins'" "ambiguous prefix in show is bad usage" -- \
+	show "$twins"
+grep -q "give more characters" "$WORK/err" ||
+	fail "ambiguous prefix has no hint: $(cat "$WORK/err")"
+expect_error 2 "'$twins'" "ambiguous prefix in retract is bad usage" -- \
+	retract "$twins" --as alice
+expect_error 2 "'$twins'" "ambiguous prefix in media get is bad usage" -- \
+	media get "$twins" -o "$WORK/twin.out"
+[ ! -e "$WORK/twin.out" ] || fail "media get of an ambiguous prefix wrote a file"
+
 # Every command prints its --help and exits 0.
 for command in key peer media profile store config init "key new" \
 	"key list" publish retract "profile set" \
