@@ -251,6 +251,27 @@ expect_error 2 "'$twins'" "ambiguous prefix in media get is bad usage" -- \
 	media get "$twins" -o "$WORK/twin.out"
 [ ! -e "$WORK/twin.out" ] || fail "media get of an ambiguous prefix wrote a file"
 
+# follow takes only keys that can sign: all zeros and another point of
+# small order are bad usage. The home's own identity needs no follow: the
+# command prints why, exits 0 and stores nothing.
+zero=$(printf '0%.0s' $(seq 1 64))
+expect_error 2 "'$zero'" "follow of the all-zero key rejected" -- \
+	follow "$zero"
+small_order=01$(printf '0%.0s' $(seq 1 62))
+expect_error 2 "'$small_order'" "follow of a small-order key rejected" -- \
+	follow "$small_order"
+alice_key=$(cm A key list --json | python3 -c '
+import json, sys
+print(json.loads(sys.stdin.readline())["key"])')
+cm A follow "$alice_key" 2>"$WORK/err" ||
+	fail "follow of the own identity failed: $(cat "$WORK/err")"
+grep -q "identity 'alice' of this home" "$WORK/err" ||
+	fail "follow of the own identity not explained: $(cat "$WORK/err")"
+grep -q "keeps its own clips" "$WORK/err" ||
+	fail "follow of the own identity does not say why: $(cat "$WORK/err")"
+[ -z "$(cm A following)" ] || fail "follow stored the own identity"
+pass "follow rejects invalid keys and explains the own identity"
+
 # Every command prints its --help and exits 0.
 for command in key peer media profile store config init "key new" \
 	"key list" publish retract "profile set" \
