@@ -1,5 +1,6 @@
 /* cmd_home.c - commands that manage the home: init, key, id, follow,
  * unfollow, following, peer. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,10 +462,28 @@ int cmd_following(cli_ctx *ctx, int argc, char **argv)
 	return CLI_OK;
 }
 
-static int peer_add(cli_ctx *ctx, int argc, char **argv)
+/*
+ * Writes the one spelling of a peer address that the store keeps into
+ * out[256]: the key in lowercase hex and the host in lowercase, because
+ * hex digits and DNS names do not depend on case.
+ */
+static cm_err canonical_peer_addr(const char *addr, char *out)
 {
 	char endpoint[256];
 	uint8_t key[32];
+	cm_err err;
+
+	err = node_parse_addr(addr, endpoint, key);
+	if (!err)
+		err = node_format_addr(endpoint, key, out);
+	for (char *c = out; !err && *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	return err;
+}
+
+static int peer_add(cli_ctx *ctx, int argc, char **argv)
+{
+	char addr[256];
 	store *s = NULL;
 	int first, rc;
 	cm_err err;
@@ -476,13 +495,13 @@ static int peer_add(cli_ctx *ctx, int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	cm_err_clear();
-	if ((err = node_parse_addr(argv[first], endpoint, key)))
+	if ((err = canonical_peer_addr(argv[first], addr)))
 		return cli_fail(CM_ERR_USAGE, "invalid peer address",
 				"expected clipmesh://KEYHEX@HOST:PORT as "
 				"'clipmesh id' prints it");
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
 		return rc;
-	err = store_peer_add(s, argv[first]);
+	err = store_peer_add(s, addr);
 	store_close(&s);
 	if (err)
 		return cli_fail(err, "cannot add the peer", NULL);

@@ -7,6 +7,11 @@ new_home A
 cm A key new alice >/dev/null
 blender="$SAMPLES/review-blender.mp4"
 
+# Prints the id of the JSON record on stdin (the first line).
+json_id() {
+	python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])'
+}
+
 # Prints a fingerprint of the store's contents.
 store_state() {
 	cm A status --json | python3 -c '
@@ -271,6 +276,41 @@ grep -q "keeps its own clips" "$WORK/err" ||
 	fail "follow of the own identity does not say why: $(cat "$WORK/err")"
 [ -z "$(cm A following)" ] || fail "follow stored the own identity"
 pass "follow rejects invalid keys and explains the own identity"
+
+# Hex keys and ids are the same value in either case: no second entry,
+# no miss.
+new_home F
+bob=$(cm F key new bob)
+cm A follow "${bob^^}" || fail "follow of an upper-case key failed"
+cm A follow "$bob" || fail "follow of the lower-case key failed"
+[ "$(cm A following)" = "$bob" ] ||
+	fail "follow in two cases stored: $(cm A following)"
+cm A unfollow "${bob^^}" || fail "unfollow of an upper-case key failed"
+[ -z "$(cm A following)" ] || fail "unfollow in upper case left the key"
+peer=$(cm F id)
+key=${peer#clipmesh://}
+key=${key%%@*}
+cm A peer add "clipmesh://${key^^}@127.0.0.1:7799" ||
+	fail "peer add of an upper-case key failed"
+cm A peer add "clipmesh://$key@127.0.0.1:7799" ||
+	fail "peer add of the lower-case key failed"
+cm A peer add "clipmesh://$key@Node1.Example.ORG:7799" ||
+	fail "peer add of a host in mixed case failed"
+cm A peer add "clipmesh://$key@node1.example.org:7799" ||
+	fail "peer add of a lower-case host failed"
+cm A peer list >"$WORK/peers"
+[ "$(grep -c "^clipmesh://$key@127.0.0.1:7799\$" "$WORK/peers")" -eq 1 ] ||
+	fail "peer add in two cases: $(cat "$WORK/peers")"
+[ "$(grep -c "^clipmesh://$key@node1.example.org:7799\$" "$WORK/peers")" -eq 1 ] ||
+	fail "peer add of a host in two cases: $(cat "$WORK/peers")"
+[ "$(grep -ci "$key" "$WORK/peers")" -eq 2 ] ||
+	fail "peer list holds other spellings: $(cat "$WORK/peers")"
+[ "$(cm A show "${id^^}" --json | json_id)" = "$id" ] ||
+	fail "show of an upper-case id did not find it"
+[ "$(cm A feed --author "${alice_key^^}" --json | wc -l)" -eq \
+	"$(cm A feed --author "$alice_key" --json | wc -l)" ] ||
+	fail "feed --author in upper case found other clips"
+pass "keys, addresses and ids in upper case find the same entries"
 
 # Every command prints its --help and exits 0.
 for command in key peer media profile store config init "key new" \
