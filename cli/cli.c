@@ -11,6 +11,7 @@
 
 #include "cm_util.h"
 #include "node.h"
+#include "proto_record.h"
 
 enum { OPT_HOME = 0x1000, OPT_JSON, OPT_HELP };
 
@@ -183,6 +184,15 @@ int cli_parse_key(const cli_ctx *ctx, const char *hex, uint8_t key[32])
 				       "print whole keys",
 				       hex);
 	return CLI_OK;
+}
+
+int cli_check_tag(const cli_ctx *ctx, const char *tag)
+{
+	cm_err_clear();
+	if (proto_tag_check(tag) != CM_OK)
+		return cli_usage_error(ctx, "invalid --tag '%s': %s, so no "
+				       "clip has it", tag, cm_err_detail());
+	return -1;
 }
 
 int cli_resolve_id(store *s, const char *prefix, uint8_t id[32])

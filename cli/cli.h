@@ -101,6 +101,11 @@ int cli_load_settings(cli_ctx *ctx, const cli_setting_flags *flags);
 /* Parses a 64-char hex public key; prints a usage error on failure. */
 int cli_parse_key(const cli_ctx *ctx, const char *hex, uint8_t key[32]);
 
+/* Checks the value of a --tag filter as publish checks a tag. Tags
+ * match byte for byte, so case matters. Returns -1 to go on, else prints
+ * a usage error naming the tag and returns CLI_USAGE. */
+int cli_check_tag(const cli_ctx *ctx, const char *tag);
+
 /* Resolves an id prefix to a stored record id. Prints the error and
  * returns CLI_USAGE for a malformed or ambiguous prefix, CLI_FAIL when no
  * record has it. */

@@ -281,6 +281,16 @@ def check_feed(c, f):
         c.json("/api/v1/clips?" + query, 400)
     passed("malformed feed queries are 400 with a JSON error")
 
+    # Tags match byte for byte, as PROTOCOL.md compares them, so case
+    # matters. A tag that no valid clip can carry is the client's error.
+    expect(all_clips(c, "&tag=Review") == [], "tag=Review matched 'review'")
+    for query, tag in (("tag=two%20words", "two words"),
+                       ("tag=" + "t" * 33, "t" * 33)):
+        bad = c.json("/api/v1/clips?" + query, 400)
+        expect(tag in bad["error"], "%s: error does not name the tag: %r"
+               % (query, bad))
+    passed("tags match by case; an invalid tag is 400 naming it")
+
 
 def check_clip(c, f):
     blender = f["published"]["review-blender.mp4"]

@@ -312,6 +312,23 @@ cm A peer list >"$WORK/peers"
 	fail "feed --author in upper case found other clips"
 pass "keys, addresses and ids in upper case find the same entries"
 
+# Tags match byte for byte, as the protocol compares them: 'Kitchen' is
+# not 'kitchen'. A filter tag that no clip can carry is bad usage.
+upper=$(cm A publish "$blender" --as alice --product gtin:2000000001012 \
+	--title "Blender, upper-case tag" --tag Kitchen)
+cm A feed --tag Kitchen --json >"$WORK/out"
+[ "$(wc -l <"$WORK/out")" -eq 1 ] && [ "$(json_id <"$WORK/out")" = "$upper" ] ||
+	fail "feed --tag Kitchen did not find exactly the clip tagged Kitchen"
+! cm A feed --tag kitchen --json | grep -qF "$upper" ||
+	fail "feed --tag kitchen found the clip tagged Kitchen"
+expect_error 2 "'two words'" "feed tag with a space rejected" -- \
+	feed --tag 'two words'
+expect_error 2 "--tag ''" "empty feed tag rejected" -- feed --tag ''
+expect_error 2 "'two words'" "export tag with a space rejected" -- \
+	export --tag 'two words' -o "$WORK/tag.export"
+[ ! -e "$WORK/tag.export" ] || fail "export with an invalid tag wrote a file"
+pass "tag filters match by case and reject invalid tags"
+
 # Every command prints its --help and exits 0.
 for command in key peer media profile store config init "key new" \
 	"key list" publish retract "profile set" \
