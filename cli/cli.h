@@ -42,7 +42,9 @@ typedef int (*cli_opt_fn)(void *state, int key, const char *value);
  * Parses argv with getopt_long from `opts` plus the common --home, --json
  * (when allow_json) and --help. Calls fn for each option. On return,
  * *first_arg indexes the first positional argument. Returns -1 to go on,
- * or the exit code to return now (after --help or a usage error).
+ * or the exit code to return now (after --help or a usage error). An
+ * empty value of an option whose `arg` is "FILE" or "DIR" is a usage
+ * error.
  */
 int cli_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
 	      bool allow_json, const char *usage, const char *summary,
@@ -56,6 +58,12 @@ int cli_fail(cm_err err, const char *what, const char *hint);
 /* Prints a usage error with the command's --help hint; returns CLI_USAGE. */
 int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* Checks that none of the n positional path arguments is empty; `what`
+ * is their name in the usage line ("FILE" or "DIR"). Returns -1 to go
+ * on, else prints a usage error and returns CLI_USAGE. */
+int cli_check_paths(const cli_ctx *ctx, char **paths, int n,
+		    const char *what);
 
 /* Resolves ctx->home and checks that it is initialised. */
 int cli_need_home(cli_ctx *ctx);

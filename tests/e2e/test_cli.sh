@@ -329,6 +329,27 @@ expect_error 2 "'two words'" "export tag with a space rejected" -- \
 [ ! -e "$WORK/tag.export" ] || fail "export with an invalid tag wrote a file"
 pass "tag filters match by case and reject invalid tags"
 
+# An empty path is bad usage for every command that takes one, before
+# anything is opened or created.
+expect_error 2 "DIR is empty" "store backup of an empty path rejected" -- \
+	store backup ''
+expect_error 2 "FILE is empty" "import of an empty path rejected" -- \
+	import ''
+expect_error 2 "FILE 2 of 2 is empty" "verify of an empty path rejected" -- \
+	verify "$WORK/twins.export" ''
+expect_error 2 "FILE is empty" "publish of an empty path rejected" -- \
+	publish '' --as alice --product gtin:2000000001012 --title t
+expect_error 2 "--out is empty" "media get to an empty path rejected" -- \
+	media get "$id" -o ''
+expect_error 2 "--out is empty" "export to an empty path rejected" -- \
+	export -o ''
+expect_error 2 "--passphrase-file is empty" \
+	"empty passphrase file rejected" -- \
+	key new carol --passphrase-file ''
+[ ! -e "$WORK/A/keys/carol.pub" ] || fail "key new with an empty path made a key"
+expect_error 2 "--allow-file is empty" "empty allow-list path rejected" -- \
+	mirror --allow-file ''
+
 # Every command prints its --help and exits 0.
 for command in key peer media profile store config init "key new" \
 	"key list" publish retract "profile set" \
