@@ -413,11 +413,37 @@ def check_media(c, f, samples):
         expect(resp.status == 416, "range %s: %d" % (spec, resp.status))
         expect(resp.header("Content-Range") == "bytes */%d" % size,
                "416 Content-Range %r" % resp.header("Content-Range"))
-    for spec in ("items=0-5", "bytes=5-1", "bytes=0-1,5-6"):
+    for spec in ("items=0-5", "bytes=5-1", "bytes=0-1,5-6",
+                 "bytes=0-x", "bytes=" + "9" * 30 + "-1"):
         resp = c.request(url, {"Range": spec})
         expect(resp.status == 200 and resp.body == data,
                "ignored range %s: %d" % (spec, resp.status))
     passed("unsatisfiable ranges 416, other forms ignored")
+
+    # A number's length does not decide validity: a start of 19 or more
+    # digits lies past the media, a last position that long is cut to
+    # the end of the media, and so is a suffix that long.
+    for digits in (19, 20, 25, 40):
+        big = "9" * digits
+        for spec in (big + "-", "%s-%s" % (big, big)):
+            resp = c.request(url, {"Range": "bytes=" + spec})
+            expect(resp.status == 416, "range of %d digits %s: %d" %
+                   (digits, spec, resp.status))
+            expect(resp.header("Content-Range") == "bytes */%d" % size,
+                   "416 of %d digits: Content-Range %r" %
+                   (digits, resp.header("Content-Range")))
+        for spec in ("0-" + big, "-" + big):
+            resp = c.request(url, {"Range": "bytes=" + spec})
+            expect(resp.status == 206 and resp.body == data,
+                   "range %s: %d" % (spec, resp.status))
+            expect(resp.header("Content-Range") ==
+                   "bytes 0-%d/%d" % (size - 1, size),
+                   "range %s: Content-Range %r" %
+                   (spec, resp.header("Content-Range")))
+    resp = c.request(url, {"Range": "Bytes=0-99"})
+    expect(resp.status == 206 and resp.body == data[:100],
+           "unit in another case: %d" % resp.status)
+    passed("ranges with numbers of 19 to 40 digits; unit in any case")
 
     etag = '"%s"' % url.rsplit("/", 1)[1]
     resp = c.request(url, {"If-None-Match": etag})
