@@ -350,6 +350,25 @@ expect_error 2 "--passphrase-file is empty" \
 expect_error 2 "--allow-file is empty" "empty allow-list path rejected" -- \
 	mirror --allow-file ''
 
+# media get replaces an existing file, as curl -o and cp do, but only
+# once the new media is complete: a failed get keeps the old file.
+printf 'old bytes\n' >"$WORK/existing.mp4"
+cm A media get "$id" -o "$WORK/existing.mp4" ||
+	fail "media get over an existing file failed"
+cmp -s "$WORK/existing.mp4" "$blender" ||
+	fail "media get did not replace the existing file"
+twin=$(cm A feed --json --limit 1000 | python3 -c '
+import json, sys
+print(next(c["id"] for c in map(json.loads, sys.stdin)
+           if c["title"].startswith("Prefix twin")))')
+printf 'old bytes\n' >"$WORK/kept.mp4"
+expect_error 1 "not fetched" "media get of absent media fails" -- \
+	media get "$twin" -o "$WORK/kept.mp4"
+[ "$(cat "$WORK/kept.mp4")" = "old bytes" ] ||
+	fail "a failed media get changed the existing file"
+[ ! -e "$WORK/kept.mp4.partial" ] || fail "a failed media get left a partial file"
+pass "media get replaces a file only with complete media"
+
 # Every command prints its --help and exits 0.
 for command in key peer media profile store config init "key new" \
 	"key list" publish retract "profile set" \
