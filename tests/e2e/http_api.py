@@ -245,6 +245,8 @@ def check_feed(c, f):
            "author filter returned %d clips" % len(mine))
     expect(all(x["author_name"] == "Alice Reviews" for x in mine),
            "author_name is not the profile name")
+    expect(all_clips(c, "&author=" + f["alice"].upper()) == mine,
+           "upper-case author filter returned other clips")
     product = all_clips(c, "&product=gtin:2000000003030")
     expect(product and all(x["product"] == "gtin:2000000003030"
                            for x in product), "product filter")
@@ -303,7 +305,10 @@ def check_clip(c, f):
            media["complete"] is True, "media entry: %r" % media)
     expect(c.json("/api/v1/clips/" + blender[:8])["id"] == blender,
            "8-digit prefix does not resolve")
-    passed("one clip by id and by prefix, verified")
+    for hex_id in (blender.upper(), blender[:8].upper()):
+        expect(c.json("/api/v1/clips/" + hex_id)["id"] == blender,
+               "upper-case id %s does not resolve" % hex_id)
+    passed("one clip by id and by prefix in either case, verified")
 
     xss = c.json("/api/v1/clips/" + f["xss"])
     expect(xss["title"] == "<img src=x onerror=alert(1)>",
@@ -386,6 +391,10 @@ def check_media(c, f, samples):
         expect(resp.header("Cache-Control") ==
                "public, max-age=31536000, immutable", "Cache-Control")
         expect(resp.header("Accept-Ranges") == "bytes", "Accept-Ranges")
+    upper = c.request(media["url"].upper().replace("/API/V1/MEDIA/",
+                                                   "/api/v1/media/"))
+    expect(upper.status == 200 and upper.body == data,
+           "upper-case media hash: status %d" % upper.status)
     passed("every sample's media byte for byte with type and ETag")
 
     name = "review-kettle.webm"  # two chunks: 262144 + 51235 bytes
