@@ -11,6 +11,7 @@
 
 #include "cm_util.h"
 #include "node.h"
+#include "proto_record.h"
 
 enum { OPT_HOME = 0x1000, OPT_JSON, OPT_HELP };
 
@@ -43,6 +44,29 @@ static void print_help(const cli_ctx *ctx, const cli_opt *opts,
 	       "home folder (default $CLIPMESH_HOME, else "
 	       "$XDG_DATA_HOME/clipmesh)");
 	printf("  %-24s %s\n", "--help", "print this help and exit");
+}
+
+/* Returns the option of `opts` with `key`, or NULL. */
+static const cli_opt *find_opt(const cli_opt *opts, int key)
+{
+	for (const cli_opt *o = opts; o && o->name; o++)
+		if (o->key == key)
+			return o;
+	return NULL;
+}
+
+/* Rejects an empty value of a FILE or DIR option, which no open or
+ * mkdir accepts. Returns -1 to go on, else CLI_USAGE. */
+static int check_path_opt(const cli_ctx *ctx, const cli_opt *o,
+			  const char *value)
+{
+	if (o == NULL || o->arg == NULL || value[0] != '\0')
+		return -1;
+	if (strcmp(o->arg, "FILE") != 0 && strcmp(o->arg, "DIR") != 0)
+		return -1;
+	return cli_usage_error(ctx, "--%s is empty: give the path of a %s",
+			       o->name,
+			       o->arg[0] == 'F' ? "file" : "folder");
 }
 
 int cli_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
@@ -97,6 +121,10 @@ int cli_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
 						    "missing value: %s",
 					       argv[optind - 1]);
 		default:
+			if (optarg != NULL &&
+			    (rc = check_path_opt(ctx, find_opt(opts, c),
+						 optarg)) >= 0)
+				return rc;
 			rc = fn ? fn(state, c, optarg) : CLI_USAGE;
 			if (rc >= 0)
 				return rc;
@@ -128,6 +156,23 @@ int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...)
 	fprintf(stderr, "\nrun 'clipmesh %s --help' for usage\n",
 		ctx->cmd_name);
 	return CLI_USAGE;
+}
+
+int cli_check_paths(const cli_ctx *ctx, char **paths, int n,
+		    const char *what)
+{
+	const char *kind = strcmp(what, "DIR") == 0 ? "folder" : "file";
+
+	for (int i = 0; i < n; i++) {
+		if (paths[i][0] != '\0')
+			continue;
+		if (n == 1)
+			return cli_usage_error(ctx, "%s is empty: give the "
+					       "path of a %s", what, kind);
+		return cli_usage_error(ctx, "%s %d of %d is empty: give the "
+				       "path of a %s", what, i + 1, n, kind);
+	}
+	return -1;
 }
 
 int cli_need_home(cli_ctx *ctx)
@@ -185,6 +230,15 @@ int cli_parse_key(const cli_ctx *ctx, const char *hex, uint8_t key[32])
 	return CLI_OK;
 }
 
+int cli_check_tag(const cli_ctx *ctx, const char *tag)
+{
+	cm_err_clear();
+	if (proto_tag_check(tag) != CM_OK)
+		return cli_usage_error(ctx, "invalid --tag '%s': %s, so no "
+				       "clip has it", tag, cm_err_detail());
+	return -1;
+}
+
 int cli_resolve_id(store *s, const char *prefix, uint8_t id[32])
 {
 	cm_err err;
@@ -207,12 +261,14 @@ int cli_resolve_id(store *s, const char *prefix, uint8_t id[32])
 			prefix);
 		return CLI_FAIL;
 	}
+	/* The prefix is the user's input to fix, so this is bad usage, as
+	 * the HTTP API returns 400 for it. */
 	if (err == CM_ERR_AMBIGUOUS) {
 		fprintf(stderr,
 			"clipmesh: id prefix '%s' matches several records\n"
 			"give more characters of the id\n",
 			prefix);
-		return CLI_FAIL;
+		return CLI_USAGE;
 	}
 	if (err)
 		return cli_fail(err, "cannot look up the id", NULL);

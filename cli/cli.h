@@ -42,7 +42,9 @@ typedef int (*cli_opt_fn)(void *state, int key, const char *value);
  * Parses argv with getopt_long from `opts` plus the common --home, --json
  * (when allow_json) and --help. Calls fn for each option. On return,
  * *first_arg indexes the first positional argument. Returns -1 to go on,
- * or the exit code to return now (after --help or a usage error).
+ * or the exit code to return now (after --help or a usage error). An
+ * empty value of an option whose `arg` is "FILE" or "DIR" is a usage
+ * error.
  */
 int cli_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
 	      bool allow_json, const char *usage, const char *summary,
@@ -56,6 +58,12 @@ int cli_fail(cm_err err, const char *what, const char *hint);
 /* Prints a usage error with the command's --help hint; returns CLI_USAGE. */
 int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* Checks that none of the n positional path arguments is empty; `what`
+ * is their name in the usage line ("FILE" or "DIR"). Returns -1 to go
+ * on, else prints a usage error and returns CLI_USAGE. */
+int cli_check_paths(const cli_ctx *ctx, char **paths, int n,
+		    const char *what);
 
 /* Resolves ctx->home and checks that it is initialised. */
 int cli_need_home(cli_ctx *ctx);
@@ -101,7 +109,14 @@ int cli_load_settings(cli_ctx *ctx, const cli_setting_flags *flags);
 /* Parses a 64-char hex public key; prints a usage error on failure. */
 int cli_parse_key(const cli_ctx *ctx, const char *hex, uint8_t key[32]);
 
-/* Resolves an id prefix to a stored record id; prints errors. */
+/* Checks the value of a --tag filter as publish checks a tag. Tags
+ * match byte for byte, so case matters. Returns -1 to go on, else prints
+ * a usage error naming the tag and returns CLI_USAGE. */
+int cli_check_tag(const cli_ctx *ctx, const char *tag);
+
+/* Resolves an id prefix to a stored record id. Prints the error and
+ * returns CLI_USAGE for a malformed or ambiguous prefix, CLI_FAIL when no
+ * record has it. */
 int cli_resolve_id(store *s, const char *prefix, uint8_t id[32]);
 
 /* Tells a running node about new records; silent when none runs. */

@@ -110,6 +110,8 @@ static int store_backup_cmd(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (argc - first != 1)
 		return cli_usage_error(ctx, "expected one DIR");
+	if ((rc = cli_check_paths(ctx, argv + first, 1, "DIR")) >= 0)
+		return rc;
 	if ((rc = backup_target(argv[first])) != CLI_OK)
 		return rc;
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)

@@ -58,7 +58,7 @@ static int feed_opt(void *state, int key, const char *value)
 		return -1;
 	case OPT_TAG:
 		o->q.tag = value;
-		return -1;
+		return cli_check_tag(o->ctx, value);
 	case OPT_SINCE:
 		return parse_time(o->ctx, "since", value, &o->q.since_ms);
 	case OPT_UNTIL:

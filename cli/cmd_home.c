@@ -1,5 +1,6 @@
 /* cmd_home.c - commands that manage the home: init, key, id, follow,
  * unfollow, following, peer. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "cli.h"
 #include "cm_util.h"
 #include "node.h"
+#include "proto_record.h"
 
 /* Parses a command with no options but the common ones, and checks that it
  * has exactly `nargs` positional arguments. */
@@ -334,6 +336,55 @@ int cmd_id(cli_ctx *ctx, int argc, char **argv)
 	return print_node_address(ctx->home, listen);
 }
 
+/* A public key to look for among the home's identities, and the name of
+ * the identity that has it ("" when none does). */
+typedef struct identity_match {
+	const uint8_t *key;
+	char name[CM_KEY_NAME_MAX + 1];
+} identity_match;
+
+static int match_identity(void *arg, const char *name,
+			  const uint8_t public_key[32])
+{
+	identity_match *m = arg;
+
+	if (memcmp(public_key, m->key, 32) != 0)
+		return 0;
+	cm_strlcpy(m->name, name, sizeof(m->name));
+	return 1;
+}
+
+/*
+ * Checks the key given to 'follow'. A key that no Ed25519 secret key can
+ * sign for (such as all zeros) is bad usage. The home's own identity
+ * needs no follow because the node always keeps its clips, so that is
+ * reported as done. Returns -1 to go on, else the exit code.
+ */
+static int check_follow_key(cli_ctx *ctx, const char *hex,
+			    const uint8_t key[32])
+{
+	identity_match m = {.key = key};
+	int rc;
+
+	if (!proto_key_valid(key))
+		return cli_usage_error(ctx,
+				       "invalid public key '%s': not a "
+				       "creator's Ed25519 key (all zeros and "
+				       "other small-order points are "
+				       "invalid). 'clipmesh key list' on the "
+				       "creator's home prints the key",
+				       hex);
+	if ((rc = cli_need_home(ctx)) != CLI_OK)
+		return rc;
+	cm_key_list(ctx->home, match_identity, &m);
+	if (m.name[0] == '\0')
+		return -1;
+	fprintf(stderr, "clipmesh: %s is the key of identity '%s' of this "
+		"home; its node keeps its own clips already, so nothing was "
+		"changed\n", hex, m.name);
+	return CLI_OK;
+}
+
 static int change_follow(cli_ctx *ctx, int argc, char **argv, bool follow)
 {
 	store *s = NULL;
@@ -349,6 +400,8 @@ static int change_follow(cli_ctx *ctx, int argc, char **argv, bool follow)
 	if (rc >= 0)
 		return rc;
 	if ((rc = cli_parse_key(ctx, argv[first], key)) != CLI_OK)
+		return rc;
+	if (follow && (rc = check_follow_key(ctx, argv[first], key)) >= 0)
 		return rc;
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
 		return rc;
@@ -409,10 +462,28 @@ int cmd_following(cli_ctx *ctx, int argc, char **argv)
 	return CLI_OK;
 }
 
-static int peer_add(cli_ctx *ctx, int argc, char **argv)
+/*
+ * Writes the one spelling of a peer address that the store keeps into
+ * out[256]: the key in lowercase hex and the host in lowercase, because
+ * hex digits and DNS names do not depend on case.
+ */
+static cm_err canonical_peer_addr(const char *addr, char *out)
 {
 	char endpoint[256];
 	uint8_t key[32];
+	cm_err err;
+
+	err = node_parse_addr(addr, endpoint, key);
+	if (!err)
+		err = node_format_addr(endpoint, key, out);
+	for (char *c = out; !err && *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	return err;
+}
+
+static int peer_add(cli_ctx *ctx, int argc, char **argv)
+{
+	char addr[256];
 	store *s = NULL;
 	int first, rc;
 	cm_err err;
@@ -424,13 +495,13 @@ static int peer_add(cli_ctx *ctx, int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	cm_err_clear();
-	if ((err = node_parse_addr(argv[first], endpoint, key)))
+	if ((err = canonical_peer_addr(argv[first], addr)))
 		return cli_fail(CM_ERR_USAGE, "invalid peer address",
 				"expected clipmesh://KEYHEX@HOST:PORT as "
 				"'clipmesh id' prints it");
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
 		return rc;
-	err = store_peer_add(s, argv[first]);
+	err = store_peer_add(s, addr);
 	store_close(&s);
 	if (err)
 		return cli_fail(err, "cannot add the peer", NULL);

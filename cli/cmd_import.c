@@ -338,6 +338,8 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (argc - first != 1)
 		return cli_usage_error(ctx, "expected one FILE");
+	if ((rc = cli_check_paths(ctx, argv + first, 1, "FILE")) >= 0)
+		return rc;
 	if ((f = open_export(argv[first])) == NULL)
 		return CLI_FAIL;
 	st = calloc(1, sizeof(*st));

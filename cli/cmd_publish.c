@@ -248,6 +248,9 @@ int cmd_publish(cli_ctx *ctx, int argc, char **argv)
 	if (argc - first > CM_MEDIA_MAX)
 		return cli_usage_error(ctx, "at most %d media files per clip",
 				       CM_MEDIA_MAX);
+	if ((rc = cli_check_paths(ctx, argv + first, argc - first,
+				  "FILE")) >= 0)
+		return rc;
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return cli_fail(CM_ERR_NOMEM, "cannot publish", NULL);

@@ -283,6 +283,8 @@ static int export_opt(void *state, int key, const char *value)
 		o->q.product = value;
 		break;
 	case OPT_TAG:
+		if (cli_check_tag(o->ctx, value) >= 0)
+			return CLI_USAGE;
 		o->q.tag = value;
 		break;
 	case OPT_SINCE:

@@ -134,6 +134,9 @@ int cmd_verify(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (first == argc)
 		return cli_usage_error(ctx, "missing record file: give at least one FILE");
+	if ((rc = cli_check_paths(ctx, argv + first, argc - first,
+				  "FILE")) >= 0)
+		return rc;
 	if (cm_home_resolve(ctx->home_flag, ctx->home) == CM_OK &&
 	    cm_home_is_init(ctx->home) &&
 	    (rc = cli_open_store(ctx, &s)) != CLI_OK)

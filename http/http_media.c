@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cm_log.h"
 #include "cm_util.h"
@@ -95,15 +96,21 @@ typedef enum range_kind {
 	RANGE_UNSATISFIABLE, /* 416 */
 } range_kind;
 
+/*
+ * Reads a run of decimal digits. RFC 9110 sets no limit on their number,
+ * so a value past UINT64_MAX is read as UINT64_MAX: still a valid number,
+ * and larger than any media size.
+ */
 static bool parse_digits(const char **p, uint64_t *value)
 {
 	const char *start = *p;
 	uint64_t v = 0;
 
 	while (**p >= '0' && **p <= '9') {
-		if (v > (UINT64_MAX - 9) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(**p - '0');
+		uint64_t digit = (uint64_t)(**p - '0');
+
+		v = v > (UINT64_MAX - digit) / 10 ? UINT64_MAX
+						  : v * 10 + digit;
 		(*p)++;
 	}
 	*value = v;
@@ -112,9 +119,10 @@ static bool parse_digits(const char **p, uint64_t *value)
 
 /*
  * Parses a Range header of one byte range: "bytes=a-b", "bytes=a-" or
- * "bytes=-n". A header in another form (another unit, several ranges,
- * bad syntax) is ignored, as RFC 9110 allows, and the whole media is
- * sent.
+ * "bytes=-n", with numbers of any length. A header in another form
+ * (another unit, several ranges, bad syntax, b below a) is ignored, as
+ * RFC 9110 allows, and the whole media is sent. A valid range whose
+ * start is at or past the end of the media gets 416.
  */
 static range_kind parse_range(const char *header, uint64_t size,
 			      uint64_t *first, uint64_t *last)
@@ -123,7 +131,8 @@ static range_kind parse_range(const char *header, uint64_t size,
 	uint64_t a = 0, b = 0;
 	bool has_a, has_b;
 
-	if (strncmp(p, "bytes=", 6) != 0)
+	/* RFC 9110 compares range units without regard to case. */
+	if (strncasecmp(p, "bytes=", 6) != 0)
 		return RANGE_NONE;
 	p += 6;
 	while (*p == ' ')

@@ -10,6 +10,7 @@
 #include "cm_util.h"
 #include "http_internal.h"
 #include "proto_product.h"
+#include "proto_record.h"
 
 /* --- GET /api/v1/clips ------------------------------------------------ */
 
@@ -58,9 +59,12 @@ static bool parse_feed(const http_params *p, feed_request *f, char *error,
 			 f->q.product, cm_err_detail());
 		return false;
 	}
-	if (f->q.tag && strlen(f->q.tag) > CM_TAG_MAX) {
-		snprintf(error, cap, "invalid tag: longer than %d bytes, so "
-			 "no clip has it", CM_TAG_MAX);
+	/* A tag that no valid clip can carry matches nothing, so it is
+	 * the client's mistake, as an invalid product is. */
+	cm_err_clear();
+	if (f->q.tag && proto_tag_check(f->q.tag) != CM_OK) {
+		snprintf(error, cap, "invalid tag '%.40s': %s, so no clip has "
+			 "it", f->q.tag, cm_err_detail());
 		return false;
 	}
 	if (since && !parse_ms("since", since, &f->q.since_ms, error, cap))

@@ -139,6 +139,11 @@ cm_err proto_tag_check(const char *tag)
 	return check_tag("tag", tag);
 }
 
+bool proto_key_valid(const uint8_t key[PROTO_KEY_LEN])
+{
+	return crypto_core_ed25519_is_valid_point(key) == 1;
+}
+
 static cm_err check_tags(const proto_record *r)
 {
 	char what[48];
@@ -494,7 +499,7 @@ static cm_err verify(const proto_record *r, const uint8_t id[PROTO_ID_LEN],
 
 	if (crypto_sign_verify_detached(sig, msg, msg_len, r->author) == 0)
 		return CM_OK;
-	if (!crypto_core_ed25519_is_valid_point(r->author))
+	if (!proto_key_valid(r->author))
 		return cm_errf(CM_ERR_BAD_KEY,
 			       "author key is not a valid Ed25519 public key");
 	return cm_errf(CM_ERR_BAD_SIGNATURE,

@@ -99,6 +99,14 @@ cm_err proto_record_validate(const proto_record *r);
 cm_err proto_tag_check(const char *tag);
 
 /*
+ * Returns true when key is a usable Ed25519 public key: a canonical
+ * encoding of a point in the main subgroup, so not the all-zero key or
+ * another point of small order (libsodium's
+ * crypto_core_ed25519_is_valid_point).
+ */
+bool proto_key_valid(const uint8_t key[PROTO_KEY_LEN]);
+
+/*
  * Sorts r->tags bytewise and drops duplicates, the order that
  * proto_record_validate() requires. Tags past CM_TAGS_MAX are dropped.
  * Each of the first n_tags tags must be NUL-terminated in its buffer.

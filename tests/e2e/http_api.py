@@ -245,6 +245,8 @@ def check_feed(c, f):
            "author filter returned %d clips" % len(mine))
     expect(all(x["author_name"] == "Alice Reviews" for x in mine),
            "author_name is not the profile name")
+    expect(all_clips(c, "&author=" + f["alice"].upper()) == mine,
+           "upper-case author filter returned other clips")
     product = all_clips(c, "&product=gtin:2000000003030")
     expect(product and all(x["product"] == "gtin:2000000003030"
                            for x in product), "product filter")
@@ -281,6 +283,16 @@ def check_feed(c, f):
         c.json("/api/v1/clips?" + query, 400)
     passed("malformed feed queries are 400 with a JSON error")
 
+    # Tags match byte for byte, as PROTOCOL.md compares them, so case
+    # matters. A tag that no valid clip can carry is the client's error.
+    expect(all_clips(c, "&tag=Review") == [], "tag=Review matched 'review'")
+    for query, tag in (("tag=two%20words", "two words"),
+                       ("tag=" + "t" * 33, "t" * 33)):
+        bad = c.json("/api/v1/clips?" + query, 400)
+        expect(tag in bad["error"], "%s: error does not name the tag: %r"
+               % (query, bad))
+    passed("tags match by case; an invalid tag is 400 naming it")
+
 
 def check_clip(c, f):
     blender = f["published"]["review-blender.mp4"]
@@ -293,7 +305,10 @@ def check_clip(c, f):
            media["complete"] is True, "media entry: %r" % media)
     expect(c.json("/api/v1/clips/" + blender[:8])["id"] == blender,
            "8-digit prefix does not resolve")
-    passed("one clip by id and by prefix, verified")
+    for hex_id in (blender.upper(), blender[:8].upper()):
+        expect(c.json("/api/v1/clips/" + hex_id)["id"] == blender,
+               "upper-case id %s does not resolve" % hex_id)
+    passed("one clip by id and by prefix in either case, verified")
 
     xss = c.json("/api/v1/clips/" + f["xss"])
     expect(xss["title"] == "<img src=x onerror=alert(1)>",
@@ -376,6 +391,10 @@ def check_media(c, f, samples):
         expect(resp.header("Cache-Control") ==
                "public, max-age=31536000, immutable", "Cache-Control")
         expect(resp.header("Accept-Ranges") == "bytes", "Accept-Ranges")
+    upper = c.request(media["url"].upper().replace("/API/V1/MEDIA/",
+                                                   "/api/v1/media/"))
+    expect(upper.status == 200 and upper.body == data,
+           "upper-case media hash: status %d" % upper.status)
     passed("every sample's media byte for byte with type and ETag")
 
     name = "review-kettle.webm"  # two chunks: 262144 + 51235 bytes
@@ -403,11 +422,37 @@ def check_media(c, f, samples):
         expect(resp.status == 416, "range %s: %d" % (spec, resp.status))
         expect(resp.header("Content-Range") == "bytes */%d" % size,
                "416 Content-Range %r" % resp.header("Content-Range"))
-    for spec in ("items=0-5", "bytes=5-1", "bytes=0-1,5-6"):
+    for spec in ("items=0-5", "bytes=5-1", "bytes=0-1,5-6",
+                 "bytes=0-x", "bytes=" + "9" * 30 + "-1"):
         resp = c.request(url, {"Range": spec})
         expect(resp.status == 200 and resp.body == data,
                "ignored range %s: %d" % (spec, resp.status))
     passed("unsatisfiable ranges 416, other forms ignored")
+
+    # A number's length does not decide validity: a start of 19 or more
+    # digits lies past the media, a last position that long is cut to
+    # the end of the media, and so is a suffix that long.
+    for digits in (19, 20, 25, 40):
+        big = "9" * digits
+        for spec in (big + "-", "%s-%s" % (big, big)):
+            resp = c.request(url, {"Range": "bytes=" + spec})
+            expect(resp.status == 416, "range of %d digits %s: %d" %
+                   (digits, spec, resp.status))
+            expect(resp.header("Content-Range") == "bytes */%d" % size,
+                   "416 of %d digits: Content-Range %r" %
+                   (digits, resp.header("Content-Range")))
+        for spec in ("0-" + big, "-" + big):
+            resp = c.request(url, {"Range": "bytes=" + spec})
+            expect(resp.status == 206 and resp.body == data,
+                   "range %s: %d" % (spec, resp.status))
+            expect(resp.header("Content-Range") ==
+                   "bytes 0-%d/%d" % (size - 1, size),
+                   "range %s: Content-Range %r" %
+                   (spec, resp.header("Content-Range")))
+    resp = c.request(url, {"Range": "Bytes=0-99"})
+    expect(resp.status == 206 and resp.body == data[:100],
+           "unit in another case: %d" % resp.status)
+    passed("ranges with numbers of 19 to 40 digits; unit in any case")
 
     etag = '"%s"' % url.rsplit("/", 1)[1]
     resp = c.request(url, {"If-None-Match": etag})

@@ -7,6 +7,11 @@ new_home A
 cm A key new alice >/dev/null
 blender="$SAMPLES/review-blender.mp4"
 
+# Prints the id of the JSON record on stdin (the first line).
+json_id() {
+	python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])'
+}
+
 # Prints a fingerprint of the store's contents.
 store_state() {
 	cm A status --json | python3 -c '
@@ -234,6 +239,135 @@ grep -q "^node .*not running" "$WORK/out" ||
 	fail "status text does not say that no node runs: $(cat "$WORK/out")"
 ! grep -q "{" "$WORK/out" || fail "status without --json printed JSON: $(cat "$WORK/out")"
 pass "status prints a text summary without --json"
+
+# An id prefix that two records share is the user's input to fix: exit 2,
+# naming the prefix, for every command that takes an id.
+python3 "$(dirname "$0")/http_api.py" ambiguous "$WORK/twins.export" \
+	>"$WORK/twins.prefix"
+twins=$(cat "$WORK/twins.prefix")
+cm A import "$WORK/twins.export" >/dev/null
+expect_error 2 "'$twins'" "ambiguous prefix in show is bad usage" -- \
+	show "$twins"
+grep -q "give more characters" "$WORK/err" ||
+	fail "ambiguous prefix has no hint: $(cat "$WORK/err")"
+expect_error 2 "'$twins'" "ambiguous prefix in retract is bad usage" -- \
+	retract "$twins" --as alice
+expect_error 2 "'$twins'" "ambiguous prefix in media get is bad usage" -- \
+	media get "$twins" -o "$WORK/twin.out"
+[ ! -e "$WORK/twin.out" ] || fail "media get of an ambiguous prefix wrote a file"
+
+# follow takes only keys that can sign: all zeros and another point of
+# small order are bad usage. The home's own identity needs no follow: the
+# command prints why, exits 0 and stores nothing.
+zero=$(printf '0%.0s' $(seq 1 64))
+expect_error 2 "'$zero'" "follow of the all-zero key rejected" -- \
+	follow "$zero"
+small_order=01$(printf '0%.0s' $(seq 1 62))
+expect_error 2 "'$small_order'" "follow of a small-order key rejected" -- \
+	follow "$small_order"
+alice_key=$(cm A key list --json | python3 -c '
+import json, sys
+print(json.loads(sys.stdin.readline())["key"])')
+cm A follow "$alice_key" 2>"$WORK/err" ||
+	fail "follow of the own identity failed: $(cat "$WORK/err")"
+grep -q "identity 'alice' of this home" "$WORK/err" ||
+	fail "follow of the own identity not explained: $(cat "$WORK/err")"
+grep -q "keeps its own clips" "$WORK/err" ||
+	fail "follow of the own identity does not say why: $(cat "$WORK/err")"
+[ -z "$(cm A following)" ] || fail "follow stored the own identity"
+pass "follow rejects invalid keys and explains the own identity"
+
+# Hex keys and ids are the same value in either case: no second entry,
+# no miss.
+new_home F
+bob=$(cm F key new bob)
+cm A follow "${bob^^}" || fail "follow of an upper-case key failed"
+cm A follow "$bob" || fail "follow of the lower-case key failed"
+[ "$(cm A following)" = "$bob" ] ||
+	fail "follow in two cases stored: $(cm A following)"
+cm A unfollow "${bob^^}" || fail "unfollow of an upper-case key failed"
+[ -z "$(cm A following)" ] || fail "unfollow in upper case left the key"
+peer=$(cm F id)
+key=${peer#clipmesh://}
+key=${key%%@*}
+cm A peer add "clipmesh://${key^^}@127.0.0.1:7799" ||
+	fail "peer add of an upper-case key failed"
+cm A peer add "clipmesh://$key@127.0.0.1:7799" ||
+	fail "peer add of the lower-case key failed"
+cm A peer add "clipmesh://$key@Node1.Example.ORG:7799" ||
+	fail "peer add of a host in mixed case failed"
+cm A peer add "clipmesh://$key@node1.example.org:7799" ||
+	fail "peer add of a lower-case host failed"
+cm A peer list >"$WORK/peers"
+[ "$(grep -c "^clipmesh://$key@127.0.0.1:7799\$" "$WORK/peers")" -eq 1 ] ||
+	fail "peer add in two cases: $(cat "$WORK/peers")"
+[ "$(grep -c "^clipmesh://$key@node1.example.org:7799\$" "$WORK/peers")" -eq 1 ] ||
+	fail "peer add of a host in two cases: $(cat "$WORK/peers")"
+[ "$(grep -ci "$key" "$WORK/peers")" -eq 2 ] ||
+	fail "peer list holds other spellings: $(cat "$WORK/peers")"
+[ "$(cm A show "${id^^}" --json | json_id)" = "$id" ] ||
+	fail "show of an upper-case id did not find it"
+[ "$(cm A feed --author "${alice_key^^}" --json | wc -l)" -eq \
+	"$(cm A feed --author "$alice_key" --json | wc -l)" ] ||
+	fail "feed --author in upper case found other clips"
+pass "keys, addresses and ids in upper case find the same entries"
+
+# Tags match byte for byte, as the protocol compares them: 'Kitchen' is
+# not 'kitchen'. A filter tag that no clip can carry is bad usage.
+upper=$(cm A publish "$blender" --as alice --product gtin:2000000001012 \
+	--title "Blender, upper-case tag" --tag Kitchen)
+cm A feed --tag Kitchen --json >"$WORK/out"
+[ "$(wc -l <"$WORK/out")" -eq 1 ] && [ "$(json_id <"$WORK/out")" = "$upper" ] ||
+	fail "feed --tag Kitchen did not find exactly the clip tagged Kitchen"
+! cm A feed --tag kitchen --json | grep -qF "$upper" ||
+	fail "feed --tag kitchen found the clip tagged Kitchen"
+expect_error 2 "'two words'" "feed tag with a space rejected" -- \
+	feed --tag 'two words'
+expect_error 2 "--tag ''" "empty feed tag rejected" -- feed --tag ''
+expect_error 2 "'two words'" "export tag with a space rejected" -- \
+	export --tag 'two words' -o "$WORK/tag.export"
+[ ! -e "$WORK/tag.export" ] || fail "export with an invalid tag wrote a file"
+pass "tag filters match by case and reject invalid tags"
+
+# An empty path is bad usage for every command that takes one, before
+# anything is opened or created.
+expect_error 2 "DIR is empty" "store backup of an empty path rejected" -- \
+	store backup ''
+expect_error 2 "FILE is empty" "import of an empty path rejected" -- \
+	import ''
+expect_error 2 "FILE 2 of 2 is empty" "verify of an empty path rejected" -- \
+	verify "$WORK/twins.export" ''
+expect_error 2 "FILE is empty" "publish of an empty path rejected" -- \
+	publish '' --as alice --product gtin:2000000001012 --title t
+expect_error 2 "--out is empty" "media get to an empty path rejected" -- \
+	media get "$id" -o ''
+expect_error 2 "--out is empty" "export to an empty path rejected" -- \
+	export -o ''
+expect_error 2 "--passphrase-file is empty" \
+	"empty passphrase file rejected" -- \
+	key new carol --passphrase-file ''
+[ ! -e "$WORK/A/keys/carol.pub" ] || fail "key new with an empty path made a key"
+expect_error 2 "--allow-file is empty" "empty allow-list path rejected" -- \
+	mirror --allow-file ''
+
+# media get replaces an existing file, as curl -o and cp do, but only
+# once the new media is complete: a failed get keeps the old file.
+printf 'old bytes\n' >"$WORK/existing.mp4"
+cm A media get "$id" -o "$WORK/existing.mp4" ||
+	fail "media get over an existing file failed"
+cmp -s "$WORK/existing.mp4" "$blender" ||
+	fail "media get did not replace the existing file"
+twin=$(cm A feed --json --limit 1000 | python3 -c '
+import json, sys
+print(next(c["id"] for c in map(json.loads, sys.stdin)
+           if c["title"].startswith("Prefix twin")))')
+printf 'old bytes\n' >"$WORK/kept.mp4"
+expect_error 1 "not fetched" "media get of absent media fails" -- \
+	media get "$twin" -o "$WORK/kept.mp4"
+[ "$(cat "$WORK/kept.mp4")" = "old bytes" ] ||
+	fail "a failed media get changed the existing file"
+[ ! -e "$WORK/kept.mp4.partial" ] || fail "a failed media get left a partial file"
+pass "media get replaces a file only with complete media"
 
 # Every command prints its --help and exits 0.
 for command in key peer media profile store config init "key new" \
