@@ -125,6 +125,11 @@
 #define CM_PEER_TIMEOUT_MS 10000             /* silence before disconnect */
 #define CM_SYNC_INTERVAL_MS 30000            /* periodic catch-up */
 #define CM_CONTROL_TIMEOUT_MS 2000           /* CLI to node request */
+#define CM_LINGER_MS 200                     /* a closed node socket keeps
+						sending its queued messages
+						this long, so the GOODBYEs
+						of a stopping node delay its
+						stop by at most this much */
 #define CM_MEDIA_JOBS_MAX 32                 /* media fetched at once */
 /* Chunk request timeouts. Each peer's timeout is its smoothed chunk
  * response time plus four mean deviations (as TCP's retransmission

@@ -27,7 +27,6 @@
 
 #define MONITOR_ENDPOINT "inproc://clipmesh.router.monitor"
 #define POLL_MS 100
-#define LINGER_MS 200
 #define RECV_BURST 64 /* messages read per socket per loop turn */
 
 static volatile sig_atomic_t stop_signal;
@@ -40,7 +39,7 @@ static void on_signal(int sig)
 cm_err node_socket_defaults(void *sock)
 {
 	int64_t max = CM_WIRE_MSG_MAX;
-	int hwm = CM_WIRE_HWM, linger = LINGER_MS, ipv6 = 1;
+	int hwm = CM_WIRE_HWM, linger = CM_LINGER_MS, ipv6 = 1;
 
 	if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof(max)) ||
 	    zmq_setsockopt(sock, ZMQ_IPV6, &ipv6, sizeof(ipv6)) ||
@@ -281,6 +280,9 @@ static cm_err start(node *n)
 
 static void stop(node *n)
 {
+	/* First, so that the peers stop sending work while the rest of the
+	 * stop runs. */
+	node_links_goodbye(n);
 	if (n->hooks_started && n->cfg->on_stop)
 		n->cfg->on_stop(n->cfg->hook_ctx);
 	node_stats_withdraw();

@@ -702,6 +702,11 @@ void node_link_writable(node *n, node_link *l);
 /* Announces our interest again to every established peer. */
 void node_links_rehello(node *n);
 
+/* Sends GOODBYE to every established peer, without waiting: a peer whose
+ * send queue is full is skipped. The sockets' CM_LINGER_MS bounds how
+ * long closing them then waits for the messages to leave. */
+void node_links_goodbye(node *n);
+
 /* True when records by `author` may be sent to the link's peer. */
 bool node_link_wants(const node_link *l, const uint8_t author[PROTO_KEY_LEN]);
 

@@ -241,7 +241,7 @@ cm_err proto_wire_peers_req(uint8_t **out, size_t *len);
 cm_err proto_wire_peers(const proto_wire_peer *peers, size_t n, uint8_t **out,
 			size_t *len);
 
-/* GOODBYE: tells the peer that this node is stopping, so that it drops
+/* GOODBYE: announces that this node is stopping, so that the peer drops
  * the link at once instead of after CM_PEER_TIMEOUT_MS of silence. */
 cm_err proto_wire_goodbye(uint8_t **out, size_t *len);
 
