@@ -346,6 +346,12 @@ typedef struct node_link {
 	uint64_t dial_started;              /* monotonic ms of this dial */
 	uint64_t next_dial;                 /* monotonic ms, without DEALER */
 	uint64_t dials;                     /* dials of this link */
+	void *dial_monitor;                 /* PAIR that reads the DEALER's
+					     * connection events until the
+					     * HELLO arrives; NULL otherwise */
+	const char *dial_error;             /* cause of the last failed dial
+					     * (static string), NULL after a
+					     * HELLO */
 
 	/* Peer exchange (node_pex.c). */
 	bool pex_requested;                     /* PEERS_REQ sent, PEERS due */
@@ -480,6 +486,8 @@ typedef struct node {
 	/* Monitor of the ROUTER and the inbound TCP connections it reports
 	 * (node.c); fds[i] is -1 in free slots. */
 	void *monitor;
+	uint64_t dial_monitors;             /* monitors opened, for unique
+					     * inproc endpoints */
 	int conn_fds[CM_CONNECTIONS_MAX];
 	size_t n_conns;
 	uint64_t conns_refused;
@@ -589,6 +597,11 @@ void node_zap_reply(node *n);
  * a socket. */
 cm_err node_socket_defaults(void *sock);
 
+/* Reads one queued event from the PAIR socket of a zmq_socket_monitor:
+ * its event number and value (a descriptor for most events). Returns
+ * false when none is queued. */
+bool node_monitor_read(void *monitor, uint16_t *event, int32_t *value);
+
 /* --- node_peer.c: links, handshake, liveness, sending ------------------ */
 
 /* Adds a configured peer address to the known peers and dials it. Fails
@@ -618,8 +631,18 @@ cm_err node_dial_open(node *n, node_link *l);
  * link has no DEALER afterwards or was freed. */
 bool node_dial_tick(node *n, node_link *l, uint64_t now);
 
+/* Closes the DEALER of an outbound link and the monitor of its dial, if
+ * any. */
+void node_dial_close(node_link *l);
+
 /* Records the first HELLO of an outbound link: the peer is verified. */
 void node_dial_on_hello(node *n, node_link *l);
+
+/* Reads the connection events of a running dial. A TCP connect that
+ * failed (refused or unreachable) or a connection closed before the
+ * HELLO ends the dial as failed at once, because the DEALER does not
+ * reconnect by itself. */
+void node_dial_on_event(node *n, node_link *l);
 
 /* Closes the DEALER of an outbound link that went down and schedules
  * the next dial. */

@@ -95,8 +95,7 @@ void node_link_remove_out(node *n, node_link *l)
 {
 	if (l->established)
 		node_link_drop(n, l, "peer removed");
-	if (l->dealer)
-		zmq_close(l->dealer);
+	node_dial_close(l);
 	memset(l, 0, sizeof(*l));
 }
 
