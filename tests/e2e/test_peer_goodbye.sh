@@ -49,12 +49,6 @@ print(int(ms(sys.argv[2]) - ms(sys.argv[1])))
 PY
 }
 
-# Succeeds once process PID has exited (gone, or a zombie not yet
-# waited for).
-exited() {
-	[ ! -e "/proc/$1" ] || [ "$(awk '{ print $3 }' "/proc/$1/stat")" = Z ]
-}
-
 start b mirror
 start a mirror --peer "$(addr_of b)"
 wait_for 60 "a to reach b" known_is a "$key_b" state connected
@@ -74,7 +68,8 @@ fi
 [ "$(known_field a "$key_b" state)" != connected ] ||
 	fail "a's known peers list b as connected after b's GOODBYE"
 echo "b's GOODBYE to a's drop of the link: $(log_gap_ms b 'sent GOODBYE' a \
-	"peer disconnected peer=$key_b") ms"
+	"peer disconnected peer=$key_b") ms; to b's stop:" \
+	"$(log_gap_ms b 'sent GOODBYE' b 'node: stopped') ms"
 pass "a logged b's GOODBYE and lists b as disconnected"
 
 # b starts again: a dials it after its backoff.
