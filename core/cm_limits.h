@@ -127,9 +127,13 @@
 #define CM_CONTROL_TIMEOUT_MS 2000           /* CLI to node request */
 #define CM_LINGER_MS 200                     /* a closed node socket keeps
 						sending its queued messages
-						this long, so the GOODBYEs
-						of a stopping node delay its
-						stop by at most this much */
+						this long */
+#define CM_GOODBYE_WAIT_MS 500               /* a stopping node waits this
+						long at most for its peers
+						to close their connections
+						after its GOODBYE; with
+						CM_LINGER_MS, the most that
+						GOODBYE adds to a stop */
 #define CM_MEDIA_JOBS_MAX 32                 /* media fetched at once */
 /* Chunk request timeouts. Each peer's timeout is its smoothed chunk
  * response time plus four mean deviations (as TCP's retransmission

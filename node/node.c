@@ -156,7 +156,7 @@ static cm_err take_lock(node *n)
 
 static cm_err open_router(node *n)
 {
-	int on = 1, zero = 0, handshake = (int)n->limits.handshake_ms;
+	int on = 1, handshake = (int)n->limits.handshake_ms;
 	int backlog = CM_LISTEN_BACKLOG;
 	cm_err err;
 
@@ -184,16 +184,11 @@ static cm_err open_router(node *n)
 	/* libzmq 4.3.4 has no limit on accepted connections: the monitor
 	 * reports each one with its descriptor, and the node shuts down
 	 * those over the limit (conns_receive). */
-	if (zmq_socket_monitor(n->router, MONITOR_ENDPOINT,
-			       ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED))
-		return cm_errf(CM_ERR_ZMQ, "monitoring the ROUTER: %s",
-			       zmq_strerror(errno));
-	n->monitor = zmq_socket(n->ctx, ZMQ_PAIR);
-	if (!n->monitor ||
-	    zmq_setsockopt(n->monitor, ZMQ_LINGER, &zero, sizeof(zero)) ||
-	    zmq_connect(n->monitor, MONITOR_ENDPOINT))
-		return cm_errf(CM_ERR_ZMQ, "connecting to the ROUTER monitor: "
-			       "%s", zmq_strerror(errno));
+	err = node_monitor_open(n->ctx, n->router, MONITOR_ENDPOINT,
+				ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED,
+				&n->monitor);
+	if (err)
+		return err;
 	if (zmq_bind(n->router, n->cfg->listen))
 		return cm_errf(CM_ERR_ZMQ,
 			       "cannot listen on %s: %s; free the port or "
@@ -283,7 +278,7 @@ static void stop(node *n)
 {
 	/* First, so that the peers stop sending work while the rest of the
 	 * stop runs. */
-	node_links_goodbye(n);
+	node_goodbye_send_all(n);
 	if (n->hooks_started && n->cfg->on_stop)
 		n->cfg->on_stop(n->cfg->hook_ctx);
 	node_stats_withdraw();
@@ -386,6 +381,23 @@ static bool conn_track(node *n, int fd)
 		}
 	}
 	return false;
+}
+
+cm_err node_monitor_open(void *ctx, void *sock, const char *endpoint,
+			 int events, void **monitor)
+{
+	int zero = 0;
+
+	if (zmq_socket_monitor(sock, endpoint, events))
+		return cm_errf(CM_ERR_ZMQ, "monitoring a socket at %s: %s",
+			       endpoint, zmq_strerror(errno));
+	*monitor = zmq_socket(ctx, ZMQ_PAIR);
+	if (!*monitor ||
+	    zmq_setsockopt(*monitor, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_connect(*monitor, endpoint))
+		return cm_errf(CM_ERR_ZMQ, "connecting to the monitor at %s: "
+			       "%s", endpoint, zmq_strerror(errno));
+	return CM_OK;
 }
 
 /* A monitor event is a 6-byte frame (16-bit event, 32-bit value, host

@@ -58,22 +58,12 @@ static cm_err set_curve_client(node *n, void *sock,
 static cm_err open_dial_monitor(node *n, node_link *l)
 {
 	char endpoint[64];
-	int zero = 0;
 
 	snprintf(endpoint, sizeof(endpoint), "inproc://clipmesh.dial.%llu",
 		 (unsigned long long)++n->dial_monitors);
-	if (zmq_socket_monitor(l->dealer, endpoint,
-			       ZMQ_EVENT_CLOSED | ZMQ_EVENT_DISCONNECTED))
-		return cm_errf(CM_ERR_ZMQ, "monitoring the DEALER: %s",
-			       zmq_strerror(errno));
-	l->dial_monitor = zmq_socket(n->ctx, ZMQ_PAIR);
-	if (!l->dial_monitor ||
-	    zmq_setsockopt(l->dial_monitor, ZMQ_LINGER, &zero,
-			   sizeof(zero)) ||
-	    zmq_connect(l->dial_monitor, endpoint))
-		return cm_errf(CM_ERR_ZMQ, "connecting to the DEALER monitor: "
-			       "%s", zmq_strerror(errno));
-	return CM_OK;
+	return node_monitor_open(n->ctx, l->dealer, endpoint,
+				 ZMQ_EVENT_CLOSED | ZMQ_EVENT_DISCONNECTED,
+				 &l->dial_monitor);
 }
 
 static void close_dial_monitor(node_link *l)

@@ -597,6 +597,13 @@ void node_zap_reply(node *n);
  * a socket. */
 cm_err node_socket_defaults(void *sock);
 
+/* Starts a zmq_socket_monitor of `events` on sock at inproc `endpoint`
+ * and connects a new PAIR socket to it in *monitor, which the caller
+ * closes (after zmq_socket_monitor(sock, NULL, 0) when sock stays open).
+ * On failure *monitor may be set, and is to be closed the same way. */
+cm_err node_monitor_open(void *ctx, void *sock, const char *endpoint,
+			 int events, void **monitor);
+
 /* Reads one queued event from the PAIR socket of a zmq_socket_monitor:
  * its event number and value (a descriptor for most events). Returns
  * false when none is queued. */
@@ -657,6 +664,18 @@ void node_dial_fill(node *n);
 
 /* Builds the "known_peers" list of the status JSON. */
 struct json_t *node_known_json(node *n);
+
+/* --- node_goodbye.c: GOODBYE on a clean stop ----------------------------- */
+
+/* Sends GOODBYE to every established peer, then waits up to
+ * CM_GOODBYE_WAIT_MS until each of those peers closed its connection,
+ * which it does once it has read the GOODBYE. A peer whose send queue
+ * is full is skipped. Called once, as the node stops. */
+void node_goodbye_send_all(node *n);
+
+/* Drops the link of a peer that sent GOODBYE, as if it had timed out.
+ * A GOODBYE on an unestablished link is ignored. */
+void node_goodbye_receive(node *n, node_link *l);
 
 /* --- node_pex.c: peer exchange ------------------------------------------ */
 
@@ -724,11 +743,6 @@ void node_link_writable(node *n, node_link *l);
 
 /* Announces our interest again to every established peer. */
 void node_links_rehello(node *n);
-
-/* Sends GOODBYE to every established peer, without waiting: a peer whose
- * send queue is full is skipped. The sockets' CM_LINGER_MS bounds how
- * long closing them then waits for the messages to leave. */
-void node_links_goodbye(node *n);
 
 /* True when records by `author` may be sent to the link's peer. */
 bool node_link_wants(const node_link *l, const uint8_t author[PROTO_KEY_LEN]);

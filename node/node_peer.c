@@ -597,21 +597,6 @@ static void on_hello(node *n, node_link *l, const proto_wire_msg *m)
 	node_media_scan(n, false);
 }
 
-/* Drops the link of a stopping peer at once, as if it had timed out. An
- * unestablished link has nothing to drop, and it gets no HELLO because
- * its peer is stopping. */
-static void on_goodbye(node *n, node_link *l)
-{
-	if (!l->established) {
-		cm_debug(NODE_LOG, "ignoring GOODBYE from peer=%s endpoint=%s: "
-			 "no HELLO yet", l->short_key, l->endpoint);
-		return;
-	}
-	if (l->dir == NODE_LINK_IN)
-		node_link_close_connection(l);
-	node_link_drop(n, l, "goodbye");
-}
-
 void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 		       size_t len)
 {
@@ -633,7 +618,7 @@ void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 		return;
 	}
 	if (m.type == PROTO_WIRE_GOODBYE) {
-		on_goodbye(n, l);
+		node_goodbye_receive(n, l);
 		return;
 	}
 	if (!l->established) {
@@ -805,28 +790,6 @@ void node_links_rehello(node *n)
 	for (size_t i = 0; i < NODE_LINKS_MAX; i++)
 		if (n->links[i].used && n->links[i].established)
 			send_hello(n, &n->links[i], false);
-}
-
-void node_links_goodbye(node *n)
-{
-	size_t sent = 0, skipped = 0;
-
-	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
-		node_link *l = &n->links[i];
-		uint8_t *buf;
-		size_t len;
-
-		if (!l->used || !l->established)
-			continue;
-		if (proto_wire_goodbye(&buf, &len) == CM_OK &&
-		    node_link_send(n, l, buf, len) == CM_OK)
-			sent++;
-		else
-			skipped++;
-	}
-	if (sent || skipped)
-		cm_info(NODE_LOG, "sent GOODBYE to %zu peers, skipped %zu "
-			"whose send queue was full or closed", sent, skipped);
 }
 
 bool node_link_wants(const node_link *l, const uint8_t author[PROTO_KEY_LEN])

@@ -35,11 +35,11 @@ goodbyes_are() {
 	[ "$(goodbyes_from "$1" "$2")" -ge "$3" ]
 }
 
-# Prints the milliseconds between the first log line of home FROM that
+# Prints the milliseconds between the last log line of home FROM that
 # matches PATTERN_FROM and the last line of home TO that matches
 # PATTERN_TO, from their UTC time stamps.
 log_gap_ms() {
-	python3 - "$(grep -m1 "$2" "$WORK/$1.log")" \
+	python3 - "$(grep "$2" "$WORK/$1.log" | tail -n 1)" \
 		"$(grep "$4" "$WORK/$3.log" | tail -n 1)" <<'PY'
 import datetime, sys
 def ms(line):
@@ -104,6 +104,8 @@ wait "$pid_a" || status=$?
 unset "NODE_PID[a]"
 [ "$status" -eq 0 ] || fail "a exited with status $status while b was stopped"
 kill -CONT "${NODE_PID[b]}"
+echo "a's stop with b stopped: 'stopped'" \
+	"$(log_gap_ms a 'sent GOODBYE' a 'node: stopped') ms after the GOODBYE"
 pass "a stopped while its peer b was not reading"
 wait_for 60 "b to read a's second GOODBYE" goodbyes_are b "$key_a" 2
 pass "b dropped a's link on the GOODBYE it read after SIGCONT"
