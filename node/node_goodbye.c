@@ -1,7 +1,7 @@
 /*
- * node_goodbye.c - GOODBYE: a node that stops cleanly sends it to its peers, so
- * that they drop the link at once instead of after CM_PEER_TIMEOUT_MS of
- * silence.
+ * node_goodbye.c - GOODBYE: a node that stops cleanly sends it to its
+ * peers, so that they drop the link at once instead of after
+ * CM_PEER_TIMEOUT_MS of silence.
  *
  * The sender keeps each connection open until the peer has closed it or
  * CM_GOODBYE_WAIT_MS has passed. A peer closes its side only after it
