@@ -457,6 +457,8 @@ typedef struct node {
 	/* Known peers, exchange candidates and their counters. */
 	node_peer_table peers;
 	uint64_t next_dial_fill;            /* monotonic ms */
+	uint64_t dial_monitors;             /* dial monitors opened, for
+					     * unique inproc endpoints */
 
 	/* Keys and addresses whose connections ZAP denies while banned. */
 	node_bans bans;
@@ -486,8 +488,6 @@ typedef struct node {
 	/* Monitor of the ROUTER and the inbound TCP connections it reports
 	 * (node.c); fds[i] is -1 in free slots. */
 	void *monitor;
-	uint64_t dial_monitors;             /* monitors opened, for unique
-					     * inproc endpoints */
 	int conn_fds[CM_CONNECTIONS_MAX];
 	size_t n_conns;
 	uint64_t conns_refused;
