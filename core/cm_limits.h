@@ -125,6 +125,15 @@
 #define CM_PEER_TIMEOUT_MS 10000             /* silence before disconnect */
 #define CM_SYNC_INTERVAL_MS 30000            /* periodic catch-up */
 #define CM_CONTROL_TIMEOUT_MS 2000           /* CLI to node request */
+#define CM_LINGER_MS 200                     /* a closed node socket keeps
+						sending its queued messages
+						this long */
+#define CM_GOODBYE_WAIT_MS 500               /* a stopping node waits this
+						long at most for its peers
+						to close their connections
+						after its GOODBYE; with
+						CM_LINGER_MS, the most that
+						GOODBYE adds to a stop */
 #define CM_MEDIA_JOBS_MAX 32                 /* media fetched at once */
 /* Chunk request timeouts. Each peer's timeout is its smoothed chunk
  * response time plus four mean deviations (as TCP's retransmission

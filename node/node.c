@@ -27,8 +27,8 @@
 
 #define MONITOR_ENDPOINT "inproc://clipmesh.router.monitor"
 #define POLL_MS 100
-#define LINGER_MS 200
 #define RECV_BURST 64 /* messages read per socket per loop turn */
+#define FIXED_ITEMS 7 /* poll items before those of the outbound links */
 
 static volatile sig_atomic_t stop_signal;
 
@@ -40,7 +40,7 @@ static void on_signal(int sig)
 cm_err node_socket_defaults(void *sock)
 {
 	int64_t max = CM_WIRE_MSG_MAX;
-	int hwm = CM_WIRE_HWM, linger = LINGER_MS, ipv6 = 1;
+	int hwm = CM_WIRE_HWM, linger = CM_LINGER_MS, ipv6 = 1;
 
 	if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof(max)) ||
 	    zmq_setsockopt(sock, ZMQ_IPV6, &ipv6, sizeof(ipv6)) ||
@@ -156,7 +156,7 @@ static cm_err take_lock(node *n)
 
 static cm_err open_router(node *n)
 {
-	int on = 1, zero = 0, handshake = (int)n->limits.handshake_ms;
+	int on = 1, handshake = (int)n->limits.handshake_ms;
 	int backlog = CM_LISTEN_BACKLOG;
 	cm_err err;
 
@@ -184,16 +184,11 @@ static cm_err open_router(node *n)
 	/* libzmq 4.3.4 has no limit on accepted connections: the monitor
 	 * reports each one with its descriptor, and the node shuts down
 	 * those over the limit (conns_receive). */
-	if (zmq_socket_monitor(n->router, MONITOR_ENDPOINT,
-			       ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED))
-		return cm_errf(CM_ERR_ZMQ, "monitoring the ROUTER: %s",
-			       zmq_strerror(errno));
-	n->monitor = zmq_socket(n->ctx, ZMQ_PAIR);
-	if (!n->monitor ||
-	    zmq_setsockopt(n->monitor, ZMQ_LINGER, &zero, sizeof(zero)) ||
-	    zmq_connect(n->monitor, MONITOR_ENDPOINT))
-		return cm_errf(CM_ERR_ZMQ, "connecting to the ROUTER monitor: "
-			       "%s", zmq_strerror(errno));
+	err = node_monitor_open(n->ctx, n->router, MONITOR_ENDPOINT,
+				ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED,
+				&n->monitor);
+	if (err)
+		return err;
 	if (zmq_bind(n->router, n->cfg->listen))
 		return cm_errf(CM_ERR_ZMQ,
 			       "cannot listen on %s: %s; free the port or "
@@ -281,6 +276,9 @@ static cm_err start(node *n)
 
 static void stop(node *n)
 {
+	/* First, so that the peers stop sending work while the rest of the
+	 * stop runs. */
+	node_goodbye_send_all(n);
 	if (n->hooks_started && n->cfg->on_stop)
 		n->cfg->on_stop(n->cfg->hook_ctx);
 	node_stats_withdraw();
@@ -385,9 +383,26 @@ static bool conn_track(node *n, int fd)
 	return false;
 }
 
-/* Reads one monitor event: a 6-byte frame (16-bit event, 32-bit value,
- * host byte order) and the endpoint. Returns false when none is queued. */
-static bool monitor_event(node *n, uint16_t *event, int32_t *value)
+cm_err node_monitor_open(void *ctx, void *sock, const char *endpoint,
+			 int events, void **monitor)
+{
+	int zero = 0;
+
+	if (zmq_socket_monitor(sock, endpoint, events))
+		return cm_errf(CM_ERR_ZMQ, "monitoring a socket at %s: %s",
+			       endpoint, zmq_strerror(errno));
+	*monitor = zmq_socket(ctx, ZMQ_PAIR);
+	if (!*monitor ||
+	    zmq_setsockopt(*monitor, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_connect(*monitor, endpoint))
+		return cm_errf(CM_ERR_ZMQ, "connecting to the monitor at %s: "
+			       "%s", endpoint, zmq_strerror(errno));
+	return CM_OK;
+}
+
+/* A monitor event is a 6-byte frame (16-bit event, 32-bit value, host
+ * byte order) and a frame with the endpoint. */
+bool node_monitor_read(void *monitor, uint16_t *event, int32_t *value)
 {
 	uint8_t head[6];
 	char endpoint[NODE_ENDPOINT_MAX];
@@ -395,14 +410,14 @@ static bool monitor_event(node *n, uint16_t *event, int32_t *value)
 	size_t more_len = sizeof(more);
 	int rc;
 
-	rc = zmq_recv(n->monitor, head, sizeof(head), ZMQ_DONTWAIT);
+	rc = zmq_recv(monitor, head, sizeof(head), ZMQ_DONTWAIT);
 	if (rc < 0)
 		return false;
-	zmq_getsockopt(n->monitor, ZMQ_RCVMORE, &more, &more_len);
+	zmq_getsockopt(monitor, ZMQ_RCVMORE, &more, &more_len);
 	if (more)
-		zmq_recv(n->monitor, endpoint, sizeof(endpoint), 0);
+		zmq_recv(monitor, endpoint, sizeof(endpoint), 0);
 	if (rc != (int)sizeof(head))
-		return monitor_event(n, event, value);
+		return node_monitor_read(monitor, event, value);
 	memcpy(event, head, sizeof(*event));
 	memcpy(value, head + 2, sizeof(*value));
 	return true;
@@ -440,7 +455,8 @@ static void conns_receive(node *n)
 	uint16_t event;
 	int32_t fd;
 
-	for (int i = 0; i < 4 * RECV_BURST && monitor_event(n, &event, &fd);
+	for (int i = 0;
+	     i < 4 * RECV_BURST && node_monitor_read(n->monitor, &event, &fd);
 	     i++) {
 		if (event == ZMQ_EVENT_ACCEPTED && !conn_track(n, fd) &&
 		    n_refused < RECV_BURST) {
@@ -512,15 +528,75 @@ static void tick(node *n, uint64_t *next_flush)
 	}
 }
 
+/* Adds a poll item for each outbound link's DEALER that is not paused
+ * and for the monitor of each running dial, after the FIXED_ITEMS.
+ * Returns the number of items. */
+static size_t add_link_items(node *n, zmq_pollitem_t *items,
+			     node_link **owners, uint64_t now, uint64_t *wake)
+{
+	size_t count = FIXED_ITEMS;
+
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		node_link *l = &n->links[i];
+		short events;
+
+		if (!l->used || l->dir != NODE_LINK_OUT || !l->dealer)
+			continue;
+		/* A paused DEALER is left unread, so that its peer waits on
+		 * TCP instead of filling our memory. */
+		if (!node_link_paused(l, now, wake)) {
+			events = ZMQ_POLLIN;
+			if (node_link_hello_waits(l, now))
+				events |= ZMQ_POLLOUT;
+			owners[count] = l;
+			items[count++] = (zmq_pollitem_t){l->dealer, 0, events,
+							  0};
+		}
+		if (l->dial_monitor) {
+			owners[count] = l;
+			items[count++] = (zmq_pollitem_t){l->dial_monitor, 0,
+							  ZMQ_POLLIN, 0};
+		}
+	}
+	return count;
+}
+
+/* Handles the ready items of the outbound links. An item whose socket
+ * the link no longer has, because an earlier item of this turn closed
+ * it, is skipped. A DEALER comes before its monitor, so that a HELLO
+ * that arrived just before the connection closed still counts. */
+static void handle_link_items(node *n, const zmq_pollitem_t *items,
+			      node_link **owners, size_t count)
+{
+	for (size_t i = FIXED_ITEMS; i < count; i++) {
+		node_link *l = owners[i];
+
+		if (!items[i].revents)
+			continue;
+		if (items[i].socket == l->dial_monitor) {
+			node_dial_on_event(n, l);
+			continue;
+		}
+		if (items[i].socket != l->dealer)
+			continue;
+		/* A DEALER with ZMQ_IMMEDIATE becomes writable once its
+		 * connection finished the CURVE handshake. */
+		if (items[i].revents & ZMQ_POLLOUT)
+			node_link_writable(n, l);
+		if (items[i].revents & ZMQ_POLLIN)
+			receive_dealer(n, l);
+	}
+}
+
 static cm_err loop(node *n)
 {
-	zmq_pollitem_t items[7 + NODE_LINKS_MAX];
-	node_link *owners[7 + NODE_LINKS_MAX];
+	zmq_pollitem_t items[FIXED_ITEMS + 2 * NODE_LINKS_MAX];
+	node_link *owners[FIXED_ITEMS + 2 * NODE_LINKS_MAX];
 	uint64_t next_flush = 0;
 
 	while (!stop_signal) {
 		uint64_t now = cm_mono_ms(), wake = now + POLL_MS;
-		size_t count = 7;
+		size_t count;
 
 		items[0] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
 		items[1] = (zmq_pollitem_t){n->control, 0, ZMQ_POLLIN, 0};
@@ -535,22 +611,7 @@ static cm_err loop(node *n)
 		/* Verified records; tick() hands them to the writer. */
 		items[6] = (zmq_pollitem_t){NULL, node_ingest_verify_fd(n),
 					    ZMQ_POLLIN, 0};
-		for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
-			node_link *l = &n->links[i];
-
-			/* A paused DEALER is left unread, so that its peer
-			 * waits on TCP instead of filling our memory. */
-			if (!l->used || l->dir != NODE_LINK_OUT || !l->dealer ||
-			    node_link_paused(l, now, &wake))
-				continue;
-			owners[count] = l;
-			items[count++] = (zmq_pollitem_t){
-				l->dealer, 0,
-				ZMQ_POLLIN | (node_link_hello_waits(l, now)
-						      ? ZMQ_POLLOUT
-						      : 0),
-				0};
-		}
+		count = add_link_items(n, items, owners, now, &wake);
 
 		if (zmq_poll(items, (int)count, (long)(wake - now)) < 0) {
 			if (errno == EINTR)
@@ -566,14 +627,7 @@ static cm_err loop(node *n)
 			receive_router(n);
 		if (items[1].revents & ZMQ_POLLIN)
 			node_control_receive(n);
-		for (size_t i = 7; i < count; i++) {
-			/* A DEALER with ZMQ_IMMEDIATE becomes writable once
-			 * its connection finished the CURVE handshake. */
-			if (items[i].revents & ZMQ_POLLOUT)
-				node_link_writable(n, owners[i]);
-			if (items[i].revents & ZMQ_POLLIN)
-				receive_dealer(n, owners[i]);
-		}
+		handle_link_items(n, items, owners, count);
 		tick(n, &next_flush);
 	}
 	return CM_OK;

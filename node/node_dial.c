@@ -11,6 +11,12 @@
  * arrived within CM_DIAL_TIMEOUT_MS, the DEALER is closed and the next
  * dial waits node_backoff_ms(failures). A link that was up and went
  * silent is dialled again after the shortest backoff.
+ *
+ * With reconnection off, libzmq 4.3 makes one TCP connect per dial and
+ * gives up when it fails or when the connection closes. A monitor on
+ * the DEALER reports either, so a refused connect or a failed handshake
+ * fails the dial at once. CM_DIAL_TIMEOUT_MS remains for dials that
+ * hang: a SYN that gets no reply, or a connection without a HELLO.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +34,11 @@
 #define TCP_SCHEME "tcp://"
 #define FILL_INTERVAL_MS 1000
 
+/* Causes of a failed dial, as status shows them in "dial_error". */
+#define DIAL_CONNECT_FAILED "connect_failed"
+#define DIAL_CLOSED "closed_before_hello"
+#define DIAL_TIMED_OUT "no_hello_in_time"
+
 static cm_err set_curve_client(node *n, void *sock,
 			       const uint8_t server_key[NODE_KEY_LEN])
 {
@@ -39,6 +50,29 @@ static cm_err set_curve_client(node *n, void *sock,
 		return cm_errf(CM_ERR_ZMQ, "setting CURVE client keys: %s",
 			       zmq_strerror(errno));
 	return CM_OK;
+}
+
+/* Watches the DEALER for the end of its one connect attempt (CLOSED:
+ * the connect failed) and of its connection (DISCONNECTED). Must run
+ * before zmq_connect, so that no event is missed. */
+static cm_err open_dial_monitor(node *n, node_link *l)
+{
+	char endpoint[64];
+
+	snprintf(endpoint, sizeof(endpoint), "inproc://clipmesh.dial.%llu",
+		 (unsigned long long)++n->dial_monitors);
+	return node_monitor_open(n->ctx, l->dealer, endpoint,
+				 ZMQ_EVENT_CLOSED | ZMQ_EVENT_DISCONNECTED,
+				 &l->dial_monitor);
+}
+
+static void close_dial_monitor(node_link *l)
+{
+	if (!l->dial_monitor)
+		return;
+	zmq_socket_monitor(l->dealer, NULL, 0);
+	zmq_close(l->dial_monitor);
+	l->dial_monitor = NULL;
 }
 
 static cm_err open_dealer(node *n, node_link *l)
@@ -64,14 +98,18 @@ static cm_err open_dealer(node *n, node_link *l)
 			   sizeof(no_reconnect)))
 		return cm_errf(CM_ERR_ZMQ, "setting DEALER options: %s",
 			       zmq_strerror(errno));
+	err = open_dial_monitor(n, l);
+	if (err)
+		return err;
 	if (zmq_connect(l->dealer, l->endpoint))
 		return cm_errf(CM_ERR_ZMQ, "connecting to %s: %s", l->endpoint,
 			       zmq_strerror(errno));
 	return CM_OK;
 }
 
-static void close_dealer(node_link *l)
+void node_dial_close(node_link *l)
 {
+	close_dial_monitor(l);
 	if (l->dealer)
 		zmq_close(l->dealer);
 	l->dealer = NULL;
@@ -87,7 +125,7 @@ cm_err node_dial_open(node *n, node_link *l)
 
 	err = open_dealer(n, l);
 	if (err) {
-		close_dealer(l);
+		node_dial_close(l);
 		return err;
 	}
 	l->dials++;
@@ -145,20 +183,37 @@ static void known_forget(node *n, node_known *k, node_link *l)
 	node_link_remove_out(n, l);
 }
 
-/* Ends a dial that brought no HELLO: a candidate is dropped, a known
- * peer waits for its backoff, or is forgotten after
- * CM_KNOWN_FAILURES_MAX failures unless it is configured. */
-static void dial_failed(node *n, node_link *l, uint64_t now)
+/* Writes the log text of a dial failure's cause. */
+static void dial_error_text(const char *cause, char out[64])
+{
+	if (strcmp(cause, DIAL_CONNECT_FAILED) == 0)
+		cm_strlcpy(out, "TCP connect failed (refused or unreachable)",
+			   64);
+	else if (strcmp(cause, DIAL_CLOSED) == 0)
+		cm_strlcpy(out, "connection closed before the HELLO", 64);
+	else
+		snprintf(out, 64, "no HELLO in %d ms", CM_DIAL_TIMEOUT_MS);
+}
+
+/* Ends a dial that brought no HELLO, for `cause` (a DIAL_* string): a
+ * candidate is dropped, a known peer waits for its backoff, or is
+ * forgotten after CM_KNOWN_FAILURES_MAX failures unless it is
+ * configured. */
+static void dial_failed(node *n, node_link *l, uint64_t now,
+			const char *cause)
 {
 	node_known *k = node_known_find(&n->peers, l->key);
 	node_candidate *c;
+	char text[64];
 	uint64_t wait;
 
-	close_dealer(l);
+	node_dial_close(l);
+	l->dial_error = cause;
+	dial_error_text(cause, text);
 	if (l->candidate) {
-		cm_info(NODE_LOG, "learned address not verified: no HELLO "
-			"from peer=%s endpoint=%s in %d ms; dropped",
-			l->short_key, l->endpoint, CM_DIAL_TIMEOUT_MS);
+		cm_info(NODE_LOG, "learned address not verified: %s, "
+			"peer=%s endpoint=%s; dropped", text, l->short_key,
+			l->endpoint);
 		c = node_candidate_find(&n->peers, l->key);
 		if (c)
 			memset(c, 0, sizeof(*c));
@@ -180,10 +235,25 @@ static void dial_failed(node *n, node_link *l, uint64_t now)
 	wait = node_backoff_ms(k ? k->failures : 1, n->limits.reconnect_max_ms,
 			       randombytes_random());
 	l->next_dial = now + wait;
-	cm_warn(NODE_LOG, "dial failed: no HELLO from peer=%s endpoint=%s in "
-		"%d ms; failures=%u, next dial in %llu ms", l->short_key,
-		l->endpoint, CM_DIAL_TIMEOUT_MS, k ? k->failures : 0,
-		(unsigned long long)wait);
+	cm_warn(NODE_LOG, "dial failed: %s, peer=%s endpoint=%s; failures=%u, "
+		"next dial in %llu ms", text, l->short_key,
+		l->endpoint, k ? k->failures : 0, (unsigned long long)wait);
+}
+
+void node_dial_on_event(node *n, node_link *l)
+{
+	uint16_t event;
+	int32_t value;
+
+	while (l->dial_monitor &&
+	       node_monitor_read(l->dial_monitor, &event, &value)) {
+		if (l->established)
+			return;
+		if (event == ZMQ_EVENT_CLOSED)
+			dial_failed(n, l, cm_mono_ms(), DIAL_CONNECT_FAILED);
+		else if (event == ZMQ_EVENT_DISCONNECTED)
+			dial_failed(n, l, cm_mono_ms(), DIAL_CLOSED);
+	}
 }
 
 bool node_dial_tick(node *n, node_link *l, uint64_t now)
@@ -204,7 +274,7 @@ bool node_dial_tick(node *n, node_link *l, uint64_t now)
 		return true;
 	}
 	if (!l->established && now - l->dial_started >= CM_DIAL_TIMEOUT_MS) {
-		dial_failed(n, l, now);
+		dial_failed(n, l, now, DIAL_TIMED_OUT);
 		return false;
 	}
 	return true;
@@ -284,6 +354,8 @@ void node_dial_on_hello(node *n, node_link *l)
 {
 	node_known *k;
 
+	close_dial_monitor(l);
+	l->dial_error = NULL;
 	if (l->candidate) {
 		k = promote(n, l);
 		if (!k) {
@@ -311,7 +383,7 @@ void node_dial_link_down(node *n, node_link *l)
 {
 	uint64_t now = cm_mono_ms();
 
-	close_dealer(l);
+	node_dial_close(l);
 	l->next_dial = now + node_backoff_ms(1, n->limits.reconnect_max_ms,
 					     randombytes_random());
 	if (l->next_dial < l->ban_until)
@@ -504,8 +576,9 @@ static const node_link *link_of(const node *n, const node_known *k)
 
 /* One known peer: "peer", "address", "source", "state" (connected,
  * dialling, waiting for its next dial, or idle without a link because
- * peers_max links exist), "failures", "last_seen" (RFC 3339 or null)
- * and "next_dial_ms" (ms from now while waiting, else null). */
+ * peers_max links exist), "failures", "last_seen" (RFC 3339 or null),
+ * "next_dial_ms" (ms from now while waiting, else null) and "dial_error"
+ * (the cause of the last failed dial since the last HELLO, else null). */
 static json_t *known_json(const node *n, const node_known *k, uint64_t now)
 {
 	const node_link *l = link_of(n, k);
@@ -526,12 +599,13 @@ static json_t *known_json(const node *n, const node_known *k, uint64_t now)
 	cm_hex_short(k->key, short_key);
 	if (k->last_seen_ms)
 		cm_time_rfc3339(k->last_seen_ms, seen);
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s?, s:o}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s?, s:o, s:s?}",
 			 "peer", short_key, "address", k->addr,
 			 "source", node_known_source_name(k->source),
 			 "state", state, "failures", (json_int_t)k->failures,
 			 "last_seen", k->last_seen_ms ? seen : NULL,
-			 "next_dial_ms", next);
+			 "next_dial_ms", next,
+			 "dial_error", l ? l->dial_error : NULL);
 }
 
 json_t *node_known_json(node *n)

@@ -346,6 +346,12 @@ typedef struct node_link {
 	uint64_t dial_started;              /* monotonic ms of this dial */
 	uint64_t next_dial;                 /* monotonic ms, without DEALER */
 	uint64_t dials;                     /* dials of this link */
+	void *dial_monitor;                 /* PAIR that reads the DEALER's
+					     * connection events until the
+					     * HELLO arrives; NULL otherwise */
+	const char *dial_error;             /* cause of the last failed dial
+					     * (static string), NULL after a
+					     * HELLO */
 
 	/* Peer exchange (node_pex.c). */
 	bool pex_requested;                     /* PEERS_REQ sent, PEERS due */
@@ -451,6 +457,8 @@ typedef struct node {
 	/* Known peers, exchange candidates and their counters. */
 	node_peer_table peers;
 	uint64_t next_dial_fill;            /* monotonic ms */
+	uint64_t dial_monitors;             /* dial monitors opened, for
+					     * unique inproc endpoints */
 
 	/* Keys and addresses whose connections ZAP denies while banned. */
 	node_bans bans;
@@ -589,6 +597,18 @@ void node_zap_reply(node *n);
  * a socket. */
 cm_err node_socket_defaults(void *sock);
 
+/* Starts a zmq_socket_monitor of `events` on sock at inproc `endpoint`
+ * and connects a new PAIR socket to it in *monitor, which the caller
+ * closes (after zmq_socket_monitor(sock, NULL, 0) when sock stays open).
+ * On failure *monitor may be set, and is to be closed the same way. */
+cm_err node_monitor_open(void *ctx, void *sock, const char *endpoint,
+			 int events, void **monitor);
+
+/* Reads one queued event from the PAIR socket of a zmq_socket_monitor:
+ * its event number and value (a descriptor for most events). Returns
+ * false when none is queued. */
+bool node_monitor_read(void *monitor, uint16_t *event, int32_t *value);
+
 /* --- node_peer.c: links, handshake, liveness, sending ------------------ */
 
 /* Adds a configured peer address to the known peers and dials it. Fails
@@ -618,8 +638,18 @@ cm_err node_dial_open(node *n, node_link *l);
  * link has no DEALER afterwards or was freed. */
 bool node_dial_tick(node *n, node_link *l, uint64_t now);
 
+/* Closes the DEALER of an outbound link and the monitor of its dial, if
+ * any. */
+void node_dial_close(node_link *l);
+
 /* Records the first HELLO of an outbound link: the peer is verified. */
 void node_dial_on_hello(node *n, node_link *l);
+
+/* Reads the connection events of a running dial. A TCP connect that
+ * failed (refused or unreachable) or a connection closed before the
+ * HELLO ends the dial as failed at once, because the DEALER does not
+ * reconnect by itself. */
+void node_dial_on_event(node *n, node_link *l);
 
 /* Closes the DEALER of an outbound link that went down and schedules
  * the next dial. */
@@ -634,6 +664,18 @@ void node_dial_fill(node *n);
 
 /* Builds the "known_peers" list of the status JSON. */
 struct json_t *node_known_json(node *n);
+
+/* --- node_goodbye.c: GOODBYE on a clean stop ----------------------------- */
+
+/* Sends GOODBYE to every established peer, then waits up to
+ * CM_GOODBYE_WAIT_MS until each of those peers closed its connection,
+ * which it does once it has read the GOODBYE. A peer whose send queue
+ * is full is skipped. Called once, as the node stops. */
+void node_goodbye_send_all(node *n);
+
+/* Drops the link of a peer that sent GOODBYE, as if it had timed out.
+ * A GOODBYE on an unestablished link is ignored. */
+void node_goodbye_receive(node *n, node_link *l);
 
 /* --- node_pex.c: peer exchange ------------------------------------------ */
 

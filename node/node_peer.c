@@ -95,8 +95,7 @@ void node_link_remove_out(node *n, node_link *l)
 {
 	if (l->established)
 		node_link_drop(n, l, "peer removed");
-	if (l->dealer)
-		zmq_close(l->dealer);
+	node_dial_close(l);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -598,6 +597,57 @@ static void on_hello(node *n, node_link *l, const proto_wire_msg *m)
 	node_media_scan(n, false);
 }
 
+/* Hands a message of an established link to the module that handles
+ * its type. */
+static void dispatch(node *n, node_link *l, const proto_wire_msg *m,
+		     size_t len)
+{
+	switch (m->type) {
+	case PROTO_WIRE_RECORDS:
+		node_ingest(n, l, m);
+		break;
+	case PROTO_WIRE_HAVE:
+		node_gossip_on_have(n, l, m);
+		break;
+	case PROTO_WIRE_WANT:
+		node_ingest_flush_link(n, l);
+		node_sync_on_want(n, l, m);
+		break;
+	case PROTO_WIRE_RECON_START:
+	case PROTO_WIRE_RECON:
+		node_sync_on_recon(n, l, m, len);
+		break;
+	case PROTO_WIRE_CHUNK_REQ:
+		if (!may_queue_chunk(n, l)) {
+			/* A peer that does not read its replies. Dropped
+			 * requests are not rejections: a slow honest peer
+			 * requests the chunk again. */
+			l->chunk_reqs_dropped++;
+			n->chunk_reqs_dropped++;
+			break;
+		}
+		node_media_on_message(n, l, m);
+		break;
+	case PROTO_WIRE_MANIFEST_REQ:
+	case PROTO_WIRE_MANIFEST:
+	case PROTO_WIRE_CHUNK:
+	case PROTO_WIRE_NOT_FOUND:
+		node_media_on_message(n, l, m);
+		break;
+	case PROTO_WIRE_PING:
+		node_clock_on_ping(n, l, m);
+		break;
+	case PROTO_WIRE_PEERS_REQ:
+		node_pex_on_request(n, l);
+		break;
+	case PROTO_WIRE_PEERS:
+		node_pex_on_peers(n, l, m);
+		break;
+	default:
+		break;
+	}
+}
+
 void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 		       size_t len)
 {
@@ -618,56 +668,17 @@ void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 		on_hello(n, l, &m);
 		return;
 	}
+	if (m.type == PROTO_WIRE_GOODBYE) {
+		node_goodbye_receive(n, l);
+		return;
+	}
 	if (!l->established) {
 		if (l->last_rx - l->last_hello >= CM_PING_INTERVAL_MS)
 			send_hello(n, l, false);
 		return;
 	}
 
-	switch (m.type) {
-	case PROTO_WIRE_RECORDS:
-		node_ingest(n, l, &m);
-		break;
-	case PROTO_WIRE_HAVE:
-		node_gossip_on_have(n, l, &m);
-		break;
-	case PROTO_WIRE_WANT:
-		node_ingest_flush_link(n, l);
-		node_sync_on_want(n, l, &m);
-		break;
-	case PROTO_WIRE_RECON_START:
-	case PROTO_WIRE_RECON:
-		node_sync_on_recon(n, l, &m, len);
-		break;
-	case PROTO_WIRE_CHUNK_REQ:
-		if (!may_queue_chunk(n, l)) {
-			/* A peer that does not read its replies. Dropped
-			 * requests are not rejections: a slow honest peer
-			 * requests the chunk again. */
-			l->chunk_reqs_dropped++;
-			n->chunk_reqs_dropped++;
-			break;
-		}
-		node_media_on_message(n, l, &m);
-		break;
-	case PROTO_WIRE_MANIFEST_REQ:
-	case PROTO_WIRE_MANIFEST:
-	case PROTO_WIRE_CHUNK:
-	case PROTO_WIRE_NOT_FOUND:
-		node_media_on_message(n, l, &m);
-		break;
-	case PROTO_WIRE_PING:
-		node_clock_on_ping(n, l, &m);
-		break;
-	case PROTO_WIRE_PEERS_REQ:
-		node_pex_on_request(n, l);
-		break;
-	case PROTO_WIRE_PEERS:
-		node_pex_on_peers(n, l, &m);
-		break;
-	default:
-		break;
-	}
+	dispatch(n, l, &m, len);
 }
 
 void node_link_drop(node *n, node_link *l, const char *reason)

@@ -481,6 +481,7 @@ static size_t element_count(uint64_t type)
 {
 	switch (type) {
 	case PROTO_WIRE_PEERS_REQ:
+	case PROTO_WIRE_GOODBYE:
 		return 1;
 	case PROTO_WIRE_HELLO:
 		return 7;
@@ -532,6 +533,7 @@ static cm_err decode_body(reader *r, proto_wire_msg *m)
 	case PROTO_WIRE_RECON:
 		return decode_recon(r, m);
 	case PROTO_WIRE_PEERS_REQ:
+	case PROTO_WIRE_GOODBYE:
 		return CM_OK;
 	case PROTO_WIRE_PEERS:
 		return decode_peers(r, m);
@@ -613,6 +615,8 @@ const char *proto_wire_type_name(proto_wire_type type)
 		return "peers_req";
 	case PROTO_WIRE_PEERS:
 		return "peers";
+	case PROTO_WIRE_GOODBYE:
+		return "goodbye";
 	}
 	return "unknown";
 }
@@ -921,5 +925,13 @@ cm_err proto_wire_peers(const proto_wire_peer *peers, size_t n, uint8_t **out,
 		write_bin(&w, peers[i].ip, peers[i].ip_len);
 		w.failed |= msgpack_pack_uint64(&w.pk, peers[i].port);
 	}
+	return writer_finish(&w, out, len);
+}
+
+cm_err proto_wire_goodbye(uint8_t **out, size_t *len)
+{
+	writer w;
+
+	writer_start(&w, PROTO_WIRE_GOODBYE, 1);
 	return writer_finish(&w, out, len);
 }

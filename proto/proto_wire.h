@@ -43,6 +43,7 @@ typedef enum proto_wire_type {
 	PROTO_WIRE_RECON = 13,
 	PROTO_WIRE_PEERS_REQ = 14,
 	PROTO_WIRE_PEERS = 15,
+	PROTO_WIRE_GOODBYE = 16,
 } proto_wire_type;
 
 /* Node roles announced in HELLO. */
@@ -239,5 +240,9 @@ cm_err proto_wire_peers_req(uint8_t **out, size_t *len);
  * 16-byte IP address. */
 cm_err proto_wire_peers(const proto_wire_peer *peers, size_t n, uint8_t **out,
 			size_t *len);
+
+/* GOODBYE: announces that this node is stopping, so that the peer drops
+ * the link at once instead of after CM_PEER_TIMEOUT_MS of silence. */
+cm_err proto_wire_goodbye(uint8_t **out, size_t *len);
 
 #endif

@@ -198,6 +198,7 @@ def wire_vectors():
                             pack_bin(bytes.fromhex("20010db8" + "00" * 11
                                                    + "01")),
                             pack_uint(7701)])])]),
+        "GOODBYE": pack_array([pack_uint(16)]),
     }
 
 

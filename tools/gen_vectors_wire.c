@@ -154,6 +154,16 @@ static cm_err print_pex_rows(const wire_values *v)
 			 buf, len);
 }
 
+static cm_err print_goodbye_row(void)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	cm_err err;
+
+	err = proto_wire_goodbye(&buf, &len);
+	return print_row("GOODBYE", err, buf, len);
+}
+
 cm_err gen_print_wire_vectors(void)
 {
 	wire_values v;
@@ -175,5 +185,7 @@ cm_err gen_print_wire_vectors(void)
 		err = print_media_rows(&v);
 	if (!err)
 		err = print_pex_rows(&v);
+	if (!err)
+		err = print_goodbye_row();
 	return err;
 }

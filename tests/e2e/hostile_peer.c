@@ -724,6 +724,9 @@ static const garbage protocol_garbage[] = {
 	{"96 01 01 01 c2 c4 20 <11*32> c0", "bad_message"},
 	{"91 02", "bad_message"},
 	{"92 02 ff", "negative_int"},
+	{"92 10 00", "bad_message"},
+	{"92 10 c0", "bad_message"},
+	{"91 cc 10", "nonminimal_int"},
 };
 
 /* Further malformed messages whose reason the protocol leaves open. */
@@ -918,6 +921,7 @@ static bool run_garbage(const options *opt)
 	static const garbage before_hello = {"92 02 00 00",
 					     "trailing_bytes"};
 	static const garbage empty = {"", NULL};
+	static const uint8_t goodbye[] = {0x91, 0x10};
 	static proto_record r;
 	creator cr;
 	record control;
@@ -934,8 +938,10 @@ static bool run_garbage(const options *opt)
 	     conn_open(&c, opt, &keys, false);
 	c.served = &cr.media;
 
-	/* Garbage before the HELLO, then the handshake must still work. */
+	/* Garbage before the HELLO, then the handshake must still work. A
+	 * GOODBYE before the HELLO is ignored, not counted as rejected. */
 	ok = ok && send_garbage(&c, &before_hello) &&
+	     send_frame(&c, goodbye, sizeof(goodbye), 0) &&
 	     send_garbage(&c, &empty) && send_noise(&c, 64) &&
 	     handshake(&c, opt);
 	if (ok)

@@ -95,6 +95,12 @@ start() {
 	wait_for 30 "$name to start" node_running "$name"
 }
 
+# Succeeds once process PID has exited: it is gone, or it is a zombie
+# that was not waited for yet.
+exited() {
+	[ ! -e "/proc/$1" ] || [ "$(awk '{ print $3 }' "/proc/$1/stat")" = Z ]
+}
+
 # Stops home NAME's node with SIGTERM and checks that it exits with 0.
 stop() {
 	local name=$1 pid=${NODE_PID[$1]} status=0

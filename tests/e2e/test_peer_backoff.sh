@@ -1,8 +1,11 @@
 #!/bin/bash
 # Reconnect backoff: a configured peer that is down is dialled with
-# growing gaps, not at a fixed rate. Each dial waits for a HELLO, then a
-# backoff that doubles up to reconnect_max. Once the peer starts, it is
-# reached within that cap.
+# growing gaps, not at a fixed rate. Nothing listens on its port, so each
+# TCP connect is refused and the dial fails at once, without waiting for
+# the dial timeout. A backoff that doubles up to reconnect_max follows
+# each failure. Once the peer starts, it is reached within that cap. A
+# listener that accepts TCP and never answers still fails each dial
+# after the dial timeout.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sync_lib.sh"
 source "$(dirname "$0")/peer_lib.sh"
@@ -32,22 +35,42 @@ t = [float(x) for x in sys.stdin]
 print(" ".join("%.2f" % (b - a) for a, b in zip(t, t[1:])))')
 echo "gaps between dials of d (s): $gaps"
 read -r -a gap <<<"$gaps"
-# Each dial waits 5 s for a HELLO, then 1 s, 2 s, 4 s and 8 s of
+# Each refused dial fails at once, then waits 1 s, 2 s, 4 s and 8 s of
 # backoff, of which up to half is taken off at random.
 python3 - "${gap[@]}" <<'PY' || fail "gaps $gaps do not grow as the backoff doubles"
 import sys
 gaps = [float(g) for g in sys.argv[1:]]
-assert all(g >= 5.4 for g in gaps), "a gap is shorter than the dial timeout"
-assert gaps[3] >= gaps[0] + 2.5, "the fourth gap is not longer than the first"
-assert gaps[2] >= 6.9, "the third gap is shorter than its backoff"
+for i, g in enumerate(gaps):
+    backoff = min(2 ** i, 8)
+    assert g >= backoff / 2 - 0.05, "gap %d is shorter than half its backoff" % i
+assert gaps[3] >= gaps[0] + 0.9, "the fourth gap is not longer than the first"
 PY
 pass "a dialled the stopped d with growing gaps ($gaps s)"
 
 python3 - "${gap[@]}" <<'PY' || fail "a gap of $gaps is over the cap"
 import sys
-assert max(float(g) for g in sys.argv[1:]) <= 5 + 8 + 2.5
+assert max(float(g) for g in sys.argv[1:]) <= 8 + 2.5
 PY
-pass "no gap exceeds the dial timeout plus the ${cap_s} s cap"
+pass "no gap exceeds the ${cap_s} s cap"
+
+refused=$(grep -c "dial failed: TCP connect failed (refused or unreachable), peer=$key_d " \
+	"$WORK/a.log" || true)
+[ "$refused" -ge 5 ] ||
+	fail "a logged $refused refused dials of d, expected 5 or more"
+if grep -q "dial failed: no HELLO in .* peer=$key_d " "$WORK/a.log"; then
+	fail "a waited for the dial timeout on a refused connection to d"
+fi
+[ "$(known_field a "$key_d" dial_error)" = connect_failed ] ||
+	fail "status gives d's dial error as $(known_field a "$key_d" dial_error)"
+# For the record only: how long each refused dial took to fail.
+dial_to_failure=$(grep -E "(dialling|dial failed: .*) peer=$key_d " "$WORK/a.log" |
+	python3 -c '
+import datetime, sys
+t = [datetime.datetime.fromisoformat(l.split()[0].rstrip("Z")).timestamp()
+     for l in sys.stdin]
+print(" ".join("%d" % ((b - a) * 1000) for a, b in zip(t[0::2], t[1::2])))')
+echo "from each dial of d to its failure (ms): $dial_to_failure"
+pass "each refused dial of d failed at once, and status says connect_failed"
 
 failures=$(known_field a "$key_d" failures)
 [ "$failures" -ge 4 ] || fail "a counts $failures failures of d, expected 4 or more"
@@ -58,7 +81,7 @@ next=$(known_field a "$key_d" next_dial_ms)
 	fail "d is not listed as configured"
 pass "status lists d as configured with $failures failures"
 
-grep -q "dial failed: no HELLO from peer=$key_d .*failures=4, next dial in" \
+grep -q "dial failed: .* peer=$key_d .*failures=4, next dial in" \
 	"$WORK/a.log" || fail "a's log lacks the fourth failed dial of d"
 pass "a logged each failed dial with its failure count"
 
@@ -71,5 +94,37 @@ echo "a reached d $took s after d was started"
 	fail "a took $took s to reach d, over the cap plus a dial"
 [ "$(known_field a "$key_d" failures)" -eq 0 ] ||
 	fail "d's failures were not reset by its HELLO"
+[ "$(known_field a "$key_d" dial_error)" = None ] ||
+	fail "d's dial error was not cleared by its HELLO"
 pass "a reached d within the backoff cap once d started"
+
+# A listener that accepts TCP and never sends a byte: the connection
+# stays up, so only the dial timeout ends the dial.
+python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+conns = []
+while True:
+    conns.append(s.accept()[0])' >"$WORK/silent.port" &
+NODE_PID[silent]=$!
+has_port() {
+	[ -s "$WORK/silent.port" ]
+}
+wait_for 30 "the silent listener to start" has_port
+key_hex=$(addr_of d | sed 's|^clipmesh://\([0-9a-f]*\)@.*|\1|')
+stop a
+start a mirror --set reconnect_max=${cap_s}s \
+	--peer "clipmesh://$key_hex@127.0.0.1:$(cat "$WORK/silent.port")"
+timed_out() {
+	grep -q "dial failed: no HELLO in 5000 ms, peer=$key_d .*127.0.0.1:$(cat "$WORK/silent.port")" \
+		"$WORK/a.log"
+}
+wait_for 60 "a's dial of the silent listener to time out" timed_out
+[ "$(known_field a "$key_d" dial_error)" = no_hello_in_time ] ||
+	fail "status gives the silent dial's error as" \
+		"$(known_field a "$key_d" dial_error)"
+pass "a dial to a listener that never answers still ends at the dial timeout"
 finish

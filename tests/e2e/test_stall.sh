@@ -108,10 +108,36 @@ for target in A B; do
 	kill -0 "${NODE_PID[stall-$target]}" 2>/dev/null ||
 		fail "the stalled client of $target ended early:" \
 			"$(cat "$WORK/stall-$target.log")"
+done
+
+# A stops while the stalled client still holds its output: the GOODBYE
+# to that client cannot leave, and must not hold up the stop. B, which
+# reads, drops its link to A on A's GOODBYE.
+key_a=$(addr_of A | sed 's|^clipmesh://\(........\).*|\1|')
+pid_a=${NODE_PID[A]}
+kill -TERM "$pid_a"
+wait_for 60 "A to exit while the stalled client holds its output" \
+	exited "$pid_a"
+status=0
+wait "$pid_a" || status=$?
+unset "NODE_PID[A]"
+[ "$status" -eq 0 ] || fail "A exited with status $status"
+goodbye_line=$(grep -m1 'sent GOODBYE' "$WORK/A.log") ||
+	fail "A did not log its GOODBYEs"
+stopped_line=$(grep -m1 'node: stopped' "$WORK/A.log") ||
+	fail "A did not log its stop"
+echo "A: ${goodbye_line#* node: }; stopped" \
+	"$(($(log_ms "$stopped_line") - $(log_ms "$goodbye_line"))) ms later"
+pass "A stopped while a stalled client held its output"
+b_dropped_a() {
+	grep -q "peer disconnected peer=$key_a .*reason=goodbye" "$WORK/B.log"
+}
+wait_for 30 "B to drop A on its GOODBYE" b_dropped_a
+pass "B dropped its link to A on A's GOODBYE"
+
+for target in A B; do
 	stop "stall-$target"
 done
-for name in B A; do
-	stop "$name"
-done
+stop B
 pass "every node stopped cleanly on SIGTERM"
 finish

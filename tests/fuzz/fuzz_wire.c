@@ -81,6 +81,8 @@ static cm_err encode(const proto_wire_msg *m, uint8_t **out, size_t *len)
 		return proto_wire_peers_req(out, len);
 	case PROTO_WIRE_PEERS:
 		return proto_wire_peers(m->peers, m->n_peers, out, len);
+	case PROTO_WIRE_GOODBYE:
+		return proto_wire_goodbye(out, len);
 	default:
 		/* NOTE: types without a case here (the reconciliation
 		 * messages so far) are decoded but not re-encoded. */

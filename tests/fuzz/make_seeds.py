@@ -54,6 +54,7 @@ WIRE = {
     "peers": "92 0f 92 93 c4 20 <11*32> c4 04 c0 00 02 01 cd 1e 15 "
              "93 c4 20 <22*32> c4 10 20 01 0d b8 00 00 00 00 00 00 00 00 "
              "00 00 00 01 cd 1e 15",
+    "goodbye": "91 10",
     "bad-trailing": "92 02 00 00",
     "bad-truncated": "92 05 c5 01 00 <01*32>",
     "bad-65-records": "92 03 dc 00 41",
@@ -78,6 +79,8 @@ WIRE = {
     "bad-peers-ip-5": "92 0f 91 93 c4 20 <11*32> c4 05 c0 00 02 01 01 01",
     "bad-peers-port-65536":
         "92 0f 91 93 c4 20 <11*32> c4 04 c0 00 02 01 ce 00 01 00 00",
+    "bad-goodbye-extra": "92 10 00",
+    "bad-goodbye-extra-nil": "92 10 c0",
 }
 
 

@@ -49,6 +49,7 @@
 #define CHUNK "9409c420" ROOT_HEX "00c40568656c6c6f"
 #define NOT_FOUND "940a02c420" ROOT_HEX "cc80"
 #define PEERS_REQ "910e"
+#define GOODBYE "9110"
 /* 192.0.2.1 and 2001:db8::1, both at port 7701 (0x1e15). */
 #define PEER_V4 "93c420" NODE_KEY_HEX "c404c0000201cd1e15"
 #define PEER_V6 \
@@ -58,6 +59,7 @@
 static const char *const all_vectors[] = {
 	HELLO_CREATOR, HELLO_MIRROR_REPLY, PING, RECORDS, HAVE, WANT,
 	MANIFEST_REQ, MANIFEST, CHUNK_REQ, CHUNK, NOT_FOUND, PEERS_REQ, PEERS,
+	GOODBYE,
 };
 
 static uint8_t node_key[32], author[32], root[32], id1[32], id2[32];
@@ -287,6 +289,36 @@ static void decode_pex_invalid(void **state)
 	many[10 + 33 * entry] = '\0';
 	decode_hex(many, &m, CM_ERR_TOO_MANY);
 	free(many);
+}
+
+static void goodbye_vector(void **state)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	proto_wire_msg m;
+	cm_err err;
+
+	(void)state;
+	err = proto_wire_goodbye(&buf, &len);
+	assert_encoded(err, buf, len, GOODBYE);
+	decode_hex(GOODBYE, &m, CM_OK);
+	assert_int_equal(m.type, PROTO_WIRE_GOODBYE);
+	assert_string_equal(proto_wire_type_name(m.type), "goodbye");
+}
+
+/* GOODBYE has no fields, so anything after its type is an extra element,
+ * whatever its type. */
+static void goodbye_invalid(void **state)
+{
+	proto_wire_msg m;
+
+	(void)state;
+	decode_hex("921000", &m, CM_ERR_BAD_MESSAGE);     /* extra uint */
+	decode_hex("9210c0", &m, CM_ERR_BAD_MESSAGE);     /* extra nil */
+	decode_hex("9210c400", &m, CM_ERR_BAD_MESSAGE);   /* extra bin */
+	decode_hex("91cc10", &m, CM_ERR_NONMINIMAL_INT);  /* type as uint8 */
+	decode_hex("91c40110", &m, CM_ERR_BAD_TYPE);      /* type as bin */
+	decode_hex(GOODBYE "00", &m, CM_ERR_TRAILING);
 }
 
 static void encode_pex_rejects_over_limit(void **state)
@@ -864,6 +896,8 @@ int main(void)
 		cmocka_unit_test(decode_pex_vectors),
 		cmocka_unit_test(decode_pex_invalid),
 		cmocka_unit_test(encode_pex_rejects_over_limit),
+		cmocka_unit_test(goodbye_vector),
+		cmocka_unit_test(goodbye_invalid),
 		cmocka_unit_test(decode_hello_vectors),
 		cmocka_unit_test(decode_hello_keys),
 		cmocka_unit_test(hello_ping_time_roundtrip),
