@@ -84,6 +84,8 @@ static size_t key_hash(const uint8_t key[KEY_LEN])
 
 static void refill(const http_limiter *l, bucket *b, uint64_t now)
 {
+	if (now <= b->updated_ms)
+		return;
 	b->tokens += (double)(now - b->updated_ms) * l->rate / 1000.0;
 	if (b->tokens > l->burst)
 		b->tokens = l->burst;
@@ -148,12 +150,15 @@ bool http_limiter_take(http_limiter *l, const struct sockaddr *addr,
 		       unsigned *retry_after_s)
 {
 	uint8_t key[KEY_LEN];
-	uint64_t now = cm_mono_ms();
+	uint64_t now;
 	bool ok;
 	bucket *b;
 
 	make_key(addr, key);
 	pthread_mutex_lock(&l->lock);
+	/* Read under the lock: a time read before it can be older than
+	 * the bucket's, and the difference would wrap to a full refill. */
+	now = cm_mono_ms();
 	b = find(l, key, now);
 	refill(l, b, now);
 	ok = b->tokens >= 1.0;
