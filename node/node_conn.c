@@ -82,23 +82,39 @@ static bool conn_track(node *n, int fd)
 	return false;
 }
 
-static void log_refused(node *n, size_t refused)
+/* Decides whether a log line about `count` more closed connections is
+ * due, at most one per CM_BAN_LOG_INTERVAL_MS. When it is, stores in
+ * *skipped the count closed since the last line and starts a new
+ * interval that ends at *until; otherwise adds count to *unlogged. */
+static bool log_due(uint64_t *until, uint64_t *unlogged, size_t count,
+		    uint64_t *skipped)
 {
 	uint64_t now = cm_mono_ms();
 
-	n->conns_refused += refused;
-	if (now < n->conns_log_until) {
-		n->conns_unlogged += refused;
-		return;
+	if (now < *until) {
+		*unlogged += count;
+		return false;
 	}
+	*skipped = *unlogged;
+	*unlogged = 0;
+	*until = now + CM_BAN_LOG_INTERVAL_MS;
+	return true;
+}
+
+static void log_refused(node *n, size_t refused)
+{
+	uint64_t skipped;
+
+	n->conns_refused += refused;
+	if (!log_due(&n->conns_log_until, &n->conns_unlogged, refused,
+		     &skipped))
+		return;
 	cm_warn(NODE_LOG, "closed %zu new inbound connections (%llu more "
 		"since the last line): %zu open, limit %u, descriptor limit "
 		"%llu less %d in reserve", refused,
-		(unsigned long long)n->conns_unlogged, n->n_conns,
+		(unsigned long long)skipped, n->n_conns,
 		n->limits.connections_max, (unsigned long long)fd_limit(),
 		CM_FD_RESERVE);
-	n->conns_unlogged = 0;
-	n->conns_log_until = now + CM_BAN_LOG_INTERVAL_MS;
 }
 
 /*
@@ -137,21 +153,16 @@ void node_conns_receive(node *n)
 
 static void log_silent(node *n, size_t closed)
 {
-	uint64_t now = cm_mono_ms();
+	uint64_t skipped;
 
 	n->conns_silent += closed;
-	if (now < n->conns_silent_log_until) {
-		n->conns_silent_unlogged += closed;
+	if (!log_due(&n->conns_silent_log_until, &n->conns_silent_unlogged,
+		     closed, &skipped))
 		return;
-	}
-	cm_warn(NODE_LOG, "closed %zu inbound connections that sent no "
-		"message in %llu ms (%llu more since the last line): %zu "
-		"open, limit %u", closed,
-		(unsigned long long)silent_limit_ms(n),
-		(unsigned long long)n->conns_silent_unlogged, n->n_conns,
-		n->limits.connections_max);
-	n->conns_silent_unlogged = 0;
-	n->conns_silent_log_until = now + CM_BAN_LOG_INTERVAL_MS;
+	cm_warn(NODE_LOG, "closed %zu inbound connections that no peer "
+		"link used for %llu ms (%llu more since the last line): "
+		"limit %u", closed, (unsigned long long)silent_limit_ms(n),
+		(unsigned long long)skipped, n->limits.connections_max);
 }
 
 static int compare_fds(const void *a, const void *b)
@@ -179,7 +190,7 @@ static size_t linked_fds(const node *n, int fds[NODE_LINKS_MAX])
 
 /*
  * A connection's deadline starts at its ACCEPTED event. When it passes,
- * the connection gets a new deadline if an inbound link holds its
+ * the connection gets a new deadline if an inbound link uses its
  * descriptor, and is shut down otherwise. A connection that ends after
  * its link was dropped (a timeout leaves the connection open) is thus
  * closed too. UINT64_MAX marks one that is shut down and waits for its

@@ -630,7 +630,7 @@ void node_conns_init(node *n);
  * descriptor limit. */
 void node_conns_receive(node *n);
 
-/* Shuts down each inbound connection that no inbound link has held for
+/* Shuts down each inbound connection that no inbound link has used for
  * handshake_ms + hello_timeout_ms, counts it in conns_silent and logs
  * it. Cheap when no deadline has passed. */
 void node_conns_close_silent(node *n);
