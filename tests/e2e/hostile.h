@@ -48,6 +48,7 @@ typedef struct options {
 	unsigned rate;                 /* rate-flood: messages a second */
 	unsigned rounds;               /* rate-flood: bans to cause */
 	unsigned connections;          /* silent: connections to open */
+	bool hello;                    /* silent: one HELLO, then nothing */
 	bool no_reconnect;             /* a closed connection stays closed */
 } options;
 

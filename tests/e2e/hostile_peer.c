@@ -4,7 +4,7 @@
  *
  * Usage: hostile_peer [--records FILE] [--media FILE] [--source IP]
  *                     [--rate N] [--rounds N] [--connections N]
- *                     SCENARIO ADDRESS
+ *                     [--hello] SCENARIO ADDRESS
  *
  * It connects to the node at ADDRESS (clipmesh://KEYHEX@HOST:PORT, as
  * `clipmesh id` prints it) as a CURVE client with a fresh key pair and runs
@@ -32,7 +32,7 @@
  *                              ROUND started, which sent MESSAGES
  *   denied KEYS                slots: the node accepted KEYS keys from the
  *                              address and denied the next one
- *   held N                     silent: N connections finished the CURVE
+ *   accepted N                 silent: N connections finished the CURVE
  *                              handshake
  *   closed N MIN MAX           silent: the node closed N of those, MIN to
  *                              MAX ms after their handshakes
@@ -2339,9 +2339,8 @@ static bool silent_closed(const silent_conn *s)
 	return s->closed_ms != 0;
 }
 
-/* Prints "closed COUNT MIN MAX": how many connections that finished the
- * handshake the node closed, and the shortest and longest time from
- * handshake to close. */
+/* Prints "closed COUNT MIN MAX": how many accepted connections the node
+ * closed, and the shortest and longest time from handshake to close. */
 static void silent_report(const silent_conn *conns, unsigned n)
 {
 	uint64_t shortest = UINT64_MAX, longest = 0;
@@ -2365,12 +2364,13 @@ static void silent_report(const silent_conn *conns, unsigned n)
 
 /* Opens --connections connections with fresh keys and reconnection off.
  * Each finishes the CURVE handshake, if the node lets it, and then sends
- * nothing. Prints "held N" (handshakes that succeeded) and "ready", then
- * waits until the node has closed every held connection. */
+ * nothing, or with --hello one HELLO and nothing after it. Prints
+ * "accepted N" (handshakes that succeeded) and "ready", then waits until
+ * the node has closed every accepted connection. */
 static bool run_silent(const options *opt)
 {
 	options once = *opt;
-	unsigned n = opt->connections, held, closed;
+	unsigned n = opt->connections, accepted, closed;
 	silent_conn *conns = calloc(n, sizeof(*conns));
 	bool ok = true;
 
@@ -2391,10 +2391,19 @@ static bool run_silent(const options *opt)
 	}
 
 	silent_wait(conns, n, silent_settled, cm_mono_ms() + REPLY_TIMEOUT_MS);
-	held = 0;
-	for (unsigned i = 0; i < n; i++)
-		held += conns[i].handshaken_ms != 0;
-	printf("held %u\nready\n", held);
+	accepted = 0;
+	for (unsigned i = 0; ok && i < n; i++) {
+		accepted += conns[i].handshaken_ms != 0;
+		if (opt->hello && conns[i].handshaken_ms && !conns[i].closed_ms)
+			ok = send_hello(&conns[i].c);
+	}
+	if (!ok) {
+		for (unsigned i = 0; i < n; i++)
+			conn_close(&conns[i].c);
+		free(conns);
+		return false;
+	}
+	printf("accepted %u\nready\n", accepted);
 
 	closed = silent_wait(conns, n, silent_closed,
 			     cm_mono_ms() + SILENT_HOLD_MS);
@@ -2402,6 +2411,9 @@ static bool run_silent(const options *opt)
 	for (unsigned i = 0; i < n; i++)
 		conn_close(&conns[i].c);
 	free(conns);
+	if (closed < n && stopping)
+		return failf("stopped by a signal with %u of %u silent "
+			     "connections still open", n - closed, n);
 	if (closed < n)
 		return failf("the node kept %u of %u silent connections open "
 			     "for %d ms", n - closed, n, SILENT_HOLD_MS);
@@ -2469,8 +2481,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: hostile_peer [--records FILE] [--media FILE] "
 		"[--source IP] [--rate N]\n"
-		"                    [--rounds N] [--connections N] SCENARIO "
-		"ADDRESS\n"
+		"                    [--rounds N] [--connections N] [--hello] "
+		"SCENARIO ADDRESS\n"
 		"Misbehaves towards the clipmesh node at ADDRESS "
 		"(clipmesh://KEYHEX@HOST:PORT)\nand exits 0 when the node "
 		"behaved correctly.\n\n"
@@ -2484,7 +2496,9 @@ static void usage(FILE *out)
 		"  --rounds N      rate-flood: bans to cause, each after the "
 		"last ended\n"
 		"  --connections N silent: connections to open (default "
-		"16)\n\n"
+		"16)\n"
+		"  --hello         silent: send one HELLO on each, then "
+		"nothing\n\n"
 		"scenarios:\n");
 	for (size_t i = 0; i < N_SCENARIOS; i++)
 		fprintf(out, "  %-14s %s\n", scenarios[i].name,
@@ -2532,6 +2546,7 @@ static int parse_args(int argc, char **argv, options *opt,
 		{"rate", required_argument, NULL, 'n'},
 		{"rounds", required_argument, NULL, 'o'},
 		{"connections", required_argument, NULL, 'c'},
+		{"hello", no_argument, NULL, 'e'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -2571,6 +2586,8 @@ static int parse_args(int argc, char **argv, options *opt,
 				return 2;
 			}
 			opt->connections = (unsigned)value;
+		} else if (ch == 'e') {
+			opt->hello = true;
 		} else if (ch == 'h') {
 			usage(stdout);
 			return 0;
