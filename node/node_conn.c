@@ -191,12 +191,12 @@ static size_t linked_fds(const node *n, int fds[NODE_LINKS_MAX])
 /*
  * A connection's deadline starts at its ACCEPTED event. When it passes,
  * the connection gets a new deadline if an inbound link uses its
- * descriptor, and is shut down otherwise. A connection that ends after
- * its link was dropped (a timeout leaves the connection open) is thus
+ * descriptor, and is shut down otherwise. A connection that stays open
+ * after its link was dropped (a link timeout does not close it) is thus
  * closed too. UINT64_MAX marks one that is shut down and waits for its
  * DISCONNECTED event. A link whose connection ended keeps the old
  * descriptor until it times out, so a new connection that reuses that
- * number gets one more deadline.
+ * number counts as used until then.
  */
 void node_conns_close_silent(node *n)
 {
@@ -208,7 +208,7 @@ void node_conns_close_silent(node *n)
 		return;
 
 	/* libzmq queues a connection's DISCONNECTED event before it closes
-	 * the descriptor (stream_engine_base.cpp), so once the queue is
+	 * the descriptor (stream_engine_base_t::error), so once the queue is
 	 * read, each descriptor in the table belongs to the connection it
 	 * was accepted for. A shutdown then cannot hit a newer connection
 	 * that reuses the number, unless both the end and the new accept
