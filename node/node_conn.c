@@ -72,7 +72,8 @@ static bool conn_track(node *n, int fd)
 		return false;
 	for (size_t i = 0; i < CM_CONNECTIONS_MAX; i++) {
 		if (n->conns[i].fd < 0) {
-			n->conns[i] = (node_conn){.fd = fd, .deadline = deadline};
+			n->conns[i].fd = fd;
+			n->conns[i].deadline = deadline;
 			n->n_conns++;
 			if (deadline < n->conns_next_check)
 				n->conns_next_check = deadline;

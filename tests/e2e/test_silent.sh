@@ -34,11 +34,11 @@ wait_for 60 "the silent connections' handshakes" \
 	grep -q '^ready$' "$WORK/silent.out"
 accepted=$(awk '$1 == "accepted" { print $2 }' "$WORK/silent.out")
 [ "$accepted" -eq "$LIMIT" ] ||
-	fail "$accepted silent connections finished the handshake, expected $LIMIT"
+	fail "$accepted silent handshakes succeeded, expected $LIMIT"
 open_now=$(node_status_field M limits.connections_open)
 [ "$open_now" -eq "$LIMIT" ] ||
 	fail "M reports $open_now open connections, expected $LIMIT"
-pass "M keeps $LIMIT silent connections and closed the other $((SILENT - LIMIT))"
+pass "M keeps $LIMIT silent connections, closed $((SILENT - LIMIT))"
 
 refused_before=$(node_status_field M limits.connections_refused)
 start H node --peer "$(addr_of M)"
@@ -48,7 +48,10 @@ id=$(cm H publish "$SAMPLES/photo-backpack.jpg" --as honest \
 
 # Succeeds once M has closed a connection beyond the silent ones.
 h_refused() {
-	[ "$(node_status_field M limits.connections_refused)" -gt "$refused_before" ]
+	local refused
+
+	refused=$(node_status_field M limits.connections_refused)
+	[ "$refused" -gt "$refused_before" ]
 }
 wait_for 20 "M to close H's dial while silent connections fill it" h_refused
 pass "M closed H's dial while the silent connections filled it"
@@ -60,7 +63,8 @@ wait "$silent_pid" || status=$?
 read -r _ closed shortest longest < <(grep '^closed ' "$WORK/silent.out")
 [ "$closed" -eq "$LIMIT" ] ||
 	fail "M closed $closed silent connections, expected $LIMIT"
-pass "M closed all $LIMIT silent connections, ${shortest} to ${longest} ms after their handshakes"
+pass "M closed $LIMIT silent connections ${shortest}-${longest} ms" \
+	"after their handshakes"
 
 silent=$(node_status_field M limits.connections_silent)
 [ "$silent" -eq "$LIMIT" ] ||
@@ -78,11 +82,13 @@ HELLO_ONLY=4
 	fail "hostile_peer silent --hello: $(cat "$WORK/silent.err")"
 read -r _ closed shortest longest < <(grep '^closed ' "$WORK/silent.out")
 [ "$closed" -eq "$HELLO_ONLY" ] ||
-	fail "M closed $closed connections after one HELLO, expected $HELLO_ONLY"
+	fail "M closed $closed connections with a HELLO, expected $HELLO_ONLY"
 silent=$(node_status_field M limits.connections_silent)
 [ "$silent" -eq $((LIMIT + HELLO_ONLY)) ] ||
-	fail "M counts $silent silent connections, expected $((LIMIT + HELLO_ONLY)); was H's closed?"
-pass "M closed $HELLO_ONLY connections silent after a HELLO, ${shortest} to ${longest} ms after their handshakes, and kept H's"
+	fail "M counts $silent silent connections," \
+		"expected $((LIMIT + HELLO_ONLY)); was H's closed?"
+pass "M closed $HELLO_ONLY connections silent after a HELLO" \
+	"${shortest}-${longest} ms after their handshakes, and kept H's"
 
 stop H
 stop M
