@@ -76,17 +76,6 @@ static void raise_fd_limit(void)
 			strerror(errno));
 }
 
-/* Returns the current soft limit on open descriptors, which another
- * process may lower at any time (prlimit). */
-static uint64_t fd_limit(void)
-{
-	struct rlimit lim;
-
-	if (getrlimit(RLIMIT_NOFILE, &lim) < 0 || lim.rlim_cur == RLIM_INFINITY)
-		return UINT64_MAX;
-	return lim.rlim_cur;
-}
-
 void node_fd_shutdown(int fd)
 {
 	/* shutdown(), not close(): the descriptor belongs to libzmq, which
@@ -183,7 +172,7 @@ static cm_err open_router(node *n)
 
 	/* libzmq 4.3.4 has no limit on accepted connections: the monitor
 	 * reports each one with its descriptor, and the node shuts down
-	 * those over the limit (conns_receive). */
+	 * those over the limit (node_conns_receive). */
 	err = node_monitor_open(n->ctx, n->router, MONITOR_ENDPOINT,
 				ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED,
 				&n->monitor);
@@ -240,8 +229,7 @@ static cm_err start(node *n)
 	cm_err err;
 
 	raise_fd_limit();
-	for (size_t i = 0; i < CM_CONNECTIONS_MAX; i++)
-		n->conn_fds[i] = -1;
+	node_conns_init(n);
 	if (!cm_home_is_init(n->cfg->home))
 		return cm_errf(CM_ERR_NOT_INIT, "%s is not initialised; run "
 			       "clipmesh init", n->cfg->home);
@@ -351,38 +339,6 @@ static void receive_router(node *n)
 	}
 }
 
-/* Forgets a tracked inbound connection; false when it was not tracked. */
-static bool conn_forget(node *n, int fd)
-{
-	for (size_t i = 0; i < CM_CONNECTIONS_MAX; i++) {
-		if (n->conn_fds[i] == fd) {
-			n->conn_fds[i] = -1;
-			n->n_conns--;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Tracks a new inbound connection; false when it is over the limit, in
- * count or in descriptors. */
-static bool conn_track(node *n, int fd)
-{
-	uint64_t limit = fd_limit();
-
-	if (n->n_conns >= n->limits.connections_max ||
-	    (limit >= CM_FD_RESERVE && (uint64_t)fd >= limit - CM_FD_RESERVE))
-		return false;
-	for (size_t i = 0; i < CM_CONNECTIONS_MAX; i++) {
-		if (n->conn_fds[i] < 0) {
-			n->conn_fds[i] = fd;
-			n->n_conns++;
-			return true;
-		}
-	}
-	return false;
-}
-
 cm_err node_monitor_open(void *ctx, void *sock, const char *endpoint,
 			 int events, void **monitor)
 {
@@ -421,59 +377,6 @@ bool node_monitor_read(void *monitor, uint16_t *event, int32_t *value)
 	memcpy(event, head, sizeof(*event));
 	memcpy(value, head + 2, sizeof(*value));
 	return true;
-}
-
-static void log_refused(node *n, size_t refused)
-{
-	uint64_t now = cm_mono_ms();
-
-	n->conns_refused += refused;
-	if (now < n->conns_log_until) {
-		n->conns_unlogged += refused;
-		return;
-	}
-	cm_warn(NODE_LOG, "closed %zu new inbound connections (%llu more "
-		"since the last line): %zu open, limit %u, descriptor limit "
-		"%llu less %d in reserve", refused,
-		(unsigned long long)n->conns_unlogged, n->n_conns,
-		n->limits.connections_max, (unsigned long long)fd_limit(),
-		CM_FD_RESERVE);
-	n->conns_unlogged = 0;
-	n->conns_log_until = now + CM_BAN_LOG_INTERVAL_MS;
-}
-
-/*
- * Reads the queued monitor events, tracks the inbound connections and
- * shuts down the new ones over the limit. The shutdowns wait until the
- * queue is drained, so that a connection that already ended (and whose
- * descriptor may have been reused) is not touched.
- */
-static void conns_receive(node *n)
-{
-	int refused[RECV_BURST];
-	size_t n_refused = 0;
-	uint16_t event;
-	int32_t fd;
-
-	for (int i = 0;
-	     i < 4 * RECV_BURST && node_monitor_read(n->monitor, &event, &fd);
-	     i++) {
-		if (event == ZMQ_EVENT_ACCEPTED && !conn_track(n, fd) &&
-		    n_refused < RECV_BURST) {
-			refused[n_refused++] = fd;
-		} else if (event == ZMQ_EVENT_DISCONNECTED &&
-			   !conn_forget(n, fd)) {
-			for (size_t k = 0; k < n_refused; k++)
-				if (refused[k] == fd)
-					refused[k] = -1;
-		}
-	}
-	/* NOTE: an accepted connection over the limit that does not fit in
-	 * `refused` stays open until its handshake times out. */
-	for (size_t k = 0; k < n_refused; k++)
-		node_fd_shutdown(refused[k]);
-	if (n_refused)
-		log_refused(n, n_refused);
 }
 
 /* Receives up to RECV_BURST messages from an outbound peer, fewer when
@@ -517,6 +420,7 @@ static void tick(node *n, uint64_t *next_flush)
 	node_ingest_collect(n);
 	node_interest_refresh(n, false);
 	node_links_tick(n);
+	node_conns_close_silent(n);
 	node_dial_fill(n);
 	node_gossip_tick(n);
 	node_media_tick(n);
@@ -620,7 +524,7 @@ static cm_err loop(node *n)
 				       zmq_strerror(errno));
 		}
 		if (items[3].revents & ZMQ_POLLIN)
-			conns_receive(n);
+			node_conns_receive(n);
 		if (items[2].revents & ZMQ_POLLIN)
 			node_zap_reply(n);
 		if (items[0].revents & ZMQ_POLLIN)

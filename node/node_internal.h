@@ -438,6 +438,13 @@ typedef struct node_link {
 
 typedef struct node_media_job node_media_job;
 
+/* An inbound TCP connection that the ROUTER's monitor reported. */
+typedef struct node_conn {
+	int fd;                             /* -1: a free slot */
+	uint64_t deadline;                  /* monotonic ms; see
+					     * node_conns_close_silent */
+} node_conn;
+
 typedef struct node {
 	const node_config *cfg;
 	node_limits limits;                 /* cfg->limits with defaults */
@@ -486,14 +493,18 @@ typedef struct node {
 	uint64_t zap_unlogged;
 
 	/* Monitor of the ROUTER and the inbound TCP connections it reports
-	 * (node.c); fds[i] is -1 in free slots. */
+	 * (node_conn.c). */
 	void *monitor;
-	int conn_fds[CM_CONNECTIONS_MAX];
+	node_conn conns[CM_CONNECTIONS_MAX];
 	size_t n_conns;
 	uint64_t conns_refused;
 	uint64_t conns_log_until;           /* end of the refusal log
 					     * interval (monotonic ms) */
 	uint64_t conns_unlogged;
+	uint64_t conns_silent;              /* closed without a link */
+	uint64_t conns_silent_log_until;    /* monotonic ms */
+	uint64_t conns_silent_unlogged;
+	uint64_t conns_next_check;          /* earliest deadline, mono ms */
 	uint64_t chunk_reqs_dropped;
 	uint64_t links_evicted;
 	uint64_t table_full_log_until;      /* monotonic ms */
@@ -608,6 +619,21 @@ cm_err node_monitor_open(void *ctx, void *sock, const char *endpoint,
  * its event number and value (a descriptor for most events). Returns
  * false when none is queued. */
 bool node_monitor_read(void *monitor, uint16_t *event, int32_t *value);
+
+/* --- node_conn.c: inbound TCP connections ------------------------------ */
+
+/* Empties the table of inbound connections. */
+void node_conns_init(node *n);
+
+/* Reads the queued events of the ROUTER's monitor, tracks the inbound
+ * connections and shuts down the new ones over connections_max or the
+ * descriptor limit. */
+void node_conns_receive(node *n);
+
+/* Shuts down each inbound connection that no inbound link has used for
+ * handshake_ms + hello_timeout_ms, counts it in conns_silent and logs
+ * it. Cheap when no deadline has passed. */
+void node_conns_close_silent(node *n);
 
 /* --- node_peer.c: links, handshake, liveness, sending ------------------ */
 

@@ -47,6 +47,9 @@ typedef struct options {
 	char connect_endpoint[2 * ENDPOINT_MAX];
 	unsigned rate;                 /* rate-flood: messages a second */
 	unsigned rounds;               /* rate-flood: bans to cause */
+	unsigned connections;          /* silent: connections to open */
+	bool hello;                    /* silent: one HELLO, then nothing */
+	bool no_reconnect;             /* a closed connection stays closed */
 } options;
 
 typedef struct curve_keys {

@@ -3,7 +3,8 @@
  * purpose, for tests/e2e/test_hostile.sh.
  *
  * Usage: hostile_peer [--records FILE] [--media FILE] [--source IP]
- *                     [--rate N] [--rounds N] SCENARIO ADDRESS
+ *                     [--rate N] [--rounds N] [--connections N]
+ *                     [--hello] SCENARIO ADDRESS
  *
  * It connects to the node at ADDRESS (clipmesh://KEYHEX@HOST:PORT, as
  * `clipmesh id` prints it) as a CURVE client with a fresh key pair and runs
@@ -24,13 +25,17 @@
  *                              REASON ("*": under any reason) in this run
  *   ready                      bad-media: the bad responses were
  *                              rejected; stall: the first requests went
- *                              out
+ *                              out; silent: every handshake ended
  *   flooding ROUND             rate-flood: round ROUND started sending
  *   banned ROUND MS MESSAGES   rate-flood: the node closed the connection
  *                              and denied it again MS ms after round
  *                              ROUND started, which sent MESSAGES
  *   denied KEYS                slots: the node accepted KEYS keys from the
  *                              address and denied the next one
+ *   accepted N                 silent: N connections finished the CURVE
+ *                              handshake
+ *   closed N MIN MAX           silent: the node closed N of those, MIN to
+ *                              MAX ms after their handshakes
  *
  * The client speaks the protocol from proto/PROTOCOL.md through cm_proto's
  * encoders and strict decoder, and builds the broken bytes itself.
@@ -134,7 +139,7 @@ void keys_new(curve_keys *k)
 
 bool set_options(conn *c, const options *opt)
 {
-	int linger = 0, send_timeout = SEND_TIMEOUT_MS;
+	int linger = 0, send_timeout = SEND_TIMEOUT_MS, no_reconnect = -1;
 	int64_t max = CM_WIRE_MSG_MAX;
 
 	if (zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger)) ||
@@ -148,6 +153,10 @@ bool set_options(conn *c, const options *opt)
 	    zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, c->keys.secret,
 			   CURVE_KEY_LEN))
 		return zmq_failed("setting DEALER options");
+	if (opt->no_reconnect &&
+	    zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL, &no_reconnect,
+			   sizeof(no_reconnect)))
+		return zmq_failed("turning reconnection off");
 	return true;
 }
 
@@ -2267,6 +2276,151 @@ static bool run_slots(const options *opt)
 	return true;
 }
 
+/* --- Scenario: silent ------------------------------------------------ */
+
+#define SILENT_CONNECTIONS_DEFAULT 16
+#define SILENT_CONNECTIONS_MAX 1000
+/* How long the silent connections wait for the node to close them. */
+#define SILENT_HOLD_MS 120000
+#define SILENT_POLL_MS 50
+
+/* One silent connection and when its handshake ended (monotonic ms). */
+typedef struct silent_conn {
+	conn c;
+	uint64_t handshaken_ms;    /* 0: no handshake succeeded */
+	uint64_t closed_ms;        /* 0: still open */
+} silent_conn;
+
+/* Reads the queued monitor events of s without waiting. */
+static void silent_poll(silent_conn *s)
+{
+	int event;
+
+	while (!s->closed_ms && (event = monitor_wait(&s->c, 0)) != 0) {
+		if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+			s->handshaken_ms = cm_mono_ms();
+		else if (event == ZMQ_EVENT_DISCONNECTED ||
+			 event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+			s->closed_ms = cm_mono_ms();
+	}
+}
+
+/* Polls every connection until `done` holds for each or the deadline
+ * passes; returns how many it holds for. */
+static unsigned silent_wait(silent_conn *conns, unsigned n,
+			    bool (*done)(const silent_conn *s),
+			    uint64_t deadline)
+{
+	struct timespec pause = {0, SILENT_POLL_MS * 1000000L};
+	unsigned count = 0;
+
+	while (!stopping) {
+		count = 0;
+		for (unsigned i = 0; i < n; i++) {
+			silent_poll(&conns[i]);
+			count += done(&conns[i]);
+		}
+		if (count == n || cm_mono_ms() >= deadline)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	return count;
+}
+
+/* True once the handshake of s succeeded or the connection ended. */
+static bool silent_settled(const silent_conn *s)
+{
+	return s->handshaken_ms || s->closed_ms;
+}
+
+/* True once the connection ended. */
+static bool silent_closed(const silent_conn *s)
+{
+	return s->closed_ms != 0;
+}
+
+/* Prints "closed COUNT MIN MAX": how many accepted connections the node
+ * closed, and the shortest and longest time from handshake to close. */
+static void silent_report(const silent_conn *conns, unsigned n)
+{
+	uint64_t shortest = UINT64_MAX, longest = 0;
+	unsigned count = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		const silent_conn *s = &conns[i];
+		uint64_t lived;
+
+		if (!s->handshaken_ms || !s->closed_ms)
+			continue;
+		lived = s->closed_ms - s->handshaken_ms;
+		shortest = lived < shortest ? lived : shortest;
+		longest = lived > longest ? lived : longest;
+		count++;
+	}
+	printf("closed %u %llu %llu\n", count,
+	       (unsigned long long)(count ? shortest : 0),
+	       (unsigned long long)longest);
+}
+
+/* Opens --connections connections with fresh keys and reconnection off.
+ * Each finishes the CURVE handshake, if the node lets it, and then sends
+ * nothing, or with --hello one HELLO and nothing after it. Prints
+ * "accepted N" (handshakes that succeeded) and "ready", then waits until
+ * the node has closed every accepted connection. */
+static bool run_silent(const options *opt)
+{
+	options once = *opt;
+	unsigned n = opt->connections, accepted, closed;
+	silent_conn *conns = calloc(n, sizeof(*conns));
+	bool ok = true;
+
+	if (!conns)
+		return failf("out of memory for %u connections", n);
+	once.no_reconnect = true;
+	for (unsigned i = 0; ok && i < n; i++) {
+		curve_keys keys;
+
+		keys_new(&keys);
+		ok = conn_open(&conns[i].c, &once, &keys, true);
+	}
+	if (!ok) {
+		for (unsigned i = 0; i < n; i++)
+			conn_close(&conns[i].c);
+		free(conns);
+		return false;
+	}
+
+	silent_wait(conns, n, silent_settled, cm_mono_ms() + REPLY_TIMEOUT_MS);
+	accepted = 0;
+	for (unsigned i = 0; ok && i < n; i++) {
+		accepted += conns[i].handshaken_ms != 0;
+		if (opt->hello && conns[i].handshaken_ms && !conns[i].closed_ms)
+			ok = send_hello(&conns[i].c);
+	}
+	if (!ok) {
+		for (unsigned i = 0; i < n; i++)
+			conn_close(&conns[i].c);
+		free(conns);
+		return false;
+	}
+	printf("accepted %u\nready\n", accepted);
+
+	closed = silent_wait(conns, n, silent_closed,
+			     cm_mono_ms() + SILENT_HOLD_MS);
+	silent_report(conns, n);
+	for (unsigned i = 0; i < n; i++)
+		conn_close(&conns[i].c);
+	free(conns);
+	if (closed < n && stopping)
+		return failf("stopped by a signal with %u of %u silent "
+			     "connections still open", n - closed, n);
+	if (closed < n)
+		return failf("the node kept %u of %u silent connections open "
+			     "for %d ms", n - closed, n, SILENT_HOLD_MS);
+	pass("the node closed every silent connection");
+	return true;
+}
+
 typedef struct scenario {
 	const char *name;
 	bool (*run)(const options *opt);
@@ -2312,6 +2466,9 @@ static const scenario scenarios[] = {
 	{"recon", run_recon,
 	 "broken and oversized reconciliation messages, then enough of "
 	 "them to get banned"},
+	{"silent", run_silent,
+	 "--connections connections with fresh keys that finish the CURVE "
+	 "handshake and send nothing; the node must close them all"},
 	{"stall", run_stall,
 	 "say HELLO, then request every record of --records, its media and "
 	 "every id again and again, never reading; until SIGTERM"},
@@ -2324,7 +2481,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: hostile_peer [--records FILE] [--media FILE] "
 		"[--source IP] [--rate N]\n"
-		"                    [--rounds N] SCENARIO ADDRESS\n"
+		"                    [--rounds N] [--connections N] [--hello] "
+		"SCENARIO ADDRESS\n"
 		"Misbehaves towards the clipmesh node at ADDRESS "
 		"(clipmesh://KEYHEX@HOST:PORT)\nand exits 0 when the node "
 		"behaved correctly.\n\n"
@@ -2336,7 +2494,11 @@ static void usage(FILE *out)
 		"  --rate N        rate-flood: messages a second (default "
 		"1000)\n"
 		"  --rounds N      rate-flood: bans to cause, each after the "
-		"last ended\n\n"
+		"last ended\n"
+		"  --connections N silent: connections to open (default "
+		"16)\n"
+		"  --hello         silent: send one HELLO on each, then "
+		"nothing\n\n"
 		"scenarios:\n");
 	for (size_t i = 0; i < N_SCENARIOS; i++)
 		fprintf(out, "  %-14s %s\n", scenarios[i].name,
@@ -2383,6 +2545,8 @@ static int parse_args(int argc, char **argv, options *opt,
 		{"source", required_argument, NULL, 's'},
 		{"rate", required_argument, NULL, 'n'},
 		{"rounds", required_argument, NULL, 'o'},
+		{"connections", required_argument, NULL, 'c'},
+		{"hello", no_argument, NULL, 'e'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -2391,6 +2555,7 @@ static int parse_args(int argc, char **argv, options *opt,
 
 	opt->rate = FLOOD_RATE_DEFAULT;
 	opt->rounds = 1;
+	opt->connections = SILENT_CONNECTIONS_DEFAULT;
 	while ((ch = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
 		if (ch == 'r') {
 			opt->records_path = optarg;
@@ -2410,6 +2575,19 @@ static int parse_args(int argc, char **argv, options *opt,
 			}
 			*(ch == 'n' ? &opt->rate : &opt->rounds) =
 				(unsigned)value;
+		} else if (ch == 'c') {
+			uint64_t value;
+
+			if (!cm_parse_u64(optarg, &value) || value == 0 ||
+			    value > SILENT_CONNECTIONS_MAX) {
+				fprintf(stderr, "hostile_peer: invalid "
+					"--connections '%s': give 1 to %d\n",
+					optarg, SILENT_CONNECTIONS_MAX);
+				return 2;
+			}
+			opt->connections = (unsigned)value;
+		} else if (ch == 'e') {
+			opt->hello = true;
 		} else if (ch == 'h') {
 			usage(stdout);
 			return 0;

@@ -79,6 +79,17 @@ addr_of() {
 	cm "$1" id
 }
 
+# Prints field PATH (dot-separated) of the "node" object in the status
+# of home NAME. Usage: node_status_field NAME PATH
+node_status_field() {
+	cm "$1" status --json | python3 -c '
+import json, sys
+value = json.load(sys.stdin)["node"]
+for part in sys.argv[1].split("."):
+    value = value[part]
+print(value)' "$2"
+}
+
 node_running() {
 	cm "$1" status --json | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["node"] else 1)'
 }
