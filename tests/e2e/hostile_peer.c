@@ -1779,6 +1779,18 @@ static bool reconnect_records(const creator *cr, record *valid,
 	return true;
 }
 
+/* Makes the key pair of the client, prints it, and signs the records
+ * of reconnect_records by a new creator. */
+static bool forged_setup(curve_keys *keys, record *valid, record *forged)
+{
+	creator cr;
+
+	creator_new(&cr);
+	keys_new(keys);
+	print_hex("peer", keys->pub, CURVE_KEY_LEN);
+	return reconnect_records(&cr, valid, forged);
+}
+
 /* Sends a HELLO without waiting for the reply. */
 static bool send_hello(conn *c)
 {
@@ -1815,13 +1827,9 @@ static bool run_reconnect_forged(const options *opt)
 	conn conns[2] = {{0}, {0}};
 	curve_keys keys;
 	unsigned cur = 0;
-	creator cr;
 	bool ok;
 
-	creator_new(&cr);
-	keys_new(&keys);
-	print_hex("peer", keys.pub, CURVE_KEY_LEN);
-	ok = reconnect_records(&cr, valid, forged);
+	ok = forged_setup(&keys, valid, forged);
 	for (size_t i = 0; i < CM_WIRE_BATCH_MAX; i++) {
 		valid_refs[i] = &valid[i];
 		forged_refs[i] = &forged[i];
@@ -1883,13 +1891,9 @@ static bool run_goodbye_forged(const options *opt)
 	const record *forged_refs[CM_WIRE_BATCH_MAX];
 	curve_keys keys;
 	unsigned round = 0;
-	creator cr;
 	bool ok;
 
-	creator_new(&cr);
-	keys_new(&keys);
-	print_hex("peer", keys.pub, CURVE_KEY_LEN);
-	ok = reconnect_records(&cr, valid, forged);
+	ok = forged_setup(&keys, valid, forged);
 	for (size_t i = 0; i < CM_WIRE_BATCH_MAX; i++)
 		forged_refs[i] = &forged[i];
 	for (; ok && round < GOODBYE_ROUNDS; round++) {
