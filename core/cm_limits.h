@@ -251,6 +251,10 @@
 /* Store. */
 #define CM_STORE_MAP_SIZE (64ULL * 1024 * 1024 * 1024) /* LMDB map, bytes */
 #define CM_STORE_MAX_READERS 126
+#define CM_STORE_LOCK_WAIT_MS 30000          /* opening a store waits at
+						most this long for another
+						process to finish opening
+						it; an open takes ms */
 #define CM_LOG_PAGE_MAX 4096                 /* log entries per read */
 #define CM_STORE_FULL_RETRY_MS 5000          /* a full store: wait this
 						long before writing again */

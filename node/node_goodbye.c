@@ -109,6 +109,7 @@ void node_goodbye_receive(node *n, node_link *l)
 		return;
 	}
 	if (l->dir == NODE_LINK_IN)
-		node_link_close_connection(l);
-	node_link_drop(n, l, "goodbye");
+		node_link_depart(n, l);
+	else
+		node_link_drop(n, l, "goodbye");
 }

@@ -362,6 +362,9 @@ typedef struct node_link {
 
 	/* Set once the peer's HELLO arrived; cleared on timeout. */
 	bool established;
+	/* Inbound only: the peer sent GOODBYE. The slot keeps the key and
+	 * score, without a connection, until the liveness timeout. */
+	bool departed;
 	proto_wire_role role;
 	bool interest_all;
 	uint8_t *interest;                  /* sorted keys, malloc'd */
@@ -779,6 +782,12 @@ bool node_link_is_primary(const node *n, const node_link *l);
 
 /* Frees a link's buffers; clears the slot when it is inbound. */
 void node_link_drop(node *n, node_link *l, const char *reason);
+
+/* Closes the connection of an inbound link whose peer sent GOODBYE and
+ * frees its buffers as node_link_drop does, but keeps the slot until the
+ * liveness timeout. A new connection of the same key then takes over the
+ * score, as it does from a link that is still up. */
+void node_link_depart(node *n, node_link *l);
 
 void node_link_free_all(node *n);
 

@@ -656,6 +656,9 @@ void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 
 	if (l->banned || !node_link_admit(n, l, buf, len))
 		return;
+	/* Left over from a connection closed after its GOODBYE. */
+	if (l->departed)
+		return;
 	l->last_rx = cm_mono_ms();
 	l->stats.bytes_in += len;
 
@@ -681,7 +684,9 @@ void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 	dispatch(n, l, &m, len);
 }
 
-void node_link_drop(node *n, node_link *l, const char *reason)
+/* Forgets what the link's connection brought: the peer's interest,
+ * sync and media state, and the records still queued from it. */
+static void forget_connection(node *n, node_link *l, const char *reason)
 {
 	node_reject_log_flush(l, l->log_second + 1);
 	if (l->established)
@@ -698,13 +703,27 @@ void node_link_drop(node *n, node_link *l, const char *reason)
 	l->chunks_in_flight = 0;
 
 	l->pex_requested = false;
+}
 
+void node_link_drop(node *n, node_link *l, const char *reason)
+{
+	forget_connection(n, l, reason);
 	if (l->dir == NODE_LINK_IN) {
 		node_link_stats_add(&n->closed, &l->stats);
 		memset(l, 0, sizeof(*l));
 	} else {
 		node_dial_link_down(n, l);
 	}
+}
+
+void node_link_depart(node *n, node_link *l)
+{
+	/* The verdicts on its queued records lower this link's score now.
+	 * Later they would find no link of the key and cost nothing. */
+	node_ingest_flush_link(n, l);
+	node_link_close_connection(l);
+	forget_connection(n, l, "goodbye");
+	l->departed = true;
 }
 
 void node_link_free_all(node *n)
@@ -743,6 +762,7 @@ void node_links_tick(node *n)
 				continue;
 		}
 		if (l->dir == NODE_LINK_IN && !l->established &&
+		    !l->departed &&
 		    now - l->opened >= n->limits.hello_timeout_ms) {
 			cm_debug(NODE_LOG, "dropping peer=%s endpoint=%s: no "
 				 "HELLO in %llu ms", l->short_key, l->endpoint,

@@ -39,6 +39,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -259,6 +260,31 @@ static cm_err check_not_emptied(const char *dir)
 		       "delete the empty file to start a new store", dir);
 }
 
+/* Takes the exclusive flock on the store folder `fd`, waiting at most
+ * CM_STORE_LOCK_WAIT_MS. A process that hangs while it holds the lock
+ * would otherwise block every command on this home without a word. */
+static cm_err lock_store_folder(int fd, const char *dir)
+{
+	const struct timespec pause = {0, 10 * 1000 * 1000};
+	uint64_t deadline = cm_mono_ms() + CM_STORE_LOCK_WAIT_MS;
+
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		/* On another error, such as a file system without
+		 * locks, the store opens without the lock. */
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return CM_OK;
+		if (cm_mono_ms() >= deadline)
+			return cm_errf(CM_ERR_TIMEOUT, "timed out after %d ms "
+				       "waiting for the lock on store folder "
+				       "%s, which another process holds while "
+				       "it opens the store; end the clipmesh "
+				       "process that hangs there and try again",
+				       CM_STORE_LOCK_WAIT_MS, dir);
+		nanosleep(&pause, NULL);
+	}
+	return CM_OK;
+}
+
 /*
  * Opens the environment while holding a lock on the store folder. LMDB
  * creates data.mdb empty before it writes the first pages, so without
@@ -274,9 +300,9 @@ static cm_err open_env_locked(store *s, const char *dir,
 	if (fd < 0)
 		return cm_errf(CM_ERR_IO, "cannot open store folder %s: %s",
 			       dir, strerror(errno));
-	while (flock(fd, LOCK_EX) != 0 && errno == EINTR)
-		;
-	err = check_not_emptied(dir);
+	err = lock_store_folder(fd, dir);
+	if (!err)
+		err = check_not_emptied(dir);
 	rc = err ? 0 : mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
 	close(fd);
 	if (err)

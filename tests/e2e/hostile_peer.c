@@ -1779,6 +1779,18 @@ static bool reconnect_records(const creator *cr, record *valid,
 	return true;
 }
 
+/* Makes the key pair of the client, prints it, and signs the records
+ * of reconnect_records by a new creator. */
+static bool forged_setup(curve_keys *keys, record *valid, record *forged)
+{
+	creator cr;
+
+	creator_new(&cr);
+	keys_new(keys);
+	print_hex("peer", keys->pub, CURVE_KEY_LEN);
+	return reconnect_records(&cr, valid, forged);
+}
+
 /* Sends a HELLO without waiting for the reply. */
 static bool send_hello(conn *c)
 {
@@ -1815,13 +1827,9 @@ static bool run_reconnect_forged(const options *opt)
 	conn conns[2] = {{0}, {0}};
 	curve_keys keys;
 	unsigned cur = 0;
-	creator cr;
 	bool ok;
 
-	creator_new(&cr);
-	keys_new(&keys);
-	print_hex("peer", keys.pub, CURVE_KEY_LEN);
-	ok = reconnect_records(&cr, valid, forged);
+	ok = forged_setup(&keys, valid, forged);
 	for (size_t i = 0; i < CM_WIRE_BATCH_MAX; i++) {
 		valid_refs[i] = &valid[i];
 		forged_refs[i] = &forged[i];
@@ -1852,6 +1860,66 @@ static bool run_reconnect_forged(const options *opt)
 	       RECONNECT_ROUNDS * CM_WIRE_BATCH_MAX -
 		       CM_PEER_SCORE_MAX / CM_PEER_PENALTY_INVALID);
 	conn_close(&conns[cur]);
+	return ok;
+}
+
+/* --- Scenario: goodbye-forged -------------------------------------- */
+
+/* Rounds of CM_WIRE_BATCH_MAX badly signed records, each ended with a
+ * GOODBYE. Two rounds cost more than the CM_PEER_SCORE_MAX points of a
+ * fresh peer; the others show that the key does not get away. */
+#define GOODBYE_ROUNDS 4
+
+/* Sends GOODBYE on c. */
+static bool send_goodbye(conn *c)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	return send_encoded(c, proto_wire_goodbye(&buf, &len), &buf, &len);
+}
+
+/*
+ * Sends badly signed records, then GOODBYE, then comes back with the same
+ * key on a new connection, round after round. A peer that says GOODBYE
+ * must keep its score like one that reconnects while its link is up, or
+ * it could send bad input for ever without being banned.
+ */
+static bool run_goodbye_forged(const options *opt)
+{
+	static record valid[CM_WIRE_BATCH_MAX], forged[CM_WIRE_BATCH_MAX];
+	const record *forged_refs[CM_WIRE_BATCH_MAX];
+	curve_keys keys;
+	unsigned round = 0;
+	bool ok;
+
+	ok = forged_setup(&keys, valid, forged);
+	for (size_t i = 0; i < CM_WIRE_BATCH_MAX; i++)
+		forged_refs[i] = &forged[i];
+	for (; ok && round < GOODBYE_ROUNDS; round++) {
+		conn c = {0};
+
+		/* A denied handshake ends the rounds: the key is banned. */
+		if (try_handshake(&c, opt, &keys) !=
+		    ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+			conn_close(&c);
+			break;
+		}
+		ok = handshake(&c, opt) &&
+		     push(&c, forged_refs, CM_WIRE_BATCH_MAX) &&
+		     barrier(&c, NULL, NULL) && send_goodbye(&c);
+		if (ok)
+			check_closed(&c);
+		conn_close(&c);
+	}
+	if (ok)
+		printf("ok - sent %u rounds of %d forged records, each ended "
+		       "with GOODBYE\n", round, CM_WIRE_BATCH_MAX);
+	ok = ok && check_reconnect_denied(opt, &keys);
+	if (ok)
+		pass("sending GOODBYE does not escape a ban");
+	expect("bad_signature", CM_PEER_SCORE_MAX / CM_PEER_PENALTY_INVALID,
+	       GOODBYE_ROUNDS * CM_WIRE_BATCH_MAX);
 	return ok;
 }
 
@@ -2457,6 +2525,9 @@ static const scenario scenarios[] = {
 	{"reconnect-forged", run_reconnect_forged,
 	 "valid records, then badly signed ones, then a new connection "
 	 "with the same key, twice; the key must end up banned"},
+	{"goodbye-forged", run_goodbye_forged,
+	 "badly signed records, then GOODBYE and a new connection with the "
+	 "same key, until the key is banned"},
 	{"ban-midstream", run_ban_midstream,
 	 "badly signed records, then valid ones in the same burst; none of "
 	 "the valid ones may be stored"},
