@@ -2944,8 +2944,9 @@ static void *open_job_run(void *arg)
 	return NULL;
 }
 
-/* True when thread tid of this process waits in flock(2). */
-static bool waits_in_flock(pid_t tid)
+/* True when thread tid of this process waits for the store lock: in
+ * flock(2), or sleeping between two tries of it. */
+static bool waits_for_lock(pid_t tid)
 {
 	char path[64];
 	long nr = -1;
@@ -2958,7 +2959,8 @@ static bool waits_in_flock(pid_t tid)
 	if (fscanf(f, "%ld", &nr) != 1)
 		nr = -1;
 	fclose(f);
-	return nr == SYS_flock;
+	return nr == SYS_flock || nr == SYS_nanosleep ||
+	       nr == SYS_clock_nanosleep;
 }
 
 /*
@@ -2997,7 +2999,7 @@ static void open_waits_for_creation(void **state)
 	job.dir = dir;
 	assert_int_equal(pthread_create(&thread, NULL, open_job_run, &job), 0);
 	while (!__atomic_load_n(&job.done, __ATOMIC_SEQ_CST) &&
-	       !waits_in_flock(__atomic_load_n(&job.tid, __ATOMIC_SEQ_CST)))
+	       !waits_for_lock(__atomic_load_n(&job.tid, __ATOMIC_SEQ_CST)))
 		poll(NULL, 0, 1);
 	assert_int_equal(write(to_child[1], &byte, 1), 1);
 	assert_int_equal(pthread_join(thread, NULL), 0);
