@@ -62,6 +62,19 @@ void http_limiter_free(http_limiter **l)
 	*l = NULL;
 }
 
+/* Writes the key of an IPv6 client: its /64, or for an IPv4 client of
+ * a dual-stack socket (::ffff:a.b.c.d) the key of its IPv4 address, so
+ * that IPv4 clients do not share the one bucket of ::ffff:0:0/64. */
+static void make_key_v6(const struct in6_addr *addr, uint8_t key[KEY_LEN])
+{
+	if (IN6_IS_ADDR_V4MAPPED(addr)) {
+		key[0] = (uint8_t)AF_INET;
+		memcpy(key + 1, addr->s6_addr + 12, 4);
+		return;
+	}
+	memcpy(key + 1, addr->s6_addr, 8);
+}
+
 static void make_key(const struct sockaddr *sa, uint8_t key[KEY_LEN])
 {
 	memset(key, 0, KEY_LEN);
@@ -69,8 +82,7 @@ static void make_key(const struct sockaddr *sa, uint8_t key[KEY_LEN])
 	if (sa->sa_family == AF_INET)
 		memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
 	else if (sa->sa_family == AF_INET6)
-		memcpy(key + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr,
-		       8);
+		make_key_v6(&((const struct sockaddr_in6 *)sa)->sin6_addr, key);
 }
 
 static size_t key_hash(const uint8_t key[KEY_LEN])

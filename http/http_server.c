@@ -415,6 +415,16 @@ static uint16_t sockaddr_port(const struct sockaddr_storage *addr)
 	return ntohs(((const struct sockaddr_in *)addr)->sin_port);
 }
 
+/* Returns the MHD flags for an IPv6 address. The unspecified address [::]
+ * also accepts IPv4 clients, as in most servers; other addresses accept
+ * only IPv6 clients. */
+static unsigned ipv6_flags(const struct sockaddr_in6 *addr)
+{
+	if (IN6_IS_ADDR_UNSPECIFIED(&addr->sin6_addr))
+		return MHD_USE_DUAL_STACK;
+	return MHD_USE_IPv6;
+}
+
 cm_err http_start(const http_config *cfg, store *st, http_server **out)
 {
 	struct sockaddr_storage addr;
@@ -430,7 +440,7 @@ cm_err http_start(const http_config *cfg, store *st, http_server **out)
 	if (err)
 		return err;
 	if (addr.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
+		flags |= ipv6_flags((const struct sockaddr_in6 *)&addr);
 	srv = calloc(1, sizeof(*srv));
 	if (srv == NULL)
 		return cm_errf(CM_ERR_NOMEM, "allocating the HTTP server");

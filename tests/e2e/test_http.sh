@@ -71,9 +71,16 @@ grep -q "GET /api/v1/nothing?injected line 404" "$WORK/M.log" ||
 pass "access log: one line per request without the query"
 
 # --- Per-client request limit ------------------------------------------
+# M listens on [::] here: a dual-stack socket that takes IPv4 clients
+# too, each with its own IPv4 address in the limiter.
 stop M
-start M mirror --http "$port"
+start M mirror --http "[::]:$port"
 wait_for 30 "HTTP API after restart" http_up "$base"
+if grep -q ' lo$' /proc/net/if_inet6 2>/dev/null; then
+	curl -sf "http://[::1]:$port/healthz" >/dev/null ||
+		fail "[::] does not answer on ::1"
+	pass "[::] answers on 127.0.0.1 and ::1"
+fi
 limited=$($API burst "$base" 300) || fail "request limit: $limited"
 wait_for 10 "the bucket to refill" curl -sf "$base/healthz"
 pass "429 with Retry-After past the burst of 100 ($limited), then served again"

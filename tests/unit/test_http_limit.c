@@ -2,6 +2,7 @@
  * test_http_limit.c - the per-client token bucket of the HTTP API,
  * taken from many threads at once as libmicrohttpd's threads take it.
  */
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -73,10 +74,49 @@ static void limit_holds_across_threads(void **state)
 	assert_true(served <= BURST + (unsigned)(elapsed * RATE) + 1);
 }
 
+/* Takes `count` tokens for addr; returns how many were granted. */
+static unsigned take_count(http_limiter *limiter, const struct sockaddr *addr,
+			   unsigned count)
+{
+	unsigned granted = 0, retry_after_s;
+
+	for (unsigned i = 0; i < count; i++)
+		if (http_limiter_take(limiter, addr, &retry_after_s))
+			granted++;
+	return granted;
+}
+
+/* Checks that an IPv4 client of a dual-stack socket has the bucket of
+ * its IPv4 address, not one shared by every IPv4 client. */
+static void mapped_ipv4_own_bucket(void **state)
+{
+	struct sockaddr_in6 first = {.sin6_family = AF_INET6};
+	struct sockaddr_in6 second = {.sin6_family = AF_INET6};
+	struct sockaddr_in plain = {.sin_family = AF_INET,
+				    .sin_addr.s_addr = htonl(0x7f000001)};
+	http_limiter *limiter = NULL;
+
+	(void)state;
+	assert_int_equal(inet_pton(AF_INET6, "::ffff:127.0.0.1",
+				   &first.sin6_addr),
+			 1);
+	assert_int_equal(inet_pton(AF_INET6, "::ffff:127.0.0.2",
+				   &second.sin6_addr),
+			 1);
+	/* No refill, so that the counts do not depend on time. */
+	assert_int_equal(http_limiter_new(0, 5, &limiter), CM_OK);
+	assert_int_equal(take_count(limiter, (struct sockaddr *)&first, 10), 5);
+	assert_int_equal(take_count(limiter, (struct sockaddr *)&second, 10),
+			 5);
+	assert_int_equal(take_count(limiter, (struct sockaddr *)&plain, 10), 0);
+	http_limiter_free(&limiter);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(limit_holds_across_threads),
+		cmocka_unit_test(mapped_ipv4_own_bucket),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
