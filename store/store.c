@@ -297,6 +297,11 @@ static cm_err open_env_locked(store *s, const char *dir,
 	int fd, rc;
 
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOTDIR)
+		return cm_errf(CM_ERR_IO, "store folder %s is not a folder; "
+			       "move that file aside so that the store can "
+			       "be created, or restore the store from a backup",
+			       dir);
 	if (fd < 0)
 		return cm_errf(CM_ERR_IO, "cannot open store folder %s: %s",
 			       dir, strerror(errno));
@@ -314,6 +319,12 @@ static cm_err open_env_locked(store *s, const char *dir,
 			       "HOME/config or raise the limit (ulimit -v)",
 			       dir, mdb_strerror(rc),
 			       (unsigned long long)map_size);
+	if (rc == EROFS || rc == EACCES)
+		return cm_errf(CM_ERR_IO, "mdb_env_open %s failed: %s: every "
+			       "command writes to the store folder, reads "
+			       "included (LMDB keeps its lock file there); "
+			       "mount it read-write or make it writable "
+			       "for this user", dir, mdb_strerror(rc));
 	if (rc)
 		return store_mdb_error(rc, "mdb_env_open", dir);
 	return CM_OK;

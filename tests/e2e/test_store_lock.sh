@@ -33,4 +33,30 @@ unset "NODE_PID[holder]"
 cm A feed >/dev/null || fail "feed failed after the holder ended"
 pass "the store opens once the lock is free"
 
+# A store folder that is a file, or on a read-only mount, fails with the
+# fix named.
+new_home B
+cm B feed >/dev/null || fail "feed on a new home failed"
+mv "$WORK/B/store" "$WORK/B/store.real"
+touch "$WORK/B/store"
+status=0
+cm B feed >/dev/null 2>"$WORK/err" || status=$?
+[ "$status" -eq 1 ] || fail "feed on a store that is a file exited $status, expected 1"
+grep -q "is not a folder; move that file aside" "$WORK/err" ||
+	fail "store-is-a-file error names no fix: $(cat "$WORK/err")"
+pass "a store folder that is a file fails with the fix named"
+rm "$WORK/B/store"
+mv "$WORK/B/store.real" "$WORK/B/store"
+if [ "$(id -u)" -eq 0 ]; then
+	mount --bind "$WORK/B/store" "$WORK/B/store"
+	mount -o remount,bind,ro "$WORK/B/store"
+	status=0
+	cm B feed >/dev/null 2>"$WORK/err" || status=$?
+	umount "$WORK/B/store"
+	[ "$status" -eq 1 ] || fail "feed on a read-only store exited $status, expected 1"
+	grep -q "mount it read-write" "$WORK/err" ||
+		fail "read-only store error names no fix: $(cat "$WORK/err")"
+	pass "a read-only store folder fails with the fix named"
+fi
+
 finish
