@@ -231,6 +231,12 @@
 						room first */
 #define CM_PEER_LINKS_PER_IP 16              /* inbound links from one IP
 						address */
+#define CM_CONNECTIONS_PER_IP \
+	(2 * CM_PEER_LINKS_PER_IP)           /* open inbound TCP connections
+						from one IPv4 address or
+						IPv6 /64: each link needs
+						one, plus room for
+						reconnects */
 #define CM_ALLOW_MAX 65536                   /* keys in an allow-list */
 #define CM_ALLOW_LINE_MAX 1024               /* bytes in one line of an
 						allow-list file */

@@ -12,7 +12,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <zmq.h>
 
 #include "cm_log.h"
@@ -60,19 +62,67 @@ static bool conn_forget(node *n, int fd)
 	return false;
 }
 
+/* Writes the source of connection fd as the limit per address counts
+ * it: the family, then the IPv4 address (also when mapped into IPv6) or
+ * the IPv6 /64. All zeros when the address is unknown. */
+static void conn_source(int fd, uint8_t out[NODE_CONN_SOURCE_LEN])
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+
+	memset(out, 0, NODE_CONN_SOURCE_LEN);
+	if (getpeername(fd, (struct sockaddr *)&sa, &len) < 0)
+		return;
+	if (sa.ss_family == AF_INET) {
+		out[0] = AF_INET;
+		memcpy(out + 1, &((struct sockaddr_in *)&sa)->sin_addr, 4);
+	} else if (sa.ss_family == AF_INET6) {
+		const struct in6_addr *a = &((struct sockaddr_in6 *)&sa)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			out[0] = AF_INET;
+			memcpy(out + 1, a->s6_addr + 12, 4);
+		} else {
+			out[0] = AF_INET6;
+			memcpy(out + 1, a->s6_addr, 8);
+		}
+	}
+}
+
+/* Returns how many tracked connections come from `source`. */
+static size_t conns_from(const node *n,
+			 const uint8_t source[NODE_CONN_SOURCE_LEN])
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < CM_CONNECTIONS_MAX; i++)
+		if (n->conns[i].fd >= 0 &&
+		    memcmp(n->conns[i].source, source,
+			   NODE_CONN_SOURCE_LEN) == 0)
+			count++;
+	return count;
+}
+
 /* Tracks a new inbound connection; false when it is over the limit, in
- * count or in descriptors. */
+ * count, in descriptors or from its address. */
 static bool conn_track(node *n, int fd)
 {
 	uint64_t limit = fd_limit();
 	uint64_t deadline = cm_mono_ms() + silent_limit_ms(n);
+	uint8_t source[NODE_CONN_SOURCE_LEN];
 
 	if (n->n_conns >= n->limits.connections_max ||
 	    (limit >= CM_FD_RESERVE && (uint64_t)fd >= limit - CM_FD_RESERVE))
 		return false;
+	conn_source(fd, source);
+	if (source[0] != 0 && conns_from(n, source) >= CM_CONNECTIONS_PER_IP) {
+		n->conns_refused_source++;
+		return false;
+	}
 	for (size_t i = 0; i < CM_CONNECTIONS_MAX; i++) {
 		if (n->conns[i].fd < 0) {
 			n->conns[i].fd = fd;
+			memcpy(n->conns[i].source, source, sizeof(source));
 			n->conns[i].deadline = deadline;
 			n->n_conns++;
 			if (deadline < n->conns_next_check)
@@ -111,11 +161,11 @@ static void log_refused(node *n, size_t refused)
 		     &skipped))
 		return;
 	cm_warn(NODE_LOG, "closed %zu new inbound connections (%llu more "
-		"since the last line): %zu open, limit %u, descriptor limit "
-		"%llu less %d in reserve", refused,
+		"since the last line): %zu open, limit %u and %d per "
+		"address, descriptor limit %llu less %d in reserve", refused,
 		(unsigned long long)skipped, n->n_conns,
-		n->limits.connections_max, (unsigned long long)fd_limit(),
-		CM_FD_RESERVE);
+		n->limits.connections_max, CM_CONNECTIONS_PER_IP,
+		(unsigned long long)fd_limit(), CM_FD_RESERVE);
 }
 
 /*

@@ -441,9 +441,13 @@ typedef struct node_link {
 
 typedef struct node_media_job node_media_job;
 
+#define NODE_CONN_SOURCE_LEN 9
+
 /* An inbound TCP connection that the ROUTER's monitor reported. */
 typedef struct node_conn {
 	int fd;                             /* -1: a free slot */
+	uint8_t source[NODE_CONN_SOURCE_LEN]; /* family, then the IPv4
+					     * address or the IPv6 /64 */
 	uint64_t deadline;                  /* monotonic ms; see
 					     * node_conns_close_silent */
 } node_conn;
@@ -501,6 +505,8 @@ typedef struct node {
 	node_conn conns[CM_CONNECTIONS_MAX];
 	size_t n_conns;
 	uint64_t conns_refused;
+	uint64_t conns_refused_source;      /* of those, over the limit per
+					     * address */
 	uint64_t conns_log_until;           /* end of the refusal log
 					     * interval (monotonic ms) */
 	uint64_t conns_unlogged;

@@ -132,9 +132,12 @@ static json_t *denied_json(const node *n)
 /* Counters of the limits that protect the node from hostile peers. */
 static json_t *limits_json(const node *n)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+			 "s:o*}",
 			 "connections_open", (json_int_t)n->n_conns,
 			 "connections_refused", (json_int_t)n->conns_refused,
+			 "connections_refused_per_address",
+			 (json_int_t)n->conns_refused_source,
 			 "connections_silent", (json_int_t)n->conns_silent,
 			 "chunk_requests_dropped",
 			 (json_int_t)n->chunk_reqs_dropped,
