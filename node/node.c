@@ -433,7 +433,7 @@ static void tick(node *n, uint64_t *next_flush)
 }
 
 /* Adds a poll item for each outbound link's DEALER that is not paused
- * and for the monitor of each running dial, after the FIXED_ITEMS.
+ * and for the monitor of each DEALER, after the FIXED_ITEMS.
  * Returns the number of items. */
 static size_t add_link_items(node *n, zmq_pollitem_t *items,
 			     node_link **owners, uint64_t now, uint64_t *wake)

@@ -53,8 +53,9 @@ static cm_err set_curve_client(node *n, void *sock,
 }
 
 /* Watches the DEALER for the end of its one connect attempt (CLOSED:
- * the connect failed) and of its connection (DISCONNECTED). Must run
- * before zmq_connect, so that no event is missed. */
+ * the connect failed) and of its connection (DISCONNECTED), before and
+ * after the HELLO. Must run before zmq_connect, so that no event is
+ * missed. */
 static cm_err open_dial_monitor(node *n, node_link *l)
 {
 	char endpoint[64];
@@ -247,8 +248,13 @@ void node_dial_on_event(node *n, node_link *l)
 
 	while (l->dial_monitor &&
 	       node_monitor_read(l->dial_monitor, &event, &value)) {
-		if (l->established)
+		if (l->established) {
+			/* The peer's end closed: it stopped or crashed, and
+			 * the liveness timeout need not run out. */
+			if (event == ZMQ_EVENT_DISCONNECTED)
+				node_link_drop(n, l, "connection closed");
 			return;
+		}
 		if (event == ZMQ_EVENT_CLOSED)
 			dial_failed(n, l, cm_mono_ms(), DIAL_CONNECT_FAILED);
 		else if (event == ZMQ_EVENT_DISCONNECTED)
@@ -354,7 +360,6 @@ void node_dial_on_hello(node *n, node_link *l)
 {
 	node_known *k;
 
-	close_dial_monitor(l);
 	l->dial_error = NULL;
 	if (l->candidate) {
 		k = promote(n, l);

@@ -347,8 +347,8 @@ typedef struct node_link {
 	uint64_t next_dial;                 /* monotonic ms, without DEALER */
 	uint64_t dials;                     /* dials of this link */
 	void *dial_monitor;                 /* PAIR that reads the DEALER's
-					     * connection events until the
-					     * HELLO arrives; NULL otherwise */
+					     * connection events while it is
+					     * open; NULL otherwise */
 	const char *dial_error;             /* cause of the last failed dial
 					     * (static string), NULL after a
 					     * HELLO */
@@ -680,10 +680,11 @@ void node_dial_close(node_link *l);
 /* Records the first HELLO of an outbound link: the peer is verified. */
 void node_dial_on_hello(node *n, node_link *l);
 
-/* Reads the connection events of a running dial. A TCP connect that
+/* Reads the connection events of an outbound link. A TCP connect that
  * failed (refused or unreachable) or a connection closed before the
  * HELLO ends the dial as failed at once, because the DEALER does not
- * reconnect by itself. */
+ * reconnect by itself. A connection closed after the HELLO drops the
+ * link at once and schedules the next dial. */
 void node_dial_on_event(node *n, node_link *l);
 
 /* Closes the DEALER of an outbound link that went down and schedules

@@ -4,7 +4,8 @@
 # timeout, and reconnect as for a lost connection once the node is back.
 # Checked in both directions (the stopped node dialled, or was dialled),
 # and with a peer that is not reading (SIGSTOP), which must not hold up
-# the stop.
+# the stop. A node that dialled a peer that is killed drops the link when
+# the connection closes.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/peer_lib.sh"
 
@@ -109,4 +110,22 @@ echo "a's stop with b stopped: 'stopped'" \
 pass "a stopped while its peer b was not reading"
 wait_for 60 "b to read a's second GOODBYE" goodbyes_are b "$key_a" 2
 pass "b dropped a's link on the GOODBYE it read after SIGCONT"
+
+# b is killed and sends no GOODBYE: a, which dialled it, drops the link
+# when the kernel closes b's end of the connection, not on the liveness
+# timeout.
+start a mirror
+wait_for 60 "a to reach b before the kill" known_is a "$key_b" state connected
+kill -KILL "${NODE_PID[b]}"
+wait "${NODE_PID[b]}" 2>/dev/null || true
+unset "NODE_PID[b]"
+wait_for 60 "a to drop the killed b" grep -q \
+	"peer disconnected peer=$key_b .*reason=connection closed" "$WORK/a.log"
+if grep -q "peer disconnected peer=$key_b .*reason=timed out" "$WORK/a.log"; then
+	fail "a dropped the killed b on the liveness timeout"
+fi
+pass "a dropped the link to the killed b when its connection closed"
+start b mirror
+wait_for 60 "a to reach b after the kill" known_is a "$key_b" state connected
+pass "a reconnected to b once b started again"
 finish
