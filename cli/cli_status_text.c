@@ -60,6 +60,41 @@ static void print_peer(json_t *peer)
 	printf("\n");
 }
 
+/* Prints a known peer that has no connection: its state, failed dials
+ * in a row, the cause of the last one and when the next one starts. */
+static void print_unreached(json_t *known)
+{
+	json_t *next = json_object_get(known, "next_dial_ms");
+
+	printf("  %-8s  %-8s  %s  failed dials %" JSON_INTEGER_FORMAT,
+	       get_str(known, "peer", "?"), get_str(known, "state", "?"),
+	       get_str(known, "address", "?"), get_int(known, "failures"));
+	if (json_is_string(json_object_get(known, "dial_error")))
+		printf(", last %s", get_str(known, "dial_error", "?"));
+	if (json_is_integer(next))
+		printf(", next in %" JSON_INTEGER_FORMAT " s",
+		       (json_integer_value(next) + 999) / 1000);
+	printf("\n");
+}
+
+/* Prints the known peers without a connection, under a heading that
+ * counts them; nothing when every known peer is connected. */
+static void print_unreached_all(json_t *known_peers)
+{
+	json_t *known;
+	size_t i, count = 0;
+
+	json_array_foreach(known_peers, i, known)
+		count += strcmp(get_str(known, "state", ""), "connected") != 0;
+	if (count == 0)
+		return;
+	printf("unreached  %zu known %s without a connection\n", count,
+	       count == 1 ? "peer" : "peers");
+	json_array_foreach(known_peers, i, known)
+		if (strcmp(get_str(known, "state", ""), "connected") != 0)
+			print_unreached(known);
+}
+
 /* Prints the running node's lines: role, rejections, peers, media fetches,
  * bans and queues. */
 static void print_node(json_t *node)
@@ -80,6 +115,7 @@ static void print_node(json_t *node)
 	       json_array_size(peers));
 	json_array_foreach(peers, i, peer)
 		print_peer(peer);
+	print_unreached_all(json_object_get(node, "known_peers"));
 	printf("media      %" JSON_INTEGER_FORMAT " fetches running\n",
 	       get_int(node, "media_fetching"));
 	printf("bans       %zu\n",

@@ -62,6 +62,10 @@ if grep -q "dial failed: no HELLO in .* peer=$key_d " "$WORK/a.log"; then
 fi
 [ "$(known_field a "$key_d" dial_error)" = connect_failed ] ||
 	fail "status gives d's dial error as $(known_field a "$key_d" dial_error)"
+cm a status >"$WORK/status.txt" || fail "status of a failed"
+grep -qE "^  $key_d +(waiting|dialling) .*failed dials [0-9]+, last connect_failed" \
+	"$WORK/status.txt" ||
+	fail "status text does not show d's failed dials: $(cat "$WORK/status.txt")"
 # For the record only: how long each refused dial took to fail.
 dial_to_failure=$(grep -E "(dialling|dial failed: .*) peer=$key_d " "$WORK/a.log" |
 	python3 -c '
