@@ -2,9 +2,11 @@
 #include "cm_util.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 static const char hex_digits[] = "0123456789abcdef";
@@ -153,4 +155,27 @@ size_t cm_strlcpy(char *dst, const char *src, size_t cap)
 		dst[n] = '\0';
 	}
 	return len;
+}
+
+void cm_addr_source(const struct sockaddr *sa,
+		    uint8_t out[CM_ADDR_SOURCE_LEN])
+{
+	const struct in6_addr *v6;
+
+	memset(out, 0, CM_ADDR_SOURCE_LEN);
+	if (sa->sa_family == AF_INET) {
+		out[0] = AF_INET;
+		memcpy(out + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return;
+	}
+	if (sa->sa_family != AF_INET6)
+		return;
+	v6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(v6)) {
+		out[0] = AF_INET;
+		memcpy(out + 1, v6->s6_addr + 12, 4);
+	} else {
+		out[0] = AF_INET6;
+		memcpy(out + 1, v6->s6_addr, 8);
+	}
 }

@@ -44,4 +44,16 @@ size_t cm_strlcpy(char *dst, const char *src, size_t cap);
 /* Parses a whole decimal unsigned number; false on junk or overflow. */
 bool cm_parse_u64(const char *s, uint64_t *out);
 
+#define CM_ADDR_SOURCE_LEN 9
+
+struct sockaddr;
+
+/*
+ * Writes the source that per-address limits count for a client address:
+ * the family byte, then the IPv4 address (also when mapped into IPv6 by
+ * a dual-stack socket) or the IPv6 /64. All zeros for other families.
+ */
+void cm_addr_source(const struct sockaddr *sa,
+		    uint8_t out[CM_ADDR_SOURCE_LEN]);
+
 #endif

@@ -6,7 +6,6 @@
  * CM_HTTP_CLIENTS_MAX addresses are tracked, an idle one (full bucket)
  * is forgotten; when none is idle, new clients share one overflow bucket.
  */
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,7 @@
 #include "cm_util.h"
 #include "http_internal.h"
 
-#define KEY_LEN 9 /* family byte + IPv4 address or IPv6 /64 */
+#define KEY_LEN CM_ADDR_SOURCE_LEN
 
 typedef struct bucket {
 	bool used;
@@ -60,29 +59,6 @@ void http_limiter_free(http_limiter **l)
 	free((*l)->table);
 	free(*l);
 	*l = NULL;
-}
-
-/* Writes the key of an IPv6 client: its /64, or for an IPv4 client of
- * a dual-stack socket (::ffff:a.b.c.d) the key of its IPv4 address, so
- * that IPv4 clients do not share the one bucket of ::ffff:0:0/64. */
-static void make_key_v6(const struct in6_addr *addr, uint8_t key[KEY_LEN])
-{
-	if (IN6_IS_ADDR_V4MAPPED(addr)) {
-		key[0] = (uint8_t)AF_INET;
-		memcpy(key + 1, addr->s6_addr + 12, 4);
-		return;
-	}
-	memcpy(key + 1, addr->s6_addr, 8);
-}
-
-static void make_key(const struct sockaddr *sa, uint8_t key[KEY_LEN])
-{
-	memset(key, 0, KEY_LEN);
-	key[0] = (uint8_t)sa->sa_family;
-	if (sa->sa_family == AF_INET)
-		memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	else if (sa->sa_family == AF_INET6)
-		make_key_v6(&((const struct sockaddr_in6 *)sa)->sin6_addr, key);
 }
 
 static size_t key_hash(const uint8_t key[KEY_LEN])
@@ -166,7 +142,7 @@ bool http_limiter_take(http_limiter *l, const struct sockaddr *addr,
 	bool ok;
 	bucket *b;
 
-	make_key(addr, key);
+	cm_addr_source(addr, key);
 	pthread_mutex_lock(&l->lock);
 	/* Read under the lock: a time read before it can be older than
 	 * the bucket's, and the difference would wrap to a full refill. */

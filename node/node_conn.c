@@ -12,7 +12,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <zmq.h>
@@ -62,43 +61,28 @@ static bool conn_forget(node *n, int fd)
 	return false;
 }
 
-/* Writes the source of connection fd as the limit per address counts
- * it: the family, then the IPv4 address (also when mapped into IPv6) or
- * the IPv6 /64. All zeros when the address is unknown. */
-static void conn_source(int fd, uint8_t out[NODE_CONN_SOURCE_LEN])
+/* Writes the source of connection fd as cm_addr_source gives it; all
+ * zeros when the address is unknown. */
+static void conn_source(int fd, uint8_t out[CM_ADDR_SOURCE_LEN])
 {
 	struct sockaddr_storage sa;
 	socklen_t len = sizeof(sa);
 
-	memset(out, 0, NODE_CONN_SOURCE_LEN);
-	if (getpeername(fd, (struct sockaddr *)&sa, &len) < 0)
-		return;
-	if (sa.ss_family == AF_INET) {
-		out[0] = AF_INET;
-		memcpy(out + 1, &((struct sockaddr_in *)&sa)->sin_addr, 4);
-	} else if (sa.ss_family == AF_INET6) {
-		const struct in6_addr *a = &((struct sockaddr_in6 *)&sa)->sin6_addr;
-
-		if (IN6_IS_ADDR_V4MAPPED(a)) {
-			out[0] = AF_INET;
-			memcpy(out + 1, a->s6_addr + 12, 4);
-		} else {
-			out[0] = AF_INET6;
-			memcpy(out + 1, a->s6_addr, 8);
-		}
-	}
+	memset(out, 0, CM_ADDR_SOURCE_LEN);
+	if (getpeername(fd, (struct sockaddr *)&sa, &len) == 0)
+		cm_addr_source((struct sockaddr *)&sa, out);
 }
 
 /* Returns how many tracked connections come from `source`. */
 static size_t conns_from(const node *n,
-			 const uint8_t source[NODE_CONN_SOURCE_LEN])
+			 const uint8_t source[CM_ADDR_SOURCE_LEN])
 {
 	size_t count = 0;
 
 	for (size_t i = 0; i < CM_CONNECTIONS_MAX; i++)
 		if (n->conns[i].fd >= 0 &&
 		    memcmp(n->conns[i].source, source,
-			   NODE_CONN_SOURCE_LEN) == 0)
+			   CM_ADDR_SOURCE_LEN) == 0)
 			count++;
 	return count;
 }
@@ -109,7 +93,7 @@ static bool conn_track(node *n, int fd)
 {
 	uint64_t limit = fd_limit();
 	uint64_t deadline = cm_mono_ms() + silent_limit_ms(n);
-	uint8_t source[NODE_CONN_SOURCE_LEN];
+	uint8_t source[CM_ADDR_SOURCE_LEN];
 
 	if (n->n_conns >= n->limits.connections_max ||
 	    (limit >= CM_FD_RESERVE && (uint64_t)fd >= limit - CM_FD_RESERVE))

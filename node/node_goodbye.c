@@ -66,7 +66,7 @@ static size_t wait_for_closes(struct pollfd *fds, size_t n_fds,
 
 void node_goodbye_send_all(node *n)
 {
-	static struct pollfd fds[NODE_LINKS_MAX];
+	struct pollfd fds[NODE_LINKS_MAX];
 	size_t sent = 0, skipped = 0, n_fds = 0, open;
 	uint64_t start;
 

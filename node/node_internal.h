@@ -15,6 +15,7 @@
 
 #include "cm_error.h"
 #include "cm_limits.h"
+#include "cm_util.h"
 #include "node.h"
 #include "proto_batch.h"
 #include "proto_wire.h"
@@ -441,13 +442,11 @@ typedef struct node_link {
 
 typedef struct node_media_job node_media_job;
 
-#define NODE_CONN_SOURCE_LEN 9
 
 /* An inbound TCP connection that the ROUTER's monitor reported. */
 typedef struct node_conn {
 	int fd;                             /* -1: a free slot */
-	uint8_t source[NODE_CONN_SOURCE_LEN]; /* family, then the IPv4
-					     * address or the IPv6 /64 */
+	uint8_t source[CM_ADDR_SOURCE_LEN]; /* cm_addr_source */
 	uint64_t deadline;                  /* monotonic ms; see
 					     * node_conns_close_silent */
 } node_conn;
