@@ -1881,7 +1881,7 @@ static bool send_goodbye(conn *c)
 
 /*
  * Sends badly signed records, then GOODBYE, then comes back with the same
- * key on a new connection, round after round. A peer that says GOODBYE
+ * key on a new connection, round after round. A peer that sends GOODBYE
  * must keep its score like one that reconnects while its link is up, or
  * it could send bad input for ever without being banned.
  */

@@ -90,6 +90,14 @@ for part in sys.argv[1].split("."):
 print(value)' "$2"
 }
 
+# Waits until `hostile_peer silent`, writing to FILE, reports that every
+# handshake ended, then sets ACCEPTED to how many succeeded. Not run in
+# $(...), so that a timeout fails the test. Usage: silent_wait FILE
+silent_wait() {
+	wait_for 60 "the silent connections' handshakes" grep -q '^ready$' "$1"
+	ACCEPTED=$(awk '$1 == "accepted" { print $2 }' "$1")
+}
+
 node_running() {
 	cm "$1" status --json | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["node"] else 1)'
 }

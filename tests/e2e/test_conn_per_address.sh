@@ -23,9 +23,8 @@ start M mirror --set connections_max=$((SILENT - 4)) --set hello_timeout=120s
 	>"$WORK/silent.out" 2>"$WORK/silent.err" &
 NODE_PID[silent]=$!
 
-wait_for 60 "the silent connections' handshakes" \
-	grep -q '^ready$' "$WORK/silent.out"
-accepted=$(awk '$1 == "accepted" { print $2 }' "$WORK/silent.out")
+silent_wait "$WORK/silent.out"
+accepted=$ACCEPTED
 [ "$accepted" -eq "$PER_ADDRESS" ] ||
 	fail "$accepted silent handshakes from one address succeeded, expected $PER_ADDRESS"
 refused=$(node_status_field M limits.connections_refused_per_address)

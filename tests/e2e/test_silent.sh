@@ -30,9 +30,8 @@ start M mirror --set connections_max=$LIMIT --set hello_timeout=20s
 	>"$WORK/silent.out" 2>"$WORK/silent.err" &
 silent_pid=$!
 
-wait_for 60 "the silent connections' handshakes" \
-	grep -q '^ready$' "$WORK/silent.out"
-accepted=$(awk '$1 == "accepted" { print $2 }' "$WORK/silent.out")
+silent_wait "$WORK/silent.out"
+accepted=$ACCEPTED
 [ "$accepted" -eq "$LIMIT" ] ||
 	fail "$accepted silent handshakes succeeded, expected $LIMIT"
 open_now=$(node_status_field M limits.connections_open)
