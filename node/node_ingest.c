@@ -456,7 +456,7 @@ cm_err node_load_record(node *n, const uint8_t id[PROTO_ID_LEN],
 		err = cm_errf(CM_ERR_STORE, "stored record has no envelope");
 		goto fail;
 	}
-	err = proto_body_decode(body, body_len, &out->rec);
+	err = proto_body_read_stored(body, body_len, &out->rec);
 	if (err)
 		goto fail;
 	memcpy(out->id, id, PROTO_ID_LEN);

@@ -501,7 +501,7 @@ static int scan_record(void *ctx, const uint8_t id[PROTO_ID_LEN],
 	size_t body_len;
 
 	if (!node_record_body(wire, len, &body, &body_len) ||
-	    proto_body_decode(body, body_len, &rec) ||
+	    proto_body_read_stored(body, body_len, &rec) ||
 	    rec.kind != PROTO_KIND_CLIP || !policy_covers(ml->n, rec.author) ||
 	    !clip_fits(ml->n, id, &rec))
 		return 0;

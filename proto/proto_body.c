@@ -315,8 +315,9 @@ static cm_err read_key(proto_reader *rd, struct key_cursor *kc,
 	kc->prev = key;
 	kc->prev_len = len;
 
-	for (size_t i = 0; i < kc->n_keys; i++) {
-		if (strlen(kc->keys[i]) == len &&
+	for (size_t i = 0; len > 0 && i < kc->n_keys; i++) {
+		if (kc->keys[i][0] == (char)key[0] &&
+		    strlen(kc->keys[i]) == len &&
 		    memcmp(kc->keys[i], key, len) == 0) {
 			*index = i;
 			return CM_OK;
@@ -380,7 +381,7 @@ static cm_err read_media_ref(proto_reader *rd, size_t index,
 	size_t n;
 	cm_err err;
 
-	snprintf(map, sizeof(map), "media[%zu]", index);
+	proto_index_label(map, sizeof(map), "media", index, "");
 	err = proto_read_map(rd, map, 3, &n);
 	if (err)
 		return err;
@@ -391,7 +392,8 @@ static cm_err read_media_ref(proto_reader *rd, size_t index,
 		err = read_key(rd, &kc, &k);
 		if (err)
 			return err;
-		snprintf(what, sizeof(what), "%s.%s", map, keys[k]);
+		proto_index_label(what, sizeof(what), "media", index, ".");
+		strncat(what, keys[k], sizeof(what) - strlen(what) - 1);
 		if (k == 0)
 			err = read_fixed_bin(rd, what, PROTO_HASH_LEN, m->hash);
 		else if (k == 1)
@@ -444,7 +446,7 @@ static cm_err read_tags(proto_reader *rd, proto_record *r)
 			       "tags is present but empty: omit the key "
 			       "instead");
 	for (size_t i = 0; i < r->n_tags; i++) {
-		snprintf(what, sizeof(what), "tags[%zu]", i);
+		proto_index_label(what, sizeof(what), "tags", i, "");
 		err = read_text(rd, what, CM_TAG_MAX, false, false, r->tags[i]);
 		if (err)
 			return err;
@@ -589,6 +591,16 @@ static cm_err read_body(const uint8_t *body, size_t len, proto_record *r)
 			       proto_reader_left(&rd),
 			       proto_reader_offset(&rd));
 	return check_present(r, seen);
+}
+
+cm_err proto_body_read_stored(const uint8_t *body, size_t len,
+			      proto_record *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (len > CM_BODY_MAX)
+		return cm_errf(CM_ERR_TOO_LONG, "body is %zu bytes, max %d",
+			       len, CM_BODY_MAX);
+	return read_body(body, len, r);
 }
 
 cm_err proto_body_decode(const uint8_t *body, size_t len, proto_record *r)

@@ -489,3 +489,26 @@ const char *proto_printable(const uint8_t *s, size_t len,
 	out[n] = '\0';
 	return out;
 }
+
+void proto_index_label(char *out, size_t cap, const char *prefix,
+		       size_t index, const char *suffix)
+{
+	char digits[24];
+	size_t nd = 0, len = 0;
+
+	do {
+		digits[nd++] = (char)('0' + index % 10);
+		index /= 10;
+	} while (index > 0);
+	for (const char *p = prefix; *p && len + 1 < cap; p++)
+		out[len++] = *p;
+	if (len + 1 < cap)
+		out[len++] = '[';
+	while (nd > 0 && len + 1 < cap)
+		out[len++] = digits[--nd];
+	if (len + 1 < cap)
+		out[len++] = ']';
+	for (const char *p = suffix; *p && len + 1 < cap; p++)
+		out[len++] = *p;
+	out[len] = '\0';
+}

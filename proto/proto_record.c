@@ -156,7 +156,7 @@ static cm_err check_tags(const proto_record *r)
 	for (size_t i = 0; i < r->n_tags; i++) {
 		const char *tag = r->tags[i];
 
-		snprintf(what, sizeof(what), "tags[%zu]", i);
+		proto_index_label(what, sizeof(what), "tags", i, "");
 		if ((err = check_tag(what, tag)))
 			return err;
 
@@ -195,7 +195,7 @@ static cm_err check_media(const proto_record *r)
 				       ", expected 1..%llu",
 				       i, m->size, CM_MEDIA_SIZE_MAX);
 
-		snprintf(what, sizeof(what), "media[%zu].type", i);
+		proto_index_label(what, sizeof(what), "media", i, ".type");
 		err = check_string(what, m->type, CM_MEDIA_TYPE_MAX + 1, 1,
 				   CM_MEDIA_TYPE_MAX, false, &len);
 		if (err)
@@ -556,7 +556,7 @@ cm_err proto_record_decode_stored(const uint8_t *wire, size_t len,
 	err = read_envelope(wire, len, &body, &body_len, &sig);
 	if (err)
 		return err;
-	err = proto_body_decode(body, body_len, &out->rec);
+	err = proto_body_read_stored(body, body_len, &out->rec);
 	if (err)
 		return err;
 	if (id)

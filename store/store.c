@@ -619,7 +619,7 @@ cm_err store_load_record(store *s, MDB_txn *txn, const uint8_t id[PROTO_ID_LEN],
 	err = store_wire_body(v.mv_data, v.mv_size, &body, &body_len);
 	if (err)
 		return err;
-	err = proto_body_decode(body, body_len, rec);
+	err = proto_body_read_stored(body, body_len, rec);
 	if (err) {
 		cm_hex_short(id, hex);
 		return cm_errf(CM_ERR_STORE,

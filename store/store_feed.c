@@ -119,7 +119,7 @@ static cm_err feed_match(feed_walk *w, const MDB_val *index_value,
 	err = store_wire_body(wire->mv_data, wire->mv_size, &body, &body_len);
 	if (err)
 		return err;
-	err = proto_body_decode(body, body_len, w->rec);
+	err = proto_body_read_stored(body, body_len, w->rec);
 	if (err)
 		return cm_errf(CM_ERR_STORE,
 			       "stored clip does not decode: %s; run "

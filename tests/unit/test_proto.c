@@ -20,6 +20,7 @@
 #include "cm_error.h"
 #include "cm_limits.h"
 #include "cm_util.h"
+#include "proto_canon.h"
 #include "proto_record.h"
 
 /* ---- vectors (proto/PROTOCOL.md, "Test vectors") ---- */
@@ -1357,6 +1358,103 @@ static void decode_stored_record(void **state)
 	free(stored);
 }
 
+/* Decodes hex into body after replacing the first `from` by `to`, which
+ * has the same length. Returns the body's length. */
+static size_t unhex_replaced(const char *hex, const char *from,
+			     const char *to, uint8_t *body, size_t cap)
+{
+	char edited[2 * CM_BODY_MAX + 1];
+	char *at;
+
+	assert_int_equal(strlen(from), strlen(to));
+	assert_true(strlen(hex) < sizeof(edited));
+	strcpy(edited, hex);
+	at = strstr(edited, from);
+	assert_non_null(at);
+	memcpy(at, to, strlen(to));
+	return unhex(edited, body, cap);
+}
+
+/* A stored body reads back as the strict decoder reads it. Broken
+ * msgpack still fails, and schema rules are left to the check before
+ * storing. */
+static void read_stored_body(void **state)
+{
+	static const char *const bodies[] = { CLIP_BODY, RETRACT_BODY,
+					      PROFILE_BODY };
+	uint8_t body[CM_BODY_MAX];
+	proto_record *strict = malloc(sizeof(*strict));
+	proto_record *stored = malloc(sizeof(*stored));
+	size_t len;
+
+	(void)state;
+	assert_non_null(strict);
+	assert_non_null(stored);
+	for (size_t b = 0; b < 3; b++) {
+		len = unhex(bodies[b], body, sizeof(body));
+		assert_err(proto_body_decode(body, len, strict), CM_OK);
+		assert_err(proto_body_read_stored(body, len, stored), CM_OK);
+		assert_memory_equal(stored, strict, sizeof(*strict));
+		for (size_t cut = 0; cut < len; cut++)
+			assert_err(proto_body_read_stored(body, cut, stored),
+				   CM_ERR_TRUNCATED);
+	}
+
+	/* Tags out of order: a schema rule, checked before storing only. */
+	len = unhex_replaced(CLIP_BODY, "a7626c656e646572a76b69746368656e",
+			     "a76b69746368656ea7626c656e646572", body,
+			     sizeof(body));
+	assert_err(proto_body_decode(body, len, strict), CM_ERR_BAD_FIELD);
+	assert_err(proto_body_read_stored(body, len, stored), CM_OK);
+	assert_string_equal(stored->tags[0], "kitchen");
+
+	/* A map key out of order is a msgpack rule: refused by both. */
+	len = unhex_replaced(CLIP_BODY, "a6617574686f72", "a6617574686f73",
+			     body, sizeof(body));
+	assert_err(proto_body_read_stored(body, len, stored),
+		   CM_ERR_UNKNOWN_KEY);
+	free(strict);
+	free(stored);
+}
+
+/* Error details name the tag or media item by its index. */
+static void details_name_the_item(void **state)
+{
+	uint8_t body[CM_BODY_MAX];
+	proto_record r;
+	size_t len;
+
+	(void)state;
+	len = unhex_replaced(CLIP_BODY, "6b69746368656e", "6b6974630a656e",
+			     body, sizeof(body));
+	assert_err(proto_body_decode(body, len, &r), CM_ERR_CONTROL_CHAR);
+	assert_non_null(strstr(cm_err_detail(), "tags[1]"));
+
+	len = unhex_replaced(CLIP_BODY, "696d6167652f6a706567",
+			     "696d6167652f6a0a6567", body, sizeof(body));
+	assert_err(proto_body_decode(body, len, &r), CM_ERR_CONTROL_CHAR);
+	assert_non_null(strstr(cm_err_detail(), "media[1].type"));
+}
+
+static void index_label_cuts_short(void **state)
+{
+	char out[16];
+
+	(void)state;
+	proto_index_label(out, sizeof(out), "media", 2, ".type");
+	assert_string_equal(out, "media[2].type");
+	proto_index_label(out, sizeof(out), "tags", 0, "");
+	assert_string_equal(out, "tags[0]");
+	proto_index_label(out, sizeof(out), "tags", 1234567, "");
+	assert_string_equal(out, "tags[1234567]");
+	proto_index_label(out, 5, "media", 2, ".type");
+	assert_string_equal(out, "medi");
+	proto_index_label(out, 8, "media", 12, "");
+	assert_string_equal(out, "media[1");
+	proto_index_label(out, 1, "media", 2, "");
+	assert_string_equal(out, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1389,6 +1487,9 @@ int main(void)
 		cmocka_unit_test(open_rejects_replayed_type),
 		cmocka_unit_test(open_future),
 		cmocka_unit_test(decode_stored_record),
+		cmocka_unit_test(read_stored_body),
+		cmocka_unit_test(details_name_the_item),
+		cmocka_unit_test(index_label_cuts_short),
 	};
 
 	return cmocka_run_group_tests(tests, setup_keys, NULL);
