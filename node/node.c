@@ -516,6 +516,8 @@ static cm_err loop(node *n)
 		items[6] = (zmq_pollitem_t){NULL, node_ingest_verify_fd(n),
 					    ZMQ_POLLIN, 0};
 		count = add_link_items(n, items, owners, now, &wake);
+		if (node_media_busy(n))
+			wake = now;
 
 		if (zmq_poll(items, (int)count, (long)(wake - now)) < 0) {
 			if (errno == EINTR)

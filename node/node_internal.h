@@ -1022,9 +1022,14 @@ void node_media_free(node *n);
 /* Queues fetches for the media of a stored clip that we lack. */
 void node_media_want(node *n, node_link *from, const proto_signed *rec);
 
-/* Walks the store for clips with incomplete media (at most every
- * CM_SYNC_INTERVAL_MS unless forced). */
+/* Starts a walk of the store for clips with incomplete media (at most
+ * every sync_interval unless forced). node_media_tick walks on in slices
+ * of a few milliseconds. */
 void node_media_scan(node *n, bool force);
+
+/* True while a media scan runs, so that the node loop polls without
+ * waiting between its slices. */
+bool node_media_busy(const node *n);
 
 void node_media_tick(node *n);
 
@@ -1048,6 +1053,10 @@ void node_media_serve(node *n, node_link *l, const proto_wire_msg *m);
  * the reference), or NULL when out of memory.
  */
 struct json_t *node_media_transfers_json(const node *n);
+
+/* Media scans for status: those done, the records the last one visited,
+ * and whether one runs. */
+struct json_t *node_media_scans_json(const node *n);
 
 /* --- node_media_rto.c: per-peer chunk request timeouts ----------------- */
 

@@ -2,6 +2,7 @@
  * node_status.c - the status object that `clipmesh status` prints:
  *   {"role", "listen", "node", "peers": [...], "counts": {...},
  *    "rejected": {reason: count}, "media_fetching", "transfers",
+ *    "media_scans": {"done", "records", "running"},
  *    "limits": {...}, "bans": [...], "allow_list",
  *    "known_peers": [...], "peer_exchange": {...}}
  * Keys are shortened to their first 8 hex digits, as in the log.
@@ -216,7 +217,7 @@ char *node_status_json(node *n)
 		jobs += node_media_job_active(n, i);
 
 	root = json_pack("{s:s, s:s, s:s, s:O, s:o, s:O, s:I, s:o*, s:o*, "
-			 "s:o*, s:o, s:o*, s:o*, s:{s:I, s:I}}",
+			 "s:o*, s:o*, s:o, s:o*, s:o*, s:{s:I, s:I}}",
 			 "role", n->cfg->role == NODE_ROLE_MIRROR ? "mirror"
 								  : "creator",
 			 "listen", n->cfg->listen,
@@ -226,6 +227,7 @@ char *node_status_json(node *n)
 			 "rejected", rejected,
 			 "media_fetching", (json_int_t)jobs,
 			 "transfers", node_media_transfers_json(n),
+			 "media_scans", node_media_scans_json(n),
 			 "limits", limits_json(n),
 			 "bans", bans_json(n),
 			 "allow_list", allow_json(n),

@@ -161,6 +161,28 @@ cm_err store_feed(store *s, const store_query *q, store_record_fn fn,
 cm_err store_scan(store *s, const uint8_t *authors, size_t n_authors,
 		  store_record_fn fn, void *ctx);
 
+/* The position of a walk in parts. Zero it, set `max`, and pass it to
+ * store_scan_part_run until `done`. */
+typedef struct store_scan_part {
+	size_t max;                        /* records visited per call, > 0 */
+	bool started;                      /* `after` is set */
+	uint8_t after[STORE_CURSOR_LEN];   /* created || id last visited */
+	bool done;                         /* no record is left, or fn
+					      stopped the walk */
+	size_t visited;                    /* records the last call visited */
+} store_scan_part;
+
+/*
+ * Walks on as store_scan does from the record after part->after, for at
+ * most part->max records, so that a caller can walk a large store a few
+ * hundred records at a time between other work. Each call opens its own
+ * read transaction. Records added between calls are visited when they
+ * sort after the position reached.
+ */
+cm_err store_scan_part_run(store *s, const uint8_t *authors,
+			   size_t n_authors, store_scan_part *part,
+			   store_record_fn fn, void *ctx);
+
 /* Counts the stored clips of `author` (retracted clips are gone). Walks
  * the author's index entries, so it takes time in proportion to them. */
 cm_err store_count_clips(store *s, const uint8_t author[PROTO_KEY_LEN],

@@ -296,6 +296,7 @@ typedef struct scan_merge {
 	scan_stream *streams;
 	size_t *heap;      /* stream indexes, a min-heap on pos */
 	size_t n_heap;
+	store_scan_part *part; /* NULL: walk to the end */
 } scan_merge;
 
 static bool stream_less(const scan_merge *m, size_t a, size_t b)
@@ -361,15 +362,21 @@ static cm_err stream_seek(scan_merge *m, scan_stream *st, bool inclusive,
 	return CM_OK;
 }
 
-/* Positions every stream on its first entry and builds the heap. */
+/* Positions every stream on its first entry, or its first after the
+ * part's position, and builds the heap. */
 static cm_err scan_start(scan_merge *m, size_t n_streams)
 {
+	bool after = m->part && m->part->started;
 	bool found;
 	cm_err err;
 
 	for (size_t i = 0; i < n_streams; i++) {
-		memset(m->streams[i].pos, 0, STORE_TIME_KEY_LEN);
-		err = stream_seek(m, &m->streams[i], true, &found);
+		if (after)
+			memcpy(m->streams[i].pos, m->part->after,
+			       STORE_TIME_KEY_LEN);
+		else
+			memset(m->streams[i].pos, 0, STORE_TIME_KEY_LEN);
+		err = stream_seek(m, &m->streams[i], !after, &found);
 		if (err)
 			return err;
 		if (found)
@@ -394,13 +401,22 @@ static cm_err scan_renew(scan_merge *m)
 
 static cm_err scan_run(scan_merge *m, store_record_fn fn, void *ctx)
 {
+	store_scan_part *part = m->part;
 	scan_stream *st;
 	size_t visited = 0;
 	MDB_val wire;
 	bool found;
 	cm_err err;
 
+	if (part) {
+		part->done = true;
+		part->visited = 0;
+	}
 	while (m->n_heap > 0) {
+		if (part && visited == part->max) {
+			part->done = false;
+			return CM_OK;
+		}
 		if (++visited % SCAN_RECORDS_PER_TXN == 0) {
 			err = scan_renew(m);
 			if (err)
@@ -412,6 +428,11 @@ static cm_err scan_run(scan_merge *m, store_record_fn fn, void *ctx)
 				   PROTO_ID_LEN, &wire);
 		if (err && err != CM_ERR_NOT_FOUND)
 			return err;
+		if (part) {
+			memcpy(part->after, st->pos, STORE_TIME_KEY_LEN);
+			part->started = true;
+			part->visited++;
+		}
 		if (!err && fn(ctx, st->pos + 8, wire.mv_data, wire.mv_size))
 			return CM_OK;
 
@@ -474,13 +495,17 @@ static cm_err scan_streams(scan_merge *m, const uint8_t *authors,
 	return CM_OK;
 }
 
-cm_err store_scan(store *s, const uint8_t *authors, size_t n_authors,
-		  store_record_fn fn, void *ctx)
+static cm_err scan_walk(store *s, const uint8_t *authors, size_t n_authors,
+			store_scan_part *part, store_record_fn fn, void *ctx)
 {
-	scan_merge m = {.s = s};
+	scan_merge m = {.s = s, .part = part};
 	size_t n_streams = 0;
 	cm_err err;
 
+	if (part) {
+		part->done = true;
+		part->visited = 0;
+	}
 	if (authors && n_authors == 0)
 		return CM_OK;
 	if (authors && n_authors > SIZE_MAX / PROTO_KEY_LEN)
@@ -500,4 +525,17 @@ out:
 	free(m.heap);
 	free(m.streams);
 	return err;
+}
+
+cm_err store_scan(store *s, const uint8_t *authors, size_t n_authors,
+		  store_record_fn fn, void *ctx)
+{
+	return scan_walk(s, authors, n_authors, NULL, fn, ctx);
+}
+
+cm_err store_scan_part_run(store *s, const uint8_t *authors,
+			   size_t n_authors, store_scan_part *part,
+			   store_record_fn fn, void *ctx)
+{
+	return scan_walk(s, authors, n_authors, part, fn, ctx);
 }

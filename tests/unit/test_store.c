@@ -1050,6 +1050,84 @@ static void scan_all_and_author(void **state)
 	free(got);
 }
 
+/* Walks in parts of `max` records and checks that the parts together
+ * visit what one store_scan visits, in the same order. */
+static void assert_parts_match(store *s, const uint8_t *authors, size_t n,
+			       size_t max)
+{
+	id_list *whole = calloc(1, sizeof(*whole));
+	id_list *parts = calloc(1, sizeof(*parts));
+	store_scan_part part = {.max = max};
+	size_t calls = 0;
+
+	assert_non_null(whole);
+	assert_non_null(parts);
+	assert_int_equal(store_scan(s, authors, n, collect_id, whole), CM_OK);
+	do {
+		size_t before = parts->n;
+
+		assert_int_equal(store_scan_part_run(s, authors, n, &part,
+						     collect_id, parts),
+				 CM_OK);
+		assert_true(parts->n - before <= max);
+		calls++;
+	} while (!part.done);
+	assert_int_equal(parts->n, whole->n);
+	assert_memory_equal(parts->ids, whole->ids, whole->n * PROTO_ID_LEN);
+	assert_true(calls >= whole->n / max);
+	assert_true(calls <= whole->n / max + 1);
+	free(whole);
+	free(parts);
+}
+
+static void scan_in_parts(void **state)
+{
+	fixture *f = *state;
+	test_record *recs[6];
+	test_record *early, *late;
+	uint8_t ab[2 * PROTO_KEY_LEN];
+	id_list *got = calloc(1, sizeof(*got));
+	store_scan_part part = {.max = 2};
+
+	assert_non_null(got);
+	recs[0] = make_clip(&f->a, T0 + 30, PRODUCT_KETTLE, NULL, "a0");
+	recs[1] = make_clip(&f->b, T0 + 10, PRODUCT_KETTLE, NULL, "b0");
+	recs[2] = make_profile(&f->a, T0 + 20, "Anna");
+	recs[3] = make_clip(&f->c, T0 + 20, PRODUCT_KETTLE, NULL, "c0");
+	recs[4] = make_retraction(&f->b, T0 + 40, f->c.pk);
+	recs[5] = make_clip(&f->a, T0 + 10, PRODUCT_CUFFIE, NULL, "a1");
+	put_all(f->s, recs, 6);
+	memcpy(ab, f->a.pk, PROTO_KEY_LEN);
+	memcpy(ab + PROTO_KEY_LEN, f->b.pk, PROTO_KEY_LEN);
+	for (size_t max = 1; max <= 7; max++) {
+		assert_parts_match(f->s, NULL, 0, max);
+		assert_parts_match(f->s, ab, 2, max);
+	}
+
+	/* Records stored between parts: only those after the position. */
+	assert_int_equal(store_scan_part_run(f->s, NULL, 0, &part,
+					     collect_id, got),
+			 CM_OK);
+	assert_int_equal(got->n, 2);
+	assert_false(part.done);
+	early = make_clip(&f->c, T0 + 5, PRODUCT_KETTLE, NULL, "early");
+	late = make_clip(&f->c, T0 + 50, PRODUCT_KETTLE, NULL, "late");
+	assert_int_equal(put1(f->s, early), CM_OK);
+	assert_int_equal(put1(f->s, late), CM_OK);
+	part.max = 100;
+	assert_int_equal(store_scan_part_run(f->s, NULL, 0, &part,
+					     collect_id, got),
+			 CM_OK);
+	assert_true(part.done);
+	assert_int_equal(got->n, 7);
+	assert_true(list_has(got, late->sig.id));
+	assert_false(list_has(got, early->sig.id));
+	free_all(recs, 6);
+	free(early);
+	free(late);
+	free(got);
+}
+
 /* Enough records that the scan renews its read transaction. */
 static void scan_many_records(void **state)
 {
@@ -3066,6 +3144,7 @@ int main(void)
 		STORE_TEST(feed_callback_stops),
 		STORE_TEST(feed_callback_writes),
 		STORE_TEST(scan_all_and_author),
+		STORE_TEST(scan_in_parts),
 		STORE_TEST(scan_many_records),
 		STORE_TEST(resolve_prefix),
 		STORE_TEST(count_clips_by_author),
