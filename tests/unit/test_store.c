@@ -1009,6 +1009,18 @@ static void assert_scan_order(store *s, const uint8_t *authors, size_t n,
 	free(got);
 }
 
+/* Stores six records of every kind by A, B and C, out of time order. */
+static void put_scan_records(fixture *f, test_record *recs[6])
+{
+	recs[0] = make_clip(&f->a, T0 + 30, PRODUCT_KETTLE, NULL, "a0");
+	recs[1] = make_clip(&f->b, T0 + 10, PRODUCT_KETTLE, NULL, "b0");
+	recs[2] = make_profile(&f->a, T0 + 20, "Anna");
+	recs[3] = make_clip(&f->c, T0 + 20, PRODUCT_KETTLE, NULL, "c0");
+	recs[4] = make_retraction(&f->b, T0 + 40, f->c.pk);
+	recs[5] = make_clip(&f->a, T0 + 10, PRODUCT_CUFFIE, NULL, "a1");
+	put_all(f->s, recs, 6);
+}
+
 static void scan_all_and_author(void **state)
 {
 	fixture *f = *state;
@@ -1017,13 +1029,7 @@ static void scan_all_and_author(void **state)
 	id_list *got = calloc(1, sizeof(*got));
 
 	assert_non_null(got);
-	recs[0] = make_clip(&f->a, T0 + 30, PRODUCT_KETTLE, NULL, "a0");
-	recs[1] = make_clip(&f->b, T0 + 10, PRODUCT_KETTLE, NULL, "b0");
-	recs[2] = make_profile(&f->a, T0 + 20, "Anna");
-	recs[3] = make_clip(&f->c, T0 + 20, PRODUCT_KETTLE, NULL, "c0");
-	recs[4] = make_retraction(&f->b, T0 + 40, f->c.pk);
-	recs[5] = make_clip(&f->a, T0 + 10, PRODUCT_CUFFIE, NULL, "a1");
-	put_all(f->s, recs, 6);
+	put_scan_records(f, recs);
 
 	assert_scan_order(f->s, NULL, 0, recs, 6, NULL);
 	assert_scan_order(f->s, f->a.pk, 1, recs, 6, f->a.pk);
@@ -1090,13 +1096,7 @@ static void scan_in_parts(void **state)
 	store_scan_part part = {.max = 2};
 
 	assert_non_null(got);
-	recs[0] = make_clip(&f->a, T0 + 30, PRODUCT_KETTLE, NULL, "a0");
-	recs[1] = make_clip(&f->b, T0 + 10, PRODUCT_KETTLE, NULL, "b0");
-	recs[2] = make_profile(&f->a, T0 + 20, "Anna");
-	recs[3] = make_clip(&f->c, T0 + 20, PRODUCT_KETTLE, NULL, "c0");
-	recs[4] = make_retraction(&f->b, T0 + 40, f->c.pk);
-	recs[5] = make_clip(&f->a, T0 + 10, PRODUCT_CUFFIE, NULL, "a1");
-	put_all(f->s, recs, 6);
+	put_scan_records(f, recs);
 	memcpy(ab, f->a.pk, PROTO_KEY_LEN);
 	memcpy(ab + PROTO_KEY_LEN, f->b.pk, PROTO_KEY_LEN);
 	for (size_t max = 1; max <= 7; max++) {
