@@ -142,6 +142,7 @@ typedef struct media_scan {
 	bool running;
 	store_scan_part part;
 	media_list found;
+	bool dropped;      /* older media left out of `found` */
 	uint64_t records;  /* visited so far */
 } media_scan;
 
@@ -168,6 +169,10 @@ struct node_media_state {
  * and gives the node thread back after SCAN_SLICE_MS. */
 #define SCAN_PART_RECORDS 256
 #define SCAN_SLICE_MS 10
+/* A scan keeps the newest this many media it may fetch, which fills the
+ * free slots even when the newest media of all are being fetched, and
+ * scans again for the older ones. */
+#define SCAN_FOUND_MAX (2 * CM_MEDIA_JOBS_MAX)
 #define JOB_BACKOFF_MS 500
 #define LACKS_MS_MIN 1000
 #define EXPIRE_SWEEP_MS 500
@@ -564,6 +569,22 @@ static cm_err keep_fetchable(node *n, media_list *ml, size_t first)
 	return err;
 }
 
+/* Keeps the newest SCAN_FOUND_MAX media that the scan found. */
+static void keep_newest(media_scan *sc)
+{
+	media_list *ml = &sc->found;
+	size_t drop;
+
+	if (ml->count <= SCAN_FOUND_MAX)
+		return;
+	drop = ml->count - SCAN_FOUND_MAX;
+	memmove(ml->roots, ml->roots + drop, SCAN_FOUND_MAX * PROTO_HASH_LEN);
+	memmove(ml->sizes, ml->sizes + drop,
+		SCAN_FOUND_MAX * sizeof(*ml->sizes));
+	ml->count = SCAN_FOUND_MAX;
+	sc->dropped = true;
+}
+
 /* Queues the media of the list, newest clip first, into the free slots.
  * Requests another scan when some did not fit. */
 static size_t scan_queue(node *n, media_list *ml)
@@ -648,6 +669,8 @@ static void scan_step(node *n)
 		sc->records += sc->part.visited;
 		if (!err)
 			err = keep_fetchable(n, &sc->found, first);
+		if (!err)
+			keep_newest(sc);
 	} while (!err && !sc->part.done && cm_mono_ms() < until);
 	if (err) {
 		cm_error(NODE_LOG, "media scan failed: %s (%s)",
@@ -658,6 +681,8 @@ static void scan_step(node *n)
 	if (!sc->part.done)
 		return;
 	queued = scan_queue(n, &sc->found);
+	if (sc->dropped)
+		n->media_rescan = true;
 	if (queued)
 		cm_info(NODE_LOG, "media scan queued %zu incomplete media",
 			queued);
