@@ -134,6 +134,7 @@ typedef struct media_list {
 	uint64_t *sizes;
 	size_t count;
 	size_t cap;
+	bool out_of_memory;  /* an entry could not be added */
 } media_list;
 
 /* A media scan in progress: the walk's position and the media found so
@@ -169,9 +170,9 @@ struct node_media_state {
  * and gives the node thread back after SCAN_SLICE_MS. */
 #define SCAN_PART_RECORDS 256
 #define SCAN_SLICE_MS 10
-/* A scan keeps the newest this many media it may fetch, which fills the
- * free slots even when the newest media of all are being fetched, and
- * scans again for the older ones. */
+/* A scan keeps the newest this many distinct media that it may fetch and
+ * that no fetch has yet, more than the slots, and scans again for the
+ * older ones. */
 #define SCAN_FOUND_MAX (2 * CM_MEDIA_JOBS_MAX)
 #define JOB_BACKOFF_MS 500
 #define LACKS_MS_MIN 1000
@@ -531,8 +532,10 @@ static int scan_record(void *ctx, const uint8_t id[PROTO_ID_LEN],
 	    !clip_fits(ml->n, id, &rec))
 		return 0;
 	for (size_t i = 0; i < rec.n_media; i++)
-		if (media_list_add(ml, &rec.media[i]))
+		if (media_list_add(ml, &rec.media[i])) {
+			ml->out_of_memory = true;
 			return 1;
+		}
 	return 0;
 }
 
@@ -569,20 +572,40 @@ static cm_err keep_fetchable(node *n, media_list *ml, size_t first)
 	return err;
 }
 
-/* Keeps the newest SCAN_FOUND_MAX media that the scan found. */
+/* Keeps the newest SCAN_FOUND_MAX distinct media that the scan found
+ * and that no fetch has yet, once the list grows past that. */
 static void keep_newest(media_scan *sc)
 {
+	node *n = sc->found.n;
 	media_list *ml = &sc->found;
-	size_t drop;
+	uint8_t roots[SCAN_FOUND_MAX][PROTO_HASH_LEN];
+	uint64_t sizes[SCAN_FOUND_MAX];
+	size_t kept = 0;
 
 	if (ml->count <= SCAN_FOUND_MAX)
 		return;
-	drop = ml->count - SCAN_FOUND_MAX;
-	memmove(ml->roots, ml->roots + drop, SCAN_FOUND_MAX * PROTO_HASH_LEN);
-	memmove(ml->sizes, ml->sizes + drop,
-		SCAN_FOUND_MAX * sizeof(*ml->sizes));
-	ml->count = SCAN_FOUND_MAX;
-	sc->dropped = true;
+	for (size_t i = ml->count; i-- > 0;) {
+		bool seen = job_find(n, ml->roots[i]) != NULL;
+
+		for (size_t k = 0; !seen && k < kept; k++)
+			seen = memcmp(roots[k], ml->roots[i],
+				      PROTO_HASH_LEN) == 0;
+		if (seen)
+			continue;
+		if (kept == SCAN_FOUND_MAX) {
+			sc->dropped = true;
+			break;
+		}
+		memcpy(roots[kept], ml->roots[i], PROTO_HASH_LEN);
+		sizes[kept] = ml->sizes[i];
+		kept++;
+	}
+	/* Back to oldest first. */
+	for (size_t k = 0; k < kept; k++) {
+		memcpy(ml->roots[k], roots[kept - 1 - k], PROTO_HASH_LEN);
+		ml->sizes[k] = sizes[kept - 1 - k];
+	}
+	ml->count = kept;
 }
 
 /* Queues the media of the list, newest clip first, into the free slots.
@@ -667,14 +690,19 @@ static void scan_step(node *n)
 		err = store_scan_part_run(n->st, authors, n_authors, &sc->part,
 					  scan_record, &sc->found);
 		sc->records += sc->part.visited;
+		if (!err && sc->found.out_of_memory)
+			err = cm_errf(CM_ERR_NOMEM, "out of memory for the "
+				      "media of %zu clips", sc->found.count);
 		if (!err)
 			err = keep_fetchable(n, &sc->found, first);
 		if (!err)
 			keep_newest(sc);
 	} while (!err && !sc->part.done && cm_mono_ms() < until);
 	if (err) {
-		cm_error(NODE_LOG, "media scan failed: %s (%s)",
-			 cm_err_name(err), cm_err_detail());
+		/* Scan again later rather than never. */
+		cm_error(NODE_LOG, "media scan failed: %s (%s); scanning again "
+			 "later", cm_err_name(err), cm_err_detail());
+		n->media_rescan = true;
 		scan_end(n);
 		return;
 	}
@@ -731,8 +759,9 @@ void node_media_scan(node *n, bool force)
 		scan_step(n);
 		return;
 	}
+	/* node_media_tick starts it: each HELLO of a burst of peers would
+	 * otherwise walk one more slice of a running scan. */
 	n->media_rescan = true;
-	scan_when_due(n);
 }
 
 bool node_media_busy(const node *n)

@@ -168,9 +168,9 @@ cm_err proto_record_open(const uint8_t *wire, size_t len, uint64_t now_ms,
  * Decodes the wire form of a record that proto_record_open verified
  * before it was stored, reading it back from our own store: checks the
  * envelope and reads the body with proto_body_read_stored. It checks
- * neither the signature nor the time again. `id` is the record's id (the store keys
- * records by it), or NULL to compute it from the body. Never use it on
- * input from outside the store.
+ * neither the signature nor the time again. `id` is the record's id
+ * (the store keys records by it), or NULL to compute it from the body.
+ * Never use it on input from outside the store.
  */
 cm_err proto_record_decode_stored(const uint8_t *wire, size_t len,
 				  const uint8_t id[PROTO_ID_LEN],

@@ -164,7 +164,8 @@ cm_err store_scan(store *s, const uint8_t *authors, size_t n_authors,
 /* The position of a walk in parts. Zero it, set `max`, and pass it to
  * store_scan_part_run until `done`. */
 typedef struct store_scan_part {
-	size_t max;                        /* records visited per call, > 0 */
+	size_t max;                        /* records visited per call,
+					      1 to 256 */
 	bool started;                      /* `after` is set */
 	uint8_t after[STORE_CURSOR_LEN];   /* created || id last visited */
 	bool done;                         /* no record is left, or fn
@@ -175,8 +176,9 @@ typedef struct store_scan_part {
 /*
  * Walks on as store_scan does from the record after part->after, for at
  * most part->max records, so that a caller can walk a large store a few
- * hundred records at a time between other work. Each call opens its own
- * read transaction. Records added between calls are visited when they
+ * hundred records at a time between other work. Each call reads in one
+ * transaction that it does not renew, so a part is at most 256 records
+ * (CM_ERR_USAGE otherwise), as many as store_scan reads in one. Records added between calls are visited when they
  * sort after the position reached.
  */
 cm_err store_scan_part_run(store *s, const uint8_t *authors,

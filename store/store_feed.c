@@ -417,7 +417,8 @@ static cm_err scan_run(scan_merge *m, store_record_fn fn, void *ctx)
 			part->done = false;
 			return CM_OK;
 		}
-		if (++visited % SCAN_RECORDS_PER_TXN == 0) {
+		/* A part is short and opens a transaction of its own. */
+		if (++visited % SCAN_RECORDS_PER_TXN == 0 && !part) {
 			err = scan_renew(m);
 			if (err)
 				return err;
@@ -537,5 +538,9 @@ cm_err store_scan_part_run(store *s, const uint8_t *authors,
 			   size_t n_authors, store_scan_part *part,
 			   store_record_fn fn, void *ctx)
 {
+	if (part->max == 0 || part->max > SCAN_RECORDS_PER_TXN)
+		return cm_errf(CM_ERR_USAGE, "a scan part of %zu records is "
+			       "not in 1..%d", part->max,
+			       SCAN_RECORDS_PER_TXN);
 	return scan_walk(s, authors, n_authors, part, fn, ctx);
 }

@@ -1368,12 +1368,17 @@ static size_t unhex_replaced(const char *hex, const char *from,
 
 	assert_int_equal(strlen(from), strlen(to));
 	assert_true(strlen(hex) < sizeof(edited));
-	strcpy(edited, hex);
+	memcpy(edited, hex, strlen(hex) + 1);
 	at = strstr(edited, from);
 	assert_non_null(at);
 	memcpy(at, to, strlen(to));
 	return unhex(edited, body, cap);
 }
+
+/* The clip's "product" and "rating" keys with their values. */
+#define PRODUCT_PAIR \
+	"a770726f64756374b26774696e3a32303030303030303031303132"
+#define RATING_PAIR "a6726174696e6704"
 
 /* A stored body reads back as the strict decoder reads it. Broken
  * msgpack still fails, and schema rules are left to the check before
@@ -1408,9 +1413,16 @@ static void read_stored_body(void **state)
 	assert_err(proto_body_read_stored(body, len, stored), CM_OK);
 	assert_string_equal(stored->tags[0], "kitchen");
 
-	/* A map key out of order is a msgpack rule: refused by both. */
+	/* Map keys out of order or unknown: refused by both. */
+	len = unhex_replaced(CLIP_BODY, PRODUCT_PAIR RATING_PAIR,
+			     RATING_PAIR PRODUCT_PAIR, body, sizeof(body));
+	assert_err(proto_body_decode(body, len, strict),
+		   CM_ERR_UNSORTED_KEYS);
+	assert_err(proto_body_read_stored(body, len, stored),
+		   CM_ERR_UNSORTED_KEYS);
 	len = unhex_replaced(CLIP_BODY, "a6617574686f72", "a6617574686f73",
 			     body, sizeof(body));
+	assert_err(proto_body_decode(body, len, strict), CM_ERR_UNKNOWN_KEY);
 	assert_err(proto_body_read_stored(body, len, stored),
 		   CM_ERR_UNKNOWN_KEY);
 	free(strict);
