@@ -299,7 +299,7 @@ static void stop(node *n)
  * The CURVE key comes from the ZAP User-Id, so it cannot be forged. */
 static void receive_router(node *n)
 {
-	for (int i = 0; i < RECV_BURST; i++) {
+	for (int i = 0; i < RECV_BURST && !node_ingest_full(n); i++) {
 		zmq_msg_t rid, msg;
 		uint8_t key[NODE_KEY_LEN];
 		const char *user_id, *ip;
@@ -386,6 +386,7 @@ static void receive_dealer(node *n, node_link *l)
 	uint64_t wake = UINT64_MAX;
 
 	for (int i = 0; i < RECV_BURST && l->used && l->dealer &&
+			!node_ingest_full(n) &&
 			!node_link_paused(l, cm_mono_ms(), &wake);
 	     i++) {
 		zmq_msg_t msg;
@@ -447,14 +448,17 @@ static size_t add_link_items(node *n, zmq_pollitem_t *items,
 		if (!l->used || l->dir != NODE_LINK_OUT || !l->dealer)
 			continue;
 		/* A paused DEALER is left unread, so that its peer waits on
-		 * TCP instead of filling our memory. */
+		 * TCP instead of filling our memory, and so is every DEALER
+		 * while the verify threads have a full queue. */
 		if (!node_link_paused(l, now, wake)) {
-			events = ZMQ_POLLIN;
+			events = node_ingest_full(n) ? 0 : ZMQ_POLLIN;
 			if (node_link_hello_waits(l, now))
 				events |= ZMQ_POLLOUT;
-			owners[count] = l;
-			items[count++] = (zmq_pollitem_t){l->dealer, 0, events,
-							  0};
+			if (events) {
+				owners[count] = l;
+				items[count++] = (zmq_pollitem_t){
+					l->dealer, 0, events, 0};
+			}
 		}
 		if (l->dial_monitor) {
 			owners[count] = l;
@@ -502,7 +506,11 @@ static cm_err loop(node *n)
 		uint64_t now = cm_mono_ms(), wake = now + POLL_MS;
 		size_t count;
 
-		items[0] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
+		/* Peers wait while the verify threads are full; the
+		 * verify eventfd below ends the wait. */
+		items[0] = (zmq_pollitem_t){n->router, 0,
+					    node_ingest_full(n) ? 0 : ZMQ_POLLIN,
+					    0};
 		items[1] = (zmq_pollitem_t){n->control, 0, ZMQ_POLLIN, 0};
 		items[2] = (zmq_pollitem_t){n->zap, 0, ZMQ_POLLIN, 0};
 		items[3] = (zmq_pollitem_t){n->monitor, 0, ZMQ_POLLIN, 0};

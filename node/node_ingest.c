@@ -411,6 +411,11 @@ int node_ingest_verify_fd(const node *n)
 	return node_verifier_fd(n->verifier);
 }
 
+bool node_ingest_full(const node *n)
+{
+	return node_verifier_full(n->verifier);
+}
+
 void node_ingest_collect(node *n)
 {
 	if (n->verifier)

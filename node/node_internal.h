@@ -926,6 +926,12 @@ int node_ingest_wake_fd(const node *n);
  * finished a message. */
 int node_ingest_verify_fd(const node *n);
 
+/* True while the verify threads have a full queue. The node loop then
+ * reads no peer socket until they finished a message, because each
+ * RECORDS read would wait for them, and a burst of such reads kept
+ * control requests waiting for about 230 ms each during a catch-up. */
+bool node_ingest_full(const node *n);
+
 /* Queues the records of verified messages for the record writer, then
  * counts, logs and pushes on the records whose transaction ended. */
 void node_ingest_collect(node *n);
@@ -1104,6 +1110,13 @@ typedef void (*node_media_settle_fn)(void *ctx,
  * node_media_writer_stop. */
 cm_err node_media_writer_start(store *st, node_media_writer **out);
 
+/* Queues the fetch backoff of `root` (store_media_backoff_set) for the
+ * writer thread, which stores it before it stops. False when the queue
+ * is full, the writer is stopping or w is NULL: then store it yourself. */
+bool node_media_writer_backoff(node_media_writer *w,
+			       const uint8_t root[PROTO_HASH_LEN],
+			       uint64_t until_ms, uint32_t failures);
+
 /* Checks and stores the chunks still queued, ends the threads and frees
  * *w; NULL is fine, and *w is NULL afterwards. */
 void node_media_writer_stop(node_media_writer **w);
@@ -1236,6 +1249,10 @@ int node_verifier_fd(const node_verifier *v);
 /* Returns the number of records queued and not yet collected. Node
  * thread only. */
 size_t node_verifier_queued(node_verifier *v);
+
+/* True when CM_VERIFY_MESSAGES messages are queued, so that the next
+ * node_verifier_put would wait. Node thread only. */
+bool node_verifier_full(const node_verifier *v);
 
 /*
  * Queues the records of message m from link `from` to be opened at

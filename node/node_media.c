@@ -310,14 +310,26 @@ static void retry_due_at(node *n, uint64_t wait)
 
 /* Ends a job that makes no progress and keeps its root from being
  * fetched again for a while, in the store so that restarts respect it. */
+/* Queues a backoff change for the chunk writer thread, so that the node
+ * thread does not wait for the store's write lock. False when the node
+ * thread must write it itself. A scan in the few milliseconds before the
+ * write may queue the media once more. */
+static bool set_backoff(node *n, const uint8_t root[PROTO_HASH_LEN],
+			uint64_t until_ms, uint32_t failures)
+{
+	return node_media_writer_backoff(n->media->writer, root, until_ms,
+					 failures);
+}
+
 static void job_give_up(node *n, node_media_job *job, const char *why)
 {
 	uint32_t failures = job->failures + 1;
 	uint64_t wait = retry_ms(failures);
-	cm_err err;
+	cm_err err = CM_OK;
 
-	err = store_media_backoff_set(n->st, job->root, cm_now_ms() + wait,
-				      failures);
+	if (!set_backoff(n, job->root, cm_now_ms() + wait, failures))
+		err = store_media_backoff_set(n->st, job->root,
+					      cm_now_ms() + wait, failures);
 	if (err)
 		cm_error(NODE_LOG, "storing the fetch backoff of media=%s "
 			 "failed: %s (%s)", job->short_root, cm_err_name(err),
@@ -1480,7 +1492,7 @@ static void job_finish(node *n, node_media_job *job)
 		cm_info(NODE_LOG, "media complete media=%s size=%llu "
 			"chunks=%zu seconds=%.1f", job->short_root,
 			(unsigned long long)job->size, job->n_chunks, secs);
-		if (job->failures > 0)
+		if (job->failures > 0 && !set_backoff(n, job->root, 0, 0))
 			store_media_backoff_set(n->st, job->root, 0, 0);
 		job_free(n, job);
 		budget_enforce(n, true);

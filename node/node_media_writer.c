@@ -31,6 +31,11 @@
  * A slot does not copy its chunk: it holds a reference to the ZeroMQ
  * message that the chunk arrived in (zmq_msg_copy shares the buffer of a
  * message of this size), and the node thread closes it on collecting.
+ *
+ * The writer thread also stores the fetch backoffs that the node thread
+ * queues (node_media_writer_backoff). Each is a write transaction that
+ * waits for the record writer's commit and then syncs. On the node
+ * thread, such waits held it for up to 2 s during a catch-up.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
@@ -58,6 +63,15 @@ typedef struct write_slot {
 	node_write_result result;       /* set by the writer thread */
 } write_slot;
 
+/* Fetch backoffs that the writer thread has not stored yet. */
+#define WRITER_BACKOFFS 64
+
+typedef struct backoff_entry {
+	uint8_t root[PROTO_HASH_LEN];
+	uint64_t until_ms;
+	uint32_t failures;
+} backoff_entry;
+
 struct node_media_writer {
 	store *st;
 	pthread_t hasher;
@@ -76,6 +90,8 @@ struct node_media_writer {
 	uint64_t written;
 	uint64_t collected;
 	write_slot slots[CM_MEDIA_WRITE_SLOTS];
+	backoff_entry backoffs[WRITER_BACKOFFS]; /* waiting to be stored */
+	size_t n_backoffs;
 };
 
 static write_slot *slot_at(node_media_writer *w, uint64_t counter)
@@ -166,8 +182,34 @@ static void store_slots(node_media_writer *w, uint64_t first, size_t count)
 	}
 }
 
-/* Stores checked slots until the hasher ended and every checked slot is
- * stored. */
+/* Stores the queued backoffs. Called and returns with the lock held,
+ * which it drops while it writes. */
+static void store_backoffs(node_media_writer *w)
+{
+	backoff_entry batch[WRITER_BACKOFFS];
+	size_t n = w->n_backoffs;
+
+	memcpy(batch, w->backoffs, n * sizeof(batch[0]));
+	w->n_backoffs = 0;
+	pthread_mutex_unlock(&w->lock);
+	for (size_t i = 0; i < n; i++) {
+		cm_err err = store_media_backoff_set(w->st, batch[i].root,
+						     batch[i].until_ms,
+						     batch[i].failures);
+		char short_root[9];
+
+		if (!err)
+			continue;
+		cm_hex_short(batch[i].root, short_root);
+		cm_error(NODE_LOG, "storing the fetch backoff of media=%s "
+			 "failed: %s (%s)", short_root, cm_err_name(err),
+			 cm_err_detail());
+	}
+	pthread_mutex_lock(&w->lock);
+}
+
+/* Stores checked slots and queued backoffs until the hasher ended and
+ * every checked slot and backoff is stored. */
 static void *writer_main(void *arg)
 {
 	node_media_writer *w = arg;
@@ -178,8 +220,13 @@ static void *writer_main(void *arg)
 		uint64_t first;
 		size_t count;
 
-		while (w->written == w->checked && !w->hasher_done)
+		while (w->written == w->checked && w->n_backoffs == 0 &&
+		       !w->hasher_done)
 			pthread_cond_wait(&w->checked_more, &w->lock);
+		if (w->n_backoffs > 0) {
+			store_backoffs(w);
+			continue;
+		}
 		if (w->written == w->checked)
 			break;
 		first = w->written;
@@ -349,6 +396,28 @@ size_t node_media_writer_collect(node_media_writer *w,
 		zmq_msg_close(&s->msg);
 	}
 	return count;
+}
+
+bool node_media_writer_backoff(node_media_writer *w,
+			       const uint8_t root[PROTO_HASH_LEN],
+			       uint64_t until_ms, uint32_t failures)
+{
+	backoff_entry *e;
+	bool queued = false;
+
+	if (!w)
+		return false;
+	pthread_mutex_lock(&w->lock);
+	if (w->n_backoffs < WRITER_BACKOFFS && !w->stopping) {
+		e = &w->backoffs[w->n_backoffs++];
+		memcpy(e->root, root, PROTO_HASH_LEN);
+		e->until_ms = until_ms;
+		e->failures = failures;
+		pthread_cond_signal(&w->checked_more);
+		queued = true;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return queued;
 }
 
 size_t node_media_writer_pending(const node_media_writer *w)

@@ -237,6 +237,11 @@ int node_verifier_fd(const node_verifier *v)
 	return v ? v->wake_fd : -1;
 }
 
+bool node_verifier_full(const node_verifier *v)
+{
+	return v && v->filled == v->collected + CM_VERIFY_MESSAGES;
+}
+
 size_t node_verifier_queued(node_verifier *v)
 {
 	size_t count = 0;
