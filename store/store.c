@@ -167,22 +167,33 @@ size_t store_index_entries(const proto_record *rec,
 
 /* --- Opening and closing ------------------------------------------- */
 
-static cm_err open_dbs(store *s, const char *dir)
+cm_err store_needs_repair(const char *what)
+{
+	return cm_errf(CM_ERR_STORE, "the store's %s needs a repair", what);
+}
+
+/* Opens every database and runs the open checks in one transaction:
+ * with `write`, creating, migrating and repairing what needs it, else
+ * failing where a write would be needed. */
+static cm_err open_dbs_txn(store *s, const char *dir, bool write)
 {
 	MDB_txn *txn = NULL;
 	uint64_t migrate_from = 0;
 	cm_err err;
 	int rc;
 
-	err = store_txn_begin(s, true, &txn);
+	err = store_txn_begin(s, write, &txn);
 	if (err)
 		return err;
 	err = store_format_check(s, txn, dir, &migrate_from);
+	if (!err && migrate_from && !write)
+		err = store_needs_repair("format");
 	if (err)
 		goto out;
 	for (int i = 0; i < STORE_DB_COUNT; i++) {
 		rc = mdb_dbi_open(txn, db_specs[i].name,
-				  db_specs[i].flags | MDB_CREATE, &s->dbi[i]);
+				  db_specs[i].flags | (write ? MDB_CREATE : 0),
+				  &s->dbi[i]);
 		if (rc) {
 			err = store_mdb_error(rc, "mdb_dbi_open",
 					      db_specs[i].name);
@@ -192,19 +203,40 @@ static cm_err open_dbs(store *s, const char *dir)
 	if (migrate_from)
 		err = store_format_migrate(s, txn, dir, migrate_from);
 	if (!err)
-		err = store_log_check_head(s, txn, dir);
+		err = store_log_check_head(s, txn, dir, write);
 	if (!err)
-		err = store_mrefs_init(s, txn, dir);
+		err = store_mrefs_init(s, txn, dir, write);
 	if (!err)
-		err = store_chunk_bytes_init(s, txn, dir);
+		err = store_chunk_bytes_init(s, txn, dir, write);
 	if (err)
 		goto out;
-	err = store_txn_commit(txn);
+	if (write) {
+		err = store_txn_commit(txn);
+	} else {
+		/* Committed, a read transaction keeps the handles it opened
+		 * for the whole environment. */
+		rc = mdb_txn_commit(txn);
+		if (rc)
+			err = store_mdb_error(rc, "mdb_txn_commit", dir);
+	}
 	txn = NULL;
 out:
 	if (txn)
 		mdb_txn_abort(txn);
 	return err;
+}
+
+/*
+ * Opens the databases in a read transaction when the store needs no
+ * write, else in a write transaction. A write transaction waits for the
+ * one a running node has open, so every CLI command waited for the
+ * node's commits: up to 2 s for `clipmesh status` during a catch-up.
+ */
+static cm_err open_dbs(store *s, const char *dir)
+{
+	if (open_dbs_txn(s, dir, false) == CM_OK)
+		return CM_OK;
+	return open_dbs_txn(s, dir, true);
 }
 
 /* Checks that the data file reaches the last page in use. LMDB maps the

@@ -411,7 +411,8 @@ cm_err store_mrefs_defer_check(store *s, MDB_txn *txn)
 	return store_mrefs_catch_up(s, txn);
 }
 
-cm_err store_mrefs_init(store *s, MDB_txn *txn, const char *dir)
+cm_err store_mrefs_init(store *s, MDB_txn *txn, const char *dir,
+			bool repair)
 {
 	uint64_t head = 0, done = 0;
 	MDB_val v;
@@ -426,6 +427,8 @@ cm_err store_mrefs_init(store *s, MDB_txn *txn, const char *dir)
 	 * them. One that lost the key has fewer than CM_MREF_DEFER_MAX
 	 * waiting, because every committed batch leaves fewer, so those
 	 * are written again (rewriting an entry changes nothing). */
+	if (err == CM_ERR_NOT_FOUND && !repair)
+		return store_needs_repair("mref_seq");
 	if (err == CM_ERR_NOT_FOUND)
 		return mref_seq_set(s, txn,
 				    head > CM_MREF_DEFER_MAX
@@ -438,6 +441,8 @@ cm_err store_mrefs_init(store *s, MDB_txn *txn, const char *dir)
 		if (done <= head)
 			return CM_OK;
 	}
+	if (!repair)
+		return store_needs_repair("mref_seq");
 	/* Which entries exist is unknown, so those of every clip in the log
 	 * are written again (rewriting an entry changes nothing). Left as
 	 * it was, a value above the head would keep the entries of the

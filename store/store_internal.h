@@ -220,6 +220,10 @@ size_t store_index_key(uint8_t out[STORE_INDEX_KEY_MAX], const uint8_t *prefix,
 cm_err store_format_check(store *s, MDB_txn *txn, const char *dir,
 			  uint64_t *migrate_from);
 
+/* The open checks below take `repair`. Without it they write nothing
+ * and fail where they would repair, so that a store in good order opens
+ * in a read transaction (store.c, open_dbs). */
+
 /* Migrates a store of format `from` (set by store_format_check) to
  * STORE_FORMAT once every database is open. A format 1 store whose
  * acceptance log already has entries only gets its format key set
@@ -231,7 +235,8 @@ cm_err store_format_migrate(store *s, MDB_txn *txn, const char *dir,
  * two differ, with a warning. Every append writes both in one
  * transaction, so they differ only when the key was damaged, and a head
  * behind the log would make every later append fail. */
-cm_err store_log_check_head(store *s, MDB_txn *txn, const char *dir);
+cm_err store_log_check_head(store *s, MDB_txn *txn, const char *dir,
+			    bool repair);
 
 /* Gives record id, added in txn, the next sequence number. */
 /* Reads the last acceptance log number inside txn. */
@@ -279,7 +284,8 @@ cm_err store_mrefs_defer_check(store *s, MDB_txn *txn);
 /* Sets "mref_seq" to the log head when the key is missing: a store
  * written before references were deferred has every entry. Sets it to 0,
  * with a warning naming dir, when it is damaged or above the log head. */
-cm_err store_mrefs_init(store *s, MDB_txn *txn, const char *dir);
+cm_err store_mrefs_init(store *s, MDB_txn *txn, const char *dir,
+			bool repair);
 
 /* Sets "chunk_bytes" to the stored chunks' total, with a warning naming
  * dir, when the key is missing while chunks exist, is not 8 bytes, or is
@@ -287,7 +293,12 @@ cm_err store_mrefs_init(store *s, MDB_txn *txn, const char *dir);
  * make a media budget check free media that fits the budget. Lower values
  * pass, because only a walk over every chunk finds them; store_check
  * does that walk (store_media.c). */
-cm_err store_chunk_bytes_init(store *s, MDB_txn *txn, const char *dir);
+cm_err store_chunk_bytes_init(store *s, MDB_txn *txn, const char *dir,
+			      bool repair);
+
+/* The error of an open check, run without `repair`, that found
+ * something to repair. */
+cm_err store_needs_repair(const char *what);
 
 /* Calls fn for each clip still stored that was accepted after log number
  * `after`, in acceptance order. Entries whose record is gone or does not

@@ -245,7 +245,8 @@ cm_err store_format_migrate(store *s, MDB_txn *txn, const char *dir,
 	return err;
 }
 
-cm_err store_log_check_head(store *s, MDB_txn *txn, const char *dir)
+cm_err store_log_check_head(store *s, MDB_txn *txn, const char *dir,
+			    bool repair)
 {
 	MDB_cursor *cur = NULL;
 	uint64_t head = 0, last = 0;
@@ -272,6 +273,8 @@ cm_err store_log_check_head(store *s, MDB_txn *txn, const char *dir)
 	last = store_be64_get(k.mv_data);
 	if (head == last)
 		return CM_OK;
+	if (!repair)
+		return store_needs_repair("log_head");
 	cm_warn("store", "store %s: meta key 'log_head' reads %llu but the "
 		"last acceptance log entry is %llu; the key was damaged and "
 		"is set to %llu", dir, (unsigned long long)head,

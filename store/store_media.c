@@ -529,7 +529,8 @@ static cm_err chunk_bytes_count(store *s, MDB_txn *txn, uint64_t *total)
 	return CM_OK;
 }
 
-cm_err store_chunk_bytes_init(store *s, MDB_txn *txn, const char *dir)
+cm_err store_chunk_bytes_init(store *s, MDB_txn *txn, const char *dir,
+			      bool repair)
 {
 	const char *key = STORE_META_CHUNK_BYTES;
 	uint64_t stored = 0, counted = 0;
@@ -558,6 +559,8 @@ cm_err store_chunk_bytes_init(store *s, MDB_txn *txn, const char *dir)
 		snprintf(found, sizeof(found), "is %zu bytes", v.mv_size);
 	}
 
+	if (!repair)
+		return store_needs_repair("chunk_bytes");
 	err = chunk_bytes_count(s, txn, &counted);
 	if (err)
 		return err;
