@@ -441,8 +441,11 @@ static size_t add_link_items(node *n, zmq_pollitem_t *items,
 {
 	size_t count = FIXED_ITEMS;
 
-	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
-		node_link *l = &n->links[i];
+	/* Each turn starts at another link, and the links come before or
+	 * after the ROUTER by turns (loop), so that while the verify
+	 * threads are full no peer's socket is always read last. */
+	for (size_t j = 0; j < NODE_LINKS_MAX; j++) {
+		node_link *l = &n->links[(j + n->turns) % NODE_LINKS_MAX];
 		short events;
 
 		if (!l->used || l->dir != NODE_LINK_OUT || !l->dealer)
@@ -504,6 +507,7 @@ static cm_err loop(node *n)
 
 	while (!stop_signal) {
 		uint64_t now = cm_mono_ms(), wake = now + POLL_MS;
+		bool links_first;
 		size_t count;
 
 		/* Peers wait while the verify threads are full; the
@@ -537,11 +541,15 @@ static cm_err loop(node *n)
 			node_conns_receive(n);
 		if (items[2].revents & ZMQ_POLLIN)
 			node_zap_reply(n);
+		links_first = n->turns++ % 2 == 1;
+		if (links_first)
+			handle_link_items(n, items, owners, count);
 		if (items[0].revents & ZMQ_POLLIN)
 			receive_router(n);
 		if (items[1].revents & ZMQ_POLLIN)
 			node_control_receive(n);
-		handle_link_items(n, items, owners, count);
+		if (!links_first)
+			handle_link_items(n, items, owners, count);
 		tick(n, &next_flush);
 	}
 	return CM_OK;

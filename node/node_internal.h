@@ -560,6 +560,8 @@ typedef struct node {
 	node_media_job *jobs;               /* CM_MEDIA_JOBS_MAX slots */
 	uint64_t next_media_scan;
 	bool media_rescan;                  /* a job gave up: scan again */
+	uint64_t turns;                     /* poll loop turns, to vary which
+					       peer socket is read first */
 	uint8_t served_root[PROTO_HASH_LEN];
 	uint8_t (*served_chunks)[PROTO_HASH_LEN];
 	size_t served_n;
@@ -1111,11 +1113,18 @@ typedef void (*node_media_settle_fn)(void *ctx,
 cm_err node_media_writer_start(store *st, node_media_writer **out);
 
 /* Queues the fetch backoff of `root` (store_media_backoff_set) for the
- * writer thread, which stores it before it stops. False when the queue
- * is full, the writer is stopping or w is NULL: then store it yourself. */
+ * writer thread, which stores it before it stops. A queued entry of the
+ * same root is replaced. False when the queue is full, the writer is
+ * stopping or w is NULL, and then the caller stores it. */
 bool node_media_writer_backoff(node_media_writer *w,
 			       const uint8_t root[PROTO_HASH_LEN],
 			       uint64_t until_ms, uint32_t failures);
+
+/* Sets *until_ms and *failures from the queued backoff of root. False
+ * when none is queued, and then the store has the current value. */
+bool node_media_writer_backoff_get(node_media_writer *w,
+				   const uint8_t root[PROTO_HASH_LEN],
+				   uint64_t *until_ms, uint32_t *failures);
 
 /* Checks and stores the chunks still queued, ends the threads and frees
  * *w; NULL is fine, and *w is NULL afterwards. */

@@ -308,12 +308,10 @@ static void retry_due_at(node *n, uint64_t wait)
 		n->media->retry_due = due;
 }
 
-/* Ends a job that makes no progress and keeps its root from being
- * fetched again for a while, in the store so that restarts respect it. */
 /* Queues a backoff change for the chunk writer thread, so that the node
  * thread does not wait for the store's write lock. False when the node
- * thread must write it itself. A scan in the few milliseconds before the
- * write may queue the media once more. */
+ * thread must write it itself. Until the write, get_backoff finds it in
+ * the queue; a scan reads the store and may queue the media once more. */
 static bool set_backoff(node *n, const uint8_t root[PROTO_HASH_LEN],
 			uint64_t until_ms, uint32_t failures)
 {
@@ -321,6 +319,18 @@ static bool set_backoff(node *n, const uint8_t root[PROTO_HASH_LEN],
 					 failures);
 }
 
+/* Reads the backoff of root from the writer's queue, else the store. */
+static cm_err get_backoff(node *n, const uint8_t root[PROTO_HASH_LEN],
+			  uint64_t *until_ms, uint32_t *failures)
+{
+	if (node_media_writer_backoff_get(n->media->writer, root, until_ms,
+					  failures))
+		return CM_OK;
+	return store_media_backoff_get(n->st, root, until_ms, failures);
+}
+
+/* Ends a job that makes no progress and keeps its root from being
+ * fetched again for a while, in the store so that restarts respect it. */
 static void job_give_up(node *n, node_media_job *job, const char *why)
 {
 	uint32_t failures = job->failures + 1;
@@ -376,8 +386,7 @@ static bool job_add(node *n, const uint8_t root[PROTO_HASH_LEN],
 			job->first = first;
 		return true;
 	}
-	if (store_media_backoff_get(n->st, root, &until, &failures) == CM_OK &&
-	    until > now) {
+	if (get_backoff(n, root, &until, &failures) == CM_OK && until > now) {
 		retry_due_at(n, until - now);
 		return true;
 	}

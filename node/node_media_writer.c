@@ -33,9 +33,10 @@
  * message of this size), and the node thread closes it on collecting.
  *
  * The writer thread also stores the fetch backoffs that the node thread
- * queues (node_media_writer_backoff). Each is a write transaction that
- * waits for the record writer's commit and then syncs. On the node
- * thread, such waits held it for up to 2 s during a catch-up.
+ * queues (node_media_writer_backoff), all that wait in one transaction.
+ * A write transaction waits for the record writer's commit and then
+ * syncs. On the node thread, such waits held it for up to 2 s during a
+ * catch-up.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
@@ -66,12 +67,6 @@ typedef struct write_slot {
 /* Fetch backoffs that the writer thread has not stored yet. */
 #define WRITER_BACKOFFS 64
 
-typedef struct backoff_entry {
-	uint8_t root[PROTO_HASH_LEN];
-	uint64_t until_ms;
-	uint32_t failures;
-} backoff_entry;
-
 struct node_media_writer {
 	store *st;
 	pthread_t hasher;
@@ -81,7 +76,8 @@ struct node_media_writer {
 	int wake_fd;                    /* eventfd, -1 when not open */
 	pthread_mutex_t lock;
 	pthread_cond_t queued;          /* filled grew, or stopping */
-	pthread_cond_t checked_more;    /* checked grew, or hasher_done */
+	pthread_cond_t checked_more;    /* checked grew, a backoff was
+					 * queued, or hasher_done */
 	bool stopping;
 	bool hasher_done;               /* the hasher checked every slot
 					 * and ended, or never started */
@@ -90,7 +86,8 @@ struct node_media_writer {
 	uint64_t written;
 	uint64_t collected;
 	write_slot slots[CM_MEDIA_WRITE_SLOTS];
-	backoff_entry backoffs[WRITER_BACKOFFS]; /* waiting to be stored */
+	store_backoff backoffs[WRITER_BACKOFFS]; /* waiting to be stored, one
+						  * per root */
 	size_t n_backoffs;
 };
 
@@ -182,30 +179,34 @@ static void store_slots(node_media_writer *w, uint64_t first, size_t count)
 	}
 }
 
-/* Stores the queued backoffs. Called and returns with the lock held,
- * which it drops while it writes. */
+/* Stores the queued backoffs in one transaction. Called and returns
+ * with the lock held, which it drops while it writes. */
 static void store_backoffs(node_media_writer *w)
 {
-	backoff_entry batch[WRITER_BACKOFFS];
-	size_t n = w->n_backoffs;
+	store_backoff batch[WRITER_BACKOFFS];
+	size_t n = w->n_backoffs, kept = 0;
+	cm_err err;
 
 	memcpy(batch, w->backoffs, n * sizeof(batch[0]));
-	w->n_backoffs = 0;
 	pthread_mutex_unlock(&w->lock);
-	for (size_t i = 0; i < n; i++) {
-		cm_err err = store_media_backoff_set(w->st, batch[i].root,
-						     batch[i].until_ms,
-						     batch[i].failures);
-		char short_root[9];
-
-		if (!err)
-			continue;
-		cm_hex_short(batch[i].root, short_root);
-		cm_error(NODE_LOG, "storing the fetch backoff of media=%s "
-			 "failed: %s (%s)", short_root, cm_err_name(err),
-			 cm_err_detail());
-	}
+	err = store_media_backoffs_set(w->st, batch, n);
+	if (err)
+		cm_error(NODE_LOG, "storing %zu fetch backoffs failed: %s (%s)",
+			 n, cm_err_name(err), cm_err_detail());
 	pthread_mutex_lock(&w->lock);
+	/* Entries queued meanwhile came after the batch. A root of the
+	 * batch queued again overwrote its entry, which is then kept. */
+	for (size_t i = 0; i < w->n_backoffs; i++) {
+		const store_backoff *b = &w->backoffs[i];
+		bool stored = i < n && b->until_ms == batch[i].until_ms &&
+			      b->failures == batch[i].failures &&
+			      memcmp(b->root, batch[i].root,
+				     PROTO_HASH_LEN) == 0;
+
+		if (!stored)
+			w->backoffs[kept++] = w->backoffs[i];
+	}
+	w->n_backoffs = kept;
 }
 
 /* Stores checked slots and queued backoffs until the hasher ended and
@@ -398,18 +399,30 @@ size_t node_media_writer_collect(node_media_writer *w,
 	return count;
 }
 
+/* Returns the queued entry of root, or NULL. Under the lock. */
+static store_backoff *backoff_find(node_media_writer *w,
+				   const uint8_t root[PROTO_HASH_LEN])
+{
+	for (size_t i = 0; i < w->n_backoffs; i++)
+		if (memcmp(w->backoffs[i].root, root, PROTO_HASH_LEN) == 0)
+			return &w->backoffs[i];
+	return NULL;
+}
+
 bool node_media_writer_backoff(node_media_writer *w,
 			       const uint8_t root[PROTO_HASH_LEN],
 			       uint64_t until_ms, uint32_t failures)
 {
-	backoff_entry *e;
+	store_backoff *e;
 	bool queued = false;
 
 	if (!w)
 		return false;
 	pthread_mutex_lock(&w->lock);
-	if (w->n_backoffs < WRITER_BACKOFFS && !w->stopping) {
+	e = backoff_find(w, root);
+	if (!e && w->n_backoffs < WRITER_BACKOFFS && !w->stopping)
 		e = &w->backoffs[w->n_backoffs++];
+	if (e) {
 		memcpy(e->root, root, PROTO_HASH_LEN);
 		e->until_ms = until_ms;
 		e->failures = failures;
@@ -418,6 +431,24 @@ bool node_media_writer_backoff(node_media_writer *w,
 	}
 	pthread_mutex_unlock(&w->lock);
 	return queued;
+}
+
+bool node_media_writer_backoff_get(node_media_writer *w,
+				   const uint8_t root[PROTO_HASH_LEN],
+				   uint64_t *until_ms, uint32_t *failures)
+{
+	store_backoff *e;
+
+	if (!w)
+		return false;
+	pthread_mutex_lock(&w->lock);
+	e = backoff_find(w, root);
+	if (e) {
+		*until_ms = e->until_ms;
+		*failures = e->failures;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return e != NULL;
 }
 
 size_t node_media_writer_pending(const node_media_writer *w)

@@ -167,14 +167,44 @@ size_t store_index_entries(const proto_record *rec,
 
 /* --- Opening and closing ------------------------------------------- */
 
-cm_err store_needs_repair(const char *what)
+cm_err store_needs_repair(store *s, const char *what)
 {
+	s->needs_write = true;
 	return cm_errf(CM_ERR_STORE, "the store's %s needs a repair", what);
+}
+
+/* Opens database i in txn; without `write` a missing one needs the
+ * write transaction. */
+static cm_err open_db(store *s, MDB_txn *txn, int i, bool write)
+{
+	int rc = mdb_dbi_open(txn, db_specs[i].name,
+			      db_specs[i].flags | (write ? MDB_CREATE : 0),
+			      &s->dbi[i]);
+
+	if (rc == MDB_NOTFOUND && !write)
+		return store_needs_repair(s, db_specs[i].name);
+	if (rc)
+		return store_mdb_error(rc, "mdb_dbi_open", db_specs[i].name);
+	return CM_OK;
+}
+
+/* Without `write`: checks in read transaction txn that the store has
+ * the current format, which a new store or an older one lacks. */
+static cm_err format_current(store *s, MDB_txn *txn)
+{
+	uint64_t format = 0;
+	cm_err err = open_db(s, txn, STORE_DB_META, false);
+
+	if (!err)
+		err = store_format_get(s, txn, &format);
+	if (!err && format != STORE_FORMAT)
+		err = store_needs_repair(s, "format");
+	return err;
 }
 
 /* Opens every database and runs the open checks in one transaction:
  * with `write`, creating, migrating and repairing what needs it, else
- * failing where a write would be needed. */
+ * failing with s->needs_write set where a write would be needed. */
 static cm_err open_dbs_txn(store *s, const char *dir, bool write)
 {
 	MDB_txn *txn = NULL;
@@ -185,22 +215,13 @@ static cm_err open_dbs_txn(store *s, const char *dir, bool write)
 	err = store_txn_begin(s, write, &txn);
 	if (err)
 		return err;
-	err = store_format_check(s, txn, dir, &migrate_from);
-	if (!err && migrate_from && !write)
-		err = store_needs_repair("format");
-	if (err)
-		goto out;
-	for (int i = 0; i < STORE_DB_COUNT; i++) {
-		rc = mdb_dbi_open(txn, db_specs[i].name,
-				  db_specs[i].flags | (write ? MDB_CREATE : 0),
-				  &s->dbi[i]);
-		if (rc) {
-			err = store_mdb_error(rc, "mdb_dbi_open",
-					      db_specs[i].name);
-			goto out;
-		}
-	}
-	if (migrate_from)
+	if (write)
+		err = store_format_check(s, txn, dir, &migrate_from);
+	else
+		err = format_current(s, txn);
+	for (int i = 0; !err && i < STORE_DB_COUNT; i++)
+		err = open_db(s, txn, i, write);
+	if (!err && migrate_from)
 		err = store_format_migrate(s, txn, dir, migrate_from);
 	if (!err)
 		err = store_log_check_head(s, txn, dir, write);
@@ -231,11 +252,18 @@ out:
  * write, else in a write transaction. A write transaction waits for the
  * one a running node has open, so every CLI command waited for the
  * node's commits: up to 2 s for `clipmesh status` during a catch-up.
+ * Other errors of the read transaction, such as a damaged key that no
+ * repair fixes, are returned as they are.
  */
 static cm_err open_dbs(store *s, const char *dir)
 {
-	if (open_dbs_txn(s, dir, false) == CM_OK)
-		return CM_OK;
+	cm_err err;
+
+	s->needs_write = false;
+	err = open_dbs_txn(s, dir, false);
+	if (!err || !s->needs_write)
+		return err;
+	s->needs_write = false;
 	return open_dbs_txn(s, dir, true);
 }
 

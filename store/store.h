@@ -381,6 +381,17 @@ cm_err store_media_backoff_get(store *s, const uint8_t root[PROTO_HASH_LEN],
 cm_err store_media_backoff_set(store *s, const uint8_t root[PROTO_HASH_LEN],
 			       uint64_t until_ms, uint32_t failures);
 
+/* A fetch backoff: until when, after how many failures in a row. */
+typedef struct store_backoff {
+	uint8_t root[PROTO_HASH_LEN];
+	uint64_t until_ms;
+	uint32_t failures;
+} store_backoff;
+
+/* Stores n backoffs, in order, in one write transaction. */
+cm_err store_media_backoffs_set(store *s, const store_backoff *list,
+				size_t n);
+
 /*
  * Sets fetch[i] for each of the n roots that is incomplete and not in
  * backoff at wall-clock time now_ms, in one read transaction. *next_retry

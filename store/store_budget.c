@@ -428,7 +428,7 @@ cm_err store_mrefs_init(store *s, MDB_txn *txn, const char *dir,
 	 * waiting, because every committed batch leaves fewer, so those
 	 * are written again (rewriting an entry changes nothing). */
 	if (err == CM_ERR_NOT_FOUND && !repair)
-		return store_needs_repair("mref_seq");
+		return store_needs_repair(s, "mref_seq");
 	if (err == CM_ERR_NOT_FOUND)
 		return mref_seq_set(s, txn,
 				    head > CM_MREF_DEFER_MAX
@@ -442,7 +442,7 @@ cm_err store_mrefs_init(store *s, MDB_txn *txn, const char *dir,
 			return CM_OK;
 	}
 	if (!repair)
-		return store_needs_repair("mref_seq");
+		return store_needs_repair(s, "mref_seq");
 	/* Which entries exist is unknown, so those of every clip in the log
 	 * are written again (rewriting an entry changes nothing). Left as
 	 * it was, a value above the head would keep the entries of the
@@ -894,29 +894,50 @@ cm_err store_media_backoff_get(store *s, const uint8_t root[PROTO_HASH_LEN],
 	return err;
 }
 
-cm_err store_media_backoff_set(store *s, const uint8_t root[PROTO_HASH_LEN],
-			       uint64_t until_ms, uint32_t failures)
+/* Writes one backoff inside txn. */
+static cm_err backoff_put_txn(store *s, MDB_txn *txn,
+			      const store_backoff *b)
 {
 	uint8_t key[STORE_MFAIL_KEY_LEN], value[12];
+	cm_err err;
+
+	prefixed_key(key, STORE_MFAIL_PREFIX, b->root);
+	store_be64_put(value, b->until_ms);
+	be32_put(value + 8, b->failures);
+	if (b->failures > 0)
+		return store_db_put(s, txn, STORE_DB_META, key, sizeof(key),
+				    value, sizeof(value), 0);
+	err = store_db_del(s, txn, STORE_DB_META, key, sizeof(key));
+	return err == CM_ERR_NOT_FOUND ? CM_OK : err;
+}
+
+cm_err store_media_backoffs_set(store *s, const store_backoff *list,
+				size_t n)
+{
 	MDB_txn *txn = NULL;
 	cm_err err;
 
-	prefixed_key(key, STORE_MFAIL_PREFIX, root);
-	store_be64_put(value, until_ms);
-	be32_put(value + 8, failures);
+	if (n == 0)
+		return CM_OK;
 	err = store_txn_begin(s, true, &txn);
 	if (err)
 		return err;
-	if (failures == 0)
-		err = store_db_del(s, txn, STORE_DB_META, key, sizeof(key));
-	else
-		err = store_db_put(s, txn, STORE_DB_META, key, sizeof(key),
-				   value, sizeof(value), 0);
+	for (size_t i = 0; !err && i < n; i++)
+		err = backoff_put_txn(s, txn, &list[i]);
 	if (err) {
 		mdb_txn_abort(txn);
 		return err;
 	}
 	return store_txn_commit(txn);
+}
+
+cm_err store_media_backoff_set(store *s, const uint8_t root[PROTO_HASH_LEN],
+			       uint64_t until_ms, uint32_t failures)
+{
+	store_backoff b = {.until_ms = until_ms, .failures = failures};
+
+	memcpy(b.root, root, PROTO_HASH_LEN);
+	return store_media_backoffs_set(s, &b, 1);
 }
 
 /* True when the manifest of root and all its chunks are stored. */

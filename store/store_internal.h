@@ -90,6 +90,9 @@ struct store {
 	/* Media roots of the clips whose "mref" entries wait
 	 * (store_waiting.c). */
 	store_waiting *waiting;
+	/* Set while opening when an open check needs a write transaction
+	 * (store_needs_repair). */
+	bool needs_write;
 };
 
 /* Returns the LMDB name of database db, for error details. */
@@ -297,8 +300,12 @@ cm_err store_chunk_bytes_init(store *s, MDB_txn *txn, const char *dir,
 			      bool repair);
 
 /* The error of an open check, run without `repair`, that found
- * something to repair. */
-cm_err store_needs_repair(const char *what);
+ * something to repair; sets s->needs_write. */
+cm_err store_needs_repair(store *s, const char *what);
+
+/* Reads the format version of the store in txn; 0 when none is set.
+ * The meta database must be open. */
+cm_err store_format_get(store *s, MDB_txn *txn, uint64_t *format);
 
 /* Calls fn for each clip still stored that was accepted after log number
  * `after`, in acceptance order. Entries whose record is gone or does not

@@ -115,6 +115,12 @@ static cm_err newer_format(store *s, MDB_txn *txn, const char *dir,
 		       (unsigned)(needs & 0xffff), STORE_FORMAT);
 }
 
+cm_err store_format_get(store *s, MDB_txn *txn, uint64_t *format)
+{
+	*format = 0;
+	return meta_get(s, txn, META_FORMAT, format);
+}
+
 cm_err store_format_check(store *s, MDB_txn *txn, const char *dir,
 			  uint64_t *migrate_from)
 {
@@ -274,7 +280,7 @@ cm_err store_log_check_head(store *s, MDB_txn *txn, const char *dir,
 	if (head == last)
 		return CM_OK;
 	if (!repair)
-		return store_needs_repair("log_head");
+		return store_needs_repair(s, "log_head");
 	cm_warn("store", "store %s: meta key 'log_head' reads %llu but the "
 		"last acceptance log entry is %llu; the key was damaged and "
 		"is set to %llu", dir, (unsigned long long)head,

@@ -560,7 +560,7 @@ cm_err store_chunk_bytes_init(store *s, MDB_txn *txn, const char *dir,
 	}
 
 	if (!repair)
-		return store_needs_repair("chunk_bytes");
+		return store_needs_repair(s, "chunk_bytes");
 	err = chunk_bytes_count(s, txn, &counted);
 	if (err)
 		return err;

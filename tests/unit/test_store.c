@@ -3046,9 +3046,78 @@ static bool waits_for_lock(pid_t tid)
  * The child locks the folder over an empty data.mdb, as LMDB leaves it
  * during creation, and removes the file once store_open waits.
  */
+/* Lets child pid go on, waits for it and for the opening thread, checks
+ * that both succeeded, and removes the pipes and dir. */
+static void open_job_finish(open_job *job, pthread_t thread, pid_t pid,
+			    int to_parent[2], int to_child[2], const char *dir)
+{
+	char byte = 0;
+	int status;
+
+	assert_int_equal(write(to_child[1], &byte, 1), 1);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (job->err)
+		fail_msg("store_open: %s", job->detail);
+	for (int i = 0; i < 2; i++) {
+		close(to_parent[i]);
+		close(to_child[i]);
+	}
+	remove_dir(dir);
+}
+
+/* A store in good order opens in a read transaction, so it does not
+ * wait while another process, such as a node, has a write transaction
+ * open. */
+static void open_beside_a_writer(void **state)
+{
+	int to_parent[2], to_child[2];
+	bool opened_in_time = false;
+	open_job job = {0};
+	char dir[64], byte = 0;
+	pthread_t thread;
+	store *s = NULL;
+	pid_t pid;
+
+	(void)state;
+	make_temp_dir(dir);
+	assert_int_equal(store_open(dir, &s), CM_OK);
+	store_close(&s);
+	assert_int_equal(pipe(to_parent), 0);
+	assert_int_equal(pipe(to_child), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		MDB_env *env = NULL;
+		MDB_txn *txn = NULL;
+
+		if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 32) ||
+		    mdb_env_open(env, dir, MDB_NOTLS, 0600) ||
+		    mdb_txn_begin(env, NULL, 0, &txn) ||
+		    write(to_parent[1], &byte, 1) != 1 ||
+		    read(to_child[0], &byte, 1) != 1)
+			_exit(1);
+		mdb_txn_abort(txn);
+		mdb_env_close(env);
+		_exit(0);
+	}
+	assert_int_equal(read(to_parent[0], &byte, 1), 1);
+	job.dir = dir;
+	assert_int_equal(pthread_create(&thread, NULL, open_job_run, &job), 0);
+	for (int ms = 0; ms < 10000 && !opened_in_time; ms += 5) {
+		opened_in_time = __atomic_load_n(&job.done, __ATOMIC_SEQ_CST);
+		poll(NULL, 0, 5);
+	}
+	open_job_finish(&job, thread, pid, to_parent, to_child, dir);
+	if (!opened_in_time)
+		fail_msg("store_open waited 10 s for another process's write "
+			 "transaction");
+}
+
 static void open_waits_for_creation(void **state)
 {
-	int to_parent[2], to_child[2], status;
+	int to_parent[2], to_child[2];
 	char dir[64], path[80], byte = 0;
 	open_job job = {0};
 	pthread_t thread;
@@ -3079,17 +3148,7 @@ static void open_waits_for_creation(void **state)
 	while (!__atomic_load_n(&job.done, __ATOMIC_SEQ_CST) &&
 	       !waits_for_lock(__atomic_load_n(&job.tid, __ATOMIC_SEQ_CST)))
 		poll(NULL, 0, 1);
-	assert_int_equal(write(to_child[1], &byte, 1), 1);
-	assert_int_equal(pthread_join(thread, NULL), 0);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	if (job.err)
-		fail_msg("store_open: %s", job.detail);
-	for (int i = 0; i < 2; i++) {
-		close(to_parent[i]);
-		close(to_child[i]);
-	}
-	remove_dir(dir);
+	open_job_finish(&job, thread, pid, to_parent, to_child, dir);
 }
 
 /* Counts only clips, only of the author asked for, and not retracted
@@ -3184,6 +3243,7 @@ int main(void)
 		cmocka_unit_test(map_full),
 		cmocka_unit_test(open_missing_dir),
 		cmocka_unit_test(open_waits_for_creation),
+		cmocka_unit_test(open_beside_a_writer),
 	};
 
 	if (sodium_init() < 0)
