@@ -507,14 +507,14 @@ static cm_err loop(node *n)
 
 	while (!stop_signal) {
 		uint64_t now = cm_mono_ms(), wake = now + POLL_MS;
+		short router_events;
 		bool links_first;
 		size_t count;
 
-		/* Peers wait while the verify threads are full; the
+		/* Peers wait while the verify threads are full, and the
 		 * verify eventfd below ends the wait. */
-		items[0] = (zmq_pollitem_t){n->router, 0,
-					    node_ingest_full(n) ? 0 : ZMQ_POLLIN,
-					    0};
+		router_events = node_ingest_full(n) ? 0 : ZMQ_POLLIN;
+		items[0] = (zmq_pollitem_t){n->router, 0, router_events, 0};
 		items[1] = (zmq_pollitem_t){n->control, 0, ZMQ_POLLIN, 0};
 		items[2] = (zmq_pollitem_t){n->zap, 0, ZMQ_POLLIN, 0};
 		items[3] = (zmq_pollitem_t){n->monitor, 0, ZMQ_POLLIN, 0};

@@ -309,14 +309,16 @@ static void retry_due_at(node *n, uint64_t wait)
 }
 
 /* Queues a backoff change for the chunk writer thread, so that the node
- * thread does not wait for the store's write lock. False when the node
- * thread must write it itself. Until the write, get_backoff finds it in
- * the queue; a scan reads the store and may queue the media once more. */
-static bool set_backoff(node *n, const uint8_t root[PROTO_HASH_LEN],
-			uint64_t until_ms, uint32_t failures)
+ * thread does not wait for the store's write lock, and writes it here
+ * only when the queue is full. Until the write, get_backoff finds it in
+ * the queue, but a scan reads the store and may queue the media again. */
+static cm_err set_backoff(node *n, const uint8_t root[PROTO_HASH_LEN],
+			  uint64_t until_ms, uint32_t failures)
 {
-	return node_media_writer_backoff(n->media->writer, root, until_ms,
-					 failures);
+	if (node_media_writer_backoff(n->media->writer, root, until_ms,
+				      failures))
+		return CM_OK;
+	return store_media_backoff_set(n->st, root, until_ms, failures);
 }
 
 /* Reads the backoff of root from the writer's queue, else the store. */
@@ -335,11 +337,8 @@ static void job_give_up(node *n, node_media_job *job, const char *why)
 {
 	uint32_t failures = job->failures + 1;
 	uint64_t wait = retry_ms(failures);
-	cm_err err = CM_OK;
+	cm_err err = set_backoff(n, job->root, cm_now_ms() + wait, failures);
 
-	if (!set_backoff(n, job->root, cm_now_ms() + wait, failures))
-		err = store_media_backoff_set(n->st, job->root,
-					      cm_now_ms() + wait, failures);
 	if (err)
 		cm_error(NODE_LOG, "storing the fetch backoff of media=%s "
 			 "failed: %s (%s)", job->short_root, cm_err_name(err),
@@ -566,7 +565,7 @@ static int scan_record(void *ctx, const uint8_t id[PROTO_ID_LEN],
 static cm_err keep_fetchable(node *n, media_list *ml, size_t first)
 {
 	uint64_t now = cm_now_ms(), next_retry = 0;
-	size_t n_new = ml->count - first, kept = first;
+	size_t n_new = ml->count - first, n_kept = first;
 	bool *fetch;
 	cm_err err;
 
@@ -583,12 +582,13 @@ static cm_err keep_fetchable(node *n, media_list *ml, size_t first)
 	for (size_t i = 0; !err && i < n_new; i++) {
 		if (!fetch[i])
 			continue;
-		memmove(ml->roots[kept], ml->roots[first + i], PROTO_HASH_LEN);
-		ml->sizes[kept] = ml->sizes[first + i];
-		kept++;
+		memmove(ml->roots[n_kept], ml->roots[first + i],
+			PROTO_HASH_LEN);
+		ml->sizes[n_kept] = ml->sizes[first + i];
+		n_kept++;
 	}
 	if (!err)
-		ml->count = kept;
+		ml->count = n_kept;
 	free(fetch);
 	return err;
 }
@@ -601,32 +601,32 @@ static void keep_newest(media_scan *sc)
 	media_list *ml = &sc->found;
 	uint8_t roots[SCAN_FOUND_MAX][PROTO_HASH_LEN];
 	uint64_t sizes[SCAN_FOUND_MAX];
-	size_t kept = 0;
+	size_t n_kept = 0;
 
 	if (ml->count <= SCAN_FOUND_MAX)
 		return;
 	for (size_t i = ml->count; i-- > 0;) {
 		bool seen = job_find(n, ml->roots[i]) != NULL;
 
-		for (size_t k = 0; !seen && k < kept; k++)
+		for (size_t k = 0; !seen && k < n_kept; k++)
 			seen = memcmp(roots[k], ml->roots[i],
 				      PROTO_HASH_LEN) == 0;
 		if (seen)
 			continue;
-		if (kept == SCAN_FOUND_MAX) {
+		if (n_kept == SCAN_FOUND_MAX) {
 			sc->dropped = true;
 			break;
 		}
-		memcpy(roots[kept], ml->roots[i], PROTO_HASH_LEN);
-		sizes[kept] = ml->sizes[i];
-		kept++;
+		memcpy(roots[n_kept], ml->roots[i], PROTO_HASH_LEN);
+		sizes[n_kept] = ml->sizes[i];
+		n_kept++;
 	}
 	/* Back to oldest first. */
-	for (size_t k = 0; k < kept; k++) {
-		memcpy(ml->roots[k], roots[kept - 1 - k], PROTO_HASH_LEN);
-		ml->sizes[k] = sizes[kept - 1 - k];
+	for (size_t k = 0; k < n_kept; k++) {
+		memcpy(ml->roots[k], roots[n_kept - 1 - k], PROTO_HASH_LEN);
+		ml->sizes[k] = sizes[n_kept - 1 - k];
 	}
-	ml->count = kept;
+	ml->count = n_kept;
 }
 
 /* Queues the media of the list, newest clip first, into the free slots.
@@ -690,8 +690,8 @@ static void scan_begin(node *n)
 /*
  * Walks the store on for about SCAN_SLICE_MS, and queues what the scan
  * found once the walk reaches the end. Run in one go, a scan of 1,000,000
- * clips held the node thread for about 3 s, so messages waited that
- * long. Between slices the node polls its sockets (node_media_busy).
+ * clips kept the node thread busy for about 3 s, so messages waited
+ * that long. Between slices the node polls its sockets (node_media_busy).
  */
 static void scan_step(node *n)
 {
@@ -712,8 +712,8 @@ static void scan_step(node *n)
 					  scan_record, &sc->found);
 		sc->records += sc->part.visited;
 		if (!err && sc->found.out_of_memory)
-			err = cm_errf(CM_ERR_NOMEM, "out of memory for the "
-				      "media of %zu clips", sc->found.count);
+			err = cm_errf(CM_ERR_NOMEM, "out of memory after "
+				      "%zu media found", sc->found.count);
 		if (!err)
 			err = keep_fetchable(n, &sc->found, first);
 		if (!err)
@@ -1501,8 +1501,8 @@ static void job_finish(node *n, node_media_job *job)
 		cm_info(NODE_LOG, "media complete media=%s size=%llu "
 			"chunks=%zu seconds=%.1f", job->short_root,
 			(unsigned long long)job->size, job->n_chunks, secs);
-		if (job->failures > 0 && !set_backoff(n, job->root, 0, 0))
-			store_media_backoff_set(n->st, job->root, 0, 0);
+		if (job->failures > 0)
+			set_backoff(n, job->root, 0, 0);
 		job_free(n, job);
 		budget_enforce(n, true);
 		return;

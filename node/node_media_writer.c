@@ -35,8 +35,8 @@
  * The writer thread also stores the fetch backoffs that the node thread
  * queues (node_media_writer_backoff), all that wait in one transaction.
  * A write transaction waits for the record writer's commit and then
- * syncs. On the node thread, such waits held it for up to 2 s during a
- * catch-up.
+ * syncs. On the node thread, such waits stopped it for up to 2 s during
+ * a catch-up.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
@@ -184,7 +184,7 @@ static void store_slots(node_media_writer *w, uint64_t first, size_t count)
 static void store_backoffs(node_media_writer *w)
 {
 	store_backoff batch[WRITER_BACKOFFS];
-	size_t n = w->n_backoffs, kept = 0;
+	size_t n = w->n_backoffs, n_kept = 0;
 	cm_err err;
 
 	memcpy(batch, w->backoffs, n * sizeof(batch[0]));
@@ -204,9 +204,9 @@ static void store_backoffs(node_media_writer *w)
 				     PROTO_HASH_LEN) == 0;
 
 		if (!stored)
-			w->backoffs[kept++] = w->backoffs[i];
+			w->backoffs[n_kept++] = w->backoffs[i];
 	}
-	w->n_backoffs = kept;
+	w->n_backoffs = n_kept;
 }
 
 /* Stores checked slots and queued backoffs until the hasher ended and

@@ -354,7 +354,7 @@ cm_err node_verifier_put(node_verifier *v, node_link *from, void *rx_msg,
 			       "most %d", m->n_records, CM_WIRE_BATCH_MAX);
 	/* A full ring waits for its oldest job, which the threads are
 	 * verifying, and hands it on. */
-	if (v->filled == v->collected + CM_VERIFY_MESSAGES)
+	if (node_verifier_full(v))
 		collect(v, v->collected + 1, true, done, ctx);
 
 	j = job_at(v, v->filled);

@@ -95,9 +95,9 @@ const char *proto_printable(const uint8_t *s, size_t len,
 
 /*
  * Writes "<prefix>[<index>]<suffix>" into out[cap], cut short to fit,
- * e.g. "media[2].type"; cap is at least 1. Error details name each media
- * reference and tag so, and a name is made for each one read. With
- * snprintf, that took about a tenth of the time to decode a clip.
+ * such as "media[2].type". cap is at least 1. Error details name media
+ * references and tags this way, and a name is made for every item read.
+ * With snprintf that took about a tenth of the time to decode a clip.
  */
 void proto_index_label(char *out, size_t cap, const char *prefix,
 		       size_t index, const char *suffix);

@@ -167,14 +167,14 @@ size_t store_index_entries(const proto_record *rec,
 
 /* --- Opening and closing ------------------------------------------- */
 
-cm_err store_needs_repair(store *s, const char *what)
+cm_err store_needs_repair(store *s, const char *item)
 {
 	s->needs_write = true;
-	return cm_errf(CM_ERR_STORE, "the store's %s needs a repair", what);
+	return cm_errf(CM_ERR_STORE, "the store's %s needs a repair", item);
 }
 
-/* Opens database i in txn; without `write` a missing one needs the
- * write transaction. */
+/* Opens database i in txn. Without `write`, a missing database needs
+ * the write transaction. */
 static cm_err open_db(store *s, MDB_txn *txn, int i, bool write)
 {
 	int rc = mdb_dbi_open(txn, db_specs[i].name,
@@ -188,8 +188,8 @@ static cm_err open_db(store *s, MDB_txn *txn, int i, bool write)
 	return CM_OK;
 }
 
-/* Without `write`: checks in read transaction txn that the store has
- * the current format, which a new store or an older one lacks. */
+/* Checks in read transaction txn that the store has the current format,
+ * which a new or older store lacks. */
 static cm_err format_current(store *s, MDB_txn *txn)
 {
 	uint64_t format = 0;

@@ -178,8 +178,9 @@ typedef struct store_scan_part {
  * most part->max records, so that a caller can walk a large store a few
  * hundred records at a time between other work. Each call reads in one
  * transaction that it does not renew, so a part is at most 256 records
- * (CM_ERR_USAGE otherwise), as many as store_scan reads in one. Records added between calls are visited when they
- * sort after the position reached.
+ * (CM_ERR_USAGE otherwise), as many as store_scan reads in one. Records
+ * added between calls are visited when they sort after the position
+ * reached.
  */
 cm_err store_scan_part_run(store *s, const uint8_t *authors,
 			   size_t n_authors, store_scan_part *part,

@@ -408,10 +408,6 @@ static cm_err scan_run(scan_merge *m, store_record_fn fn, void *ctx)
 	bool found;
 	cm_err err;
 
-	if (part) {
-		part->done = true;
-		part->visited = 0;
-	}
 	while (m->n_heap > 0) {
 		if (part && visited == part->max) {
 			part->done = false;

@@ -223,9 +223,10 @@ size_t store_index_key(uint8_t out[STORE_INDEX_KEY_MAX], const uint8_t *prefix,
 cm_err store_format_check(store *s, MDB_txn *txn, const char *dir,
 			  uint64_t *migrate_from);
 
-/* The open checks below take `repair`. Without it they write nothing
- * and fail where they would repair, so that a store in good order opens
- * in a read transaction (store.c, open_dbs). */
+/* store_log_check_head, store_mrefs_init and store_chunk_bytes_init
+ * take `repair`. Without it they write nothing and fail where they would
+ * repair, so that a store in good order opens in a read transaction
+ * (store.c, open_dbs). */
 
 /* Migrates a store of format `from` (set by store_format_check) to
  * STORE_FORMAT once every database is open. A format 1 store whose
@@ -299,11 +300,11 @@ cm_err store_mrefs_init(store *s, MDB_txn *txn, const char *dir,
 cm_err store_chunk_bytes_init(store *s, MDB_txn *txn, const char *dir,
 			      bool repair);
 
-/* The error of an open check, run without `repair`, that found
- * something to repair; sets s->needs_write. */
-cm_err store_needs_repair(store *s, const char *what);
+/* Returns the error of an open check, run without `repair`, that found
+ * `item` to repair, and sets s->needs_write. */
+cm_err store_needs_repair(store *s, const char *item);
 
-/* Reads the format version of the store in txn; 0 when none is set.
+/* Reads the format version of the store in txn, or 0 when none is set.
  * The meta database must be open. */
 cm_err store_format_get(store *s, MDB_txn *txn, uint64_t *format);
 

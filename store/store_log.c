@@ -132,7 +132,7 @@ cm_err store_format_check(store *s, MDB_txn *txn, const char *dir,
 	rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->dbi[STORE_DB_META]);
 	if (rc)
 		return store_mdb_error(rc, "mdb_dbi_open", "meta");
-	err = meta_get(s, txn, META_FORMAT, &format);
+	err = store_format_get(s, txn, &format);
 	if (err)
 		return err;
 	if (format > STORE_FORMAT)

@@ -3,7 +3,7 @@
 # node on 127.0.0.1 with two fetch slots:
 #  1. The scan walks more records than one part and queues the media of
 #     the two newest clips.
-#  2. While both slots hold fetches that cannot progress, no further scan
+#  2. While both slots have fetches that cannot progress, no further scan
 #     walks the store, although each full scan requests another one
 #     every sync_interval (1 s here).
 source "$(dirname "$0")/lib.sh"

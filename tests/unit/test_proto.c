@@ -1413,7 +1413,7 @@ static void read_stored_body(void **state)
 	assert_err(proto_body_read_stored(body, len, stored), CM_OK);
 	assert_string_equal(stored->tags[0], "kitchen");
 
-	/* Map keys out of order or unknown: refused by both. */
+	/* Map keys out of order or unknown: rejected by both. */
 	len = unhex_replaced(CLIP_BODY, PRODUCT_PAIR RATING_PAIR,
 			     RATING_PAIR PRODUCT_PAIR, body, sizeof(body));
 	assert_err(proto_body_decode(body, len, strict),
