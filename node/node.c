@@ -143,6 +143,24 @@ static cm_err take_lock(node *n)
 	return CM_OK;
 }
 
+/* Returns the TCP port that sock is bound to, or 0 when it is not a
+ * TCP endpoint. */
+static uint16_t bound_port(void *sock)
+{
+	char endpoint[NODE_ENDPOINT_MAX];
+	size_t len = sizeof(endpoint);
+	const char *colon;
+	uint64_t port;
+
+	if (zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, endpoint, &len) ||
+	    strncmp(endpoint, "tcp://", 6) != 0)
+		return 0;
+	colon = strrchr(endpoint, ':');
+	if (!colon || !cm_parse_u64(colon + 1, &port) || port > UINT16_MAX)
+		return 0;
+	return (uint16_t)port;
+}
+
 static cm_err open_router(node *n)
 {
 	int on = 1, handshake = (int)n->limits.handshake_ms;
@@ -184,6 +202,7 @@ static cm_err open_router(node *n)
 			       "give another with --listen or 'listen' in "
 			       "HOME/config",
 			       n->cfg->listen, zmq_strerror(errno));
+	n->listen_port = bound_port(n->router);
 	return CM_OK;
 }
 

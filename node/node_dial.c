@@ -264,7 +264,7 @@ void node_dial_on_event(node *n, node_link *l)
 
 bool node_dial_tick(node *n, node_link *l, uint64_t now)
 {
-	if (l->orphan) {
+	if (l->orphan || (l->probe && now >= l->probe_end)) {
 		node_link_remove_out(n, l);
 		return false;
 	}
@@ -334,12 +334,51 @@ static size_t busy_keys(const node *n, uint8_t *keys)
 	return count;
 }
 
+/* True when candidate c is the address that its own peer announced
+ * (node_pex_on_announce), not one that another peer sent. */
+static bool self_announced(const node_candidate *c)
+{
+	return memcmp(c->source, c->key, NODE_KEY_LEN) == 0;
+}
+
+/* True when key has an established inbound link. */
+static bool linked_in(const node *n, const uint8_t *key)
+{
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		const node_link *l = &n->links[i];
+
+		if (l->used && l->dir == NODE_LINK_IN && l->established &&
+		    memcmp(l->key, key, NODE_KEY_LEN) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Ends the link that verified an announced address: the peer is
+ * connected already, or the node has the outbound links it wants. The
+ * GOODBYE lets the peer free its slot at once. */
+static void end_probe(node *n, node_link *l)
+{
+	uint8_t *buf;
+	size_t len;
+
+	l->probe = true;
+	l->probe_end = cm_mono_ms() + CM_GOODBYE_WAIT_MS;
+	l->next_pex = 0;
+	if (proto_wire_goodbye(&buf, &len) == CM_OK)
+		node_link_send(n, l, buf, len);
+	cm_info(NODE_LOG, "peer=%s listens at %s as it announced; closing "
+		"the connection that checked it", l->short_key,
+		l->endpoint + strlen(TCP_SCHEME));
+}
+
 /* Turns a verified candidate into a learned known peer. Returns NULL
  * when the table has no room. */
 static node_known *promote(node *n, node_link *l)
 {
 	static uint8_t busy[NODE_LINKS_MAX * NODE_KEY_LEN];
 	node_candidate *c = node_candidate_find(&n->peers, l->key);
+	bool announced = c && self_announced(c);
 	node_known *k;
 
 	k = node_known_add(&n->peers, l->key,
@@ -353,6 +392,9 @@ static node_known *promote(node *n, node_link *l)
 	n->peers.learned++;
 	cm_info(NODE_LOG, "learned peer=%s endpoint=%s: verified by its "
 		"HELLO", l->short_key, l->endpoint);
+	if (announced && (linked_in(n, l->key) ||
+			  node_links_out(n) > n->cfg->peers_learned))
+		l->probe = true;
 	return k;
 }
 
@@ -381,7 +423,10 @@ void node_dial_on_hello(node *n, node_link *l)
 	if (l->fd_peer[0])
 		known_set_numeric(k, l->fd_peer);
 	known_save(n, k);
-	l->next_pex = cm_mono_ms();
+	if (l->probe)
+		end_probe(n, l);
+	else
+		l->next_pex = cm_mono_ms();
 }
 
 void node_dial_link_down(node *n, node_link *l)
@@ -389,6 +434,10 @@ void node_dial_link_down(node *n, node_link *l)
 	uint64_t now = cm_mono_ms();
 
 	node_dial_close(l);
+	if (l->probe) {
+		l->orphan = true;
+		return;
+	}
 	l->next_dial = now + node_backoff_ms(1, n->limits.reconnect_max_ms,
 					     randombytes_random());
 	if (l->next_dial < l->ban_until)
@@ -476,7 +525,11 @@ static node_known *next_unlinked(node *n)
 		for (size_t j = 0; j < n_busy && !linked; j++)
 			linked = memcmp(busy + j * NODE_KEY_LEN, k->key,
 					NODE_KEY_LEN) == 0;
-		if (linked)
+		/* A learned peer that dialled this node needs no second
+		 * connection. One that the operator named is dialled
+		 * anyway. */
+		if (linked || (k->source == NODE_KNOWN_LEARNED &&
+			       linked_in(n, k->key)))
 			continue;
 		if (!best || dial_before(k, best))
 			best = k;
@@ -511,8 +564,11 @@ static unsigned out_limit(const node *n, const node_known *k)
 	return learned < n->limits.peers_max ? learned : n->limits.peers_max;
 }
 
-/* Starts verifying candidates, at most CM_PEX_VERIFY_MAX at once, while
- * the node has fewer outbound links than peers_learned. */
+/* Starts verifying candidates, at most CM_PEX_VERIFY_MAX at once and
+ * below peers_max outbound links. A candidate from PEERS waits until
+ * the node has fewer outbound links than peers_learned, because it may
+ * become one. An address that its peer announced is checked anyway:
+ * that check usually ends its connection at once (end_probe). */
 static void verify_candidates(node *n)
 {
 	size_t running = 0;
@@ -522,12 +578,13 @@ static void verify_candidates(node *n)
 		running += n->links[i].used && n->links[i].candidate;
 	for (size_t i = 0; i < CM_PEX_CANDIDATES_MAX &&
 			   running < CM_PEX_VERIFY_MAX &&
-			   node_links_out(n) < n->limits.peers_max &&
-			   node_links_out(n) < n->cfg->peers_learned;
+			   node_links_out(n) < n->limits.peers_max;
 	     i++) {
 		node_candidate *c = &n->peers.candidates[i];
 
-		if (!c->used || candidate_dialling(n, c->key))
+		if (!c->used || candidate_dialling(n, c->key) ||
+		    (!self_announced(c) &&
+		     node_links_out(n) >= n->cfg->peers_learned))
 			continue;
 		if (node_is_banned(n, c->key)) {
 			memset(c, 0, sizeof(*c));

@@ -207,6 +207,9 @@ typedef struct node_peer_table {
 	uint64_t verdicts[NODE_PEX_VERDICTS]; /* PEERS entries by
 					     * node_pex_verdict, taken ones
 					     * included */
+	uint64_t announced[NODE_PEX_VERDICTS]; /* listen addresses that
+					     * inbound peers announced in
+					     * their HELLO, by verdict */
 } node_peer_table;
 
 /* Returns the stable name of a verdict for status and logs. */
@@ -344,6 +347,11 @@ typedef struct node_link {
 	bool candidate;                     /* verifies a learned address */
 	bool orphan;                        /* no known peer took it: the
 					     * next tick removes it */
+	bool probe;                         /* verified an address that
+					     * the peer announced and sent
+					     * GOODBYE; removed once the
+					     * peer closes or at probe_end */
+	uint64_t probe_end;                 /* monotonic ms */
 	uint64_t dial_started;              /* monotonic ms of this dial */
 	uint64_t next_dial;                 /* monotonic ms, without DEALER */
 	uint64_t dials;                     /* dials of this link */
@@ -462,6 +470,8 @@ typedef struct node {
 	uint8_t pub[NODE_KEY_LEN];
 	uint8_t *secret;                    /* sodium_malloc'd */
 	char short_key[9];
+	uint16_t listen_port;               /* TCP port of the ROUTER, 0
+					     * when unknown; sent in HELLO */
 	char control_path[4096];
 	int lock_fd;
 
@@ -727,6 +737,13 @@ void node_pex_on_request(node *n, node_link *l);
 /* Takes the addresses of a PEERS message that replies to our PEERS_REQ
  * as candidates. A PEERS message that was not requested is ignored. */
 void node_pex_on_peers(node *n, node_link *l, const proto_wire_msg *m);
+
+/* Takes the listen port that the first HELLO of inbound link l
+ * announced (0: none). With the connection's IP address it becomes a
+ * candidate to verify (node_dial.c). When the peer is known at that
+ * address already, its last HELLO time is renewed, so that PEERS keeps
+ * sharing it while it keeps connecting. */
+void node_pex_on_announce(node *n, node_link *l, uint16_t port);
 
 /* Builds the "peer_exchange" object of the status JSON. */
 struct json_t *node_pex_json(const node *n);

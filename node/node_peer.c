@@ -510,14 +510,21 @@ static void send_hello(node *n, node_link *l, bool reply)
 	proto_wire_role role = n->cfg->role == NODE_ROLE_MIRROR
 				       ? PROTO_WIRE_ROLE_MIRROR
 				       : PROTO_WIRE_ROLE_CREATOR;
-	const uint8_t *interest = n->interest_all ? NULL : n->interest;
+	proto_wire_hello_info h = {
+		.role = role,
+		.reply = reply,
+		.node_key = n->pub,
+		.interest = n->interest_all ? NULL : n->interest,
+		.n_interest = n->n_interest,
+		.time_ms = node_clock_now(n),
+		.listen_port = n->listen_port,
+	};
 	uint8_t *buf;
 	size_t len;
 
 	l->last_hello = cm_mono_ms();
 	l->hello_sent = false;
-	if (proto_wire_hello(role, reply, n->pub, interest, n->n_interest,
-			     node_clock_now(n), &buf, &len))
+	if (proto_wire_hello(&h, &buf, &len))
 		return;
 	l->hello_sent = node_link_send(n, l, buf, len) == CM_OK;
 	if (l->hello_sent)
@@ -589,7 +596,12 @@ static void on_hello(node *n, node_link *l, const proto_wire_msg *m)
 			l->interest_all ? "all" : "authors");
 		if (l->dir == NODE_LINK_OUT)
 			node_dial_on_hello(n, l);
+		else
+			node_pex_on_announce(n, l, m->listen_port);
 	}
+	/* A probe's connection only checks where the peer listens. */
+	if (l->probe)
+		return;
 	if (!m->reply)
 		send_hello(n, l, true);
 
@@ -656,8 +668,9 @@ void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 
 	if (l->banned || !node_link_admit(n, l, buf, len))
 		return;
-	/* Left over from a connection closed after its GOODBYE. */
-	if (l->departed)
+	/* Left over from a connection closed after its GOODBYE, or sent to
+	 * a probe that ends. */
+	if (l->departed || l->probe)
 		return;
 	l->last_rx = cm_mono_ms();
 	l->stats.bytes_in += len;

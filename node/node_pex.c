@@ -10,7 +10,13 @@
  * kept as a known peer only once this node dialled it and received the
  * HELLO of its key (node_dial.c), because CURVE proves that the listener
  * has the key.
+ *
+ * An inbound peer's HELLO names the port where it listens. With the
+ * connection's IP address that makes a candidate too, so that a node
+ * that only accepts connections (a mirror that creators dial) can share
+ * its peers once it has dialled each of them and seen its HELLO.
  */
+#include <arpa/inet.h>
 #include <jansson.h>
 #include <string.h>
 
@@ -23,7 +29,7 @@ void node_pex_tick(node *n, node_link *l, uint64_t now)
 	uint8_t *buf;
 	size_t len;
 
-	if (l->candidate || l->next_pex == 0 || now < l->next_pex ||
+	if (l->candidate || l->probe || l->next_pex == 0 || now < l->next_pex ||
 	    n->cfg->peers_learned == 0)
 		return;
 	l->next_pex = now + CM_PEX_INTERVAL_MS;
@@ -141,6 +147,70 @@ void node_pex_on_peers(node *n, node_link *l, const proto_wire_msg *m)
 	       m->n_peers, added);
 }
 
+/* Writes ip (text) into p as network-order bytes. */
+static bool ip_bytes(const char *ip, proto_wire_peer *p)
+{
+	if (inet_pton(AF_INET, ip, p->ip) == 1) {
+		p->ip_len = PROTO_WIRE_IPV4_LEN;
+		return true;
+	}
+	if (inet_pton(AF_INET6, ip, p->ip) == 1) {
+		p->ip_len = PROTO_WIRE_IPV6_LEN;
+		return true;
+	}
+	return false;
+}
+
+/* True when known peer k was reached at the address of p. */
+static bool reached_at(const node_known *k, const proto_wire_peer *p)
+{
+	return k->ip_len == p->ip_len && k->port == p->port &&
+	       memcmp(k->ip, p->ip, p->ip_len) == 0;
+}
+
+void node_pex_on_announce(node *n, node_link *l, uint16_t port)
+{
+	char ip[NODE_IP_MAX], addr[STORE_KNOWN_ADDR_MAX + 1];
+	proto_wire_peer p = {.key = l->key, .port = port};
+	node_pex_verdict v;
+	node_known *k;
+
+	if (port == 0)
+		return;
+	connection_ip(l, ip);
+	if (!ip_bytes(ip, &p))
+		return;
+	k = node_known_find(&n->peers, l->key);
+	if (k) {
+		if (reached_at(k, &p))
+			k->last_seen_ms = cm_now_ms();
+		v = NODE_PEX_KNOWN;
+	} else if (node_is_banned(n, l->key)) {
+		v = NODE_PEX_BANNED;
+	} else {
+		v = node_pex_check_addr(&p, ip, addr);
+		if (v == NODE_PEX_TAKEN)
+			v = node_candidate_add(&n->peers, l->key, addr, l->key,
+					       n->pub, cm_mono_ms());
+	}
+	n->peers.announced[v]++;
+	if (v == NODE_PEX_TAKEN)
+		cm_debug(NODE_LOG, "peer=%s listens on port %u: %s is a "
+			 "candidate", l->short_key, (unsigned)port, addr);
+}
+
+/* Returns an object of counters, one per verdict. */
+static json_t *verdicts_json(const uint64_t counts[NODE_PEX_VERDICTS])
+{
+	json_t *o = json_object();
+
+	for (int v = 0; o && v < NODE_PEX_VERDICTS; v++)
+		json_object_set_new(o,
+				    node_pex_verdict_name((node_pex_verdict)v),
+				    json_integer((json_int_t)counts[v]));
+	return o;
+}
+
 /* One candidate: "peer", "address" and "from", the peer that sent it. */
 static json_t *candidate_json(const node_candidate *c)
 {
@@ -155,7 +225,7 @@ static json_t *candidate_json(const node_candidate *c)
 json_t *node_pex_json(const node *n)
 {
 	const node_peer_table *t = &n->peers;
-	json_t *list = json_array(), *entries = json_object();
+	json_t *list = json_array();
 
 	for (size_t i = 0; list && i < CM_PEX_CANDIDATES_MAX; i++) {
 		const node_candidate *c = &t->candidates[i];
@@ -163,13 +233,10 @@ json_t *node_pex_json(const node *n)
 		if (c->used)
 			json_array_append_new(list, candidate_json(c));
 	}
-	for (int v = 0; entries && v < NODE_PEX_VERDICTS; v++)
-		json_object_set_new(entries,
-				    node_pex_verdict_name((node_pex_verdict)v),
-				    json_integer((json_int_t)t->verdicts[v]));
-	return json_pack("{s:o*, s:I, s:I, s:I, s:o*}", "candidates", list,
-			 "learned", (json_int_t)t->learned,
+	return json_pack("{s:o*, s:I, s:I, s:I, s:o*, s:o*}", "candidates",
+			 list, "learned", (json_int_t)t->learned,
 			 "unverified", (json_int_t)t->unverified,
 			 "forgotten", (json_int_t)t->forgotten,
-			 "entries", entries);
+			 "entries", verdicts_json(t->verdicts),
+			 "announced", verdicts_json(t->announced));
 }

@@ -239,10 +239,11 @@ static cm_err read_interest(reader *r, proto_wire_msg *m)
 	return CM_OK;
 }
 
-/* HELLO: [1, version, role, reply, node_key, interest, time]. */
+/* HELLO: [1, version, role, reply, node_key, interest, time,
+ * listen_port]. */
 static cm_err decode_hello(reader *r, proto_wire_msg *m)
 {
-	uint64_t role;
+	uint64_t role, port;
 	cm_err err;
 
 	if ((err = read_uint(r, "hello version", &m->version)) ||
@@ -256,9 +257,17 @@ static cm_err decode_hello(reader *r, proto_wire_msg *m)
 	m->role = (proto_wire_role)role;
 
 	err = read_interest(r, m);
+	if (!err)
+		err = read_uint(r, "hello time", &m->time_ms);
+	if (!err)
+		err = read_uint(r, "hello listen port", &port);
 	if (err)
 		return err;
-	return read_uint(r, "hello time", &m->time_ms);
+	if (port > UINT16_MAX)
+		return cm_errf(CM_ERR_BAD_MESSAGE, "hello listen port %llu is "
+			       "above 65535", (unsigned long long)port);
+	m->listen_port = (uint16_t)port;
+	return CM_OK;
 }
 
 /* RECORDS: [3, [record, ...]]. */
@@ -484,7 +493,7 @@ static size_t element_count(uint64_t type)
 	case PROTO_WIRE_GOODBYE:
 		return 1;
 	case PROTO_WIRE_HELLO:
-		return 7;
+		return 8;
 	case PROTO_WIRE_PEERS:
 	case PROTO_WIRE_PING:
 	case PROTO_WIRE_RECORDS:
@@ -656,32 +665,31 @@ static cm_err writer_finish(writer *w, uint8_t **out, size_t *len)
 	return CM_OK;
 }
 
-cm_err proto_wire_hello(proto_wire_role role, bool reply,
-			const uint8_t node_key[32], const uint8_t *interest,
-			size_t n_interest, uint64_t time_ms, uint8_t **out,
+cm_err proto_wire_hello(const proto_wire_hello_info *h, uint8_t **out,
 			size_t *len)
 {
 	writer w;
 
-	if (interest && n_interest > CM_WIRE_FOLLOWS_MAX)
+	if (h->interest && h->n_interest > CM_WIRE_FOLLOWS_MAX)
 		return cm_errf(CM_ERR_USAGE, "interest of %zu keys, limit %d",
-			       n_interest, CM_WIRE_FOLLOWS_MAX);
+			       h->n_interest, CM_WIRE_FOLLOWS_MAX);
 
-	writer_start(&w, PROTO_WIRE_HELLO, 7);
+	writer_start(&w, PROTO_WIRE_HELLO, 8);
 	w.failed |= msgpack_pack_uint64(&w.pk, PROTO_WIRE_VERSION);
-	w.failed |= msgpack_pack_uint64(&w.pk, role);
-	w.failed |= reply ? msgpack_pack_true(&w.pk)
-			  : msgpack_pack_false(&w.pk);
-	write_bin(&w, node_key, 32);
-	if (!interest) {
+	w.failed |= msgpack_pack_uint64(&w.pk, h->role);
+	w.failed |= h->reply ? msgpack_pack_true(&w.pk)
+			     : msgpack_pack_false(&w.pk);
+	write_bin(&w, h->node_key, 32);
+	if (!h->interest) {
 		w.failed |= msgpack_pack_nil(&w.pk);
 	} else {
-		w.failed |= msgpack_pack_array(&w.pk, n_interest);
-		for (size_t i = 0; i < n_interest; i++)
-			write_bin(&w, interest + i * PROTO_KEY_LEN,
+		w.failed |= msgpack_pack_array(&w.pk, h->n_interest);
+		for (size_t i = 0; i < h->n_interest; i++)
+			write_bin(&w, h->interest + i * PROTO_KEY_LEN,
 				  PROTO_KEY_LEN);
 	}
-	w.failed |= msgpack_pack_uint64(&w.pk, time_ms);
+	w.failed |= msgpack_pack_uint64(&w.pk, h->time_ms);
+	w.failed |= msgpack_pack_uint64(&w.pk, h->listen_port);
 	return writer_finish(&w, out, len);
 }
 

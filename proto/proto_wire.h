@@ -95,6 +95,8 @@ typedef struct proto_wire_msg {
 	/* HELLO, PING: the sender's wall clock when it sent the message,
 	 * in ms since the Unix epoch (UTC); any 64-bit value decodes */
 	uint64_t time_ms;
+	uint16_t listen_port;        /* HELLO: TCP port where the sender
+				      * accepts connections, 0 for none */
 
 	/* RECORDS: record wire forms, not yet verified */
 	const uint8_t *records[CM_WIRE_BATCH_MAX];
@@ -161,12 +163,21 @@ cm_err proto_wire_decode(const uint8_t *buf, size_t len, proto_wire_msg *m);
  * CM_ERR_NOMEM when memory runs out.
  */
 
-/* HELLO. `interest` contains n_interest keys of PROTO_KEY_LEN bytes, or
- * is NULL for "every author". time_ms is the sender's wall clock in ms
- * since the Unix epoch. */
-cm_err proto_wire_hello(proto_wire_role role, bool reply,
-			const uint8_t node_key[32], const uint8_t *interest,
-			size_t n_interest, uint64_t time_ms, uint8_t **out,
+/* The fields of a HELLO. */
+typedef struct proto_wire_hello_info {
+	proto_wire_role role;
+	bool reply;                  /* answers a HELLO */
+	const uint8_t *node_key;     /* 32 bytes */
+	const uint8_t *interest;     /* n_interest keys of PROTO_KEY_LEN
+				      * bytes, or NULL for every author */
+	size_t n_interest;
+	uint64_t time_ms;            /* sender's wall clock, ms since the
+				      * Unix epoch */
+	uint16_t listen_port;        /* 0: accepts no connections */
+} proto_wire_hello_info;
+
+/* HELLO. */
+cm_err proto_wire_hello(const proto_wire_hello_info *h, uint8_t **out,
 			size_t *len);
 
 /* PING with the sender's wall clock in ms since the Unix epoch. */

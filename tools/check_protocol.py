@@ -167,12 +167,14 @@ def wire_vectors():
     false, true, nil = b"\xc2", b"\xc3", b"\xc0"
     time = pack_uint(WIRE_TIME_MS)
     return {
-        "HELLO, creator, not a reply, interest [author]": pack_array([
+        "HELLO, creator, not a reply, interest [author], "
+        "listening on port 7701": pack_array([
             pack_uint(1), pack_uint(1), pack_uint(1), false,
-            pack_bin(node_key), pack_array([pack_bin(author)]), time]),
-        "HELLO, mirror, reply, interest nil": pack_array([
+            pack_bin(node_key), pack_array([pack_bin(author)]), time,
+            pack_uint(7701)]),
+        "HELLO, mirror, reply, interest nil, not listening": pack_array([
             pack_uint(1), pack_uint(1), pack_uint(2), true,
-            pack_bin(node_key), nil, time]),
+            pack_bin(node_key), nil, time, pack_uint(0)]),
         "PING": pack_array([pack_uint(2), time]),
         "RECORDS with one 3-byte record `01 02 03`": pack_array([
             pack_uint(3), pack_array([pack_bin(b"\x01\x02\x03")])]),

@@ -62,19 +62,32 @@ static cm_err print_row(const char *what, cm_err err, uint8_t *buf,
 
 static cm_err print_link_rows(const wire_values *v)
 {
+	proto_wire_hello_info creator = {
+		.role = PROTO_WIRE_ROLE_CREATOR,
+		.node_key = v->node_key,
+		.interest = v->author,
+		.n_interest = 1,
+		.time_ms = WIRE_TIME_MS,
+		.listen_port = 7701,
+	};
+	proto_wire_hello_info mirror = {
+		.role = PROTO_WIRE_ROLE_MIRROR,
+		.reply = true,
+		.node_key = v->node_key,
+		.time_ms = WIRE_TIME_MS,
+	};
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	cm_err err;
 
-	err = proto_wire_hello(PROTO_WIRE_ROLE_CREATOR, false, v->node_key,
-			       v->author, 1, WIRE_TIME_MS, &buf, &len);
-	err = print_row("HELLO, creator, not a reply, interest [author]", err,
-			buf, len);
+	err = proto_wire_hello(&creator, &buf, &len);
+	err = print_row("HELLO, creator, not a reply, interest [author], "
+			"listening on port 7701", err, buf, len);
 	if (err)
 		return err;
-	err = proto_wire_hello(PROTO_WIRE_ROLE_MIRROR, true, v->node_key, NULL,
-			       0, WIRE_TIME_MS, &buf, &len);
-	err = print_row("HELLO, mirror, reply, interest nil", err, buf, len);
+	err = proto_wire_hello(&mirror, &buf, &len);
+	err = print_row("HELLO, mirror, reply, interest nil, not listening",
+			err, buf, len);
 	if (err)
 		return err;
 	err = proto_wire_ping(WIRE_TIME_MS, &buf, &len);

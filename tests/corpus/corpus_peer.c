@@ -85,10 +85,14 @@ static int handshake(corpus_peer *p)
 	size_t len;
 	int n, timeout = CORPUS_PEER_HELLO_TIMEOUT_MS;
 	proto_wire_msg m;
+	proto_wire_hello_info h = {
+		.role = PROTO_WIRE_ROLE_CREATOR,
+		.node_key = p->pub,
+		.interest = no_interest,
+		.time_ms = cm_now_ms(),
+	};
 
-	if (proto_wire_hello(PROTO_WIRE_ROLE_CREATOR, false, p->pub,
-			     no_interest, 0, cm_now_ms(), &hello,
-			     &len) != CM_OK)
+	if (proto_wire_hello(&h, &hello, &len) != CM_OK)
 		return -1;
 	n = zmq_send(p->sock, hello, len, 0);
 	free(hello);

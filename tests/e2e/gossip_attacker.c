@@ -169,15 +169,15 @@ static bool handshake(conn *c)
 	uint64_t deadline = cm_mono_ms() + HELLO_TIMEOUT_MS;
 	uint8_t pub[CURVE_KEY_LEN], *buf = NULL;
 	size_t len = 0, pub_len = sizeof(pub);
+	proto_wire_hello_info hello = {.role = PROTO_WIRE_ROLE_MIRROR};
 	zmq_msg_t frame;
 	proto_wire_msg m;
 	bool ok = false;
 
 	zmq_getsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, pub, &pub_len);
-	if (!send_encoded(c, proto_wire_hello(PROTO_WIRE_ROLE_MIRROR, false,
-					      pub, NULL, 0, cm_now_ms(), &buf,
-					      &len),
-			  &buf, &len))
+	hello.node_key = pub;
+	hello.time_ms = cm_now_ms();
+	if (!send_encoded(c, proto_wire_hello(&hello, &buf, &len), &buf, &len))
 		return failf("sending HELLO");
 	zmq_msg_init(&frame);
 	while (!ok && !stopping && cm_mono_ms() < deadline) {

@@ -49,6 +49,8 @@ typedef struct options {
 	unsigned rounds;               /* rate-flood: bans to cause */
 	unsigned connections;          /* silent: connections to open */
 	bool hello;                    /* silent: one HELLO, then nothing */
+	unsigned port;                 /* announce: the listen port of our
+					* HELLO */
 	bool no_reconnect;             /* a closed connection stays closed */
 } options;
 

@@ -410,6 +410,19 @@ bool await_hello(conn *c, const options *opt, bool reply,
 	return false;
 }
 
+/* Encodes a HELLO that requests a reply, from a mirror that accepts no
+ * connections, naming `key` as the sender's node key. */
+static cm_err encode_hello(const uint8_t *key, uint8_t **buf, size_t *len)
+{
+	proto_wire_hello_info h = {
+		.role = PROTO_WIRE_ROLE_MIRROR,
+		.node_key = key,
+		.time_ms = cm_now_ms(),
+	};
+
+	return proto_wire_hello(&h, buf, len);
+}
+
 /* Introduces the client (interest: every author) and waits for the
  * node's reply HELLO. */
 bool handshake(conn *c, const options *opt)
@@ -418,8 +431,7 @@ bool handshake(conn *c, const options *opt)
 	size_t len = 0;
 	cm_err err;
 
-	err = proto_wire_hello(PROTO_WIRE_ROLE_MIRROR, false, c->keys.pub,
-			       NULL, 0, cm_now_ms(), &buf, &len);
+	err = encode_hello(c->keys.pub, &buf, &len);
 	if (!send_encoded(c, err, &buf, &len))
 		return false;
 	return await_hello(c, opt, true, "our HELLO");
@@ -718,7 +730,7 @@ static const garbage protocol_garbage[] = {
 	{"92 02 00 00", "trailing_bytes"},
 	{"92 05 c5 01 00 <01*32>", "truncated"},
 	{"92 03 dc 00 41", "too_many"},
-	{"97 01 01 01 c2 c4 20 <11*32> dc 10 01", "too_many"},
+	{"98 01 01 01 c2 c4 20 <11*32> dc 10 01", "too_many"},
 	{"92 03 91 c5 40 81", "too_long"},
 	{"93 08 c4 20 <aa*32> cd 40 00", "bad_message"},
 	{"91 cc 02", "nonminimal_int"},
@@ -729,8 +741,10 @@ static const garbage protocol_garbage[] = {
 	{"91 0b", "bad_message"},
 	{"93 02 00 c0", "bad_message"},
 	{"92 04 c4 21 <01*32> 01", "bad_message"},
-	{"97 01 01 03 c2 c4 20 <11*32> c0 00", "bad_message"},
+	{"98 01 01 03 c2 c4 20 <11*32> c0 00 00", "bad_message"},
 	{"96 01 01 01 c2 c4 20 <11*32> c0", "bad_message"},
+	{"97 01 01 01 c2 c4 20 <11*32> c0 00", "bad_message"},
+	{"98 01 01 01 c2 c4 20 <11*32> c0 00 ce 00 01 00 00", "bad_message"},
 	{"91 02", "bad_message"},
 	{"92 02 ff", "negative_int"},
 	{"92 10 00", "bad_message"},
@@ -881,8 +895,7 @@ static bool send_truncated(conn *c, const record *rec)
 	size_t len = 0;
 	cm_err err;
 
-	err = proto_wire_hello(PROTO_WIRE_ROLE_MIRROR, false, c->keys.pub,
-			       NULL, 0, cm_now_ms(), &buf, &len);
+	err = encode_hello(c->keys.pub, &buf, &len);
 	if (!send_cut(c, err, buf, len))
 		return false;
 	err = proto_wire_records(&wire, &rec->len, 1, &buf, &len);
@@ -986,9 +999,9 @@ static bool run_garbage(const options *opt)
  * [1, 2, mirror, false, our key, nil, time as uint64]. */
 static bool send_hello_v2(conn *c)
 {
-	static const uint8_t head[] = {0x97, 0x01, 0x02, 0x02, 0xc2, 0xc4,
+	static const uint8_t head[] = {0x98, 0x01, 0x02, 0x02, 0xc2, 0xc4,
 				       CURVE_KEY_LEN};
-	uint8_t buf[sizeof(head) + CURVE_KEY_LEN + 1 + 9];
+	uint8_t buf[sizeof(head) + CURVE_KEY_LEN + 1 + 9 + 1];
 	uint8_t *tail = buf + sizeof(head) + CURVE_KEY_LEN;
 	uint64_t now = cm_now_ms();
 
@@ -998,6 +1011,7 @@ static bool send_hello_v2(conn *c)
 	tail[1] = 0xcf;
 	for (int i = 0; i < 8; i++)
 		tail[2 + i] = (uint8_t)(now >> (56 - 8 * i));
+	tail[10] = 0x00; /* listens nowhere */
 	return send_frame(c, buf, sizeof(buf), 0);
 }
 
@@ -1026,10 +1040,7 @@ static bool run_hello_key(const options *opt)
 	/* A HELLO naming a key other than our CURVE key, then one of another
 	 * wire version: the node accepts neither. */
 	randombytes_buf(other_key, sizeof(other_key));
-	ok = ok && send_encoded(&c, proto_wire_hello(PROTO_WIRE_ROLE_MIRROR,
-						      false, other_key, NULL,
-						      0, cm_now_ms(), &buf,
-						      &len),
+	ok = ok && send_encoded(&c, encode_hello(other_key, &buf, &len),
 				&buf, &len) &&
 	     send_hello_v2(&c);
 	expect("bad_key", 1, 1);
@@ -1798,8 +1809,7 @@ static bool send_hello(conn *c)
 	size_t len = 0;
 	cm_err err;
 
-	err = proto_wire_hello(PROTO_WIRE_ROLE_MIRROR, false, c->keys.pub,
-			       NULL, 0, cm_now_ms(), &buf, &len);
+	err = encode_hello(c->keys.pub, &buf, &len);
 	return send_encoded(c, err, &buf, &len);
 }
 
@@ -2489,6 +2499,50 @@ static bool run_silent(const options *opt)
 	return true;
 }
 
+/* --- Scenario: announce ---------------------------------------------- */
+
+/* Says HELLO with --port as the listen port, then stays connected and
+ * sends PING until SIGTERM or HOLD_MS. The node must dial that port to
+ * check it and share the address only when a node of this key listens
+ * there, which never happens: this client listens nowhere. */
+static bool run_announce(const options *opt)
+{
+	proto_wire_hello_info h = {
+		.role = PROTO_WIRE_ROLE_MIRROR,
+		.time_ms = cm_now_ms(),
+		.listen_port = (uint16_t)opt->port,
+	};
+	uint64_t end = cm_mono_ms() + HOLD_MS;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	curve_keys keys;
+	proto_wire_msg m;
+	conn c = {0};
+	bool ok;
+
+	if (opt->port == 0)
+		return failf("announce needs --port");
+	keys_new(&keys);
+	print_hex("peer", keys.pub, CURVE_KEY_LEN);
+	h.node_key = keys.pub;
+	ok = conn_open(&c, opt, &keys, false) &&
+	     send_encoded(&c, proto_wire_hello(&h, &buf, &len), &buf, &len) &&
+	     await_hello(&c, opt, true, "our HELLO");
+	if (ok) {
+		printf("ready\n");
+		fflush(stdout);
+	}
+	while (ok && !stopping && cm_mono_ms() < end) {
+		int rc = conn_next(&c, cm_mono_ms() + KEEPALIVE_MS, &m);
+
+		ok = rc >= 0 &&
+		     send_encoded(&c, proto_wire_ping(cm_now_ms(), &buf, &len),
+				  &buf, &len);
+	}
+	conn_close(&c);
+	return ok;
+}
+
 typedef struct scenario {
 	const char *name;
 	bool (*run)(const options *opt);
@@ -2540,6 +2594,9 @@ static const scenario scenarios[] = {
 	{"silent", run_silent,
 	 "--connections connections with fresh keys that finish the CURVE "
 	 "handshake and send nothing; the node must close them all"},
+	{"announce", run_announce,
+	 "say HELLO with --port as the listen port, then stay connected "
+	 "until SIGTERM"},
 	{"stall", run_stall,
 	 "say HELLO, then request every record of --records, its media and "
 	 "every id again and again, never reading; until SIGTERM"},
@@ -2553,7 +2610,8 @@ static void usage(FILE *out)
 		"usage: hostile_peer [--records FILE] [--media FILE] "
 		"[--source IP] [--rate N]\n"
 		"                    [--rounds N] [--connections N] [--hello] "
-		"SCENARIO ADDRESS\n"
+		"[--port N]\n"
+		"                    SCENARIO ADDRESS\n"
 		"Misbehaves towards the clipmesh node at ADDRESS "
 		"(clipmesh://KEYHEX@HOST:PORT)\nand exits 0 when the node "
 		"behaved correctly.\n\n"
@@ -2569,7 +2627,9 @@ static void usage(FILE *out)
 		"  --connections N silent: connections to open (default "
 		"16)\n"
 		"  --hello         silent: send one HELLO on each, then "
-		"nothing\n\n"
+		"nothing\n"
+		"  --port N        announce: the listen port of our HELLO "
+		"(1 to 65535)\n\n"
 		"scenarios:\n");
 	for (size_t i = 0; i < N_SCENARIOS; i++)
 		fprintf(out, "  %-14s %s\n", scenarios[i].name,
@@ -2618,6 +2678,7 @@ static int parse_args(int argc, char **argv, options *opt,
 		{"rounds", required_argument, NULL, 'o'},
 		{"connections", required_argument, NULL, 'c'},
 		{"hello", no_argument, NULL, 'e'},
+		{"port", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -2659,6 +2720,16 @@ static int parse_args(int argc, char **argv, options *opt,
 			opt->connections = (unsigned)value;
 		} else if (ch == 'e') {
 			opt->hello = true;
+		} else if (ch == 'p') {
+			uint64_t value;
+
+			if (!cm_parse_u64(optarg, &value) || value == 0 ||
+			    value > UINT16_MAX) {
+				fprintf(stderr, "hostile_peer: invalid --port "
+					"'%s': give 1 to 65535\n", optarg);
+				return 2;
+			}
+			opt->port = (unsigned)value;
 		} else if (ch == 'h') {
 			usage(stdout);
 			return 0;

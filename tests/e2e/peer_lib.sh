@@ -6,6 +6,11 @@ short_key_of() {
 	addr_of "$1" | sed 's|^clipmesh://\(........\).*|\1|'
 }
 
+# Prints the TCP port where home NAME's node listens.
+port_of() {
+	addr_of "$1" | sed 's/.*://'
+}
+
 # Prints field FIELD of home NAME's known peer PEER (a short key), or
 # "absent" when the node does not know it.
 known_field() {

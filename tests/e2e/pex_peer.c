@@ -121,11 +121,17 @@ static bool send_peers(server *s, const seen *to)
 
 static bool send_hello(server *s, const seen *to)
 {
+	proto_wire_hello_info h = {
+		.role = PROTO_WIRE_ROLE_MIRROR,
+		.reply = true,
+		.node_key = s->pub,
+		.interest = (const uint8_t *)"",
+		.time_ms = cm_now_ms(),
+	};
 	uint8_t *buf;
 	size_t len;
 
-	if (proto_wire_hello(PROTO_WIRE_ROLE_MIRROR, true, s->pub,
-			     (const uint8_t *)"", 0, cm_now_ms(), &buf, &len))
+	if (proto_wire_hello(&h, &buf, &len))
 		return false;
 	return send_to(s, to, buf, len);
 }

@@ -16,9 +16,6 @@ new_home b
 new_home c
 key_b=$(short_key_of b)
 key_c=$(short_key_of c)
-port_of() {
-	addr_of "$1" | sed 's/.*://'
-}
 dead_port=$(free_port)
 
 start c mirror

@@ -33,7 +33,15 @@ static cm_err encode_hello(const proto_wire_msg *m, uint8_t **out,
 			   size_t *len)
 {
 	static uint8_t keys[CM_WIRE_FOLLOWS_MAX * PROTO_KEY_LEN];
-	const uint8_t *interest = keys;
+	proto_wire_hello_info h = {
+		.role = m->role,
+		.reply = m->reply,
+		.node_key = m->node_key,
+		.interest = keys,
+		.n_interest = m->n_interest,
+		.time_ms = m->time_ms,
+		.listen_port = m->listen_port,
+	};
 
 	if (m->n_interest > CM_WIRE_FOLLOWS_MAX) {
 		fprintf(stderr, "HELLO decoded with %zu interest keys\n",
@@ -44,9 +52,8 @@ static cm_err encode_hello(const proto_wire_msg *m, uint8_t **out,
 		memcpy(keys + i * PROTO_KEY_LEN, proto_wire_interest_key(m, i),
 		       PROTO_KEY_LEN);
 	if (m->interest_all)
-		interest = NULL;
-	return proto_wire_hello(m->role, m->reply, m->node_key, interest,
-				m->n_interest, m->time_ms, out, len);
+		h.interest = NULL;
+	return proto_wire_hello(&h, out, len);
 }
 
 /* Encodes m with the encoder of its type; CM_ERR_NOT_FOUND when this

@@ -37,10 +37,10 @@ def h(text):
 
 # The wire vectors of PROTOCOL.md, "Wire messages", "Test vectors".
 WIRE = {
-    "hello-creator": "97 01 01 01 c2 c4 20 <11*32> 91 c4 20 <22*32> "
-                     "cf 00 00 01 a2 41 bc c5 20",
-    "hello-mirror-reply": "97 01 01 02 c3 c4 20 <11*32> c0 "
-                          "cf 00 00 01 a2 41 bc c5 20",
+    "hello-creator": "98 01 01 01 c2 c4 20 <11*32> 91 c4 20 <22*32> "
+                     "cf 00 00 01 a2 41 bc c5 20 cd 1e 15",
+    "hello-mirror-reply": "98 01 01 02 c3 c4 20 <11*32> c0 "
+                          "cf 00 00 01 a2 41 bc c5 20 00",
     "ping": "92 02 cf 00 00 01 a2 41 bc c5 20",
     "records-3-bytes": "92 03 91 c4 03 01 02 03",
     "have-two": "92 04 c4 40 <01*32> <02*32>",
@@ -58,7 +58,7 @@ WIRE = {
     "bad-trailing": "92 02 00 00",
     "bad-truncated": "92 05 c5 01 00 <01*32>",
     "bad-65-records": "92 03 dc 00 41",
-    "bad-4097-keys": "97 01 01 01 c2 c4 20 <11*32> dc 10 01",
+    "bad-4097-keys": "98 01 01 01 c2 c4 20 <11*32> dc 10 01",
     "bad-record-too-long": "92 03 91 c5 40 81",
     "bad-chunk-index": "93 08 c4 20 <aa*32> cd 40 00",
     "bad-type-uint8": "91 cc 02",
@@ -69,8 +69,11 @@ WIRE = {
     "bad-type-11": "91 0b",
     "bad-ping-extra": "93 02 00 c0",
     "bad-ids-33": "92 04 c4 21 <01*32> 01",
-    "bad-role-3": "97 01 01 03 c2 c4 20 <11*32> c0 00",
+    "bad-role-3": "98 01 01 03 c2 c4 20 <11*32> c0 00 00",
     "bad-hello-no-time": "96 01 01 01 c2 c4 20 <11*32> c0",
+    "bad-hello-no-port": "97 01 01 01 c2 c4 20 <11*32> c0 00",
+    "bad-hello-port-65536":
+        "98 01 01 01 c2 c4 20 <11*32> c0 00 ce 00 01 00 00",
     "bad-ping-no-time": "91 02",
     "bad-ping-negative-time": "92 02 ff",
     "bad-peers-req-extra": "92 0e 90",

@@ -35,9 +35,10 @@
 #define TIME_MS 1796399220000ULL
 #define TIME_HEX "cf000001a241bcc520"
 
+/* The creator listens on port 7701, the mirror nowhere. */
 #define HELLO_CREATOR \
-	"97010101c2c420" NODE_KEY_HEX "91c420" AUTHOR_HEX TIME_HEX
-#define HELLO_MIRROR_REPLY "97010102c3c420" NODE_KEY_HEX "c0" TIME_HEX
+	"98010101c2c420" NODE_KEY_HEX "91c420" AUTHOR_HEX TIME_HEX "cd1e15"
+#define HELLO_MIRROR_REPLY "98010102c3c420" NODE_KEY_HEX "c0" TIME_HEX "00"
 #define PING "9202" TIME_HEX
 #define RECORDS "920391c403010203"
 #define HAVE "9204c440" ID1_HEX ID2_HEX
@@ -63,6 +64,21 @@ static const char *const all_vectors[] = {
 };
 
 static uint8_t node_key[32], author[32], root[32], id1[32], id2[32];
+
+static const proto_wire_hello_info creator_hello = {
+	.role = PROTO_WIRE_ROLE_CREATOR,
+	.node_key = node_key,
+	.interest = author,
+	.n_interest = 1,
+	.time_ms = TIME_MS,
+	.listen_port = 7701,
+};
+static const proto_wire_hello_info mirror_reply = {
+	.role = PROTO_WIRE_ROLE_MIRROR,
+	.reply = true,
+	.node_key = node_key,
+	.time_ms = TIME_MS,
+};
 static uint8_t chunk_hashes[64];
 
 /* ---- helpers ---- */
@@ -162,11 +178,9 @@ static void encode_vectors(void **state)
 	memcpy(ids, id1, 32);
 	memcpy(ids + 32, id2, 32);
 
-	err = proto_wire_hello(PROTO_WIRE_ROLE_CREATOR, false, node_key,
-			       author, 1, TIME_MS, &buf, &len);
+	err = proto_wire_hello(&creator_hello, &buf, &len);
 	assert_encoded(err, buf, len, HELLO_CREATOR);
-	err = proto_wire_hello(PROTO_WIRE_ROLE_MIRROR, true, node_key, NULL,
-			       0, TIME_MS, &buf, &len);
+	err = proto_wire_hello(&mirror_reply, &buf, &len);
 	assert_encoded(err, buf, len, HELLO_MIRROR_REPLY);
 	err = proto_wire_ping(TIME_MS, &buf, &len);
 	assert_encoded(err, buf, len, PING);
@@ -357,6 +371,7 @@ static void decode_hello_vectors(void **state)
 	assert_int_equal(m.n_interest, 1);
 	assert_memory_equal(proto_wire_interest_key(&m, 0), author, 32);
 	assert_true(m.time_ms == TIME_MS);
+	assert_int_equal(m.listen_port, 7701);
 
 	decode_hex(HELLO_MIRROR_REPLY, &m, CM_OK);
 	assert_int_equal(m.role, PROTO_WIRE_ROLE_MIRROR);
@@ -364,6 +379,7 @@ static void decode_hello_vectors(void **state)
 	assert_true(m.interest_all);
 	assert_int_equal(m.n_interest, 0);
 	assert_true(m.time_ms == TIME_MS);
+	assert_int_equal(m.listen_port, 0);
 }
 
 /* Every time, from 0 to the largest uint64, goes through HELLO and PING in
@@ -381,7 +397,8 @@ static void hello_ping_time_roundtrip(void **state)
 		{0x100000000ULL, "cf0000000100000000"},
 		{UINT64_MAX, "cfffffffffffffffff"},
 	};
-	char want[sizeof("97010102c3c420") + 64 + 2 + 18];
+	char want[sizeof("98010102c3c420") + 64 + 2 + 18 + 2];
+	proto_wire_hello_info h = mirror_reply;
 	proto_wire_msg m;
 	uint8_t *buf;
 	size_t len;
@@ -389,10 +406,10 @@ static void hello_ping_time_roundtrip(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(times) / sizeof(*times); i++) {
-		snprintf(want, sizeof(want), "97010102c3c420%sc0%s",
+		snprintf(want, sizeof(want), "98010102c3c420%sc0%s00",
 			 NODE_KEY_HEX, times[i].hex);
-		err = proto_wire_hello(PROTO_WIRE_ROLE_MIRROR, true, node_key,
-				       NULL, 0, times[i].ms, &buf, &len);
+		h.time_ms = times[i].ms;
+		err = proto_wire_hello(&h, &buf, &len);
 		assert_encoded(err, buf, len, want);
 		decode_hex(want, &m, CM_OK);
 		assert_true(m.time_ms == times[i].ms);
@@ -406,8 +423,9 @@ static void hello_ping_time_roundtrip(void **state)
 	}
 }
 
-/* A HELLO or PING without its time, as nodes sent them before the time
- * was added, is rejected like any message of the wrong length. */
+/* A HELLO without its time or listen port, or a PING without its time,
+ * as nodes sent them before those were added, is rejected like any
+ * message of the wrong length. */
 static void decode_hello_ping_without_time(void **state)
 {
 	proto_wire_msg m;
@@ -415,13 +433,46 @@ static void decode_hello_ping_without_time(void **state)
 	(void)state;
 	decode_hex("96010101c2c420" NODE_KEY_HEX "91c420" AUTHOR_HEX, &m,
 		   CM_ERR_BAD_MESSAGE);
-	assert_non_null(strstr(cm_err_detail(), "expected 7"));
-	decode_hex("96010102c3c420" NODE_KEY_HEX "c0", &m,
+	assert_non_null(strstr(cm_err_detail(), "expected 8"));
+	decode_hex("97010102c3c420" NODE_KEY_HEX "c0" TIME_HEX, &m,
 		   CM_ERR_BAD_MESSAGE);
+	assert_non_null(strstr(cm_err_detail(), "expected 8"));
 	decode_hex("9102", &m, CM_ERR_BAD_MESSAGE);
 	assert_non_null(strstr(cm_err_detail(), "expected 2"));
-	/* Seven elements, but the last one missing from the input. */
-	decode_hex("97010102c3c420" NODE_KEY_HEX "c0", &m, CM_ERR_TRUNCATED);
+	/* Eight elements, but the last one missing from the input. */
+	decode_hex("98010102c3c420" NODE_KEY_HEX "c0" TIME_HEX, &m,
+		   CM_ERR_TRUNCATED);
+}
+
+/* The listen port is a shortest-form unsigned integer up to 65535. */
+static void decode_listen_port(void **state)
+{
+	static const struct {
+		const char *port_hex;
+		cm_err want;
+		uint16_t port;
+	} cases[] = {
+		{"00", CM_OK, 0},
+		{"cdffff", CM_OK, 65535},
+		{"ce00010000", CM_ERR_BAD_MESSAGE, 0},  /* 65536 */
+		{"cc05", CM_ERR_NONMINIMAL_INT, 0},
+		{"c0", CM_ERR_BAD_TYPE, 0},
+		{"ff", CM_ERR_NEGATIVE_INT, 0},
+	};
+	char hex[200];
+	proto_wire_msg m;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		snprintf(hex, sizeof(hex), "98010102c3c420%sc0%s%s",
+			 NODE_KEY_HEX, TIME_HEX, cases[i].port_hex);
+		decode_hex(hex, &m, cases[i].want);
+		if (cases[i].want == CM_OK)
+			assert_int_equal(m.listen_port, cases[i].port);
+	}
+	decode_hex("98010102c3c420" NODE_KEY_HEX "c0" TIME_HEX "ce00010000",
+		   &m, CM_ERR_BAD_MESSAGE);
+	assert_non_null(strstr(cm_err_detail(), "65536"));
 }
 
 /* The time is an unsigned integer in its shortest form like any other. */
@@ -447,7 +498,7 @@ static void decode_bad_time(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
-		snprintf(hex, sizeof(hex), "97010102c3c420%sc0%s",
+		snprintf(hex, sizeof(hex), "98010102c3c420%sc0%s00",
 			 NODE_KEY_HEX, cases[i].time_hex);
 		decode_hex(hex, &m, cases[i].want);
 		snprintf(hex, sizeof(hex), "9202%s", cases[i].time_hex);
@@ -458,15 +509,16 @@ static void decode_bad_time(void **state)
 static void decode_hello_keys(void **state)
 {
 	uint8_t keys[3 * 32], *buf;
+	proto_wire_hello_info h = creator_hello;
 	proto_wire_msg m;
 	size_t len;
 
 	(void)state;
 	for (size_t i = 0; i < 3; i++)
 		memset(keys + 32 * i, (int)(0x40 + i), 32);
-	assert_err(proto_wire_hello(PROTO_WIRE_ROLE_CREATOR, false, node_key,
-				    keys, 3, TIME_MS, &buf, &len),
-		   CM_OK);
+	h.interest = keys;
+	h.n_interest = 3;
+	assert_err(proto_wire_hello(&h, &buf, &len), CM_OK);
 	assert_err(proto_wire_decode(buf, len, &m), CM_OK);
 	assert_memory_equal(m.node_key, node_key, 32);
 	assert_int_equal(m.n_interest, 3);
@@ -577,7 +629,7 @@ static void decode_claims_beyond_input(void **state)
 	/* A record claiming 1000 bytes with 3 present. */
 	decode_hex("920391c503e8010203", &m, CM_ERR_TRUNCATED);
 	/* An interest claiming 100 keys with one present. */
-	decode_hex("97010101c2c420" NODE_KEY_HEX "dc0064c420" AUTHOR_HEX, &m,
+	decode_hex("98010101c2c420" NODE_KEY_HEX "dc0064c420" AUTHOR_HEX, &m,
 		   CM_ERR_TRUNCATED);
 	/* A chunk claiming 2^32-1 bytes: over the limit before the input
 	 * is even looked at. */
@@ -608,7 +660,7 @@ static void decode_over_limit_lists(void **state)
 	/* RECORDS with CM_WIRE_BATCH_MAX + 1 records (array16 0x41). */
 	decode_hex("9203dc0041", &m, CM_ERR_TOO_MANY);
 	/* HELLO interest of CM_WIRE_FOLLOWS_MAX + 1 keys. */
-	decode_hex("97010101c2c420" NODE_KEY_HEX "dc1001", &m,
+	decode_hex("98010101c2c420" NODE_KEY_HEX "dc1001", &m,
 		   CM_ERR_TOO_MANY);
 	/* A manifest over CM_MANIFEST_CHUNKS_MAX hashes (bin32 of
 	 * 16385 * 32 bytes). */
@@ -661,9 +713,9 @@ static void decode_wrong_types(void **state)
 	decode_hex("91d40102", &m, CM_ERR_EXT);         /* fixext 1 */
 	decode_hex("920490", &m, CM_ERR_BAD_TYPE);      /* ids as array */
 	decode_hex("9205a0", &m, CM_ERR_BAD_TYPE);      /* ids as str */
-	decode_hex("97010101c0c420" NODE_KEY_HEX "c000", &m,
+	decode_hex("98010101c0c420" NODE_KEY_HEX "c000", &m,
 		   CM_ERR_BAD_TYPE);                    /* reply flag nil */
-	decode_hex("97010101c2c420" NODE_KEY_HEX "91d920" X32("41") "00", &m,
+	decode_hex("98010101c2c420" NODE_KEY_HEX "91d920" X32("41") "00", &m,
 		   CM_ERR_BAD_TYPE);                    /* key as str */
 }
 
@@ -694,9 +746,9 @@ static void decode_bad_layout(void **state)
 		   CM_ERR_BAD_MESSAGE);                   /* 33-byte id list */
 	decode_hex("9206c41f" ROOT_HEX, &m,
 		   CM_ERR_BAD_MESSAGE);                   /* 31-byte root */
-	decode_hex("97010103c2c420" NODE_KEY_HEX "c000", &m,
+	decode_hex("98010103c2c420" NODE_KEY_HEX "c000", &m,
 		   CM_ERR_BAD_MESSAGE);                   /* role 3 */
-	decode_hex("97010101c2c41f" X32("11") "c000", &m,
+	decode_hex("98010101c2c41f" X32("11") "c000", &m,
 		   CM_ERR_BAD_MESSAGE);                   /* 31-byte key */
 	decode_hex("940a03c420" ROOT_HEX "00", &m,
 		   CM_ERR_BAD_MESSAGE);                   /* not-found kind */
@@ -902,6 +954,7 @@ int main(void)
 		cmocka_unit_test(decode_hello_keys),
 		cmocka_unit_test(hello_ping_time_roundtrip),
 		cmocka_unit_test(decode_hello_ping_without_time),
+		cmocka_unit_test(decode_listen_port),
 		cmocka_unit_test(decode_bad_time),
 		cmocka_unit_test(decode_data_vectors),
 		cmocka_unit_test(decode_media_vectors),
