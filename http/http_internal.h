@@ -160,8 +160,9 @@ void http_names_free(http_names *names);
 json_t *http_record_json(store *st, const proto_signed *rec,
 			 http_names *names);
 
-/* Decodes a stored record (id NULL: computed from the body).
- * CM_ERR_STORE when it does not decode. */
+/* Decodes a stored record and checks that its body hashes to `id`, the
+ * key it is stored under (NULL: no key to check). CM_ERR_STORE when it
+ * does not decode or its body changed on disk. */
 cm_err http_record_decode(const uint8_t *wire, size_t len,
 			  const uint8_t id[PROTO_ID_LEN], proto_signed *out);
 

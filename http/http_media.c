@@ -38,10 +38,12 @@ static void reader_free(void *cls)
 }
 
 /* Loads chunk `index` into r->buf, checking its size against the
- * manifest's total size. */
+ * manifest's total size and its bytes against the chunk hash, so that
+ * bytes changed on disk never reach a client under the media's ETag. */
 static cm_err load_chunk(media_reader *r, size_t index)
 {
 	uint64_t expected = CM_CHUNK_SIZE;
+	uint8_t hash[PROTO_HASH_LEN];
 	cm_err err;
 
 	if (r->loaded == index)
@@ -54,6 +56,13 @@ static cm_err load_chunk(media_reader *r, size_t index)
 		err = cm_errf(CM_ERR_STORE, "chunk %zu is %zu bytes, the "
 			      "manifest implies %llu", index, r->loaded_len,
 			      (unsigned long long)expected);
+	if (!err) {
+		proto_chunk_hash(r->buf, r->loaded_len, hash);
+		if (memcmp(hash, r->chunks[index], PROTO_HASH_LEN) != 0)
+			err = cm_errf(CM_ERR_BAD_CHUNK, "stored chunk %zu is "
+				      "corrupt; run 'clipmesh store check'",
+				      index);
+	}
 	r->loaded = err ? r->n_chunks : index;
 	return err;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cm_log.h"
 #include "cm_util.h"
 #include "http_internal.h"
 #include "proto_product.h"
@@ -115,9 +116,12 @@ static int add_clip(void *ctx, const uint8_t id[PROTO_ID_LEN],
 	feed_page *page = ctx;
 	json_t *o;
 
-	page->err = http_record_decode(wire, len, id, page->rec);
-	if (page->err)
-		return 1;
+	if (http_record_decode(wire, len, id, page->rec) != CM_OK) {
+		/* The rest of the page can still be served. */
+		cm_error(HTTP_LOG, "left a record out of a feed page: %s; run "
+			 "'clipmesh store check'", cm_err_detail());
+		return 0;
+	}
 	o = http_record_json(page->st, page->rec, &page->names);
 	if (o == NULL) {
 		page->err = cm_errf(CM_ERR_NOMEM, "building the clip JSON");
@@ -251,7 +255,7 @@ unsigned http_clip(http_request *req, const char *tail,
 	unsigned status;
 	size_t len;
 	json_t *o;
-	cm_err err;
+	cm_err err, open_err;
 
 	if (!one_segment(tail))
 		return http_reply_error(req, MHD_HTTP_NOT_FOUND, NULL, resp,
@@ -269,8 +273,10 @@ unsigned http_clip(http_request *req, const char *tail,
 		goto fail;
 	}
 	err = store_get(req->srv->st, id, &wire, &len);
-	if (!err)
-		err = http_record_decode(wire, len, id, rec);
+	if (!err && (open_err = proto_record_open(wire, len, cm_now_ms(),
+						   rec)) != CM_OK)
+		err = cm_errf(CM_ERR_STORE, "stored record %s fails "
+			      "verification: %s", tail, cm_err_name(open_err));
 	if (err)
 		goto fail;
 	if (rec->rec.kind != PROTO_KIND_CLIP) {
@@ -282,7 +288,7 @@ unsigned http_clip(http_request *req, const char *tail,
 		goto out;
 	}
 	o = http_record_json(req->srv->st, rec, NULL);
-	/* Every stored record passed proto_record_open on its way in. */
+	/* Checked again above, because a damaged disk can change it. */
 	json_object_set_new(o, "verified", json_true());
 	json_object_set_new(o, "retracted", json_false());
 	status = http_reply_json(req, MHD_HTTP_OK, o, resp);

@@ -14,11 +14,18 @@
 cm_err http_record_decode(const uint8_t *wire, size_t len,
 			  const uint8_t id[PROTO_ID_LEN], proto_signed *out)
 {
-	cm_err err = proto_record_decode_stored(wire, len, id, out);
+	char hex[2 * PROTO_ID_LEN + 1];
+	cm_err err = proto_record_decode_stored(wire, len, NULL, out);
 
 	if (err)
 		return cm_errf(CM_ERR_STORE, "stored record does not decode: "
 			       "%s", cm_err_name(err));
+	if (id && memcmp(out->id, id, PROTO_ID_LEN) != 0) {
+		cm_hex_encode(id, PROTO_ID_LEN, hex);
+		return cm_errf(CM_ERR_STORE, "stored record %.16s no longer "
+			       "hashes to its id: the store is damaged",
+			       hex);
+	}
 	return CM_OK;
 }
 

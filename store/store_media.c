@@ -455,6 +455,15 @@ cm_err store_manifest_get(store *s, const uint8_t root[PROTO_HASH_LEN],
 			   &v);
 	if (!err)
 		err = manifest_parse(&v, size, n);
+	/* A damaged disk may have changed it since it was checked. */
+	if (!err && proto_media_check_manifest(
+			    root, *size,
+			    (const uint8_t (*)[PROTO_HASH_LEN])(
+				    (uint8_t *)v.mv_data + 8),
+			    *n) != CM_OK)
+		err = cm_errf(CM_ERR_STORE, "stored manifest of %llu bytes "
+			      "does not hash to its media hash; run clipmesh "
+			      "store check", (unsigned long long)*size);
 	if (err || *n == 0)
 		goto out;
 	*chunks = malloc(*n * PROTO_HASH_LEN);
