@@ -19,6 +19,7 @@ typedef struct repeat_slot {
 	uint64_t window_start;  /* monotonic ms */
 	unsigned printed;
 	uint64_t suppressed;
+	char example[120];      /* the last printed message, cut short */
 } repeat_slot;
 
 static cm_log_level min_level = CM_LOG_INFO;
@@ -117,7 +118,7 @@ static void report_slot(repeat_slot *s, uint64_t now)
 		n = format_prefix(line, sizeof(line), s->level, s->module);
 		snprintf(line + n, sizeof(line) - n,
 			 "%llu more lines like \"%s\" suppressed in %llu ms",
-			 (unsigned long long)s->suppressed, s->fmt,
+			 (unsigned long long)s->suppressed, s->example,
 			 (unsigned long long)(now - s->window_start));
 		emit(line);
 	}
@@ -168,9 +169,10 @@ static repeat_slot *slot_for(const char *module, const char *fmt,
 	return oldest;
 }
 
-/* Counts a warning or error; true when it is to be printed. */
-static bool repeat_allows(cm_log_level level, const char *module,
-			  const char *fmt, uint64_t now)
+/* Counts a warning or error. Returns its slot when it is to be
+ * printed, NULL when it is suppressed. */
+static repeat_slot *repeat_allows(cm_log_level level, const char *module,
+				  const char *fmt, uint64_t now)
 {
 	repeat_slot *s = slot_for(module, fmt, now);
 
@@ -182,16 +184,30 @@ static bool repeat_allows(cm_log_level level, const char *module,
 	}
 	if (s->printed < CM_LOG_REPEAT_BURST) {
 		s->printed++;
-		return true;
+		return s;
 	}
 	s->suppressed++;
-	return false;
+	return NULL;
+}
+
+/* Keeps message as the slot's example, marked when cut short. */
+static void keep_example(repeat_slot *s, const char *message)
+{
+	size_t cap = sizeof(s->example);
+
+	if (strlen(message) < cap) {
+		memcpy(s->example, message, strlen(message) + 1);
+		return;
+	}
+	memcpy(s->example, message, cap - 4);
+	memcpy(s->example + cap - 4, "...", 4);
 }
 
 void cm_log_write(cm_log_level level, const char *module, const char *fmt,
 		  ...)
 {
 	char line[CM_LOG_LINE_MAX];
+	repeat_slot *slot = NULL;
 	uint64_t now;
 	size_t n;
 	va_list ap;
@@ -199,7 +215,8 @@ void cm_log_write(cm_log_level level, const char *module, const char *fmt,
 	pthread_mutex_lock(&lock);
 	now = clock_ms();
 	flush_locked(now, false);
-	if (level >= CM_LOG_WARN && !repeat_allows(level, module, fmt, now))
+	if (level >= CM_LOG_WARN &&
+	    (slot = repeat_allows(level, module, fmt, now)) == NULL)
 		goto out;
 	n = format_prefix(line, sizeof(line), level, module);
 	va_start(ap, fmt);
@@ -210,6 +227,8 @@ void cm_log_write(cm_log_level level, const char *module, const char *fmt,
 	for (char *p = line + n; *p != '\0'; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
+	if (slot != NULL)
+		keep_example(slot, line + n);
 	emit(line);
 out:
 	pthread_mutex_unlock(&lock);

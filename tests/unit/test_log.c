@@ -138,9 +138,27 @@ static void repeats_suppressed_then_counted(void **state)
 	fake_now += CM_LOG_REPEAT_WINDOW_MS;
 	cm_info("node", "later");
 	captured(out, sizeof(out));
-	assert_non_null(strstr(out, "warn node: 45 more lines like \"peer %d "
+	/* The count quotes the last line printed, not its format. */
+	assert_non_null(strstr(out, "warn node: 45 more lines like \"peer 4 "
 				    "sent a bad record\" suppressed in "));
 	assert_int_equal(count_of(out, "more lines like"), 1);
+}
+
+/* A long message is quoted cut short, with a mark. */
+static void repeats_quote_long_line(void **state)
+{
+	char out[16384], text[300];
+
+	(void)state;
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	for (int i = 0; i < CM_LOG_REPEAT_BURST + 1; i++)
+		cm_warn("node", "long %s", text);
+	fake_now += CM_LOG_REPEAT_WINDOW_MS;
+	cm_info("node", "later");
+	captured(out, sizeof(out));
+	assert_non_null(strstr(out, "1 more lines like \"long xxx"));
+	assert_non_null(strstr(out, "xxx...\" suppressed in "));
 }
 
 static void new_window_prints_again(void **state)
@@ -229,6 +247,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(control_chars_stay_in_line,
 						capture, restore),
 		cmocka_unit_test_setup_teardown(repeats_suppressed_then_counted,
+						capture, restore),
+		cmocka_unit_test_setup_teardown(repeats_quote_long_line,
 						capture, restore),
 		cmocka_unit_test_setup_teardown(new_window_prints_again,
 						capture, restore),
