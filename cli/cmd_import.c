@@ -325,6 +325,7 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
 {
 	import_state *st = NULL;
 	FILE *f = NULL;
+	char why[256];
 	int first, rc;
 	cm_err err;
 
@@ -356,11 +357,13 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
 	if (!err)
 		err = import_stream(st, f);
 	count_rejections(st);
+	/* Notifying sets an error detail of its own when no node runs. */
+	cm_strlcpy(why, cm_err_detail(), sizeof(why));
 	cli_notify_node(ctx->home, (const uint8_t(*)[32])st->accepted,
 			st->n_accepted);
 	print_import_counts(st);
 	if (err)
-		rc = cli_fail(err, "import stopped", NULL);
+		rc = cli_fail(cm_errf(err, "%s", why), "import stopped", NULL);
 	else
 		rc = st->rejected ? CLI_FAIL : CLI_OK;
 out:

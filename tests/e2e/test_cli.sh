@@ -369,6 +369,18 @@ expect_error 1 "not fetched" "media get of absent media fails" -- \
 [ ! -e "$WORK/kept.mp4.partial" ] || fail "a failed media get left a partial file"
 pass "media get replaces a file only with complete media"
 
+# An export cut short stops the import with that reason, also when no
+# node runs to be notified of the records taken before it.
+cm A export -o "$WORK/all.export" 2>/dev/null
+head -c -10 "$WORK/all.export" >"$WORK/cut.export"
+new_home cut
+status=0
+cm cut import "$WORK/cut.export" >/dev/null 2>"$WORK/err" || status=$?
+[ "$status" -eq 1 ] || fail "import of a cut export exited $status"
+grep -q "import stopped: the file ends inside record" "$WORK/err" ||
+	fail "import of a cut export names another reason: $(cat "$WORK/err")"
+pass "an import cut short names the cut, not the missing node"
+
 # Every command prints its --help and exits 0.
 for command in key peer media profile store config init "key new" \
 	"key list" publish retract "profile set" \
