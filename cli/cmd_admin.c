@@ -98,6 +98,7 @@ static int backup_target(const char *dir)
 static int store_backup_cmd(cli_ctx *ctx, int argc, char **argv)
 {
 	store *s = NULL;
+	mode_t old_mask;
 	int first, rc;
 	cm_err err;
 
@@ -117,7 +118,11 @@ static int store_backup_cmd(cli_ctx *ctx, int argc, char **argv)
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
 		return rc;
 	cm_err_clear();
+	/* The copy is as private as the store: LMDB creates it with the
+	 * process's umask, which often leaves it readable by all. */
+	old_mask = umask(077);
 	err = store_backup(s, argv[first]);
+	umask(old_mask);
 	store_close(&s);
 	if (err)
 		return cli_fail(err, "backup failed",
@@ -179,15 +184,75 @@ static void check_key_mode(doctor *d, const char *path)
 	report(d, (st.st_mode & 077) == 0, "key mode", detail, fix);
 }
 
-/* Checks node.key and every keys/NAME.key: readable by the owner only. */
+/* Writes the error detail without the fix that it may end with, since
+ * the doctor prints its own. */
+static void detail_without_fix(char *out, size_t cap)
+{
+	char *fix;
+
+	cm_strlcpy(out, cm_err_detail(), cap);
+	fix = strstr(out, "; restore");
+	if (fix)
+		*fix = '\0';
+}
+
+/* Checks that identity NAME's key file reads as a key. A sealed one
+ * counts, because its passphrase is not at hand, and so does one with
+ * a wrong mode, which check_key_mode reports. */
+static void check_identity(doctor *d, const char *name)
+{
+	char detail[CM_KEY_NAME_MAX + 300], fix[CM_KEY_NAME_MAX + 160];
+	char why[256];
+	uint8_t pub[32], *secret = NULL;
+	cm_err err;
+
+	cm_err_clear();
+	err = cm_key_load(d->ctx->home, name, pub, &secret);
+	cm_secret_free(&secret);
+	detail_without_fix(why, sizeof(why));
+	snprintf(detail, sizeof(detail), "identity %s: %s", name,
+		 err == CM_OK ? "readable"
+		 : err == CM_ERR_PASSPHRASE ? "sealed with a passphrase"
+					    : why);
+	snprintf(fix, sizeof(fix), "restore keys/%s.key from a backup; a "
+		 "lost identity key cannot be made again", name);
+	report(d, err == CM_OK || err == CM_ERR_PASSPHRASE ||
+			  err == CM_ERR_KEY_MODE,
+	       "key", detail, fix);
+}
+
+/* Checks that node.key reads as a key pair. */
+static void check_node_key(doctor *d)
+{
+	char detail[CM_HOME_PATH_MAX + 200], why[256];
+	uint8_t pub[32], *secret = NULL;
+	cm_err err;
+
+	cm_err_clear();
+	err = cm_home_transport_key(d->ctx->home, pub, &secret);
+	cm_secret_free(&secret);
+	detail_without_fix(why, sizeof(why));
+	snprintf(detail, sizeof(detail), "node key: %s",
+		 err == CM_OK ? "readable" : why);
+	report(d, err == CM_OK || err == CM_ERR_KEY_MODE, "key", detail,
+	       "restore node.key and node.pub from a backup, or move both "
+	       "away and run 'clipmesh init' for a new node key (peers "
+	       "then need the new 'clipmesh id')");
+}
+
+/* Checks node.key and every keys/NAME.key: readable by the owner only,
+ * and readable as keys. */
 static void check_key_modes(doctor *d)
 {
 	char path[CM_HOME_PATH_MAX], dir_path[CM_HOME_PATH_MAX];
+	char name[CM_KEY_NAME_MAX + 1];
 	struct dirent *ent;
 	DIR *dir;
 
-	if (cm_home_path(d->ctx->home, "node.key", path) == CM_OK)
+	if (cm_home_path(d->ctx->home, "node.key", path) == CM_OK) {
 		check_key_mode(d, path);
+		check_node_key(d);
+	}
 	if (cm_home_path(d->ctx->home, "keys", dir_path) != CM_OK ||
 	    (dir = opendir(dir_path)) == NULL)
 		return;
@@ -201,6 +266,12 @@ static void check_key_modes(doctor *d)
 			     ent->d_name);
 		if (n > 0 && (size_t)n < sizeof(path))
 			check_key_mode(d, path);
+		if (len - 4 < sizeof(name)) {
+			memcpy(name, ent->d_name, len - 4);
+			name[len - 4] = '\0';
+			if (cm_key_name_valid(name))
+				check_identity(d, name);
+		}
 	}
 	closedir(dir);
 }

@@ -273,11 +273,12 @@ static cm_err parse_hex_key(const char *path, char *buf, size_t n,
 {
 	if (n < 2 * len || n > 2 * len + 1 ||
 	    (n == 2 * len + 1 && buf[2 * len] != '\n'))
-		return cm_errf(CM_ERR_IO, "%s is not a key file of %zu bytes",
-			       path, len);
+		return cm_errf(CM_ERR_IO, "%s is not a key file of %zu bytes; "
+			       "restore it from a backup", path, len);
 	buf[2 * len] = '\0';
 	if (!cm_hex_decode(buf, bin, len))
-		return cm_errf(CM_ERR_IO, "%s does not contain hex", path);
+		return cm_errf(CM_ERR_IO, "%s does not contain hex; restore "
+			       "it from a backup", path);
 	return CM_OK;
 }
 

@@ -42,9 +42,12 @@ started() {
 }
 wait_for 60 "the mirror to take clips" started
 before=$(field M clips)
-cm M store backup "$WORK/backup" >/dev/null || fail "store backup failed"
+(umask 022 && cm M store backup "$WORK/backup" >/dev/null) ||
+	fail "store backup failed"
 after=$(field M clips)
 wait "$feeder"
+mode=$(stat -c %a "$WORK/backup/data.mdb")
+[ "$mode" = 600 ] || fail "the backup's data.mdb has mode $mode, expected 600"
 
 mkdir -p "$WORK/R/keys"
 cp "$WORK/M/config" "$WORK/M/node.key" "$WORK/M/node.pub" "$WORK/R/"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # clipmesh doctor: a clean home passes every check. A key readable by
-# others, a bad config line, an unreachable peer and a port held by
+# others, damaged key files, a bad config line, an unreachable peer and a port held by
 # another program each fail with a fix and exit 1. A running node's own
 # port and its clock check pass. A peer whose clock reads 2 minutes ahead
 # (the testing setting test_clock_offset) fails the clock check on both
@@ -39,6 +39,19 @@ doctor a --quick
 expect_line FAIL "key mode" "alice.key mode 644; fix: chmod 600 $WORK/a/keys/alice.key"
 pass "a key readable by others fails with its chmod"
 chmod 600 "$WORK/a/keys/alice.key"
+
+# Damaged key files: the node could not start, and alice could not sign.
+cp "$WORK/a/node.key" "$WORK/a/node.key.good"
+cp "$WORK/a/keys/alice.key" "$WORK/a/alice.key.good"
+head -c 10 /dev/urandom >"$WORK/a/node.key"
+echo garbage >"$WORK/a/keys/alice.key"
+doctor a --quick
+[ "$STATUS" -eq 1 ] || fail "doctor exited $STATUS with damaged key files"
+expect_line FAIL key "node.key is not a key file of 32 bytes; fix: restore node.key"
+expect_line FAIL key "alice.key is not a key file of 64 bytes; fix: restore keys/alice.key"
+pass "damaged key files fail with what to restore"
+cp "$WORK/a/node.key.good" "$WORK/a/node.key"
+cp "$WORK/a/alice.key.good" "$WORK/a/keys/alice.key"
 
 # A peer on a closed loopback port: bind a port, close it, name it.
 closed=$(free_port)
