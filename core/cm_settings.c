@@ -387,7 +387,8 @@ void cm_setting_describe_range(cm_setting_id id, char *out, size_t cap)
 		break;
 	case CM_VALUE_PEERS:
 		snprintf(out, cap, "a peer address clipmesh://KEYHEX@HOST:PORT "
-			 "as 'clipmesh id' prints it; up to %llu lines",
+			 "as 'clipmesh id' prints it, with a HOST of at most "
+			 "%d characters; up to %llu peers", HOST_MAX,
 			 (unsigned long long)s->max);
 		break;
 	case CM_VALUE_SIZE:
