@@ -6,7 +6,8 @@
 #           on a mirror holding CLIPS generated clips: requests/s and the
 #           99th percentile latency. wrk shares the 2 cores with the mirror.
 #   media   GET /api/v1/media/HASH of one MIB MiB video with curl to
-#           /dev/null, best of 3, as a ratio to bench_chunk_read reading
+#           /dev/null, the first download (which hashes every chunk) and
+#           the best of 3, as a ratio to bench_chunk_read reading
 #           the same chunks straight from LMDB with store_chunk_get in the
 #           same run, best of 3.
 #
@@ -111,10 +112,13 @@ PY
 read -r feed_rps feed_p99 < <(wrk_run "$base/api/v1/clips")
 read -r page_rps page_p99 < <(wrk_run "$base/api/v1/clips?limit=100")
 
+# The first download hashes every chunk; the mirror then knows them as
+# intact and the later two send without hashing.
 best_http=0
-for _ in 1 2 3; do
+for i in 1 2 3; do
 	rate=$(curl -sf -o /dev/null -w '%{speed_download}' \
 		"$base/api/v1/media/$media")
+	[ "$i" -gt 1 ] || first_http=$(calc "$rate / 1e6")
 	best_http=$(calc "max($best_http, $rate / 1e6)")
 done
 read -r _ best_raw < <("$build/bench/bench_chunk_read" "$home/store" \
@@ -126,6 +130,7 @@ cat <<EOF
 |---|---|---|---|
 | GET /api/v1/clips (20 a page), $clips clips | $feed_rps requests/s, p99 $feed_p99 ms | - | - |
 | GET /api/v1/clips?limit=100 | $page_rps requests/s, p99 $page_p99 ms | - | - |
-| media over HTTP, $mib MiB | $(calc "round($best_http, 1)") MB/s | $best_raw MB/s store_chunk_get | $(calc "round($best_http / $best_raw, 2)") |
+| media over HTTP, $mib MiB, first download (chunks hashed) | $(calc "round($first_http, 1)") MB/s | $best_raw MB/s store_chunk_get | $(calc "round($first_http / $best_raw, 2)") |
+| media over HTTP, $mib MiB, best of 3 | $(calc "round($best_http, 1)") MB/s | $best_raw MB/s store_chunk_get | $(calc "round($best_http / $best_raw, 2)") |
 EOF
 echo "mirror log lines at level error: $errors" >&2

@@ -322,6 +322,10 @@
 						limiter tracks; the rest
 						share one bucket */
 #define CM_HTTP_MEDIA_BLOCK (256 * 1024)     /* bytes per media write */
+#define CM_HTTP_CHECKED_CHUNKS 16384         /* chunk hashes remembered as
+						checked, 512 KiB; a chunk
+						whose slot they share is
+						hashed again */
 #define CM_HTTP_STREAM_BUFFER (64 * 1024)    /* events queued per stream
 						client */
 #define CM_HTTP_STREAM_BATCH 32              /* log entries read per store

@@ -47,10 +47,21 @@ typedef enum http_route {
 
 typedef struct http_limiter http_limiter;
 
+/* The chunks that media responses found intact in this run
+ * (http_media.c). */
+typedef struct http_checked http_checked;
+
+/* Allocates an empty set of checked chunks. */
+cm_err http_checked_new(http_checked **out);
+
+/* Frees the set and sets *c to NULL. Accepts NULL. */
+void http_checked_free(http_checked **c);
+
 struct http_server {
 	store *st;
 	struct MHD_Daemon *daemon;
 	http_limiter *limiter;
+	http_checked *checked;
 	atomic_bool stopping;
 	atomic_uint streams;                /* open event streams */
 	atomic_uint_fast64_t requests[HTTP_ROUTE_COUNT][HTTP_STATUS_SLOTS];

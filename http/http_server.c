@@ -448,6 +448,8 @@ cm_err http_start(const http_config *cfg, store *st, http_server **out)
 	err = http_limiter_new(cfg->rate ? cfg->rate : CM_HTTP_RATE_DEFAULT,
 			       cfg->burst ? cfg->burst : CM_HTTP_BURST_DEFAULT,
 			       &srv->limiter);
+	if (!err)
+		err = http_checked_new(&srv->checked);
 	if (err)
 		goto fail;
 
@@ -479,6 +481,7 @@ cm_err http_start(const http_config *cfg, store *st, http_server **out)
 	return CM_OK;
 fail:
 	http_limiter_free(&srv->limiter);
+	http_checked_free(&srv->checked);
 	free(srv);
 	return err;
 }
@@ -493,6 +496,7 @@ void http_stop(http_server **srv)
 	if ((*srv)->daemon)
 		MHD_stop_daemon((*srv)->daemon);
 	http_limiter_free(&(*srv)->limiter);
+	http_checked_free(&(*srv)->checked);
 	free(*srv);
 	*srv = NULL;
 	cm_info(HTTP_LOG, "stopped");
