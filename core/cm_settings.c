@@ -73,7 +73,8 @@ static const cm_setting table[CM_SETTING_COUNT] = {
 		NULL, 0, CM_PEERS_MAX, NULL, NULL, NULL,
 		"peers learned by peer exchange are dialled while the node "
 		"has fewer outbound links than this; 0: the node asks for no "
-		"addresses and dials only configured peers"},
+		"addresses, checks none that inbound peers announce, and "
+		"dials only configured peers"},
 	[CM_SETTING_CONNECTIONS_MAX] = {
 		"connections_max", "limits", CM_VALUE_COUNT,
 		CM_CONNECTIONS_MAX, NULL,

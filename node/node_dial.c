@@ -248,6 +248,13 @@ void node_dial_on_event(node *n, node_link *l)
 
 	while (l->dial_monitor &&
 	       node_monitor_read(l->dial_monitor, &event, &value)) {
+		if (l->probe) {
+			/* The peer closed after our GOODBYE: done. */
+			if (event == ZMQ_EVENT_CLOSED ||
+			    event == ZMQ_EVENT_DISCONNECTED)
+				l->orphan = true;
+			continue;
+		}
 		if (l->established) {
 			/* The peer's end closed: it stopped or crashed, and
 			 * the liveness timeout need not run out. */
@@ -268,6 +275,8 @@ bool node_dial_tick(node *n, node_link *l, uint64_t now)
 		node_link_remove_out(n, l);
 		return false;
 	}
+	if (l->probe)
+		return false; /* waits for the peer to close */
 	if (!l->dealer) {
 		if (now < l->next_dial || now < l->ban_until)
 			return false;
@@ -370,6 +379,23 @@ static void end_probe(node *n, node_link *l)
 	cm_info(NODE_LOG, "peer=%s listens at %s as it announced; closing "
 		"the connection that checked it", l->short_key,
 		l->endpoint + strlen(TCP_SCHEME));
+	/* No sync, ping, media or gossip uses it from now on. */
+	node_link_forget(n, l, "address checked");
+}
+
+/* Returns the established outbound links other than l that are neither
+ * candidates' nor probes'. */
+static size_t links_kept(const node *n, const node_link *l)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		const node_link *o = &n->links[i];
+
+		count += o != l && o->used && o->dir == NODE_LINK_OUT &&
+			 o->established && !o->candidate && !o->probe;
+	}
+	return count;
 }
 
 /* Turns a verified candidate into a learned known peer. Returns NULL
@@ -379,11 +405,15 @@ static node_known *promote(node *n, node_link *l)
 	static uint8_t busy[NODE_LINKS_MAX * NODE_KEY_LEN];
 	node_candidate *c = node_candidate_find(&n->peers, l->key);
 	bool announced = c && self_announced(c);
-	node_known *k;
+	const char *addr = l->endpoint + strlen(TCP_SCHEME);
+	node_known *k = node_known_find(&n->peers, l->key);
 
-	k = node_known_add(&n->peers, l->key,
-			   l->endpoint + strlen(TCP_SCHEME),
-			   NODE_KNOWN_LEARNED, busy, busy_keys(n, busy));
+	/* A learned peer that announced a new address moves there. */
+	if (k && k->source == NODE_KNOWN_LEARNED)
+		snprintf(k->addr, sizeof(k->addr), "%s", addr);
+	else if (!k)
+		k = node_known_add(&n->peers, l->key, addr, NODE_KNOWN_LEARNED,
+				   busy, busy_keys(n, busy));
 	if (c)
 		memset(c, 0, sizeof(*c));
 	if (!k)
@@ -393,7 +423,7 @@ static node_known *promote(node *n, node_link *l)
 	cm_info(NODE_LOG, "learned peer=%s endpoint=%s: verified by its "
 		"HELLO", l->short_key, l->endpoint);
 	if (announced && (linked_in(n, l->key) ||
-			  node_links_out(n) > n->cfg->peers_learned))
+			  links_kept(n, l) >= n->cfg->peers_learned))
 		l->probe = true;
 	return k;
 }
@@ -509,6 +539,21 @@ static bool dial_before(const node_known *a, const node_known *b)
 	return a->last_seen_ms > b->last_seen_ms;
 }
 
+/* True when a candidate link dials `key`. */
+static bool candidate_dialling(void *ctx, const uint8_t *key)
+{
+	node *n = ctx;
+
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		const node_link *l = &n->links[i];
+
+		if (l->used && l->candidate &&
+		    memcmp(l->key, key, NODE_KEY_LEN) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* Returns the known peer without a link that is the best to dial next. */
 static node_known *next_unlinked(node *n)
 {
@@ -528,8 +573,8 @@ static node_known *next_unlinked(node *n)
 		/* A learned peer that dialled this node needs no second
 		 * connection. One that the operator named is dialled
 		 * anyway. */
-		if (linked || (k->source == NODE_KNOWN_LEARNED &&
-			       linked_in(n, k->key)))
+		if (linked || candidate_dialling(n, k->key) ||
+		    (k->source == NODE_KNOWN_LEARNED && linked_in(n, k->key)))
 			continue;
 		if (!best || dial_before(k, best))
 			best = k;
@@ -537,20 +582,6 @@ static node_known *next_unlinked(node *n)
 	return best;
 }
 
-/* True when a candidate link dials `key`. */
-static bool candidate_dialling(void *ctx, const uint8_t *key)
-{
-	node *n = ctx;
-
-	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
-		const node_link *l = &n->links[i];
-
-		if (l->used && l->candidate &&
-		    memcmp(l->key, key, NODE_KEY_LEN) == 0)
-			return true;
-	}
-	return false;
-}
 
 /* Returns how many outbound links the node may have before it dials
  * known peer k: peers_max for a peer the operator named, fewer for one
@@ -582,10 +613,19 @@ static void verify_candidates(node *n)
 	     i++) {
 		node_candidate *c = &n->peers.candidates[i];
 
+		/* A check leaves one outbound slot free, so that `peer
+		 * add` meanwhile finds room. */
 		if (!c->used || candidate_dialling(n, c->key) ||
-		    (!self_announced(c) &&
-		     node_links_out(n) >= n->cfg->peers_learned))
+		    (self_announced(c)
+			     ? node_links_out(n) + 1 >= n->limits.peers_max
+			     : node_links_out(n) >= n->cfg->peers_learned))
 			continue;
+		/* Dialled meanwhile: a check would replace that connection
+		 * at the peer. */
+		if (self_announced(c) && node_link_out_exists(n, c->key)) {
+			memset(c, 0, sizeof(*c));
+			continue;
+		}
 		if (node_is_banned(n, c->key)) {
 			memset(c, 0, sizeof(*c));
 			continue;

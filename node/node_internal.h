@@ -258,6 +258,20 @@ node_pex_verdict node_candidate_add(node_peer_table *t,
 				    const uint8_t self[NODE_KEY_LEN],
 				    uint64_t now_ms);
 
+/*
+ * Adds `addr`, where the peer of `key` announced in its HELLO that it
+ * listens, as a candidate whose source is the key itself. One host may
+ * have at most CM_PEX_PER_SOURCE_MAX such candidates and learned peers
+ * together, because a client can connect again and again with fresh
+ * keys. A learned peer gets a candidate for a new address, so that a
+ * check can move it there; other known keys are NODE_PEX_KNOWN.
+ */
+node_pex_verdict node_announce_add(node_peer_table *t,
+				   const uint8_t key[NODE_KEY_LEN],
+				   const char *addr,
+				   const uint8_t self[NODE_KEY_LEN],
+				   uint64_t now_ms);
+
 /* Returns the candidate of `key`, or NULL. */
 node_candidate *node_candidate_find(node_peer_table *t,
 				    const uint8_t key[NODE_KEY_LEN]);
@@ -738,6 +752,9 @@ void node_pex_on_request(node *n, node_link *l);
  * as candidates. A PEERS message that was not requested is ignored. */
 void node_pex_on_peers(node *n, node_link *l, const proto_wire_msg *m);
 
+/* True when the node has an outbound link to `key`, in any state. */
+bool node_link_out_exists(const node *n, const uint8_t key[NODE_KEY_LEN]);
+
 /* Takes the listen port that the first HELLO of inbound link l
  * announced (0: none). With the connection's IP address it becomes a
  * candidate to verify (node_dial.c). When the peer is known at that
@@ -807,6 +824,11 @@ bool node_link_is_primary(const node *n, const node_link *l);
 
 /* Frees a link's buffers; clears the slot when it is inbound. */
 void node_link_drop(node *n, node_link *l, const char *reason);
+
+/* Forgets what the link's connection brought (its interest, sync and
+ * media state, queued records), logs the disconnection with `reason`,
+ * and leaves the link unestablished with its socket open. */
+void node_link_forget(node *n, node_link *l, const char *reason);
 
 /* Closes the connection of an inbound link whose peer sent GOODBYE and
  * frees its buffers as node_link_drop does, but keeps the slot until the

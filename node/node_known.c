@@ -203,6 +203,29 @@ node_candidate *node_candidate_find(node_peer_table *t,
 	return NULL;
 }
 
+/* Puts a candidate into a free slot of the table. */
+static node_pex_verdict candidate_put(node_peer_table *t,
+				      const uint8_t key[NODE_KEY_LEN],
+				      const char *addr,
+				      const uint8_t source[NODE_KEY_LEN],
+				      uint64_t now_ms)
+{
+	for (size_t i = 0; i < CM_PEX_CANDIDATES_MAX; i++) {
+		node_candidate *slot = &t->candidates[i];
+
+		if (slot->used)
+			continue;
+		memset(slot, 0, sizeof(*slot));
+		slot->used = true;
+		memcpy(slot->key, key, NODE_KEY_LEN);
+		memcpy(slot->source, source, NODE_KEY_LEN);
+		snprintf(slot->addr, sizeof(slot->addr), "%s", addr);
+		slot->added = now_ms;
+		return NODE_PEX_TAKEN;
+	}
+	return NODE_PEX_TABLE_FULL;
+}
+
 node_pex_verdict node_candidate_add(node_peer_table *t,
 				    const uint8_t key[NODE_KEY_LEN],
 				    const char *addr,
@@ -210,32 +233,61 @@ node_pex_verdict node_candidate_add(node_peer_table *t,
 				    const uint8_t self[NODE_KEY_LEN],
 				    uint64_t now_ms)
 {
-	node_candidate *slot = NULL;
 	size_t from_source = 0;
 
 	if (memcmp(key, self, NODE_KEY_LEN) == 0 ||
 	    node_known_find(t, key) || node_candidate_find(t, key))
 		return NODE_PEX_KNOWN;
 	for (size_t i = 0; i < CM_PEX_CANDIDATES_MAX; i++) {
-		node_candidate *c = &t->candidates[i];
+		const node_candidate *c = &t->candidates[i];
 
-		if (!c->used)
-			slot = slot ? slot : c;
-		else if (memcmp(c->source, source, NODE_KEY_LEN) == 0)
-			from_source++;
+		from_source += c->used &&
+			       memcmp(c->source, source, NODE_KEY_LEN) == 0;
 	}
 	if (from_source >= CM_PEX_PER_SOURCE_MAX)
 		return NODE_PEX_SOURCE_FULL;
-	if (!slot)
-		return NODE_PEX_TABLE_FULL;
+	return candidate_put(t, key, addr, source, now_ms);
+}
 
-	memset(slot, 0, sizeof(*slot));
-	slot->used = true;
-	memcpy(slot->key, key, NODE_KEY_LEN);
-	memcpy(slot->source, source, NODE_KEY_LEN);
-	snprintf(slot->addr, sizeof(slot->addr), "%s", addr);
-	slot->added = now_ms;
-	return NODE_PEX_TAKEN;
+/* True when HOST:PORT addresses a and b name the same host. */
+static bool same_host(const char *a, const char *b)
+{
+	const char *a_colon = strrchr(a, ':'), *b_colon = strrchr(b, ':');
+
+	return a_colon && b_colon && a_colon - a == b_colon - b &&
+	       memcmp(a, b, (size_t)(a_colon - a)) == 0;
+}
+
+node_pex_verdict node_announce_add(node_peer_table *t,
+				   const uint8_t key[NODE_KEY_LEN],
+				   const char *addr,
+				   const uint8_t self[NODE_KEY_LEN],
+				   uint64_t now_ms)
+{
+	const node_known *k = node_known_find(t, key);
+	size_t at_host = 0;
+
+	if (memcmp(key, self, NODE_KEY_LEN) == 0 ||
+	    node_candidate_find(t, key) ||
+	    (k && k->source != NODE_KNOWN_LEARNED))
+		return NODE_PEX_KNOWN;
+	for (size_t i = 0; i < CM_PEX_CANDIDATES_MAX; i++) {
+		const node_candidate *c = &t->candidates[i];
+
+		at_host += c->used &&
+			   memcmp(c->source, c->key, NODE_KEY_LEN) == 0 &&
+			   same_host(c->addr, addr);
+	}
+	for (size_t i = 0; i < CM_KNOWN_PEERS_MAX; i++) {
+		const node_known *o = &t->known[i];
+
+		at_host += o->used && o != k &&
+			   o->source == NODE_KNOWN_LEARNED &&
+			   same_host(o->addr, addr);
+	}
+	if (at_host >= CM_PEX_PER_SOURCE_MAX)
+		return NODE_PEX_SOURCE_FULL;
+	return candidate_put(t, key, addr, key, now_ms);
 }
 
 size_t node_candidates_expire(node_peer_table *t, uint64_t now_ms,

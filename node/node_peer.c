@@ -561,6 +561,19 @@ static bool set_interest(node_link *l, const proto_wire_msg *m)
 	return true;
 }
 
+/* True when another link of l's key is established. */
+static bool other_link_up(const node *n, const node_link *l)
+{
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		const node_link *o = &n->links[i];
+
+		if (o != l && o->used && o->established &&
+		    memcmp(o->key, l->key, NODE_KEY_LEN) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void on_hello(node *n, node_link *l, const proto_wire_msg *m)
 {
 	bool was_established = l->established;
@@ -605,6 +618,13 @@ static void on_hello(node *n, node_link *l, const proto_wire_msg *m)
 	if (!m->reply)
 		send_hello(n, l, true);
 
+	/* A second connection of a node that is already connected, such
+	 * as its check of where this node listens, syncs on schedule only:
+	 * the first one reconciles already. */
+	if (!was_established && other_link_up(n, l)) {
+		l->next_sync = cm_mono_ms() + n->limits.sync_interval_ms;
+		return;
+	}
 	node_sync_start(n, l);
 	node_media_scan(n, false);
 }
@@ -697,9 +717,7 @@ void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 	dispatch(n, l, &m, len);
 }
 
-/* Forgets what the link's connection brought: the peer's interest,
- * sync and media state, and the records still queued from it. */
-static void forget_connection(node *n, node_link *l, const char *reason)
+void node_link_forget(node *n, node_link *l, const char *reason)
 {
 	node_reject_log_flush(l, l->log_second + 1);
 	if (l->established)
@@ -720,7 +738,7 @@ static void forget_connection(node *n, node_link *l, const char *reason)
 
 void node_link_drop(node *n, node_link *l, const char *reason)
 {
-	forget_connection(n, l, reason);
+	node_link_forget(n, l, reason);
 	if (l->dir == NODE_LINK_IN) {
 		node_link_stats_add(&n->closed, &l->stats);
 		memset(l, 0, sizeof(*l));
@@ -735,7 +753,7 @@ void node_link_depart(node *n, node_link *l)
 	 * Later they would find no link of the key and cost nothing. */
 	node_ingest_flush_link(n, l);
 	node_link_close_connection(l);
-	forget_connection(n, l, "goodbye");
+	node_link_forget(n, l, "goodbye");
 	l->departed = true;
 }
 
@@ -786,6 +804,8 @@ void node_links_tick(node *n)
 		}
 
 		if (l->dir == NODE_LINK_OUT && !node_dial_tick(n, l, now))
+			continue;
+		if (l->probe)
 			continue;
 		if (!l->established) {
 			/* Until a connection is up, sends fail at once

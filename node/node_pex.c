@@ -161,11 +161,49 @@ static bool ip_bytes(const char *ip, proto_wire_peer *p)
 	return false;
 }
 
-/* True when known peer k was reached at the address of p. */
-static bool reached_at(const node_known *k, const proto_wire_peer *p)
+/* True when known peer k was reached at the address of p, which
+ * node_pex_check_addr wrote as addr. */
+static bool reached_at(const node_known *k, const proto_wire_peer *p,
+		       const char *addr)
 {
+	if (k->ip_len == 0)
+		return strcmp(k->addr, addr) == 0;
 	return k->ip_len == p->ip_len && k->port == p->port &&
 	       memcmp(k->ip, p->ip, p->ip_len) == 0;
+}
+
+bool node_link_out_exists(const node *n, const uint8_t key[NODE_KEY_LEN])
+{
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		const node_link *l = &n->links[i];
+
+		if (l->used && l->dir == NODE_LINK_OUT &&
+		    memcmp(l->key, key, NODE_KEY_LEN) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Takes the usable address `addr` (p, as bytes) that the peer of l
+ * announced: renews a known peer reached there, or adds a candidate. */
+static node_pex_verdict take_announced(node *n, const node_link *l,
+				       const proto_wire_peer *p,
+				       const char *addr)
+{
+	node_known *k = node_known_find(&n->peers, l->key);
+
+	if (k && reached_at(k, p, addr)) {
+		k->last_seen_ms = cm_now_ms();
+		return NODE_PEX_KNOWN;
+	}
+	if (node_is_banned(n, l->key))
+		return NODE_PEX_BANNED;
+	/* A check would be a second connection of this node to the peer,
+	 * which replaces the first one there. */
+	if (node_link_out_exists(n, l->key))
+		return NODE_PEX_KNOWN;
+	return node_announce_add(&n->peers, l->key, addr, n->pub,
+				 cm_mono_ms());
 }
 
 void node_pex_on_announce(node *n, node_link *l, uint16_t port)
@@ -173,26 +211,16 @@ void node_pex_on_announce(node *n, node_link *l, uint16_t port)
 	char ip[NODE_IP_MAX], addr[STORE_KNOWN_ADDR_MAX + 1];
 	proto_wire_peer p = {.key = l->key, .port = port};
 	node_pex_verdict v;
-	node_known *k;
 
-	if (port == 0)
+	/* peers_learned = 0 turns the exchange off, checks included. */
+	if (port == 0 || n->cfg->peers_learned == 0)
 		return;
 	connection_ip(l, ip);
 	if (!ip_bytes(ip, &p))
 		return;
-	k = node_known_find(&n->peers, l->key);
-	if (k) {
-		if (reached_at(k, &p))
-			k->last_seen_ms = cm_now_ms();
-		v = NODE_PEX_KNOWN;
-	} else if (node_is_banned(n, l->key)) {
-		v = NODE_PEX_BANNED;
-	} else {
-		v = node_pex_check_addr(&p, ip, addr);
-		if (v == NODE_PEX_TAKEN)
-			v = node_candidate_add(&n->peers, l->key, addr, l->key,
-					       n->pub, cm_mono_ms());
-	}
+	v = node_pex_check_addr(&p, ip, addr);
+	if (v == NODE_PEX_TAKEN)
+		v = take_announced(n, l, &p, addr);
 	n->peers.announced[v]++;
 	if (v == NODE_PEX_TAKEN)
 		cm_debug(NODE_LOG, "peer=%s listens on port %u: %s is a "

@@ -2,11 +2,14 @@
 # A node that only accepts connections still shares its peers. Mirror m
 # has no --peer. Mirrors a and b dial it, and their HELLOs name the port
 # where each listens. m dials each address once, gets the HELLO of the
-# right key, closes that connection and keeps the address. Mirror c,
-# started later with only --peer m, learns a and b from m and connects
-# to them. Two clients that announce ports where no node of their key
-# listens (a's port, and one where nothing listens) are dialled, fail
-# the check, and are shared with no node.
+# right key, closes that connection and keeps the address, without
+# syncing over it or dialling a and b again. Mirror c, started later
+# with only --peer m, learns a and b from m and connects to them. Two
+# clients that announce ports where no node of their key listens (a's
+# port, and one where nothing listens) are dialled, fail the check, and
+# are shared with no node. Clients with fresh keys from one address get
+# at most 8 addresses checked at a time, and a node with
+# peers_learned=0 checks none.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sync_lib.sh"
 source "$(dirname "$0")/peer_lib.sh"
@@ -16,6 +19,7 @@ new_home m
 new_home a
 new_home b
 new_home c
+new_home z
 key_a=$(short_key_of a)
 key_b=$(short_key_of b)
 
@@ -32,7 +36,21 @@ pex_counter() {
 	node_status_field "$1" "peer_exchange.$2"
 }
 
-start m mirror
+# Starts hostile_peer announcing PORT to m as client NAME.
+announce() {
+	"$HOSTILE" --port "$2" announce "$(addr_of m)" >"$WORK/$1.out" 2>&1 &
+	NODE_PID[$1]=$!
+}
+
+# Prints the short key of client NAME once it sent its HELLO.
+client_key() {
+	wait_for 30 "client $1 to say HELLO" grep -q '^ready$' "$WORK/$1.out"
+	sed -n 's/^peer \(........\).*/\1/p' "$WORK/$1.out"
+}
+
+# A sync interval longer than the test, so that every reconciliation
+# that m starts comes from a connection.
+start m mirror --set sync_interval=10m
 start a mirror --peer "$(addr_of m)"
 start b mirror --peer "$(addr_of m)"
 for key in "$key_a" "$key_b"; do
@@ -50,30 +68,56 @@ pass "m checked where a and b listen and kept only their inbound links"
 
 # Two clients announce ports where no node of their key listens: a's
 # port (a real node with another key) and a closed one.
-dead_port=$(free_port)
-for port in "$(port_of a)" "$dead_port"; do
-	"$HOSTILE" --port "$port" announce "$(addr_of m)" \
-		>"$WORK/announce.$port.out" 2>&1 &
-	NODE_PID[announce_$port]=$!
-done
-for port in "$(port_of a)" "$dead_port"; do
-	wait_for 30 "the client announcing port $port" \
-		grep -q '^ready$' "$WORK/announce.$port.out"
-done
+announce wrong_key "$(port_of a)"
+announce closed "$(free_port)"
+HOSTILE_KEYS=("$(client_key wrong_key)" "$(client_key closed)")
 checks_failed() {
 	[ "$(pex_counter m unverified)" -ge 2 ]
 }
 wait_for 60 "m to fail both checks" checks_failed
-taken=$(pex_counter m announced.taken)
-[ "$taken" -ge 4 ] || fail "m took $taken announced addresses, expected 4"
-for port in "$(port_of a)" "$dead_port"; do
-	key_h=$(sed -n 's/^peer \(........\).*/\1/p' "$WORK/announce.$port.out")
-	[ -n "$key_h" ] || fail "no key in $(cat "$WORK/announce.$port.out")"
-	[ "$(known_field m "$key_h" source)" = absent ] ||
-		fail "m keeps the client announcing port $port as a known peer"
-	HOSTILE_KEYS+=("$key_h")
+for key in "${HOSTILE_KEYS[@]}"; do
+	grep -q "peer=$key listens on port .* is a candidate" "$WORK/m.log" ||
+		fail "m did not take the address that client $key announced"
+	grep -q "learned address not verified: .*peer=$key " "$WORK/m.log" ||
+		fail "m's log lacks the failed check of client $key"
+	[ "$(known_field m "$key" source)" = absent ] ||
+		fail "m keeps the client $key as a known peer"
 done
 pass "m dropped both addresses that failed the check"
+
+# Ten clients with fresh keys from 127.0.0.1 announce a port that
+# accepts TCP and never replies, so that each check waits for its dial
+# timeout. With a and b learned there, at most 6 more fit.
+python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+print(s.getsockname()[1], flush=True)
+time.sleep(600)' >"$WORK/silent.port" &
+NODE_PID[silent]=$!
+wait_for 30 "the silent listener" test -s "$WORK/silent.port"
+silent_port=$(cat "$WORK/silent.port")
+full_before=$(pex_counter m announced.source_full)
+for i in 0 1 2 3 4 5 6 7 8 9; do
+	announce "flood$i" "$silent_port"
+done
+for i in 0 1 2 3 4 5 6 7 8 9; do
+	client_key "flood$i" >/dev/null
+done
+full=$(($(pex_counter m announced.source_full) - full_before))
+[ "$full" -ge 1 ] ||
+	fail "m took every address that 10 clients from one host announced"
+held=$(cm m status --json | python3 -c '
+import json, sys
+print(len(json.load(sys.stdin)["node"]["peer_exchange"]["candidates"]))')
+[ "$held" -le 6 ] || fail "m holds $held candidates from one host, expected at most 6"
+pass "m took at most 8 addresses from one host ($full over the limit)"
+for i in 0 1 2 3 4 5 6 7 8 9; do
+	kill -TERM "${NODE_PID[flood$i]}"
+	wait "${NODE_PID[flood$i]}" || true
+	unset "NODE_PID[flood$i]"
+done
 
 start c mirror --peer "$(addr_of m)"
 for key in "$key_a" "$key_b"; do
@@ -89,12 +133,33 @@ for key in "${HOSTILE_KEYS[@]}"; do
 done
 pass "c learned a and b from m, which dials no peer, and no client"
 
-for port in "$(port_of a)" "$dead_port"; do
-	kill -TERM "${NODE_PID[announce_$port]}"
-	wait "${NODE_PID[announce_$port]}" ||
-		fail "hostile_peer announce failed: $(cat "$WORK/announce.$port.out")"
-	unset "NODE_PID[announce_$port]"
+# By now m ran for longer than its dial fill interval many times over.
+for key in "$key_a" "$key_b"; do
+	redials=$(grep -c "dialling peer=$key .*dial=[0-9]*$" "$WORK/m.log" || true)
+	[ "$redials" = 0 ] || fail "m dialled $key $redials times after the check"
+	syncs=$(grep -c "reconciliation with peer=$key started" "$WORK/m.log" || true)
+	[ "$syncs" = 1 ] ||
+		fail "m started $syncs reconciliations with $key, expected 1 (the check started one)"
 done
-for name in c b a m; do
+pass "m neither dialled a and b again nor synced over the checks"
+
+# z, with peers_learned=0, checks nothing that y announces.
+start z mirror --set peers_learned=0
+new_home y
+start y mirror --peer "$(addr_of z)"
+wait_for 60 "y to reach z" links_up z 1
+taken=$(pex_counter z announced.taken)
+[ "$taken" = 0 ] || fail "z, with peers_learned=0, took $taken announced addresses"
+grep -q "learned=unverified" "$WORK/z.log" &&
+	fail "z, with peers_learned=0, dialled a learned address"
+pass "a node with peers_learned=0 checks no announced address"
+
+for name in wrong_key closed; do
+	kill -TERM "${NODE_PID[$name]}"
+	wait "${NODE_PID[$name]}" ||
+		fail "hostile_peer announce failed: $(cat "$WORK/$name.out")"
+	unset "NODE_PID[$name]"
+done
+for name in y z c b a m; do
 	stop "$name"
 done

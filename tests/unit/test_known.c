@@ -211,6 +211,57 @@ static void candidate_skips_known_keys(void **state)
 			 NODE_PEX_KNOWN);
 }
 
+/* Announced addresses are limited per host, learned peers included,
+ * since one client can connect with any number of keys. */
+static void announce_per_host_limit(void **state)
+{
+	uint8_t self[NODE_KEY_LEN];
+
+	(void)state;
+	memset(self, 0xee, sizeof(self));
+	assert_non_null(node_known_add(&table, key_of(6, 500), "192.0.2.7:9",
+				       NODE_KNOWN_LEARNED, NULL, 0));
+	for (unsigned i = 1; i < CM_PEX_PER_SOURCE_MAX; i++)
+		assert_int_equal(node_announce_add(&table, key_of(6, i),
+						   "192.0.2.7:7701", self, T0),
+				 NODE_PEX_TAKEN);
+	assert_int_equal(node_announce_add(&table, key_of(6, 100),
+					   "192.0.2.7:7702", self, T0),
+			 NODE_PEX_SOURCE_FULL);
+	/* Another host still has room, and the source is the key itself. */
+	assert_int_equal(node_announce_add(&table, key_of(6, 101),
+					   "192.0.2.8:7701", self, T0),
+			 NODE_PEX_TAKEN);
+	assert_memory_equal(node_candidate_find(&table, key_of(6, 101))->source,
+			    key_of(6, 101), NODE_KEY_LEN);
+}
+
+/* A learned peer may move to a new address through a check. A
+ * configured one, our own key and a waiting candidate may not. */
+static void announce_known_keys(void **state)
+{
+	uint8_t self[NODE_KEY_LEN];
+
+	(void)state;
+	memset(self, 0xee, sizeof(self));
+	assert_int_equal(node_announce_add(&table, self, "192.0.2.1:1", self,
+					   T0),
+			 NODE_PEX_KNOWN);
+	assert_non_null(node_known_add(&table, key_of(7, 0), "192.0.2.1:1",
+				       NODE_KNOWN_CONFIGURED, NULL, 0));
+	assert_int_equal(node_announce_add(&table, key_of(7, 0), "192.0.2.1:2",
+					   self, T0),
+			 NODE_PEX_KNOWN);
+	assert_non_null(node_known_add(&table, key_of(7, 1), "192.0.2.1:3",
+				       NODE_KNOWN_LEARNED, NULL, 0));
+	assert_int_equal(node_announce_add(&table, key_of(7, 1), "192.0.2.1:4",
+					   self, T0),
+			 NODE_PEX_TAKEN);
+	assert_int_equal(node_announce_add(&table, key_of(7, 1), "192.0.2.1:5",
+					   self, T0),
+			 NODE_PEX_KNOWN);
+}
+
 static void candidate_table_bounded(void **state)
 {
 	uint8_t self[NODE_KEY_LEN], source[NODE_KEY_LEN];
@@ -321,6 +372,8 @@ int main(void)
 		cmocka_unit_test(pex_address_rules),
 		cmocka_unit_test_setup(candidate_per_source_limit, reset),
 		cmocka_unit_test_setup(candidate_skips_known_keys, reset),
+		cmocka_unit_test_setup(announce_per_host_limit, reset),
+		cmocka_unit_test_setup(announce_known_keys, reset),
 		cmocka_unit_test_setup(candidate_table_bounded, reset),
 		cmocka_unit_test_setup(candidates_expire_unless_dialled,
 				       reset),
