@@ -117,8 +117,15 @@ int cli_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
 			print_help(ctx, opts, allow_json, usage, summary);
 			return CLI_OK;
 		case '?':
-			return cli_usage_error(ctx, "unknown option or "
-						    "missing value: %s",
+			/* getopt names a known option that lacks its value
+			 * in optopt, and leaves it 0 for an unknown one. */
+			for (size_t i = 0; optopt != 0 && i < n; i++)
+				if (longopts[i].val == optopt &&
+				    longopts[i].has_arg == required_argument)
+					return cli_usage_error(
+						ctx, "option --%s needs a value",
+						longopts[i].name);
+			return cli_usage_error(ctx, "unknown option %s",
 					       argv[optind - 1]);
 		default:
 			if (optarg != NULL &&

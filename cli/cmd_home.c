@@ -505,6 +505,8 @@ static int peer_add(cli_ctx *ctx, int argc, char **argv)
 	store_close(&s);
 	if (err)
 		return cli_fail(err, "cannot add the peer", NULL);
+	fprintf(stderr, "peer added; a node that runs in this home dials it "
+		"after its next start\n");
 	return CLI_OK;
 }
 

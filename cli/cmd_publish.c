@@ -194,7 +194,9 @@ static int publish_files(cli_ctx *ctx, const sign_opts *o, char **files,
 	r->created_ms = cm_now_ms();
 	cm_err_clear();
 	if ((err = proto_record_validate(r))) {
-		rc = cli_fail(CM_ERR_USAGE, "invalid clip", NULL);
+		rc = cli_fail(CM_ERR_USAGE, "invalid clip",
+			      "see 'clipmesh publish --help' for each field "
+			      "and its limits");
 		goto out;
 	}
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)

@@ -91,6 +91,12 @@ int main(int argc, char **argv)
 			cm_log_set_level((cm_log_level)level);
 			ctx.log_level_flag = argv[i + 1];
 			i += 2;
+		} else if (strcmp(argv[i], "--home") == 0 ||
+			   strcmp(argv[i], "--log-level") == 0) {
+			fprintf(stderr, "clipmesh: option %s needs a value "
+				"before the command\n", argv[i]);
+			print_usage(stderr);
+			return CLI_USAGE;
 		} else {
 			fprintf(stderr, "clipmesh: unknown option '%s'\n",
 				argv[i]);

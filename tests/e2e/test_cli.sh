@@ -54,6 +54,13 @@ expect_error 1 "bob" "unknown identity rejected" -- \
 	publish "$blender" --as bob --product gtin:2000000001012 --title t
 expect_error 2 "--bogus" "unknown option rejected" -- \
 	publish "$blender" --bogus
+expect_error 2 "option --title needs a value" "option without value named" -- \
+	publish "$blender" --as alice --product gtin:2000000001012 --title
+status=0
+"$CLIPMESH" --log-level >/dev/null 2>"$WORK/err" || status=$?
+[ "$status" -eq 2 ] && grep -q "option --log-level needs a value" "$WORK/err" ||
+	fail "--log-level without a value: exit $status, $(cat "$WORK/err")"
+pass "global option without value named"
 expect_error 2 "zz" "invalid author key rejected" -- feed --author zz
 expect_error 2 "feed --json" "short author key points to whole keys" -- \
 	feed --author 0123abcd
