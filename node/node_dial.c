@@ -622,7 +622,7 @@ static void verify_candidates(node *n)
 			continue;
 		/* Dialled meanwhile: a check would replace that connection
 		 * at the peer. */
-		if (self_announced(c) && node_link_out_exists(n, c->key)) {
+		if (self_announced(c) && node_link_out_find(n, c->key)) {
 			memset(c, 0, sizeof(*c));
 			continue;
 		}

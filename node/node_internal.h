@@ -404,6 +404,10 @@ typedef struct node_link {
 
 	/* Reconciliation sessions with the peer (node_sync.c). */
 	uint64_t next_sync;                 /* monotonic ms */
+	bool sync_waits;                    /* skipped its first
+					     * reconciliation because another
+					     * link of its key was up; that
+					     * link's end starts one */
 	struct node_sync *sync;             /* malloc'd; NULL before the
 					     * first session */
 
@@ -752,8 +756,9 @@ void node_pex_on_request(node *n, node_link *l);
  * as candidates. A PEERS message that was not requested is ignored. */
 void node_pex_on_peers(node *n, node_link *l, const proto_wire_msg *m);
 
-/* True when the node has an outbound link to `key`, in any state. */
-bool node_link_out_exists(const node *n, const uint8_t key[NODE_KEY_LEN]);
+/* Returns the outbound link to `key` in any state, except one that the
+ * next tick removes, or NULL. */
+node_link *node_link_out_find(node *n, const uint8_t key[NODE_KEY_LEN]);
 
 /* Takes the listen port that the first HELLO of inbound link l
  * announced (0: none). With the connection's IP address it becomes a

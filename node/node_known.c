@@ -249,13 +249,42 @@ node_pex_verdict node_candidate_add(node_peer_table *t,
 	return candidate_put(t, key, addr, source, now_ms);
 }
 
-/* True when HOST:PORT addresses a and b name the same host. */
+/* Writes the host of HOST:PORT or [IPv6]:PORT into out, without
+ * brackets. Returns false when addr has no port or the host does not
+ * fit. */
+static bool host_of(const char *addr, char out[INET6_ADDRSTRLEN])
+{
+	const char *colon = strrchr(addr, ':');
+	size_t len;
+
+	if (colon == NULL)
+		return false;
+	len = (size_t)(colon - addr);
+	if (len >= 2 && addr[0] == '[' && addr[len - 1] == ']') {
+		addr++;
+		len -= 2;
+	}
+	if (len >= INET6_ADDRSTRLEN)
+		return false;
+	memcpy(out, addr, len);
+	out[len] = '\0';
+	return true;
+}
+
+/* True when HOST:PORT addresses a and b name the same host, where all
+ * of an IPv6 /64 counts as one host, since one client usually has the
+ * whole block. */
 static bool same_host(const char *a, const char *b)
 {
-	const char *a_colon = strrchr(a, ':'), *b_colon = strrchr(b, ':');
+	char host_a[INET6_ADDRSTRLEN], host_b[INET6_ADDRSTRLEN];
+	uint8_t ip_a[16], ip_b[16];
 
-	return a_colon && b_colon && a_colon - a == b_colon - b &&
-	       memcmp(a, b, (size_t)(a_colon - a)) == 0;
+	if (!host_of(a, host_a) || !host_of(b, host_b))
+		return false;
+	if (inet_pton(AF_INET6, host_a, ip_a) == 1 &&
+	    inet_pton(AF_INET6, host_b, ip_b) == 1)
+		return memcmp(ip_a, ip_b, 8) == 0;
+	return strcmp(host_a, host_b) == 0;
 }
 
 node_pex_verdict node_announce_add(node_peer_table *t,

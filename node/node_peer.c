@@ -622,6 +622,7 @@ static void on_hello(node *n, node_link *l, const proto_wire_msg *m)
 	 * as its check of where this node listens, syncs on schedule only:
 	 * the first one reconciles already. */
 	if (!was_established && other_link_up(n, l)) {
+		l->sync_waits = true;
 		l->next_sync = cm_mono_ms() + n->limits.sync_interval_ms;
 		return;
 	}
@@ -717,12 +718,31 @@ void node_link_receive(node *n, node_link *l, const uint8_t *buf,
 	dispatch(n, l, &m, len);
 }
 
+/* Lets the links of l's key that skipped their first reconciliation
+ * while l was up (on_hello) reconcile at once. */
+static void sync_others_now(node *n, const node_link *l)
+{
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		node_link *o = &n->links[i];
+
+		if (o == l || !o->used || !o->established || !o->sync_waits ||
+		    memcmp(o->key, l->key, NODE_KEY_LEN) != 0)
+			continue;
+		o->sync_waits = false;
+		o->next_sync = cm_mono_ms();
+	}
+}
+
 void node_link_forget(node *n, node_link *l, const char *reason)
 {
 	node_reject_log_flush(l, l->log_second + 1);
-	if (l->established)
+	if (l->established) {
 		cm_info(NODE_LOG, "peer disconnected peer=%s endpoint=%s "
 			"reason=%s", l->short_key, l->endpoint, reason);
+		if (!l->sync_waits)
+			sync_others_now(n, l);
+	}
+	l->sync_waits = false;
 	node_media_on_link_down(n, l);
 	node_ingest_on_link_down(n, l);
 

@@ -172,16 +172,16 @@ static bool reached_at(const node_known *k, const proto_wire_peer *p,
 	       memcmp(k->ip, p->ip, p->ip_len) == 0;
 }
 
-bool node_link_out_exists(const node *n, const uint8_t key[NODE_KEY_LEN])
+node_link *node_link_out_find(node *n, const uint8_t key[NODE_KEY_LEN])
 {
 	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
-		const node_link *l = &n->links[i];
+		node_link *l = &n->links[i];
 
-		if (l->used && l->dir == NODE_LINK_OUT &&
+		if (l->used && l->dir == NODE_LINK_OUT && !l->orphan &&
 		    memcmp(l->key, key, NODE_KEY_LEN) == 0)
-			return true;
+			return l;
 	}
-	return false;
+	return NULL;
 }
 
 /* Takes the usable address `addr` (p, as bytes) that the peer of l
@@ -191,6 +191,7 @@ static node_pex_verdict take_announced(node *n, const node_link *l,
 				       const char *addr)
 {
 	node_known *k = node_known_find(&n->peers, l->key);
+	node_link *out;
 
 	if (k && reached_at(k, p, addr)) {
 		k->last_seen_ms = cm_now_ms();
@@ -198,9 +199,16 @@ static node_pex_verdict take_announced(node *n, const node_link *l,
 	}
 	if (node_is_banned(n, l->key))
 		return NODE_PEX_BANNED;
+	out = node_link_out_find(n, l->key);
+	/* A learned peer that came back at another address: its link to
+	 * the old one goes (at the next tick), and the check may move it. */
+	if (out && !out->established && k && k->source == NODE_KNOWN_LEARNED) {
+		out->orphan = true;
+		out = NULL;
+	}
 	/* A check would be a second connection of this node to the peer,
 	 * which replaces the first one there. */
-	if (node_link_out_exists(n, l->key))
+	if (out)
 		return NODE_PEX_KNOWN;
 	return node_announce_add(&n->peers, l->key, addr, n->pub,
 				 cm_mono_ms());

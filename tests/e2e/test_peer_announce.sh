@@ -3,7 +3,8 @@
 # has no --peer. Mirrors a and b dial it, and their HELLOs name the port
 # where each listens. m dials each address once, gets the HELLO of the
 # right key, closes that connection and keeps the address, without
-# syncing over it or dialling a and b again. Mirror c, started later
+# syncing over it or dialling a and b again, and follows a to a new
+# port after a restart. Mirror c, started later
 # with only --peer m, learns a and b from m and connects to them. Two
 # clients that announce ports where no node of their key listens (a's
 # port, and one where nothing listens) are dialled, fail the check, and
@@ -139,9 +140,23 @@ for key in "$key_a" "$key_b"; do
 	[ "$redials" = 0 ] || fail "m dialled $key $redials times after the check"
 	syncs=$(grep -c "reconciliation with peer=$key started" "$WORK/m.log" || true)
 	[ "$syncs" = 1 ] ||
-		fail "m started $syncs reconciliations with $key, expected 1 (the check started one)"
+		fail "m started $syncs reconciliations with $key, expected 1 (at its first connection)"
 done
 pass "m neither dialled a and b again nor synced over the checks"
+
+# a comes back on another port: m dials the old one once a is gone, and
+# moves a to the new one when a announces it.
+stop a
+old_dial_failed() {
+	grep -q "dial failed: .*peer=$key_a " "$WORK/m.log"
+}
+wait_for 60 "m to dial a's old port" old_dial_failed
+new_port=$(free_port)
+printf 'listen = tcp://127.0.0.1:%s\n' "$new_port" >>"$WORK/a/config"
+start a mirror --peer "$(addr_of m)"
+wait_for 60 "m to move a to port $new_port" \
+	known_is m "$key_a" address "127.0.0.1:$new_port"
+pass "m moved a to the port it announced after a restart"
 
 # z, with peers_learned=0, checks nothing that y announces.
 start z mirror --set peers_learned=0

@@ -236,6 +236,29 @@ static void announce_per_host_limit(void **state)
 			    key_of(6, 101), NODE_KEY_LEN);
 }
 
+/* One IPv6 /64 counts as one host. */
+static void announce_ipv6_block_limit(void **state)
+{
+	char addr[64];
+	uint8_t self[NODE_KEY_LEN];
+
+	(void)state;
+	memset(self, 0xee, sizeof(self));
+	for (unsigned i = 0; i < CM_PEX_PER_SOURCE_MAX; i++) {
+		snprintf(addr, sizeof(addr), "[2001:db8:0:1::%x]:7701", i + 1);
+		assert_int_equal(node_announce_add(&table, key_of(8, i), addr,
+						   self, T0),
+				 NODE_PEX_TAKEN);
+	}
+	assert_int_equal(node_announce_add(&table, key_of(8, 100),
+					   "[2001:db8:0:1:ffff::9]:7701",
+					   self, T0),
+			 NODE_PEX_SOURCE_FULL);
+	assert_int_equal(node_announce_add(&table, key_of(8, 101),
+					   "[2001:db8:0:2::1]:7701", self, T0),
+			 NODE_PEX_TAKEN);
+}
+
 /* A learned peer may move to a new address through a check. A
  * configured one, our own key and a waiting candidate may not. */
 static void announce_known_keys(void **state)
@@ -374,6 +397,7 @@ int main(void)
 		cmocka_unit_test_setup(candidate_skips_known_keys, reset),
 		cmocka_unit_test_setup(announce_per_host_limit, reset),
 		cmocka_unit_test_setup(announce_known_keys, reset),
+		cmocka_unit_test_setup(announce_ipv6_block_limit, reset),
 		cmocka_unit_test_setup(candidate_table_bounded, reset),
 		cmocka_unit_test_setup(candidates_expire_unless_dialled,
 				       reset),
