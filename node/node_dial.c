@@ -613,8 +613,7 @@ static void verify_candidates(node *n)
 	     i++) {
 		node_candidate *c = &n->peers.candidates[i];
 
-		/* A check leaves one outbound slot free, so that `peer
-		 * add` meanwhile finds room. */
+		/* Checks alone never take the last outbound slot. */
 		if (!c->used || candidate_dialling(n, c->key) ||
 		    (self_announced(c)
 			     ? node_links_out(n) + 1 >= n->limits.peers_max
