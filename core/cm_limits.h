@@ -170,6 +170,11 @@
 /* Outbound dialling and peer exchange (node_known.c, node_pex.c). */
 #define CM_DIAL_TIMEOUT_MS 5000              /* a dial that brings no HELLO
 						in this long has failed */
+#define CM_LEARNED_DIAL_DELAY_MS 5000        /* after start, before learned
+						peers are dialled: those that
+						dial this node come back
+						first and need no second
+						connection */
 #define CM_RECONNECT_MIN_MS 1000             /* backoff after a first failed
 						dial; doubles with each
 						failure in a row */

@@ -645,6 +645,7 @@ cm_err node_run(const node_config *cfg)
 
 	/* Errors that end node_run are returned, not logged: the caller
 	 * reports them. */
+	n->learned_dial_after = cm_mono_ms() + CM_LEARNED_DIAL_DELAY_MS;
 	err = start(n);
 	if (err)
 		goto out;

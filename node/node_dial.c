@@ -574,7 +574,9 @@ static node_known *next_unlinked(node *n)
 		 * connection. One that the operator named is dialled
 		 * anyway. */
 		if (linked || candidate_dialling(n, k->key) ||
-		    (k->source == NODE_KNOWN_LEARNED && linked_in(n, k->key)))
+		    (k->source == NODE_KNOWN_LEARNED &&
+		     (linked_in(n, k->key) ||
+		      cm_mono_ms() < n->learned_dial_after)))
 			continue;
 		if (!best || dial_before(k, best))
 			best = k;

@@ -498,6 +498,8 @@ typedef struct node {
 	/* Known peers, exchange candidates and their counters. */
 	node_peer_table peers;
 	uint64_t next_dial_fill;            /* monotonic ms */
+	uint64_t learned_dial_after;        /* monotonic ms; see
+					     * CM_LEARNED_DIAL_DELAY_MS */
 	uint64_t dial_monitors;             /* dial monitors opened, for
 					     * unique inproc endpoints */
 

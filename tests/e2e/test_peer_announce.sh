@@ -158,6 +158,34 @@ wait_for 60 "m to move a to port $new_port" \
 	known_is m "$key_a" address "127.0.0.1:$new_port"
 pass "m moved a to the port it announced after a restart"
 
+# m restarts. a and b dial it again before m may dial its learned peers
+# (5 s after its start), so m keeps only their connections.
+stop m
+start m mirror --set sync_interval=10m
+back_in() {
+	[ "$(links_in_direction m in)" -ge 2 ]
+}
+wait_for 60 "a and b to reconnect to m" back_in
+# Succeeds once m's last start is more than 6 s ago.
+ran_6s() {
+	python3 - "$WORK/m.log" <<'PY'
+import datetime, sys
+started = [l for l in open(sys.argv[1]) if " started role=" in l][-1]
+t = datetime.datetime.strptime(started[:23], "%Y-%m-%dT%H:%M:%S.%f")
+now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+sys.exit(0 if (now - t).total_seconds() > 6 else 1)
+PY
+}
+wait_for 60 "m's delay for learned dials to end" ran_6s
+after_start=$(grep -n " started role=" "$WORK/m.log" | tail -1 | cut -d: -f1)
+for key in "$key_a" "$key_b"; do
+	tail -n "+$after_start" "$WORK/m.log" | grep -q "dialling peer=$key " &&
+		fail "m dialled $key after its restart although $key dialled m"
+done
+[ "$(links_in_direction m out)" = 0 ] ||
+	fail "m has $(links_in_direction m out) outbound links after its restart"
+pass "a restarted m keeps a and b on the connections they dialled"
+
 # z, with peers_learned=0, checks nothing that y announces.
 start z mirror --set peers_learned=0
 new_home y

@@ -18,7 +18,9 @@ key_c=$(short_key_of c)
 # A short backoff cap, so that a restarted b is dialled again soon.
 fast=(--set reconnect_max=4s)
 
-start c mirror
+# c checks no announced address, so that it never learns and dials a:
+# a's restart below must find c from its own store.
+start c mirror --set peers_learned=0
 start b mirror --peer "$(addr_of c)"
 wait_for 60 "b to reach c" links_up b 1
 start d mirror --set peers_learned=0 --peer "$(addr_of b)"
@@ -34,7 +36,7 @@ pass "a learned c through b and connected to it"
 
 [ "$(known_field d "$key_c" source)" = absent ] ||
 	fail "d, with peers_learned=0, lists c as $(known_field d "$key_c" source)"
-# d may answer requests (a learns d through b), but asks for none.
+# d may reply to requests (a learns d through b), but sends none.
 received='peer=[0-9a-f]* sent [0-9]* addresses'
 grep -q "$received" "$WORK/d.log" &&
 	fail "d, with peers_learned=0, requested addresses: $(grep "$received" "$WORK/d.log")"
