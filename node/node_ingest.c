@@ -450,6 +450,8 @@ void node_ingest_flush_link(node *n, node_link *l)
 cm_err node_load_record(node *n, const uint8_t id[PROTO_ID_LEN],
 			uint8_t **wire, proto_signed *out)
 {
+	uint8_t computed[PROTO_ID_LEN];
+	char hex[2 * PROTO_ID_LEN + 1];
 	const uint8_t *body;
 	size_t len, body_len;
 	cm_err err;
@@ -459,6 +461,16 @@ cm_err node_load_record(node *n, const uint8_t id[PROTO_ID_LEN],
 		return err;
 	if (!node_record_body(*wire, len, &body, &body_len)) {
 		err = cm_errf(CM_ERR_STORE, "stored record has no envelope");
+		goto fail;
+	}
+	/* A body that a damaged disk changed would make peers reject the
+	 * record and lower this node's score. */
+	proto_record_id(body, body_len, computed);
+	if (memcmp(computed, id, PROTO_ID_LEN) != 0) {
+		cm_hex_encode(id, PROTO_ID_LEN, hex);
+		cm_error(NODE_LOG, "stored record %.16s no longer hashes to its "
+			 "id, not sent; run 'clipmesh store check'", hex);
+		err = cm_errf(CM_ERR_STORE, "stored record changed on disk");
 		goto fail;
 	}
 	err = proto_body_read_stored(body, body_len, &out->rec);

@@ -74,6 +74,19 @@ new_home() {
 	printf 'listen = tcp://127.0.0.1:%s\n' "$port" >>"$WORK/$name/config"
 }
 
+# Writes to FILE.hex the hex of record file FILE with its one
+# "Countertop" changed to "Xountertop", as a damaged disk could change
+# a stored title. Usage: change_title FILE
+change_title() {
+	python3 - "$1" <<'PY'
+import sys
+record = open(sys.argv[1], "rb").read()
+assert record.count(b"Countertop") == 1, "title not found in the record"
+open(sys.argv[1] + ".hex", "w").write(
+    record.replace(b"Countertop", b"Xountertop").hex())
+PY
+}
+
 # Prints the peer address of home NAME.
 addr_of() {
 	cm "$1" id

@@ -38,20 +38,17 @@ curl -sf -o "$WORK/record.raw" "$base/api/v1/records/$clip/raw" ||
 stop M
 pass "M served the intact clip"
 
+change_title "$WORK/record.raw"
 python3 - "$WORK" <<'PY'
 import hashlib, sys
 work = sys.argv[1]
-record = open(work + "/record.raw", "rb").read()
-assert record.count(b"Countertop") == 1, "title not found in the record"
-open(work + "/record.hex", "w").write(
-    record.replace(b"Countertop", b"Xountertop").hex())
 chunk = open(work + "/small.jpg", "rb").read()
 open(work + "/chunk.key", "w").write(
     hashlib.blake2b(chunk, digest_size=32).hexdigest())
 damaged = chunk[:1000] + bytes([chunk[1000] ^ 1]) + chunk[1001:]
 open(work + "/chunk.hex", "w").write(damaged.hex())
 PY
-"$STORE_PLANT" "$WORK/M/store" records "$clip" "$(cat "$WORK/record.hex")" ||
+"$STORE_PLANT" "$WORK/M/store" records "$clip" "$(cat "$WORK/record.raw.hex")" ||
 	fail "planting the changed record failed"
 "$STORE_PLANT" "$WORK/M/store" chunks "$(cat "$WORK/chunk.key")" \
 	"$(cat "$WORK/chunk.hex")" || fail "planting the changed chunk failed"
