@@ -350,19 +350,6 @@ static bool self_announced(const node_candidate *c)
 	return memcmp(c->source, c->key, NODE_KEY_LEN) == 0;
 }
 
-/* True when key has an established inbound link. */
-static bool linked_in(const node *n, const uint8_t *key)
-{
-	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
-		const node_link *l = &n->links[i];
-
-		if (l->used && l->dir == NODE_LINK_IN && l->established &&
-		    memcmp(l->key, key, NODE_KEY_LEN) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* Ends the link that verified an announced address: the peer is
  * connected already, or the node has the outbound links it wants. The
  * GOODBYE lets the peer free its slot at once. */
@@ -371,7 +358,6 @@ static void end_probe(node *n, node_link *l)
 	uint8_t *buf;
 	size_t len;
 
-	l->probe = true;
 	l->probe_end = cm_mono_ms() + CM_GOODBYE_WAIT_MS;
 	l->next_pex = 0;
 	if (proto_wire_goodbye(&buf, &len) == CM_OK)
@@ -422,7 +408,7 @@ static node_known *promote(node *n, node_link *l)
 	n->peers.learned++;
 	cm_info(NODE_LOG, "learned peer=%s endpoint=%s: verified by its "
 		"HELLO", l->short_key, l->endpoint);
-	if (announced && (linked_in(n, l->key) ||
+	if (announced && (node_link_up(n, l->key, NULL, true) ||
 			  links_kept(n, l) >= n->cfg->peers_learned))
 		l->probe = true;
 	return k;
@@ -575,7 +561,7 @@ static node_known *next_unlinked(node *n)
 		 * anyway. */
 		if (linked || candidate_dialling(n, k->key) ||
 		    (k->source == NODE_KNOWN_LEARNED &&
-		     (linked_in(n, k->key) ||
+		     (node_link_up(n, k->key, NULL, true) ||
 		      cm_mono_ms() < n->learned_dial_after)))
 			continue;
 		if (!best || dial_before(k, best))
@@ -583,7 +569,6 @@ static node_known *next_unlinked(node *n)
 	}
 	return best;
 }
-
 
 /* Returns how many outbound links the node may have before it dials
  * known peer k: peers_max for a peer the operator named, fewer for one

@@ -694,6 +694,15 @@ void node_link_remove_out(node *n, node_link *l);
 /* Returns the number of outbound links. */
 size_t node_links_out(const node *n);
 
+/* Returns the outbound link to `key` in any state, except one that the
+ * next tick removes, or NULL. */
+node_link *node_link_out_find(node *n, const uint8_t key[NODE_KEY_LEN]);
+
+/* Returns an established link of `key` other than `except` (NULL: any),
+ * only an inbound one when `inbound`, or NULL. */
+node_link *node_link_up(node *n, const uint8_t key[NODE_KEY_LEN],
+			const node_link *except, bool inbound);
+
 /* --- node_dial.c: dialling with backoff, known peers in the store ----- */
 
 /* Opens the link's DEALER and connects it. The dial has
@@ -757,10 +766,6 @@ void node_pex_on_request(node *n, node_link *l);
 /* Takes the addresses of a PEERS message that replies to our PEERS_REQ
  * as candidates. A PEERS message that was not requested is ignored. */
 void node_pex_on_peers(node *n, node_link *l, const proto_wire_msg *m);
-
-/* Returns the outbound link to `key` in any state, except one that the
- * next tick removes, or NULL. */
-node_link *node_link_out_find(node *n, const uint8_t key[NODE_KEY_LEN]);
 
 /* Takes the listen port that the first HELLO of inbound link l
  * announced (0: none). With the connection's IP address it becomes a

@@ -112,6 +112,32 @@ static node_link *out_link_of(node *n, const uint8_t key[NODE_KEY_LEN])
 	return NULL;
 }
 
+node_link *node_link_out_find(node *n, const uint8_t key[NODE_KEY_LEN])
+{
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		node_link *l = &n->links[i];
+
+		if (l->used && l->dir == NODE_LINK_OUT && !l->orphan &&
+		    memcmp(l->key, key, NODE_KEY_LEN) == 0)
+			return l;
+	}
+	return NULL;
+}
+
+node_link *node_link_up(node *n, const uint8_t key[NODE_KEY_LEN],
+			const node_link *except, bool inbound)
+{
+	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
+		node_link *l = &n->links[i];
+
+		if (l != except && l->used && l->established &&
+		    (!inbound || l->dir == NODE_LINK_IN) &&
+		    memcmp(l->key, key, NODE_KEY_LEN) == 0)
+			return l;
+	}
+	return NULL;
+}
+
 cm_err node_link_add_out(node *n, const char *addr)
 {
 	uint8_t key[NODE_KEY_LEN];
@@ -561,19 +587,6 @@ static bool set_interest(node_link *l, const proto_wire_msg *m)
 	return true;
 }
 
-/* True when another link of l's key is established. */
-static bool other_link_up(const node *n, const node_link *l)
-{
-	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
-		const node_link *o = &n->links[i];
-
-		if (o != l && o->used && o->established &&
-		    memcmp(o->key, l->key, NODE_KEY_LEN) == 0)
-			return true;
-	}
-	return false;
-}
-
 static void on_hello(node *n, node_link *l, const proto_wire_msg *m)
 {
 	bool was_established = l->established;
@@ -621,7 +634,7 @@ static void on_hello(node *n, node_link *l, const proto_wire_msg *m)
 	/* A second connection of a node that is already connected, such
 	 * as its check of where this node listens, syncs on schedule only:
 	 * the first one reconciles already. */
-	if (!was_established && other_link_up(n, l)) {
+	if (!was_established && node_link_up(n, l->key, l, false)) {
 		l->sync_waits = true;
 		l->next_sync = cm_mono_ms() + n->limits.sync_interval_ms;
 		return;

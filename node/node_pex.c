@@ -172,18 +172,6 @@ static bool reached_at(const node_known *k, const proto_wire_peer *p,
 	       memcmp(k->ip, p->ip, p->ip_len) == 0;
 }
 
-node_link *node_link_out_find(node *n, const uint8_t key[NODE_KEY_LEN])
-{
-	for (size_t i = 0; i < NODE_LINKS_MAX; i++) {
-		node_link *l = &n->links[i];
-
-		if (l->used && l->dir == NODE_LINK_OUT && !l->orphan &&
-		    memcmp(l->key, key, NODE_KEY_LEN) == 0)
-			return l;
-	}
-	return NULL;
-}
-
 /* Takes the usable address `addr` (p, as bytes) that the peer of l
  * announced: renews a known peer reached there, or adds a candidate. */
 static node_pex_verdict take_announced(node *n, const node_link *l,

@@ -11,6 +11,25 @@ port_of() {
 	addr_of "$1" | sed 's/.*://'
 }
 
+# Starts a listener on 127.0.0.1 that accepts TCP connections and never
+# sends a byte, so that a dial to it ends only at the dial timeout, and
+# sets SILENT_PORT to its port. Not run in $(...), so that the cleanup
+# stops it.
+start_silent_listener() {
+	python3 -c '
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+conns = []
+while True:
+    conns.append(s.accept()[0])' >"$WORK/silent.port" &
+	NODE_PID[silent]=$!
+	wait_for 30 "the silent listener to start" test -s "$WORK/silent.port"
+	SILENT_PORT=$(cat "$WORK/silent.port")
+}
+
 # Prints field FIELD of home NAME's known peer PEER (a short key), or
 # "absent" when the node does not know it.
 known_field() {

@@ -89,19 +89,10 @@ pass "m dropped both addresses that failed the check"
 # Ten clients with fresh keys from 127.0.0.1 announce a port that
 # accepts TCP and never replies, so that each check waits for its dial
 # timeout. With a and b learned there, at most 6 more fit.
-python3 -c '
-import socket, sys, time
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(64)
-print(s.getsockname()[1], flush=True)
-time.sleep(600)' >"$WORK/silent.port" &
-NODE_PID[silent]=$!
-wait_for 30 "the silent listener" test -s "$WORK/silent.port"
-silent_port=$(cat "$WORK/silent.port")
+start_silent_listener
 full_before=$(pex_counter m announced.source_full)
 for i in 0 1 2 3 4 5 6 7 8 9; do
-	announce "flood$i" "$silent_port"
+	announce "flood$i" "$SILENT_PORT"
 done
 for i in 0 1 2 3 4 5 6 7 8 9; do
 	client_key "flood$i" >/dev/null

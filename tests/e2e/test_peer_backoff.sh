@@ -104,26 +104,13 @@ pass "a reached d within the backoff cap once d started"
 
 # A listener that accepts TCP and never sends a byte: the connection
 # stays up, so only the dial timeout ends the dial.
-python3 -c '
-import socket, sys, time
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(16)
-print(s.getsockname()[1], flush=True)
-conns = []
-while True:
-    conns.append(s.accept()[0])' >"$WORK/silent.port" &
-NODE_PID[silent]=$!
-has_port() {
-	[ -s "$WORK/silent.port" ]
-}
-wait_for 30 "the silent listener to start" has_port
+start_silent_listener
 key_hex=$(addr_of d | sed 's|^clipmesh://\([0-9a-f]*\)@.*|\1|')
 stop a
 start a mirror --set reconnect_max=${cap_s}s \
-	--peer "clipmesh://$key_hex@127.0.0.1:$(cat "$WORK/silent.port")"
+	--peer "clipmesh://$key_hex@127.0.0.1:$SILENT_PORT"
 timed_out() {
-	grep -q "dial failed: no HELLO in 5000 ms, peer=$key_d .*127.0.0.1:$(cat "$WORK/silent.port")" \
+	grep -q "dial failed: no HELLO in 5000 ms, peer=$key_d .*127.0.0.1:$SILENT_PORT" \
 		"$WORK/a.log"
 }
 wait_for 60 "a's dial of the silent listener to time out" timed_out
