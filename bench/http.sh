@@ -112,8 +112,8 @@ PY
 read -r feed_rps feed_p99 < <(wrk_run "$base/api/v1/clips")
 read -r page_rps page_p99 < <(wrk_run "$base/api/v1/clips?limit=100")
 
-# The first download hashes every chunk; the mirror then knows them as
-# intact and the later two send without hashing.
+# The first download hashes every chunk. The mirror keeps their hashes
+# as intact, so the later two are sent without hashing.
 best_http=0
 for i in 1 2 3; do
 	rate=$(curl -sf -o /dev/null -w '%{speed_download}' \

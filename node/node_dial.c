@@ -369,8 +369,8 @@ static void end_probe(node *n, node_link *l)
 	node_link_forget(n, l, "address checked");
 }
 
-/* Returns the established outbound links other than l that are neither
- * candidates' nor probes'. */
+/* Returns the number of established outbound links other than l that
+ * are neither candidates' nor probes'. */
 static size_t links_kept(const node *n, const node_link *l)
 {
 	size_t count = 0;

@@ -361,9 +361,9 @@ typedef struct node_link {
 	bool candidate;                     /* verifies a learned address */
 	bool orphan;                        /* no known peer took it: the
 					     * next tick removes it */
-	bool probe;                         /* verified an address that
-					     * the peer announced and sent
-					     * GOODBYE; removed once the
+	bool probe;                         /* checked an address that the
+					     * peer announced, then sent
+					     * GOODBYE. Removed once the
 					     * peer closes or at probe_end */
 	uint64_t probe_end;                 /* monotonic ms */
 	uint64_t dial_started;              /* monotonic ms of this dial */
@@ -406,8 +406,8 @@ typedef struct node_link {
 	uint64_t next_sync;                 /* monotonic ms */
 	bool sync_waits;                    /* skipped its first
 					     * reconciliation because another
-					     * link of its key was up; that
-					     * link's end starts one */
+					     * link of its key was up, whose
+					     * end starts one */
 	struct node_sync *sync;             /* malloc'd; NULL before the
 					     * first session */
 
@@ -488,8 +488,8 @@ typedef struct node {
 	uint8_t pub[NODE_KEY_LEN];
 	uint8_t *secret;                    /* sodium_malloc'd */
 	char short_key[9];
-	uint16_t listen_port;               /* TCP port of the ROUTER, 0
-					     * when unknown; sent in HELLO */
+	uint16_t listen_port;               /* TCP port of the ROUTER, sent
+					     * in HELLO, 0 when unknown */
 	char control_path[4096];
 	int lock_fd;
 

@@ -203,7 +203,8 @@ node_candidate *node_candidate_find(node_peer_table *t,
 	return NULL;
 }
 
-/* Puts a candidate into a free slot of the table. */
+/* Puts a candidate into a free slot of the table, or returns
+ * NODE_PEX_TABLE_FULL when no slot is free. */
 static node_pex_verdict candidate_put(node_peer_table *t,
 				      const uint8_t key[NODE_KEY_LEN],
 				      const char *addr,

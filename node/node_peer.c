@@ -632,8 +632,8 @@ static void on_hello(node *n, node_link *l, const proto_wire_msg *m)
 		send_hello(n, l, true);
 
 	/* A second connection of a node that is already connected, such
-	 * as its check of where this node listens, syncs on schedule only:
-	 * the first one reconciles already. */
+	 * as its check of where this node listens, syncs on schedule, or
+	 * at once when the first one ends (sync_others_now). */
 	if (!was_established && node_link_up(n, l->key, l, false)) {
 		l->sync_waits = true;
 		l->next_sync = cm_mono_ms() + n->limits.sync_interval_ms;

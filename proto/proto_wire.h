@@ -166,7 +166,7 @@ cm_err proto_wire_decode(const uint8_t *buf, size_t len, proto_wire_msg *m);
 /* The fields of a HELLO. */
 typedef struct proto_wire_hello_info {
 	proto_wire_role role;
-	bool reply;                  /* answers a HELLO */
+	bool reply;                  /* replies to a HELLO */
 	const uint8_t *node_key;     /* 32 bytes */
 	const uint8_t *interest;     /* n_interest keys of PROTO_KEY_LEN
 				      * bytes, or NULL for every author */
