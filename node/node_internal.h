@@ -588,8 +588,7 @@ typedef struct node {
 
 	/* Media transfers. */
 	node_media_job *jobs;               /* CM_MEDIA_JOBS_MAX slots */
-	uint64_t next_media_scan;
-	bool media_rescan;                  /* a job gave up: scan again */
+	struct node_media_scanner *media_scan; /* node_media_scan.c */
 	uint64_t turns;                     /* poll loop turns, to vary which
 					       peer socket is read first */
 	uint8_t served_root[PROTO_HASH_LEN];
@@ -1081,15 +1080,6 @@ void node_media_free(node *n);
 /* Queues fetches for the media of a stored clip that we lack. */
 void node_media_want(node *n, node_link *from, const proto_signed *rec);
 
-/* Starts a walk of the store for clips with incomplete media (at most
- * every sync_interval unless forced). node_media_tick walks on in slices
- * of a few milliseconds. */
-void node_media_scan(node *n, bool force);
-
-/* True while a media scan runs, so that the node loop polls without
- * waiting between its slices. */
-bool node_media_busy(const node *n);
-
 void node_media_tick(node *n);
 
 /* True when fetch slot i (< CM_MEDIA_JOBS_MAX) contains a job. */
@@ -1112,6 +1102,51 @@ void node_media_serve(node *n, node_link *l, const proto_wire_msg *m);
  * the reference), or NULL when out of memory.
  */
 struct json_t *node_media_transfers_json(const node *n);
+
+/* The parts of the fetch that the media scan uses. */
+/* True while a fetch of root runs. */
+bool node_media_fetching(node *n, const uint8_t root[PROTO_HASH_LEN]);
+/* Starts a fetch of root unless one runs or its backoff lasts; with
+ * `evict` a stuck fetch may make room. False when no slot is free. */
+bool node_media_fetch_add(node *n, const uint8_t root[PROTO_HASH_LEN],
+			  uint64_t size, node_link *first, bool evict);
+/* True when a fetch slot is free. */
+bool node_media_slot_free(const node *n);
+/* True when the node's media policy covers clips by `author`. */
+bool node_media_covers(const node *n, const uint8_t author[PROTO_KEY_LEN]);
+/* True when the clip's media fits the size limit; logs a clip over it
+ * once per run. */
+bool node_media_clip_fits(node *n, const uint8_t id[PROTO_ID_LEN],
+			  const proto_record *rec);
+
+/* --- node_media_scan.c: the walk of the store for media to fetch ------- */
+
+typedef struct node_media_scanner node_media_scanner;
+
+/* Allocates an idle scanner. node_media_scanner_free frees it, takes
+ * NULL and clears the pointer. */
+cm_err node_media_scanner_new(node_media_scanner **out);
+void node_media_scanner_free(node_media_scanner **scan);
+
+/* Starts a walk of the store for clips with incomplete media (at most
+ * every sync_interval unless forced). node_media_tick walks on in slices
+ * of a few milliseconds. */
+void node_media_scan(node *n, bool force);
+
+/* Requests another scan, because media did not fit or a fetch gave up. */
+void node_media_rescan(node *n);
+
+/* Notes that a fetch backoff ends `wait` ms from now, so that a scan
+ * runs then. */
+void node_media_retry_due_at(node *n, uint64_t wait);
+
+/* Walks on with a running scan, or starts one that is due (called by
+ * node_media_tick). */
+void node_media_scan_tick(node *n);
+
+/* True while a media scan runs, so that the node loop polls without
+ * waiting between its slices. */
+bool node_media_busy(const node *n);
 
 /* Media scans for status: those done, the records the last one visited,
  * and whether one runs. */

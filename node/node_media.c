@@ -127,38 +127,13 @@ typedef struct pending_entry {
 	uint64_t size;
 } pending_entry;
 
-/* Media found by a scan, oldest clip first. */
-typedef struct media_list {
-	node *n;
-	uint8_t (*roots)[PROTO_HASH_LEN];
-	uint64_t *sizes;
-	size_t count;
-	size_t cap;
-	bool out_of_memory;  /* an entry could not be added */
-} media_list;
-
-/* A media scan in progress: the walk's position and the media found so
- * far that may be fetched now. */
-typedef struct media_scan {
-	bool running;
-	store_scan_part part;
-	media_list found;
-	bool dropped;      /* older media left out of `found` */
-	uint64_t records;  /* visited so far */
-} media_scan;
-
 struct node_media_state {
 	node_media_writer *writer;
-	media_scan scan;
-	uint64_t scans_done;            /* scans that walked to the end */
-	uint64_t scan_records;          /* records the last one visited */
 	uint8_t skipped[SKIPPED_LOGGED][PROTO_ID_LEN];
 	size_t n_skipped;
 	pending_entry pending[CM_MEDIA_PENDING_MAX]; /* a stack: the last
 						      * is the newest */
 	size_t n_pending;
-	uint64_t retry_due;             /* monotonic ms at which a fetch
-					 * backoff ends; 0: none known */
 	uint64_t next_budget;           /* monotonic ms of the next budget
 					 * check */
 };
@@ -166,14 +141,6 @@ struct node_media_state {
 /* Failures without progress after which a job gives up until the next
  * media scan. With the backoff below, that takes about 45 seconds. */
 #define JOB_ATTEMPTS_MAX 8
-/* A media scan walks the store in parts of SCAN_PART_RECORDS records
- * and gives the node thread back after SCAN_SLICE_MS. */
-#define SCAN_PART_RECORDS 256
-#define SCAN_SLICE_MS 10
-/* A scan keeps the newest this many distinct media that it may fetch and
- * that no fetch has yet, more than the slots, and scans again for the
- * older ones. */
-#define SCAN_FOUND_MAX (2 * CM_MEDIA_JOBS_MAX)
 #define JOB_BACKOFF_MS 500
 #define LACKS_MS_MIN 1000
 #define EXPIRE_SWEEP_MS 500
@@ -181,7 +148,6 @@ struct node_media_state {
 
 static void job_free(node *n, node_media_job *job);
 static void budget_enforce(node *n, bool now);
-static void scan_end(node *n);
 
 /* Allocations below this size come from malloc's arenas instead of
  * their own mmap, and freed memory up to the trim threshold stays in the
@@ -208,7 +174,9 @@ cm_err node_media_init(node *n)
 	n->media = calloc(1, sizeof(*n->media));
 	if (!n->jobs || !n->media)
 		return CM_ERR_NOMEM;
-	err = store_media_index_ensure(n->st);
+	err = node_media_scanner_new(&n->media_scan);
+	if (!err)
+		err = store_media_index_ensure(n->st);
 	if (err)
 		return err;
 	return node_media_writer_start(n->st, &n->media->writer);
@@ -267,8 +235,8 @@ void node_media_free(node *n)
 	/* Stopping the writer stores the chunks still queued. */
 	if (n->media) {
 		node_media_writer_stop(&n->media->writer);
-		scan_end(n);
 	}
+	node_media_scanner_free(&n->media_scan);
 	if (n->jobs)
 		for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++)
 			job_free(n, &n->jobs[i]);
@@ -289,6 +257,19 @@ static node_media_job *job_find(node *n, const uint8_t root[PROTO_HASH_LEN])
 	return NULL;
 }
 
+bool node_media_fetching(node *n, const uint8_t root[PROTO_HASH_LEN])
+{
+	return job_find(n, root) != NULL;
+}
+
+bool node_media_slot_free(const node *n)
+{
+	for (size_t i = 0; i < n->limits.media_fetches; i++)
+		if (!n->jobs[i].used)
+			return true;
+	return false;
+}
+
 static uint64_t retry_ms(uint32_t failures)
 {
 	uint64_t wait = CM_MEDIA_RETRY_MIN_MS;
@@ -296,16 +277,6 @@ static uint64_t retry_ms(uint32_t failures)
 	for (uint32_t i = 1; i < failures && wait < CM_MEDIA_RETRY_MAX_MS; i++)
 		wait *= 2;
 	return wait > CM_MEDIA_RETRY_MAX_MS ? CM_MEDIA_RETRY_MAX_MS : wait;
-}
-
-/* Notes that a fetch backoff ends `wait` ms from now, so that a scan
- * runs then. */
-static void retry_due_at(node *n, uint64_t wait)
-{
-	uint64_t due = cm_mono_ms() + wait;
-
-	if (n->media->retry_due == 0 || due < n->media->retry_due)
-		n->media->retry_due = due;
 }
 
 /* Queues a backoff change for the chunk writer thread, so that the node
@@ -346,7 +317,7 @@ static void job_give_up(node *n, node_media_job *job, const char *why)
 	cm_warn(NODE_LOG, "media=%s not fetched: %s; retrying in %llu s "
 		"(failure %u)", job->short_root, why,
 		(unsigned long long)(wait / 1000), (unsigned)failures);
-	retry_due_at(n, wait);
+	node_media_retry_due_at(n, wait);
 	job_free(n, job);
 }
 
@@ -373,8 +344,8 @@ static node_media_job *job_slot(node *n, bool evict)
 
 /* Queues a fetch of `root` unless one runs or its backoff lasts; with
  * `evict` a stuck job may make room. False when no slot is free. */
-static bool job_add(node *n, const uint8_t root[PROTO_HASH_LEN],
-		    uint64_t size, node_link *first, bool evict)
+bool node_media_fetch_add(node *n, const uint8_t root[PROTO_HASH_LEN],
+			  uint64_t size, node_link *first, bool evict)
 {
 	node_media_job *job = job_find(n, root);
 	uint64_t until = 0, now = cm_now_ms();
@@ -386,7 +357,7 @@ static bool job_add(node *n, const uint8_t root[PROTO_HASH_LEN],
 		return true;
 	}
 	if (get_backoff(n, root, &until, &failures) == CM_OK && until > now) {
-		retry_due_at(n, until - now);
+		node_media_retry_due_at(n, until - now);
 		return true;
 	}
 	job = job_slot(n, evict);
@@ -422,7 +393,7 @@ static void pending_push(node *n, const uint8_t root[PROTO_HASH_LEN],
 		memmove(&ms->pending[0], &ms->pending[1],
 			(CM_MEDIA_PENDING_MAX - 1) * sizeof(ms->pending[0]));
 		ms->n_pending--;
-		n->media_rescan = true;
+		node_media_rescan(n);
 	}
 	memcpy(ms->pending[ms->n_pending].root, root, PROTO_HASH_LEN);
 	ms->pending[ms->n_pending].size = size;
@@ -441,7 +412,7 @@ static void pending_admit(node *n)
 		pending_entry *e = &ms->pending[ms->n_pending - 1];
 
 		if (!store_media_complete(n->st, e->root) &&
-		    !job_add(n, e->root, e->size, NULL, true))
+		    !node_media_fetch_add(n, e->root, e->size, NULL, true))
 			return;
 		ms->n_pending--;
 	}
@@ -456,7 +427,7 @@ static uint64_t size_max(const node *n)
 }
 
 /* True when the node's media policy covers clips by `author`. */
-static bool policy_covers(const node *n, const uint8_t author[PROTO_KEY_LEN])
+bool node_media_covers(const node *n, const uint8_t author[PROTO_KEY_LEN])
 {
 	if (n->cfg->role == NODE_ROLE_MIRROR)
 		return true;
@@ -473,8 +444,8 @@ static bool policy_covers(const node *n, const uint8_t author[PROTO_KEY_LEN])
 
 /* True when the clip's media fits the size limit; logs a clip over it
  * once per run (the last SKIPPED_LOGGED clips are remembered). */
-static bool clip_fits(node *n, const uint8_t id[PROTO_ID_LEN],
-		      const proto_record *rec)
+bool node_media_clip_fits(node *n, const uint8_t id[PROTO_ID_LEN],
+			  const proto_record *rec)
 {
 	struct node_media_state *ms = n->media;
 	uint64_t total = 0;
@@ -498,296 +469,17 @@ static bool clip_fits(node *n, const uint8_t id[PROTO_ID_LEN],
 
 void node_media_want(node *n, node_link *from, const proto_signed *rec)
 {
-	if (!policy_covers(n, rec->rec.author) ||
-	    !clip_fits(n, rec->id, &rec->rec))
+	if (!node_media_covers(n, rec->rec.author) ||
+	    !node_media_clip_fits(n, rec->id, &rec->rec))
 		return;
 	for (size_t i = 0; i < rec->rec.n_media; i++) {
 		const proto_media_ref *ref = &rec->rec.media[i];
 
 		if (store_media_complete(n->st, ref->hash))
 			continue;
-		if (!job_add(n, ref->hash, ref->size, from, true))
+		if (!node_media_fetch_add(n, ref->hash, ref->size, from, true))
 			pending_push(n, ref->hash, ref->size);
 	}
-}
-
-/* --- Scan ----------------------------------------------------------- */
-
-static int media_list_add(media_list *ml, const proto_media_ref *ref)
-{
-	if (ml->count == ml->cap) {
-		size_t cap = ml->cap ? 2 * ml->cap : 256;
-		void *roots = realloc(ml->roots, cap * PROTO_HASH_LEN);
-		void *sizes;
-
-		if (!roots)
-			return 1;
-		ml->roots = roots;
-		sizes = realloc(ml->sizes, cap * sizeof(*ml->sizes));
-		if (!sizes)
-			return 1;
-		ml->sizes = sizes;
-		ml->cap = cap;
-	}
-	memcpy(ml->roots[ml->count], ref->hash, PROTO_HASH_LEN);
-	ml->sizes[ml->count] = ref->size;
-	ml->count++;
-	return 0;
-}
-
-/* Collects the media of each clip that the policy covers. Only memory
- * is touched here, because the store's read transaction is open during
- * the walk. */
-static int scan_record(void *ctx, const uint8_t id[PROTO_ID_LEN],
-		       const uint8_t *wire, size_t len)
-{
-	static proto_record rec;
-	media_list *ml = ctx;
-	const uint8_t *body;
-	size_t body_len;
-
-	if (!node_record_body(wire, len, &body, &body_len) ||
-	    proto_body_read_stored(body, body_len, &rec) ||
-	    rec.kind != PROTO_KIND_CLIP || !policy_covers(ml->n, rec.author) ||
-	    !clip_fits(ml->n, id, &rec))
-		return 0;
-	for (size_t i = 0; i < rec.n_media; i++)
-		if (media_list_add(ml, &rec.media[i])) {
-			ml->out_of_memory = true;
-			return 1;
-		}
-	return 0;
-}
-
-/* Keeps the entries of the list from `first` on whose media may be
- * fetched now (incomplete, no backoff running) and drops the others, so
- * that a scan of a large store keeps only what it can queue. */
-static cm_err keep_fetchable(node *n, media_list *ml, size_t first)
-{
-	uint64_t now = cm_now_ms(), next_retry = 0;
-	size_t n_new = ml->count - first, n_kept = first;
-	bool *fetch;
-	cm_err err;
-
-	if (n_new == 0)
-		return CM_OK;
-	fetch = calloc(n_new, sizeof(*fetch));
-	if (!fetch)
-		return cm_errf(CM_ERR_NOMEM, "cannot check %zu media", n_new);
-	err = store_media_fetchable(
-		n->st, (const uint8_t (*)[PROTO_HASH_LEN])ml->roots + first,
-		n_new, now, fetch, &next_retry);
-	if (next_retry > now)
-		retry_due_at(n, next_retry - now);
-	for (size_t i = 0; !err && i < n_new; i++) {
-		if (!fetch[i])
-			continue;
-		memmove(ml->roots[n_kept], ml->roots[first + i],
-			PROTO_HASH_LEN);
-		ml->sizes[n_kept] = ml->sizes[first + i];
-		n_kept++;
-	}
-	if (!err)
-		ml->count = n_kept;
-	free(fetch);
-	return err;
-}
-
-/* Keeps the newest SCAN_FOUND_MAX distinct media that the scan found
- * and that no fetch has yet, once the list grows past that. */
-static void keep_newest(media_scan *sc)
-{
-	node *n = sc->found.n;
-	media_list *ml = &sc->found;
-	uint8_t roots[SCAN_FOUND_MAX][PROTO_HASH_LEN];
-	uint64_t sizes[SCAN_FOUND_MAX];
-	size_t n_kept = 0;
-
-	if (ml->count <= SCAN_FOUND_MAX)
-		return;
-	for (size_t i = ml->count; i-- > 0;) {
-		bool seen = job_find(n, ml->roots[i]) != NULL;
-
-		for (size_t k = 0; !seen && k < n_kept; k++)
-			seen = memcmp(roots[k], ml->roots[i],
-				      PROTO_HASH_LEN) == 0;
-		if (seen)
-			continue;
-		if (n_kept == SCAN_FOUND_MAX) {
-			sc->dropped = true;
-			break;
-		}
-		memcpy(roots[n_kept], ml->roots[i], PROTO_HASH_LEN);
-		sizes[n_kept] = ml->sizes[i];
-		n_kept++;
-	}
-	/* Back to oldest first. */
-	for (size_t k = 0; k < n_kept; k++) {
-		memcpy(ml->roots[k], roots[n_kept - 1 - k], PROTO_HASH_LEN);
-		ml->sizes[k] = sizes[n_kept - 1 - k];
-	}
-	ml->count = n_kept;
-}
-
-/* Queues the media of the list, newest clip first, into the free slots.
- * Requests another scan when some did not fit. */
-static size_t scan_queue(node *n, media_list *ml)
-{
-	size_t queued = 0;
-
-	for (size_t i = ml->count; i-- > 0;) {
-		if (job_find(n, ml->roots[i]))
-			continue;
-		if (!job_add(n, ml->roots[i], ml->sizes[i], NULL, false)) {
-			n->media_rescan = true;
-			break;
-		}
-		queued++;
-	}
-	return queued;
-}
-
-/* Sets the authors whose clips a scan walks (NULL: all). False when the
- * policy fetches no media. */
-static bool scan_authors(const node *n, const uint8_t **authors,
-			 size_t *n_authors)
-{
-	bool all = n->cfg->role == NODE_ROLE_MIRROR ||
-		   n->cfg->media == NODE_MEDIA_ALL || n->interest_all;
-
-	if (n->cfg->role != NODE_ROLE_MIRROR &&
-	    n->cfg->media == NODE_MEDIA_NONE)
-		return false;
-	if (!all && n->n_interest == 0)
-		return false;
-	*authors = all ? NULL : n->interest;
-	*n_authors = all ? 0 : n->n_interest;
-	return true;
-}
-
-static void scan_end(node *n)
-{
-	media_scan *sc = &n->media->scan;
-
-	free(sc->found.roots);
-	free(sc->found.sizes);
-	memset(sc, 0, sizeof(*sc));
-}
-
-static void scan_begin(node *n)
-{
-	media_scan *sc = &n->media->scan;
-
-	n->next_media_scan = cm_mono_ms() + n->limits.sync_interval_ms;
-	n->media_rescan = false;
-	n->media->retry_due = 0;
-	scan_end(n);
-	sc->running = true;
-	sc->part.max = SCAN_PART_RECORDS;
-	sc->found.n = n;
-}
-
-/*
- * Walks the store on for about SCAN_SLICE_MS, and queues what the scan
- * found once the walk reaches the end. Run in one go, a scan of 1,000,000
- * clips kept the node thread busy for about 3 s, so messages waited
- * that long. Between slices the node polls its sockets (node_media_busy).
- */
-static void scan_step(node *n)
-{
-	media_scan *sc = &n->media->scan;
-	uint64_t until = cm_mono_ms() + SCAN_SLICE_MS;
-	const uint8_t *authors;
-	size_t n_authors, queued;
-	cm_err err = CM_OK;
-
-	if (!scan_authors(n, &authors, &n_authors)) {
-		scan_end(n);
-		return;
-	}
-	do {
-		size_t first = sc->found.count;
-
-		err = store_scan_part_run(n->st, authors, n_authors, &sc->part,
-					  scan_record, &sc->found);
-		sc->records += sc->part.visited;
-		if (!err && sc->found.out_of_memory)
-			err = cm_errf(CM_ERR_NOMEM, "out of memory after "
-				      "%zu media found", sc->found.count);
-		if (!err)
-			err = keep_fetchable(n, &sc->found, first);
-		if (!err)
-			keep_newest(sc);
-	} while (!err && !sc->part.done && cm_mono_ms() < until);
-	if (err) {
-		/* Scan again later rather than never. */
-		cm_error(NODE_LOG, "media scan failed: %s (%s); scanning again "
-			 "later", cm_err_name(err), cm_err_detail());
-		n->media_rescan = true;
-		scan_end(n);
-		return;
-	}
-	if (!sc->part.done)
-		return;
-	queued = scan_queue(n, &sc->found);
-	if (sc->dropped)
-		n->media_rescan = true;
-	if (queued)
-		cm_info(NODE_LOG, "media scan queued %zu incomplete media",
-			queued);
-	n->media->scans_done++;
-	n->media->scan_records = sc->records;
-	scan_end(n);
-}
-
-static bool slot_free(const node *n)
-{
-	for (size_t i = 0; i < n->limits.media_fetches; i++)
-		if (!n->jobs[i].used)
-			return true;
-	return false;
-}
-
-/*
- * Starts a requested scan once sync_interval passed since the last, and
- * walks on with a running one. The store is walked only when something
- * may have changed (a peer came, media did not fit, a backoff ended) and
- * a fetch slot is free, because a scan queues media only into free
- * slots. Before that last condition, a mirror of 1,000,000 clips whose
- * media no peer had walked its whole store every 30 s, about a tenth of
- * a core while idle.
- */
-static void scan_when_due(node *n)
-{
-	uint64_t now = cm_mono_ms();
-	uint64_t due = n->media->retry_due;
-
-	if (!n->media->scan.running) {
-		if (due != 0 && now >= due)
-			n->media_rescan = true;
-		if (!n->media_rescan || now < n->next_media_scan ||
-		    !slot_free(n))
-			return;
-		scan_begin(n);
-	}
-	scan_step(n);
-}
-
-void node_media_scan(node *n, bool force)
-{
-	if (force) {
-		scan_begin(n);
-		scan_step(n);
-		return;
-	}
-	/* node_media_tick starts it: each HELLO of a burst of peers would
-	 * otherwise walk one more slice of a running scan. */
-	n->media_rescan = true;
-}
-
-bool node_media_busy(const node *n)
-{
-	return n->media && n->media->scan.running;
 }
 
 /* --- Sources ---------------------------------------------------------- */
@@ -1556,7 +1248,7 @@ void node_media_tick(node *n)
 			job_pump(n, &n->jobs[i]);
 	pending_admit(n);
 	budget_enforce(n, false);
-	scan_when_due(n);
+	node_media_scan_tick(n);
 }
 
 void node_media_on_link_down(node *n, node_link *l)
@@ -1795,17 +1487,6 @@ static json_t *job_json(const node *n, const node_media_job *job,
 			 "rate", (json_int_t)(elapsed
 				? job->bytes_in * 1000 / elapsed : 0),
 			 "peers", job_peers_json(n, job, now));
-}
-
-json_t *node_media_scans_json(const node *n)
-{
-	const struct node_media_state *ms = n->media;
-
-	if (!ms)
-		return NULL;
-	return json_pack("{s:I, s:I, s:b}", "done", (json_int_t)ms->scans_done,
-			 "records", (json_int_t)ms->scan_records,
-			 "running", ms->scan.running);
 }
 
 json_t *node_media_transfers_json(const node *n)
