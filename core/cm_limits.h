@@ -261,7 +261,11 @@
 
 /* Store. */
 #define CM_STORE_MAP_SIZE (64ULL * 1024 * 1024 * 1024) /* LMDB map, bytes */
-#define CM_STORE_MAX_READERS 126
+#define CM_STORE_MAX_READERS 512            /* read transactions at once:
+						every HTTP connection, the
+						node's threads and CLI
+						commands; 64 bytes each in
+						lock.mdb */
 #define CM_STORE_LOCK_WAIT_MS 30000          /* opening a store waits at
 						most this long for another
 						process to finish opening
@@ -308,7 +312,7 @@
 /* Doctor. */
 #define CM_DOCTOR_CONNECT_MS 2000            /* TCP connect to a peer */
 /* HTTP API of a mirror (clipmesh mirror --http). */
-#define CM_HTTP_CONNECTIONS_MAX 64           /* open connections; each has
+#define CM_HTTP_CONNECTIONS_MAX 256          /* open connections; each has
 						a thread and at most one
 						LMDB reader slot */
 #define CM_HTTP_PER_IP_CONNECTIONS_MAX 16    /* of those, from one address */

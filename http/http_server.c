@@ -19,6 +19,11 @@
 #define CSP "default-src 'self'; media-src 'self'; img-src 'self'; " \
 	    "object-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 
+/* Every connection may have a read transaction open at the same time,
+ * and the node's threads and CLI commands need reader slots too. */
+_Static_assert(CM_HTTP_CONNECTIONS_MAX + 128 <= CM_STORE_MAX_READERS,
+	       "LMDB reader slots for every HTTP connection");
+
 /* A route: an exact path, or a prefix followed by the handler's tail. */
 typedef struct route_entry {
 	const char *path;

@@ -663,6 +663,58 @@ def burst(base, n, rate=50, size=100):
     print("%d of %d limited in %.2f s" % (counts["limited"], n, elapsed))
 
 
+def slots(base, n_addrs, per_addr):
+    """Open per_addr slow requests from each of n_addrs loopback
+    addresses. The server must keep all of them, close one more from an
+    address that is at its limit, and still serve a request from another
+    address."""
+    import select
+    import socket
+    url = urllib.parse.urlsplit(base)
+    slow = []
+
+    def connect(addr):
+        sock = socket.create_connection((url.hostname, url.port), timeout=10,
+                                        source_address=(addr, 0))
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        return sock
+
+    def closed_within(sock, seconds):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([sock], [], [], 0.1)
+            if ready:
+                try:
+                    return sock.recv(1) == b""
+                except ConnectionResetError:
+                    return True
+        return False
+
+    try:
+        for a in range(n_addrs):
+            for _ in range(per_addr):
+                slow.append(connect("127.0.0.%d" % (10 + a)))
+        ready, _, _ = select.select(slow, [], [], 1.0)
+        expect(not ready, "%d of %d slow connections closed early" %
+               (len(ready), len(slow)))
+        extra = connect("127.0.0.10")
+        expect(closed_within(extra, 10), "connection %d from 127.0.0.10 "
+               "was kept, the limit per address is %d" %
+               (per_addr + 1, per_addr))
+        extra.close()
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10,
+                                          source_address=("127.0.0.250", 0))
+        conn.request("GET", "/healthz")
+        status = conn.getresponse().status
+        expect(status == 200, "new address answered %d with %d slow "
+               "connections open" % (status, len(slow)))
+        conn.close()
+    finally:
+        for sock in slow:
+            sock.close()
+    print("%d slow connections slow, a new address served" % len(slow))
+
+
 def main():
     command = sys.argv[1]
     if command == "ambiguous":
@@ -681,6 +733,8 @@ def main():
         print("%d checks passed" % CHECKS)
     elif command == "burst":
         burst(sys.argv[2], int(sys.argv[3]))
+    elif command == "slots":
+        slots(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif command == "stream":
         args = dict(zip(sys.argv[4::2], sys.argv[5::2]))
         stream_client(sys.argv[2], sys.argv[3],

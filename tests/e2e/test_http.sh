@@ -84,6 +84,13 @@ fi
 limited=$($API burst "$base" 300) || fail "request limit: $limited"
 wait_for 10 "the bucket to refill" curl -sf "$base/healthz"
 pass "429 with Retry-After past the burst of 100 ($limited), then served again"
+
+# --- Connection slots ----------------------------------------------------
+# Slow clients on 15 addresses keep 16 connections each open, the most
+# per address: 240 of the 256 slots. A client on another address is
+# served.
+slow=$($API slots "$base" 15 16) || fail "connection slots: $slow"
+pass "connection slots: $slow"
 stop M
 
 # A client past its rate must not flood the log: its 429 lines are
