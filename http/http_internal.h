@@ -79,6 +79,8 @@ typedef struct http_request {
 	unsigned status;
 	atomic_uint_fast64_t bytes;         /* body bytes handed to MHD */
 	bool head;                          /* HEAD: headers only */
+	bool started;                       /* on_request saw the headers */
+	bool nul_in_path;                   /* the raw path contains %00 */
 } http_request;
 
 /*

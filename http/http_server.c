@@ -15,6 +15,7 @@
 #include "cm_log.h"
 #include "cm_util.h"
 #include "http_internal.h"
+#include "proto_canon.h"
 
 #define CSP "default-src 'self'; media-src 'self'; img-src 'self'; " \
 	    "object-src 'none'; frame-ancestors 'none'; base-uri 'none'"
@@ -77,16 +78,43 @@ unsigned http_reply_json(http_request *req, unsigned status, json_t *body,
 	return status;
 }
 
+/* Copies src into dst[cap], replacing each control character and each
+ * byte of invalid UTF-8 with '?'. A request's path and query are
+ * unescaped by libmicrohttpd, so they may contain any byte: cleaned, they
+ * keep one request on one log line and stay valid in a JSON string. */
+static void copy_printable(char *dst, const char *src, size_t cap)
+{
+	const uint8_t *in = (const uint8_t *)src;
+	size_t len = strlen(src), i = 0, out = 0;
+
+	while (i < len && out + 1 < cap) {
+		size_t start = i;
+		uint32_t cp;
+
+		if (!proto_utf8_next(in, len, &i, &cp) || proto_is_control(cp)) {
+			dst[out++] = '?';
+			i = start + 1;
+			continue;
+		}
+		if (out + (i - start) >= cap)
+			break;
+		memcpy(dst + out, src + start, i - start);
+		out += i - start;
+	}
+	dst[out] = '\0';
+}
+
 unsigned http_reply_error(http_request *req, unsigned status, json_t *extra,
 			  struct MHD_Response **resp, const char *fmt, ...)
 {
 	json_t *body = extra ? extra : json_object();
-	char message[512];
+	char raw[512], message[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	copy_printable(message, raw, sizeof(message));
 	json_object_set_new(body, "error", json_string(message));
 	return http_reply_json(req, status, body, resp);
 }
@@ -190,6 +218,11 @@ static enum MHD_Result answer(http_request *req, const char *url)
 	if (sa && !http_limiter_take(req->srv->limiter, sa, &retry_after)) {
 		req->route = HTTP_ROUTE_OTHER;
 		status = too_many(req, retry_after, &resp);
+	} else if (req->nul_in_path) {
+		req->route = HTTP_ROUTE_OTHER;
+		status = http_reply_error(req, MHD_HTTP_BAD_REQUEST, NULL, &resp,
+					  "the path contains a NUL byte "
+					  "(%%00); remove it");
 	} else if (strcmp(req->method, MHD_HTTP_METHOD_GET) != 0 &&
 		   strcmp(req->method, MHD_HTTP_METHOD_HEAD) != 0) {
 		req->route = HTTP_ROUTE_OTHER;
@@ -213,18 +246,37 @@ static enum MHD_Result answer(http_request *req, const char *url)
 	return rc;
 }
 
-/* Copies src into dst[cap] for the log, replacing control characters
- * (which an escaped URL may contain) with '?' so that one request stays
- * one log line. */
-static void copy_printable(char *dst, const char *src, size_t cap)
+/* True when the path of a raw request URI contains "%00", which
+ * libmicrohttpd unescapes to a NUL byte that cuts the path short. */
+static bool path_has_nul(const char *uri)
 {
-	size_t i;
+	size_t path_len = strcspn(uri, "?");
 
-	for (i = 0; i + 1 < cap && src[i]; i++)
-		dst[i] = (unsigned char)src[i] < 0x20 || src[i] == 0x7f
-				 ? '?'
-				 : src[i];
-	dst[i] = '\0';
+	for (size_t i = 0; i + 3 <= path_len; i++)
+		if (uri[i] == '%' && uri[i + 1] == '0' && uri[i + 2] == '0')
+			return true;
+	return false;
+}
+
+/* Allocates the state of a request. uri is the raw request URI, or NULL
+ * when unknown. */
+static http_request *request_new(http_server *srv, const char *uri)
+{
+	http_request *req = calloc(1, sizeof(*req));
+
+	if (req == NULL)
+		return NULL;
+	req->srv = srv;
+	req->nul_in_path = uri && path_has_nul(uri);
+	return req;
+}
+
+/* Called by libmicrohttpd with the raw URI before it unescapes it. The
+ * request state made here is the first value of the request's context. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)conn;
+	return request_new(cls, uri);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -238,11 +290,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	(void)version;
 	(void)upload_data;
 	if (req == NULL) {
-		/* First call: only the headers are here. */
-		req = calloc(1, sizeof(*req));
+		req = request_new(srv, NULL);
 		if (req == NULL)
 			return MHD_NO;
-		req->srv = srv;
+	}
+	if (!req->started) {
+		/* First call: only the headers are here. */
+		req->started = true;
 		req->conn = conn;
 		req->method = method;
 		req->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
@@ -292,7 +346,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 		return;
 	if (req->status)
 		http_metrics_count(srv, req->route, req->status);
-	log_request(req, toe);
+	/* A request that ended before its headers were read got no
+	 * response from us, so it has no log line. */
+	if (req->started)
+		log_request(req, toe);
 	free(req);
 	*con_cls = NULL;
 }
@@ -471,6 +528,7 @@ cm_err http_start(const http_config *cfg, store *st, http_server **out)
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CM_HTTP_TIMEOUT_S,
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)CM_HTTP_THREAD_STACK,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 		MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		err = cm_errf(CM_ERR_IO, "cannot listen for HTTP on %s: %s; "

@@ -493,6 +493,23 @@ def check_misc(c):
     expect(resp.status == 405 and "GET" in resp.header("Allow"), "POST")
     passed("health, web files, unknown paths 404, POST 405")
 
+    # libmicrohttpd unescapes %00 to a NUL byte, which would cut the path
+    # short and serve the route before it.
+    for path in ("/healthz%00x", "/app.js%00.html",
+                 "/api/v1/clips/00000000%00x"):
+        bad = c.json(path, 400, record=False)
+        expect("NUL" in bad["error"], "%s: error %r" % (path, bad))
+    # Invalid UTF-8 in a value is replaced in the error, which stays a
+    # JSON string.
+    for path, status in (("/api/v1/clips?tag=%ff%fe", 400),
+                         ("/api/v1/clips?cursor=%ff", 400),
+                         ("/api/v1/clips/%ff%ff%ff%ff%ff%ff%ff%ff", 400),
+                         ("/%ff", 404)):
+        bad = c.json(path, status, record=path.startswith("/api/v1/clips"))
+        expect(isinstance(bad.get("error"), str) and "?" in bad["error"],
+               "%s: error %r" % (path, bad))
+    passed("a NUL in the path is 400; invalid UTF-8 gets a JSON error")
+
     text = c.request("/metrics").body.decode()
     for needle in ('clipmesh_records{kind="clip"}',
                    'clipmesh_http_requests_total{route="clips",status="200"}',

@@ -68,7 +68,9 @@ grep -q "info http: GET /api/v1/clips 200 [0-9]* [0-9]*ms client=127.0.0.1" \
 grep -q "GET /api/v1/nothing?injected line 404" "$WORK/M.log" ||
 	fail "a newline in a path was not replaced in the access log"
 ! grep -q "^injected" "$WORK/M.log" || fail "a path split a log line"
-pass "access log: one line per request without the query"
+LC_ALL=C grep -q $'\xff' "$WORK/M.log" &&
+	fail "the access log contains a raw byte 0xff of a request path"
+pass "access log: one line per request without the query, valid UTF-8"
 
 # --- Per-client request limit ------------------------------------------
 # M listens on [::] here: a dual-stack socket that takes IPv4 clients
