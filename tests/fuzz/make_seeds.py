@@ -202,7 +202,31 @@ def main():
     write(imp, "mixed", export_file(valid[:1] + bad + valid[1:]))
     write(imp, "cut-inside-record", export_file(valid)[:-10])
     write(imp, "zero-length", MAGIC + b"\0\0\0\0" + valid[0])
+    text_seeds(corpus)
 
+
+
+def text_seeds(corpus):
+    """Seeds of fuzz_text: a selector byte ('0' time, '1' product
+    reference, '2' config file), then the text."""
+    text = os.path.join(corpus, "text")
+    for name, value in (("time-epoch-ms", "1764945000000"),
+                        ("time-date", "2026-12-05"),
+                        ("time-seconds", "2026-12-05T14:48:00Z"),
+                        ("time-millis", "2026-12-05T14:48:00.123Z"),
+                        ("time-leap-day", "2028-02-29T23:59:59Z")):
+        write(text, name, b"0" + value.encode())
+    for name, value in (("product-gtin", "gtin:2000000001012"),
+                        ("product-isbn", "isbn:9780306406157"),
+                        ("product-asin", "asin:B000000006"),
+                        ("product-url", "url:https://example.com/p?id=7")):
+        write(text, name, b"1" + value.encode())
+    example = os.path.join(ROOT, "dist", "clipmesh.conf.example")
+    write(text, "config-example", b"2" + open(example, "rb").read())
+    write(text, "config-small",
+          b"2listen = tcp://127.0.0.1:7700\npeer = clipmesh://" +
+          b"ab" * 32 + b"@127.0.0.1:7701\nmedia_max = 64M\n[mirror]\n" +
+          b"http_rate = 10\n[limits]\nsync_interval = 10s\n")
 
 if __name__ == "__main__":
     main()
