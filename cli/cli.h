@@ -106,6 +106,13 @@ int cli_setting_flag(const cli_ctx *ctx, cli_setting_flags *flags, int key,
  */
 int cli_load_settings(cli_ctx *ctx, const cli_setting_flags *flags);
 
+/* The time forms cm_time_parse accepts, for --help of --since and
+ * --until. */
+#define CLI_TIME_FORMS                                                    \
+	"TIME is an RFC 3339 UTC time (2026-12-04T15:00:00Z, optionally "  \
+	"with .mmm milliseconds), a date (2026-12-04, midnight UTC) or "   \
+	"milliseconds since the Unix epoch."
+
 /* Parses a 64-char hex public key; prints a usage error on failure. */
 int cli_parse_key(const cli_ctx *ctx, const char *hex, uint8_t key[32]);
 

@@ -35,9 +35,11 @@ static int parse_time(const cli_ctx *ctx, const char *option,
 {
 	if (!cm_time_parse(value, ms))
 		return cli_usage_error(ctx,
-				       "invalid --%s '%s': give an RFC 3339 "
-				       "UTC time (2026-12-04T15:00:00Z), a "
-				       "date or milliseconds since the epoch",
+				       "invalid --%s '%s': give a real "
+				       "date and time in RFC 3339 UTC "
+				       "(2026-12-04T15:00:00Z), a date "
+				       "(2026-12-04) or milliseconds since "
+				       "the epoch",
 				       option, value);
 	return -1;
 }
@@ -182,7 +184,7 @@ int cmd_feed(cli_ctx *ctx, int argc, char **argv)
 	rc = cli_parse(ctx, argc, argv, filter_opts, true, "[filters]",
 		       "List clips newest first, one page at a time. When "
 		       "more clips follow, the cursor of the next page is "
-		       "printed on stderr.",
+		       "printed on stderr. " CLI_TIME_FORMS,
 		       feed_opt, &o, &first);
 	if (rc >= 0)
 		return rc;

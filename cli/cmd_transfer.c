@@ -291,9 +291,13 @@ static int export_opt(void *state, int key, const char *value)
 	case OPT_UNTIL:
 		if (!cm_time_parse(value, ms) || *ms == 0)
 			return cli_usage_error(o->ctx,
-					       "invalid time '%s': give an RFC "
-					       "3339 UTC time, a date or "
-					       "milliseconds since the epoch",
+					       "invalid --%s '%s': give a real "
+					       "date and time in RFC 3339 UTC "
+					       "(2026-12-04T15:00:00Z), a date "
+					       "(2026-12-04) or milliseconds "
+					       "since the epoch after 0",
+					       key == OPT_SINCE ? "since"
+								: "until",
 					       value);
 		break;
 	}
@@ -339,7 +343,8 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 		       "bytes, for 'clipmesh import' elsewhere. Without "
 		       "filters, or with --author alone: clips, retractions "
 		       "and profiles, oldest first. With --product, --tag, "
-		       "--since or --until: the matching clips, newest first.",
+		       "--since or --until: the matching clips, newest "
+		       "first. " CLI_TIME_FORMS,
 		       export_opt, &o, &first);
 	if (rc >= 0)
 		return rc;

@@ -103,6 +103,24 @@ bool cm_parse_u64(const char *s, uint64_t *out)
 	return true;
 }
 
+/* Checks that tm is a real UTC date and time. strptime accepts day 31 in
+ * any month and second 60, which timegm would roll over into the next
+ * month or minute instead of rejecting. */
+static bool tm_is_calendar_time(const struct tm *tm)
+{
+	static const int days[12] = {31, 28, 31, 30, 31, 30,
+				     31, 31, 30, 31, 30, 31};
+	int year = tm->tm_year + 1900;
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+	int max_day;
+
+	if (tm->tm_mon < 0 || tm->tm_mon > 11)
+		return false;
+	max_day = days[tm->tm_mon] + (tm->tm_mon == 1 && leap);
+	return tm->tm_mday >= 1 && tm->tm_mday <= max_day &&
+	       tm->tm_hour <= 23 && tm->tm_min <= 59 && tm->tm_sec <= 59;
+}
+
 bool cm_time_parse(const char *s, uint64_t *ms)
 {
 	struct tm tm;
@@ -137,6 +155,8 @@ bool cm_time_parse(const char *s, uint64_t *ms)
 	} else if (*rest != '\0') {
 		return false;
 	}
+	if (!tm_is_calendar_time(&tm))
+		return false;
 	secs = timegm(&tm);
 	if (secs < 0)
 		return false;

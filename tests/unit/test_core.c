@@ -82,6 +82,21 @@ static void time_parse_forms(void **state)
 	assert_string_equal(text, "2026-12-04T15:47:00.500Z");
 }
 
+static void time_parse_rejects_invalid_dates(void **state)
+{
+	uint64_t ms;
+
+	(void)state;
+	assert_false(cm_time_parse("2026-02-30T00:00:00Z", &ms));
+	assert_false(cm_time_parse("2026-02-29", &ms));
+	assert_false(cm_time_parse("2026-04-31", &ms));
+	assert_false(cm_time_parse("2026-12-04T15:47:60Z", &ms));
+	assert_false(cm_time_parse("2026-12-04T24:00:00Z", &ms));
+	assert_true(cm_time_parse("2028-02-29", &ms));
+	assert_true(cm_time_parse("2026-12-31T23:59:59.999Z", &ms));
+	assert_int_equal(ms, 1798761599999ULL);
+}
+
 static void parse_u64_strict(void **state)
 {
 	uint64_t v;
@@ -452,6 +467,7 @@ int main(void)
 		cmocka_unit_test(error_detail_kept),
 		cmocka_unit_test(hex_round_trip),
 		cmocka_unit_test(time_parse_forms),
+		cmocka_unit_test(time_parse_rejects_invalid_dates),
 		cmocka_unit_test(parse_u64_strict),
 		cmocka_unit_test(home_init_and_keys),
 		cmocka_unit_test(key_readable_by_others_rejected),

@@ -1,0 +1,38 @@
+#!/bin/bash
+# Command-line input and text output: values that are repeated, invalid
+# or hostile are rejected by name, and peer-supplied text printed as
+# text cannot forge lines or reorder a terminal.
+source "$(dirname "$0")/lib.sh"
+
+new_home A
+cm A key new alice >/dev/null
+blender="$SAMPLES/review-blender.mp4"
+
+# Usage: expect_status STATUS TEXT DESCRIPTION -- ARGS...
+# Runs clipmesh on home A and checks the exit status and that stderr
+# contains TEXT.
+expect_status() {
+	local want=$1 text=$2 what=$3 status=0
+	shift 4
+	cm A "$@" >"$WORK/out" 2>"$WORK/err" || status=$?
+	[ "$status" -eq "$want" ] ||
+		fail "$what: exit $status, expected $want ($(cat "$WORK/err"))"
+	grep -qF -- "$text" "$WORK/err" ||
+		fail "$what: stderr lacks '$text': $(cat "$WORK/err")"
+	pass "$what"
+}
+
+# --- invalid calendar dates in --since and --until
+for value in 2026-02-30T00:00:00Z 2026-12-04T15:47:60Z 2026-04-31; do
+	expect_status 2 "$value" "feed --since $value rejected" -- \
+		feed --since "$value"
+	expect_status 2 "$value" "export --until $value rejected" -- \
+		export --until "$value" -o "$WORK/out.cmx"
+done
+cm A feed --help | grep -qF "2026-12-04T15:00:00Z" ||
+	fail "feed --help does not list the time forms"
+cm A export --help | grep -qF "milliseconds since the Unix epoch" ||
+	fail "export --help does not list the time forms"
+pass "feed and export --help list the time forms"
+
+finish
