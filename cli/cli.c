@@ -69,11 +69,34 @@ static int check_path_opt(const cli_ctx *ctx, const cli_opt *o,
 			       o->arg[0] == 'F' ? "file" : "folder");
 }
 
+/* Counts one more use of the option with key c among the n longopts.
+ * Returns -1 to go on, else CLI_USAGE for a second value of an option
+ * that takes one and whose help does not say "(repeatable", so that no
+ * value is silently dropped and --help lists the exceptions. */
+static int count_use(const cli_ctx *ctx, const cli_opt *opts,
+		     const struct option *longopts, size_t n,
+		     unsigned *uses, int c)
+{
+	const cli_opt *o = find_opt(opts, c);
+
+	for (size_t i = 0; i < n; i++) {
+		if (longopts[i].val != c)
+			continue;
+		if (++uses[i] < 2 || longopts[i].has_arg == no_argument ||
+		    (o != NULL && strstr(o->help, "(repeatable") != NULL))
+			return -1;
+		return cli_usage_error(ctx, "--%s given twice; give it once",
+				       longopts[i].name);
+	}
+	return -1;
+}
+
 int cli_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
 	      bool allow_json, const char *usage, const char *summary,
 	      cli_opt_fn fn, void *state, int *first_arg)
 {
 	struct option longopts[64];
+	unsigned uses[64] = {0};
 	char shortopts[64] = "";
 	size_t n = 0, n_short = 0;
 	int c;
@@ -106,6 +129,9 @@ int cli_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
 	       -1) {
 		int rc;
 
+		if (c != '?' &&
+		    (rc = count_use(ctx, opts, longopts, n, uses, c)) >= 0)
+			return rc;
 		switch (c) {
 		case OPT_HOME:
 			ctx->home_flag = optarg;

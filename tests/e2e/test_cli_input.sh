@@ -35,4 +35,24 @@ cm A export --help | grep -qF "milliseconds since the Unix epoch" ||
 	fail "export --help does not list the time forms"
 pass "feed and export --help list the time forms"
 
+# --- a repeated option that takes one value
+expect_status 2 "--tag given twice" "feed --tag twice rejected" -- \
+	feed --tag a --tag b
+expect_status 2 "--product given twice" "feed --product twice rejected" -- \
+	feed --product gtin:2000000001012 --product gtin:2000000001029
+expect_status 2 "--tag given twice" "export --tag twice rejected" -- \
+	export --tag a --tag b -o "$WORK/out.cmx"
+expect_status 2 "--title given twice" "publish --title twice rejected" -- \
+	publish "$blender" --as alice --product gtin:2000000001012 \
+	--title a --title b
+[ "$(cm A feed --json | wc -l)" -eq 0 ] || fail "a rejected publish stored a clip"
+id=$(cm A publish "$blender" --as alice --product gtin:2000000001012 \
+	--title "Tagged twice" --tag one --tag two)
+cm A show "$id" --json | grep -qF '"tags":["one","two"]' ||
+	fail "publish --tag repeated did not keep both tags"
+pass "publish --tag is repeatable"
+cm A config show --peer "$(cm A id)" --peer "$(cm A id)" >/dev/null ||
+	fail "--peer repeated was rejected"
+pass "--peer is repeatable"
+
 finish
