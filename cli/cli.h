@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cm_config.h"
 #include "cm_error.h"
@@ -181,6 +182,28 @@ typedef struct cli_sub {
  */
 int cli_run_sub(cli_ctx *ctx, int argc, char **argv, const cli_sub *subs,
 		size_t n);
+
+/*
+ * Writes peer-supplied text s to f so that it can neither forge lines nor
+ * reorder the terminal: control characters print as \n, \t, \r or \x1b,
+ * a backslash as \\, C1 controls, line and paragraph separators and bidi
+ * controls (U+202A..U+202E, U+2066..U+2069, U+200E, U+200F, U+061C) as
+ * \u{202e}, and bytes that are not UTF-8 as \xff.
+ */
+void cli_put_text(FILE *f, const char *s);
+
+/* Escapes s as cli_put_text does into out[cap] (cap at least 4) and
+ * returns out. Text that does not fit is cut at a character boundary and
+ * ends in "...". */
+const char *cli_escape(const char *s, char *out, size_t cap);
+
+/* Bytes of an input value that an error message echoes at most. */
+#define CLI_VALUE_MAX 64
+
+/* Returns value escaped and cut to CLI_VALUE_MAX bytes for an error
+ * message. The result lives in one of four static buffers, so at most
+ * four results may be used at once. */
+const char *cli_value(const char *value);
 
 /* Prints o as one compact JSON line and releases it (steals o). */
 void cli_json_line(void *o);

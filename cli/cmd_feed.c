@@ -136,11 +136,16 @@ static void print_clip_line(store *s, const proto_signed *rec)
 	cm_hex_encode(rec->id, PROTO_ID_LEN, id);
 	author_name(s, r->author, author, sizeof(author));
 	cm_time_rfc3339(r->created_ms, when);
-	printf("%.16s  %s  %s  %s  %s  %s\n", id, when, author,
+	printf("%.16s  %s  ", id, when);
+	cli_put_text(stdout, author);
+	printf("  %s  ",
 	       r->rating ? (const char *[]){"", "*", "**", "***", "****",
 					    "*****"}[r->rating]
-			 : "-",
-	       r->product, r->title);
+			 : "-");
+	cli_put_text(stdout, r->product);
+	fputs("  ", stdout);
+	cli_put_text(stdout, r->title);
+	putchar('\n');
 }
 
 static int print_feed_item(void *ctx, const uint8_t id[PROTO_ID_LEN],
@@ -309,21 +314,47 @@ static void add_media_state(const char *home, store *s, json_t *o,
 	json_decref(status);
 }
 
+/* Returns whether value is an array of strings only, such as tags. */
+static bool is_string_list(const json_t *value)
+{
+	const json_t *item;
+	size_t i;
+
+	if (!json_is_array(value))
+		return false;
+	json_array_foreach(value, i, item)
+		if (!json_is_string(item))
+			return false;
+	return true;
+}
+
+/* Prints one field per line. Record fields come from peers, so strings
+ * are escaped and other values are JSON with every non-ASCII character
+ * escaped, and no field can print a line of its own. */
 static void print_show_text(json_t *o)
 {
 	const char *key;
-	json_t *value;
+	json_t *value, *item;
+	size_t i;
 
 	json_object_foreach(o, key, value) {
 		char *text;
 
+		printf("%-10s ", key);
 		if (json_is_string(value)) {
-			printf("%-10s %s\n", key, json_string_value(value));
-			continue;
+			cli_put_text(stdout, json_string_value(value));
+		} else if (is_string_list(value)) {
+			json_array_foreach(value, i, item) {
+				fputs(i ? ", " : "", stdout);
+				cli_put_text(stdout, json_string_value(item));
+			}
+		} else {
+			text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY |
+						 JSON_ENSURE_ASCII);
+			fputs(text ? text : "?", stdout);
+			free(text);
 		}
-		text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-		printf("%-10s %s\n", key, text ? text : "?");
-		free(text);
+		putchar('\n');
 	}
 }
 

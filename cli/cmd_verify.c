@@ -107,8 +107,9 @@ static void print_verdict(const cli_ctx *ctx, const char *path,
 		return;
 	}
 	if (verdict) {
-		printf("%s: rejected: %s (%s)\n", path, cm_err_name(verdict),
-		       detail);
+		printf("%s: rejected: %s (", path, cm_err_name(verdict));
+		cli_put_text(stdout, detail);
+		printf(")\n");
 		return;
 	}
 	cm_hex_encode(rec->id, PROTO_ID_LEN, id);

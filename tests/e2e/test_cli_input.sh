@@ -55,4 +55,33 @@ cm A config show --peer "$(cm A id)" --peer "$(cm A id)" >/dev/null ||
 	fail "--peer repeated was rejected"
 pass "--peer is repeatable"
 
+# --- peer-supplied text cannot forge lines or reorder the terminal
+rlo=$(printf '\u202e')
+profile=$(cm A profile set --as alice --name "Mallory${rlo}evil" \
+	--bio "$(printf 'x\nverified   false\nretracted  true')")
+cm A show "$profile" >"$WORK/show.txt"
+[ "$(grep -c '^verified' "$WORK/show.txt")" -eq 1 ] ||
+	fail "a bio forged a verified line: $(cat "$WORK/show.txt")"
+[ "$(grep -c '^retracted' "$WORK/show.txt")" -eq 1 ] ||
+	fail "a bio forged a retracted line: $(cat "$WORK/show.txt")"
+grep -qF 'x\nverified   false\nretracted  true' "$WORK/show.txt" ||
+	fail "show does not print the bio's newlines as \\n"
+pass "show escapes newlines in a bio"
+id=$(cm A publish "$blender" --as alice --product gtin:2000000001012 \
+	--title "Title${rlo}reversed" --tag "tag${rlo}x")
+cm A feed >"$WORK/feed.txt"
+cm A show "$id" >>"$WORK/show.txt"
+if grep -qF "$rlo" "$WORK/feed.txt" "$WORK/show.txt"; then
+	fail "text output prints U+202E raw"
+fi
+grep -qF 'Mallory\u{202e}evil' "$WORK/feed.txt" ||
+	fail "feed does not print the name's U+202E as \\u{202e}"
+grep -qF 'Title\u{202e}reversed' "$WORK/feed.txt" ||
+	fail "feed does not print the title's U+202E as \\u{202e}"
+grep -qF 'tag\u{202e}x' "$WORK/show.txt" ||
+	fail "show does not print the tag's U+202E as \\u{202e}"
+cm A feed --json | grep -qiF 'Title\u202ereversed' ||
+	fail "feed --json changed the title's escaping"
+pass "feed and show escape bidi controls"
+
 finish
