@@ -9,6 +9,7 @@
  */
 #include "cm_config_internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -379,8 +380,10 @@ void cm_setting_describe_range(cm_setting_id id, char *out, size_t cap)
 
 	switch (s->type) {
 	case CM_VALUE_ENDPOINT:
-		snprintf(out, cap, "a ZeroMQ endpoint tcp://HOST:PORT, such "
-			 "as %s", CM_DEFAULT_LISTEN);
+		snprintf(out, cap, "a ZeroMQ endpoint tcp://IP:PORT such as "
+			 "%s: give an IP address such as 127.0.0.1 or "
+			 "0.0.0.0, or * for every interface, not a host name",
+			 CM_DEFAULT_LISTEN);
 		break;
 	case CM_VALUE_ADDRESS:
 		snprintf(out, cap, "HOST:PORT, such as 127.0.0.1:8080, PORT "
@@ -450,6 +453,30 @@ static bool host_port_valid(const char *hp, bool wildcard)
 	return cm_parse_u64(colon + 1, &port) && port >= 1 && port <= 65535;
 }
 
+/* Checks the HOST of a listen endpoint HOST:PORT whose port
+ * host_port_valid already checked. ZeroMQ binds an IP address, '*' or an
+ * interface name but resolves no host names, so "localhost" would only
+ * fail when the node starts. Interface names are not taken either,
+ * because they read like host names. */
+static bool listen_host_valid(const char *hp)
+{
+	const char *colon = strrchr(hp, ':');
+	size_t n = (size_t)(colon - hp);
+	unsigned char addr[16];
+	char host[HOST_MAX + 1];
+
+	if (n == 1 && hp[0] == '*')
+		return true;
+	if (hp[0] == '[') {
+		memcpy(host, hp + 1, n - 2);
+		host[n - 2] = '\0';
+		return inet_pton(AF_INET6, host, addr) == 1;
+	}
+	memcpy(host, hp, n);
+	host[n] = '\0';
+	return inet_pton(AF_INET, host, addr) == 1;
+}
+
 static bool parse_numeric(const cm_setting *s, const char *text,
 			  uint64_t *num)
 {
@@ -487,7 +514,8 @@ static bool parse_text(const cm_setting *s, const char *text, bool *off)
 	switch (s->type) {
 	case CM_VALUE_ENDPOINT:
 		return strncmp(text, "tcp://", 6) == 0 &&
-		       host_port_valid(text + 6, true);
+		       host_port_valid(text + 6, true) &&
+		       listen_host_valid(text + 6);
 	case CM_VALUE_ADDRESS:
 		return port_valid(text) || host_port_valid(text, false);
 	default:

@@ -84,4 +84,20 @@ cm A feed --json | grep -qiF 'Title\u202ereversed' ||
 	fail "feed --json changed the title's escaping"
 pass "feed and show escape bidi controls"
 
+# --- a listen endpoint that ZeroMQ cannot bind
+expect_status 2 "tcp://localhost:17795" "node --listen with a host name rejected" -- \
+	node --listen tcp://localhost:17795
+grep -qF "give an IP address such as 127.0.0.1 or 0.0.0.0" "$WORK/err" ||
+	fail "the --listen error does not say to give an IP address"
+cp "$WORK/A/config" "$WORK/config.saved"
+echo "listen = tcp://localhost:17795" >>"$WORK/A/config"
+cm A doctor >"$WORK/doctor.txt" 2>&1 || true
+grep -q "^FAIL .*tcp://localhost:17795.*127.0.0.1 or 0.0.0.0" "$WORK/doctor.txt" ||
+	fail "doctor does not fail the listen host name: $(cat "$WORK/doctor.txt")"
+if grep -q "^OK .*config" "$WORK/doctor.txt"; then
+	fail "doctor reports the config OK: $(cat "$WORK/doctor.txt")"
+fi
+cp "$WORK/config.saved" "$WORK/A/config"
+pass "doctor fails a listen host name with the fix"
+
 finish

@@ -262,6 +262,13 @@ static void bad_lines_named(void **state)
 					 "expected a duration from 1s to 1d"},
 		{"sync_interval = 5x\n", "invalid value '5x'"},
 		{"listen = 127.0.0.1:7701\n", "expected a ZeroMQ endpoint"},
+		{"listen = tcp://localhost:7701\n",
+		 "invalid value 'tcp://localhost:7701' for listen: expected a "
+		 "ZeroMQ endpoint tcp://IP:PORT"},
+		{"listen = tcp://localhost:7701\n",
+		 "give an IP address such as 127.0.0.1 or 0.0.0.0"},
+		{"listen = tcp://[localhost]:7701\n", "not a host name"},
+		{"listen = tcp://1.2.3:7701\n", "not a host name"},
 		{"listen = tcp://127.0.0.1:0\n", "invalid value"},
 		{"listen =\n", "invalid value '' for listen"},
 		{"http = 65536\n", "expected HOST:PORT"},
