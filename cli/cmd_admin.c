@@ -166,7 +166,10 @@ static void report(doctor *d, bool ok, const char *check, const char *detail,
 	d->failed++;
 }
 
-static void check_key_mode(doctor *d, const char *path)
+/* Checks that the file or folder at path gives its group and others no
+ * access, and names "chmod MODE path" as the fix. */
+static void check_private_mode(doctor *d, const char *check,
+			       const char *path, const char *mode)
 {
 	char detail[CM_HOME_PATH_MAX + 64], fix[CM_HOME_PATH_MAX + 16];
 	struct stat st;
@@ -174,14 +177,19 @@ static void check_key_mode(doctor *d, const char *path)
 	if (stat(path, &st) != 0) {
 		snprintf(detail, sizeof(detail), "%s: %s", path,
 			 strerror(errno));
-		report(d, false, "key mode", detail,
+		report(d, false, check, detail,
 		       "run 'clipmesh init' to create the node key");
 		return;
 	}
 	snprintf(detail, sizeof(detail), "%s mode %03o", path,
 		 (unsigned)(st.st_mode & 0777));
-	snprintf(fix, sizeof(fix), "chmod 600 %s", path);
-	report(d, (st.st_mode & 077) == 0, "key mode", detail, fix);
+	snprintf(fix, sizeof(fix), "chmod %s %s", mode, path);
+	report(d, (st.st_mode & 077) == 0, check, detail, fix);
+}
+
+static void check_key_mode(doctor *d, const char *path)
+{
+	check_private_mode(d, "key mode", path, "600");
 }
 
 /* Writes the error detail without the fix that it may end with, since
@@ -197,8 +205,8 @@ static void detail_without_fix(char *out, size_t cap)
 }
 
 /* Checks that identity NAME's key file reads as a key. A sealed one
- * counts, because its passphrase is not at hand, and so does one with
- * a wrong mode, which check_key_mode reports. */
+ * counts, because its passphrase is not at hand. One with a wrong mode
+ * is not read and gets no line here, because check_key_mode fails it. */
 static void check_identity(doctor *d, const char *name)
 {
 	char detail[CM_KEY_NAME_MAX + 300], fix[CM_KEY_NAME_MAX + 160];
@@ -209,6 +217,8 @@ static void check_identity(doctor *d, const char *name)
 	cm_err_clear();
 	err = cm_key_load(d->ctx->home, name, pub, &secret);
 	cm_secret_free(&secret);
+	if (err == CM_ERR_KEY_MODE)
+		return; /* not read; the key mode line fails with the fix */
 	detail_without_fix(why, sizeof(why));
 	snprintf(detail, sizeof(detail), "identity %s: %s", name,
 		 err == CM_OK ? "readable"
@@ -216,9 +226,8 @@ static void check_identity(doctor *d, const char *name)
 					    : why);
 	snprintf(fix, sizeof(fix), "restore keys/%s.key from a backup; a "
 		 "lost identity key cannot be made again", name);
-	report(d, err == CM_OK || err == CM_ERR_PASSPHRASE ||
-			  err == CM_ERR_KEY_MODE,
-	       "key", detail, fix);
+	report(d, err == CM_OK || err == CM_ERR_PASSPHRASE, "key", detail,
+	       fix);
 }
 
 /* Checks that node.key reads as a key pair. */
@@ -231,17 +240,19 @@ static void check_node_key(doctor *d)
 	cm_err_clear();
 	err = cm_home_transport_key(d->ctx->home, pub, &secret);
 	cm_secret_free(&secret);
+	if (err == CM_ERR_KEY_MODE)
+		return; /* not read; the key mode line fails with the fix */
 	detail_without_fix(why, sizeof(why));
 	snprintf(detail, sizeof(detail), "node key: %s",
 		 err == CM_OK ? "readable" : why);
-	report(d, err == CM_OK || err == CM_ERR_KEY_MODE, "key", detail,
+	report(d, err == CM_OK, "key", detail,
 	       "restore node.key and node.pub from a backup, or move both "
 	       "away and run 'clipmesh init' for a new node key (peers "
 	       "then need the new 'clipmesh id')");
 }
 
-/* Checks node.key and every keys/NAME.key: readable by the owner only,
- * and readable as keys. */
+/* Checks the home folder, keys/, node.key and every keys/NAME.key:
+ * readable by the owner only, and the keys readable as keys. */
 static void check_key_modes(doctor *d)
 {
 	char path[CM_HOME_PATH_MAX], dir_path[CM_HOME_PATH_MAX];
@@ -249,6 +260,10 @@ static void check_key_modes(doctor *d)
 	struct dirent *ent;
 	DIR *dir;
 
+	check_private_mode(d, "home mode", d->ctx->home, "700");
+	if (cm_home_path(d->ctx->home, "keys", dir_path) == CM_OK &&
+	    access(dir_path, F_OK) == 0)
+		check_private_mode(d, "home mode", dir_path, "700");
 	if (cm_home_path(d->ctx->home, "node.key", path) == CM_OK) {
 		check_key_mode(d, path);
 		check_node_key(d);

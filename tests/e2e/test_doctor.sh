@@ -40,6 +40,26 @@ expect_line FAIL "key mode" "alice.key mode 644; fix: chmod 600 $WORK/a/keys/ali
 pass "a key readable by others fails with its chmod"
 chmod 600 "$WORK/a/keys/alice.key"
 
+# An OK line carries no problem: a key whose mode fails is not also
+# reported as a readable key.
+chmod 644 "$WORK/a/node.key"
+doctor a --quick
+expect_line FAIL "key mode" "node.key mode 644; fix: chmod 600 $WORK/a/node.key"
+if grep '^OK' <<<"$OUT" | grep -qi "readable by others\|chmod"; then
+	fail "an OK line names a problem:"$'\n'"$OUT"
+fi
+pass "a key with a wrong mode has no OK line"
+chmod 600 "$WORK/a/node.key"
+
+# A home or keys/ folder that others can read fails with its chmod.
+chmod 755 "$WORK/a" "$WORK/a/keys"
+doctor a --quick
+[ "$STATUS" -eq 1 ] || fail "doctor exited $STATUS with a 0755 home"
+expect_line FAIL "home mode" "$WORK/a mode 755; fix: chmod 700 $WORK/a"
+expect_line FAIL "home mode" "$WORK/a/keys mode 755; fix: chmod 700 $WORK/a/keys"
+pass "folders readable by others fail with their chmod"
+chmod 700 "$WORK/a" "$WORK/a/keys"
+
 # Damaged key files: the node could not start, and alice could not sign.
 cp "$WORK/a/node.key" "$WORK/a/node.key.good"
 cp "$WORK/a/keys/alice.key" "$WORK/a/alice.key.good"
