@@ -71,8 +71,9 @@ static void print_media_choice(const char *arg, const proto_record *clip)
 		arg, clip->n_media);
 	for (size_t i = 0; i < clip->n_media; i++) {
 		cm_hex_encode(clip->media[i].hash, PROTO_HASH_LEN, hex);
-		fprintf(stderr, "  clipmesh media get %s -o FILE  # %s\n", hex,
-			clip->media[i].type);
+		fprintf(stderr, "  clipmesh media get %s -o FILE  # ", hex);
+		cli_put_text(stderr, clip->media[i].type);
+		fputc('\n', stderr);
 	}
 }
 
@@ -101,6 +102,12 @@ static int resolve_media(store *s, const char *arg, uint8_t root[32])
 
 	if (store_media_resolve(s, arg, root) == CM_OK)
 		return CLI_OK;
+	/* A whole hash that names no record is taken as media this node
+	 * lacks, such as one that a clip with several media lists, so that
+	 * write_media reports why it is missing. */
+	if (cm_hex_decode(arg, root, PROTO_HASH_LEN) &&
+	    store_resolve(s, arg, id) == CM_ERR_NOT_FOUND)
+		return CLI_OK;
 	if ((rc = cli_resolve_id(s, arg, id)) != CLI_OK)
 		return rc;
 	rec = malloc(sizeof(*rec));
@@ -121,8 +128,29 @@ static int resolve_media(store *s, const char *arg, uint8_t root[32])
 	return rc;
 }
 
-/* Writes media `root` from the store to fd, checking every chunk. */
-static cm_err write_media(store *s, const uint8_t root[32], int fd)
+/* Returns why media that is not in the store is missing, from the
+ * home's media policy (the setting media). */
+static const char *media_missing_reason(const cli_ctx *ctx)
+{
+	/* The values of the setting media, in its table's order. */
+	enum { MEDIA_ALL, MEDIA_FOLLOWED, MEDIA_NONE };
+
+	if (cm_config_num(ctx->config, CM_SETTING_MEDIA) == MEDIA_NONE)
+		return "this node's media policy is none, so its node fetches "
+		       "no media; set 'media = followed' (or all) in "
+		       "HOME/config or start the node with --media followed, "
+		       "then wait for it to sync";
+	return "this node has not fetched the media yet; a node fetches the "
+	       "media of its own and followed creators ('clipmesh follow "
+	       "KEY') unless it runs with --media all or as a mirror, so "
+	       "follow the author if needed and wait for the node to sync";
+}
+
+/* Writes media `root` from the store to fd, checking every chunk. When
+ * the store lacks its manifest, the error message is `missing`. A
+ * progress bar is drawn on a terminal unless quiet. */
+static cm_err write_media(store *s, const uint8_t root[32], int fd,
+			  const char *missing, bool quiet)
 {
 	cli_progress progress = {0};
 	uint8_t(*chunks)[PROTO_HASH_LEN] = NULL;
@@ -135,11 +163,11 @@ static cm_err write_media(store *s, const uint8_t root[32], int fd)
 		return CM_ERR_NOMEM;
 	err = store_manifest_get(s, root, &size, &chunks, &n);
 	if (err == CM_ERR_NOT_FOUND)
-		err = cm_errf(CM_ERR_MEDIA_MISSING,
-			      "this node has not fetched the media yet; wait "
-			      "for its node to sync");
+		err = cm_errf(CM_ERR_MEDIA_MISSING, "%s", missing);
 	if (!err)
 		cli_progress_start(&progress, "writing", size);
+	if (quiet)
+		progress.enabled = false;
 	for (size_t i = 0; !err && i < n; i++) {
 		uint8_t hash[PROTO_HASH_LEN];
 		size_t len;
@@ -174,10 +202,26 @@ static cm_err write_media(store *s, const uint8_t root[32], int fd)
 	return err;
 }
 
+/* Writes media `root` to standard output, which may be a pipe, so
+ * nothing else is written there and no progress bar is drawn. */
+static int media_to_stdout(const cli_ctx *ctx, store *s,
+			   const uint8_t root[32])
+{
+	cm_err err;
+
+	cm_err_clear();
+	err = write_media(s, root, STDOUT_FILENO, media_missing_reason(ctx),
+			  true);
+	if (err)
+		return cli_fail(err, "cannot write the media", NULL);
+	return CLI_OK;
+}
+
 static int media_get(cli_ctx *ctx, int argc, char **argv)
 {
 	static const cli_opt opts[] = {
-		{"out", "FILE", 'o', "file to write (required)"},
+		{"out", "FILE", 'o',
+		 "file to write (required; - for standard output)"},
 		{0},
 	};
 	char tmp[CM_HOME_PATH_MAX + 16];
@@ -201,13 +245,17 @@ static int media_get(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if ((rc = resolve_media(s, argv[first], root)) != CLI_OK)
 		goto out;
+	if (strcmp(o.out, "-") == 0) {
+		rc = media_to_stdout(ctx, s, root);
+		goto out;
+	}
 	cm_err_clear();
 	err = output_create(o.out, tmp, sizeof(tmp), &fd);
 	if (err) {
 		rc = cli_fail(err, "cannot create the output file", NULL);
 		goto out;
 	}
-	err = write_media(s, root, fd);
+	err = write_media(s, root, fd, media_missing_reason(ctx), false);
 	if (!err && fsync(fd) != 0)
 		err = cm_errf(CM_ERR_IO, "%s: %s", tmp, strerror(errno));
 	close(fd);
@@ -320,10 +368,24 @@ static cm_err export_clips(store *s, export_opts *o, export_state *st)
 	return err;
 }
 
+/* Ends an export to standard output, which may be a pipe that cannot
+ * be synced, and reports on stderr only. */
+static int finish_stdout_export(export_state *st, cm_err err)
+{
+	if (fflush(stdout) != 0)
+		st->failed = true;
+	if (err || st->failed)
+		return cli_fail(err ? err : CM_ERR_IO, "cannot export", NULL);
+	fprintf(stderr, "exported %llu records to standard output\n",
+		(unsigned long long)st->count);
+	return CLI_OK;
+}
+
 int cmd_export(cli_ctx *ctx, int argc, char **argv)
 {
 	static const cli_opt opts[] = {
-		{"out", "FILE", 'o', "file to write (required)"},
+		{"out", "FILE", 'o',
+		 "file to write (required; - for standard output)"},
 		{"author", "KEY", OPT_AUTHOR, "only records by this public key"},
 		{"product", "REF", OPT_PRODUCT, "only clips about this product"},
 		{"tag", "T", OPT_TAG, "only clips with this tag"},
@@ -335,8 +397,9 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 	export_opts o = {.ctx = ctx};
 	export_state st = {0};
 	store *s = NULL;
+	bool to_stdout;
 	int first, rc, fd;
-	cm_err err;
+	cm_err err = CM_OK;
 
 	rc = cli_parse(ctx, argc, argv, opts, false, "[filters] -o FILE",
 		       "Write signed records to FILE as their exact wire "
@@ -353,8 +416,12 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
 		return rc;
 	cm_err_clear();
-	err = output_create(o.out, tmp, sizeof(tmp), &fd);
-	if (!err) {
+	to_stdout = strcmp(o.out, "-") == 0;
+	if (to_stdout)
+		st.f = stdout;
+	else
+		err = output_create(o.out, tmp, sizeof(tmp), &fd);
+	if (!err && !to_stdout) {
 		st.f = fdopen(fd, "wb");
 		if (st.f == NULL) {
 			err = cm_errf(CM_ERR_IO, "fdopen of %s failed: %s",
@@ -375,6 +442,8 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 		err = store_scan(s, o.q.author, o.q.author ? 1 : 0,
 				 export_record, &st);
 	store_close(&s);
+	if (to_stdout)
+		return finish_stdout_export(&st, err);
 	if (fflush(st.f) != 0 || fsync(fileno(st.f)) != 0)
 		st.failed = true;
 	fclose(st.f);

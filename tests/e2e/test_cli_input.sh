@@ -9,12 +9,12 @@ cm A key new alice >/dev/null
 blender="$SAMPLES/review-blender.mp4"
 
 # Usage: expect_status STATUS TEXT DESCRIPTION -- ARGS...
-# Runs clipmesh on home A and checks the exit status and that stderr
-# contains TEXT.
+# Runs clipmesh on home $ON (default A) and checks the exit status and
+# that stderr contains TEXT.
 expect_status() {
 	local want=$1 text=$2 what=$3 status=0
 	shift 4
-	cm A "$@" >"$WORK/out" 2>"$WORK/err" || status=$?
+	cm "${ON:-A}" "$@" >"$WORK/out" 2>"$WORK/err" || status=$?
 	[ "$status" -eq "$want" ] ||
 		fail "$what: exit $status, expected $want ($(cat "$WORK/err"))"
 	grep -qF -- "$text" "$WORK/err" ||
@@ -99,5 +99,46 @@ if grep -q "^OK .*config" "$WORK/doctor.txt"; then
 fi
 cp "$WORK/config.saved" "$WORK/A/config"
 pass "doctor fails a listen host name with the fix"
+
+# --- media and exports on standard output, and media a node lacks
+two=$(cm A publish "$blender" "$SAMPLES/photo-backpack.jpg" --as alice \
+	--product gtin:2000000001012 --title "Two media")
+# Run in $WORK, where a file named '-' would appear.
+CLIPMESH=$(realpath "$CLIPMESH")
+cd "$WORK"
+cm A media get "$id" -o - >"$WORK/media.out" 2>"$WORK/err"
+cmp -s "$WORK/media.out" "$blender" || fail "media get -o - wrote other bytes"
+[ ! -s "$WORK/err" ] || fail "media get -o - printed: $(cat "$WORK/err")"
+cm A export -o - >"$WORK/all.cmx" 2>"$WORK/err"
+head -c 16 "$WORK/all.cmx" | grep -q "^clipmesh-export" ||
+	fail "export -o - did not write an export file to stdout"
+grep -qF "to standard output" "$WORK/err" ||
+	fail "export -o - did not report on stderr: $(cat "$WORK/err")"
+[ ! -e "$WORK/-" ] || fail "-o - created a file named '-'"
+pass "-o - writes media and exports to stdout"
+cm A media get --help | grep -qF -- "- for standard output" ||
+	fail "media get --help does not document -o -"
+pass "media get --help documents -o -"
+
+new_home M
+printf 'media = none\n' >>"$WORK/M/config"
+cm M import "$WORK/all.cmx" >/dev/null
+ON=M expect_status 1 "media policy is none" "media get on policy none says so" -- \
+	media get "$id" -o "$WORK/media.out"
+sed -i 's/^media = none$/media = followed/' "$WORK/M/config"
+cm M media get "$two" -o "$WORK/media.out" 2>"$WORK/err" && fail "media get took a clip with two media"
+hash=$(grep -o 'media get [0-9a-f]\{64\}' "$WORK/err" | head -n 1 | cut -c 11-)
+[ -n "$hash" ] || fail "media get lists no hashes: $(cat "$WORK/err")"
+status=0
+cm M media get "$hash" -o "$WORK/media.out" 2>"$WORK/err" || status=$?
+[ "$status" -eq 1 ] || fail "media get HASH exit $status: $(cat "$WORK/err")"
+if grep -qF "no record with id" "$WORK/err"; then
+	fail "a listed hash is not taken by media get: $(cat "$WORK/err")"
+fi
+grep -qF "has not fetched the media yet" "$WORK/err" ||
+	fail "media get HASH does not say the media is missing: $(cat "$WORK/err")"
+cm A media get "$hash" -o "$WORK/media.out"
+cmp -s "$WORK/media.out" "$blender" || fail "the listed hash wrote other bytes"
+pass "media get takes the hashes it lists"
 
 finish
