@@ -481,10 +481,39 @@ static cm_err canonical_peer_addr(const char *addr, char *out)
 	return err;
 }
 
+/* A peer address to look for in the store's peer list. */
+typedef struct peer_match {
+	const char *addr;
+	bool found;
+} peer_match;
+
+static int match_peer(void *arg, const char *addr)
+{
+	peer_match *m = arg;
+
+	if (strcmp(addr, m->addr) == 0)
+		m->found = true;
+	return 0;
+}
+
+/* Returns whether addr names this home's own node key. */
+static bool is_own_node(const char *home, const char *addr)
+{
+	uint8_t own[32], key[32], *secret = NULL;
+	char endpoint[256];
+
+	if (node_parse_addr(addr, endpoint, key) != CM_OK ||
+	    cm_home_transport_key(home, own, &secret) != CM_OK)
+		return false;
+	cm_secret_free(&secret);
+	return memcmp(own, key, sizeof(own)) == 0;
+}
+
 static int peer_add(cli_ctx *ctx, int argc, char **argv)
 {
 	char addr[256];
 	store *s = NULL;
+	peer_match match = {addr, false};
 	int first, rc;
 	cm_err err;
 
@@ -501,7 +530,23 @@ static int peer_add(cli_ctx *ctx, int argc, char **argv)
 				"'clipmesh id' prints it");
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
 		return rc;
-	err = store_peer_add(s, addr);
+	if (is_own_node(ctx->home, addr)) {
+		store_close(&s);
+		fprintf(stderr, "clipmesh: invalid peer address: %s\n"
+			"its key is this home's own node key ('clipmesh id'); "
+			"give the address of another node\n",
+			addr);
+		return CLI_USAGE;
+	}
+	err = store_peer_list(s, match_peer, &match);
+	if (!err && match.found) {
+		store_close(&s);
+		fprintf(stderr, "peer %s is already known; nothing to do\n",
+			addr);
+		return CLI_OK;
+	}
+	if (!err)
+		err = store_peer_add(s, addr);
 	store_close(&s);
 	if (err)
 		return cli_fail(err, "cannot add the peer", NULL);

@@ -141,4 +141,15 @@ cm A media get "$hash" -o "$WORK/media.out"
 cmp -s "$WORK/media.out" "$blender" || fail "the listed hash wrote other bytes"
 pass "media get takes the hashes it lists"
 
+# --- peer add: this node itself, and a peer already known
+expect_status 2 "this home's own node key" "peer add rejects this node" -- \
+	peer add "$(cm A id)"
+[ -z "$(cm A peer list)" ] || fail "peer add stored this node as a peer"
+cm A peer add "$(cm M id)" 2>"$WORK/err"
+grep -qF "peer added" "$WORK/err" || fail "peer add: $(cat "$WORK/err")"
+expect_status 0 "already known" "peer add of a known peer says so" -- \
+	peer add "$(cm M id)"
+[ "$(cm A peer list | wc -l)" -eq 1 ] || fail "peer list: $(cm A peer list)"
+pass "peer add keeps one entry per peer"
+
 finish

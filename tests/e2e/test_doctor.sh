@@ -74,8 +74,10 @@ cp "$WORK/a/node.key.good" "$WORK/a/node.key"
 cp "$WORK/a/alice.key.good" "$WORK/a/keys/alice.key"
 
 # A peer on a closed loopback port: bind a port, close it, name it.
+# The key is another home's, because peer add rejects this node's own.
+new_home other
 closed=$(free_port)
-peer="clipmesh://$(cat "$WORK/a/node.pub")@127.0.0.1:$closed"
+peer="clipmesh://$(cat "$WORK/other/node.pub")@127.0.0.1:$closed"
 cm a peer add "$peer"
 doctor a --quick
 [ "$STATUS" -eq 1 ] || fail "doctor exited $STATUS with an unreachable peer"
