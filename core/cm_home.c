@@ -415,8 +415,9 @@ static cm_err key_paths(const char *home, const char *name, char *pub,
 
 	if (!cm_key_name_valid(name))
 		return cm_errf(CM_ERR_USAGE,
-			       "invalid identity name '%s': use 1 to %d "
-			       "letters, digits, '_', '.' or '-'",
+			       "invalid identity name '%.40s': use 1 to %d "
+			       "letters, digits, '_', '.' or '-', not "
+			       "starting with '.'",
 			       name, CM_KEY_NAME_MAX);
 	snprintf(rel, sizeof(rel), "keys/%s.pub", name);
 	if (cm_home_path(home, rel, pub))

@@ -35,7 +35,7 @@ static cm_err check_host_port(const char *hp, const char *whole,
 	const char *colon = strrchr(hp, ':');
 	bool bracketed = hp[0] == '[';
 	uint64_t port;
-	size_t n;
+	size_t n, digits;
 
 	if (!colon || colon == hp)
 		return cm_errf(CM_ERR_USAGE, "no HOST:PORT in \"%s\"", whole);
@@ -51,6 +51,11 @@ static cm_err check_host_port(const char *hp, const char *whole,
 			return cm_errf(CM_ERR_USAGE,
 				       "invalid host character '%c' in \"%s\"",
 				       hp[i], whole);
+	digits = strspn(colon + 1, "0123456789");
+	if (digits > 0 && colon[1 + digits] != '\0')
+		return cm_errf(CM_ERR_USAGE,
+			       "unexpected text '%.40s' after the port in "
+			       "\"%s\"", colon + 1 + digits, whole);
 	if (!cm_parse_u64(colon + 1, &port) || port == 0 || port > 65535)
 		return cm_errf(CM_ERR_USAGE,
 			       "port must be 1..65535 in \"%s\"", whole);

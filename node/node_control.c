@@ -112,8 +112,11 @@ static cm_err check_end(const proto_reader *rd, const char *what)
 {
 	if (proto_reader_left(rd) > 0)
 		return cm_errf(CM_ERR_TRAILING,
-			       "%zu bytes follow the %s at byte %zu",
-			       proto_reader_left(rd), what,
+			       "%zu byte%s the %s at byte %zu",
+			       proto_reader_left(rd),
+			       proto_reader_left(rd) == 1 ? " follows"
+							  : "s follow",
+			       what,
 			       proto_reader_offset(rd));
 	return CM_OK;
 }

@@ -587,8 +587,10 @@ static cm_err read_body(const uint8_t *body, size_t len, proto_record *r)
 
 	if (proto_reader_left(&rd) > 0)
 		return cm_errf(CM_ERR_TRAILING,
-			       "%zu bytes follow the body map at byte %zu",
+			       "%zu byte%s the body map at byte %zu",
 			       proto_reader_left(&rd),
+			       proto_reader_left(&rd) == 1 ? " follows"
+							   : "s follow",
 			       proto_reader_offset(&rd));
 	return check_present(r, seen);
 }

@@ -35,6 +35,12 @@ struct head {
 	uint64_t fixed; /* value carried in the head byte itself */
 };
 
+/* Returns the indefinite article for noun: "an" before a vowel. */
+static const char *article(const char *noun)
+{
+	return strchr("aeiou", noun[0]) != NULL ? "an" : "a";
+}
+
 static const char *family_name(enum family fam)
 {
 	switch (fam) {
@@ -218,14 +224,18 @@ static cm_err type_error(const proto_reader *rd, const char *what,
 	case FAM_MAP:
 		if (is_scalar(want))
 			return cm_errf(CM_ERR_TOO_DEEP,
-				       "%s is a %s at byte %zu, expected a %s",
-				       what, found, at, family_name(want));
+				       "%s is %s %s at byte %zu, expected %s "
+				       "%s",
+				       what, article(found), found, at,
+				       article(family_name(want)),
+				       family_name(want));
 		break;
 	default:
 		break;
 	}
-	return cm_errf(CM_ERR_BAD_TYPE, "%s is a %s at byte %zu, expected a %s",
-		       what, found, at, family_name(want));
+	return cm_errf(CM_ERR_BAD_TYPE, "%s is %s %s at byte %zu, expected %s %s",
+		       what, article(found), found, at,
+		       article(family_name(want)), family_name(want));
 }
 
 /* Returns the size of the shortest head that carries `value` (for an

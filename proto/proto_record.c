@@ -58,8 +58,8 @@ static cm_err check_string(const char *what, const char *s, size_t cap,
 	if (n == 0 && min > 0)
 		return cm_errf(CM_ERR_MISSING_FIELD, "%s is empty", what);
 	if (n < min)
-		return cm_errf(CM_ERR_BAD_FIELD, "%s is %zu bytes, min %zu",
-			       what, n, min);
+		return cm_errf(CM_ERR_BAD_FIELD, "%s is %zu byte%s, min %zu",
+			       what, n, n == 1 ? "" : "s", min);
 	*len = n;
 	return proto_text_check(what, (const uint8_t *)s, n, allow_newline);
 }
@@ -480,8 +480,10 @@ static cm_err read_envelope(const uint8_t *wire, size_t len,
 			       PROTO_SIG_LEN);
 	if (proto_reader_left(&rd) > 0)
 		return cm_errf(CM_ERR_TRAILING,
-			       "%zu bytes follow the record at byte %zu",
+			       "%zu byte%s the record at byte %zu",
 			       proto_reader_left(&rd),
+			       proto_reader_left(&rd) == 1 ? " follows"
+							   : "s follow",
 			       proto_reader_offset(&rd));
 	return CM_OK;
 }
