@@ -152,7 +152,7 @@ int cli_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
 						ctx, "option --%s needs a value",
 						longopts[i].name);
 			return cli_usage_error(ctx, "unknown option %s",
-					       argv[optind - 1]);
+					       cli_value(argv[optind - 1]));
 		default:
 			if (optarg != NULL &&
 			    (rc = check_path_opt(ctx, find_opt(opts, c),
@@ -182,7 +182,7 @@ int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "clipmesh %s: ", ctx->cmd_name);
+	fprintf(stderr, "clipmesh: ");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -259,7 +259,7 @@ int cli_parse_key(const cli_ctx *ctx, const char *hex, uint8_t key[32])
 				       "text shows only 8. 'clipmesh feed "
 				       "--json', 'following' and 'key list' "
 				       "print whole keys",
-				       hex);
+				       cli_value(hex));
 	return CLI_OK;
 }
 
@@ -268,7 +268,8 @@ int cli_check_tag(const cli_ctx *ctx, const char *tag)
 	cm_err_clear();
 	if (proto_tag_check(tag) != CM_OK)
 		return cli_usage_error(ctx, "invalid --tag '%s': %s, so no "
-				       "clip has it", tag, cm_err_detail());
+				       "clip has it", cli_value(tag),
+				       cm_err_detail());
 	return -1;
 }
 
@@ -279,9 +280,9 @@ int cli_resolve_id(store *s, const char *prefix, uint8_t id[32])
 	if (strlen(prefix) < CM_ID_PREFIX_MIN || strlen(prefix) > 64 ||
 	    !cm_hex_valid_prefix(prefix)) {
 		fprintf(stderr,
-			"clipmesh: invalid id '%s': give at least %d hex "
+			"clipmesh: invalid id '%s': give %d to 64 hex "
 			"characters of a record id\n",
-			prefix, CM_ID_PREFIX_MIN);
+			cli_value(prefix), CM_ID_PREFIX_MIN);
 		return CLI_USAGE;
 	}
 	cm_err_clear();
@@ -355,9 +356,12 @@ int cli_run_sub(cli_ctx *ctx, int argc, char **argv, const cli_sub *subs,
 		ctx->cmd_name = name;
 		return subs[i].run(ctx, argc - 1, argv + 1);
 	}
-	if (!help)
-		fprintf(out, "clipmesh %s: %s\n", ctx->cmd_name,
-			argc >= 2 ? "unknown subcommand" : "missing subcommand");
+	if (!help && argc >= 2)
+		fprintf(out, "clipmesh: unknown subcommand of '%s': %s\n",
+			ctx->cmd_name, cli_value(argv[1]));
+	else if (!help)
+		fprintf(out, "clipmesh: missing subcommand of '%s'\n",
+			ctx->cmd_name);
 	fprintf(out, "usage: clipmesh %s SUBCOMMAND [OPTIONS]\n\n"
 		     "subcommands:\n", ctx->cmd_name);
 	for (size_t i = 0; i < n; i++)

@@ -131,11 +131,16 @@ void cli_status_print_text(struct json_t *status)
 	json_t *media = json_object_get(status, "media");
 	json_t *node = json_object_get(status, "node");
 
-	printf("records    %" JSON_INTEGER_FORMAT " clips, %"
-	       JSON_INTEGER_FORMAT " retractions, %" JSON_INTEGER_FORMAT
-	       " profiles\n",
-	       get_int(records, "clips"), get_int(records, "retractions"),
-	       get_int(records, "profiles"));
+	json_int_t clips = get_int(records, "clips");
+	json_int_t retractions = get_int(records, "retractions");
+	json_int_t profiles = get_int(records, "profiles");
+
+	printf("records    %" JSON_INTEGER_FORMAT " clip%s, %"
+	       JSON_INTEGER_FORMAT " retraction%s, %" JSON_INTEGER_FORMAT
+	       " profile%s\n",
+	       clips, clips == 1 ? "" : "s", retractions,
+	       retractions == 1 ? "" : "s", profiles,
+	       profiles == 1 ? "" : "s");
 	printf("stored     %" JSON_INTEGER_FORMAT " media chunks, %"
 	       JSON_INTEGER_FORMAT " bytes\n",
 	       get_int(media, "chunks"), get_int(media, "bytes"));

@@ -327,7 +327,7 @@ int cmd_id(cli_ctx *ctx, int argc, char **argv)
 	if (strstr(listen, "//0.0.0.0:") || strstr(listen, "//*:") ||
 	    strstr(listen, "//[::]:")) {
 		fprintf(stderr,
-			"clipmesh id: %s listens on every address, so it "
+			"clipmesh: %s listens on every address, so it "
 			"names no address others can reach\n"
 			"give one with --listen tcp://HOST:PORT\n",
 			listen);

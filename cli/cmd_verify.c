@@ -159,6 +159,16 @@ int cmd_verify(cli_ctx *ctx, int argc, char **argv)
 			status = rc;
 			continue;
 		}
+		if (len >= CLI_EXPORT_MAGIC_LEN &&
+		    memcmp(wire, cli_export_magic, CLI_EXPORT_MAGIC_LEN) == 0) {
+			fprintf(stderr,
+				"clipmesh: %s is an export file, not one "
+				"record; check and store its records with "
+				"'clipmesh import %s'\n",
+				argv[i], argv[i]);
+			status = CLI_FAIL;
+			continue;
+		}
 		cm_err_clear();
 		err = check_record(s, wire, len, rec, &stored, &verdict);
 		if (err) {

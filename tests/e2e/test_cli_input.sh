@@ -152,4 +152,32 @@ expect_status 0 "already known" "peer add of a known peer says so" -- \
 [ "$(cm A peer list | wc -l)" -eq 1 ] || fail "peer list: $(cm A peer list)"
 pass "peer add keeps one entry per peer"
 
+# --- messages name the value and the fix
+expect_status 2 "give 8 to 64 hex characters" "show of 66 hex characters" -- \
+	show "$(printf 'a%.0s' $(seq 66))"
+expect_status 2 "unknown subcommand of 'store': bogus" "store bogus named" -- \
+	store bogus
+expect_status 2 "unknown subcommand of 'key': --bogus-opt" "key --bogus-opt named" -- \
+	key --bogus-opt
+expect_status 2 "not starting with '.'" "key new .hidden explains the dot" -- \
+	key new .hidden
+expect_status 2 "unexpected text '/extra' after the port" "peer add names trailing text" -- \
+	peer add "clipmesh://$(cat "$WORK/M/node.pub")@127.0.0.1:17703/extra"
+expect_status 1 "clipmesh import $WORK/all.cmx" "verify of an export points to import" -- \
+	verify "$WORK/all.cmx"
+printf '\x05' >"$WORK/uint.rec"
+cm A verify "$WORK/uint.rec" >"$WORK/out" && fail "verify took a bare integer"
+grep -qF "is an unsigned integer at byte 0, expected an array" "$WORK/out" ||
+	fail "verify message: $(cat "$WORK/out")"
+pass "verify uses 'an' before a vowel"
+long=$(printf 'x%.0s' $(seq 300))
+expect_status 2 "invalid --tag 'xxxx" "a 300-byte --tag is named" -- feed --tag "$long"
+grep -qF "$long" "$WORK/err" && fail "a 300-byte value is echoed whole"
+grep -qF "...'" "$WORK/err" || fail "a cut value has no ellipsis: $(cat "$WORK/err")"
+pass "echoed values are cut with an ellipsis"
+expect_status 2 "clipmesh: unexpected argument" "usage errors use the clipmesh: prefix" -- \
+	feed stray
+cm A status | grep -q "^records .* 1 profile$" || fail "status: $(cm A status)"
+pass "status counts use the singular for one"
+
 finish
