@@ -74,8 +74,10 @@ expect_status() {
 
 new_home A
 H=$WORK/A
+# Without --title: each publish below gives its own, so that each makes
+# a new clip.
 publish_args=("$SAMPLES/photo-backpack.jpg" --product gtin:2000000004044
-	--title "Sealed key review" --rating 4)
+	--rating 4)
 
 on_tty "first pass" "first pass" -- --home "$H" key new alice --passphrase ||
 	fail "key new on a terminal: $(cat "$WORK/tty.out")"
@@ -95,18 +97,20 @@ on_tty "one" "other" -- --home "$H" key new bob --passphrase || status=$?
 [ ! -e "$H/keys/bob.key" ] || fail "differing passphrases created a key"
 pass "two different passphrases create nothing"
 
-on_tty "first pass" -- --home "$H" publish "${publish_args[@]}" --as alice ||
+on_tty "first pass" -- --home "$H" publish "${publish_args[@]}" --as alice \
+	--title "Sealed key review" ||
 	fail "publish on a terminal: $(cat "$WORK/tty.out")"
 cat "$WORK/tty.out" >>"$WORK/all.out"
 pass "publish asks for the passphrase on a terminal"
 
 CLIPMESH_PASSPHRASE=wrong expect_status 1 --home "$H" publish \
-	"${publish_args[@]}" --as alice
+	"${publish_args[@]}" --as alice --title "Wrong passphrase"
 grep -q "passphrase does not open identity 'alice'" "$WORK/err" ||
 	fail "wrong passphrase message: $(cat "$WORK/err")"
 pass "a wrong passphrase exits 1 and names the identity"
 
-expect_status 2 --home "$H" publish "${publish_args[@]}" --as alice </dev/null
+expect_status 2 --home "$H" publish "${publish_args[@]}" --as alice \
+	--title "No passphrase" </dev/null
 grep -q "CLIPMESH_PASSPHRASE" "$WORK/err" ||
 	fail "no hint without a passphrase: $(cat "$WORK/err")"
 pass "no passphrase and no terminal is a usage error with a hint"
@@ -123,7 +127,7 @@ pass "publish, profile set and retract take the passphrase from a file or the en
 
 chmod 640 "$H/keys/alice.key"
 expect_status 1 --home "$H" publish "${publish_args[@]}" --as alice \
-	--passphrase-file "$WORK/pass"
+	--title "Readable key" --passphrase-file "$WORK/pass"
 grep -q "chmod 600" "$WORK/err" || fail "readable sealed key: $(cat "$WORK/err")"
 chmod 600 "$H/keys/alice.key"
 pass "a sealed key file readable by others is rejected"
@@ -132,7 +136,7 @@ printf 'second pass\n' >"$WORK/new"
 CLIPMESH_PASSPHRASE="first pass" expect_status 0 --home "$H" key passwd \
 	alice --new-passphrase-file "$WORK/new"
 CLIPMESH_PASSPHRASE="first pass" expect_status 1 --home "$H" publish \
-	"${publish_args[@]}" --as alice
+	"${publish_args[@]}" --as alice --title "Old passphrase"
 expect_status 0 --home "$H" publish "${publish_args[@]}" --as alice \
 	--title "After passwd" --passphrase-file "$WORK/new"
 pass "key passwd changes the passphrase"
