@@ -4,52 +4,20 @@
 #include <string.h>
 
 #include "cli.h"
+#include "proto_canon.h"
 
 /* Returns whether code point c reorders the text around it on a
  * terminal that implements the Unicode bidirectional algorithm: the
  * embeddings, overrides and isolates, and the implicit marks. */
-static bool is_bidi_control(unsigned c)
+static bool is_bidi_control(uint32_t c)
 {
 	return (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) ||
 	       c == 0x200e || c == 0x200f || c == 0x061c;
 }
 
-/* Decodes the UTF-8 sequence at s into *c and returns its length, or 0
- * when s does not start with a valid, shortest-form sequence. */
-static size_t decode_utf8(const unsigned char *s, unsigned *c)
-{
-	size_t len, i;
-
-	if (s[0] < 0x80) {
-		*c = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		*c = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		*c = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		*c = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		*c = (*c << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && *c < 0x800) || (len == 4 && *c < 0x10000) ||
-	    *c > 0x10ffff || (*c >= 0xd800 && *c <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /* Returns the letter that follows the backslash in the C escape of
  * newline, tab, carriage return or backslash c. */
-static char short_escape(unsigned c)
+static char short_escape(uint32_t c)
 {
 	switch (c) {
 	case '\n':
@@ -63,15 +31,17 @@ static char short_escape(unsigned c)
 	}
 }
 
-/* Writes the escaped form of the character at s into piece[16] and
- * returns how many bytes of s it takes. */
+/* Writes the escaped form of the character at the start of s (the
+ * NUL-terminated string at s) into piece[16] and returns how many bytes
+ * of s it takes. */
 static size_t escape_one(const char *s, char piece[16])
 {
-	const unsigned char *u = (const unsigned char *)s;
-	unsigned c;
-	size_t len = decode_utf8(u, &c);
+	const uint8_t *u = (const uint8_t *)s;
+	size_t len = 0;
+	uint32_t c;
 
-	if (len == 0) {
+	/* A code point takes at most 4 bytes, and a NUL ends s earlier. */
+	if (!proto_utf8_next(u, strnlen(s, 4), &len, &c)) {
 		snprintf(piece, 16, "\\x%02x", u[0]);
 		return 1;
 	}
