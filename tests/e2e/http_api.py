@@ -272,6 +272,8 @@ def check_feed(c, f):
                        ("cursor=" + "0" * 78, "short cursor"),
                        ("since=10&until=5", "since after until"),
                        ("since=yesterday", "bad since"),
+                       ("since=2026-02-30T00:00:00Z", "February 30"),
+                       ("until=2026-12-05T14:48:60Z", "second 60"),
                        ("product=gtin:123", "bad product"),
                        ("colour=red", "unknown parameter"),
                        ("tag=a&tag=b", "repeated parameter"),
