@@ -451,6 +451,11 @@ cm_err store_open_sized(const char *dir, uint64_t map_size, store **out)
 		free(s);
 		return err;
 	}
+	s->dir = strdup(dir);
+	if (!s->dir) {
+		err = cm_errf(CM_ERR_NOMEM, "cannot copy the store path");
+		goto out;
+	}
 
 	rc = mdb_env_create(&s->env);
 	if (rc) {
@@ -481,6 +486,7 @@ void store_close(store **s)
 	if ((*s)->env)
 		mdb_env_close((*s)->env);
 	store_waiting_free(&(*s)->waiting);
+	free((*s)->dir);
 	free(*s);
 	*s = NULL;
 }

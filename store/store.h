@@ -296,6 +296,14 @@ cm_err store_fetched_chunks_put(store *s, size_t n,
 
 bool store_chunk_has(store *s, const uint8_t hash[PROTO_HASH_LEN]);
 
+/* The chunk list of one media root; the caller owns chunks. */
+typedef struct store_manifest {
+	uint8_t root[PROTO_HASH_LEN];
+	uint64_t size;
+	const uint8_t (*chunks)[PROTO_HASH_LEN];
+	size_t n_chunks;
+} store_manifest;
+
 /* Stores the chunk list of media `root` after checking it with
  * proto_media_check_manifest (CM_ERR_BAD_MANIFEST). An existing manifest
  * of the same root is kept. */
@@ -402,6 +410,92 @@ cm_err store_media_backoffs_set(store *s, const store_backoff *list,
 cm_err store_media_fetchable(store *s, const uint8_t (*roots)[PROTO_HASH_LEN],
 			     size_t n, uint64_t now_ms, bool *fetch,
 			     uint64_t *next_retry);
+
+/* --- Publishing local media (store_publish.c) ------------------------ */
+
+/*
+ * A publish stores its media and record in steps, so that a publish
+ * that dies at any point leaves media that the next sweep can find and
+ * free, and never chunks that no manifest lists:
+ *   1. store_publish_begin: the manifests and a "publish" marker in one
+ *      transaction, after taking an flock on the marker's lock file;
+ *   2. store_publish_chunks_put: the chunks, while their manifest is
+ *      still stored;
+ *   3. store_publish_finish: the record, and the marker deleted, in one
+ *      transaction;
+ *   4. store_publish_end: frees the media of an unfinished publish at
+ *      once, deletes its marker and lock file.
+ * The kernel drops the flock when the process dies (kill -9 included),
+ * so store_publish_sweep can tell a dead publish from a running one
+ * without guessing from its age.
+ */
+typedef struct store_publish store_publish;
+
+/*
+ * Creates a lock file in the folder "publish" of the store folder, takes
+ * an flock on it, and stores the n manifests and the marker in one write
+ * transaction. *out owns the lock; store_publish_end frees it. Manifests
+ * are checked like store_manifest_put's. CM_ERR_IO when the lock file
+ * cannot be made.
+ */
+cm_err store_publish_begin(store *s, const store_manifest *media, size_t n,
+			   store_publish **out);
+
+/*
+ * Stores n chunks of media `root` in one write transaction while the
+ * manifest of root is stored. CM_ERR_NOT_FOUND, with a detail, when it
+ * was freed meanwhile; then no chunk is stored. Other errors as
+ * store_chunks_put.
+ */
+cm_err store_publish_chunks_put(store_publish *p,
+				const uint8_t root[PROTO_HASH_LEN], size_t n,
+				const uint8_t (*hashes)[PROTO_HASH_LEN],
+				const uint8_t *const *data,
+				const size_t *lens);
+
+/*
+ * Stores record rec like store_put_batch and, when *result is CM_OK or
+ * CM_ERR_DUPLICATE, deletes the marker in the same transaction. After
+ * any other outcome the marker stays for store_publish_end to clean up.
+ */
+cm_err store_publish_finish(store_publish *p, const proto_signed *rec,
+			    cm_err *result);
+
+/*
+ * Ends a publish: when store_publish_finish did not store its record,
+ * frees its media that no stored clip and no other running publish
+ * lists, and deletes its marker, in one write transaction. Then deletes
+ * the lock file and frees *p. Accepts NULL and clears the pointer.
+ * Failures are logged: the next sweep frees what is left.
+ */
+void store_publish_end(store_publish **p);
+
+/* What a sweep freed. */
+typedef struct store_sweep_report {
+	uint64_t publishes; /* markers of dead publishes deleted */
+	uint64_t media;     /* manifests freed */
+	uint64_t bytes;     /* chunk bytes freed */
+} store_sweep_report;
+
+/*
+ * Frees what dead publishes left: for each marker whose lock file is not
+ * locked, the media it lists that no stored clip and no running publish
+ * lists, then the marker and its lock file, one write transaction per
+ * marker. Also deletes lock files that no marker names. A store with no
+ * marker costs one read transaction.
+ */
+cm_err store_publish_sweep(store *s, store_sweep_report *rep);
+
+/*
+ * Frees, in one write transaction, every chunk that no stored manifest
+ * lists. Only a publish by a release older than store_publish_begin
+ * leaves such chunks. It walks the keys of the chunks database, so its
+ * cost grows with the stored chunks (docs/ARCHITECTURE.md gives a
+ * measured figure). *chunks and *bytes receive what was freed. Does
+ * nothing until the media reference index is built.
+ */
+cm_err store_chunks_unlisted_free(store *s, uint64_t *chunks,
+				  uint64_t *bytes);
 
 /* --- Follows, peers and counters ------------------------------------ */
 

@@ -142,6 +142,11 @@ static void check_chunk(check_state *st, const MDB_val *key,
 
 	st->rep->chunks++;
 	st->chunk_bytes += val->mv_size;
+	if (key->mv_size == PROTO_HASH_LEN &&
+	    !store_chunk_listed_txn(st->s, st->txn, key->mv_data)) {
+		st->rep->unlisted++;
+		st->rep->unlisted_bytes += val->mv_size;
+	}
 	proto_chunk_hash(val->mv_data, val->mv_size, hash);
 	if (key->mv_size != PROTO_HASH_LEN ||
 	    memcmp(hash, key->mv_data, PROTO_HASH_LEN) != 0) {
@@ -211,6 +216,48 @@ static void check_chunk_bytes(check_state *st)
 		       (unsigned long long)st->chunk_bytes);
 }
 
+/* Reports the chunks that no manifest lists, as one problem. */
+static void check_unlisted(check_state *st)
+{
+	if (st->rep->unlisted == 0)
+		return;
+	report(st, "%llu chunks (%llu bytes) are listed by no manifest, left "
+	       "by a publish of an older release that failed; start the node "
+	       "once to free them", (unsigned long long)st->rep->unlisted,
+	       (unsigned long long)st->rep->unlisted_bytes);
+}
+
+/* Reports each "publish" marker whose publish stopped without freeing
+ * its media. Markers of running publishes are in order. */
+static cm_err check_publishes(check_state *st)
+{
+	uint8_t key[STORE_PUBLISH_KEY_LEN];
+	MDB_val k, v;
+	cm_err err;
+
+	memset(key, 0, sizeof(key));
+	memcpy(key, STORE_PUBLISH_PREFIX, STORE_PUBLISH_PREFIX_LEN);
+	for (bool after = false;; after = true) {
+		err = store_seek(st->s, st->txn, STORE_DB_META, key,
+				 sizeof(key), after, &k, &v);
+		if (err == CM_ERR_NOT_FOUND)
+			return CM_OK;
+		if (err)
+			return err;
+		if (k.mv_size != sizeof(key) ||
+		    memcmp(k.mv_data, key, STORE_PUBLISH_PREFIX_LEN) != 0)
+			return CM_OK;
+		memcpy(key, k.mv_data, sizeof(key));
+		if (store_publish_running(st->s,
+					  key + STORE_PUBLISH_PREFIX_LEN))
+			continue;
+		st->rep->stopped++;
+		report(st, "a publish stopped and left %zu media in the store; "
+		       "the next publish or node start frees them",
+		       v.mv_size / PROTO_HASH_LEN);
+	}
+}
+
 cm_err store_check(store *s, uint64_t now_ms, store_check_report *rep,
 		   void (*problem)(void *ctx, const char *message),
 		   void *ctx)
@@ -230,12 +277,16 @@ cm_err store_check(store *s, uint64_t now_ms, store_check_report *rep,
 		err = check_index(&st, indexes[i]);
 	if (!err)
 		err = walk(&st, STORE_DB_CHUNKS, check_chunk);
-	if (!err)
+	if (!err) {
 		check_chunk_bytes(&st);
+		check_unlisted(&st);
+	}
 	if (!err)
 		err = walk(&st, STORE_DB_MANIFESTS, check_manifest);
 	if (!err)
 		err = walk(&st, STORE_DB_LOG, check_log_entry);
+	if (!err)
+		err = check_publishes(&st);
 	mdb_txn_abort(st.txn);
 	return err;
 }

@@ -12,6 +12,9 @@ typedef struct store_check_report {
 	uint64_t records;       /* records read */
 	uint64_t index_entries; /* index entries read */
 	uint64_t chunks;        /* chunks read */
+	uint64_t unlisted;      /* chunks that no manifest lists */
+	uint64_t unlisted_bytes;
+	uint64_t stopped;       /* markers of publishes that stopped */
 	uint64_t problems;      /* every mismatch found */
 } store_check_report;
 
@@ -20,8 +23,10 @@ typedef struct store_check_report {
  * proto_record_open at now_ms, that every index entry points at a stored
  * record with matching fields, that every record has its index entries,
  * that every chunk matches its hash, that the meta key "chunk_bytes" is
- * the chunks' total size, that every manifest matches its media root and
- * that every acceptance log entry names a record id. Calls `problem` with
+ * the chunks' total size, that a manifest lists every chunk, that every
+ * manifest matches its media root, that every acceptance log entry names
+ * a record id, and that no "publish" marker belongs to a publish that
+ * stopped (store_publish_sweep frees what it left). Calls `problem` with
  * a one-line description of each mismatch. Runs in one read transaction,
  * so it sees one consistent state while a node keeps writing.
  */

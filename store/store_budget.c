@@ -86,8 +86,7 @@ static bool index_ready(store *s, MDB_txn *txn)
 			    strlen(STORE_META_MEDIA_INDEX), &v) == CM_OK;
 }
 
-/* Subtracts delta from the stored chunk bytes, stopping at 0. */
-static cm_err chunk_bytes_sub(store *s, MDB_txn *txn, uint64_t delta)
+cm_err store_chunk_bytes_sub(store *s, MDB_txn *txn, uint64_t delta)
 {
 	const char *key = STORE_META_CHUNK_BYTES;
 	uint8_t buf[8];
@@ -156,10 +155,9 @@ cm_err store_chunk_refs_add(store *s, MDB_txn *txn,
 	return CM_OK;
 }
 
-/* Deletes the manifest of root and every chunk that no other manifest
- * lists; adds the freed chunk bytes to *freed. */
-static cm_err media_free(store *s, MDB_txn *txn,
-			 const uint8_t root[PROTO_HASH_LEN], uint64_t *freed)
+cm_err store_media_free_txn(store *s, MDB_txn *txn,
+			    const uint8_t root[PROTO_HASH_LEN],
+			    uint64_t *freed)
 {
 	uint8_t *copy = NULL;
 	uint64_t bytes = 0;
@@ -193,7 +191,7 @@ static cm_err media_free(store *s, MDB_txn *txn,
 	}
 	err = store_db_del(s, txn, STORE_DB_MANIFESTS, root, PROTO_HASH_LEN);
 	if (!err)
-		err = chunk_bytes_sub(s, txn, bytes);
+		err = store_chunk_bytes_sub(s, txn, bytes);
 	if (!err && freed)
 		*freed += bytes;
 out:
@@ -202,6 +200,12 @@ out:
 }
 
 static cm_err index_build(store *s, MDB_txn *txn);
+
+cm_err store_media_listed_txn(store *s, MDB_txn *txn,
+			      const uint8_t root[PROTO_HASH_LEN])
+{
+	return mref_first(s, txn, root, NULL, NULL);
+}
 
 bool store_chunk_listed_txn(store *s, MDB_txn *txn,
 			    const uint8_t hash[PROTO_HASH_LEN])
@@ -252,7 +256,9 @@ cm_err store_media_refs_txn(store *s, MDB_txn *txn, const proto_record *rec,
 			continue; /* another clip lists the media */
 		if (err != CM_ERR_NOT_FOUND)
 			return err;
-		err = media_free(s, txn, root, NULL);
+		if (store_publish_root_busy(s, txn, root))
+			continue; /* a running publish stores it again */
+		err = store_media_free_txn(s, txn, root, NULL);
 		if (err)
 			return err;
 	}
@@ -657,7 +663,7 @@ static cm_err evict_root(store *s, MDB_txn *txn, evict_state *ev,
 	uint64_t freed = 0;
 	cm_err err;
 
-	err = media_free(s, txn, root, &freed);
+	err = store_media_free_txn(s, txn, root, &freed);
 	if (err)
 		return err;
 	ev->media++;
@@ -670,7 +676,8 @@ static cm_err evict_root(store *s, MDB_txn *txn, evict_state *ev,
 			    sizeof(value), 0);
 }
 
-/* Frees every manifest that no stored clip lists, in root order. */
+/* Frees every manifest that no stored clip and no running publish lists,
+ * in root order. */
 static cm_err evict_orphans(store *s, MDB_txn *txn, evict_state *ev)
 {
 	uint8_t root[PROTO_HASH_LEN] = {0};
@@ -690,7 +697,8 @@ static cm_err evict_orphans(store *s, MDB_txn *txn, evict_state *ev)
 		memcpy(root, k.mv_data, PROTO_HASH_LEN);
 		after = true;
 		err = mref_first(s, txn, root, NULL, NULL);
-		if (err == CM_OK)
+		if (err == CM_OK || (err == CM_ERR_NOT_FOUND &&
+				     store_publish_root_busy(s, txn, root)))
 			continue;
 		if (err != CM_ERR_NOT_FOUND)
 			return err;
@@ -743,7 +751,9 @@ static cm_err evict_clip(store *s, MDB_txn *txn, const proto_record *rec,
 	if (!key_kept(ev, rec->author)) {
 		for (size_t i = 0; !err && i < rec->n_media; i++) {
 			err = root_kept(s, txn, ev, rec->media[i].hash, &kept);
-			if (!err && !kept)
+			if (!err && !kept &&
+			    !store_publish_root_busy(s, txn,
+						     rec->media[i].hash))
 				err = evict_root(s, txn, ev,
 						 rec->media[i].hash);
 		}

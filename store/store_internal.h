@@ -53,6 +53,22 @@
 #define STORE_META_MEDIA_INDEX "media_index"
 #define STORE_META_MREF_SEQ "mref_seq"
 
+/*
+ * Key in the meta database of a publish in progress (store_publish.c):
+ *   "publish" || token -> the media roots (PROTO_HASH_LEN bytes each)
+ *     whose manifests the publish stored. The publishing process holds
+ *     an flock on the file STORE_PUBLISH_DIR/<token in hex> of the store
+ *     folder until the transaction that stores its record deletes the
+ *     key. A key whose file is not locked belongs to a publish that
+ *     died, and store_publish_sweep frees its media.
+ */
+#define STORE_PUBLISH_PREFIX "publish"
+#define STORE_PUBLISH_PREFIX_LEN 7
+#define STORE_PUBLISH_TOKEN_LEN 16
+#define STORE_PUBLISH_KEY_LEN \
+	(STORE_PUBLISH_PREFIX_LEN + STORE_PUBLISH_TOKEN_LEN)
+#define STORE_PUBLISH_DIR "publish"
+
 /* The named LMDB databases; store.c describes their keys and values. */
 typedef enum store_db {
 	STORE_DB_RECORDS,
@@ -93,6 +109,8 @@ struct store {
 	/* Set while opening when an open check needs a write transaction
 	 * (store_needs_repair). */
 	bool needs_write;
+	/* Folder of the store, as given to store_open; malloc'd. */
+	char *dir;
 };
 
 /* Returns the LMDB name of database db, for error details. */
@@ -346,6 +364,56 @@ bool store_chunk_listed_txn(store *s, MDB_txn *txn,
  * the first time in txn. */
 cm_err store_chunk_refs_add(store *s, MDB_txn *txn,
 			    const uint8_t (*chunks)[PROTO_HASH_LEN], size_t n);
+
+/* Deletes the manifest of root and every chunk that no other manifest
+ * lists, and subtracts their size from "chunk_bytes"; adds the freed
+ * chunk bytes to *freed (may be NULL). An absent manifest is no error. */
+cm_err store_media_free_txn(store *s, MDB_txn *txn,
+			    const uint8_t root[PROTO_HASH_LEN],
+			    uint64_t *freed);
+
+/* Returns CM_OK when an "mref" entry lists root, CM_ERR_NOT_FOUND (with
+ * no detail) when none does. Entries that still wait are not seen, so
+ * call store_mrefs_catch_up in txn first. */
+cm_err store_media_listed_txn(store *s, MDB_txn *txn,
+			      const uint8_t root[PROTO_HASH_LEN]);
+
+/* Called with the outcomes of a batch inside its write transaction,
+ * before the commit; an error aborts the batch. */
+typedef cm_err (*store_batch_hook)(void *ctx, MDB_txn *txn,
+				   const cm_err *results);
+
+/* Stores a batch like store_put_batch and calls `then` before the
+ * commit, so that its writes commit with the records or not at all. */
+cm_err store_put_batch_then(store *s, const proto_signed *recs, size_t n,
+			    cm_err *results, store_batch_hook then,
+			    void *ctx);
+
+/* Stores chunks like store_chunks_put while the manifest of root is
+ * stored; CM_ERR_NOT_FOUND, with a detail, once it is not. */
+cm_err store_root_chunks_put(store *s, const uint8_t root[PROTO_HASH_LEN],
+			     size_t n, const uint8_t (*hashes)[PROTO_HASH_LEN],
+			     const uint8_t *const *data, const size_t *lens);
+
+/* Subtracts delta from "chunk_bytes", stopping at 0. */
+cm_err store_chunk_bytes_sub(store *s, MDB_txn *txn, uint64_t delta);
+
+/* Stores a manifest inside txn and adds its "cref" counts, unless the
+ * same root is stored already. Checks it like store_manifest_put. */
+cm_err store_manifest_put_txn(store *s, MDB_txn *txn,
+			      const store_manifest *m);
+
+/* True when the publish of token still holds the lock of its lock file,
+ * or the file cannot be checked (store_publish.c). */
+bool store_publish_running(store *s,
+			   const uint8_t token[STORE_PUBLISH_TOKEN_LEN]);
+
+/* True when a publish that is still running (its lock file is locked)
+ * lists root in its "publish" key, and also when its lock file cannot
+ * be checked. Such media is not freed: the publish stores its record
+ * next, or frees the media itself when it fails. */
+bool store_publish_root_busy(store *s, MDB_txn *txn,
+			     const uint8_t root[PROTO_HASH_LEN]);
 
 void store_be64_put(uint8_t out[8], uint64_t v);
 uint64_t store_be64_get(const uint8_t in[8]);

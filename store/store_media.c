@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cm_log.h"
+#include "cm_util.h"
 #include "proto_media.h"
 
 /* Stores one chunk inside txn and adds its size to *added_bytes unless it
@@ -40,9 +41,29 @@ static cm_err chunk_put_txn(store *s, MDB_txn *txn,
 	return CM_OK;
 }
 
-/* Stores n chunks in one write transaction. With `listed`, only those that
- * a stored manifest lists, and sets listed[i] for each of them. */
-static cm_err chunks_put(store *s, size_t n,
+/* Fails with CM_ERR_NOT_FOUND, naming root, when its manifest is not
+ * stored in txn. */
+static cm_err manifest_present(store *s, MDB_txn *txn,
+			       const uint8_t root[PROTO_HASH_LEN])
+{
+	char hex[2 * PROTO_HASH_LEN + 1];
+	MDB_val v;
+	cm_err err;
+
+	err = store_db_get(s, txn, STORE_DB_MANIFESTS, root, PROTO_HASH_LEN,
+			   &v);
+	if (err != CM_ERR_NOT_FOUND)
+		return err;
+	cm_hex_encode(root, PROTO_HASH_LEN, hex);
+	return cm_errf(CM_ERR_NOT_FOUND, "the manifest of media %.16s was "
+		       "freed while its chunks were stored; publish again",
+		       hex);
+}
+
+/* Stores n chunks in one write transaction. With `root`, only while the
+ * manifest of root is stored. With `listed`, only those that a stored
+ * manifest lists, and sets listed[i] for each of them. */
+static cm_err chunks_put(store *s, const uint8_t *root, size_t n,
 			 const uint8_t (*hashes)[PROTO_HASH_LEN],
 			 const uint8_t *const *data, const size_t *lens,
 			 bool *listed)
@@ -56,6 +77,8 @@ static cm_err chunks_put(store *s, size_t n,
 	err = store_txn_begin(s, true, &txn);
 	if (err)
 		return err;
+	if (root && (err = manifest_present(s, txn, root)))
+		goto out;
 	for (size_t i = 0; i < n; i++) {
 		if (listed) {
 			listed[i] = store_chunk_listed_txn(s, txn, hashes[i]);
@@ -86,7 +109,14 @@ cm_err store_chunks_put(store *s, size_t n,
 			const uint8_t (*hashes)[PROTO_HASH_LEN],
 			const uint8_t *const *data, const size_t *lens)
 {
-	return chunks_put(s, n, hashes, data, lens, NULL);
+	return chunks_put(s, NULL, n, hashes, data, lens, NULL);
+}
+
+cm_err store_root_chunks_put(store *s, const uint8_t root[PROTO_HASH_LEN],
+			     size_t n, const uint8_t (*hashes)[PROTO_HASH_LEN],
+			     const uint8_t *const *data, const size_t *lens)
+{
+	return chunks_put(s, root, n, hashes, data, lens, NULL);
 }
 
 /* A range of the data file, in bytes. */
@@ -189,7 +219,7 @@ cm_err store_fetched_chunks_put(store *s, size_t n,
 				const uint8_t *const *data,
 				const size_t *lens, bool *listed)
 {
-	cm_err err = chunks_put(s, n, hashes, data, lens, listed);
+	cm_err err = chunks_put(s, NULL, n, hashes, data, lens, listed);
 
 	if (!err)
 		chunks_uncache(s, n, hashes, listed);
@@ -366,56 +396,63 @@ bool store_manifest_has(store *s, const uint8_t root[PROTO_HASH_LEN])
 	return store_key_exists(s, STORE_DB_MANIFESTS, root, PROTO_HASH_LEN);
 }
 
+cm_err store_manifest_put_txn(store *s, MDB_txn *txn,
+			      const store_manifest *m)
+{
+	uint8_t *value = NULL;
+	size_t value_len;
+	cm_err err;
+
+	if (m->size > CM_MEDIA_SIZE_MAX || m->n_chunks > CM_MANIFEST_CHUNKS_MAX)
+		return cm_errf(CM_ERR_TOO_LONG,
+			       "media of %llu bytes in %zu chunks is over the "
+			       "limit of %llu bytes",
+			       (unsigned long long)m->size, m->n_chunks,
+			       (unsigned long long)CM_MEDIA_SIZE_MAX);
+	err = proto_media_check_manifest(m->root, m->size, m->chunks,
+					 m->n_chunks);
+	if (err)
+		return err;
+
+	value_len = 8 + m->n_chunks * PROTO_HASH_LEN;
+	value = malloc(value_len);
+	if (!value)
+		return cm_errf(CM_ERR_NOMEM, "cannot allocate a manifest of "
+			       "%zu chunks", m->n_chunks);
+	store_be64_put(value, m->size);
+	if (m->n_chunks > 0)
+		memcpy(value + 8, m->chunks, m->n_chunks * PROTO_HASH_LEN);
+
+	/* The root commits to size and chunk list: an existing manifest of
+	 * the same root is the same manifest. */
+	err = store_db_put(s, txn, STORE_DB_MANIFESTS, m->root, PROTO_HASH_LEN,
+			   value, value_len, MDB_NOOVERWRITE);
+	if (err == CM_ERR_EXISTS)
+		err = CM_OK;
+	else if (!err)
+		err = store_chunk_refs_add(s, txn, m->chunks, m->n_chunks);
+	free(value);
+	return err;
+}
+
 cm_err store_manifest_put(store *s, const uint8_t root[PROTO_HASH_LEN],
 			  uint64_t size,
 			  const uint8_t (*chunks)[PROTO_HASH_LEN], size_t n)
 {
-	uint8_t *value = NULL;
-	size_t value_len;
+	store_manifest m = {.size = size, .chunks = chunks, .n_chunks = n};
 	MDB_txn *txn = NULL;
 	cm_err err;
 
-	if (size > CM_MEDIA_SIZE_MAX || n > CM_MANIFEST_CHUNKS_MAX)
-		return cm_errf(CM_ERR_TOO_LONG,
-			       "media of %llu bytes in %zu chunks is over the "
-			       "limit of %llu bytes",
-			       (unsigned long long)size, n,
-			       (unsigned long long)CM_MEDIA_SIZE_MAX);
-	err = proto_media_check_manifest(root, size, chunks, n);
-	if (err)
-		return err;
-
-	value_len = 8 + n * PROTO_HASH_LEN;
-	value = malloc(value_len);
-	if (!value)
-		return cm_errf(CM_ERR_NOMEM, "cannot allocate a manifest of "
-			       "%zu chunks", n);
-	store_be64_put(value, size);
-	if (n > 0)
-		memcpy(value + 8, chunks, n * PROTO_HASH_LEN);
-
+	memcpy(m.root, root, PROTO_HASH_LEN);
 	err = store_txn_begin(s, true, &txn);
 	if (err)
-		goto out;
-	/* The root commits to size and chunk list: an existing manifest of
-	 * the same root is the same manifest. */
-	err = store_db_put(s, txn, STORE_DB_MANIFESTS, root, PROTO_HASH_LEN,
-			   value, value_len, MDB_NOOVERWRITE);
-	if (err == CM_ERR_EXISTS) {
-		err = CM_OK;
-		goto out;
-	}
-	if (!err)
-		err = store_chunk_refs_add(s, txn, chunks, n);
-	if (err)
-		goto out;
-	err = store_txn_commit(txn);
-	txn = NULL;
-out:
-	if (txn)
+		return err;
+	err = store_manifest_put_txn(s, txn, &m);
+	if (err) {
 		mdb_txn_abort(txn);
-	free(value);
-	return err;
+		return err;
+	}
+	return store_txn_commit(txn);
 }
 
 /* Checks a stored manifest value and returns its size and chunk count. */

@@ -327,9 +327,10 @@ static cm_err put_one(store *s, MDB_txn *txn, const proto_signed *r,
 }
 
 /* Runs the batch in one write transaction, committed only with `commit`;
- * see store_put_batch and store_try_batch. */
+ * see store_put_batch, store_try_batch and store_put_batch_then. */
 static cm_err put_batch(store *s, const proto_signed *recs, size_t n,
-			cm_err *results, bool commit)
+			cm_err *results, bool commit, store_batch_hook then,
+			void *ctx)
 {
 	proto_record *scratch = NULL;
 	MDB_txn *txn = NULL;
@@ -352,7 +353,9 @@ static cm_err put_batch(store *s, const proto_signed *recs, size_t n,
 		if (err)
 			goto out;
 	}
-	err = store_mrefs_defer_check(s, txn);
+	err = then ? then(ctx, txn, results) : CM_OK;
+	if (!err)
+		err = store_mrefs_defer_check(s, txn);
 	if (!err)
 		err = store_fp_batch_flush(s, txn);
 	if (err)
@@ -375,11 +378,17 @@ out:
 cm_err store_put_batch(store *s, const proto_signed *recs, size_t n,
 		       cm_err *results)
 {
-	return put_batch(s, recs, n, results, true);
+	return put_batch(s, recs, n, results, true, NULL, NULL);
 }
 
 cm_err store_try_batch(store *s, const proto_signed *recs, size_t n,
 		       cm_err *results)
 {
-	return put_batch(s, recs, n, results, false);
+	return put_batch(s, recs, n, results, false, NULL, NULL);
+}
+
+cm_err store_put_batch_then(store *s, const proto_signed *recs, size_t n,
+			    cm_err *results, store_batch_hook then, void *ctx)
+{
+	return put_batch(s, recs, n, results, true, then, ctx);
 }
