@@ -132,7 +132,7 @@ out:
 	return err;
 }
 
-cm_err cli_media_store(store *s, const cli_media_file *file)
+cm_err cli_media_store(store_publish *pub, const cli_media_file *file)
 {
 	cli_progress progress = {0};
 	uint8_t *buf = NULL;
@@ -179,19 +179,16 @@ cm_err cli_media_store(store *s, const cli_media_file *file)
 			lens[j] = want;
 			done += want;
 		}
-		err = store_chunks_put(s, batch,
-				       (const uint8_t(*)[PROTO_HASH_LEN])
-					       file->chunks + i,
-				       data, lens);
+		err = store_publish_chunks_put(pub, file->ref.hash, batch,
+					       (const uint8_t(*)[PROTO_HASH_LEN])
+						       file->chunks + i,
+					       data, lens);
 		if (err)
 			goto out;
 		for (size_t j = 0; j < batch; j++)
 			cli_progress_add(&progress, lens[j]);
 	}
 	cli_progress_end(&progress);
-	err = store_manifest_put(s, file->ref.hash, file->ref.size,
-				 (const uint8_t(*)[PROTO_HASH_LEN])file->chunks,
-				 file->n_chunks);
 out:
 	if (err && progress.enabled && progress.drawn)
 		fputc('\n', stderr);

@@ -28,11 +28,12 @@ typedef struct cli_media_file {
 cm_err cli_media_hash(const char *path, cli_media_file *out);
 
 /*
- * Copies the chunks of a hashed file into the store and records its
- * manifest. Each chunk is read again and must still match its hash
- * (CM_ERR_IO when the file changed since cli_media_hash).
+ * Copies the chunks of a hashed file into the store under publish pub,
+ * which stored its manifest (store_publish_begin). Each chunk is read
+ * again and must still match its hash (CM_ERR_IO when the file changed
+ * since cli_media_hash).
  */
-cm_err cli_media_store(store *s, const cli_media_file *file);
+cm_err cli_media_store(store_publish *pub, const cli_media_file *file);
 
 /* Frees the chunk list of *file. */
 void cli_media_free(cli_media_file *file);

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "cli_media.h"
+#include "cm_log.h"
 #include "cm_util.h"
 #include "proto_product.h"
 
@@ -124,10 +125,11 @@ static int fill_clip(const sign_opts *o, proto_record *r)
 
 /*
  * Signs r with `secret`, stores it, tells the running node and prints
- * the id. r->author and r->created_ms are filled in here.
+ * the id. r->author and r->created_ms are filled in here. With pub, the
+ * record is stored by store_publish_finish, which ends that publish.
  */
-static int sign_and_store(cli_ctx *ctx, store *s, proto_record *r,
-			  const uint8_t *secret)
+static int sign_and_store(cli_ctx *ctx, store *s, store_publish *pub,
+			  proto_record *r, const uint8_t *secret)
 {
 	uint8_t wire[CM_RECORD_MAX], id[PROTO_ID_LEN];
 	char hex[2 * PROTO_ID_LEN + 1];
@@ -141,7 +143,9 @@ static int sign_and_store(cli_ctx *ctx, store *s, proto_record *r,
 		return cli_fail(err, "invalid record",
 				"check the values given to the options");
 	err = proto_record_open(wire, len, cm_now_ms(), &rec);
-	if (!err)
+	if (!err && pub)
+		err = store_publish_finish(pub, &rec, &result);
+	else if (!err)
 		err = store_put_batch(s, &rec, 1, &result);
 	if (err)
 		return cli_fail(err, "cannot store the record", NULL);
@@ -166,10 +170,44 @@ static int load_identity(cli_ctx *ctx, const sign_opts *o, proto_record *r,
 	return cli_load_identity(ctx, o->as, o->pass_file, r->author, secret);
 }
 
+/* Frees what publishes that died left, then stores the manifests of the
+ * hashed files under a new publish (store_publish_begin). Prints the
+ * error. */
+static int publish_begin(store *s, const cli_media_file *media, size_t n,
+			 store_publish **pub)
+{
+	store_manifest manifests[CM_MEDIA_MAX];
+	store_sweep_report swept;
+	cm_err err;
+
+	cm_err_clear();
+	if ((err = store_publish_sweep(s, &swept)))
+		return cli_fail(err, "cannot free the media of stopped "
+				"publishes", NULL);
+	if (swept.publishes > 0)
+		cm_info("cli", "freed %llu media, %llu bytes, of %llu "
+			"publishes that stopped",
+			(unsigned long long)swept.media,
+			(unsigned long long)swept.bytes,
+			(unsigned long long)swept.publishes);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(manifests[i].root, media[i].ref.hash, PROTO_HASH_LEN);
+		manifests[i].size = media[i].ref.size;
+		manifests[i].chunks =
+			(const uint8_t(*)[PROTO_HASH_LEN])media[i].chunks;
+		manifests[i].n_chunks = media[i].n_chunks;
+	}
+	cm_err_clear();
+	if ((err = store_publish_begin(s, manifests, n, pub)))
+		return cli_fail(err, "cannot store media", NULL);
+	return CLI_OK;
+}
+
 static int publish_files(cli_ctx *ctx, const sign_opts *o, char **files,
 			 size_t n_files, proto_record *r)
 {
 	cli_media_file media[CM_MEDIA_MAX];
+	store_publish *pub = NULL;
 	uint8_t *secret = NULL;
 	store *s = NULL;
 	size_t hashed = 0;
@@ -199,19 +237,21 @@ static int publish_files(cli_ctx *ctx, const sign_opts *o, char **files,
 			      "and its limits");
 		goto out;
 	}
-	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
+	if ((rc = cli_open_store(ctx, &s)) != CLI_OK ||
+	    (rc = publish_begin(s, media, n_files, &pub)) != CLI_OK)
 		goto out;
 	for (size_t i = 0; i < n_files; i++) {
 		cm_err_clear();
-		if ((err = cli_media_store(s, &media[i]))) {
+		if ((err = cli_media_store(pub, &media[i]))) {
 			rc = cli_fail(err, "cannot store media", NULL);
 			goto out;
 		}
 	}
-	rc = sign_and_store(ctx, s, r, secret);
+	rc = sign_and_store(ctx, s, pub, r, secret);
 out:
 	for (size_t i = 0; i < hashed; i++)
 		cli_media_free(&media[i]);
+	store_publish_end(&pub);
 	store_close(&s);
 	cm_secret_free(&secret);
 	return rc;
@@ -344,7 +384,7 @@ int cmd_retract(cli_ctx *ctx, int argc, char **argv)
 	r->kind = PROTO_KIND_RETRACT;
 	memcpy(r->target, id, PROTO_ID_LEN);
 	r->created_ms = cm_now_ms();
-	rc = sign_and_store(ctx, s, r, secret);
+	rc = sign_and_store(ctx, s, NULL, r, secret);
 out:
 	free(wire);
 	free(clip);
@@ -404,7 +444,7 @@ static int profile_set(cli_ctx *ctx, int argc, char **argv)
 		rc = cli_fail(CM_ERR_USAGE, "invalid profile", NULL);
 		goto out;
 	}
-	rc = sign_and_store(ctx, s, r, secret);
+	rc = sign_and_store(ctx, s, NULL, r, secret);
 out:
 	free(r);
 	store_close(&s);
