@@ -160,6 +160,49 @@ static void budget_enforce(node *n, bool now);
 #define MALLOC_MMAP_THRESHOLD (2 * CM_WIRE_MSG_MAX)
 #define MALLOC_TRIM_THRESHOLD (64 * 1024 * 1024)
 
+/* Frees what publishes that died left (store_publish_sweep). */
+static cm_err publishes_sweep(node *n)
+{
+	store_sweep_report rep;
+	cm_err err;
+
+	err = store_publish_sweep(n->st, &rep);
+	if (err) {
+		cm_error(NODE_LOG, "freeing the media of stopped publishes "
+			 "failed: %s (%s)", cm_err_name(err), cm_err_detail());
+		return err;
+	}
+	if (rep.publishes > 0)
+		cm_info(NODE_LOG, "freed %llu media, %llu bytes, of %llu "
+			"publishes that stopped", (unsigned long long)rep.media,
+			(unsigned long long)rep.bytes,
+			(unsigned long long)rep.publishes);
+	return CM_OK;
+}
+
+/* Frees the chunks that no manifest lists, which only a publish by an
+ * older release leaves. The walk reads the keys of every chunk once per
+ * start; docs/ARCHITECTURE.md gives its measured cost. */
+static cm_err unlisted_free(node *n)
+{
+	uint64_t started = cm_mono_ms(), chunks, bytes;
+	cm_err err;
+
+	err = store_chunks_unlisted_free(n->st, &chunks, &bytes);
+	if (err) {
+		cm_error(NODE_LOG, "freeing chunks that no manifest lists "
+			 "failed: %s (%s)", cm_err_name(err), cm_err_detail());
+		return err;
+	}
+	cm_debug(NODE_LOG, "chunk walk took %llu ms",
+		 (unsigned long long)(cm_mono_ms() - started));
+	if (chunks > 0)
+		cm_info(NODE_LOG, "freed %llu chunks, %llu bytes, that no "
+			"manifest lists", (unsigned long long)chunks,
+			(unsigned long long)bytes);
+	return CM_OK;
+}
+
 cm_err node_media_init(node *n)
 {
 	cm_err err;
@@ -177,6 +220,10 @@ cm_err node_media_init(node *n)
 	err = node_media_scanner_new(&n->media_scan);
 	if (!err)
 		err = store_media_index_ensure(n->st);
+	if (!err)
+		err = unlisted_free(n);
+	if (!err)
+		err = publishes_sweep(n);
 	if (err)
 		return err;
 	return node_media_writer_start(n->st, &n->media->writer);
@@ -1146,8 +1193,9 @@ static cm_err budget_keep(node *n, uint8_t **keys, size_t *count)
 	return CM_OK;
 }
 
-/* Evicts whole media while the stored chunks exceed --media-budget; at
- * most every BUDGET_CHECK_MS unless `now`. */
+/* Frees what stopped publishes left, then evicts whole media while the
+ * stored chunks exceed --media-budget; at most every BUDGET_CHECK_MS
+ * unless `now`. */
 static void budget_enforce(node *n, bool now)
 {
 	uint64_t mono = cm_mono_ms(), media = 0, bytes = 0;
@@ -1156,10 +1204,12 @@ static void budget_enforce(node *n, bool now)
 	store_counts counts;
 	cm_err err;
 
-	if (n->cfg->media_budget == 0 ||
-	    (!now && mono < n->media->next_budget))
+	if (!now && mono < n->media->next_budget)
 		return;
 	n->media->next_budget = mono + BUDGET_CHECK_MS;
+	publishes_sweep(n);
+	if (n->cfg->media_budget == 0)
+		return;
 	err = store_get_counts(n->st, &counts);
 	if (err || counts.chunk_bytes <= n->cfg->media_budget)
 		return;
