@@ -200,8 +200,9 @@ static void remove_dir(const char *dir)
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) <
-		    (int)sizeof(path))
-			unlink(path);
+			    (int)sizeof(path) &&
+		    unlink(path) != 0)
+			remove_dir(path);
 	}
 	closedir(d);
 	rmdir(dir);
@@ -3178,12 +3179,335 @@ static void count_clips_by_author(void **state)
 	free_all(recs, 6);
 }
 
+/* --- Publishing in steps (store_publish.c) ---------------------------- */
+
+#define PUB_CHUNKS 3
+#define PUB_CHUNK_LEN CM_CHUNK_SIZE
+
+/* Media of PUB_CHUNKS full chunks, each of one repeated byte. */
+typedef struct pub_media {
+	uint8_t data[PUB_CHUNKS][PUB_CHUNK_LEN];
+	uint8_t hashes[PUB_CHUNKS][PROTO_HASH_LEN];
+	const uint8_t *ptrs[PUB_CHUNKS];
+	size_t lens[PUB_CHUNKS];
+	store_manifest m;
+} pub_media;
+
+static pub_media *pub_media_make(uint8_t seed)
+{
+	pub_media *pm = calloc(1, sizeof(*pm));
+
+	assert_non_null(pm);
+	for (size_t i = 0; i < PUB_CHUNKS; i++) {
+		memset(pm->data[i], seed + (uint8_t)i, PUB_CHUNK_LEN);
+		proto_chunk_hash(pm->data[i], PUB_CHUNK_LEN, pm->hashes[i]);
+		pm->ptrs[i] = pm->data[i];
+		pm->lens[i] = PUB_CHUNK_LEN;
+	}
+	pm->m.size = PUB_CHUNKS * PUB_CHUNK_LEN;
+	pm->m.chunks = (const uint8_t(*)[PROTO_HASH_LEN])pm->hashes;
+	pm->m.n_chunks = PUB_CHUNKS;
+	proto_media_root(pm->m.chunks, PUB_CHUNKS, pm->m.size, pm->m.root);
+	return pm;
+}
+
+static cm_err pub_chunks_put(store_publish *p, const pub_media *pm, size_t n)
+{
+	return store_publish_chunks_put(
+		p, pm->m.root, n, (const uint8_t(*)[PROTO_HASH_LEN])pm->hashes,
+		pm->ptrs, pm->lens);
+}
+
+static uint64_t chunk_bytes_of(store *s)
+{
+	store_counts counts;
+
+	assert_int_equal(store_get_counts(s, &counts), CM_OK);
+	return counts.chunk_bytes;
+}
+
+/* Counts the lock files in the store's folder "publish". */
+static size_t lock_files_in(const char *dir)
+{
+	char path[128];
+	struct dirent *e;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/publish", dir);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static uint64_t check_problems(store *s, store_check_report *rep)
+{
+	assert_int_equal(store_check(s, T0, rep, NULL, NULL), CM_OK);
+	return rep->problems;
+}
+
+/* A publish stores the manifest first, then the chunks, then the clip
+ * with its marker deleted; its lock file goes at the end. */
+static void publish_steps_complete(void **state)
+{
+	fixture *f = *state;
+	store_publish *p = NULL;
+	store_check_report rep;
+	pub_media *pm;
+	test_record *clip;
+	cm_err result;
+
+	pm = pub_media_make(1);
+	clip = make_clip_of(&f->a, T0, PRODUCT_KETTLE, NULL, "steps",
+			    pm->m.root);
+	assert_int_equal(store_publish_begin(f->s, &pm->m, 1, &p), CM_OK);
+	assert_true(store_manifest_has(f->s, pm->m.root));
+	assert_int_equal(chunk_bytes_of(f->s), 0);
+	assert_int_equal(lock_files_in(f->dir), 1);
+	assert_int_equal(check_problems(f->s, &rep), 0);
+
+	assert_int_equal(pub_chunks_put(p, pm, PUB_CHUNKS), CM_OK);
+	assert_int_equal(store_publish_finish(p, &clip->sig, &result), CM_OK);
+	assert_int_equal(result, CM_OK);
+	store_publish_end(&p);
+	assert_null(p);
+
+	assert_true(store_media_complete(f->s, pm->m.root));
+	assert_int_equal(chunk_bytes_of(f->s), PUB_CHUNKS * PUB_CHUNK_LEN);
+	assert_int_equal(lock_files_in(f->dir), 0);
+	assert_int_equal(check_problems(f->s, &rep), 0);
+	free(clip);
+	free(pm);
+}
+
+/* A publish that ends without its record frees its manifest and the
+ * chunks it stored at once. */
+static void publish_end_unfinished(void **state)
+{
+	fixture *f = *state;
+	store_publish *p = NULL;
+	store_check_report rep;
+	pub_media *pm;
+
+	pm = pub_media_make(2);
+	assert_int_equal(store_publish_begin(f->s, &pm->m, 1, &p), CM_OK);
+	assert_int_equal(pub_chunks_put(p, pm, 2), CM_OK);
+	assert_int_equal(chunk_bytes_of(f->s), 2 * PUB_CHUNK_LEN);
+	store_publish_end(&p);
+
+	assert_false(store_manifest_has(f->s, pm->m.root));
+	assert_false(store_chunk_has(f->s, pm->hashes[0]));
+	assert_int_equal(chunk_bytes_of(f->s), 0);
+	assert_int_equal(lock_files_in(f->dir), 0);
+	assert_int_equal(check_problems(f->s, &rep), 0);
+	free(pm);
+}
+
+/* A failed publish keeps media that a stored clip lists. */
+static void publish_end_keeps_listed(void **state)
+{
+	fixture *f = *state;
+	store_publish *p = NULL;
+	pub_media *pm;
+	test_record *clip;
+	cm_err result;
+
+	pm = pub_media_make(3);
+	clip = make_clip_of(&f->a, T0, PRODUCT_KETTLE, NULL, "kept",
+			    pm->m.root);
+	assert_int_equal(store_publish_begin(f->s, &pm->m, 1, &p), CM_OK);
+	assert_int_equal(pub_chunks_put(p, pm, PUB_CHUNKS), CM_OK);
+	assert_int_equal(store_publish_finish(p, &clip->sig, &result), CM_OK);
+	store_publish_end(&p);
+
+	assert_int_equal(store_publish_begin(f->s, &pm->m, 1, &p), CM_OK);
+	store_publish_end(&p);
+	assert_true(store_media_complete(f->s, pm->m.root));
+	assert_int_equal(chunk_bytes_of(f->s), PUB_CHUNKS * PUB_CHUNK_LEN);
+	free(clip);
+	free(pm);
+}
+
+/* Starts a publish of pm in a child process with a store of its own,
+ * which stores one chunk, writes 'c' to pipe ready and waits until pipe
+ * hold closes. It exits then, so that a failed test leaves no child. */
+static pid_t publish_child(const char *dir, const pub_media *pm,
+			   const int ready[2], const int hold[2])
+{
+	store_publish *p = NULL;
+	store *s = NULL;
+	char byte;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid > 0)
+		return pid;
+	close(ready[0]);
+	close(hold[1]);
+	if (store_open(dir, &s) || store_publish_begin(s, &pm->m, 1, &p) ||
+	    pub_chunks_put(p, pm, 1) || write(ready[1], "c", 1) != 1)
+		_exit(1);
+	while (read(hold[0], &byte, 1) != 0)
+		;
+	_exit(0);
+}
+
+/* A sweep keeps the media of a running publish and frees it once the
+ * publish is killed, with its marker and lock file. */
+static void publish_sweep_killed(void **state)
+{
+	fixture *f = *state;
+	store_sweep_report swept;
+	store_check_report rep;
+	int ready[2], hold[2], status;
+	pub_media *pm;
+	pid_t pid;
+
+	pm = pub_media_make(4);
+	assert_int_equal(store_media_index_ensure(f->s), CM_OK);
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(hold), 0);
+	pid = publish_child(f->dir, pm, ready, hold);
+	close(hold[0]);
+	assert_true(wait_byte(ready[0], 'c', 30000));
+
+	assert_int_equal(store_publish_sweep(f->s, &swept), CM_OK);
+	assert_int_equal(swept.publishes, 0);
+	assert_int_equal(chunk_bytes_of(f->s), PUB_CHUNK_LEN);
+	assert_int_equal(check_problems(f->s, &rep), 0);
+
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(check_problems(f->s, &rep), 1);
+	assert_int_equal(rep.stopped, 1);
+
+	assert_int_equal(store_publish_sweep(f->s, &swept), CM_OK);
+	assert_int_equal(swept.publishes, 1);
+	assert_int_equal(swept.media, 1);
+	assert_int_equal(swept.bytes, PUB_CHUNK_LEN);
+	assert_false(store_manifest_has(f->s, pm->m.root));
+	assert_int_equal(chunk_bytes_of(f->s), 0);
+	assert_int_equal(lock_files_in(f->dir), 0);
+	assert_int_equal(check_problems(f->s, &rep), 0);
+	close(ready[0]);
+	close(ready[1]);
+	close(hold[1]);
+	free(pm);
+}
+
+/* The media budget never evicts the manifest of a running publish. */
+static void publish_evict_skips_running(void **state)
+{
+	fixture *f = *state;
+	store_publish *p = NULL;
+	uint64_t media, bytes;
+	pub_media *pm;
+
+	pm = pub_media_make(5);
+	assert_int_equal(store_publish_begin(f->s, &pm->m, 1, &p), CM_OK);
+	assert_int_equal(pub_chunks_put(p, pm, 2), CM_OK);
+	assert_int_equal(store_media_evict(f->s, 0, NULL, 0, T0, &media,
+					   &bytes),
+			 CM_OK);
+	assert_int_equal(media, 0);
+	assert_true(store_manifest_has(f->s, pm->m.root));
+	assert_int_equal(pub_chunks_put(p, pm, PUB_CHUNKS), CM_OK);
+	store_publish_end(&p);
+	assert_int_equal(chunk_bytes_of(f->s), 0);
+	free(pm);
+}
+
+/* Deletes the manifest of root from a child process with an LMDB
+ * environment of its own, as a sweep of another process would. */
+static void manifest_delete_elsewhere(const char *dir,
+				      const uint8_t root[PROTO_HASH_LEN])
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_val k = {PROTO_HASH_LEN, (void *)root};
+	MDB_dbi dbi;
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 32) ||
+		    mdb_env_open(env, dir, 0, 0600) ||
+		    mdb_txn_begin(env, NULL, 0, &txn) ||
+		    mdb_dbi_open(txn, "manifests", 0, &dbi) ||
+		    mdb_del(txn, dbi, &k, NULL) || mdb_txn_commit(txn))
+			_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Chunks are stored only while their manifest is: once it is gone, a
+ * publish stores none and fails. */
+static void publish_chunks_need_manifest(void **state)
+{
+	fixture *f = *state;
+	store_publish *p = NULL;
+	pub_media *pm;
+
+	pm = pub_media_make(6);
+	assert_int_equal(store_publish_begin(f->s, &pm->m, 1, &p), CM_OK);
+	manifest_delete_elsewhere(f->dir, pm->m.root);
+	assert_int_equal(pub_chunks_put(p, pm, PUB_CHUNKS), CM_ERR_NOT_FOUND);
+	assert_false(store_chunk_has(f->s, pm->hashes[0]));
+	assert_int_equal(chunk_bytes_of(f->s), 0);
+	store_publish_end(&p);
+	free(pm);
+}
+
+/* Chunks that no manifest lists are a problem for store check, and
+ * store_chunks_unlisted_free frees them and only them. */
+static void unlisted_chunks_freed(void **state)
+{
+	fixture *f = *state;
+	store_check_report rep;
+	uint8_t hash[PROTO_HASH_LEN], root[PROTO_HASH_LEN];
+	uint8_t loose[1000], loose_hash[PROTO_HASH_LEN];
+	uint64_t chunks, bytes;
+
+	media_store_one_chunk(f->s, hash, root);
+	memset(loose, 9, sizeof(loose));
+	proto_chunk_hash(loose, sizeof(loose), loose_hash);
+	assert_int_equal(store_chunk_put(f->s, loose_hash, loose,
+					 sizeof(loose)),
+			 CM_OK);
+	assert_int_equal(check_problems(f->s, &rep), 1);
+	assert_int_equal(rep.unlisted, 1);
+	assert_int_equal(rep.unlisted_bytes, sizeof(loose));
+
+	assert_int_equal(store_chunks_unlisted_free(f->s, &chunks, &bytes),
+			 CM_OK);
+	assert_int_equal(chunks, 1);
+	assert_int_equal(bytes, sizeof(loose));
+	assert_false(store_chunk_has(f->s, loose_hash));
+	assert_true(store_chunk_has(f->s, hash));
+	assert_int_equal(check_problems(f->s, &rep), 0);
+}
+
 #define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		STORE_TEST(put_get_has),
+		STORE_TEST(publish_steps_complete),
+		STORE_TEST(publish_end_unfinished),
+		STORE_TEST(publish_end_keeps_listed),
+		STORE_TEST(publish_sweep_killed),
+		STORE_TEST(publish_evict_skips_running),
+		STORE_TEST(publish_chunks_need_manifest),
+		STORE_TEST(unlisted_chunks_freed),
 		STORE_TEST(put_duplicate),
 		STORE_TEST(retract_after_clip),
 		STORE_TEST(retract_before_clip),
