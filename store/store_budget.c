@@ -257,7 +257,7 @@ cm_err store_media_refs_txn(store *s, MDB_txn *txn, const proto_record *rec,
 		if (err != CM_ERR_NOT_FOUND)
 			return err;
 		if (store_publish_root_busy(s, txn, root))
-			continue; /* a running publish stores it again */
+			continue; /* its publish frees it if that fails */
 		err = store_media_free_txn(s, txn, root, NULL);
 		if (err)
 			return err;
