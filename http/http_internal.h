@@ -72,6 +72,7 @@ typedef struct http_request {
 	http_server *srv;
 	struct MHD_Connection *conn;
 	const char *method;
+	char method_shown[20];              /* for the log, cut to fit */
 	char path[256];                     /* for the log, cut to fit */
 	http_route route;
 	uint64_t started_ms;                /* monotonic */

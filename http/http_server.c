@@ -123,7 +123,8 @@ unsigned http_reply_store_error(http_request *req, cm_err err,
 				struct MHD_Response **resp)
 {
 	cm_error(HTTP_LOG, "%s %s: reading the store failed: %s (%s)",
-		 req->method, req->path, cm_err_name(err), cm_err_detail());
+		 req->method_shown, req->path, cm_err_name(err),
+		 cm_err_detail());
 	return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
 				resp, "reading the store failed (%s); see "
 				"the mirror's log and run 'clipmesh store "
@@ -299,6 +300,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		req->started = true;
 		req->conn = conn;
 		req->method = method;
+		copy_printable(req->method_shown, method,
+			       sizeof(req->method_shown));
 		req->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 		req->started_ms = cm_mono_ms();
 		req->route = HTTP_ROUTE_OTHER;
@@ -320,12 +323,12 @@ static void log_request(const http_request *req,
 			enum MHD_RequestTerminationCode toe)
 {
 	if (req->status == MHD_HTTP_TOO_MANY_REQUESTS) {
-		cm_warn(HTTP_LOG, "%.16s %s 429 rate limited client=%s",
-			req->method, req->path, req->client);
+		cm_warn(HTTP_LOG, "%s %s 429 rate limited client=%s",
+			req->method_shown, req->path, req->client);
 		return;
 	}
-	cm_info(HTTP_LOG, "%.16s %s %u %llu %llums client=%s%s", req->method,
-		req->path, req->status, (unsigned long long)req->bytes,
+	cm_info(HTTP_LOG, "%s %s %u %llu %llums client=%s%s",
+		req->method_shown, req->path, req->status, (unsigned long long)req->bytes,
 		(unsigned long long)(cm_mono_ms() - req->started_ms),
 		req->client,
 		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""

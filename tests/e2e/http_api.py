@@ -510,6 +510,13 @@ def check_misc(c):
         bad = c.json(path, status, record=path.startswith("/api/v1/clips"))
         expect(isinstance(bad.get("error"), str) and "?" in bad["error"],
                "%s: error %r" % (path, bad))
+    # A method with an escape and a byte that is not UTF-8 reaches the
+    # access log cleaned (test_http.sh checks the log for raw 0xff).
+    import socket
+    with socket.create_connection((c.host, c.port), timeout=10) as sock:
+        sock.sendall(b"G\x1bE\xffT /x HTTP/1.1\r\nHost: x\r\n\r\n")
+        status = sock.recv(64).split(b" ")[1]
+        expect(status in (b"400", b"405"), "odd method answered %r" % status)
     passed("a NUL in the path is 400; invalid UTF-8 gets a JSON error")
 
     text = c.request("/metrics").body.decode()

@@ -69,7 +69,7 @@ grep -q "GET /api/v1/nothing?injected line 404" "$WORK/M.log" ||
 	fail "a newline in a path was not replaced in the access log"
 ! grep -q "^injected" "$WORK/M.log" || fail "a path split a log line"
 LC_ALL=C grep -q $'\xff' "$WORK/M.log" &&
-	fail "the access log contains a raw byte 0xff of a request path"
+	fail "the access log contains a raw byte 0xff of a request"
 pass "access log: one line per request without the query, valid UTF-8"
 
 # --- Per-client request limit ------------------------------------------
