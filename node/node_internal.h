@@ -1082,6 +1082,12 @@ void node_media_want(node *n, node_link *from, const proto_signed *rec);
 
 void node_media_tick(node *n);
 
+/* Notes that a peer's link came up and requests a media scan. The new
+ * peer may have media that failed so far, so the failed fetches and the
+ * media in a fetch backoff try again, at most once per sync_interval and
+ * not in the first one after start. */
+void node_media_peer_up(node *n);
+
 /* True when fetch slot i (< CM_MEDIA_JOBS_MAX) contains a job. */
 bool node_media_job_active(const node *n, size_t i);
 void node_media_on_link_down(node *n, node_link *l);
@@ -1106,10 +1112,12 @@ struct json_t *node_media_transfers_json(const node *n);
 /* The parts of the fetch that the media scan uses. */
 /* True while a fetch of root runs. */
 bool node_media_fetching(node *n, const uint8_t root[PROTO_HASH_LEN]);
-/* Starts a fetch of root unless one runs or its backoff lasts; with
- * `evict` a stuck fetch may make room. False when no slot is free. */
+/* Starts a fetch of root unless one runs or, without `retry`, its
+ * backoff lasts. With `evict` a stuck fetch may make room. False when no
+ * slot is free. */
 bool node_media_fetch_add(node *n, const uint8_t root[PROTO_HASH_LEN],
-			  uint64_t size, node_link *first, bool evict);
+			  uint64_t size, node_link *first, bool evict,
+			  bool retry);
 /* True when a fetch slot is free. */
 bool node_media_slot_free(const node *n);
 /* True when the node's media policy covers clips by `author`. */
@@ -1125,7 +1133,7 @@ typedef struct node_media_scanner node_media_scanner;
 
 /* Allocates an idle scanner. node_media_scanner_free frees it, takes
  * NULL and clears the pointer. */
-cm_err node_media_scanner_new(node_media_scanner **out);
+cm_err node_media_scanner_new(const node *n, node_media_scanner **out);
 void node_media_scanner_free(node_media_scanner **scan);
 
 /* Starts a walk of the store for clips with incomplete media (at most
@@ -1135,6 +1143,11 @@ void node_media_scan(node *n, bool force);
 
 /* Requests another scan, because media did not fit or a fetch gave up. */
 void node_media_rescan(node *n);
+
+/* Makes the next scan queue media whose fetch backoff still runs, unless
+ * that happened less than sync_interval ago or the node started less
+ * than sync_interval ago. True when it did. */
+bool node_media_scan_retry(node *n);
 
 /* Notes that a fetch backoff ends `wait` ms from now, so that a scan
  * runs then. */

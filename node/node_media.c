@@ -217,7 +217,7 @@ cm_err node_media_init(node *n)
 	n->media = calloc(1, sizeof(*n->media));
 	if (!n->jobs || !n->media)
 		return CM_ERR_NOMEM;
-	err = node_media_scanner_new(&n->media_scan);
+	err = node_media_scanner_new(n, &n->media_scan);
 	if (!err)
 		err = store_media_index_ensure(n->st);
 	if (!err)
@@ -389,10 +389,9 @@ static node_media_job *job_slot(node *n, bool evict)
 	return stuck;
 }
 
-/* Queues a fetch of `root` unless one runs or its backoff lasts; with
- * `evict` a stuck job may make room. False when no slot is free. */
 bool node_media_fetch_add(node *n, const uint8_t root[PROTO_HASH_LEN],
-			  uint64_t size, node_link *first, bool evict)
+			  uint64_t size, node_link *first, bool evict,
+			  bool retry)
 {
 	node_media_job *job = job_find(n, root);
 	uint64_t until = 0, now = cm_now_ms();
@@ -403,7 +402,8 @@ bool node_media_fetch_add(node *n, const uint8_t root[PROTO_HASH_LEN],
 			job->first = first;
 		return true;
 	}
-	if (get_backoff(n, root, &until, &failures) == CM_OK && until > now) {
+	if (get_backoff(n, root, &until, &failures) == CM_OK && until > now &&
+	    !retry) {
 		node_media_retry_due_at(n, until - now);
 		return true;
 	}
@@ -459,7 +459,8 @@ static void pending_admit(node *n)
 		pending_entry *e = &ms->pending[ms->n_pending - 1];
 
 		if (!store_media_complete(n->st, e->root) &&
-		    !node_media_fetch_add(n, e->root, e->size, NULL, true))
+		    !node_media_fetch_add(n, e->root, e->size, NULL, true,
+					  false))
 			return;
 		ms->n_pending--;
 	}
@@ -524,9 +525,22 @@ void node_media_want(node *n, node_link *from, const proto_signed *rec)
 
 		if (store_media_complete(n->st, ref->hash))
 			continue;
-		if (!node_media_fetch_add(n, ref->hash, ref->size, from, true))
+		if (!node_media_fetch_add(n, ref->hash, ref->size, from, true,
+					  false))
 			pending_push(n, ref->hash, ref->size);
 	}
+}
+
+void node_media_peer_up(node *n)
+{
+	if (node_media_scan_retry(n)) {
+		/* The new peer may serve what failed so far. */
+		for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++) {
+			n->jobs[i].attempts = 0;
+			n->jobs[i].not_before = 0;
+		}
+	}
+	node_media_scan(n, false);
 }
 
 /* --- Sources ---------------------------------------------------------- */

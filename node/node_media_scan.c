@@ -47,8 +47,12 @@ struct node_media_scanner {
 	bool dropped;        /* older media left out of `found` */
 	uint64_t records;    /* visited so far */
 
+	bool retry;          /* the running scan ignores fetch backoffs */
+
 	/* When the next scan runs. */
 	bool rescan;         /* something changed: scan again */
+	bool retry_next;     /* the next scan ignores fetch backoffs */
+	uint64_t retry_after; /* monotonic ms; no retry_next before */
 	uint64_t next_scan;  /* monotonic ms; no scan before */
 	uint64_t retry_due;  /* monotonic ms at which a fetch backoff ends;
 			      * 0: none known */
@@ -58,10 +62,15 @@ struct node_media_scanner {
 	uint64_t last_records; /* records the last one visited */
 };
 
-cm_err node_media_scanner_new(node_media_scanner **out)
+cm_err node_media_scanner_new(const node *n, node_media_scanner **out)
 {
 	*out = calloc(1, sizeof(**out));
-	return *out ? CM_OK : CM_ERR_NOMEM;
+	if (!*out)
+		return CM_ERR_NOMEM;
+	/* The peers that connect right after a start bring nothing new:
+	 * the backoffs were set while the node had them. */
+	(*out)->retry_after = cm_mono_ms() + n->limits.sync_interval_ms;
+	return CM_OK;
 }
 
 static void scan_end(node_media_scanner *scan)
@@ -71,6 +80,7 @@ static void scan_end(node_media_scanner *scan)
 	memset(&scan->found, 0, sizeof(scan->found));
 	memset(&scan->part, 0, sizeof(scan->part));
 	scan->running = false;
+	scan->retry = false;
 	scan->dropped = false;
 	scan->records = 0;
 }
@@ -87,6 +97,19 @@ void node_media_scanner_free(node_media_scanner **scan)
 void node_media_rescan(node *n)
 {
 	n->media_scan->rescan = true;
+}
+
+bool node_media_scan_retry(node *n)
+{
+	node_media_scanner *scan = n->media_scan;
+	uint64_t now = cm_mono_ms();
+
+	if (now < scan->retry_after)
+		return false;
+	scan->retry_after = now + n->limits.sync_interval_ms;
+	scan->retry_next = true;
+	scan->rescan = true;
+	return true;
 }
 
 void node_media_retry_due_at(node *n, uint64_t wait)
@@ -158,9 +181,12 @@ static cm_err keep_fetchable(node *n, media_list *ml, size_t first)
 	fetch = calloc(n_new, sizeof(*fetch));
 	if (!fetch)
 		return cm_errf(CM_ERR_NOMEM, "cannot check %zu media", n_new);
+	/* A retry takes media whatever its backoff: none ends after the
+	 * largest time. */
 	err = store_media_fetchable(
 		n->st, (const uint8_t (*)[PROTO_HASH_LEN])ml->roots + first,
-		n_new, now, fetch, &next_retry);
+		n_new, n->media_scan->retry ? UINT64_MAX : now, fetch,
+		&next_retry);
 	if (next_retry > now)
 		node_media_retry_due_at(n, next_retry - now);
 	for (size_t i = 0; !err && i < n_new; i++) {
@@ -223,7 +249,7 @@ static size_t scan_queue(node *n, media_list *ml)
 		if (node_media_fetching(n, ml->roots[i]))
 			continue;
 		if (!node_media_fetch_add(n, ml->roots[i], ml->sizes[i],
-					  NULL, false)) {
+					  NULL, false, n->media_scan->retry)) {
 			n->media_scan->rescan = true;
 			break;
 		}
@@ -259,6 +285,8 @@ static void scan_begin(node *n)
 	scan->retry_due = 0;
 	scan_end(scan);
 	scan->running = true;
+	scan->retry = scan->retry_next;
+	scan->retry_next = false;
 	scan->part.max = SCAN_PART_RECORDS;
 	scan->found.n = n;
 }
@@ -333,7 +361,8 @@ void node_media_scan_tick(node *n)
 	if (!scan->running) {
 		if (scan->retry_due != 0 && now >= scan->retry_due)
 			scan->rescan = true;
-		if (!scan->rescan || now < scan->next_scan ||
+		if (!scan->rescan ||
+		    (now < scan->next_scan && !scan->retry_next) ||
 		    !node_media_slot_free(n))
 			return;
 		scan_begin(n);

@@ -640,7 +640,7 @@ static void on_hello(node *n, node_link *l, const proto_wire_msg *m)
 		return;
 	}
 	node_sync_start(n, l);
-	node_media_scan(n, false);
+	node_media_peer_up(n);
 }
 
 /* Hands a message of an established link to the module that handles
