@@ -35,7 +35,8 @@ static void print_help(const cli_ctx *ctx, const cli_opt *opts,
 		else
 			snprintf(left, sizeof(left), "--%s%s%s", o->name,
 				 o->arg ? " " : "", o->arg ? o->arg : "");
-		printf("  %-24s %s\n", left, o->help);
+		printf("  %-24s %s%s\n", left, o->help,
+		       o->repeatable ? " (repeatable)" : "");
 	}
 	if (allow_json)
 		printf("  %-24s %s\n", "--json",
@@ -71,8 +72,8 @@ static int check_path_opt(const cli_ctx *ctx, const cli_opt *o,
 
 /* Counts one more use of the option with key c among the n longopts.
  * Returns -1 to go on, else CLI_USAGE for a second value of an option
- * that takes one and whose help does not say "(repeatable", so that no
- * value is silently dropped and --help lists the exceptions. */
+ * that takes a value and is not repeatable, so that no value is
+ * silently dropped. */
 static int count_use(const cli_ctx *ctx, const cli_opt *opts,
 		     const struct option *longopts, size_t n,
 		     unsigned *uses, int c)
@@ -83,7 +84,7 @@ static int count_use(const cli_ctx *ctx, const cli_opt *opts,
 		if (longopts[i].val != c)
 			continue;
 		if (++uses[i] < 2 || longopts[i].has_arg == no_argument ||
-		    (o != NULL && strstr(o->help, "(repeatable") != NULL))
+		    (o != NULL && o->repeatable))
 			return -1;
 		return cli_usage_error(ctx, "--%s given twice; give it once",
 				       longopts[i].name);

@@ -23,8 +23,10 @@ typedef struct cli_opt {
 	const char *name;     /* long name without "--" */
 	const char *arg;      /* argument name for help, NULL for a flag */
 	int key;
-	const char *help;     /* contains "(repeatable" when the option
-			       * may be given more than once */
+	const char *help;
+	bool repeatable;      /* may be given more than once, because the
+			       * command collects every value; --help
+			       * marks it "(repeatable)" */
 } cli_opt;
 
 /* A parsed command line: the home, the common flags and what is left. */
@@ -46,8 +48,8 @@ typedef int (*cli_opt_fn)(void *state, int key, const char *value);
  * *first_arg indexes the first positional argument. Returns -1 to go on,
  * or the exit code to return now (after --help or a usage error). An
  * empty value of an option whose `arg` is "FILE" or "DIR" is a usage
- * error, and so is a second value of an option whose help does not
- * call it repeatable.
+ * error, and so is a second value of an option that is not
+ * `repeatable`.
  */
 int cli_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
 	      bool allow_json, const char *usage, const char *summary,

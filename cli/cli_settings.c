@@ -27,40 +27,41 @@ enum {
 
 const cli_opt cli_setting_opts[] = {
 	{"listen", "EP", OPT_LISTEN,
-	 "ZeroMQ endpoint to listen on (setting listen)"},
+	 "ZeroMQ endpoint to listen on (setting listen)", false},
 	{"peer", "ADDR", OPT_PEER,
-	 "peer address from 'clipmesh id' (repeatable; replaces the "
-	 "config's peer lines)"},
+	 "peer address from 'clipmesh id', used in place of the "
+	 "config's peer lines", true},
 	{"media", "POLICY", OPT_MEDIA,
 	 "media to fetch: all, followed (own and followed creators, the "
-	 "default) or none; a mirror fetches all"},
+	 "default) or none; a mirror fetches all", false},
 	{"media-max", "BYTES", OPT_MEDIA_MAX,
-	 "skip clips whose media is larger (K, M, G suffixes; default 512M)"},
+	 "skip clips whose media is larger (K, M, G suffixes; default 512M)",
+	 false},
 	{"media-budget", "BYTES", OPT_MEDIA_BUDGET,
 	 "maximum bytes of stored media chunks; over it, whole media is "
 	 "evicted, unused media first, then that of unfollowed creators "
 	 "oldest first, never your own (K, M, G, T suffixes; default "
-	 "unlimited)"},
+	 "unlimited)", false},
 	{"log-level", "LEVEL", OPT_LOG_LEVEL,
-	 "debug, info, warn or error (default info)"},
+	 "debug, info, warn or error (default info)", false},
 	{"peer-msgs", "N", OPT_PEER_MSGS,
 	 "messages a second each peer may send, chunks this node requested "
-	 "not counted; more are dropped (default 1000)"},
+	 "not counted; more are dropped (default 1000)", false},
 	{"peer-bytes", "BYTES", OPT_PEER_BYTES,
 	 "bytes a second each peer may send, chunks this node requested not "
-	 "counted (K, M, G suffixes; default 32M)"},
+	 "counted (K, M, G suffixes; default 32M)", false},
 	{"ban-time", "TIME", OPT_BAN_TIME,
 	 "first ban of a misbehaving peer's key and address, in seconds or "
 	 "with a unit (ms, s, m, h); doubles on each repeat, at most a day "
-	 "(default 10m)"},
+	 "(default 10m)", false},
 	{"http", "ADDR", OPT_HTTP,
 	 "mirror only: serve the read-only HTTP API on ADDR (PORT for "
-	 "127.0.0.1:PORT, IPV4:PORT or [IPV6]:PORT; setting http)"},
+	 "127.0.0.1:PORT, IPV4:PORT or [IPV6]:PORT; setting http)", false},
 	{"http-rate", "N", OPT_HTTP_RATE,
 	 "HTTP requests a second per client address, in bursts of twice "
-	 "that (default 50)"},
+	 "that (default 50)", false},
 	{"set", "NAME=VALUE", OPT_SET,
-	 "override any setting of clipmesh.conf(5) (repeatable)"},
+	 "override any setting of clipmesh.conf(5)", true},
 	{0},
 };
 

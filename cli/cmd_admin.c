@@ -683,7 +683,7 @@ int cmd_doctor(cli_ctx *ctx, int argc, char **argv)
 {
 	static const cli_opt opts[] = {
 		{"quick", NULL, 1,
-		 "open the store without verifying every record"},
+		 "open the store without verifying every record", false},
 		{0},
 	};
 	doctor d = {.ctx = ctx};

@@ -88,13 +88,15 @@ static int feed_opt(void *state, int key, const char *value)
 
 /* Options shared by feed and export. */
 static const cli_opt filter_opts[] = {
-	{"author", "KEY", OPT_AUTHOR, "only clips by this public key"},
-	{"product", "REF", OPT_PRODUCT, "only clips about this product"},
-	{"tag", "T", OPT_TAG, "only clips with this tag"},
-	{"since", "TIME", OPT_SINCE, "only clips created at or after TIME"},
-	{"until", "TIME", OPT_UNTIL, "only clips created before TIME"},
-	{"limit", "N", OPT_LIMIT, "clips per page, 1 to 1000 (default 20)"},
-	{"cursor", "C", OPT_CURSOR, "continue after a previous page"},
+	{"author", "KEY", OPT_AUTHOR, "only clips by this public key", false},
+	{"product", "REF", OPT_PRODUCT, "only clips about this product", false},
+	{"tag", "T", OPT_TAG, "only clips with this tag", false},
+	{"since", "TIME", OPT_SINCE, "only clips created at or after TIME",
+	 false},
+	{"until", "TIME", OPT_UNTIL, "only clips created before TIME", false},
+	{"limit", "N", OPT_LIMIT, "clips per page, 1 to 1000 (default 20)",
+	 false},
+	{"cursor", "C", OPT_CURSOR, "continue after a previous page", false},
 	{0},
 };
 

@@ -127,9 +127,10 @@ static int key_new(cli_ctx *ctx, int argc, char **argv)
 	static const cli_opt opts[] = {
 		{"passphrase", NULL, OPT_PASS,
 		 "seal the secret key with a passphrase, typed twice on the "
-		 "terminal (else $CLIPMESH_PASSPHRASE)"},
+		 "terminal (else $CLIPMESH_PASSPHRASE)", false},
 		{"passphrase-file", "FILE", OPT_PASS_FILE,
-		 "seal it with the first line of FILE as the passphrase"},
+		 "seal it with the first line of FILE as the passphrase",
+		 false},
 		{0},
 	};
 	key_opts o = {0};
@@ -169,12 +170,12 @@ static int key_passwd(cli_ctx *ctx, int argc, char **argv)
 	static const cli_opt opts[] = {
 		{"passphrase-file", "FILE", OPT_PASS_FILE,
 		 "the current passphrase is the first line of FILE (else "
-		 "$CLIPMESH_PASSPHRASE, else the terminal)"},
+		 "$CLIPMESH_PASSPHRASE, else the terminal)", false},
 		{"new-passphrase-file", "FILE", OPT_NEW_PASS_FILE,
 		 "the new passphrase is the first line of FILE (else "
-		 "$CLIPMESH_NEW_PASSPHRASE, else typed twice)"},
+		 "$CLIPMESH_NEW_PASSPHRASE, else typed twice)", false},
 		{"no-passphrase", NULL, OPT_NO_PASS,
-		 "store the secret key without a passphrase"},
+		 "store the secret key without a passphrase", false},
 		{0},
 	};
 	key_opts o = {0};
@@ -297,7 +298,7 @@ int cmd_id(cli_ctx *ctx, int argc, char **argv)
 	static const cli_opt opts[] = {
 		{"listen", "EP", 1,
 		 "endpoint others reach this node at (default: the "
-		 "running node's, else the configured listen endpoint)"},
+		 "running node's, else the configured listen endpoint)", false},
 		{0},
 	};
 	id_opts o = {0};

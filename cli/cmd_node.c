@@ -21,10 +21,10 @@ enum {
 static const cli_opt allow_opts[] = {
 	{"allow", "KEY", OPT_ALLOW,
 	 "allow-list mode: only this node key (hex, or the address "
-	 "'clipmesh id' prints) may connect (repeatable)"},
+	 "'clipmesh id' prints) may connect", true},
 	{"allow-file", "FILE", OPT_ALLOW_FILE,
 	 "allow-list mode with the keys in FILE, one per line, '#' "
-	 "comments"},
+	 "comments", true},
 };
 
 #define ALLOW_OPTS (sizeof(allow_opts) / sizeof(allow_opts[0]))
@@ -209,7 +209,7 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 	rc = cli_parse(ctx, argc, argv, opts, false,
 		       "[--listen EP] [--peer ADDR]... [--media POLICY] "
 		       "[--media-max BYTES] [--media-budget BYTES] "
-		       "[--allow KEY]... [--allow-file FILE] "
+		       "[--allow KEY]... [--allow-file FILE]... "
 		       "[--http ADDR] [--set NAME=VALUE]...",
 		       role == NODE_ROLE_MIRROR
 			       ? "Run a mirror in the foreground: it takes "

@@ -260,17 +260,19 @@ out:
 int cmd_publish(cli_ctx *ctx, int argc, char **argv)
 {
 	static const cli_opt opts[] = {
-		{"as", "NAME", OPT_AS, "identity that signs the clip"},
+		{"as", "NAME", OPT_AS, "identity that signs the clip", false},
 		{"product", "REF", OPT_PRODUCT,
-		 "product: gtin:, isbn:, asin: or url: reference"},
-		{"title", "TEXT", OPT_TITLE, "title, up to 200 bytes"},
-		{"rating", "N", OPT_RATING, "rating from 1 to 5"},
-		{"text", "TEXT", OPT_TEXT, "review text, up to 4000 bytes"},
-		{"tag", "T", OPT_TAG, "tag, up to 32 bytes (repeatable)"},
-		{"lang", "L", OPT_LANG, "language tag, e.g. en or pt-BR"},
+		 "product: gtin:, isbn:, asin: or url: reference", false},
+		{"title", "TEXT", OPT_TITLE, "title, up to 200 bytes", false},
+		{"rating", "N", OPT_RATING, "rating from 1 to 5", false},
+		{"text", "TEXT", OPT_TEXT, "review text, up to 4000 bytes",
+		 false},
+		{"tag", "T", OPT_TAG, "tag, up to 32 bytes", true},
+		{"lang", "L", OPT_LANG, "language tag, e.g. en or pt-BR",
+		 false},
 		{"passphrase-file", "FILE", OPT_PASS_FILE,
 		 "read a sealed identity's passphrase from the first line of "
-		 "FILE (else $CLIPMESH_PASSPHRASE, else the terminal)"},
+		 "FILE (else $CLIPMESH_PASSPHRASE, else the terminal)", false},
 		{0},
 	};
 	sign_opts o = {.ctx = ctx};
@@ -328,10 +330,11 @@ static bool report_retracted(store *s, const char *arg)
 int cmd_retract(cli_ctx *ctx, int argc, char **argv)
 {
 	static const cli_opt opts[] = {
-		{"as", "NAME", OPT_AS, "identity that published the clip"},
+		{"as", "NAME", OPT_AS, "identity that published the clip",
+		 false},
 		{"passphrase-file", "FILE", OPT_PASS_FILE,
 		 "read a sealed identity's passphrase from the first line of "
-		 "FILE (else $CLIPMESH_PASSPHRASE, else the terminal)"},
+		 "FILE (else $CLIPMESH_PASSPHRASE, else the terminal)", false},
 		{0},
 	};
 	sign_opts o = {.ctx = ctx};
@@ -397,12 +400,14 @@ out:
 static int profile_set(cli_ctx *ctx, int argc, char **argv)
 {
 	static const cli_opt opts[] = {
-		{"as", "NAME", OPT_AS, "identity whose profile this is"},
-		{"name", "TEXT", OPT_NAME, "display name, up to 64 bytes"},
-		{"bio", "TEXT", OPT_BIO, "short biography, up to 1000 bytes"},
+		{"as", "NAME", OPT_AS, "identity whose profile this is", false},
+		{"name", "TEXT", OPT_NAME, "display name, up to 64 bytes",
+		 false},
+		{"bio", "TEXT", OPT_BIO, "short biography, up to 1000 bytes",
+		 false},
 		{"passphrase-file", "FILE", OPT_PASS_FILE,
 		 "read a sealed identity's passphrase from the first line of "
-		 "FILE (else $CLIPMESH_PASSPHRASE, else the terminal)"},
+		 "FILE (else $CLIPMESH_PASSPHRASE, else the terminal)", false},
 		{0},
 	};
 	sign_opts o = {.ctx = ctx};

@@ -221,7 +221,7 @@ static int media_get(cli_ctx *ctx, int argc, char **argv)
 {
 	static const cli_opt opts[] = {
 		{"out", "FILE", 'o',
-		 "file to write (required; - for standard output)"},
+		 "file to write (required; - for standard output)", false},
 		{0},
 	};
 	char tmp[CM_HOME_PATH_MAX + 16];
@@ -385,12 +385,16 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 {
 	static const cli_opt opts[] = {
 		{"out", "FILE", 'o',
-		 "file to write (required; - for standard output)"},
-		{"author", "KEY", OPT_AUTHOR, "only records by this public key"},
-		{"product", "REF", OPT_PRODUCT, "only clips about this product"},
-		{"tag", "T", OPT_TAG, "only clips with this tag"},
-		{"since", "TIME", OPT_SINCE, "only clips created at or after TIME"},
-		{"until", "TIME", OPT_UNTIL, "only clips created before TIME"},
+		 "file to write (required; - for standard output)", false},
+		{"author", "KEY", OPT_AUTHOR, "only records by this public key",
+		 false},
+		{"product", "REF", OPT_PRODUCT, "only clips about this product",
+		 false},
+		{"tag", "T", OPT_TAG, "only clips with this tag", false},
+		{"since", "TIME", OPT_SINCE,
+		 "only clips created at or after TIME", false},
+		{"until", "TIME", OPT_UNTIL, "only clips created before TIME",
+		 false},
 		{0},
 	};
 	char tmp[CM_HOME_PATH_MAX + 16];

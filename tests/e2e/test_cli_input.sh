@@ -54,6 +54,19 @@ pass "publish --tag is repeatable"
 cm A config show --peer "$(cm A id)" --peer "$(cm A id)" >/dev/null ||
 	fail "--peer repeated was rejected"
 pass "--peer is repeatable"
+# Both allow-lists are read before the node starts, so a missing second
+# file stops it with exit 1 and its name, not a usage error.
+cat "$WORK/A/node.pub" >"$WORK/allow1"
+expect_status 1 "$WORK/allow2" "node reads --allow-file twice" -- \
+	node --listen "tcp://127.0.0.1:$(free_port)" \
+	--allow-file "$WORK/allow1" --allow-file "$WORK/allow2"
+cm A node --help | grep -qF -- "--allow-file FILE]..." ||
+	fail "node --help does not show --allow-file as repeatable"
+for option in allow allow-file peer set; do
+	cm A node --help | grep -E -- "^  --$option .*\(repeatable\)$" \
+		>/dev/null || fail "node --help does not mark --$option repeatable"
+done
+pass "node --help marks the repeatable options"
 
 # --- peer-supplied text cannot forge lines or reorder the terminal
 rlo=$(printf '\u202e')
