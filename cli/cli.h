@@ -195,8 +195,8 @@ int cli_run_sub(cli_ctx *ctx, int argc, char **argv, const cli_sub *subs,
 void cli_put_text(FILE *f, const char *s);
 
 /* Escapes s as cli_put_text does into out[cap] (cap at least 4) and
- * returns out. Text that does not fit is cut at a character boundary and
- * ends in "...". */
+ * returns out. Only text whose escaped form does not fit whole is cut,
+ * at a character boundary, and ends in "...". */
 const char *cli_escape(const char *s, char *out, size_t cap);
 
 /* Bytes of an input value that an error message echoes at most. */

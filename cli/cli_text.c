@@ -69,9 +69,25 @@ void cli_put_text(FILE *f, const char *s)
 	}
 }
 
+/* Returns the length of the escaped form of s. */
+static size_t escaped_len(const char *s)
+{
+	char piece[16];
+	size_t len = 0;
+
+	while (*s != '\0') {
+		s += escape_one(s, piece);
+		len += strlen(piece);
+	}
+	return len;
+}
+
 const char *cli_escape(const char *s, char *out, size_t cap)
 {
 	static const char ellipsis[] = "...";
+	/* Room for the text: all of out when it fits, else all but the
+	 * ellipsis that marks the cut. */
+	size_t room = escaped_len(s) < cap ? cap : cap - strlen(ellipsis);
 	size_t used = 0;
 	char piece[16];
 
@@ -79,16 +95,14 @@ const char *cli_escape(const char *s, char *out, size_t cap)
 	while (*s != '\0') {
 		size_t step = escape_one(s, piece), n = strlen(piece);
 
-		/* Keep room for the ellipsis unless this is the last piece. */
-		if (used + n + (s[step] ? sizeof(ellipsis) - 1 : 0) >= cap) {
-			if (used + sizeof(ellipsis) <= cap)
-				memcpy(out + used, ellipsis, sizeof(ellipsis));
-			return out;
-		}
+		if (used + n >= room)
+			break;
 		memcpy(out + used, piece, n + 1);
 		used += n;
 		s += step;
 	}
+	if (*s != '\0')
+		memcpy(out + used, ellipsis, sizeof(ellipsis));
 	return out;
 }
 
