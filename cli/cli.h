@@ -188,11 +188,18 @@ int cli_run_sub(cli_ctx *ctx, int argc, char **argv, const cli_sub *subs,
 /*
  * Writes peer-supplied text s to f so that it can neither forge lines nor
  * reorder the terminal: control characters print as \n, \t, \r or \x1b,
- * a backslash as \\, C1 controls, line and paragraph separators and bidi
- * controls (U+202A..U+202E, U+2066..U+2069, U+200E, U+200F, U+061C) as
- * \u{202e}, and bytes that are not UTF-8 as \xff.
+ * C1 controls, line and paragraph separators and bidi controls
+ * (U+202A..U+202E, U+2066..U+2069, U+200E, U+200F, U+061C) as \u{202e},
+ * and bytes that are not UTF-8 as \xff. A backslash prints as itself, so
+ * text that contains "\n" reads like an escaped newline; --json output
+ * gives the exact text.
  */
 void cli_put_text(FILE *f, const char *s);
+
+/* Writes s as cli_put_text does, except that a newline starts a new line
+ * indented by `indent` spaces, for a field of several lines printed under
+ * its value column. */
+void cli_put_lines(FILE *f, const char *s, int indent);
 
 /* Escapes s as cli_put_text does into out[cap] (cap at least 4) and
  * returns out. Only text whose escaped form does not fit whole is cut,

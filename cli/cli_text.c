@@ -16,7 +16,7 @@ static bool is_bidi_control(uint32_t c)
 }
 
 /* Returns the letter that follows the backslash in the C escape of
- * newline, tab, carriage return or backslash c. */
+ * newline, tab or carriage return c. */
 static char short_escape(uint32_t c)
 {
 	switch (c) {
@@ -24,10 +24,8 @@ static char short_escape(uint32_t c)
 		return 'n';
 	case '\t':
 		return 't';
-	case '\r':
-		return 'r';
 	default:
-		return '\\';
+		return 'r';
 	}
 }
 
@@ -45,7 +43,7 @@ static size_t escape_one(const char *s, char piece[16])
 		snprintf(piece, 16, "\\x%02x", u[0]);
 		return 1;
 	}
-	if (c == '\n' || c == '\t' || c == '\r' || c == '\\')
+	if (c == '\n' || c == '\t' || c == '\r')
 		snprintf(piece, 16, "\\%c", short_escape(c));
 	else if (c < 0x20 || c == 0x7f)
 		snprintf(piece, 16, "\\x%02x", c);
@@ -80,6 +78,21 @@ static size_t escaped_len(const char *s)
 		len += strlen(piece);
 	}
 	return len;
+}
+
+void cli_put_lines(FILE *f, const char *s, int indent)
+{
+	char piece[16];
+
+	while (*s != '\0') {
+		if (*s == '\n') {
+			fprintf(f, "\n%*s", indent, "");
+			s++;
+			continue;
+		}
+		s += escape_one(s, piece);
+		fputs(piece, f);
+	}
 }
 
 const char *cli_escape(const char *s, char *out, size_t cap)

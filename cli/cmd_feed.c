@@ -330,9 +330,11 @@ static bool is_string_list(const json_t *value)
 	return true;
 }
 
-/* Prints one field per line. Record fields come from peers, so strings
- * are escaped and other values are JSON with every non-ASCII character
- * escaped, and no field can print a line of its own. */
+/* Prints one field per line, with the continuation lines of a text or
+ * bio indented under the value column. Record fields come from peers, so
+ * strings are escaped and other values are JSON with every non-ASCII
+ * character escaped, and no field can print a line that starts with a
+ * key. */
 static void print_show_text(json_t *o)
 {
 	const char *key;
@@ -340,11 +342,12 @@ static void print_show_text(json_t *o)
 	size_t i;
 
 	json_object_foreach(o, key, value) {
+		int column = printf("%-10s ", key);
 		char *text;
 
-		printf("%-10s ", key);
 		if (json_is_string(value)) {
-			cli_put_text(stdout, json_string_value(value));
+			cli_put_lines(stdout, json_string_value(value),
+				      column > 0 ? column : 11);
 		} else if (is_string_list(value)) {
 			json_array_foreach(value, i, item) {
 				fputs(i ? ", " : "", stdout);

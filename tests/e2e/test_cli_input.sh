@@ -77,9 +77,30 @@ cm A show "$profile" >"$WORK/show.txt"
 	fail "a bio forged a verified line: $(cat "$WORK/show.txt")"
 [ "$(grep -c '^retracted' "$WORK/show.txt")" -eq 1 ] ||
 	fail "a bio forged a retracted line: $(cat "$WORK/show.txt")"
-grep -qF 'x\nverified   false\nretracted  true' "$WORK/show.txt" ||
-	fail "show does not print the bio's newlines as \\n"
-pass "show escapes newlines in a bio"
+grep -qx 'bio        x' "$WORK/show.txt" ||
+	fail "show does not print the bio's first line: $(cat "$WORK/show.txt")"
+grep -qx '           verified   false' "$WORK/show.txt" ||
+	fail "show does not indent the bio's second line: $(cat "$WORK/show.txt")"
+grep -qx '           retracted  true' "$WORK/show.txt" ||
+	fail "show does not indent the bio's third line: $(cat "$WORK/show.txt")"
+pass "show indents the lines of a bio"
+# Text output changes no valid text: a backslash prints as itself, and
+# show prints each line of a review text.
+id=$(cm A publish "$blender" --as alice --product gtin:2000000001012 \
+	--title 'Café C:\temp' --text "$(printf 'Line one\nLine two')")
+cm A show "$id" >"$WORK/show2.txt"
+grep -qx 'title      Café C:\\temp' "$WORK/show2.txt" ||
+	fail "show changes a backslash in a title: $(cat "$WORK/show2.txt")"
+grep -qx 'text       Line one' "$WORK/show2.txt" ||
+	fail "show does not print a text's first line: $(cat "$WORK/show2.txt")"
+grep -qx '           Line two' "$WORK/show2.txt" ||
+	fail "show does not indent a text's second line: $(cat "$WORK/show2.txt")"
+cm A feed >"$WORK/feed2.txt"
+grep -qF '  Café C:\temp' "$WORK/feed2.txt" ||
+	fail "feed changes a backslash in a title: $(cat "$WORK/feed2.txt")"
+cm A show "$id" --json | grep -qF '"text":"Line one\nLine two"' ||
+	fail "show --json does not give the exact text"
+pass "text output keeps backslashes and prints lines of a text"
 id=$(cm A publish "$blender" --as alice --product gtin:2000000001012 \
 	--title "Title${rlo}reversed" --tag "tag${rlo}x")
 cm A feed >"$WORK/feed.txt"

@@ -1,5 +1,6 @@
 /* Unit tests of the CLI's text escapes (cli/cli_text.c): what they
- * escape, and where cli_escape cuts text that does not fit. */
+ * escape, how cli_put_lines breaks lines, and where cli_escape cuts
+ * text that does not fit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -101,6 +102,7 @@ static void put_text_escapes_controls(void **state)
 		{"a\xe2\x81\xa6", "a\\u{2066}"},
 		{"a\xff", "a\\xff"},
 		{"Caf\xc3\xa9", "Caf\xc3\xa9"},
+		{"C:\\temp", "C:\\temp"},
 	};
 
 	(void)state;
@@ -112,6 +114,20 @@ static void put_text_escapes_controls(void **state)
 	}
 }
 
+static void put_lines_indents_newlines(void **state)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	(void)state;
+	assert_non_null(f);
+	cli_put_lines(f, "one\ntwo\tx\n\x1b[2J", 3);
+	assert_int_equal(fclose(f), 0);
+	assert_string_equal(text, "one\n   two\\tx\n   \\x1b[2J");
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -121,6 +137,7 @@ int main(void)
 		cmocka_unit_test(escape_cuts_at_character),
 		cmocka_unit_test(escape_smallest_cap),
 		cmocka_unit_test(put_text_escapes_controls),
+		cmocka_unit_test(put_lines_indents_newlines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
