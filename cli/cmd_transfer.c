@@ -87,6 +87,29 @@ static bool has_several_media(const proto_record *clip)
 	return false;
 }
 
+/* Accepts a whole hash that names no record as media this node lacks
+ * when a stored clip lists it, so that write_media reports why it is
+ * missing. Prints the error for a hash that nothing in the store names. */
+static int resolve_listed_media(store *s, const char *arg,
+				const uint8_t root[PROTO_HASH_LEN])
+{
+	uint64_t users = 0;
+	cm_err err;
+
+	cm_err_clear();
+	err = store_media_users(s, root, &users);
+	if (err)
+		return cli_fail(err, "cannot look up the media", NULL);
+	if (users > 0)
+		return CLI_OK;
+	fprintf(stderr,
+		"clipmesh: no record or media with hash '%s' in the store\n"
+		"check the id with 'clipmesh feed' or the media hash with "
+		"'clipmesh show ID'\n",
+		cli_value(arg));
+	return CLI_FAIL;
+}
+
 /*
  * Finds the media to write: a media hash, or a clip id when the clip has
  * exactly one distinct media. Returns CLI_USAGE for a malformed id or a
@@ -102,12 +125,9 @@ static int resolve_media(store *s, const char *arg, uint8_t root[32])
 
 	if (store_media_resolve(s, arg, root) == CM_OK)
 		return CLI_OK;
-	/* A whole hash that names no record is taken as media this node
-	 * lacks, such as one that a clip with several media lists, so that
-	 * write_media reports why it is missing. */
 	if (cm_hex_decode(arg, root, PROTO_HASH_LEN) &&
 	    store_resolve(s, arg, id) == CM_ERR_NOT_FOUND)
-		return CLI_OK;
+		return resolve_listed_media(s, arg, root);
 	if ((rc = cli_resolve_id(s, arg, id)) != CLI_OK)
 		return rc;
 	rec = malloc(sizeof(*rec));

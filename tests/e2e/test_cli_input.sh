@@ -174,6 +174,13 @@ grep -qF "has not fetched the media yet" "$WORK/err" ||
 cm A media get "$hash" -o "$WORK/media.out"
 cmp -s "$WORK/media.out" "$blender" || fail "the listed hash wrote other bytes"
 pass "media get takes the hashes it lists"
+unknown=$(printf 'ab%.0s' {1..32})
+ON=M expect_status 1 "no record or media with hash '$unknown'" \
+	"media get says an unknown hash names nothing" -- \
+	media get "$unknown" -o "$WORK/media.out"
+if grep -qF "has not fetched" "$WORK/err"; then
+	fail "media get takes an unknown hash as missing media: $(cat "$WORK/err")"
+fi
 
 # --- peer add: this node itself, and a peer already known
 expect_status 2 "this home's own node key" "peer add rejects this node" -- \
