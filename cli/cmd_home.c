@@ -1,9 +1,12 @@
 /* cmd_home.c - commands that manage the home: init, key, id, follow,
  * unfollow, following, peer. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -49,6 +52,31 @@ static int print_node_address(const char *home, const char *listen)
 	return CLI_OK;
 }
 
+/* Sets mode 0700 on the home folder when group or others may use it,
+ * as an existing folder that init adopts may allow, because doctor fails
+ * such a home. Reports a change on stdout and prints any error. */
+static int make_home_private(const char *home)
+{
+	struct stat st;
+
+	if (stat(home, &st) != 0) {
+		fprintf(stderr, "clipmesh: cannot read the mode of the home "
+			"folder %s: %s\n", home, strerror(errno));
+		return CLI_FAIL;
+	}
+	if ((st.st_mode & 077) == 0)
+		return CLI_OK;
+	if (chmod(home, 0700) != 0) {
+		fprintf(stderr, "clipmesh: cannot set mode 700 on the home "
+			"folder %s: %s\nrun 'chmod 700 %s' as its owner\n",
+			home, strerror(errno), home);
+		return CLI_FAIL;
+	}
+	printf("set mode 700 on home %s (it was %03o), so that only its "
+	       "owner can read it\n", home, (unsigned)(st.st_mode & 0777));
+	return CLI_OK;
+}
+
 int cmd_init(cli_ctx *ctx, int argc, char **argv)
 {
 	bool created;
@@ -57,8 +85,8 @@ int cmd_init(cli_ctx *ctx, int argc, char **argv)
 
 	rc = parse_plain(ctx, argc, argv, false, "",
 			 "Create the home folder with its store, node "
-			 "transport key and config. Running it again keeps "
-			 "what exists.",
+			 "transport key and config, and set the folder's "
+			 "mode to 700. Running it again keeps what exists.",
 			 0, &first);
 	if (rc >= 0)
 		return rc;
@@ -70,7 +98,7 @@ int cmd_init(cli_ctx *ctx, int argc, char **argv)
 		return cli_fail(err, "cannot initialise the home", NULL);
 	printf("%s home %s\n", created ? "initialised" : "already initialised:",
 	       ctx->home);
-	return CLI_OK;
+	return make_home_private(ctx->home);
 }
 
 /* Options of 'key new' and 'key passwd'. */

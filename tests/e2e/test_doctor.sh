@@ -60,6 +60,22 @@ expect_line FAIL "home mode" "$WORK/a/keys mode 755; fix: chmod 700 $WORK/a/keys
 pass "folders readable by others fail with their chmod"
 chmod 700 "$WORK/a" "$WORK/a/keys"
 
+# init makes an existing folder that it adopts private, and says so only
+# when it changed the mode.
+mkdir -m 755 "$WORK/adopted"
+out=$(cm adopted init)
+grep -qx "set mode 700 on home $WORK/adopted (it was 755), so that only its owner can read it" <<<"$out" ||
+	fail "init does not report the mode it set: $out"
+[ "$(stat -c %a "$WORK/adopted")" = 700 ] ||
+	fail "init left $WORK/adopted at mode $(stat -c %a "$WORK/adopted")"
+printf 'listen = tcp://127.0.0.1:%s\n' "$(free_port)" >>"$WORK/adopted/config"
+doctor adopted --quick
+expect_line OK "home mode" "$WORK/adopted mode 700"
+out=$(cm adopted init)
+[ "$out" = "already initialised: home $WORK/adopted" ] ||
+	fail "init on a private home printed: $out"
+pass "init sets mode 700 on a folder it adopts"
+
 # Damaged key files: the node could not start, and alice could not sign.
 cp "$WORK/a/node.key" "$WORK/a/node.key.good"
 cp "$WORK/a/keys/alice.key" "$WORK/a/alice.key.good"
