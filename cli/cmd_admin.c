@@ -166,10 +166,17 @@ static void report(doctor *d, bool ok, const char *check, const char *detail,
 	d->failed++;
 }
 
+/* The fix for a home folder that cannot be read. */
+#define FOLDER_FIX                                                       \
+	"check that the folder exists and that this user may search "    \
+	"every folder above it"
+
 /* Checks that the file or folder at path gives its group and others no
- * access, and names "chmod MODE path" as the fix. */
+ * access, and names "chmod MODE path" as the fix, or `missing_fix` when
+ * path cannot be read. */
 static void check_private_mode(doctor *d, const char *check,
-			       const char *path, const char *mode)
+			       const char *path, const char *mode,
+			       const char *missing_fix)
 {
 	char detail[CM_HOME_PATH_MAX + 64], fix[CM_HOME_PATH_MAX + 16];
 	struct stat st;
@@ -177,8 +184,7 @@ static void check_private_mode(doctor *d, const char *check,
 	if (stat(path, &st) != 0) {
 		snprintf(detail, sizeof(detail), "%s: %s", path,
 			 strerror(errno));
-		report(d, false, check, detail,
-		       "run 'clipmesh init' to create the node key");
+		report(d, false, check, detail, missing_fix);
 		return;
 	}
 	snprintf(detail, sizeof(detail), "%s mode %03o", path,
@@ -189,7 +195,8 @@ static void check_private_mode(doctor *d, const char *check,
 
 static void check_key_mode(doctor *d, const char *path)
 {
-	check_private_mode(d, "key mode", path, "600");
+	check_private_mode(d, "key mode", path, "600",
+			   "run 'clipmesh init' to create the node key");
 }
 
 /* Writes the error detail without the fix that it may end with, since
@@ -260,10 +267,11 @@ static void check_key_modes(doctor *d)
 	struct dirent *ent;
 	DIR *dir;
 
-	check_private_mode(d, "home mode", d->ctx->home, "700");
+	check_private_mode(d, "home mode", d->ctx->home, "700", FOLDER_FIX);
 	if (cm_home_path(d->ctx->home, "keys", dir_path) == CM_OK &&
 	    access(dir_path, F_OK) == 0)
-		check_private_mode(d, "home mode", dir_path, "700");
+		check_private_mode(d, "home mode", dir_path, "700",
+				   FOLDER_FIX);
 	if (cm_home_path(d->ctx->home, "node.key", path) == CM_OK) {
 		check_key_mode(d, path);
 		check_node_key(d);
