@@ -709,7 +709,7 @@ int cmd_doctor(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (first != argc)
 		return cli_usage_error(ctx, "unexpected argument '%s'",
-				       argv[first]);
+				       cli_value(argv[first]));
 	if ((rc = cli_need_home(ctx)) != CLI_OK)
 		return rc;
 	check_key_modes(&d);

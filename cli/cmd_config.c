@@ -104,7 +104,7 @@ static int config_show(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (first != argc)
 		return cli_usage_error(ctx, "unexpected argument '%s'",
-				       argv[first]);
+				       cli_value(argv[first]));
 	if ((rc = cli_need_home(ctx)) != CLI_OK ||
 	    (rc = cli_load_settings(ctx, &o.flags)) != CLI_OK)
 		return rc;
@@ -181,7 +181,7 @@ static int config_example(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (first != argc)
 		return cli_usage_error(ctx, "unexpected argument '%s'",
-				       argv[first]);
+				       cli_value(argv[first]));
 	print_wrapped("clipmesh.conf.example - every setting of HOME/config "
 		      "at its default, written by 'clipmesh config "
 		      "example'. Copy the lines you change into HOME/config "

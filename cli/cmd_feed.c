@@ -40,7 +40,7 @@ static int parse_time(const cli_ctx *ctx, const char *option,
 				       "(2026-12-04T15:00:00Z), a date "
 				       "(2026-12-04) or milliseconds since "
 				       "the epoch",
-				       option, value);
+				       option, cli_value(value));
 	return -1;
 }
 
@@ -71,7 +71,8 @@ static int feed_opt(void *state, int key, const char *value)
 			return cli_usage_error(o->ctx,
 					       "invalid --limit '%s': give a "
 					       "number from 1 to %d",
-					       value, CM_FEED_LIMIT_MAX);
+					       cli_value(value),
+					       CM_FEED_LIMIT_MAX);
 		o->q.limit = (size_t)n;
 		return -1;
 	case OPT_CURSOR:
@@ -79,7 +80,7 @@ static int feed_opt(void *state, int key, const char *value)
 			return cli_usage_error(o->ctx,
 					       "invalid --cursor '%s': pass the "
 					       "cursor a previous page printed",
-					       value);
+					       cli_value(value));
 		o->q.cursor = o->cursor;
 		return -1;
 	}
@@ -197,10 +198,11 @@ int cmd_feed(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (first != argc)
 		return cli_usage_error(ctx, "unexpected argument '%s'",
-				       argv[first]);
+				       cli_value(argv[first]));
 	if (o.q.product && proto_product_check(o.q.product) != CM_OK)
 		return cli_usage_error(ctx, "invalid --product '%s': %s",
-				       o.q.product, cm_err_detail());
+				       cli_value(o.q.product),
+				       cm_err_detail());
 	if (o.has_until && o.q.until_ms == 0)
 		return CLI_OK; /* nothing is older than the epoch */
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
@@ -406,7 +408,7 @@ int cmd_show(cli_ctx *ctx, int argc, char **argv)
 	err = proto_record_open(wire, len, cm_now_ms(), rec);
 	if (err) {
 		fprintf(stderr, "clipmesh: stored record %s fails "
-				"verification: %s\n", argv[first],
+				"verification: %s\n", cli_value(argv[first]),
 			cm_err_name(err));
 		rc = CLI_FAIL;
 		goto out;

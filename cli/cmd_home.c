@@ -341,7 +341,7 @@ int cmd_id(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (first != argc)
 		return cli_usage_error(ctx, "unexpected argument '%s'",
-				       argv[first]);
+				       cli_value(argv[first]));
 	if ((rc = cli_need_home(ctx)) != CLI_OK)
 		return rc;
 	if (o.listen != NULL) {
@@ -540,7 +540,8 @@ static bool is_own_node(const char *home, const char *addr)
 
 static int peer_add(cli_ctx *ctx, int argc, char **argv)
 {
-	char addr[256];
+	/* A whole address escaped: at most 4 bytes for each of its 255. */
+	char addr[256], shown[4 * 256];
 	store *s = NULL;
 	peer_match match = {addr, false};
 	int first, rc;
@@ -564,14 +565,14 @@ static int peer_add(cli_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "clipmesh: invalid peer address: %s\n"
 			"its key is this home's own node key ('clipmesh id'); "
 			"give the address of another node\n",
-			addr);
+			cli_escape(addr, shown, sizeof(shown)));
 		return CLI_USAGE;
 	}
 	err = store_peer_list(s, match_peer, &match);
 	if (!err && match.found) {
 		store_close(&s);
 		fprintf(stderr, "peer %s is already known; nothing to do\n",
-			addr);
+			cli_escape(addr, shown, sizeof(shown)));
 		return CLI_OK;
 	}
 	if (!err)

@@ -225,7 +225,7 @@ static int run_node(cli_ctx *ctx, int argc, char **argv, node_role role)
 		return rc;
 	if (first != argc)
 		return cli_usage_error(ctx, "unexpected argument '%s'",
-				       argv[first]);
+				       cli_value(argv[first]));
 	if ((rc = cli_need_home(ctx)) != CLI_OK ||
 	    (rc = cli_load_settings(ctx, &o.flags)) != CLI_OK)
 		return rc;
@@ -317,7 +317,7 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (first != argc)
 		return cli_usage_error(ctx, "unexpected argument '%s'",
-				       argv[first]);
+				       cli_value(argv[first]));
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
 		return rc;
 	o = collect_status(ctx->home, s);

@@ -373,14 +373,15 @@ int cmd_retract(cli_ctx *ctx, int argc, char **argv)
 	    proto_record_open(wire, len, cm_now_ms(), clip) ||
 	    clip->rec.kind != PROTO_KIND_CLIP) {
 		fprintf(stderr, "clipmesh: record %s is not a clip; only "
-				"clips can be retracted\n", argv[first]);
+				"clips can be retracted\n",
+			cli_value(argv[first]));
 		rc = CLI_FAIL;
 		goto out;
 	}
 	if (memcmp(clip->rec.author, r->author, PROTO_KEY_LEN) != 0) {
 		fprintf(stderr, "clipmesh: clip %s was not published by "
 				"identity '%s'; retract it as its author\n",
-			argv[first], o.as);
+			cli_value(argv[first]), cli_value(o.as));
 		rc = CLI_FAIL;
 		goto out;
 	}

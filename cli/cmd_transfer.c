@@ -68,7 +68,7 @@ static void print_media_choice(const char *arg, const proto_record *clip)
 	fprintf(stderr,
 		"clipmesh: clip %s has %zu media; give the hash of the one to "
 		"write:\n",
-		arg, clip->n_media);
+		cli_value(arg), clip->n_media);
 	for (size_t i = 0; i < clip->n_media; i++) {
 		cm_hex_encode(clip->media[i].hash, PROTO_HASH_LEN, hex);
 		fprintf(stderr, "  clipmesh media get %s -o FILE  # ", hex);
@@ -134,7 +134,8 @@ static int resolve_media(store *s, const char *arg, uint8_t root[32])
 	if (rec == NULL || store_get(s, id, &wire, &len) != CM_OK ||
 	    proto_record_open(wire, len, cm_now_ms(), rec) != CM_OK ||
 	    rec->rec.kind != PROTO_KIND_CLIP) {
-		fprintf(stderr, "clipmesh: record %s is not a clip\n", arg);
+		fprintf(stderr, "clipmesh: record %s is not a clip\n",
+			cli_value(arg));
 		rc = CLI_FAIL;
 	} else if (has_several_media(&rec->rec)) {
 		print_media_choice(arg, &rec->rec);
@@ -366,7 +367,7 @@ static int export_opt(void *state, int key, const char *value)
 					       "since the epoch after 0",
 					       key == OPT_SINCE ? "since"
 								: "until",
-					       value);
+					       cli_value(value));
 		break;
 	}
 	o->clips_only = true;

@@ -218,6 +218,19 @@ grep -qF "...'" "$WORK/err" || fail "a cut value has no ellipsis: $(cat "$WORK/e
 pass "echoed values are cut with an ellipsis"
 expect_status 2 "clipmesh: unexpected argument" "usage errors use the clipmesh: prefix" -- \
 	feed stray
+esc=$(printf '\033[2J')
+for args in "feed --since" "feed --until" "feed --limit" "feed --cursor" \
+	"export -o $WORK/x.cmx --since" "export -o $WORK/x.cmx --until" \
+	"feed" "show"; do
+	# shellcheck disable=SC2086 # args holds several words on purpose
+	cm A $args "x${esc}y" >/dev/null 2>"$WORK/err" && fail "$args took junk"
+	if grep -qF "$esc" "$WORK/err"; then
+		fail "$args echoes an escape sequence raw: $(cat -v "$WORK/err")"
+	fi
+	grep -qF 'x\x1b[2Jy' "$WORK/err" ||
+		fail "$args does not escape the value: $(cat -v "$WORK/err")"
+done
+pass "errors escape the values they echo"
 cm A status | grep -q "^records .* 1 profile$" || fail "status: $(cm A status)"
 pass "status counts use the singular for one"
 
