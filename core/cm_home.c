@@ -391,6 +391,16 @@ cm_err cm_home_transport_key(const char *home, uint8_t public_key[32],
 	return err;
 }
 
+cm_err cm_home_transport_public(const char *home, uint8_t public_key[32])
+{
+	char path[CM_HOME_PATH_MAX];
+	cm_err err = cm_home_path(home, "node.pub", path);
+
+	if (!err)
+		err = read_key_file(path, public_key, 32, false, NULL, 0);
+	return err;
+}
+
 bool cm_key_name_valid(const char *name)
 {
 	size_t len = strlen(name);

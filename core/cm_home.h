@@ -55,6 +55,11 @@ cm_err cm_home_init(const char *home, bool *created);
 cm_err cm_home_transport_key(const char *home, uint8_t public_key[32],
 			     uint8_t **secret);
 
+/* Reads only the transport public key (node.pub), so that a caller that
+ * compares keys needs no access to the secret key. CM_ERR_NOT_FOUND when
+ * the file is missing. */
+cm_err cm_home_transport_public(const char *home, uint8_t public_key[32]);
+
 /* Checks an identity name: 1..CM_KEY_NAME_MAX chars of [A-Za-z0-9_.-],
  * not starting with '.'. */
 bool cm_key_name_valid(const char *name);
