@@ -525,17 +525,25 @@ static int match_peer(void *arg, const char *addr)
 	return 0;
 }
 
-/* Returns whether addr names this home's own node key. */
-static bool is_own_node(const char *home, const char *addr)
+/* Sets *own to whether canonical address addr names this home's node
+ * key, read from node.pub alone. Prints the error and returns CLI_FAIL
+ * when that file cannot be read, so that an unknown key never lets this
+ * node's own address in. */
+static int is_own_node(const char *home, const char *addr, bool *own)
 {
-	uint8_t own[32], key[32], *secret = NULL;
+	uint8_t own_key[32], key[32];
 	char endpoint[256];
+	cm_err err;
 
-	if (node_parse_addr(addr, endpoint, key) != CM_OK ||
-	    cm_home_transport_key(home, own, &secret) != CM_OK)
-		return false;
-	cm_secret_free(&secret);
-	return memcmp(own, key, sizeof(own)) == 0;
+	cm_err_clear();
+	err = node_parse_addr(addr, endpoint, key);
+	if (!err)
+		err = cm_home_transport_public(home, own_key);
+	if (err)
+		return cli_fail(err, "cannot read this node's public key",
+				"'clipmesh doctor' checks the home's key files");
+	*own = memcmp(own_key, key, sizeof(own_key)) == 0;
+	return CLI_OK;
 }
 
 static int peer_add(cli_ctx *ctx, int argc, char **argv)
@@ -544,6 +552,7 @@ static int peer_add(cli_ctx *ctx, int argc, char **argv)
 	char addr[256], shown[4 * 256];
 	store *s = NULL;
 	peer_match match = {addr, false};
+	bool own = false;
 	int first, rc;
 	cm_err err;
 
@@ -560,7 +569,11 @@ static int peer_add(cli_ctx *ctx, int argc, char **argv)
 				"'clipmesh id' prints it");
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
 		return rc;
-	if (is_own_node(ctx->home, addr)) {
+	if ((rc = is_own_node(ctx->home, addr, &own)) != CLI_OK) {
+		store_close(&s);
+		return rc;
+	}
+	if (own) {
 		store_close(&s);
 		fprintf(stderr, "clipmesh: invalid peer address: %s\n"
 			"its key is this home's own node key ('clipmesh id'); "

@@ -186,6 +186,18 @@ fi
 expect_status 2 "this home's own node key" "peer add rejects this node" -- \
 	peer add "$(cm A id)"
 [ -z "$(cm A peer list)" ] || fail "peer add stored this node as a peer"
+# The check reads the public key alone, so a secret key that fails its
+# mode check does not let this node's own address in.
+own=$(cm A id)
+chmod 644 "$WORK/A/node.key"
+expect_status 2 "this home's own node key" "peer add rejects this node, node.key 644" -- \
+	peer add "$own"
+chmod 600 "$WORK/A/node.key"
+mv "$WORK/A/node.pub" "$WORK/node.pub.saved"
+expect_status 1 "cannot read this node's public key" "peer add without node.pub fails" -- \
+	peer add "$own"
+mv "$WORK/node.pub.saved" "$WORK/A/node.pub"
+[ -z "$(cm A peer list)" ] || fail "peer add stored this node as a peer"
 cm A peer add "$(cm M id)" 2>"$WORK/err"
 grep -qF "peer added" "$WORK/err" || fail "peer add: $(cat "$WORK/err")"
 expect_status 0 "already known" "peer add of a known peer says so" -- \
