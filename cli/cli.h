@@ -13,6 +13,7 @@
 #include "cm_config.h"
 #include "cm_error.h"
 #include "cm_home.h"
+#include "node.h"
 #include "store.h"
 
 /* Exit codes from the spec: 0 success, 1 failure, 2 bad usage. */
@@ -110,6 +111,9 @@ int cli_setting_flag(const cli_ctx *ctx, cli_setting_flags *flags, int key,
  * file or option, CLI_FAIL when the file cannot be read.
  */
 int cli_load_settings(cli_ctx *ctx, const cli_setting_flags *flags);
+
+/* Returns the node's media policy for the setting media of c. */
+node_media_policy cli_media_policy(const cm_config *c);
 
 /* The time forms cm_time_parse accepts, for --help of --since and
  * --until. */

@@ -229,3 +229,14 @@ int cli_load_settings(cli_ctx *ctx, const cli_setting_flags *flags)
 						     CM_SETTING_LOG_LEVEL));
 	return CLI_OK;
 }
+
+node_media_policy cli_media_policy(const cm_config *c)
+{
+	static const node_media_policy policies[] = {
+		[CM_MEDIA_ALL] = NODE_MEDIA_ALL,
+		[CM_MEDIA_FOLLOWED] = NODE_MEDIA_FOLLOWED,
+		[CM_MEDIA_NONE] = NODE_MEDIA_NONE,
+	};
+
+	return policies[cm_config_num(c, CM_SETTING_MEDIA)];
+}

@@ -46,8 +46,6 @@ typedef struct run_opts {
 static void fill_node_config(const cli_ctx *ctx, node_role role,
 			     const char **peers, node_config *cfg)
 {
-	static const node_media_policy policies[] = {
-		NODE_MEDIA_ALL, NODE_MEDIA_FOLLOWED, NODE_MEDIA_NONE};
 	const cm_config *c = ctx->config;
 	size_t n_peers = cm_config_count(c, CM_SETTING_PEER);
 
@@ -59,7 +57,7 @@ static void fill_node_config(const cli_ctx *ctx, node_role role,
 		.listen = cm_config_text(c, CM_SETTING_LISTEN, 0),
 		.peers = peers,
 		.n_peers = n_peers < CM_PEERS_MAX ? n_peers : CM_PEERS_MAX,
-		.media = policies[cm_config_num(c, CM_SETTING_MEDIA)],
+		.media = cli_media_policy(c),
 		.media_size_max = cm_config_num(c, CM_SETTING_MEDIA_MAX),
 		.media_budget = cm_config_num(c, CM_SETTING_MEDIA_BUDGET),
 		.peers_learned = (unsigned)cm_config_num(

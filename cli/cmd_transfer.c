@@ -153,10 +153,7 @@ static int resolve_media(store *s, const char *arg, uint8_t root[32])
  * home's media policy (the setting media). */
 static const char *media_missing_reason(const cli_ctx *ctx)
 {
-	/* The values of the setting media, in its table's order. */
-	enum { MEDIA_ALL, MEDIA_FOLLOWED, MEDIA_NONE };
-
-	if (cm_config_num(ctx->config, CM_SETTING_MEDIA) == MEDIA_NONE)
+	if (cli_media_policy(ctx->config) == NODE_MEDIA_NONE)
 		return "this node's media policy is none, so its node fetches "
 		       "no media; set 'media = followed' (or all) in "
 		       "HOME/config or start the node with --media followed, "

@@ -29,6 +29,13 @@ typedef enum cm_value_type {
 	CM_VALUE_ENUM,     /* one of a list of names */
 } cm_value_type;
 
+/* The values of setting media, as cm_config_num returns them. */
+typedef enum cm_media_choice {
+	CM_MEDIA_ALL,
+	CM_MEDIA_FOLLOWED,
+	CM_MEDIA_NONE,
+} cm_media_choice;
+
 /* The settings, in table order. */
 typedef enum cm_setting_id {
 	CM_SETTING_LISTEN,

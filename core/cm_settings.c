@@ -22,8 +22,12 @@
 #define TEXT_VALUE_MAX 255 /* bytes of an endpoint, address or peer */
 #define HOST_MAX 170       /* as node_addr.c, so addresses fit 256 */
 
-static const char *const media_choices[] = {"all", "followed", "none",
-					    NULL};
+static const char *const media_choices[] = {
+	[CM_MEDIA_ALL] = "all",
+	[CM_MEDIA_FOLLOWED] = "followed",
+	[CM_MEDIA_NONE] = "none",
+	[CM_MEDIA_NONE + 1] = NULL,
+};
 static const char *const level_choices[] = {"debug", "info", "warn",
 					    "error", NULL};
 
