@@ -134,6 +134,9 @@ struct node_media_state {
 	pending_entry pending[CM_MEDIA_PENDING_MAX]; /* a stack: the last
 						      * is the newest */
 	size_t n_pending;
+	bool store_failing;             /* the last chunk write failed */
+	uint64_t store_paused_until;    /* monotonic ms: no chunk requests
+					 * before, after a failed write */
 	uint64_t next_budget;           /* monotonic ms of the next budget
 					 * check */
 };
@@ -932,6 +935,9 @@ static void request_chunks(node *n, node_media_job *job, uint64_t now)
 	size_t room = request_room(n);
 	bool sent = true;
 
+	if (now < n->media->store_paused_until)
+		return;
+
 	while (sent && room > 0) {
 		sent = false;
 		for (size_t k = 0; k < NODE_LINKS_MAX; k++) {
@@ -1081,6 +1087,31 @@ static void chunk_credit(node *n, node_media_job *job, size_t i,
 		src->window++;
 }
 
+/* Pauses every chunk request for CM_STORE_FULL_RETRY_MS after a chunk
+ * write failed, so that a full map or disk does not turn into a loop of
+ * fetching and failing at network speed. The fetches keep their
+ * attempts, because no peer failed. */
+static void store_failed(node *n)
+{
+	struct node_media_state *ms = n->media;
+
+	if (!ms->store_failing)
+		cm_error(NODE_LOG, "storing media chunks failed; media fetches "
+			 "pause for %d s at a time until a write succeeds. Free "
+			 "disk space or raise store_map_size",
+			 CM_STORE_FULL_RETRY_MS / 1000);
+	ms->store_failing = true;
+	ms->store_paused_until = cm_mono_ms() + CM_STORE_FULL_RETRY_MS;
+}
+
+static void store_works(node *n)
+{
+	if (!n->media->store_failing)
+		return;
+	n->media->store_failing = false;
+	cm_info(NODE_LOG, "media chunks are stored again");
+}
+
 /* Settles a chunk once the hasher checked it and, when it matched, the
  * writer's transaction ended. A stored chunk is marked so. After a
  * failed transaction the chunk returns to the pool and the job pauses.
@@ -1103,18 +1134,17 @@ static void chunk_settle(void *ctx, const uint8_t root[PROTO_HASH_LEN],
 	job->writing--;
 	switch (result) {
 	case NODE_WRITE_STORED:
+		store_works(n);
 		chunk_credit(n, job, i, peer);
 		job->state[i] = CHUNK_STORED;
 		job->done++;
 		job->attempts = 0;
 		break;
 	case NODE_WRITE_FAILED:
-		/* The pause keeps a full store from turning into a loop of
-		 * fetching and failing at network speed. */
+		/* The peer served the chunk: the failure is the store's. */
 		chunk_credit(n, job, i, peer);
 		chunk_return(n, job, i);
-		if (cm_mono_ms() >= job->not_before)
-			job_failed(job);
+		store_failed(n);
 		break;
 	case NODE_WRITE_UNLISTED:
 		job_drop_freed(n, job);

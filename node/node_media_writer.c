@@ -161,8 +161,9 @@ static void store_slots(node_media_writer *w, uint64_t first, size_t count)
 			(const uint8_t (*)[PROTO_HASH_LEN])hashes, data, lens,
 			listed);
 	if (err)
-		cm_error(NODE_LOG, "storing %zu chunks failed: %s (%s)",
-			 n_valid, cm_err_name(err), cm_err_detail());
+		cm_error(NODE_LOG, "storing %zu chunk%s failed: %s (%s)",
+			 n_valid, n_valid == 1 ? "" : "s", cm_err_name(err),
+			 cm_err_detail());
 
 	for (size_t i = 0, v = 0; i < count; i++) {
 		write_slot *s = slot_at(w, first + i);

@@ -6,7 +6,8 @@
 # record once restarted with a larger map.
 #
 # Disk: a mirror whose home sits on a small tmpfs syncs from a
-# node with more records than fit. When the disk fills, the failing
+# node with more records than fit, and from a creator whose clip has more
+# media than fits. Chunk requests pause while writes fail. When the disk fills, the failing
 # write transaction aborts, the mirror logs one clear line, keeps
 # running and serving reads, and counts what it dropped. Once the file
 # system grows, the mirror takes records again and reconciliation
@@ -75,9 +76,26 @@ store_full_logged() {
 	grep -q "store is full or failing" "$WORK/M.log"
 }
 
+# C's clip has 20 MiB of media, more than the disk takes.
+new_home C
+cm C key new carol >/dev/null
+head -c 12 "$SAMPLES/review-blender.mp4" >"$WORK/big.mp4"
+head -c $((20 * 1024 * 1024)) /dev/urandom >>"$WORK/big.mp4"
+big=$(cm C publish "$WORK/big.mp4" --as carol --product gtin:2000000001012 \
+	--title "Too big for the disk")
+big_root=$(cm C show "$big" --json | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["media"][0]["hash"][:8])')
+
+media_paused() {
+	grep -q "storing media chunks failed; media fetches pause" "$WORK/M.log"
+}
+
 start A node
-start M mirror --peer "$(addr_of A)"
+start C node
+start M mirror --peer "$(addr_of A)" --peer "$(addr_of C)"
 wait_for 120 "the mirror to report a full store" store_full_logged
+wait_for 120 "the mirror to pause media fetches" media_paused
 held=$(clips_of M)
 [ "$held" -gt 0 ] && [ "$held" -lt "$records" ] ||
 	fail "mirror holds $held clips when full, expected between 0 and $records"
@@ -96,17 +114,29 @@ pass "mirror keeps running, serves reads and counts $dropped dropped records"
 [ "$(grep -c "store is full or failing" "$WORK/M.log")" -eq 1 ] ||
 	fail "full store logged more than once: $(grep -c "store is full or failing" "$WORK/M.log") lines"
 pass "one log line for the full store"
+paused=$(grep -c "media fetches pause" "$WORK/M.log")
+[ "$paused" -eq 1 ] || fail "media pause logged $paused times, expected once"
+pass "one log line for media chunks that the full store did not take"
 
 mount -o remount,size=256m "$small"
+# A's clips and C's one.
 has_all() {
-	[ "$(clips_of M)" -eq "$records" ]
+	[ "$(clips_of M)" -eq $((records + 1)) ]
 }
-wait_for 180 "the mirror to get all $records clips once space returned" has_all
+wait_for 180 "the mirror to get all $((records + 1)) clips once space returned" has_all
 grep -q "store accepts records again" "$WORK/M.log" ||
 	fail "no line saying the store accepts records again"
 pass "mirror recovers once space returns and gets every clip"
+wait_for 120 "the mirror to store the media of ${big:0:8}" has_media_of M "$big"
+grep -q "media chunks are stored again" "$WORK/M.log" ||
+	fail "no line saying media chunks are stored again"
+# The media of A's generated clips exists nowhere, so only C's counts.
+! grep -q "media=$big_root not fetched" "$WORK/M.log" ||
+	fail "M gave up on the media of ${big:0:8}: $(grep "media=$big_root not fetched" "$WORK/M.log" | head -1)"
+pass "media fetches resume once space returns, no peer was blamed"
 
 stop M
+stop C
 stop A
 cm M store check >"$WORK/check.out" || fail "store check failed: $(cat "$WORK/check.out")"
 pass "store check passes after the full disk"
