@@ -20,9 +20,9 @@
  * the next session a few seconds later.
  *
  * A link holds at most one session per direction. A new RECON_START from
- * the peer replaces its old session, but not within
- * CM_RECON_SESSION_GAP_MS / 2 of the previous one, so a peer cannot make
- * this node rescan its store in a loop. A session that hears nothing for
+ * the peer replaces its old session, but a third within
+ * CM_RECON_SESSION_GAP_MS is rejected, so a peer cannot make this node
+ * rescan its store in a loop. A session that hears nothing for
  * CM_RECON_SESSION_TIMEOUT_MS ends; the next interval starts a new one.
  *
  * A session message that finds the queue towards the peer full, as the
@@ -54,6 +54,7 @@ typedef struct sync_session {
 	uint64_t id;
 	uint64_t round;              /* last round sent */
 	uint64_t started;            /* monotonic ms */
+	uint64_t started_before;     /* monotonic ms: the session before */
 	uint64_t last;               /* monotonic ms of the last message */
 	uint8_t *authors;            /* scopes, malloc'd; NULL: all */
 	size_t n_authors;
@@ -725,17 +726,24 @@ static void on_start(node *n, node_link *l, const proto_wire_msg *m,
 	sync_session *ss = &l->sync->in;
 	uint64_t now = cm_mono_ms();
 
-	if (ss->started && now - ss->started < CM_RECON_SESSION_GAP_MS / 2) {
-		cm_errf(CM_ERR_TOO_MANY, "reconciliation sessions started "
-			"%llu ms apart, minimum %d",
-			(unsigned long long)(now - ss->started),
-			CM_RECON_SESSION_GAP_MS / 2);
+	uint64_t before = ss->started;
+
+	/* Two starts may come close together: a node that was stopped
+	 * for a while, or a slow link, delivers its queued messages at
+	 * once. A third within CM_RECON_SESSION_GAP_MS is not honest. */
+	if (ss->started_before &&
+	    now - ss->started_before < CM_RECON_SESSION_GAP_MS) {
+		cm_errf(CM_ERR_TOO_MANY, "3 reconciliation sessions started "
+			"within %llu ms, minimum %d",
+			(unsigned long long)(now - ss->started_before),
+			CM_RECON_SESSION_GAP_MS);
 		node_reject(n, l, "reconciliation start", CM_ERR_TOO_MANY,
 			    NULL);
 		return;
 	}
 	session_end(ss);
 	memset(ss, 0, sizeof(*ss));
+	ss->started_before = before;
 	if (!m->recon_all) {
 		ss->authors = malloc(m->n_authors * PROTO_KEY_LEN);
 		if (!ss->authors) {
