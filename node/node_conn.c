@@ -194,9 +194,10 @@ static void log_silent(node *n, size_t closed)
 	if (!log_due(&n->conns_silent_log_until, &n->conns_silent_unlogged,
 		     closed, &skipped))
 		return;
-	cm_warn(NODE_LOG, "closed %zu inbound connections that no peer "
-		"link used for %llu ms (%llu more since the last line): "
-		"limit %u", closed, (unsigned long long)silent_limit_ms(n),
+	cm_warn(NODE_LOG, "closed %zu inbound connection%s that no peer "
+		"link used for %llu ms (%llu more since the last line); "
+		"inbound connections at most %u", closed,
+		closed == 1 ? "" : "s", (unsigned long long)silent_limit_ms(n),
 		(unsigned long long)skipped, n->limits.connections_max);
 }
 

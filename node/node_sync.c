@@ -713,6 +713,11 @@ static void answer(node *n, node_link *l, const uint8_t *in, size_t in_len,
 	}
 	if (peer_fault(err))
 		node_reject(n, l, "reconciliation message", err, NULL);
+	else if (err == CM_ERR_NOT_FOUND)
+		/* The peer disconnected during the session: nothing failed
+		 * on this side. */
+		cm_info(NODE_LOG, "reconciliation with peer=%s ended: %s",
+			l->short_key, cm_err_detail());
 	else
 		cm_warn(NODE_LOG, "answering reconciliation of peer=%s "
 			"failed: %s (%s)", l->short_key, cm_err_name(err),
