@@ -56,6 +56,9 @@
 #define CM_MEDIA_RETRY_MIN_MS (60 * 1000)    /* first pause of media whose
 						fetch failed; doubles */
 #define CM_MEDIA_RETRY_MAX_MS (6 * 3600 * 1000) /* longest such pause */
+#define CM_MEDIA_STORE_PAUSE_MAX_MS (5 * 60 * 1000) /* longest pause of
+						media fetches while the
+						store fails writes */
 #define CM_MEDIA_EVICT_RETRY_MS (24ULL * 3600 * 1000) /* media freed over
 						the budget is not fetched
 						again for this long */

@@ -46,7 +46,9 @@
  * its last progress) makes room for the media of a newly arrived clip.
  * Either way the root gets a fetch backoff in the store, from
  * CM_MEDIA_RETRY_MIN_MS doubling to CM_MEDIA_RETRY_MAX_MS, which scans
- * and restarts respect. Clips that find no free slot wait in a pending
+ * and restarts respect. A peer that connects to the running node may
+ * serve such media, so it makes one scan ignore them
+ * (node_media_peer_up). Clips that find no free slot wait in a pending
  * stack, newest first, and scans queue the newest clips first.
  */
 #include <jansson.h>
@@ -135,8 +137,10 @@ struct node_media_state {
 						      * is the newest */
 	size_t n_pending;
 	bool store_failing;             /* the last chunk write failed */
-	uint64_t store_paused_until;    /* monotonic ms: no chunk requests
-					 * before, after a failed write */
+	uint64_t store_pause_ms;        /* length of the current pause */
+	uint64_t store_paused_until;    /* monotonic ms: no chunk or
+					 * manifest requests before, after a
+					 * failed write */
 	uint64_t next_budget;           /* monotonic ms of the next budget
 					 * check */
 };
@@ -405,8 +409,10 @@ bool node_media_fetch_add(node *n, const uint8_t root[PROTO_HASH_LEN],
 			job->first = first;
 		return true;
 	}
-	if (get_backoff(n, root, &until, &failures) == CM_OK && until > now &&
-	    !retry) {
+	/* A retry leaves out the backoffs longer than any that a failed
+	 * fetch gets: those of media that the budget evicted. */
+	if (get_backoff(n, root, &until, &failures) == CM_OK &&
+	    until > (retry ? now + CM_MEDIA_RETRY_MAX_MS : now)) {
 		node_media_retry_due_at(n, until - now);
 		return true;
 	}
@@ -536,13 +542,13 @@ void node_media_want(node *n, node_link *from, const proto_signed *rec)
 
 void node_media_peer_up(node *n)
 {
-	if (node_media_scan_retry(n)) {
-		/* The new peer may serve what failed so far. */
-		for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++) {
-			n->jobs[i].attempts = 0;
-			n->jobs[i].not_before = 0;
-		}
-	}
+	/* The new peer may serve what failed so far, so the running
+	 * fetches ask it at once. They keep their attempts: only progress
+	 * resets them, or a peer that reconnects every few seconds would
+	 * keep fetches that no peer can serve from ever giving up. */
+	for (size_t i = 0; i < CM_MEDIA_JOBS_MAX; i++)
+		n->jobs[i].not_before = 0;
+	node_media_scan_retry(n);
 	node_media_scan(n, false);
 }
 
@@ -1087,21 +1093,30 @@ static void chunk_credit(node *n, node_media_job *job, size_t i,
 		src->window++;
 }
 
-/* Pauses every chunk request for CM_STORE_FULL_RETRY_MS after a chunk
- * write failed, so that a full map or disk does not turn into a loop of
- * fetching and failing at network speed. The fetches keep their
- * attempts, because no peer failed. */
+/* Pauses every chunk and manifest request after a write of fetched
+ * media failed, so that a full map or disk does not turn into a loop of
+ * fetching and failing at network speed. The first pause lasts
+ * CM_STORE_FULL_RETRY_MS, and each failure after a pause doubles it up to
+ * CM_MEDIA_STORE_PAUSE_MAX_MS. The fetches keep their attempts, because
+ * no peer failed. */
 static void store_failed(node *n)
 {
 	struct node_media_state *ms = n->media;
+	uint64_t now = cm_mono_ms();
 
-	if (!ms->store_failing)
-		cm_error(NODE_LOG, "storing media chunks failed; media fetches "
-			 "pause for %d s at a time until a write succeeds. Free "
+	if (!ms->store_failing) {
+		cm_error(NODE_LOG, "storing fetched media failed; media fetches "
+			 "pause until a write succeeds, %d s at first. Free "
 			 "disk space or raise store_map_size",
 			 CM_STORE_FULL_RETRY_MS / 1000);
+		ms->store_pause_ms = CM_STORE_FULL_RETRY_MS;
+	} else if (now >= ms->store_paused_until) {
+		ms->store_pause_ms *= 2;
+		if (ms->store_pause_ms > CM_MEDIA_STORE_PAUSE_MAX_MS)
+			ms->store_pause_ms = CM_MEDIA_STORE_PAUSE_MAX_MS;
+	}
 	ms->store_failing = true;
-	ms->store_paused_until = cm_mono_ms() + CM_STORE_FULL_RETRY_MS;
+	ms->store_paused_until = now + ms->store_pause_ms;
 }
 
 static void store_works(node *n)
@@ -1114,7 +1129,8 @@ static void store_works(node *n)
 
 /* Settles a chunk once the hasher checked it and, when it matched, the
  * writer's transaction ended. A stored chunk is marked so. After a
- * failed transaction the chunk returns to the pool and the job pauses.
+ * failed transaction the chunk returns to the pool and every chunk
+ * request of the node pauses (store_failed).
  * A job whose media was freed meanwhile ends, and a chunk whose hash
  * differs is rejected. A chunk of a job that ended is skipped.
  * node_media_tick pumps the jobs right after collecting. */
@@ -1320,7 +1336,8 @@ static void job_pump(node *n, node_media_job *job)
 		if (job->manifest_sent != 0 &&
 		    now - job->manifest_sent > manifest_timeout(job))
 			manifest_timed_out(n, job, now);
-		if (job->manifest_sent == 0 && now >= job->not_before)
+		if (job->manifest_sent == 0 && now >= job->not_before &&
+		    now >= n->media->store_paused_until)
 			send_manifest_req(n, job, now);
 		return;
 	}
@@ -1411,7 +1428,7 @@ static void on_manifest(node *n, node_link *l, const proto_wire_msg *m)
 		cm_error(NODE_LOG, "storing manifest media=%s failed: %s (%s)",
 			 job->short_root, cm_err_name(err), cm_err_detail());
 		job->manifest_sent = 0;
-		job_failed(job);
+		store_failed(n);
 		return;
 	}
 	job->manifest_sent = 0;

@@ -29,6 +29,10 @@
  * older ones. */
 #define SCAN_FOUND_MAX (2 * CM_MEDIA_JOBS_MAX)
 
+/* A retry scan recognises the backoffs of evicted media by their length. */
+_Static_assert(CM_MEDIA_EVICT_RETRY_MS > CM_MEDIA_RETRY_MAX_MS,
+	       "evicted media has a longer backoff than a failed fetch");
+
 /* Media found by a scan, oldest clip first. */
 typedef struct media_list {
 	node *n;
@@ -109,6 +113,8 @@ bool node_media_scan_retry(node *n)
 	scan->retry_after = now + n->limits.sync_interval_ms;
 	scan->retry_next = true;
 	scan->rescan = true;
+	cm_info(NODE_LOG, "a peer connected: the next media scan also takes "
+		"media in a fetch backoff");
 	return true;
 }
 
@@ -181,12 +187,13 @@ static cm_err keep_fetchable(node *n, media_list *ml, size_t first)
 	fetch = calloc(n_new, sizeof(*fetch));
 	if (!fetch)
 		return cm_errf(CM_ERR_NOMEM, "cannot check %zu media", n_new);
-	/* A retry takes media whatever its backoff: none ends after the
-	 * largest time. */
+	/* A retry takes media whose fetch backoff ends within the longest
+	 * one a failed fetch gets, which leaves out the longer backoff of
+	 * media that the budget evicted. */
 	err = store_media_fetchable(
 		n->st, (const uint8_t (*)[PROTO_HASH_LEN])ml->roots + first,
-		n_new, n->media_scan->retry ? UINT64_MAX : now, fetch,
-		&next_retry);
+		n_new, n->media_scan->retry ? now + CM_MEDIA_RETRY_MAX_MS : now,
+		fetch, &next_retry);
 	if (next_retry > now)
 		node_media_retry_due_at(n, next_retry - now);
 	for (size_t i = 0; !err && i < n_new; i++) {
@@ -361,8 +368,7 @@ void node_media_scan_tick(node *n)
 	if (!scan->running) {
 		if (scan->retry_due != 0 && now >= scan->retry_due)
 			scan->rescan = true;
-		if (!scan->rescan ||
-		    (now < scan->next_scan && !scan->retry_next) ||
+		if (!scan->rescan || now < scan->next_scan ||
 		    !node_media_slot_free(n))
 			return;
 		scan_begin(n);
@@ -373,6 +379,10 @@ void node_media_scan_tick(node *n)
 void node_media_scan(node *n, bool force)
 {
 	if (force) {
+		/* Called at start, once the node listens and dialled its
+		 * peers. */
+		n->media_scan->retry_after =
+			cm_mono_ms() + n->limits.sync_interval_ms;
 		scan_begin(n);
 		scan_step(n);
 		return;

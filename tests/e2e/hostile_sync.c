@@ -25,9 +25,8 @@
 #include "hostile.h"
 #include "proto_recon.h"
 
-/* A node rejects a RECON_START that comes less than 500 ms after the
- * previous one of the same peer, so starts meant to test a payload are
- * spaced by more. */
+/* A node rejects a third RECON_START of the same peer within 1 s, so
+ * starts meant to test a payload are spaced by more than half of it. */
 #define START_SPACING_MS 600
 /* Rejected messages sent at the end of the recon scenario to get banned:
  * more than CM_PEER_REJECTS_MAX in one minute. */
@@ -269,12 +268,11 @@ static bool send_starts_too_soon(conn *c)
 	    !send_start(c, all_ids, sizeof(all_ids), &third))
 		return false;
 	expect("too_many", 1, 1);
-	if (!await_answer(c, second, third))
+	if (!await_answer(c, first, third) || !await_answer(c, second, third))
 		return false;
 	pause_ms(2 * START_SPACING_MS);
 	if (!send_start(c, all_ids, sizeof(all_ids), &later))
 		return false;
-	(void)first;
 	return await_answer(c, later, third);
 }
 

@@ -7,9 +7,8 @@
 #     no media.
 #  2. Creator A, which published the clip, connects to M after M ran
 #     for longer than one sync_interval: M fetches the media at once.
-# That peers which connect right after a start keep the backoffs is
-# checked by test_media.sh (a restarted mirror does not fetch dead media
-# again).
+#  3. M restarted with a backoff for another clip: A and E connect within
+#     its first sync_interval and the backoff stays.
 source "$(dirname "$0")/lib.sh"
 : "${STORE_PLANT:?set STORE_PLANT to the store_plant binary}"
 
@@ -55,6 +54,36 @@ wait_for 60 "M connected to E for 2 s" e_up_2s
 start A node --peer "$(addr_of M)"
 wait_for 60 "M to fetch the media once A connected" has_media_of M "$clip"
 pass "A connecting to the running M ended the backoff: the media arrived"
+
+# A restarted M keeps the backoffs: A and E connect within its first
+# sync_interval (30 s here), which the backoffs were set with.
+stop M
+# Other media than the first clip's: a small MP4 of random bytes.
+head -c 12 "$SAMPLES/review-blender.mp4" >"$WORK/kept.mp4"
+head -c 30000 /dev/urandom >>"$WORK/kept.mp4"
+clip2=$(cm A publish "$WORK/kept.mp4" --as alice \
+	--product gtin:2000000004044 --title "Kept back" --rating 3)
+root2=$(cm A show "$clip2" --json | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["media"][0]["hash"])')
+cm A export -o "$WORK/a2.export" 2>/dev/null
+cm M import "$WORK/a2.export" >/dev/null
+"$STORE_PLANT" "$WORK/M/store" meta "$(printf mfail | od -An -tx1 |
+	tr -d ' \n')$root2" "$(printf '%016x%08x' "$until_ms" 3)" ||
+	fail "planting the second backoff failed"
+: >"$WORK/M.log"
+start M mirror --peer "$(addr_of E)" --peer "$(addr_of A)" \
+	--set sync_interval=30s
+connected_to_both() {
+	[ "$(cm M status --json | python3 -c '
+import json, sys
+print(sum(p["connected"] for p in json.load(sys.stdin)["node"]["peers"]))')" -ge 2 ]
+}
+wait_for 60 "the restarted M to connect to A and E" connected_to_both
+! grep -q "takes media in a fetch backoff" "$WORK/M.log" ||
+	fail "peers that connected right after the restart ended the backoffs"
+! has_media_of M "$clip2" || fail "M fetched media in a backoff after its restart"
+pass "peers that connect right after a restart leave the backoffs"
 stop A
 stop M
 stop E
