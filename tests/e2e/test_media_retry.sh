@@ -17,21 +17,30 @@ new_home E
 new_home M
 printf '[limits]\nsync_interval = 1s\n' >>"$WORK/M/config"
 cm A key new alice >/dev/null
+
+# Prints the media hash of clip $1 of A.
+media_of() {
+	cm A show "$1" --json | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["media"][0]["hash"])'
+}
+
+# Gives the stopped M a fetch backoff of an hour for media hash $1. The
+# value: when it ends (ms since 1970, big-endian) and the failures so
+# far (big-endian).
+plant_backoff() {
+	local until_ms=$(($(date +%s%3N) + 3600 * 1000))
+	"$STORE_PLANT" "$WORK/M/store" meta "$(printf mfail | od -An -tx1 |
+		tr -d ' \n')$1" "$(printf '%016x%08x' "$until_ms" 3)" ||
+		fail "planting a backoff for media $1 failed"
+}
+
 clip=$(cm A publish "$SAMPLES/photo-backpack.jpg" --as alice \
 	--product gtin:2000000004044 --title "Fetched late" --rating 4)
-root=$(cm A show "$clip" --json | python3 -c '
-import json, sys
-print(json.load(sys.stdin)["media"][0]["hash"])')
 cm A export -o "$WORK/a.export" 2>/dev/null
 cm E import "$WORK/a.export" >/dev/null
 cm M import "$WORK/a.export" >/dev/null
-
-# The backoff value: when it ends (ms since 1970, big-endian) and the
-# failures so far (big-endian).
-until_ms=$(($(date +%s%3N) + 3600 * 1000))
-"$STORE_PLANT" "$WORK/M/store" meta "$(printf mfail | od -An -tx1 |
-	tr -d ' \n')$root" "$(printf '%016x%08x' "$until_ms" 3)" ||
-	fail "planting the backoff failed"
+plant_backoff "$(media_of "$clip")"
 pass "M has the record of clip ${clip:0:8}, no media and a backoff of 1 h"
 
 start E node --media none
@@ -63,14 +72,9 @@ head -c 12 "$SAMPLES/review-blender.mp4" >"$WORK/kept.mp4"
 head -c 30000 /dev/urandom >>"$WORK/kept.mp4"
 clip2=$(cm A publish "$WORK/kept.mp4" --as alice \
 	--product gtin:2000000004044 --title "Kept back" --rating 3)
-root2=$(cm A show "$clip2" --json | python3 -c '
-import json, sys
-print(json.load(sys.stdin)["media"][0]["hash"])')
 cm A export -o "$WORK/a2.export" 2>/dev/null
 cm M import "$WORK/a2.export" >/dev/null
-"$STORE_PLANT" "$WORK/M/store" meta "$(printf mfail | od -An -tx1 |
-	tr -d ' \n')$root2" "$(printf '%016x%08x' "$until_ms" 3)" ||
-	fail "planting the second backoff failed"
+plant_backoff "$(media_of "$clip2")"
 : >"$WORK/M.log"
 start M mirror --peer "$(addr_of E)" --peer "$(addr_of A)" \
 	--set sync_interval=30s
