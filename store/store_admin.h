@@ -24,9 +24,10 @@ typedef struct store_check_report {
  * record with matching fields, that every record has its index entries,
  * that every chunk matches its hash, that the meta key "chunk_bytes" is
  * the chunks' total size, that a manifest lists every chunk, that every
- * manifest matches its media root, that every acceptance log entry names
- * a record id, and that no "publish" marker belongs to a publish that
- * stopped (store_publish_sweep frees what it left). Calls `problem` with
+ * manifest matches its media root, and that every acceptance log entry
+ * names a record id. It also checks that no "publish" marker belongs to
+ * a publish that stopped, whose leftovers store_publish_sweep frees.
+ * Calls `problem` with
  * a one-line description of each mismatch. Runs in one read transaction,
  * so it sees one consistent state while a node keeps writing.
  */

@@ -366,7 +366,7 @@ cm_err store_chunk_refs_add(store *s, MDB_txn *txn,
 			    const uint8_t (*chunks)[PROTO_HASH_LEN], size_t n);
 
 /* Deletes the manifest of root and every chunk that no other manifest
- * lists, and subtracts their size from "chunk_bytes"; adds the freed
+ * lists, and subtracts their size from "chunk_bytes". Adds the freed
  * chunk bytes to *freed (may be NULL). An absent manifest is no error. */
 cm_err store_media_free_txn(store *s, MDB_txn *txn,
 			    const uint8_t root[PROTO_HASH_LEN],

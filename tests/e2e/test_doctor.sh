@@ -60,8 +60,8 @@ expect_line FAIL "home mode" "$WORK/a/keys mode 755; fix: chmod 700 $WORK/a/keys
 pass "folders readable by others fail with their chmod"
 chmod 700 "$WORK/a" "$WORK/a/keys"
 
-# init makes an existing folder that it adopts private, and says so only
-# when it changed the mode.
+# init makes an existing folder that it adopts private, and prints a line
+# about it only when it changed the mode.
 mkdir -m 755 "$WORK/adopted"
 out=$(cm adopted init)
 grep -qx "set mode 700 on home $WORK/adopted (it was 755), so that only its owner can read it" <<<"$out" ||

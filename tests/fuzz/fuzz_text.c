@@ -25,8 +25,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Copies data[size] into a NUL-terminated string in out[cap]; false when
- * it does not fit or contains a NUL. */
+/* Copies data[size] into a NUL-terminated string in out[cap]. Returns
+ * false when it does not fit or contains a NUL. */
 static bool to_text(const uint8_t *data, size_t size, char *out, size_t cap)
 {
 	if (size >= cap || memchr(data, '\0', size))
