@@ -152,6 +152,21 @@ has_clips() {
 	[ "$(feed_count "$1")" -eq "$2" ]
 }
 
+# Prints the clip ids of home NAME's feed, sorted.
+feed_ids() {
+	cm "$1" feed --json --limit 1000 | sed 's/^{"id":"\([0-9a-f]*\)".*/\1/' | sort
+}
+
+# Succeeds when home NAME contains every clip listed in home OTHER's feed,
+# and possibly more. Usage: has_clips_of NAME OTHER
+has_clips_of() {
+	local mine theirs
+	mine=$(feed_ids "$1") || return 1
+	theirs=$(feed_ids "$2") || return 1
+	[ -n "$theirs" ] || return 1
+	[ -z "$(comm -13 <(echo "$mine") <(echo "$theirs"))" ]
+}
+
 # Succeeds when home NAME holds clip ID with all its media.
 has_media_of() {
 	cm "$1" show "$2" --json | python3 -c '
