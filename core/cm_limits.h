@@ -56,6 +56,10 @@
 #define CM_MEDIA_RETRY_MIN_MS (60 * 1000)    /* first pause of media whose
 						fetch failed; doubles */
 #define CM_MEDIA_RETRY_MAX_MS (6 * 3600 * 1000) /* longest such pause */
+#define CM_MEDIA_MAKE_ROOM_RETRY_MS (10 * 1000) /* pause of media that
+						never failed before, when its
+						stuck fetch makes room for
+						newer media */
 #define CM_MEDIA_STORE_PAUSE_MAX_MS (5 * 60 * 1000) /* longest pause of
 						media fetches while the
 						store fails writes */
