@@ -427,7 +427,11 @@ wait_for 60 "S to give up on the dead media" \
 stop S
 : >"$WORK/S.log"
 start S mirror --peer "$(addr_of E)" --peer "$(addr_of A)"
-sleep 3
+# The start-up scan queues every fetch it starts before it counts as done.
+first_scan_done() {
+	[ "$(node_status_field S media_scans.done)" -ge 1 ]
+}
+wait_for 60 "the first media scan of the restarted S" first_scan_done
 dead_asked=$(grep -c "fetching media=" "$WORK/S.log" || true)
 [ "$dead_asked" -lt 40 ] ||
 	fail "S fetched all $dead_asked dead media again after a restart"
