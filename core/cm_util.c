@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "cm_util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -175,6 +176,42 @@ size_t cm_strlcpy(char *dst, const char *src, size_t cap)
 		dst[n] = '\0';
 	}
 	return len;
+}
+
+/* The capacity of an array's first allocation, in items. */
+#define ARRAY_FIRST_CAP 16
+
+cm_err cm_array_reserve(void **items, size_t *cap, size_t need,
+			size_t item_size)
+{
+	size_t max_items, new_cap;
+	void *old, *grown;
+
+	assert(item_size > 0);
+	if (need <= *cap)
+		return CM_OK;
+	max_items = SIZE_MAX / item_size;
+	if (need > max_items)
+		return cm_errf(CM_ERR_NOMEM, "%zu items of %zu bytes overflow "
+			       "size_t", need, item_size);
+	new_cap = *cap > max_items / 2 ? max_items : 2 * *cap;
+	if (new_cap < ARRAY_FIRST_CAP)
+		new_cap = ARRAY_FIRST_CAP;
+	if (new_cap > max_items)
+		new_cap = max_items;
+	if (new_cap < need)
+		new_cap = need;
+
+	/* The caller's pointer has its own type, such as uint8_t *, so it is
+	 * read and written with memcpy and never through a void * lvalue. */
+	memcpy(&old, items, sizeof(old));
+	grown = realloc(old, new_cap * item_size);
+	if (grown == NULL)
+		return cm_errf(CM_ERR_NOMEM, "cannot allocate %zu items of "
+			       "%zu bytes", new_cap, item_size);
+	memcpy(items, &grown, sizeof(grown));
+	*cap = new_cap;
+	return CM_OK;
 }
 
 void cm_addr_source(const struct sockaddr *sa,

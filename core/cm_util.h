@@ -1,10 +1,13 @@
-/* cm_util.h - hex encoding, time and small string helpers. */
+/* cm_util.h - hex encoding, time, small string helpers and growing
+ * arrays. */
 #ifndef CM_UTIL_H
 #define CM_UTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "cm_error.h"
 
 /* Writes 2*len lowercase hex chars and a NUL to out (size 2*len+1). */
 void cm_hex_encode(const uint8_t *bin, size_t len, char *out);
@@ -43,6 +46,19 @@ size_t cm_strlcpy(char *dst, const char *src, size_t cap);
 
 /* Parses a whole decimal unsigned number; false on junk or overflow. */
 bool cm_parse_u64(const char *s, uint64_t *out);
+
+/*
+ * Makes room for at least `need` items of item_size bytes in the heap
+ * array *items, which has room for *cap items (NULL and 0 when empty).
+ * A short array is realloc'd to the largest of need, twice *cap and 16
+ * items, so appending one item at a time costs amortised constant time.
+ * *items and *cap change only on success. Fails with CM_ERR_NOMEM when
+ * need * item_size overflows size_t or realloc fails, and *items then
+ * still belongs to the caller. Pass the address of the caller's pointer,
+ * for example (void **)&keys for a uint8_t *keys.
+ */
+cm_err cm_array_reserve(void **items, size_t *cap, size_t need,
+			size_t item_size);
 
 #define CM_ADDR_SOURCE_LEN 9
 

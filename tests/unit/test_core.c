@@ -111,6 +111,105 @@ static void parse_u64_strict(void **state)
 	assert_false(cm_parse_u64("-1", &v));
 }
 
+/* Makes ASan's allocator return NULL for a request it cannot serve, as
+ * glibc's does, so that the allocation failure path of cm_array_reserve
+ * runs under sanitizers too. Builds without ASan never call this. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "allocator_may_return_null=1";
+}
+
+static void array_reserve_grows(void **state)
+{
+	uint32_t *items = NULL;
+	size_t cap = 0;
+
+	(void)state;
+	assert_int_equal(cm_array_reserve((void **)&items, &cap, 0,
+					  sizeof(*items)), CM_OK);
+	assert_null(items);
+	assert_int_equal(cap, 0);
+
+	assert_int_equal(cm_array_reserve((void **)&items, &cap, 1,
+					  sizeof(*items)), CM_OK);
+	assert_non_null(items);
+	assert_int_equal(cap, 16);
+	for (uint32_t i = 0; i < 16; i++)
+		items[i] = i;
+
+	assert_int_equal(cm_array_reserve((void **)&items, &cap, 16,
+					  sizeof(*items)), CM_OK);
+	assert_int_equal(cap, 16);
+	assert_int_equal(cm_array_reserve((void **)&items, &cap, 17,
+					  sizeof(*items)), CM_OK);
+	assert_int_equal(cap, 32);
+	assert_int_equal(cm_array_reserve((void **)&items, &cap, 100,
+					  sizeof(*items)), CM_OK);
+	assert_int_equal(cap, 100);
+	for (uint32_t i = 0; i < 16; i++)
+		assert_int_equal(items[i], i);
+	items[99] = 99;
+	free(items);
+}
+
+static void array_reserve_rejects_overflow(void **state)
+{
+	uint8_t (*items)[32] = NULL;
+	size_t cap = 0;
+
+	(void)state;
+	cm_err_clear();
+	assert_int_equal(cm_array_reserve((void **)&items, &cap,
+					  SIZE_MAX / 32 + 1, 32),
+			 CM_ERR_NOMEM);
+	assert_null(items);
+	assert_int_equal(cap, 0);
+	assert_non_null(strstr(cm_err_detail(), "overflow"));
+
+	assert_int_equal(cm_array_reserve((void **)&items, &cap, SIZE_MAX,
+					  1), CM_ERR_NOMEM);
+	assert_null(items);
+	assert_int_equal(cap, 0);
+}
+
+/* Twice this capacity in 32-byte items overflows size_t in bytes, so the
+ * new capacity must stop at SIZE_MAX / 32 items and fail to allocate,
+ * not wrap around to a small allocation that succeeds. The items are
+ * never touched, so a NULL array is enough. */
+static void array_reserve_doubling_capped(void **state)
+{
+	uint8_t (*items)[32] = NULL;
+	size_t cap = SIZE_MAX / 32 / 2 + 1;
+
+	(void)state;
+	assert_int_equal(cm_array_reserve((void **)&items, &cap, cap + 1, 32),
+			 CM_ERR_NOMEM);
+	assert_null(items);
+	assert_int_equal(cap, SIZE_MAX / 32 / 2 + 1);
+}
+
+static void array_reserve_failure_keeps_items(void **state)
+{
+	uint8_t *items = NULL;
+	size_t cap = 0;
+
+	(void)state;
+	assert_int_equal(cm_array_reserve((void **)&items, &cap, 3, 1),
+			 CM_OK);
+	memcpy(items, "abc", 3);
+
+	cm_err_clear();
+	assert_int_equal(cm_array_reserve((void **)&items, &cap,
+					  SIZE_MAX / 2 + 1, 1),
+			 CM_ERR_NOMEM);
+	assert_non_null(items);
+	assert_int_equal(cap, 16);
+	assert_memory_equal(items, "abc", 3);
+	assert_non_null(strstr(cm_err_detail(), "cannot allocate"));
+	free(items);
+}
+
 static char home[64];
 
 static int make_home(void **state)
@@ -469,6 +568,10 @@ int main(void)
 		cmocka_unit_test(time_parse_forms),
 		cmocka_unit_test(time_parse_rejects_invalid_dates),
 		cmocka_unit_test(parse_u64_strict),
+		cmocka_unit_test(array_reserve_grows),
+		cmocka_unit_test(array_reserve_rejects_overflow),
+		cmocka_unit_test(array_reserve_doubling_capped),
+		cmocka_unit_test(array_reserve_failure_keeps_items),
 		cmocka_unit_test(home_init_and_keys),
 		cmocka_unit_test(key_readable_by_others_rejected),
 		cmocka_unit_test(keyfile_round_trip),
