@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cm_log.h"
+#include "cm_util.h"
 #include "proto_media.h"
 
 static void mref_key(uint8_t out[STORE_MREF_KEY_LEN],
@@ -292,16 +293,10 @@ static cm_err mref_list_add(mref_list *l, const proto_record *rec,
 			    const uint8_t id[PROTO_ID_LEN])
 {
 	for (size_t i = 0; i < rec->n_media; i++) {
-		if (l->n == l->cap) {
-			size_t cap = l->cap ? 2 * l->cap : 1024;
-			mref_entry *e = realloc(l->entries, cap * sizeof(*e));
-
-			if (!e)
-				return cm_errf(CM_ERR_NOMEM, "cannot list %zu "
-					       "media references", cap);
-			l->entries = e;
-			l->cap = cap;
-		}
+		if (cm_array_reserve((void **)&l->entries, &l->cap, l->n + 1,
+				     sizeof(*l->entries)))
+			return cm_errf(CM_ERR_NOMEM, "cannot list %zu media "
+				       "references", l->n + 1);
 		mref_key(l->entries[l->n].key, rec->media[i].hash,
 			 rec->created_ms, id);
 		memcpy(l->entries[l->n].author, rec->author, PROTO_KEY_LEN);

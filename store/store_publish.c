@@ -573,18 +573,10 @@ typedef struct hash_list {
 
 static cm_err hash_list_add(hash_list *l, const void *hash)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 256;
-		void *grown = realloc(l->hashes, cap * PROTO_HASH_LEN);
-
-		if (!grown)
-			return cm_errf(CM_ERR_NOMEM,
-				       "cannot list %zu chunk "
-				       "hashes",
-				       cap);
-		l->hashes = grown;
-		l->cap = cap;
-	}
+	if (cm_array_reserve((void **)&l->hashes, &l->cap, l->n + 1,
+			     sizeof(*l->hashes)))
+		return cm_errf(CM_ERR_NOMEM, "cannot list %zu chunk hashes",
+			       l->n + 1);
 	memcpy(l->hashes[l->n++], hash, PROTO_HASH_LEN);
 	return CM_OK;
 }

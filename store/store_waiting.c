@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cm_util.h"
+
 /* One media root that a waiting clip lists. */
 typedef struct waiting_ref {
 	uint8_t root[PROTO_HASH_LEN];
@@ -75,16 +77,10 @@ static cm_err list_add(void *ctx, const proto_record *rec,
 	waiting_list *l = ctx;
 
 	for (size_t i = 0; i < rec->n_media; i++) {
-		if (l->n == l->cap) {
-			size_t cap = l->cap ? 2 * l->cap : 256;
-			waiting_ref *r = realloc(l->refs, cap * sizeof(*r));
-
-			if (!r)
-				return cm_errf(CM_ERR_NOMEM, "cannot list %zu "
-					       "waiting media roots", cap);
-			l->refs = r;
-			l->cap = cap;
-		}
+		if (cm_array_reserve((void **)&l->refs, &l->cap, l->n + 1,
+				     sizeof(*l->refs)))
+			return cm_errf(CM_ERR_NOMEM, "cannot list %zu waiting "
+				       "media roots", l->n + 1);
 		memcpy(l->refs[l->n].root, rec->media[i].hash, PROTO_HASH_LEN);
 		memcpy(l->refs[l->n].id, id, PROTO_ID_LEN);
 		l->n++;
