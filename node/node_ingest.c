@@ -21,16 +21,10 @@ typedef struct key_list {
 
 static void key_list_add(key_list *kl, const uint8_t *key)
 {
-	if (kl->n == kl->cap) {
-		size_t cap = kl->cap ? 2 * kl->cap : 16;
-		uint8_t *keys = realloc(kl->keys, cap * PROTO_KEY_LEN);
-
-		if (!keys) {
-			kl->failed = true;
-			return;
-		}
-		kl->keys = keys;
-		kl->cap = cap;
+	if (cm_array_reserve((void **)&kl->keys, &kl->cap, kl->n + 1,
+			     PROTO_KEY_LEN)) {
+		kl->failed = true;
+		return;
 	}
 	memcpy(kl->keys + kl->n * PROTO_KEY_LEN, key, PROTO_KEY_LEN);
 	kl->n++;

@@ -1296,15 +1296,9 @@ static int keep_identity(void *ctx, const char *name,
 	key_buf *kb = ctx;
 
 	(void)name;
-	if (kb->n == kb->cap) {
-		size_t cap = kb->cap ? 2 * kb->cap : 16;
-		uint8_t *keys = realloc(kb->keys, cap * PROTO_KEY_LEN);
-
-		if (!keys)
-			return 1;
-		kb->keys = keys;
-		kb->cap = cap;
-	}
+	if (cm_array_reserve((void **)&kb->keys, &kb->cap, kb->n + 1,
+			     PROTO_KEY_LEN))
+		return 1;
 	memcpy(kb->keys + kb->n++ * PROTO_KEY_LEN, public_key, PROTO_KEY_LEN);
 	return 0;
 }

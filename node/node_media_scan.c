@@ -39,7 +39,10 @@ typedef struct media_list {
 	uint8_t (*roots)[PROTO_HASH_LEN];
 	uint64_t *sizes;
 	size_t count;
-	size_t cap;
+	/* Capacities in items, one each because the two arrays grow one
+	 * after the other and either realloc may fail alone. */
+	size_t roots_cap;
+	size_t sizes_cap;
 	bool out_of_memory;  /* an entry could not be added */
 } media_list;
 
@@ -129,20 +132,13 @@ void node_media_retry_due_at(node *n, uint64_t wait)
 
 static int media_list_add(media_list *ml, const proto_media_ref *ref)
 {
-	if (ml->count == ml->cap) {
-		size_t cap = ml->cap ? 2 * ml->cap : 256;
-		void *roots = realloc(ml->roots, cap * PROTO_HASH_LEN);
-		void *sizes;
+	size_t need = ml->count + 1;
 
-		if (!roots)
-			return 1;
-		ml->roots = roots;
-		sizes = realloc(ml->sizes, cap * sizeof(*ml->sizes));
-		if (!sizes)
-			return 1;
-		ml->sizes = sizes;
-		ml->cap = cap;
-	}
+	if (cm_array_reserve((void **)&ml->roots, &ml->roots_cap, need,
+			     sizeof(*ml->roots)) ||
+	    cm_array_reserve((void **)&ml->sizes, &ml->sizes_cap, need,
+			     sizeof(*ml->sizes)))
+		return 1;
 	memcpy(ml->roots[ml->count], ref->hash, PROTO_HASH_LEN);
 	ml->sizes[ml->count] = ref->size;
 	ml->count++;
