@@ -615,19 +615,13 @@ cm_err cm_key_list(const char *home,
 						 dir_path, strerror(errno));
 	while ((ent = readdir(dir)) != NULL) {
 		size_t len = strlen(ent->d_name);
-		char **grown;
 
 		if (len < 5 || strcmp(ent->d_name + len - 4, ".pub") != 0)
 			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 16;
-			grown = realloc(names, cap * sizeof(*names));
-			if (grown == NULL) {
-				err = CM_ERR_NOMEM;
-				goto out;
-			}
-			names = grown;
-		}
+		err = cm_array_reserve((void **)&names, &cap, n + 1,
+				       sizeof(*names));
+		if (err)
+			goto out;
 		names[n] = strndup(ent->d_name, len - 4);
 		if (names[n] == NULL) {
 			err = CM_ERR_NOMEM;
