@@ -77,15 +77,12 @@ static void report_reject(import_state *st, uint64_t index, cm_err why,
 
 static cm_err remember_accepted(import_state *st, const uint8_t *id)
 {
-	if (st->n_accepted == st->cap_accepted) {
-		size_t cap = st->cap_accepted * 2 + 1024;
-		void *grown = realloc(st->accepted, cap * PROTO_ID_LEN);
+	cm_err err;
 
-		if (grown == NULL)
-			return CM_ERR_NOMEM;
-		st->accepted = grown;
-		st->cap_accepted = cap;
-	}
+	err = cm_array_reserve((void **)&st->accepted, &st->cap_accepted,
+			       st->n_accepted + 1, sizeof(*st->accepted));
+	if (err)
+		return err;
 	memcpy(st->accepted[st->n_accepted++], id, PROTO_ID_LEN);
 	return CM_OK;
 }
