@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cm_util.h"
+
 /* Pieces one split writes at most. */
 #define SPLIT_RANGES_MAX 64
 
@@ -498,16 +500,12 @@ static cm_err answer_ids(step *st, const proto_recon_range *r)
 /* Initiator: adds the ids of a FULL range to the want list. */
 static cm_err take_full(proto_recon_session *s, const proto_recon_range *r)
 {
-	if (s->n_want + r->n > s->cap_want) {
-		size_t cap = 2 * (s->n_want + r->n);
-		uint8_t *want = realloc(s->want, cap * PROTO_ID_LEN);
+	cm_err err;
 
-		if (!want)
-			return cm_errf(CM_ERR_NOMEM, "cannot allocate %zu ids",
-				       cap);
-		s->want = want;
-		s->cap_want = cap;
-	}
+	err = cm_array_reserve((void **)&s->want, &s->cap_want,
+			       s->n_want + r->n, PROTO_ID_LEN);
+	if (err)
+		return err;
 	if (r->n)
 		memcpy(s->want + s->n_want * PROTO_ID_LEN, r->data,
 		       r->n * PROTO_ID_LEN);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cm_util.h"
+
 /* Longest LEB128 encoding of a number below 2^126: 18 groups of 7 bits. */
 #define VARINT_MAX 18
 
@@ -306,24 +308,12 @@ static cm_err read_data(const uint8_t **p, size_t *left, proto_recon_range *r,
 
 static cm_err ranges_grow(proto_recon_range **ranges, size_t n, size_t *cap)
 {
-	proto_recon_range *grown;
-	size_t new_cap;
-
 	if (n < *cap)
 		return CM_OK;
 	if (n >= CM_RECON_RANGES_MAX)
 		return cm_errf(CM_ERR_TOO_MANY, "over %d ranges in a message",
 			       CM_RECON_RANGES_MAX);
-	new_cap = *cap ? 2 * *cap : 64;
-	if (new_cap > CM_RECON_RANGES_MAX)
-		new_cap = CM_RECON_RANGES_MAX;
-	grown = realloc(*ranges, new_cap * sizeof(*grown));
-	if (!grown)
-		return cm_errf(CM_ERR_NOMEM, "cannot allocate %zu ranges",
-			       new_cap);
-	*ranges = grown;
-	*cap = new_cap;
-	return CM_OK;
+	return cm_array_reserve((void **)ranges, cap, n + 1, sizeof(**ranges));
 }
 
 cm_err proto_recon_decode(const uint8_t *payload, size_t len,
