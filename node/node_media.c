@@ -47,7 +47,8 @@
  * Either way the root gets a fetch backoff in the store, from
  * CM_MEDIA_RETRY_MIN_MS doubling to CM_MEDIA_RETRY_MAX_MS, which scans
  * and restarts respect. Media that never failed before and makes room
- * waits only CM_MEDIA_MAKE_ROOM_RETRY_MS. A peer that connects to the running node may
+ * waits only CM_MEDIA_MAKE_ROOM_RETRY_MS, until the first scan after
+ * that. A peer that connects to the running node may
  * serve such media, so it makes one scan ignore them
  * (node_media_peer_up). Clips that find no free slot wait in a pending
  * stack, newest first, and scans queue the newest clips first.
@@ -130,18 +131,8 @@ typedef struct pending_entry {
 	uint64_t size;
 } pending_entry;
 
-/* Media whose stuck fetch made room for newer media: fetched again once
- * its pause ends, without waiting for the next scan. */
-typedef struct paused_entry {
-	uint8_t root[PROTO_HASH_LEN];
-	uint64_t size;
-	uint64_t due; /* monotonic ms at which the pause ends */
-} paused_entry;
-
 struct node_media_state {
 	node_media_writer *writer;
-	paused_entry paused[CM_MEDIA_JOBS_MAX];
-	size_t n_paused;
 	uint8_t skipped[SKIPPED_LOGGED][PROTO_ID_LEN];
 	size_t n_skipped;
 	pending_entry pending[CM_MEDIA_PENDING_MAX]; /* a stack: the last
@@ -393,23 +384,6 @@ static void job_give_up(node *n, node_media_job *job, const char *why)
 	job_end(n, job, why, retry_ms(job->failures + 1));
 }
 
-/* Notes media whose fetch made room, dropping the oldest entry when the
- * list is full (a scan finds that media again). */
-static void paused_add(node *n, const node_media_job *job, uint64_t wait)
-{
-	struct node_media_state *ms = n->media;
-
-	if (ms->n_paused == CM_MEDIA_JOBS_MAX) {
-		memmove(&ms->paused[0], &ms->paused[1],
-			(CM_MEDIA_JOBS_MAX - 1) * sizeof(ms->paused[0]));
-		ms->n_paused--;
-	}
-	memcpy(ms->paused[ms->n_paused].root, job->root, PROTO_HASH_LEN);
-	ms->paused[ms->n_paused].size = job->clip_size;
-	ms->paused[ms->n_paused].due = cm_mono_ms() + wait;
-	ms->n_paused++;
-}
-
 /* Returns a free slot, else with `evict` the slot of the stuck job with
  * the most failures in a row, which gives up; NULL when none. */
 static node_media_job *job_slot(node *n, bool evict)
@@ -430,13 +404,9 @@ static node_media_job *job_slot(node *n, bool evict)
 	/* Its peers may get the media soon, as a relay does when a cut
 	 * heals, and this node gets no notice of it. So media that never
 	 * failed before comes back after a short pause. */
-	if (stuck->failures == 0) {
-		paused_add(n, stuck, CM_MEDIA_MAKE_ROOM_RETRY_MS);
-		job_end(n, stuck, "stuck, making room for newer media",
-			CM_MEDIA_MAKE_ROOM_RETRY_MS);
-	} else {
-		job_give_up(n, stuck, "stuck, making room for newer media");
-	}
+	job_end(n, stuck, "stuck, making room for newer media",
+		stuck->failures == 0 ? CM_MEDIA_MAKE_ROOM_RETRY_MS
+				     : retry_ms(stuck->failures + 1));
 	return stuck;
 }
 
@@ -516,43 +486,6 @@ static void pending_admit(node *n)
 					  false))
 			return;
 		ms->n_pending--;
-	}
-}
-
-/* Starts the fetches of paused media whose pause ended while slots are
- * free, unless the media is complete or no stored clip uses it now. A
- * longer backoff stored since then wins. */
-static void paused_admit(node *n)
-{
-	struct node_media_state *ms = n->media;
-	uint64_t now = cm_mono_ms(), until = 0, users;
-	uint32_t failures;
-	size_t i = 0;
-
-	while (i < ms->n_paused) {
-		paused_entry *e = &ms->paused[i];
-		uint64_t wall = cm_now_ms();
-
-		if (e->due > now) {
-			i++;
-			continue;
-		}
-		/* The backoff was stored by the wall clock, a moment after
-		 * the pause was set by the monotonic one. */
-		if (get_backoff(n, e->root, &until, &failures) == CM_OK &&
-		    until > wall && until - wall <= CM_MEDIA_MAKE_ROOM_RETRY_MS) {
-			e->due = now + (until - wall);
-			i++;
-			continue;
-		}
-		if (!store_media_complete(n->st, e->root) &&
-		    store_media_users(n->st, e->root, &users) == CM_OK &&
-		    users > 0 &&
-		    !node_media_fetch_add(n, e->root, e->size, NULL, false,
-					  false))
-			return;
-		memmove(e, e + 1, (ms->n_paused - i - 1) * sizeof(*e));
-		ms->n_paused--;
 	}
 }
 
@@ -1433,7 +1366,6 @@ void node_media_tick(node *n)
 		if (n->jobs[i].used)
 			job_pump(n, &n->jobs[i]);
 	pending_admit(n);
-	paused_admit(n);
 	budget_enforce(n, false);
 	node_media_scan_tick(n);
 }

@@ -8,8 +8,9 @@
 #  2. Creator A, which has the media, connects to R and brings clip 2.
 #     R gossips clip 2 to X, whose fetch of clip 1 makes room for it,
 #     and R fetches both media from A.
-#  3. X gets clip 1's media from R after a pause of 10 s, well before the
-#     backoff of a minute that a failed fetch gets.
+#  3. X gets clip 1's media from R after a pause of 10 s and the next
+#     media scan, well before the backoff of a minute that a failed fetch
+#     gets.
 source "$(dirname "$0")/lib.sh"
 
 new_home A
@@ -40,8 +41,10 @@ cm R import "$WORK/a.export" >/dev/null
 cm X follow "$alice" >/dev/null
 
 start R mirror
+# Media scans, which take paused media again, are at most one
+# sync_interval apart.
 start X node --peer "$(addr_of R)" --set media_fetches=1 \
-	--set peers_learned=0
+	--set peers_learned=0 --set sync_interval=2s
 wait_for 60 "X to learn that R lacks clip 1's media" \
 	grep -q "lacks the manifest of media=$media1" "$WORK/X.log"
 ! has_media_of X "$clip1" || fail "X has clip 1's media before A started"
