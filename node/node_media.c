@@ -775,17 +775,30 @@ out:
 	return err;
 }
 
-/* Ends the job of a clip whose declared size differs from the size that
- * its root commits to. The peer that sent the manifest is not to blame,
- * so the rejection counts as local. NOTE: the backoff is per root, so a
- * lying clip delays honest clips of the same media by one backoff. */
-static void size_lie(node *n, node_media_job *job, uint64_t size)
+/* Takes `size`, which the media root commits to, when the clip that
+ * started the job declared another one. Any key can sign a clip that
+ * names someone else's media with a wrong size, so the declared size
+ * counts only for the size limit, which the real size must meet too.
+ * Returns false when the job gave up. */
+static bool size_differs(node *n, node_media_job *job, uint64_t size)
 {
-	cm_errf(CM_ERR_BAD_MANIFEST, "media %s is %llu bytes, its clip "
-		"declares %llu", job->short_root, (unsigned long long)size,
-		(unsigned long long)job->clip_size);
-	node_reject(n, NULL, "manifest", CM_ERR_BAD_MANIFEST, job->root);
-	job_give_up(n, job, "its clip declares another size");
+	char why[96];
+
+	if (size > size_max(n)) {
+		snprintf(why, sizeof(why), "it is %llu bytes, over the limit of "
+			 "%llu (--media-max), though a clip declares %llu",
+			 (unsigned long long)size,
+			 (unsigned long long)size_max(n),
+			 (unsigned long long)job->clip_size);
+		job_give_up(n, job, why);
+		return false;
+	}
+	cm_info(NODE_LOG, "media=%s is %llu bytes, not the %llu that a clip "
+		"declares; fetching it", job->short_root,
+		(unsigned long long)size, (unsigned long long)job->clip_size);
+	job->clip_size = size;
+	job->size = size;
+	return true;
 }
 
 /* Pauses the job of media whose stored manifest is damaged. A peer's
@@ -823,9 +836,8 @@ static bool load_manifest(node *n, node_media_job *job)
 		manifest_damaged(job);
 		return false;
 	}
-	if (size != job->clip_size) {
+	if (size != job->clip_size && !size_differs(n, job, size)) {
 		free(chunks);
-		size_lie(n, job, size);
 		return false;
 	}
 	free(job->chunks);
@@ -1426,10 +1438,8 @@ static void on_manifest(node *n, node_link *l, const proto_wire_msg *m)
 		job_failed(job);
 		return;
 	}
-	if (m->size != job->clip_size) {
-		size_lie(n, job, m->size);
+	if (m->size != job->clip_size && !size_differs(n, job, m->size))
 		return;
-	}
 	err = store_manifest_put(n->st, m->root, m->size, chunks,
 				 m->n_chunks);
 	if (err) {
