@@ -5,8 +5,9 @@
 #  1. Creator A publishes a 2 MiB clip and also stores a newer clip,
 #     signed by another key, that names the same media with a size of
 #     1 byte.
-#  2. Mirror M fetches the media for both clips: the size that the media
-#     root commits to wins over the forged one.
+#  2. Mirror M, which has the forged clip before it starts, so that its
+#     fetch starts with the forged size, fetches the media: the size
+#     that the media root commits to wins over the forged one.
 #  3. Mirror L, with --media-max 1M, fetches nothing: the forged 1 byte
 #     does not get the 2 MiB media past its limit.
 source "$(dirname "$0")/lib.sh"
@@ -30,6 +31,8 @@ cm A import "$WORK/forged.export" >/dev/null ||
 cm A show "$forged" >/dev/null || fail "A does not store the forged clip"
 pass "A stores clip ${forged:0:8}, which declares its media as 1 byte"
 
+cm M import "$WORK/forged.export" >/dev/null
+cm L import "$WORK/forged.export" >/dev/null
 start A node
 start M mirror --peer "$(addr_of A)"
 wait_for 60 "M to fetch the media despite the forged size" \
