@@ -325,6 +325,18 @@
 #define CM_HTTP_PER_IP_CONNECTIONS_MAX 16    /* of those, from one address */
 #define CM_HTTP_STREAMS_MAX 32               /* open event streams */
 #define CM_HTTP_TIMEOUT_S 15                 /* idle connection, seconds */
+#define CM_HTTP_REQUEST_TIMEOUT_S 10         /* seconds a connection has to
+						deliver a whole request
+						(headers and body), from
+						its accept or from the end
+						of the previous response.
+						Unlike CM_HTTP_TIMEOUT_S,
+						it counts time, not
+						silence */
+#define CM_HTTP_REQUEST_SWEEP_MS 1000        /* how often connections are
+						checked against that
+						deadline, so one closes up
+						to this much after it */
 #define CM_HTTP_STREAM_TIMEOUT_S 45          /* idle stream connection: a
 						client that reads nothing
 						for this long is closed */
