@@ -47,6 +47,10 @@ typedef enum http_route {
 
 typedef struct http_limiter http_limiter;
 
+/* The open connections and the time by which each must deliver its
+ * next whole request (http_deadline.c). */
+typedef struct http_deadline http_deadline;
+
 /* The chunks that media responses found intact in this run
  * (http_media.c). */
 typedef struct http_checked http_checked;
@@ -62,6 +66,7 @@ struct http_server {
 	struct MHD_Daemon *daemon;
 	http_limiter *limiter;
 	http_checked *checked;
+	http_deadline *deadline;
 	atomic_bool stopping;
 	atomic_uint streams;                /* open event streams */
 	atomic_uint_fast64_t requests[HTTP_ROUTE_COUNT][HTTP_STATUS_SLOTS];
@@ -140,6 +145,32 @@ void http_limiter_free(http_limiter **l);
  * empty, and then *retry_after_s receives the seconds until one is back. */
 bool http_limiter_take(http_limiter *l, const struct sockaddr *addr,
 		       unsigned *retry_after_s);
+
+/* --- http_deadline.c: time limit for receiving a request -------------- */
+
+/* Allocates the connection list and starts the thread that closes
+ * connections past their deadline. */
+cm_err http_deadline_new(http_deadline **out);
+
+/* Stops the thread and frees the list. Call it after MHD_stop_daemon.
+ * Sets *d to NULL and accepts NULL. */
+void http_deadline_free(http_deadline **d);
+
+/* The MHD_OPTION_NOTIFY_CONNECTION callback (cls: the http_deadline).
+ * Starts the deadline of a new connection and removes a closed one. */
+void http_deadline_on_connection(void *cls, struct MHD_Connection *conn,
+				 void **socket_context,
+				 enum MHD_ConnectionNotificationCode toe);
+
+/* Clears the deadline of conn, whose whole request has arrived. */
+void http_deadline_request_in(http_deadline *d, struct MHD_Connection *conn);
+
+/* Starts the deadline of conn again for its next request. */
+void http_deadline_response_done(http_deadline *d,
+				 struct MHD_Connection *conn);
+
+/* Returns the number of connections closed past their deadline. */
+uint64_t http_deadline_closed(http_deadline *d);
 
 /* --- http_query.c: records and creators -------------------------------- */
 

@@ -1,7 +1,8 @@
 /*
  * http_server.c - the libmicrohttpd daemon: address, connection limits
- * and timeouts, routing, the headers of every response, per-client
- * request limits and the access log.
+ * and timeouts (the deadline for a whole request is in http_deadline.c),
+ * routing, the headers of every response, per-client request limits and
+ * the access log.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -313,6 +314,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		*upload_data_size = 0; /* a body has no meaning here: skip */
 		return MHD_YES;
 	}
+	http_deadline_request_in(srv->deadline, conn);
 	return answer(req, url);
 }
 
@@ -344,7 +346,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	http_server *srv = cls;
 	http_request *req = *con_cls;
 
-	(void)conn;
+	http_deadline_response_done(srv->deadline, conn);
 	if (req == NULL)
 		return;
 	if (req->status)
@@ -515,6 +517,8 @@ cm_err http_start(const http_config *cfg, store *st, http_server **out)
 			       &srv->limiter);
 	if (!err)
 		err = http_checked_new(&srv->checked);
+	if (!err)
+		err = http_deadline_new(&srv->deadline);
 	if (err)
 		goto fail;
 
@@ -532,6 +536,8 @@ cm_err http_start(const http_config *cfg, store *st, http_server **out)
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)CM_HTTP_THREAD_STACK,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, http_deadline_on_connection,
+		srv->deadline,
 		MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		err = cm_errf(CM_ERR_IO, "cannot listen for HTTP on %s: %s; "
@@ -546,6 +552,7 @@ cm_err http_start(const http_config *cfg, store *st, http_server **out)
 	*out = srv;
 	return CM_OK;
 fail:
+	http_deadline_free(&srv->deadline);
 	http_limiter_free(&srv->limiter);
 	http_checked_free(&srv->checked);
 	free(srv);
@@ -561,6 +568,7 @@ void http_stop(http_server **srv)
 	atomic_store(&(*srv)->stopping, true);
 	if ((*srv)->daemon)
 		MHD_stop_daemon((*srv)->daemon);
+	http_deadline_free(&(*srv)->deadline);
 	http_limiter_free(&(*srv)->limiter);
 	http_checked_free(&(*srv)->checked);
 	free(*srv);
