@@ -226,6 +226,11 @@ static void put_http(text *t, http_server *srv)
 	       "Open event streams.");
 	put(t, "clipmesh_http_stream_clients %u\n",
 	    atomic_load(&srv->streams));
+	metric(t, "clipmesh_http_request_timeouts_total", "counter",
+	       "Connections closed because a whole request did not arrive "
+	       "in time.");
+	put(t, "clipmesh_http_request_timeouts_total %llu\n",
+	    (unsigned long long)http_deadline_closed(srv->deadline));
 }
 
 unsigned http_metrics(http_request *req, const char *tail,
