@@ -9,6 +9,8 @@ Subcommands:
                      (JSON written by the test) describes; append each
                      JSON response to LOG for the OpenAPI check
   burst BASE N       send N requests at once; print how many got 429
+  slow BASE          send requests a byte every 2 s; check that the
+                     server closes them in time and serves others
   stream BASE OUT    read events into OUT ("seq id" lines), resuming after
                      its last complete line; stop after --events N events
                      or once --head SEQ was read, or after --timeout s
@@ -527,6 +529,7 @@ def check_misc(c):
                    "clipmesh_peer_bytes_total{direction=\"in\"}",
                    "clipmesh_sync_rounds_total",
                    "clipmesh_http_stream_clients",
+                   "clipmesh_http_request_timeouts_total",
                    "clipmesh_log_head"):
         expect(needle in text, "metrics lack %s" % needle)
     passed("metrics in Prometheus text format")
@@ -741,6 +744,129 @@ def slots(base, n_addrs, per_addr):
     print("%d slow connections slow, a new address served" % len(slow))
 
 
+def request_timeout_s():
+    """Return CM_HTTP_REQUEST_TIMEOUT_S from core/cm_limits.h."""
+    limits = pathlib.Path(__file__).resolve().parents[2] / "core/cm_limits.h"
+    for line in limits.read_text().splitlines():
+        words = line.split()
+        if words[:2] == ["#define", "CM_HTTP_REQUEST_TIMEOUT_S"]:
+            return int(words[2])
+    raise AssertionError("no CM_HTTP_REQUEST_TIMEOUT_S in %s" % limits)
+
+
+def slow_requests(base, interval=2.0, margin=5.0):
+    """Send two requests one byte every `interval` seconds: one on a new
+    connection from 127.0.0.30, one on a connection from 127.0.0.31 after
+    a first request and its response. The server must close both
+    within CM_HTTP_REQUEST_TIMEOUT_S plus `margin`, counted from the
+    connect and from the end of the first answer. Meanwhile an event
+    stream from 127.0.0.32 stays open past that time, and a new client
+    from 127.0.0.33 is served at every step."""
+    import select
+    url = urllib.parse.urlsplit(base)
+    limit = request_timeout_s()
+    partial = b"GET /api/v1/clips HTTP/1.1\r\nHost: x\r\nX: "
+
+    def connect(addr, data):
+        sock = socket.create_connection((url.hostname, url.port), timeout=10,
+                                        source_address=(addr, 0))
+        sock.sendall(data)
+        return sock
+
+    def read_answer(sock):
+        """Read one response with a Content-Length; return its status."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            expect(chunk, "connection closed before the first answer")
+            data += chunk
+        head, body = data.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        length = [int(l.split(":", 1)[1]) for l in lines[1:]
+                  if l.lower().startswith("content-length:")]
+        expect(length, "first answer has no Content-Length: %r" % head)
+        while len(body) < length[0]:
+            chunk = sock.recv(4096)
+            expect(chunk, "connection closed inside the first answer")
+            body += chunk
+        return int(lines[0].split()[1])
+
+    def is_closed(sock):
+        """Drain what the server sent; True once it closed or reset."""
+        while select.select([sock], [], [], 0)[0]:
+            try:
+                if sock.recv(4096) == b"":
+                    return True
+            except ConnectionError:
+                return True
+        return False
+
+    def served():
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10,
+                                          source_address=("127.0.0.33", 0))
+        conn.request("GET", "/healthz")
+        status = conn.getresponse().status
+        conn.close()
+        return status
+
+    stream = connect("127.0.0.32", b"GET /api/v1/stream?after=0 HTTP/1.1"
+                     b"\r\nHost: x\r\n\r\n")
+    expect(stream.recv(12).startswith(b"HTTP/1.1 200"),
+           "the event stream did not start")
+    fresh = connect("127.0.0.30", partial)
+    fresh_start = time.monotonic()
+    kept = connect("127.0.0.31", b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    expect(read_answer(kept) == 200, "first request on the kept connection")
+    kept.sendall(partial)
+    kept_start = time.monotonic()
+    open_socks = {"new": (fresh, fresh_start),
+                  "kept-alive": (kept, kept_start)}
+    closed_after = {}
+    n_served = 0
+    next_send = time.monotonic() + interval
+    try:
+        while open_socks and time.monotonic() - fresh_start < limit + margin:
+            # Wait for a close until the next byte is due, so that the
+            # time of the close is measured to within the select call.
+            socks = [sock for sock, _ in open_socks.values()]
+            wait = max(0.0, next_send - time.monotonic())
+            select.select(socks, [], [], wait)
+            sending = time.monotonic() >= next_send
+            for name, (sock, start) in list(open_socks.items()):
+                closed = is_closed(sock)
+                if not closed and sending:
+                    try:
+                        sock.sendall(b"a")
+                    except ConnectionError:
+                        closed = True
+                if closed:
+                    closed_after[name] = time.monotonic() - start
+                    del open_socks[name]
+            if not sending:
+                continue
+            next_send += interval
+            status = served()
+            expect(status == 200, "a new client got %d while slow requests "
+                   "were open" % status)
+            n_served += 1
+        for name, (sock, start) in open_socks.items():
+            expect(False, "the %s connection sending a byte every %g s is "
+                   "still open after %.1f s; the limit is %d s" %
+                   (name, interval, time.monotonic() - start, limit))
+        for name, elapsed in closed_after.items():
+            expect(elapsed >= limit - 1, "the %s connection was closed "
+                   "after %.1f s, before the %d s limit" %
+                   (name, elapsed, limit))
+        expect(not is_closed(stream), "the event stream was closed while "
+               "it was answered")
+    finally:
+        for sock in (fresh, kept, stream):
+            sock.close()
+    print("slow requests closed after %.1f s (new connection) and %.1f s "
+          "(kept alive), stream kept, %d other requests served" %
+          (closed_after["new"], closed_after["kept-alive"], n_served))
+
+
 def main():
     command = sys.argv[1]
     if command == "ambiguous":
@@ -761,6 +887,8 @@ def main():
         burst(sys.argv[2], int(sys.argv[3]))
     elif command == "slots":
         slots(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif command == "slow":
+        slow_requests(sys.argv[2])
     elif command == "stream":
         args = dict(zip(sys.argv[4::2], sys.argv[5::2]))
         stream_client(sys.argv[2], sys.argv[3],

@@ -93,6 +93,20 @@ pass "429 with Retry-After past the burst of 100 ($limited), then served again"
 # served.
 slow=$($API slots "$base" 15 16) || fail "connection slots: $slow"
 pass "connection slots: $slow"
+
+# --- Request deadline ----------------------------------------------------
+# Requests sent a byte every 2 s never leave the connection silent for
+# the 15 s idle timeout, so only CM_HTTP_REQUEST_TIMEOUT_S closes them.
+# An event stream and other clients must not be affected.
+slow=$($API slow "$base") || fail "request deadline: $slow"
+# M listens on [::], so IPv4 clients show as ::ffff:127.0.0.30.
+grep -q "debug http: closed a connection that sent no whole request in [0-9]* s client=[:f]*127.0.0.30$" \
+	"$WORK/M.log" || fail "no log line for the closed slow connection"
+timeouts=$(curl -sf "$base/metrics" |
+	awk '$1 == "clipmesh_http_request_timeouts_total" { print $2 }')
+[ "${timeouts:-0}" -ge 2 ] ||
+	fail "clipmesh_http_request_timeouts_total is '$timeouts', expected 2 or more"
+pass "request deadline: $slow; $timeouts counted"
 stop M
 
 # A client past its rate must not flood the log: its 429 lines are
