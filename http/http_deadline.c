@@ -73,6 +73,16 @@ static void wait_ms(http_deadline *d, uint64_t ms)
 	pthread_cond_timedwait(&d->wake, &d->lock, &ts);
 }
 
+/* Logs how many closed connections the current log window left out. */
+static void log_suppressed(const http_deadline *d)
+{
+	if (d->window_suppressed > 0)
+		cm_debug(HTTP_LOG, "closed %llu more connections that sent no "
+			 "whole request in %d s",
+			 (unsigned long long)d->window_suppressed,
+			 CM_HTTP_REQUEST_TIMEOUT_S);
+}
+
 /* Logs the connections that one sweep closed: at most
  * CM_LOG_REPEAT_BURST lines per CM_LOG_REPEAT_WINDOW_MS, as the log does
  * for repeated warnings, and the number left out once the window ends.
@@ -82,11 +92,7 @@ static void log_closed(http_deadline *d,
 		       uint64_t now)
 {
 	if (now - d->window_start_ms >= CM_LOG_REPEAT_WINDOW_MS) {
-		if (d->window_suppressed > 0)
-			cm_debug(HTTP_LOG, "closed %llu more connections that "
-				 "sent no whole request in %d s",
-				 (unsigned long long)d->window_suppressed,
-				 CM_HTTP_REQUEST_TIMEOUT_S);
+		log_suppressed(d);
 		d->window_start_ms = now;
 		d->window_logged = 0;
 		d->window_suppressed = 0;
@@ -187,6 +193,7 @@ void http_deadline_free(http_deadline **d)
 	pthread_cond_signal(&(*d)->wake);
 	pthread_mutex_unlock(&(*d)->lock);
 	pthread_join((*d)->sweeper, NULL);
+	log_suppressed(*d);
 
 	/* Empty once the daemon has stopped; freed in case it is not. */
 	for (c = (*d)->head; c; c = next) {
