@@ -11,8 +11,9 @@
  * for the next request on the connection, so the deadline never cuts a
  * response that is being sent (media, the event stream). A thread,
  * the sweep, checks the entries every CM_HTTP_REQUEST_SWEEP_MS and calls
- * shutdown(SHUT_RDWR) on each connection past its deadline. The connection's thread then reads end of file, and
- * libmicrohttpd closes the connection.
+ * shutdown(SHUT_RDWR) on each connection past its deadline. The
+ * connection's thread then reads end of file, and libmicrohttpd closes
+ * the connection.
  *
  * Locking: one mutex guards the list and every entry's fields. The
  * sweep calls shutdown() with the mutex held, and the entry leaves the
