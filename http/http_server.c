@@ -426,7 +426,10 @@ cm_err http_parse_addr(const char *text, struct sockaddr_storage *out,
 		host[end - text - 1] = '\0';
 		port_text = end + 2;
 	} else if ((colon = strrchr(text, ':')) != NULL) {
-		if ((size_t)(colon - text) >= sizeof(host))
+		/* An IPv6 address needs its brackets: "::1:80" could be a
+		 * host with no port. */
+		if ((size_t)(colon - text) >= sizeof(host) ||
+		    memchr(text, ':', (size_t)(colon - text)) != NULL)
 			goto bad;
 		memcpy(host, text, (size_t)(colon - text));
 		host[colon - text] = '\0';
@@ -443,6 +446,14 @@ cm_err http_parse_addr(const char *text, struct sockaddr_storage *out,
 		return CM_OK;
 	}
 	if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		/* The socket of a specific IPv6 address is IPv6-only, where
+		 * binding an IPv4-mapped address fails with EINVAL. */
+		if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr))
+			return cm_errf(CM_ERR_USAGE,
+				       "invalid HTTP address '%.100s': an "
+				       "IPv4-mapped IPv6 address; give the "
+				       "IPv4 address instead, as "
+				       "IPV4:PORT", text);
 		v6->sin6_family = AF_INET6;
 		v6->sin6_port = htons(port);
 		*out_len = sizeof(*v6);
