@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static _Thread_local char detail[256];
+static _Thread_local char detail[512];
 
 const char *cm_err_name(cm_err err)
 {

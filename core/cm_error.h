@@ -99,7 +99,7 @@ const char *cm_err_text(cm_err err);
 /*
  * Records a printf-style detail for err on this thread and returns err, so
  * that `return cm_errf(CM_ERR_TOO_LONG, "title is %zu bytes", n);` both
- * explains and fails. The detail is truncated to 255 bytes.
+ * explains and fails. The detail is truncated to 511 bytes.
  */
 cm_err cm_errf(cm_err err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
