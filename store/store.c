@@ -368,6 +368,8 @@ static cm_err open_env_locked(store *s, const char *dir,
 	err = lock_store_folder(fd, dir);
 	if (!err)
 		err = check_not_emptied(dir);
+	if (!err)
+		err = store_check_meta_pages(dir);
 	rc = err ? 0 : mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
 	close(fd);
 	if (err)

@@ -33,6 +33,11 @@ typedef struct store store;
  * default maximum key size of LMDB 0.9. */
 #define STORE_TEXT_KEY_MAX 511
 
+/* Fix at the end of the errors of store_open for damaged LMDB meta
+ * pages, after "; ". */
+#define STORE_RESTORE_FIX \
+	"restore the store from a backup made with 'clipmesh store backup'"
+
 /* Opens (creating if needed) the store in folder `dir`, which must exist,
  * with a map size of CM_STORE_MAP_SIZE. *out is set to NULL on failure. */
 cm_err store_open(const char *dir, store **out);

@@ -123,6 +123,19 @@ const char *store_db_name(store_db db);
  */
 cm_err store_mdb_error(int rc, const char *call, const char *object);
 
+/*
+ * Checks the two LMDB meta pages of dir/data.mdb with pread() before
+ * LMDB maps the file. Each needs the magic and the format version, and a
+ * page size that is a power of two within LMDB's bounds, the same in
+ * both. The file must hold the pages in use. LMDB 0.9 maps the file with
+ * the page size it reads there unchecked, so a damaged one ends the
+ * process with SIGBUS. Returns CM_OK when the file does not exist, and
+ * CM_ERR_STORE when a check fails, also for one damaged page, with a
+ * detail that names the file, the damaged page and the fix. CM_ERR_IO
+ * when a read fails.
+ */
+cm_err store_check_meta_pages(const char *dir);
+
 /* Begins a read-only (write == false) or write transaction. */
 cm_err store_txn_begin(store *s, bool write, MDB_txn **txn);
 
