@@ -361,6 +361,27 @@ static void print_indented_problem(void *ctx, const char *message)
 	printf("      problem: %s\n", message);
 }
 
+/* Reports an open error of the store. CM_ERR_STORE is damage found in
+ * the file itself, whose detail may end with the fix that the FAIL line
+ * prints after it. */
+static void report_open_error(doctor *d, cm_err err)
+{
+	static const char restore[] = "; " STORE_RESTORE_FIX;
+	char detail[600];
+	size_t len;
+
+	snprintf(detail, sizeof(detail), "cannot open: %s",
+		 *cm_err_detail() ? cm_err_detail() : cm_err_text(err));
+	len = strlen(detail);
+	if (err == CM_ERR_STORE && len > strlen(restore) &&
+	    strcmp(detail + len - strlen(restore), restore) == 0)
+		detail[len - strlen(restore)] = '\0';
+	report(d, false, "store", detail,
+	       err == CM_ERR_STORE
+		       ? STORE_RESTORE_FIX
+		       : "check the folder's owner and free disk space");
+}
+
 /* Opens the store and, unless quick, verifies it as 'store check' does. */
 static void check_store(doctor *d)
 {
@@ -377,13 +398,7 @@ static void check_store(doctor *d)
 			cm_config_num(d->config, CM_SETTING_STORE_MAP_SIZE),
 			&d->st);
 	if (err) {
-		snprintf(detail, sizeof(detail), "cannot open: %s",
-			 *cm_err_detail() ? cm_err_detail() : cm_err_text(err));
-		/* CM_ERR_STORE is damage found in the file itself. */
-		report(d, false, "store", detail,
-		       err == CM_ERR_STORE
-			       ? "restore the store from a backup"
-			       : "check the folder's owner and free disk space");
+		report_open_error(d, err);
 		return;
 	}
 	if (d->quick) {

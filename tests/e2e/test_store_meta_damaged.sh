@@ -67,7 +67,7 @@ psize=4096
 # Byte 4139: the page size of meta page 1, which LMDB maps with. Before
 # the check, each command ended with SIGBUS here.
 damage $((psize + 43))
-for command in "store check" status "feed --limit 1"; do
+for command in "store check" status "feed --limit 1" doctor; do
 	# shellcheck disable=SC2086 # the command is split on purpose
 	run_a $command
 	[ "$STATUS" -eq 1 ] || fail "'$command' exited $STATUS: $OUT"
@@ -92,6 +92,22 @@ run_a status
 [ "$STATUS" -eq 1 ] || fail "status exited $STATUS: $OUT"
 expect_damage "meta page 0 has magic 0xbeefc0dd instead of 0xbeefc0de"
 pass "a damaged magic is named"
+
+# Both pages: doctor gives the restore fix once, not the disk and owner
+# advice of an unreadable folder.
+cp "$WORK/intact.mdb" "$data"
+damage 43
+damage $((psize + 43))
+run_a doctor
+[ "$STATUS" -eq 1 ] || fail "doctor exited $STATUS: $OUT"
+expect_damage "damaged in both LMDB meta pages"
+grep -E '^FAIL +store ' <<<"$OUT" |
+	grep -qF "; fix: restore the store from a backup made with 'clipmesh store backup'" ||
+	fail "doctor gives no restore fix: $OUT"
+[ "$(grep -o "restore the store" <<<"$OUT" | wc -l)" -eq 1 ] ||
+	fail "doctor repeats the fix: $OUT"
+! grep -q "free disk space" <<<"$OUT" || fail "doctor blames the disk: $OUT"
+pass "both meta pages damaged: doctor gives the restore fix"
 
 # A file cut inside the second meta page.
 cp "$WORK/intact.mdb" "$data"
