@@ -280,6 +280,12 @@
 #define CM_LOG_PAGE_MAX 4096                 /* log entries per read */
 #define CM_STORE_FULL_RETRY_MS 5000          /* a full store: wait this
 						long before writing again */
+/* A commit that fails with EIO or ENOSPC while fewer bytes than this are
+ * free on the store's file system is reported as a full disk. LMDB stops
+ * at the write that the disk cuts short, so little is free then: 0 bytes
+ * on the tmpfs of test_disk_full_message.sh. The margin, an estimate,
+ * covers space that other programs free in the meantime. */
+#define CM_STORE_DISK_FULL_FREE (16ULL << 20)
 #define CM_FEED_LIMIT_DEFAULT 20
 #define CM_FEED_LIMIT_MAX 1000
 #define CM_ID_PREFIX_MIN 8                   /* hex chars */

@@ -39,6 +39,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -515,12 +516,36 @@ cm_err store_txn_begin(store *s, bool write, MDB_txn **txn)
 	return CM_OK;
 }
 
+/*
+ * Returns the error of a commit in env that failed with rc. LMDB reports
+ * a write that a full disk cut short as EIO, so on EIO or ENOSPC with the
+ * file system of the store folder nearly full the error names the disk.
+ */
+static cm_err commit_error(MDB_env *env, int rc)
+{
+	const char *dir = NULL;
+	struct statvfs fs;
+	uint64_t free_bytes;
+
+	if ((rc != EIO && rc != ENOSPC) || mdb_env_get_path(env, &dir) != 0 ||
+	    statvfs(dir, &fs) != 0)
+		return store_mdb_error(rc, "mdb_txn_commit", "(write)");
+	free_bytes = (uint64_t)fs.f_bavail * fs.f_frsize;
+	if (free_bytes >= CM_STORE_DISK_FULL_FREE)
+		return store_mdb_error(rc, "mdb_txn_commit", "(write)");
+	return cm_errf(CM_ERR_STORE_FULL, "mdb_txn_commit failed: %s, "
+		       "because the disk holding %s is full (%llu bytes "
+		       "free); free disk space", mdb_strerror(rc), dir,
+		       (unsigned long long)free_bytes);
+}
+
 cm_err store_txn_commit(MDB_txn *txn)
 {
+	MDB_env *env = mdb_txn_env(txn);
 	int rc = mdb_txn_commit(txn);
 
 	if (rc)
-		return store_mdb_error(rc, "mdb_txn_commit", "(write)");
+		return commit_error(env, rc);
 	return CM_OK;
 }
 

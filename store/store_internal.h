@@ -139,7 +139,8 @@ cm_err store_check_meta_pages(const char *dir);
 /* Begins a read-only (write == false) or write transaction. */
 cm_err store_txn_begin(store *s, bool write, MDB_txn **txn);
 
-/* Commits txn, which is freed also on failure. */
+/* Commits txn, which is freed also on failure. A full map or a nearly
+ * full disk returns CM_ERR_STORE_FULL with a detail that names the fix. */
 cm_err store_txn_commit(MDB_txn *txn);
 
 /* Looks up key in db. CM_ERR_NOT_FOUND (with no detail) when absent.
