@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -393,6 +394,25 @@ static cm_err open_env_locked(store *s, const char *dir,
 	return CM_OK;
 }
 
+/*
+ * Warns that the pages in use (`used` bytes) exceed store_map_size. LMDB
+ * 0.9 then maps exactly the pages in use, so the setting has no effect,
+ * and only writes that fit in the store's free pages succeed. Warns once
+ * per process, however often the process opens the store.
+ */
+static void warn_map_small(const char *dir, size_t used, uint64_t map_size)
+{
+	static atomic_flag warned = ATOMIC_FLAG_INIT;
+
+	if (atomic_flag_test_and_set(&warned))
+		return;
+	cm_warn("store", "store %s uses %zu bytes, more than store_map_size "
+		"(%llu bytes), so LMDB maps the %zu bytes in use: writes that "
+		"do not fit in the store's free pages fail with MDB_MAP_FULL; "
+		"raise store_map_size in HOME/config above %zu bytes", dir,
+		used, (unsigned long long)map_size, used, used);
+}
+
 static cm_err open_env(store *s, const char *dir, uint64_t map_size)
 {
 	MDB_envinfo info;
@@ -416,13 +436,8 @@ static cm_err open_env(store *s, const char *dir, uint64_t map_size)
 	if (err)
 		return err;
 
-	/* LMDB grows a map smaller than the data file to the file's size,
-	 * and then every write that needs a new page fails. */
 	if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > map_size)
-		cm_warn("store", "store %s is %zu bytes, more than "
-			"store_map_size (%llu bytes): writes will fail with "
-			"MDB_MAP_FULL; raise store_map_size in HOME/config",
-			dir, info.me_mapsize, (unsigned long long)map_size);
+		warn_map_small(dir, info.me_mapsize, map_size);
 
 	rc = mdb_reader_check(s->env, &dead);
 	if (rc)
