@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static _Thread_local char detail[512];
+static _Thread_local char detail[CM_ERR_DETAIL_MAX];
 
 const char *cm_err_name(cm_err err)
 {

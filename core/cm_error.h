@@ -96,10 +96,14 @@ const char *cm_err_name(cm_err err);
 /* Returns the one-line description of err. Never NULL. */
 const char *cm_err_text(cm_err err);
 
+/* Size of the detail buffer, with its terminating NUL. */
+#define CM_ERR_DETAIL_MAX 512
+
 /*
  * Records a printf-style detail for err on this thread and returns err, so
  * that `return cm_errf(CM_ERR_TOO_LONG, "title is %zu bytes", n);` both
- * explains and fails. The detail is truncated to 511 bytes.
+ * explains and fails. The detail is truncated to CM_ERR_DETAIL_MAX - 1
+ * bytes.
  */
 cm_err cm_errf(cm_err err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

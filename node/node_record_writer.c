@@ -67,7 +67,7 @@ typedef struct record_batch {
 	size_t n_groups;
 	uint64_t seal_at;               /* monotonic ms */
 	cm_err err;                     /* of the transaction */
-	char detail[160];               /* cm_err_detail() of err */
+	char detail[CM_ERR_DETAIL_MAX]; /* cm_err_detail() of err */
 } record_batch;
 
 struct node_record_writer {
