@@ -207,6 +207,8 @@ static void detail_without_fix(char *out, size_t cap)
 
 	cm_strlcpy(out, cm_err_detail(), cap);
 	fix = strstr(out, "; restore");
+	if (fix == NULL)
+		fix = strstr(out, "; run clipmesh init");
 	if (fix)
 		*fix = '\0';
 }
@@ -241,7 +243,9 @@ static void check_identity(doctor *d, const char *name)
 static void check_node_key(doctor *d)
 {
 	char detail[CM_HOME_PATH_MAX + 200], why[256];
+	char pub_path[CM_HOME_PATH_MAX];
 	uint8_t pub[32], *secret = NULL;
+	bool pub_missing;
 	cm_err err;
 
 	cm_err_clear();
@@ -252,10 +256,17 @@ static void check_node_key(doctor *d)
 	detail_without_fix(why, sizeof(why));
 	snprintf(detail, sizeof(detail), "node key: %s",
 		 err == CM_OK ? "readable" : why);
-	report(d, err == CM_OK, "key", detail,
-	       "restore node.key and node.pub from a backup, or move both "
-	       "away and run 'clipmesh init' for a new node key (peers "
-	       "then need the new 'clipmesh id')");
+	pub_missing = cm_home_path(d->ctx->home, "node.pub", pub_path) ==
+			      CM_OK &&
+		      access(pub_path, F_OK) != 0;
+	if (pub_missing)
+		report(d, err == CM_OK, "key", detail,
+		       "run 'clipmesh init' to write node.pub from node.key");
+	else
+		report(d, err == CM_OK, "key", detail,
+		       "restore node.key and node.pub from a backup, or "
+		       "move both away and run 'clipmesh init' for a new "
+		       "node key (peers then need the new 'clipmesh id')");
 }
 
 /* Checks the home folder, keys/, node.key and every keys/NAME.key:

@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -42,8 +45,12 @@ static int print_node_address(const char *home, const char *listen)
 	cm_err_clear();
 	err = cm_home_transport_key(home, pub, &sec);
 	cm_secret_free(&sec);
-	if (!err)
-		err = node_format_addr(listen, pub, addr);
+	if (err)
+		return cli_fail(err, "cannot read the node key",
+				"'clipmesh init' writes node.pub again from "
+				"node.key; move a damaged node.pub away "
+				"first");
+	err = node_format_addr(listen, pub, addr);
 	if (err)
 		return cli_fail(err, "cannot make the peer address",
 				"give a tcp://HOST:PORT endpoint with "
@@ -52,9 +59,32 @@ static int print_node_address(const char *home, const char *listen)
 	return CLI_OK;
 }
 
+/* Returns whether folder path holds an entry that another user owns,
+ * or cannot be read to tell. */
+static bool has_others_files(const char *path)
+{
+	struct dirent *ent;
+	struct stat st;
+	bool others = false;
+	DIR *dir = opendir(path);
+
+	if (dir == NULL)
+		return true;
+	while (!others && (ent = readdir(dir)) != NULL) {
+		if (fstatat(dirfd(dir), ent->d_name, &st,
+			    AT_SYMLINK_NOFOLLOW) != 0 ||
+		    st.st_uid != geteuid())
+			others = true;
+	}
+	closedir(dir);
+	return others;
+}
+
 /* Sets mode 0700 on the home folder when group or others may use it,
  * as an existing folder that init adopts may allow, because doctor fails
- * such a home. Reports a change on stdout and prints any error. */
+ * such a home. A folder that another user owns or has files in keeps its
+ * mode, since those files are theirs. Reports a change on stdout and
+ * prints any error. */
 static int make_home_private(const char *home)
 {
 	struct stat st;
@@ -66,36 +96,49 @@ static int make_home_private(const char *home)
 	}
 	if ((st.st_mode & 077) == 0)
 		return CLI_OK;
+	if (st.st_uid != geteuid() || has_others_files(home)) {
+		fprintf(stderr, "clipmesh: left the home folder %s at mode "
+			"%04o because other users own it or files in it\n"
+			"move the home to a folder of your own, or run "
+			"'chmod 700' on it when it is yours alone\n",
+			home, (unsigned)(st.st_mode & 07777));
+		return CLI_OK;
+	}
 	if (chmod(home, 0700) != 0) {
 		fprintf(stderr, "clipmesh: cannot set mode 700 on the home "
 			"folder %s: %s\nrun 'chmod 700 %s' as its owner\n",
 			home, strerror(errno), home);
 		return CLI_FAIL;
 	}
-	printf("set mode 700 on home %s (it was %03o), so that only its "
-	       "owner can read it\n", home, (unsigned)(st.st_mode & 0777));
+	printf("set mode 700 on home %s (it was %04o), so that only its "
+	       "owner can read it\n", home,
+	       (unsigned)(st.st_mode & 07777));
 	return CLI_OK;
 }
 
 int cmd_init(cli_ctx *ctx, int argc, char **argv)
 {
-	bool created;
+	bool created, pub_restored;
 	int first, rc;
 	cm_err err;
 
 	rc = parse_plain(ctx, argc, argv, false, "",
 			 "Create the home folder with its store, node "
 			 "transport key and config, and set the folder's "
-			 "mode to 700. Running it again keeps what exists.",
+			 "mode to 700. Running it again keeps what exists "
+			 "and writes a missing node.pub from node.key. An "
+			 "existing folder must be empty or a home.",
 			 0, &first);
 	if (rc >= 0)
 		return rc;
 	cm_err_clear();
 	err = cm_home_resolve(ctx->home_flag, ctx->home);
 	if (!err)
-		err = cm_home_init(ctx->home, &created);
+		err = cm_home_init(ctx->home, &created, &pub_restored);
 	if (err)
 		return cli_fail(err, "cannot initialise the home", NULL);
+	if (pub_restored)
+		printf("wrote the missing node.pub from node.key\n");
 	printf("%s home %s\n", created ? "initialised" : "already initialised:",
 	       ctx->home);
 	return make_home_private(ctx->home);

@@ -198,17 +198,137 @@ out:
 	return err;
 }
 
-cm_err cm_home_init(const char *home, bool *created)
+/* Names that init and a running node create in a home. */
+static const char *const home_names[] = {
+	"config", "store", "keys", "node.key", "node.pub", "node.lock",
+	"control.sock", NULL,
+};
+
+static bool is_home_name(const char *name)
+{
+	for (size_t i = 0; home_names[i] != NULL; i++)
+		if (strcmp(name, home_names[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Checks that init may use the existing folder home. It may when the
+ * folder is empty, contains only names that a home contains (an init
+ * that stopped part way) or contains a node key, which only a home has.
+ * Init would write keys beside the files of any other folder and make it
+ * private. A missing folder passes, because init creates it.
+ */
+static cm_err check_home_folder(const char *home)
+{
+	struct dirent *ent;
+	bool foreign = false;
+	DIR *dir = opendir(home);
+
+	if (dir == NULL && errno == ENOENT)
+		return CM_OK;
+	if (dir == NULL)
+		return cm_errf(CM_ERR_IO, "cannot open the home folder %s: "
+			       "%s", home, strerror(errno));
+	while ((ent = readdir(dir)) != NULL) {
+		if (strcmp(ent->d_name, ".") == 0 ||
+		    strcmp(ent->d_name, "..") == 0)
+			continue;
+		if (!is_home_name(ent->d_name))
+			foreign = true;
+	}
+	closedir(dir);
+	if (!foreign || path_exists(home, "node.key") ||
+	    path_exists(home, "node.pub"))
+		return CM_OK;
+	return cm_errf(CM_ERR_EXISTS, "%s is not empty and is not a clipmesh "
+		       "home; give a new or empty folder with --home", home);
+}
+
+static cm_err read_key_file(const char *path, uint8_t *bin, size_t len,
+			    bool secret, const char *pass, size_t pass_len);
+
+/* Writes node.pub from node.key, for a home that lost its public key
+ * file. X25519 derives a public key from its secret key alone. */
+static cm_err restore_node_pub(const char *sec_path, const char *pub_path)
+{
+	char pub_hex[2 * crypto_box_PUBLICKEYBYTES + 2];
+	uint8_t pub[crypto_box_PUBLICKEYBYTES];
+	uint8_t *sec = sodium_malloc(crypto_box_SECRETKEYBYTES);
+	cm_err err;
+
+	if (sec == NULL)
+		return CM_ERR_NOMEM;
+	err = read_key_file(sec_path, sec, crypto_box_SECRETKEYBYTES, true,
+			    NULL, 0);
+	if (!err && crypto_scalarmult_base(pub, sec) != 0)
+		err = cm_errf(CM_ERR_CRYPTO, "%s holds a key that has no "
+			      "public key; restore it from a backup",
+			      sec_path);
+	sodium_free(sec);
+	if (err)
+		return err;
+	cm_hex_encode(pub, sizeof(pub), pub_hex);
+	pub_hex[2 * sizeof(pub)] = '\n';
+	pub_hex[2 * sizeof(pub) + 1] = '\0';
+	return write_new_file(pub_path, pub_hex, strlen(pub_hex), 0644);
+}
+
+/* Creates the node key pair unless node.key exists, and writes a
+ * missing node.pub from node.key. Sets *created when it wrote the pair
+ * and *pub_restored when it wrote node.pub alone. */
+static cm_err init_node_key(const char *home, bool *created,
+			    bool *pub_restored)
 {
 	char path[CM_HOME_PATH_MAX], pub_path[CM_HOME_PATH_MAX];
 	uint8_t pub[crypto_box_PUBLICKEYBYTES];
 	uint8_t *sec = NULL;
 	cm_err err;
 
+	if ((err = cm_home_path(home, "node.key", path)) ||
+	    (err = cm_home_path(home, "node.pub", pub_path)))
+		return err;
+	if (access(path, F_OK) == 0) {
+		if (access(pub_path, F_OK) == 0)
+			return CM_OK;
+		err = restore_node_pub(path, pub_path);
+		*pub_restored = err == CM_OK;
+		return err;
+	}
+	/* A new key pair would replace the identity that peers know from
+	 * node.pub, so only the user may decide to drop it. */
+	if (access(pub_path, F_OK) == 0)
+		return cm_errf(CM_ERR_NOT_FOUND,
+			       "%s does not exist but node.pub does; restore "
+			       "node.key from a backup, or move node.pub away "
+			       "and run clipmesh init to make a new node key, "
+			       "which changes this node's identity for its "
+			       "peers", path);
+	sec = sodium_malloc(crypto_box_SECRETKEYBYTES);
+	if (sec == NULL)
+		return CM_ERR_NOMEM;
+	/* ZeroMQ CURVE keys are Curve25519 key pairs, as crypto_box makes. */
+	crypto_box_keypair(pub, sec);
+	err = write_key_pair(pub_path, path, pub, sizeof(pub), sec,
+			     crypto_box_SECRETKEYBYTES, NULL, 0);
+	sodium_free(sec);
+	if (!err)
+		*created = true;
+	return err;
+}
+
+cm_err cm_home_init(const char *home, bool *created, bool *pub_restored)
+{
+	char path[CM_HOME_PATH_MAX];
+	cm_err err;
+
 	*created = false;
+	*pub_restored = false;
 	/* A home whose control socket path cannot exist would fail only when
 	 * the node starts, so reject it before creating anything. */
 	if ((err = cm_home_control_endpoint(home, path)))
+		return err;
+	if ((err = check_home_folder(home)))
 		return err;
 	if ((err = make_dirs(home, created)))
 		return err;
@@ -228,23 +348,7 @@ cm_err cm_home_init(const char *home, bool *created)
 			return err;
 		*created = true;
 	}
-
-	if ((err = cm_home_path(home, "node.key", path)) ||
-	    (err = cm_home_path(home, "node.pub", pub_path)))
-		return err;
-	if (access(path, F_OK) == 0)
-		return CM_OK;
-	sec = sodium_malloc(crypto_box_SECRETKEYBYTES);
-	if (sec == NULL)
-		return CM_ERR_NOMEM;
-	/* ZeroMQ CURVE keys are Curve25519 key pairs, as crypto_box makes. */
-	crypto_box_keypair(pub, sec);
-	err = write_key_pair(pub_path, path, pub, sizeof(pub), sec,
-			     crypto_box_SECRETKEYBYTES, NULL, 0);
-	sodium_free(sec);
-	if (!err)
-		*created = true;
-	return err;
+	return init_node_key(home, created, pub_restored);
 }
 
 /* Reads up to cap bytes of fd into buf; returns the count or -1. */
@@ -388,6 +492,10 @@ cm_err cm_home_transport_key(const char *home, uint8_t public_key[32],
 			       home);
 	err = load_pair(home, "node.pub", "node.key", public_key, 32, secret,
 			crypto_box_SECRETKEYBYTES, NULL, 0);
+	if (err == CM_ERR_NOT_FOUND && !path_exists(home, "node.pub"))
+		err = cm_errf(CM_ERR_NOT_FOUND, "%s/node.pub does not exist; "
+			      "run clipmesh init to write it from node.key",
+			      home);
 	return err;
 }
 

@@ -45,9 +45,13 @@ bool cm_home_is_init(const char *home);
 /*
  * Creates the home (mode 0700), its store folder, a CURVE transport key
  * pair and a default config. Existing files are kept; *created tells
- * whether anything was new.
+ * whether anything was new. A missing node.pub is written from node.key
+ * and sets *pub_restored. Returns CM_ERR_EXISTS when home is a folder
+ * that is not empty and not a home. Returns CM_ERR_NOT_FOUND when
+ * node.pub exists without node.key, because a new key pair would change
+ * the node's identity.
  */
-cm_err cm_home_init(const char *home, bool *created);
+cm_err cm_home_init(const char *home, bool *created, bool *pub_restored);
 
 /* Reads the transport key pair (32-byte binary keys). *secret is
  * sodium_malloc'd. CM_ERR_NOT_INIT when the home has none;

@@ -64,7 +64,7 @@ chmod 700 "$WORK/a" "$WORK/a/keys"
 # about it only when it changed the mode.
 mkdir -m 755 "$WORK/adopted"
 out=$(cm adopted init)
-grep -qx "set mode 700 on home $WORK/adopted (it was 755), so that only its owner can read it" <<<"$out" ||
+grep -qx "set mode 700 on home $WORK/adopted (it was 0755), so that only its owner can read it" <<<"$out" ||
 	fail "init does not report the mode it set: $out"
 [ "$(stat -c %a "$WORK/adopted")" = 700 ] ||
 	fail "init left $WORK/adopted at mode $(stat -c %a "$WORK/adopted")"

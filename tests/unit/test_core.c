@@ -234,15 +234,16 @@ static void home_init_and_keys(void **state)
 	char path[CM_HOME_PATH_MAX], value[CM_HOME_PATH_MAX];
 	cm_config *config = NULL;
 	struct stat st;
-	bool created;
+	bool created, restored;
 
 	(void)state;
 	assert_false(cm_home_is_init(home));
-	assert_int_equal(cm_home_init(home, &created), CM_OK);
+	assert_int_equal(cm_home_init(home, &created, &restored), CM_OK);
 	assert_true(created);
 	assert_true(cm_home_is_init(home));
-	assert_int_equal(cm_home_init(home, &created), CM_OK);
+	assert_int_equal(cm_home_init(home, &created, &restored), CM_OK);
 	assert_false(created);
+	assert_false(restored);
 
 	cm_home_path(home, "node.key", path);
 	assert_int_equal(stat(path, &st), 0);
