@@ -17,10 +17,10 @@
 #include "node.h"
 #include "store_admin.h"
 
-static void print_problem(void *ctx, const char *message)
+static void print_finding(void *ctx, bool note, const char *message)
 {
 	(void)ctx;
-	printf("problem: %s\n", message);
+	printf("%s: %s\n", note ? "note" : "problem", message);
 }
 
 static int store_check_cmd(cli_ctx *ctx, int argc, char **argv)
@@ -33,23 +33,25 @@ static int store_check_cmd(cli_ctx *ctx, int argc, char **argv)
 	rc = cli_parse(ctx, argc, argv, NULL, false, "",
 		       "Verify every record's signature and that every "
 		       "index entry matches its record. Exits 1 when any "
-		       "problem is found.",
+		       "problem is found; a note, such as the media that a "
+		       "stopped publish left, needs no action.",
 		       NULL, NULL, &first);
 	if (rc >= 0)
 		return rc;
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
 		return rc;
 	cm_err_clear();
-	err = store_check(s, cm_now_ms(), &rep, print_problem, NULL);
+	err = store_check(s, cm_now_ms(), &rep, print_finding, NULL);
 	store_close(&s);
 	if (err)
 		return cli_fail(err, "store check failed", NULL);
 	printf("records %llu, index entries %llu, chunks %llu, problems "
-	       "%llu\n",
+	       "%llu, notes %llu\n",
 	       (unsigned long long)rep.records,
 	       (unsigned long long)rep.index_entries,
 	       (unsigned long long)rep.chunks,
-	       (unsigned long long)rep.problems);
+	       (unsigned long long)rep.problems,
+	       (unsigned long long)rep.notes);
 	return rep.problems ? CLI_FAIL : CLI_OK;
 }
 
@@ -366,10 +368,11 @@ static void check_config(doctor *d)
 	cm_config_new(check_peer_addr, &d->config);
 }
 
-static void print_indented_problem(void *ctx, const char *message)
+static void print_indented_finding(void *ctx, bool note,
+				   const char *message)
 {
 	(void)ctx;
-	printf("      problem: %s\n", message);
+	printf("      %s: %s\n", note ? "note" : "problem", message);
 }
 
 /* Reports an open error of the store. CM_ERR_STORE is damage found in
@@ -420,14 +423,16 @@ static void check_store(doctor *d)
 		report(d, !err, "store", detail, "run 'clipmesh store check'");
 		return;
 	}
-	err = store_check(d->st, cm_now_ms(), &rep, print_indented_problem,
+	err = store_check(d->st, cm_now_ms(), &rep, print_indented_finding,
 			  NULL);
 	snprintf(detail, sizeof(detail), "%llu records, %llu index entries, "
-		 "%llu chunks checked, %llu problems%s",
+		 "%llu chunks checked, %llu problem%s, %llu note%s%s",
 		 (unsigned long long)rep.records,
 		 (unsigned long long)rep.index_entries,
 		 (unsigned long long)rep.chunks,
 		 (unsigned long long)rep.problems,
+		 rep.problems == 1 ? "" : "s",
+		 (unsigned long long)rep.notes, rep.notes == 1 ? "" : "s",
 		 err ? " (the check stopped early)" : "");
 	report(d, !err && rep.problems == 0, "store", detail,
 	       "restore the store from a backup ('clipmesh store backup'), "

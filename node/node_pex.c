@@ -143,8 +143,9 @@ void node_pex_on_peers(node *n, node_link *l, const proto_wire_msg *m)
 	/* Every link exchanges addresses when it opens, so an exchange that
 	 * brings nothing new is routine and stays out of the info log. */
 	cm_log(added ? CM_LOG_INFO : CM_LOG_DEBUG, NODE_LOG,
-	       "peer=%s sent %zu addresses: %zu new candidates", l->short_key,
-	       m->n_peers, added);
+	       "peer=%s sent %zu address%s: %zu new candidate%s",
+	       l->short_key, m->n_peers, m->n_peers == 1 ? "" : "es", added,
+	       added == 1 ? "" : "s");
 }
 
 /* Writes ip (text) into p as network-order bytes. */

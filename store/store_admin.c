@@ -19,7 +19,7 @@ typedef struct check_state {
 	MDB_txn *txn;
 	uint64_t now_ms;
 	store_check_report *rep;
-	void (*problem)(void *ctx, const char *message);
+	store_check_fn found;
 	void *ctx;
 	uint64_t chunk_bytes;   /* sizes of the chunks read */
 	proto_signed rec;
@@ -37,8 +37,16 @@ static void report(check_state *st, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	if (st->problem != NULL)
-		st->problem(st->ctx, message);
+	if (st->found != NULL)
+		st->found(st->ctx, false, message);
+}
+
+/* Reports a finding that needs no action. */
+static void note(check_state *st, const char *message)
+{
+	st->rep->notes++;
+	if (st->found != NULL)
+		st->found(st->ctx, true, message);
 }
 
 /* Checks one stored record: it verifies, its key is its id, and each of
@@ -227,11 +235,12 @@ static void check_unlisted(check_state *st)
 	       (unsigned long long)st->rep->unlisted_bytes);
 }
 
-/* Reports each "publish" marker whose publish stopped without freeing
+/* Notes each "publish" marker whose publish stopped without freeing
  * its media. Markers of running publishes are in order. */
 static cm_err check_publishes(check_state *st)
 {
 	uint8_t key[STORE_PUBLISH_KEY_LEN];
+	char message[160];
 	MDB_val k, v;
 	cm_err err;
 
@@ -252,21 +261,22 @@ static cm_err check_publishes(check_state *st)
 					  key + STORE_PUBLISH_PREFIX_LEN))
 			continue;
 		st->rep->stopped++;
-		report(st, "a publish stopped and left %zu media in the store; "
-		       "the next publish or node start frees them",
-		       v.mv_size / PROTO_HASH_LEN);
+		snprintf(message, sizeof(message),
+			 "a publish stopped and left %zu media in the store; "
+			 "the next publish or node start frees them",
+			 v.mv_size / PROTO_HASH_LEN);
+		note(st, message);
 	}
 }
 
 cm_err store_check(store *s, uint64_t now_ms, store_check_report *rep,
-		   void (*problem)(void *ctx, const char *message),
-		   void *ctx)
+		   store_check_fn found, void *ctx)
 {
 	static const store_db indexes[] = {STORE_DB_SYNC, STORE_DB_FEED,
 					   STORE_DB_AUTHOR, STORE_DB_PRODUCT,
 					   STORE_DB_TAG};
 	check_state st = {.s = s, .now_ms = now_ms, .rep = rep,
-			  .problem = problem, .ctx = ctx};
+			  .found = found, .ctx = ctx};
 	cm_err err;
 
 	memset(rep, 0, sizeof(*rep));

@@ -3,6 +3,7 @@
 #ifndef STORE_ADMIN_H
 #define STORE_ADMIN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -16,7 +17,13 @@ typedef struct store_check_report {
 	uint64_t unlisted_bytes;
 	uint64_t stopped;       /* markers of publishes that stopped */
 	uint64_t problems;      /* every mismatch found */
+	uint64_t notes;         /* findings that need no action, such as
+				 * the leftovers of a stopped publish */
 } store_check_report;
+
+/* Receives one finding of store_check: a problem, or a note when `note`
+ * is true, with a one-line description. */
+typedef void (*store_check_fn)(void *ctx, bool note, const char *message);
 
 /*
  * Verifies every stored record (canonical form, signature, id) with
@@ -25,15 +32,14 @@ typedef struct store_check_report {
  * that every chunk matches its hash, that the meta key "chunk_bytes" is
  * the chunks' total size, that a manifest lists every chunk, that every
  * manifest matches its media root, and that every acceptance log entry
- * names a record id. It also checks that no "publish" marker belongs to
- * a publish that stopped, whose leftovers store_publish_sweep frees.
- * Calls `problem` with
- * a one-line description of each mismatch. Runs in one read transaction,
- * so it sees one consistent state while a node keeps writing.
+ * names a record id. Calls `found` (may be NULL) for each mismatch, and
+ * for each "publish" marker of a publish that stopped as a note, because
+ * store_publish_sweep frees its leftovers at the next publish or node
+ * start. Runs in one read transaction, so it sees one consistent state
+ * while a node keeps writing.
  */
 cm_err store_check(store *s, uint64_t now_ms, store_check_report *rep,
-		   void (*problem)(void *ctx, const char *message),
-		   void *ctx);
+		   store_check_fn found, void *ctx);
 
 /* Writes a compacted, consistent copy of the store into folder `dir`
  * (which must exist and hold no store) with mdb_env_copy2. */

@@ -37,7 +37,7 @@ pass "a learned c through b and connected to it"
 [ "$(known_field d "$key_c" source)" = absent ] ||
 	fail "d, with peers_learned=0, lists c as $(known_field d "$key_c" source)"
 # d may reply to requests (a learns d through b), but sends none.
-received='peer=[0-9a-f]* sent [0-9]* addresses'
+received='peer=[0-9a-f]* sent [0-9]* address'
 grep -q "$received" "$WORK/d.log" &&
 	fail "d, with peers_learned=0, requested addresses: $(grep "$received" "$WORK/d.log")"
 stop d
@@ -46,6 +46,14 @@ pass "a node with peers_learned=0 requested and learned no peer"
 grep -q "learned peer=$key_c .*verified by its HELLO" "$WORK/a.log" ||
 	fail "a's log lacks the verification of c"
 pass "a logged c's verification"
+
+# An exchange of one address logs it in the singular.
+grep -qE "sent [0-9]+ address(es)?: [0-9]+ new candidates?$" "$WORK/a.log" ||
+	fail "a logged no address exchange"
+if grep -hE "sent 1 addresses|: 1 new candidates" "$WORK"/*.log; then
+	fail "an exchange of one address is logged in the plural"
+fi
+pass "address exchanges are logged with the right number"
 
 stop b
 cm c key new carol >/dev/null

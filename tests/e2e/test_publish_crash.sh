@@ -111,12 +111,21 @@ wait "$PUBLISH_PID" 2>/dev/null || true
 release_store
 pass "publish killed after storing $((COPIED - base)) of $((MEDIA_MB * 1024 * 1024)) bytes"
 
-if cm A store check >"$WORK/check.out"; then
-	fail "store check passed with the media of a killed publish"
+cm A store check >"$WORK/check.out" ||
+	fail "store check failed on the leftovers of a killed publish: $(cat "$WORK/check.out")"
+grep -q '^note: a publish stopped and left 1 media' "$WORK/check.out" ||
+	fail "store check did not note the killed publish: $(cat "$WORK/check.out")"
+grep -q 'problems 0, notes 1$' "$WORK/check.out" ||
+	fail "store check counts the leftovers as a problem: $(cat "$WORK/check.out")"
+pass "store check notes the killed publish"
+
+cm A doctor >"$WORK/doctor.out" 2>&1 || true
+grep -q '^OK    store .* 0 problems, 1 note$' "$WORK/doctor.out" ||
+	fail "doctor fails the store for the leftovers: $(cat "$WORK/doctor.out")"
+if grep -q "restore the store from a backup" "$WORK/doctor.out"; then
+	fail "doctor advises a backup for the leftovers"
 fi
-grep -q 'a publish stopped and left 1 media' "$WORK/check.out" ||
-	fail "store check did not report the killed publish: $(cat "$WORK/check.out")"
-pass "store check reports the killed publish"
+pass "doctor passes the store with a killed publish's leftovers"
 
 start A node
 wait_for 30 "the node start to free the killed publish" bytes_are "$base"
