@@ -209,6 +209,21 @@ int cli_check_paths(const cli_ctx *ctx, char **paths, int n,
 	return -1;
 }
 
+long cli_node_pid(const char *home)
+{
+	char path[CM_HOME_PATH_MAX];
+	long pid = 0;
+	FILE *f;
+
+	if (cm_home_path(home, "node.lock", path) != CM_OK ||
+	    (f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fscanf(f, "%ld", &pid) != 1 || pid < 0)
+		pid = 0;
+	fclose(f);
+	return pid;
+}
+
 int cli_need_home(cli_ctx *ctx)
 {
 	cm_err err;

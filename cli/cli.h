@@ -135,6 +135,10 @@ int cli_check_tag(const cli_ctx *ctx, const char *tag);
  * record has it. */
 int cli_resolve_id(store *s, const char *prefix, uint8_t id[32]);
 
+/* Returns the process id that the running node wrote to HOME/node.lock,
+ * or 0 when the file is missing or names none. */
+long cli_node_pid(const char *home);
+
 /* Tells a running node about new records; silent when none runs. */
 void cli_notify_node(const char *home, const uint8_t (*ids)[32], size_t n);
 

@@ -125,6 +125,28 @@ static void print_node(json_t *node)
 	       get_int(queues, "verifying"), get_int(queues, "storing"));
 }
 
+/* Prints the node line when the node sent no status. `silent` is the
+ * status's node_silent object (pid, 0 when unknown, and timeout_ms) when
+ * a node holds the home's lock but did not reply, else NULL. */
+static void print_no_node(json_t *silent)
+{
+	json_int_t pid = get_int(silent, "pid");
+
+	if (!json_is_object(silent)) {
+		printf("node       not running: start it with 'clipmesh node' "
+		       "or 'clipmesh mirror'\n");
+		return;
+	}
+	printf("node       did not answer within %" JSON_INTEGER_FORMAT
+	       " s, so it may be stopped or overloaded",
+	       get_int(silent, "timeout_ms") / 1000);
+	if (pid > 0)
+		printf(" (pid %" JSON_INTEGER_FORMAT "; 'kill -CONT %"
+		       JSON_INTEGER_FORMAT "' resumes a stopped node)",
+		       pid, pid);
+	printf("\n");
+}
+
 void cli_status_print_text(struct json_t *status)
 {
 	json_t *records = json_object_get(status, "records");
@@ -149,8 +171,7 @@ void cli_status_print_text(struct json_t *status)
 	} else {
 		printf("rejected   ");
 		print_counts(json_object_get(status, "counters"), "rejected.");
-		printf("node       not running: start it with 'clipmesh node' "
-		       "or 'clipmesh mirror'\n");
+		print_no_node(json_object_get(status, "node_silent"));
 	}
 	printf("every field: clipmesh status --json\n");
 }

@@ -151,6 +151,7 @@ typedef struct doctor {
 	store *st;              /* NULL when the store did not open */
 	json_t *status;         /* the running node's status, or NULL */
 	long node_pid;          /* 0: unknown */
+	bool node_silent;       /* a node runs but did not reply */
 	bool quick;
 	int failed;
 } doctor;
@@ -440,22 +441,32 @@ static void check_store(doctor *d)
 }
 
 /* Reads the running node's status and its process id from
- * HOME/node.lock. */
+ * HOME/node.lock. A node that holds the lock but does not reply fails
+ * the "node" check, since the port and clock checks need its status. */
 static void find_node(doctor *d)
 {
-	char path[CM_HOME_PATH_MAX], *status = NULL;
-	FILE *f;
+	char detail[128], fix[256];
+	char *status = NULL;
+	cm_err err;
 
-	if (node_status(d->ctx->home, &status) != CM_OK)
+	err = node_status(d->ctx->home, &status);
+	if (err == CM_ERR_TIMEOUT) {
+		d->node_pid = cli_node_pid(d->ctx->home);
+		d->node_silent = true;
+		snprintf(detail, sizeof(detail), "the node (pid %ld) did not "
+			 "answer within %d s", d->node_pid,
+			 CM_CONTROL_TIMEOUT_MS / 1000);
+		snprintf(fix, sizeof(fix), "it may be stopped or overloaded; "
+			 "resume a stopped node with 'kill -CONT %ld', or "
+			 "check its log and the machine's load", d->node_pid);
+		report(d, false, "node", detail, fix);
+		return;
+	}
+	if (err != CM_OK)
 		return;
 	d->status = json_loads(status, 0, NULL);
 	free(status);
-	if (cm_home_path(d->ctx->home, "node.lock", path) != CM_OK ||
-	    (f = fopen(path, "r")) == NULL)
-		return;
-	if (fscanf(f, "%ld", &d->node_pid) != 1)
-		d->node_pid = 0;
-	fclose(f);
+	d->node_pid = cli_node_pid(d->ctx->home);
 }
 
 /* Checks that HOST:PORT can be bound, or is held by this home's node. */
@@ -472,7 +483,7 @@ static void check_port(doctor *d, const char *check, const char *name,
 		report(d, false, check, detail, "correct it in HOME/config");
 		return;
 	}
-	if (d->status && d->node_pid > 0 &&
+	if ((d->status || d->node_silent) && d->node_pid > 0 &&
 	    cli_port_held_by((pid_t)d->node_pid, port)) {
 		snprintf(detail, sizeof(detail), "%s held by this home's node "
 			 "(pid %ld)", host_port, d->node_pid);
@@ -623,6 +634,11 @@ static void check_clock(doctor *d)
 	json_int_t future;
 	char detail[512], offset[64];
 
+	if (d->node_silent) {
+		report(d, true, "clock", "not checked: the node did not "
+		       "answer", NULL);
+		return;
+	}
 	if (d->status == NULL) {
 		report(d, true, "clock", "not checked: no node runs in this "
 		       "home", NULL);

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "cm_limits.h"
 #include "cm_log.h"
 #include "cm_util.h"
 #include "http.h"
@@ -278,6 +279,7 @@ static json_t *collect_status(const char *home, store *s)
 	store_counts counts = {0};
 	char *node_json = NULL;
 	uint64_t log_head = 0;
+	cm_err err;
 
 	store_get_counts(s, &counts);
 	store_log_head(s, &log_head);
@@ -293,11 +295,20 @@ static json_t *collect_status(const char *home, store *s)
 	json_object_set_new(o, "log_head", json_integer((json_int_t)log_head));
 	store_counter_list(s, add_counter, counters);
 	json_object_set_new(o, "counters", counters);
-	if (node_status(home, &node_json) == CM_OK) {
+	err = node_status(home, &node_json);
+	if (err == CM_OK) {
 		node = json_loads(node_json, 0, NULL);
 		free(node_json);
 	}
 	json_object_set_new(o, "node", node ? node : json_null());
+	/* A node that holds the lock but does not reply still runs, and
+	 * may be stopped or overloaded. */
+	if (err == CM_ERR_TIMEOUT)
+		json_object_set_new(
+			o, "node_silent",
+			json_pack("{s:I, s:I}", "pid",
+				  (json_int_t)cli_node_pid(home), "timeout_ms",
+				  (json_int_t)CM_CONTROL_TIMEOUT_MS));
 	return o;
 }
 

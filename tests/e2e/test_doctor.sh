@@ -2,7 +2,8 @@
 # clipmesh doctor: a clean home passes every check. A key readable by
 # others, damaged key files, a bad config line, an unreachable peer and a port held by
 # another program each fail with a fix and exit 1. A running node's own
-# port and its clock check pass. A peer whose clock reads 2 minutes ahead
+# port and its clock check pass, and a node that does not answer is
+# named with its pid. A peer whose clock reads 2 minutes ahead
 # (the testing setting test_clock_offset) fails the clock check on both
 # sides, while a clean pair passes it.
 source "$(dirname "$0")/lib.sh"
@@ -125,6 +126,31 @@ doctor b --quick
 expect_line OK listen "$held held by this home's node"
 expect_line OK clock "not checked: no peer connected"
 pass "the running node's listen port passes"
+
+# A node that holds its home's lock but does not reply (stopped with
+# SIGSTOP) is reported as such, with its pid, not as not running.
+pid_b=${NODE_PID[b]}
+# The checks run after SIGCONT, so that a failure leaves no stopped node
+# that the cleanup's SIGTERM cannot end.
+kill -STOP "$pid_b"
+out=$(cm b status 2>&1) || true
+silent_pid=$(cm b status --json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("node_silent", {}).get("pid"))') || true
+doctor b --quick
+kill -CONT "$pid_b"
+grep -qF "node       did not answer within 2 s, so it may be stopped or overloaded (pid $pid_b;" <<<"$out" ||
+	fail "status does not report the silent node:"$'\n'"$out"
+if grep -q "not running" <<<"$out"; then
+	fail "status calls a stopped node not running:"$'\n'"$out"
+fi
+[ "$silent_pid" = "$pid_b" ] ||
+	fail "status --json names pid $silent_pid for the silent node, expected $pid_b"
+expect_line FAIL node "the node (pid $pid_b) did not answer within 2 s"
+expect_line FAIL node "kill -CONT $pid_b"
+expect_line OK listen "$held held by this home's node (pid $pid_b)"
+if grep -q "in use by another program\|no node runs" <<<"$OUT"; then
+	fail "doctor calls a stopped node another program:"$'\n'"$OUT"
+fi
+pass "a node that does not answer is reported with its pid"
 stop b
 python3 -c '
 import socket, sys, time
