@@ -172,8 +172,11 @@ int cli_fail(cm_err err, const char *what, const char *hint)
 {
 	const char *detail = cm_err_detail();
 
-	fprintf(stderr, "clipmesh: %s: %s\n", what,
-		*detail ? detail : cm_err_text(err));
+	/* The detail may name a file, identity or other value from the
+	 * command line, so it is escaped like text from a peer. */
+	fprintf(stderr, "clipmesh: %s: ", what);
+	cli_put_text(stderr, *detail ? detail : cm_err_text(err));
+	fputc('\n', stderr);
 	if (hint != NULL)
 		fprintf(stderr, "%s\n", hint);
 	return err == CM_ERR_USAGE ? CLI_USAGE : CLI_FAIL;
@@ -181,12 +184,16 @@ int cli_fail(cm_err err, const char *what, const char *hint)
 
 int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...)
 {
+	char message[1024];
 	va_list ap;
 
-	fprintf(stderr, "clipmesh: ");
+	/* Escaping text that cli_value already escaped changes nothing,
+	 * because escaped text contains no control characters. */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
+	fprintf(stderr, "clipmesh: ");
+	cli_put_text(stderr, message);
 	fprintf(stderr, "\nrun 'clipmesh %s --help' for usage\n",
 		ctx->cmd_name);
 	return CLI_USAGE;
@@ -233,10 +240,11 @@ int cli_need_home(cli_ctx *ctx)
 	if (err)
 		return cli_fail(err, "cannot find the home folder", NULL);
 	if (!cm_home_is_init(ctx->home)) {
-		fprintf(stderr,
-			"clipmesh: home is not initialised: %s\n"
-			"run 'clipmesh init --home %s' first\n",
-			ctx->home, ctx->home);
+		fprintf(stderr, "clipmesh: home is not initialised: ");
+		cli_put_text(stderr, ctx->home);
+		fprintf(stderr, "\nrun 'clipmesh init --home ");
+		cli_put_text(stderr, ctx->home);
+		fprintf(stderr, "' first\n");
 		return CLI_FAIL;
 	}
 	return CLI_OK;

@@ -243,6 +243,32 @@ for args in "feed --since" "feed --until" "feed --limit" "feed --cursor" \
 		fail "$args does not escape the value: $(cat -v "$WORK/err")"
 done
 pass "errors escape the values they echo"
+
+# A newline or escape sequence in a file path, identity name, product or
+# home cannot forge a line of output or recolour the terminal.
+forged=$(printf 'x\nclipmesh: forged\033[31m')
+expect_forgery_escaped() {
+	local what=$1
+	if grep -q '^clipmesh: forged' "$WORK/err" || grep -qF "$esc" "$WORK/err" ||
+		grep -qF "$(printf '\033')" "$WORK/err"; then
+		fail "$what prints control characters raw: $(cat -v "$WORK/err")"
+	fi
+	grep -qF 'x\nclipmesh: forged\x1b[31m' "$WORK/err" ||
+		fail "$what does not escape the value: $(cat -v "$WORK/err")"
+	pass "$what is escaped in errors"
+}
+cm A publish "$WORK/$forged" --as alice --product gtin:2000000001012 \
+	--title t 2>"$WORK/err" && fail "publish took a missing file"
+expect_forgery_escaped "a file path"
+cm A publish "$blender" --as "$forged" --product gtin:2000000001012 \
+	--title t 2>"$WORK/err" && fail "publish took an invalid identity"
+expect_forgery_escaped "an --as name"
+cm A publish "$blender" --as alice --product "gtin:$forged" \
+	--title t 2>"$WORK/err" && fail "publish took an invalid product"
+expect_forgery_escaped "a --product value"
+"$CLIPMESH" --home "$WORK/$forged" status 2>"$WORK/err" &&
+	fail "status took a missing home"
+expect_forgery_escaped "a --home path"
 cm A status | grep -q "^records .* 1 profile$" || fail "status: $(cm A status)"
 pass "status counts use the singular for one"
 
