@@ -38,6 +38,18 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t len)
 	return (ssize_t)done;
 }
 
+/* Returns the error for a read of a media file that returned n bytes,
+ * fewer than its size at the start promised: a read error when n is
+ * negative, else a file that shrank under the publish. */
+static cm_err short_read_error(const char *path, ssize_t n)
+{
+	if (n < 0)
+		return cm_errf(CM_ERR_IO, "cannot read %s: %s", path,
+			       strerror(errno));
+	return cm_errf(CM_ERR_IO, "%s shrank while it was being published; "
+		       "publish it again", path);
+}
+
 static cm_err open_media(const char *path, int *fd, uint64_t *size)
 {
 	struct stat st;
@@ -94,11 +106,10 @@ cm_err cli_media_hash(const char *path, cli_media_file *out)
 	for (uint64_t i = 0; i < n_chunks; i++) {
 		size_t want = size - done < CM_CHUNK_SIZE ? size - done
 							  : CM_CHUNK_SIZE;
+		ssize_t n = read_full(fd, buf, want);
 
-		if (read_full(fd, buf, want) != (ssize_t)want) {
-			err = cm_errf(CM_ERR_IO, "cannot read %s: %s", path,
-				      errno ? strerror(errno)
-					    : "file shrank while reading");
+		if (n != (ssize_t)want) {
+			err = short_read_error(path, n);
 			goto out;
 		}
 		if (i == 0) {
@@ -161,10 +172,10 @@ cm_err cli_media_store(store_publish *pub, const cli_media_file *file)
 			uint64_t left = file->ref.size - done;
 			size_t want = left < CM_CHUNK_SIZE ? left
 							   : CM_CHUNK_SIZE;
+			ssize_t n = read_full(fd, chunk, want);
 
-			if (read_full(fd, chunk, want) != (ssize_t)want) {
-				err = cm_errf(CM_ERR_IO, "cannot read %s",
-					      file->path);
+			if (n != (ssize_t)want) {
+				err = short_read_error(file->path, n);
 				goto out;
 			}
 			proto_chunk_hash(chunk, want, hash);

@@ -196,4 +196,21 @@ cm A store check >"$WORK/check.out" ||
 	fail "store check after the failed publish: $(cat "$WORK/check.out")"
 pass "publish of a changed file fails and leaves no chunk bytes"
 
+# --- file shrank between hashing and copying --------------------------
+
+make_mp4 "$WORK/big4.mp4" $((8 * 1024 * 1024))
+hold_store
+publish_bg "$WORK/big4.mp4" shrank
+wait_for 60 "the publish to finish hashing" has_lock_file
+truncate -s $((20 * CHUNK)) "$WORK/big4.mp4"
+release_store
+status=0
+wait "$PUBLISH_PID" || status=$?
+[ "$status" -eq 1 ] || fail "publish of a shrunk file exited with $status"
+grep -qF "$WORK/big4.mp4 shrank while it was being published; publish it again" "$WORK/publish.err" ||
+	fail "publish of a shrunk file printed another error: $(cat "$WORK/publish.err")"
+bytes_are "$base" || fail "the failed publish left $(($(chunk_bytes) - base)) chunk bytes"
+[ "$(lock_files)" -eq 0 ] || fail "$(lock_files) lock files remain"
+pass "publish of a file that shrank while storing names the cause"
+
 finish
