@@ -1,11 +1,15 @@
 #include "cli.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -214,6 +218,30 @@ int cli_check_paths(const cli_ctx *ctx, char **paths, int n,
 				       "path of a %s", what, i + 1, n, kind);
 	}
 	return -1;
+}
+
+FILE *cli_fopen_regular(const char *path, bool *not_regular)
+{
+	struct stat st;
+	FILE *f;
+	int fd, flags;
+
+	*not_regular = false;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		*not_regular = true;
+		return NULL;
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ||
+	    (f = fdopen(fd, "rb")) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	return f;
 }
 
 long cli_node_pid(const char *home)

@@ -135,6 +135,12 @@ int cli_check_tag(const cli_ctx *ctx, const char *tag);
  * record has it. */
 int cli_resolve_id(store *s, const char *prefix, uint8_t id[32]);
 
+/* Opens path for reading in binary mode without waiting for a writer
+ * of a FIFO, because the open does not block, and closes anything but a
+ * regular file again. Returns the stream, or NULL with errno set and
+ * *not_regular true when path is not a regular file. */
+FILE *cli_fopen_regular(const char *path, bool *not_regular);
+
 /* Returns the process id that the running node wrote to HOME/node.lock,
  * or 0 when the file is missing or names none. */
 long cli_node_pid(const char *home);

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -280,19 +279,18 @@ static void import_free(import_state *st)
 static FILE *open_export(const char *path)
 {
 	char magic[CLI_EXPORT_MAGIC_LEN];
-	FILE *f = fopen(path, "rb");
-	struct stat st;
+	bool not_regular;
+	FILE *f = cli_fopen_regular(path, &not_regular);
 
-	if (f == NULL) {
-		fprintf(stderr, "clipmesh: cannot open %s: %s\n", path,
-			strerror(errno));
-		return NULL;
-	}
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		fclose(f);
+	if (f == NULL && not_regular) {
 		fprintf(stderr, "clipmesh: %s is not a regular file; give an "
 				"export file made by 'clipmesh export'\n",
 			path);
+		return NULL;
+	}
+	if (f == NULL) {
+		fprintf(stderr, "clipmesh: cannot open %s: %s\n", path,
+			strerror(errno));
 		return NULL;
 	}
 	if (fread(magic, sizeof(magic), 1, f) != 1 ||

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -26,22 +25,21 @@
  * so that a longer file shows as too long without being read whole. */
 static int read_record_file(const char *path, uint8_t *buf, size_t *len)
 {
-	struct stat st;
-	FILE *f = fopen(path, "rb");
+	bool not_regular;
+	FILE *f = cli_fopen_regular(path, &not_regular);
 	int rc = CLI_OK;
 
-	if (f == NULL) {
-		fprintf(stderr, "clipmesh: cannot open %s: %s\n", path,
-			strerror(errno));
-		return CLI_FAIL;
-	}
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+	if (f == NULL && not_regular) {
 		fprintf(stderr,
 			"clipmesh: %s is not a regular file; give a file "
 			"that holds one signed record\n",
 			path);
-		rc = CLI_FAIL;
-		goto out;
+		return CLI_FAIL;
+	}
+	if (f == NULL) {
+		fprintf(stderr, "clipmesh: cannot open %s: %s\n", path,
+			strerror(errno));
+		return CLI_FAIL;
 	}
 	*len = fread(buf, 1, CM_RECORD_MAX + 1, f);
 	if (ferror(f)) {
@@ -49,7 +47,6 @@ static int read_record_file(const char *path, uint8_t *buf, size_t *len)
 			strerror(errno));
 		rc = CLI_FAIL;
 	}
-out:
 	fclose(f);
 	return rc;
 }

@@ -71,6 +71,16 @@ mkfifo "$WORK/pipe.mp4"
 expect_error 1 "pipe.mp4" "FIFO rejected without waiting for a writer" -- \
 	publish "$WORK/pipe.mp4" --as alice --product gtin:2000000001012 \
 	--title t
+for command in import verify; do
+	status=0
+	timeout 20 "$CLIPMESH" --home "$WORK/A" "$command" "$WORK/pipe.mp4" \
+		>/dev/null 2>"$WORK/err" || status=$?
+	[ "$status" -ne 124 ] || fail "$command waited for a writer of a FIFO"
+	[ "$status" -eq 1 ] || fail "$command of a FIFO: exit $status: $(cat "$WORK/err")"
+	grep -qF "pipe.mp4 is not a regular file" "$WORK/err" ||
+		fail "$command of a FIFO: $(cat "$WORK/err")"
+	pass "$command rejects a FIFO without waiting for a writer"
+done
 # A sysfs file reports 4096 bytes but reads fewer, as a file does that
 # shrinks while publish hashes it.
 for short in /sys/kernel/mm/transparent_hugepage/enabled /sys/kernel/profiling; do
