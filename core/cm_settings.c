@@ -527,11 +527,61 @@ static bool parse_text(const cm_setting *s, const char *text, bool *off)
 	}
 }
 
+/* Writes what is wrong with the port of a HOST:PORT, or of a port alone
+ * when `alone`, into out[cap]. Returns false when the port is valid, so
+ * that the problem lies elsewhere. */
+static bool describe_port_problem(const char *hp, bool alone, char *out,
+				  size_t cap)
+{
+	const char *colon, *port;
+	uint64_t value;
+
+	if (alone) {
+		port = hp;
+	} else {
+		/* A colon inside [IPv6] brackets does not start the port. */
+		colon = hp[0] == '[' ? strchr(hp, ']') : hp;
+		colon = colon != NULL ? strrchr(colon, ':') : NULL;
+		if (colon == NULL || colon[1] == '\0') {
+			snprintf(out, cap, "the port is missing");
+			return true;
+		}
+		port = colon + 1;
+	}
+	if (!cm_parse_u64(port, &value)) {
+		snprintf(out, cap, "port '%.16s' is not a number from 1 to "
+			 "65535", port);
+		return true;
+	}
+	if (value < 1 || value > 65535) {
+		snprintf(out, cap, "port %.16s is out of range 1-65535", port);
+		return true;
+	}
+	return false;
+}
+
+/* Writes the specific problem of an invalid endpoint or address value
+ * into out[cap], or an empty string when only the expected form can be
+ * named. */
+static void describe_problem(const cm_setting *s, const char *text,
+			     char *out, size_t cap)
+{
+	bool digits = text[0] != '\0' && strspn(text, "0123456789") ==
+					      strlen(text);
+
+	out[0] = '\0';
+	if (s->type == CM_VALUE_ENDPOINT && strncmp(text, "tcp://", 6) == 0 &&
+	    text[6] != '\0')
+		describe_port_problem(text + 6, false, out, cap);
+	else if (s->type == CM_VALUE_ADDRESS && text[0] != '\0')
+		describe_port_problem(text, digits, out, cap);
+}
+
 bool cm_setting_parse(cm_setting_id id, const char *text, uint64_t *num,
 		      bool *off, char *why, size_t cap)
 {
 	const cm_setting *s = &table[id];
-	char range[160];
+	char range[160], problem[64];
 	bool ok;
 
 	*num = 0;
@@ -558,6 +608,8 @@ bool cm_setting_parse(cm_setting_id id, const char *text, uint64_t *num,
 	if (ok)
 		return true;
 	cm_setting_describe_range(id, range, sizeof(range));
-	snprintf(why, cap, "expected %s", range);
+	describe_problem(s, text, problem, sizeof(problem));
+	snprintf(why, cap, "%s%sexpected %s", problem, problem[0] ? "; " : "",
+		 range);
 	return false;
 }

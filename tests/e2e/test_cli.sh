@@ -94,6 +94,10 @@ if [ -n "$short" ]; then
 fi
 expect_error 2 "garbage" "invalid listen endpoint rejected" -- \
 	node --listen garbage
+expect_error 2 "port 99999 is out of range 1-65535" "listen port out of range named" -- \
+	node --listen tcp://127.0.0.1:99999
+expect_error 2 "the port is missing" "listen without a port named" -- \
+	node --listen tcp://127.0.0.1
 
 status=0
 "$CLIPMESH" --home "" status 2>"$WORK/err" || status=$?
