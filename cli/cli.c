@@ -139,6 +139,13 @@ int cli_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
 			return rc;
 		switch (c) {
 		case OPT_HOME:
+			/* A --home before the command and another after it
+			 * would leave one of them unused. */
+			if (ctx->home_flag != NULL &&
+			    ctx->home_flag != optarg)
+				return cli_usage_error(
+					ctx, "--home given before and after "
+					"the command; give it once");
 			ctx->home_flag = optarg;
 			break;
 		case OPT_JSON:

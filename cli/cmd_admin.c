@@ -38,6 +38,9 @@ static int store_check_cmd(cli_ctx *ctx, int argc, char **argv)
 		       NULL, NULL, &first);
 	if (rc >= 0)
 		return rc;
+	if (first != argc)
+		return cli_usage_error(ctx, "unexpected argument '%s'",
+				       cli_value(argv[first]));
 	if ((rc = cli_open_store(ctx, &s)) != CLI_OK)
 		return rc;
 	cm_err_clear();

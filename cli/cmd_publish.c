@@ -203,9 +203,31 @@ static int publish_begin(store *s, const cli_media_file *media, size_t n,
 	return CLI_OK;
 }
 
+/* Returns the option that sets the record field that a validation
+ * detail starts with ("title is empty" gives "--title"), or "clip" for a
+ * field that no single option sets. */
+static const char *option_of_field(const char *detail)
+{
+	static const char *const fields[][2] = {
+		{"title", "--title"},     {"text", "--text"},
+		{"lang", "--lang"},       {"product", "--product"},
+		{"tags", "--tag"},        {"rating", "--rating"},
+	};
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		size_t n = strlen(fields[i][0]);
+
+		if (strncmp(detail, fields[i][0], n) == 0 &&
+		    (detail[n] == ' ' || detail[n] == '['))
+			return fields[i][1];
+	}
+	return "clip";
+}
+
 static int publish_files(cli_ctx *ctx, const sign_opts *o, char **files,
 			 size_t n_files, proto_record *r)
 {
+	char what[32];
 	cli_media_file media[CM_MEDIA_MAX];
 	store_publish *pub = NULL;
 	uint8_t *secret = NULL;
@@ -232,7 +254,9 @@ static int publish_files(cli_ctx *ctx, const sign_opts *o, char **files,
 	r->created_ms = cm_now_ms();
 	cm_err_clear();
 	if ((err = proto_record_validate(r))) {
-		rc = cli_fail(CM_ERR_USAGE, "invalid clip",
+		snprintf(what, sizeof(what), "invalid %s",
+			 option_of_field(cm_err_detail()));
+		rc = cli_fail(CM_ERR_USAGE, what,
 			      "see 'clipmesh publish --help' for each field "
 			      "and its limits");
 		goto out;

@@ -56,6 +56,58 @@ static void print_usage(FILE *out)
 		     "options\n");
 }
 
+/*
+ * Reads the value of global option `name` at argv[i], given as "NAME
+ * VALUE" or "NAME=VALUE", into *value. Returns how many arguments it
+ * takes, 0 when argv[i] is another option, or -1 after printing a usage
+ * error for a missing value or, when `given`, a second one.
+ */
+static int global_value(int argc, char **argv, int i, const char *name,
+			bool given, const char **value)
+{
+	size_t n = strlen(name);
+	int used;
+
+	if (strncmp(argv[i], name, n) != 0 ||
+	    (argv[i][n] != '\0' && argv[i][n] != '='))
+		return 0;
+	if (argv[i][n] == '=') {
+		*value = argv[i] + n + 1;
+		used = 1;
+	} else if (i + 1 < argc) {
+		*value = argv[i + 1];
+		used = 2;
+	} else {
+		fprintf(stderr, "clipmesh: option %s needs a value before "
+			"the command\n", name);
+		print_usage(stderr);
+		return -1;
+	}
+	if (given) {
+		fprintf(stderr, "clipmesh: %s given twice; give it once\n",
+			name);
+		print_usage(stderr);
+		return -1;
+	}
+	return used;
+}
+
+/* Sets the log level from the global --log-level for what logs before
+ * the settings load; the settings take it as an option over
+ * HOME/config. Prints a usage error for an unknown level. */
+static int set_log_level(const char *value)
+{
+	int level = cm_log_parse_level(value);
+
+	if (level < 0) {
+		fprintf(stderr, "clipmesh: invalid log level '%s': use "
+			"debug, info, warn or error\n", cli_value(value));
+		return CLI_USAGE;
+	}
+	cm_log_set_level((cm_log_level)level);
+	return CLI_OK;
+}
+
 int main(int argc, char **argv)
 {
 	cli_ctx ctx = {0};
@@ -67,35 +119,28 @@ int main(int argc, char **argv)
 	}
 	cm_log_init();
 	while (i < argc && argv[i][0] == '-') {
+		const char *value;
+		int used;
+
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			print_usage(stdout);
 			return CLI_OK;
 		} else if (strcmp(argv[i], "--version") == 0) {
 			printf("clipmesh %s\n", CLIPMESH_VERSION);
 			return CLI_OK;
-		} else if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
-			ctx.home_flag = argv[i + 1];
-			i += 2;
-		} else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
-			int level = cm_log_parse_level(argv[i + 1]);
-
-			if (level < 0) {
-				fprintf(stderr,
-					"clipmesh: invalid log level '%s': use "
-					"debug, info, warn or error\n",
-					argv[i + 1]);
+		} else if ((used = global_value(argc, argv, i, "--home",
+						ctx.home_flag != NULL,
+						&value)) > 0) {
+			ctx.home_flag = value;
+			i += used;
+		} else if ((used = global_value(argc, argv, i, "--log-level",
+						ctx.log_level_flag != NULL,
+						&value)) > 0) {
+			if (set_log_level(value) != CLI_OK)
 				return CLI_USAGE;
-			}
-			/* Set now for what logs before the settings load; the
-			 * settings take it as an option over HOME/config. */
-			cm_log_set_level((cm_log_level)level);
-			ctx.log_level_flag = argv[i + 1];
-			i += 2;
-		} else if (strcmp(argv[i], "--home") == 0 ||
-			   strcmp(argv[i], "--log-level") == 0) {
-			fprintf(stderr, "clipmesh: option %s needs a value "
-				"before the command\n", argv[i]);
-			print_usage(stderr);
+			ctx.log_level_flag = value;
+			i += used;
+		} else if (used < 0) {
 			return CLI_USAGE;
 		} else {
 			fprintf(stderr, "clipmesh: unknown option '%s'\n",

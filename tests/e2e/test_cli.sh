@@ -54,6 +54,11 @@ expect_error 1 "bob" "unknown identity rejected" -- \
 	publish "$blender" --as bob --product gtin:2000000001012 --title t
 expect_error 2 "--bogus" "unknown option rejected" -- \
 	publish "$blender" --bogus
+expect_error 2 "invalid --title: title is empty" "empty --title named" -- \
+	publish "$blender" --as alice --product gtin:2000000001012 --title ''
+expect_error 2 "invalid --lang: lang is 1 byte" "short --lang named" -- \
+	publish "$blender" --as alice --product gtin:2000000001012 --title t \
+	--lang e
 expect_error 2 "option --title needs a value" "option without value named" -- \
 	publish "$blender" --as alice --product gtin:2000000001012 --title
 status=0
@@ -61,6 +66,29 @@ status=0
 [ "$status" -eq 2 ] && grep -q "option --log-level needs a value" "$WORK/err" ||
 	fail "--log-level without a value: exit $status, $(cat "$WORK/err")"
 pass "global option without value named"
+
+# Usage: expect_usage TEXT DESCRIPTION -- ARGS...
+# Runs clipmesh with ARGS alone and checks for exit 2 and TEXT on stderr.
+expect_usage() {
+	local text=$1 what=$2 status=0
+	shift 3
+	"$CLIPMESH" "$@" >/dev/null 2>"$WORK/err" || status=$?
+	[ "$status" -eq 2 ] || fail "$what: exit $status, expected 2 ($(cat "$WORK/err"))"
+	grep -qF -- "$text" "$WORK/err" || fail "$what: stderr lacks '$text': $(cat "$WORK/err")"
+	pass "$what"
+}
+expect_usage "--home given twice" "global --home twice rejected" -- \
+	--home "$WORK/A" --home "$WORK/B" status
+expect_usage "--log-level given twice" "global --log-level twice rejected" -- \
+	--log-level info --log-level debug --home "$WORK/A" status
+expect_usage "--home given before and after the command" \
+	"--home before and after the command rejected" -- \
+	--home "$WORK/A" status --home "$WORK/B"
+expect_usage "unexpected argument 'extra'" "store check extra argument rejected" -- \
+	--home "$WORK/A" store check extra
+"$CLIPMESH" --home="$WORK/A" --log-level=warn status >/dev/null ||
+	fail "global --home=DIR and --log-level=LEVEL rejected"
+pass "global options take --name=value"
 expect_error 2 "zz" "invalid author key rejected" -- feed --author zz
 expect_error 2 "feed --json" "short author key points to whole keys" -- \
 	feed --author 0123abcd
