@@ -782,7 +782,7 @@ out:
  * Returns false when the job gave up. */
 static bool size_differs(node *n, node_media_job *job, uint64_t size)
 {
-	char why[96];
+	char why[160]; /* fits three 20-digit numbers */
 
 	if (size > size_max(n)) {
 		snprintf(why, sizeof(why), "it is %llu bytes, over the limit of "
