@@ -59,7 +59,7 @@ static int print_node_address(const char *home, const char *listen)
 	return CLI_OK;
 }
 
-/* Returns whether folder path holds an entry that another user owns,
+/* Returns whether folder path contains an entry that another user owns,
  * or cannot be read to tell. */
 static bool has_others_files(const char *path)
 {
@@ -71,6 +71,10 @@ static bool has_others_files(const char *path)
 	if (dir == NULL)
 		return true;
 	while (!others && (ent = readdir(dir)) != NULL) {
+		/* ".." is the parent, which may well belong to root. */
+		if (strcmp(ent->d_name, ".") == 0 ||
+		    strcmp(ent->d_name, "..") == 0)
+			continue;
 		if (fstatat(dirfd(dir), ent->d_name, &st,
 			    AT_SYMLINK_NOFOLLOW) != 0 ||
 		    st.st_uid != geteuid())

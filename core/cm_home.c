@@ -216,6 +216,9 @@ static bool is_home_name(const char *name)
  * Checks that init may use the existing folder home. It may when the
  * folder is empty, contains only names that a home contains (an init
  * that stopped part way) or contains a node key, which only a home has.
+ * Hidden files (a shell history where the home is also a service user's
+ * login folder) and lost+found (a home on a file system of its own) do
+ * not count.
  * Init would write keys beside the files of any other folder and make it
  * private. A missing folder passes, because init creates it.
  */
@@ -231,8 +234,8 @@ static cm_err check_home_folder(const char *home)
 		return cm_errf(CM_ERR_IO, "cannot open the home folder %s: "
 			       "%s", home, strerror(errno));
 	while ((ent = readdir(dir)) != NULL) {
-		if (strcmp(ent->d_name, ".") == 0 ||
-		    strcmp(ent->d_name, "..") == 0)
+		if (ent->d_name[0] == '.' ||
+		    strcmp(ent->d_name, "lost+found") == 0)
 			continue;
 		if (!is_home_name(ent->d_name))
 			foreign = true;

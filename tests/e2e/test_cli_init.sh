@@ -41,6 +41,29 @@ run partial init
 [ -f "$WORK/partial/node.key" ] || fail "init did not finish a partial home"
 pass "init finishes a home that holds only home files"
 
+# Hidden files (the shell history of a service user whose login folder
+# is the home) and lost+found (a home on a file system of its own) do
+# not make a folder foreign.
+mkdir -m 700 "$WORK/login" "$WORK/login/lost+found"
+touch "$WORK/login/.bash_history"
+run login init
+[ "$STATUS" -eq 0 ] || fail "init beside hidden files and lost+found: exit $STATUS: $(cat "$WORK/err")"
+[ -f "$WORK/login/node.key" ] || fail "init made no node key beside hidden files"
+pass "init takes a folder with hidden files and lost+found"
+
+# A home under a parent that another user owns still becomes private:
+# the parent, "..", is not one of the home's files.
+if [ "$(id -u)" -eq 0 ]; then
+	mkdir "$WORK/parent"
+	chown 65534 "$WORK/parent"
+	mkdir -m 755 "$WORK/parent/home"
+	run parent/home init
+	[ "$STATUS" -eq 0 ] || fail "init under another user's folder: exit $STATUS: $(cat "$WORK/err")"
+	[ "$(stat -c %a "$WORK/parent/home")" = 700 ] ||
+		fail "init left mode $(stat -c %a "$WORK/parent/home") under another user's folder: $(cat "$WORK/err")"
+	pass "init makes a home private under another user's folder"
+fi
+
 # A home keeps its mode when another user has a file in it.
 if [ "$(id -u)" -eq 0 ]; then
 	cm theirs init >/dev/null
@@ -100,7 +123,7 @@ cp "$WORK/node.pub.good" "$WORK/A/node.pub"
 pass "id with a damaged node.pub points to init"
 
 # node.pub without node.key: a new key pair would change the node's
-# identity, so init stops and says how to choose that.
+# identity, so init stops and explains how to choose that.
 mv "$WORK/A/node.key" "$WORK/node.key.saved"
 run A init
 [ "$STATUS" -eq 1 ] || fail "init without node.key: exit $STATUS"
