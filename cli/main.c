@@ -130,18 +130,18 @@ int main(int argc, char **argv)
 			return CLI_OK;
 		} else if ((used = global_value(argc, argv, i, "--home",
 						ctx.home_flag != NULL,
-						&value)) > 0) {
+						&value)) != 0) {
+			if (used < 0)
+				return CLI_USAGE;
 			ctx.home_flag = value;
 			i += used;
 		} else if ((used = global_value(argc, argv, i, "--log-level",
 						ctx.log_level_flag != NULL,
-						&value)) > 0) {
-			if (set_log_level(value) != CLI_OK)
+						&value)) != 0) {
+			if (used < 0 || set_log_level(value) != CLI_OK)
 				return CLI_USAGE;
 			ctx.log_level_flag = value;
 			i += used;
-		} else if (used < 0) {
-			return CLI_USAGE;
 		} else {
 			fprintf(stderr, "clipmesh: unknown option '%s'\n",
 				argv[i]);

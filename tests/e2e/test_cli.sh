@@ -81,6 +81,17 @@ expect_usage "--home given twice" "global --home twice rejected" -- \
 	--home "$WORK/A" --home "$WORK/B" status
 expect_usage "--log-level given twice" "global --log-level twice rejected" -- \
 	--log-level info --log-level debug --home "$WORK/A" status
+# One error per mistake: the rejected --home is not also unknown.
+for args in "--home $WORK/A --home $WORK/B status" "--home"; do
+	# shellcheck disable=SC2086 # split the arguments on purpose
+	"$CLIPMESH" $args >/dev/null 2>"$WORK/err" || true
+	[ "$(grep -c '^clipmesh: ' "$WORK/err")" -eq 1 ] ||
+		fail "'clipmesh $args' printed other than one error: $(cat "$WORK/err")"
+	if grep -q "unknown option" "$WORK/err"; then
+		fail "'clipmesh $args' also calls --home unknown"
+	fi
+done
+pass "a rejected global --home prints one error"
 expect_usage "--home given before and after the command" \
 	"--home before and after the command rejected" -- \
 	--home "$WORK/A" status --home "$WORK/B"
