@@ -167,14 +167,24 @@ static cm_err secret_file_bytes(const uint8_t *sec, size_t sec_len,
 	return CM_OK;
 }
 
+/* Writes a 32-byte public key as one line of hex to the new file path. */
+static cm_err write_public_key(const char *path, const uint8_t pub[32])
+{
+	char pub_hex[2 * 32 + 2];
+
+	cm_hex_encode(pub, 32, pub_hex);
+	pub_hex[2 * 32] = '\n';
+	pub_hex[2 * 32 + 1] = '\0';
+	return write_new_file(path, pub_hex, strlen(pub_hex), 0644);
+}
+
 /* Writes a hex public key file and a 0600 secret key file, hex or sealed
  * with `pass` (see secret_file_bytes). */
 static cm_err write_key_pair(const char *pub_path, const char *sec_path,
-			     const uint8_t *pub, size_t pub_len,
+			     const uint8_t pub[32],
 			     const uint8_t *sec, size_t sec_len,
 			     const char *pass, size_t pass_len)
 {
-	char pub_hex[2 * 32 + 2];
 	uint8_t *sec_bytes = NULL;
 	size_t sec_bytes_len;
 	cm_err err;
@@ -183,14 +193,11 @@ static cm_err write_key_pair(const char *pub_path, const char *sec_path,
 				&sec_bytes_len);
 	if (err)
 		return err;
-	cm_hex_encode(pub, pub_len, pub_hex);
-	pub_hex[2 * pub_len] = '\n';
-	pub_hex[2 * pub_len + 1] = '\0';
 
 	err = write_new_file(sec_path, sec_bytes, sec_bytes_len, 0600);
 	if (err)
 		goto out;
-	err = write_new_file(pub_path, pub_hex, strlen(pub_hex), 0644);
+	err = write_public_key(pub_path, pub);
 	if (err)
 		unlink(sec_path);
 out:
@@ -255,7 +262,6 @@ static cm_err read_key_file(const char *path, uint8_t *bin, size_t len,
  * file. X25519 derives a public key from its secret key alone. */
 static cm_err restore_node_pub(const char *sec_path, const char *pub_path)
 {
-	char pub_hex[2 * crypto_box_PUBLICKEYBYTES + 2];
 	uint8_t pub[crypto_box_PUBLICKEYBYTES];
 	uint8_t *sec = sodium_malloc(crypto_box_SECRETKEYBYTES);
 	cm_err err;
@@ -265,16 +271,13 @@ static cm_err restore_node_pub(const char *sec_path, const char *pub_path)
 	err = read_key_file(sec_path, sec, crypto_box_SECRETKEYBYTES, true,
 			    NULL, 0);
 	if (!err && crypto_scalarmult_base(pub, sec) != 0)
-		err = cm_errf(CM_ERR_CRYPTO, "%s holds a key that has no "
+		err = cm_errf(CM_ERR_CRYPTO, "%s contains a key that has no "
 			      "public key; restore it from a backup",
 			      sec_path);
 	sodium_free(sec);
 	if (err)
 		return err;
-	cm_hex_encode(pub, sizeof(pub), pub_hex);
-	pub_hex[2 * sizeof(pub)] = '\n';
-	pub_hex[2 * sizeof(pub) + 1] = '\0';
-	return write_new_file(pub_path, pub_hex, strlen(pub_hex), 0644);
+	return write_public_key(pub_path, pub);
 }
 
 /* Creates the node key pair unless node.key exists, and writes a
@@ -312,7 +315,7 @@ static cm_err init_node_key(const char *home, bool *created,
 		return CM_ERR_NOMEM;
 	/* ZeroMQ CURVE keys are Curve25519 key pairs, as crypto_box makes. */
 	crypto_box_keypair(pub, sec);
-	err = write_key_pair(pub_path, path, pub, sizeof(pub), sec,
+	err = write_key_pair(pub_path, path, pub, sec,
 			     crypto_box_SECRETKEYBYTES, NULL, 0);
 	sodium_free(sec);
 	if (!err)
@@ -570,7 +573,7 @@ cm_err cm_key_new_sealed(const char *home, const char *name, const char *pass,
 	if (sec == NULL)
 		return CM_ERR_NOMEM;
 	crypto_sign_keypair(public_key, sec);
-	err = write_key_pair(pub_path, sec_path, public_key, 32, sec,
+	err = write_key_pair(pub_path, sec_path, public_key, sec,
 			     crypto_sign_SECRETKEYBYTES, pass, pass_len);
 	sodium_free(sec);
 	return err;
