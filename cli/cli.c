@@ -227,21 +227,31 @@ int cli_check_paths(const cli_ctx *ctx, char **paths, int n,
 	return -1;
 }
 
+int cli_open_regular(const char *path, struct stat *st, bool *not_regular)
+{
+	int fd;
+
+	*not_regular = false;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		*not_regular = true;
+		return -1;
+	}
+	return fd;
+}
+
 FILE *cli_fopen_regular(const char *path, bool *not_regular)
 {
 	struct stat st;
 	FILE *f;
 	int fd, flags;
 
-	*not_regular = false;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	fd = cli_open_regular(path, &st, not_regular);
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		*not_regular = true;
-		return NULL;
-	}
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ||
 	    (f = fdopen(fd, "rb")) == NULL) {

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "cm_config.h"
 #include "cm_error.h"
@@ -135,10 +136,15 @@ int cli_check_tag(const cli_ctx *ctx, const char *tag);
  * record has it. */
 int cli_resolve_id(store *s, const char *prefix, uint8_t id[32]);
 
-/* Opens path for reading in binary mode without waiting for a writer
- * of a FIFO, because the open does not block, and closes anything but a
- * regular file again. Returns the stream, or NULL with errno set and
- * *not_regular true when path is not a regular file. */
+/* Opens path read-only without waiting for a writer of a FIFO, because
+ * the open does not block (reads of a regular file ignore the flag), and
+ * closes anything but a regular file again. Returns the descriptor with
+ * *st filled in, or -1 with errno set and *not_regular true when path is
+ * not a regular file. */
+int cli_open_regular(const char *path, struct stat *st, bool *not_regular);
+
+/* Opens path like cli_open_regular, as a blocking stream in binary mode.
+ * Returns the stream, or NULL as cli_open_regular fails. */
 FILE *cli_fopen_regular(const char *path, bool *not_regular);
 
 /* Returns the process id that the running node wrote to HOME/node.lock,

@@ -1,5 +1,7 @@
 #include "cli_media.h"
 
+#include "cli.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -53,23 +55,16 @@ static cm_err short_read_error(const char *path, ssize_t n)
 static cm_err open_media(const char *path, int *fd, uint64_t *size)
 {
 	struct stat st;
+	bool not_regular;
 
-	/* O_NONBLOCK so that opening a FIFO does not wait for a writer; the
-	 * regular-file check below rejects it, and reads of a regular file
-	 * ignore the flag. */
-	*fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (*fd < 0) {
-		if (errno == ENOENT)
-			return cm_errf(CM_ERR_NOT_FOUND,
-				       "file not found: %s", path);
+	*fd = cli_open_regular(path, &st, &not_regular);
+	if (*fd < 0 && not_regular)
+		return cm_errf(CM_ERR_IO, "not a regular file: %s", path);
+	if (*fd < 0 && errno == ENOENT)
+		return cm_errf(CM_ERR_NOT_FOUND, "file not found: %s", path);
+	if (*fd < 0)
 		return cm_errf(CM_ERR_IO, "cannot open %s: %s", path,
 			       strerror(errno));
-	}
-	if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(*fd);
-		*fd = -1;
-		return cm_errf(CM_ERR_IO, "not a regular file: %s", path);
-	}
 	*size = (uint64_t)st.st_size;
 	return CM_OK;
 }
