@@ -384,16 +384,14 @@ static void print_indented_finding(void *ctx, bool note,
  * prints after it. */
 static void report_open_error(doctor *d, cm_err err)
 {
-	static const char restore[] = "; " STORE_RESTORE_FIX;
-	char detail[600];
-	size_t len;
+	char why[CM_ERR_DETAIL_MAX], detail[CM_ERR_DETAIL_MAX + 16];
 
+	if (err == CM_ERR_STORE)
+		detail_without_fix(why, sizeof(why));
+	else
+		cm_strlcpy(why, cm_err_detail(), sizeof(why));
 	snprintf(detail, sizeof(detail), "cannot open: %s",
-		 *cm_err_detail() ? cm_err_detail() : cm_err_text(err));
-	len = strlen(detail);
-	if (err == CM_ERR_STORE && len > strlen(restore) &&
-	    strcmp(detail + len - strlen(restore), restore) == 0)
-		detail[len - strlen(restore)] = '\0';
+		 *why ? why : cm_err_text(err));
 	report(d, false, "store", detail,
 	       err == CM_ERR_STORE
 		       ? STORE_RESTORE_FIX
