@@ -173,6 +173,20 @@ base=$((base + MEDIA_MB * 1024 * 1024))
 bytes_are "$base" || fail "chunk bytes are $(chunk_bytes), expected $base"
 pass "continued publish completes and media get returns the same bytes"
 
+# Releases the held store, waits for the background publish, and checks
+# that it failed with MESSAGE on stderr and left no chunk bytes and no
+# lock files. Usage: publish_fails_cleanly WHAT MESSAGE
+publish_fails_cleanly() {
+	local what=$1 message=$2 status=0
+	release_store
+	wait "$PUBLISH_PID" || status=$?
+	[ "$status" -eq 1 ] || fail "publish of $what exited with $status"
+	grep -qF -- "$message" "$WORK/publish.err" ||
+		fail "publish of $what printed another error: $(cat "$WORK/publish.err")"
+	bytes_are "$base" || fail "the failed publish left $(($(chunk_bytes) - base)) chunk bytes"
+	[ "$(lock_files)" -eq 0 ] || fail "$(lock_files) lock files remain"
+}
+
 # --- file changed between hashing and copying -------------------------
 
 make_mp4 "$WORK/big3.mp4" $((8 * 1024 * 1024))
@@ -184,14 +198,8 @@ publish_bg "$WORK/big3.mp4" changed
 # publish finds the change.
 wait_for 60 "the publish to finish hashing" has_lock_file
 printf 'X' | dd of="$WORK/big3.mp4" bs=1 seek=$((20 * CHUNK)) conv=notrunc status=none
-release_store
-status=0
-wait "$PUBLISH_PID" || status=$?
-[ "$status" -eq 1 ] || fail "publish of a changed file exited with $status"
-grep -q 'changed while it was being published; publish it again' "$WORK/publish.err" ||
-	fail "publish of a changed file printed another error: $(cat "$WORK/publish.err")"
-bytes_are "$base" || fail "the failed publish left $(($(chunk_bytes) - base)) chunk bytes"
-[ "$(lock_files)" -eq 0 ] || fail "$(lock_files) lock files remain"
+publish_fails_cleanly "a changed file" \
+	'changed while it was being published; publish it again'
 cm A store check >"$WORK/check.out" ||
 	fail "store check after the failed publish: $(cat "$WORK/check.out")"
 pass "publish of a changed file fails and leaves no chunk bytes"
@@ -203,14 +211,8 @@ hold_store
 publish_bg "$WORK/big4.mp4" shrank
 wait_for 60 "the publish to finish hashing" has_lock_file
 truncate -s $((20 * CHUNK)) "$WORK/big4.mp4"
-release_store
-status=0
-wait "$PUBLISH_PID" || status=$?
-[ "$status" -eq 1 ] || fail "publish of a shrunk file exited with $status"
-grep -qF "$WORK/big4.mp4 shrank while it was being published; publish it again" "$WORK/publish.err" ||
-	fail "publish of a shrunk file printed another error: $(cat "$WORK/publish.err")"
-bytes_are "$base" || fail "the failed publish left $(($(chunk_bytes) - base)) chunk bytes"
-[ "$(lock_files)" -eq 0 ] || fail "$(lock_files) lock files remain"
+publish_fails_cleanly "a shrunk file" \
+	"$WORK/big4.mp4 shrank while it was being published; publish it again"
 pass "publish of a file that shrank while storing names the cause"
 
 finish
