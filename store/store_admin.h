@@ -35,7 +35,7 @@ typedef void (*store_check_fn)(void *ctx, bool note, const char *message);
  * names a record id. Calls `found` (may be NULL) for each mismatch, and
  * for each "publish" marker of a publish that stopped as a note, because
  * store_publish_sweep frees its leftovers at the next publish or node
- * start. Runs in one read transaction, so it sees one consistent state
+ * start. Runs in one read transaction, so it reads one consistent state
  * while a node keeps writing.
  */
 cm_err store_check(store *s, uint64_t now_ms, store_check_report *rep,

@@ -759,7 +759,7 @@ def slow_requests(base, interval=2.0, margin=5.0):
     connection from 127.0.0.30, one on a connection from 127.0.0.31 after
     a first request and its response. The server must close both
     within CM_HTTP_REQUEST_TIMEOUT_S plus `margin`, counted from the
-    connect and from the end of the first answer. Meanwhile an event
+    connect and from the end of the first response. Meanwhile an event
     stream from 127.0.0.32 stays open past that time, and a new client
     from 127.0.0.33 is served at every step."""
     import select
@@ -778,16 +778,16 @@ def slow_requests(base, interval=2.0, margin=5.0):
         data = b""
         while b"\r\n\r\n" not in data:
             chunk = sock.recv(4096)
-            expect(chunk, "connection closed before the first answer")
+            expect(chunk, "connection closed before the first response")
             data += chunk
         head, body = data.split(b"\r\n\r\n", 1)
         lines = head.decode("latin-1").split("\r\n")
         length = [int(l.split(":", 1)[1]) for l in lines[1:]
                   if l.lower().startswith("content-length:")]
-        expect(length, "first answer has no Content-Length: %r" % head)
+        expect(length, "first response has no Content-Length: %r" % head)
         while len(body) < length[0]:
             chunk = sock.recv(4096)
-            expect(chunk, "connection closed inside the first answer")
+            expect(chunk, "connection closed inside the first response")
             body += chunk
         return int(lines[0].split()[1])
 

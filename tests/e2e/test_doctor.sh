@@ -2,7 +2,7 @@
 # clipmesh doctor: a clean home passes every check. A key readable by
 # others, damaged key files, a bad config line, an unreachable peer and a port held by
 # another program each fail with a fix and exit 1. A running node's own
-# port and its clock check pass, and a node that does not answer is
+# port and its clock check pass, and a node that does not reply is
 # named with its pid. A peer whose clock reads 2 minutes ahead
 # (the testing setting test_clock_offset) fails the clock check on both
 # sides, while a clean pair passes it.

@@ -1,13 +1,14 @@
 #!/bin/bash
 # A publish that stops half-way leaves nothing in the store for good:
 # - a publish killed with SIGKILL while it copies chunks leaves media
-#   that `store check` reports, and that a node start frees; a second
-#   one is freed by the next publish;
+#   that `store check` reports as a note, and that a node start frees;
+#   a second one is freed by the next publish;
 # - a publish stopped with SIGSTOP while it copies chunks keeps its
 #   media through a node start, and once continued it completes and
 #   `media get` returns the same bytes;
-# - a publish whose file changes between its hashing pass and its
-#   copying pass fails with its message and leaves no chunk bytes.
+# - a publish whose file changes or shrinks between its hashing pass
+#   and its copying pass fails with a message that names the cause and
+#   leaves no chunk bytes.
 #
 # store_hold holds the store's write lock, which stops a publish at its
 # next write transaction, so no step waits a fixed time. MEDIA_MB

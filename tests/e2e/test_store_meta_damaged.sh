@@ -5,9 +5,9 @@
 # does not end with SIGBUS inside mdb_env_open. One damaged page is
 # rejected too, because LMDB could pick it.
 #
-# Layout (LMDB 0.9, x86-64): meta page 0 at byte 0, meta page 1 at the
-# page size (4096 here); in each, the magic at +16, the page size at +40
-# and the transaction id at +144. LMDB maps the file with the page size of
+# Layout (LMDB 0.9, x86-64): meta page 0 is at byte 0 and meta page 1 at
+# the page size (4096 here). In each, the magic is at +16, the page size
+# at +40 and the transaction id at +144. LMDB maps the file with the page size of
 # the page with the higher transaction id.
 source "$(dirname "$0")/lib.sh"
 
